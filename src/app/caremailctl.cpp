@@ -1,0 +1,308 @@
+// caremailctl: the operator and administrator command line. It speaks caremaild's admin
+// HTTP API (never the database), so every change it makes is authorised and audited by
+// the core exactly as if it came from any other client.
+//
+// SECURITY: it sends an API token (from --token, CAREMAIL_TOKEN or the token file) and
+// never takes passwords on the command line: they are read from standard input.
+#include <termios.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url.hpp>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+
+namespace {
+
+struct Client {
+  std::string host = "127.0.0.1";
+  std::string port = "8080";
+  std::string token;
+
+  // Returns (status, body). Throws on transport errors.
+  std::pair<int, std::string> call(http::verb verb, const std::string& target, const std::string& body,
+                                   const std::string& content_type = "application/json") {
+    asio::io_context io;
+    asio::ip::tcp::resolver resolver(io);
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(120));
+    stream.connect(resolver.resolve(host, port));
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, host);
+    req.set(http::field::user_agent, "caremailctl");
+    req.set(http::field::authorization, "Bearer " + token);
+    if (!body.empty() || verb == http::verb::post || verb == http::verb::put) {
+      req.set(http::field::content_type, content_type);
+      req.body() = body;
+    }
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(256u << 20);
+    http::read(stream, buf, parser);
+    beast::error_code ec;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    return {parser.get().result_int(), parser.get().body()};
+  }
+};
+
+std::string url_encode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '@') out += static_cast<char>(c);
+    else {
+      char b[4];
+      std::snprintf(b, sizeof b, "%%%02X", c);
+      out += b;
+    }
+  }
+  return out;
+}
+
+std::string read_secret(const std::string& prompt) {
+  std::string s;
+  if (::isatty(STDIN_FILENO)) {
+    std::cerr << prompt << std::flush;
+    termios old{};
+    tcgetattr(STDIN_FILENO, &old);
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    std::getline(std::cin, s);
+    tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::cerr << "\n";
+  } else {
+    std::getline(std::cin, s);
+  }
+  return s;
+}
+
+// Prints the response; returns the exit code (0 ok, 1 refused by the server).
+int report(const std::pair<int, std::string>& r, bool raw_json, const std::function<void(const json::value&)>& pretty) {
+  auto [status, body] = r;
+  json::value v;
+  boost::system::error_code ec;
+  if (!body.empty()) v = json::parse(body, ec);
+  if (status >= 400) {
+    std::string detail = body;
+    if (!ec && v.is_object() && v.as_object().contains("detail")) detail = json::value_to<std::string>(v.at("detail"));
+    std::cerr << "caremailctl: " << status << ": " << detail << "\n";
+    return 1;
+  }
+  if (raw_json || ec || !pretty) {
+    if (!body.empty()) std::cout << body << "\n";
+  } else {
+    pretty(v);
+  }
+  return 0;
+}
+
+std::string s(const json::value& v, const char* key) {
+  const auto& o = v.as_object();
+  auto it = o.find(key);
+  if (it == o.end()) return "";
+  if (it->value().is_string()) return std::string(it->value().as_string());
+  return json::serialize(it->value());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"caremailctl: administer a Caremail service through its admin API"};
+  app.require_subcommand(1);
+  std::string url, token, token_file, data_dir = "var";
+  bool raw = false;
+  app.add_option("--url", url, "admin API, e.g. http://127.0.0.1:8080 (default: from DATA_DIR/run/ports.json)")
+      ->envname("CAREMAIL_URL");
+  app.add_option("--token", token, "API token")->envname("CAREMAIL_TOKEN");
+  app.add_option("--token-file", token_file, "file holding the API token (default: DATA_DIR/admin.token)");
+  app.add_option("--data-dir", data_dir, "caremaild's data directory, to find the port and token")
+      ->envname("CAREMAIL_DATA_DIR");
+  app.add_flag("--json", raw, "print the API's JSON");
+
+  auto* org = app.add_subcommand("org", "organisations")->require_subcommand(1);
+  auto* org_create = org->add_subcommand("create", "create an organisation");
+  std::string ods, name, short_name;
+  std::vector<std::string> domains;
+  org_create->add_option("--ods", ods, "ODS code")->required();
+  org_create->add_option("--name", name, "name")->required();
+  org_create->add_option("--short-name", short_name, "short name (shared mailbox prefix)");
+  org_create->add_option("--domain", domains, "mail domain (repeatable)");
+  auto* org_list = org->add_subcommand("list", "list organisations");
+
+  auto* acct = app.add_subcommand("account", "accounts")->require_subcommand(1);
+  auto* acct_create = acct->add_subcommand("create", "create an account");
+  std::string address, display, kind = "person";
+  std::vector<std::string> roles;
+  bool password_stdin = false;
+  int64_t quota_bytes = -1;
+  acct_create->add_option("--address", address, "address for life")->required();
+  acct_create->add_option("--ods", ods, "organisation's ODS code")->required();
+  acct_create->add_option("--name", display, "display name");
+  acct_create->add_option("--kind", kind, "person, shared or application");
+  acct_create->add_option("--role", roles, "role (repeatable)");
+  acct_create->add_flag("--password-stdin", password_stdin, "read an initial password from standard input");
+  acct_create->add_option("--quota-bytes", quota_bytes, "mailbox size limit");
+  auto* acct_list = acct->add_subcommand("list", "list accounts");
+  acct_list->add_option("--ods", ods, "only this organisation");
+  auto* acct_show = acct->add_subcommand("show", "show one account");
+  acct_show->add_option("address", address)->required();
+
+  auto* pw = app.add_subcommand("password", "passwords")->require_subcommand(1);
+  auto* pw_set = pw->add_subcommand("set", "set a password (read from standard input)");
+  pw_set->add_option("address", address)->required();
+
+  auto* quota = app.add_subcommand("quota", "quota")->require_subcommand(1);
+  auto* quota_show = quota->add_subcommand("show", "show quota usage");
+  quota_show->add_option("address", address)->required();
+
+  auto* deliver = app.add_subcommand("deliver", "inject a message file for local recipients (operators)");
+  std::vector<std::string> to;
+  std::string file;
+  deliver->add_option("--to", to, "recipient (repeatable)")->required();
+  deliver->add_option("file", file, "RFC 5322 message file, - for standard input")->required();
+
+  auto* audit = app.add_subcommand("audit", "read the audit log");
+  int64_t after = 0, limit = 100;
+  audit->add_option("--after", after, "events after this id");
+  audit->add_option("--limit", limit, "at most this many");
+
+  CLI11_PARSE(app, argc, argv);
+
+  Client c;
+  if (url.empty()) {
+    std::ifstream pf(data_dir + "/run/ports.json");
+    if (!pf) {
+      std::cerr << "caremailctl: caremaild does not seem to run (no " << data_dir
+                << "/run/ports.json); start it with 'make run' or pass --url\n";
+      return 2;
+    }
+    std::stringstream ss;
+    ss << pf.rdbuf();
+    boost::system::error_code ec;
+    auto v = json::parse(ss.str(), ec);
+    if (ec || !v.is_object() || !v.as_object().contains("http")) {
+      std::cerr << "caremailctl: cannot read " << data_dir << "/run/ports.json\n";
+      return 2;
+    }
+    c.port = std::to_string(v.at("http").as_int64());
+  } else {
+    auto u = boost::urls::parse_uri(url);
+    if (!u || u->scheme() != "http") {
+      std::cerr << "caremailctl: --url must look like http://127.0.0.1:8080\n";
+      return 2;
+    }
+    c.host = u->host();
+    c.port = u->port().empty() ? "80" : std::string(u->port());
+  }
+  if (token.empty()) {
+    std::ifstream tf(token_file.empty() ? data_dir + "/admin.token" : token_file);
+    std::getline(tf, token);
+    if (token.empty()) {
+      std::cerr << "caremailctl: no API token: pass --token, set CAREMAIL_TOKEN, or use --token-file\n";
+      return 2;
+    }
+  }
+
+  c.token = token;
+  try {
+    if (*org_create) {
+      json::array d;
+      for (auto& x : domains) d.emplace_back(x);
+      json::object body{{"ods_code", ods}, {"name", name}, {"short_name", short_name}, {"domains", d}};
+      return report(c.call(http::verb::post, "/api/v1/organisations", json::serialize(body)), raw,
+                    [](const json::value& v) { std::cout << "created " << s(v, "ods_code") << " (" << s(v, "name") << ")\n"; });
+    }
+    if (*org_list) {
+      return report(c.call(http::verb::get, "/api/v1/organisations", ""), raw, [](const json::value& v) {
+        for (auto& o : v.at("organisations").as_array())
+          std::cout << s(o, "ods_code") << "\t" << s(o, "name") << "\t" << s(o, "domains") << "\n";
+      });
+    }
+    if (*acct_create) {
+      json::array r;
+      for (auto& x : roles) r.emplace_back(x);
+      json::object body{{"address", address}, {"ods_code", ods}, {"display_name", display}, {"kind", kind}};
+      if (!roles.empty()) body["roles"] = r;
+      if (quota_bytes >= 0) body["quota_bytes"] = quota_bytes;
+      if (password_stdin) body["password"] = read_secret("Password: ");
+      return report(c.call(http::verb::post, "/api/v1/accounts", json::serialize(body)), raw,
+                    [](const json::value& v) { std::cout << "created " << s(v, "address") << "\n"; });
+    }
+    if (*acct_list) {
+      std::string target = "/api/v1/accounts";
+      if (!ods.empty()) target += "?ods_code=" + url_encode(ods);
+      return report(c.call(http::verb::get, target, ""), raw, [](const json::value& v) {
+        for (auto& a : v.at("accounts").as_array())
+          std::cout << s(a, "address") << "\t" << s(a, "ods_code") << "\t" << s(a, "kind") << "\t" << s(a, "state")
+                    << "\t" << s(a, "roles") << "\n";
+      });
+    }
+    if (*acct_show) {
+      return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address), ""), true, nullptr);
+    }
+    if (*pw_set) {
+      std::string p = read_secret("New password: ");
+      json::object body{{"password", p}};
+      return report(c.call(http::verb::put, "/api/v1/accounts/" + url_encode(address) + "/password",
+                           json::serialize(body)),
+                    raw, [&](const json::value&) { std::cout << "password set for " << address << "\n"; });
+    }
+    if (*quota_show) {
+      return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address) + "/quota", ""), raw,
+                    [](const json::value& v) {
+                      std::cout << s(v, "address") << ": " << s(v, "used_bytes") << " of " << s(v, "limit_bytes")
+                                << " bytes, " << s(v, "messages") << " messages\n";
+                    });
+    }
+    if (*deliver) {
+      std::string data;
+      if (file == "-") {
+        std::stringstream ss;
+        ss << std::cin.rdbuf();
+        data = ss.str();
+      } else {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) {
+          std::cerr << "caremailctl: cannot read " << file << "\n";
+          return 2;
+        }
+        std::stringstream ss;
+        ss << in.rdbuf();
+        data = ss.str();
+      }
+      std::string target = "/api/v1/deliver?";
+      for (size_t i = 0; i < to.size(); ++i) target += (i ? "&to=" : "to=") + url_encode(to[i]);
+      return report(c.call(http::verb::post, target, data, "message/rfc822"), raw, [](const json::value& v) {
+        for (auto& r : v.at("recipients").as_array())
+          std::cout << s(r, "address") << ": "
+                    << (r.at("delivered").as_bool() ? "delivered, uid " + s(r, "uid") : s(r, "detail")) << "\n";
+      });
+    }
+    if (*audit) {
+      return report(c.call(http::verb::get,
+                           "/api/v1/audit?after=" + std::to_string(after) + "&limit=" + std::to_string(limit), ""),
+                    raw, [](const json::value& v) {
+                      for (auto& e : v.at("events").as_array())
+                        std::cout << s(e, "id") << "\t" << s(e, "at") << "\t" << s(e, "actor") << "\t"
+                                  << s(e, "action") << "\t" << s(e, "target") << "\t" << s(e, "outcome") << "\n";
+                    });
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "caremailctl: cannot reach caremaild at " << c.host << ":" << c.port << ": " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}

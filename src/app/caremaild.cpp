@@ -1,0 +1,57 @@
+// caremaild: the Caremail service daemon.
+//
+// SECURITY: caremaild may be started as root so that it can bind privileged ports; it
+// binds every listener first and then drops to [server] user before it accepts a single
+// connection or reads any client input. It trusts its configuration file, its data
+// directory (which it keeps owner-only) and nothing that arrives over the network:
+// every front-end bounds and validates its input before calling the core services,
+// which authorise every action. Secrets (passwords, tokens, keys) are never logged.
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "app/daemon.hpp"
+#include "common/config.hpp"
+
+namespace {
+
+void usage() {
+  std::cout << "usage: caremaild [--config FILE] [--check-config]\n"
+               "  --config FILE    TOML configuration (see config/caremail.example.toml)\n"
+               "  --check-config   validate the configuration and exit\n"
+               "environment, read on first start only:\n"
+               "  CAREMAIL_ADMIN_ADDRESS, CAREMAIL_ADMIN_PASSWORD  first national administrator\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_file;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) config_file = argv[++i];
+    else if (a == "--check-config") check_only = true;
+    else if (a == "--help" || a == "-h") { usage(); return 0; }
+    else {
+      std::cerr << "caremaild: unknown argument '" << a << "'\n";
+      usage();
+      return 2;
+    }
+  }
+  auto cfg = caremail::load_config(config_file);
+  if (!cfg) {
+    std::cerr << "caremaild: configuration error: " << cfg.error().message << "\n";
+    return 2;
+  }
+  if (check_only) {
+    std::cout << "caremaild: configuration OK\n";
+    return 0;
+  }
+  caremail::DaemonOptions opts;
+  opts.config = std::move(cfg).value();
+  if (const char* a = std::getenv("CAREMAIL_ADMIN_ADDRESS")) opts.admin_address = a;
+  if (const char* p = std::getenv("CAREMAIL_ADMIN_PASSWORD")) opts.admin_password = p;
+  return caremail::run_daemon(std::move(opts));
+}

@@ -1,0 +1,211 @@
+#include "app/daemon.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "core/admin_service.hpp"
+#include "core/change_feed.hpp"
+#include "core/mail_service.hpp"
+#include "crypto/crypto.hpp"
+#include "http/admin_api.hpp"
+#include "http/http_server.hpp"
+#include "mime/mime.hpp"
+#include "net/listener.hpp"
+#include "net/tls.hpp"
+#include "store/blob/fs_blob_store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace caremail {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+
+int fatal(const std::string& msg) {
+  log::error("startup.failed", {{"error", msg}});
+  std::cerr << "caremaild: " << msg << "\n";
+  return 1;
+}
+
+bool write_private_file(const fs::path& p, const std::string& content) {
+  std::string tmp = p.string() + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  return ok && ::rename(tmp.c_str(), p.c_str()) == 0;
+}
+
+// When started as root with [server] user set: the uid/gid to become.
+struct DropTo {
+  uid_t uid;
+  gid_t gid;
+  std::string name;
+};
+
+std::optional<DropTo> privilege_target(const Config& c, std::string& err) {
+  if (::geteuid() != 0 || c.server.user.empty()) return std::nullopt;
+  struct passwd* pw = ::getpwnam(c.server.user.c_str());
+  if (!pw) {
+    err = "server.user: no such user '" + c.server.user + "'; create it or set server.user = \"\" to stay root";
+    return std::nullopt;
+  }
+  return DropTo{pw->pw_uid, pw->pw_gid, c.server.user};
+}
+
+void chown_tree(const fs::path& root, const DropTo& to, bool recursive) {
+  ::chown(root.c_str(), to.uid, to.gid);
+  std::error_code ec;
+  if (recursive) {
+    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+      ::lchown(it->path().c_str(), to.uid, to.gid);
+  } else {
+    for (auto& e : fs::directory_iterator(root, ec)) {
+      ::lchown(e.path().c_str(), to.uid, to.gid);
+      if (e.is_directory(ec) && e.path().filename() != "blobs")
+        for (auto& f : fs::directory_iterator(e.path(), ec)) ::lchown(f.path().c_str(), to.uid, to.gid);
+    }
+    ::lchown((root / "blobs" / "tmp").c_str(), to.uid, to.gid);
+  }
+}
+
+}  // namespace
+
+int run_daemon(DaemonOptions opts) {
+  Config& cfg = opts.config;
+  log::init(cfg.log.level, cfg.log.format);
+  crypto::init();
+  mime::init();
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  fs::create_directories(cfg.server.data_dir, ec);
+  if (ec) return fatal("server.data_dir: cannot create " + cfg.server.data_dir.string() + ": " + ec.message());
+  ::chmod(cfg.server.data_dir.c_str(), 0700);
+  std::string perr;
+  auto drop = privilege_target(cfg, perr);
+  if (!perr.empty()) return fatal(perr);
+  if (drop) {
+    struct stat st{};
+    if (::stat(cfg.server.data_dir.c_str(), &st) == 0 && st.st_uid != drop->uid)
+      chown_tree(cfg.server.data_dir, *drop, true);  // first start as this user
+  } else if (::geteuid() == 0) {
+    log::warn("startup.running_as_root", {{"hint", "set server.user to drop privileges after binding"}});
+  }
+
+  auto key = crypto::load_or_create_key(cfg.key_file());
+  if (!key) return fatal(key.error().message);
+  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch});
+  if (!store) return fatal(store.error().message);
+  auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
+  if (!blobs) return fatal(blobs.error().message);
+  FsBlobStore* blob_ptr = blobs->get();
+  (*store)->set_pre_commit_hook([blob_ptr] { return blob_ptr->sync(); });
+
+  ChangeFeed feed;
+  MailService mail(**store, **blobs, feed, MailLimits{cfg.quota.max_message_bytes});
+  AdminService admin(**store, cfg);
+
+  auto boot = admin.bootstrap(opts.admin_address, opts.admin_password);
+  if (!boot) return fatal("bootstrap: " + boot.error().message);
+  fs::path token_file = cfg.server.data_dir / "admin.token";
+  if (boot->created) {
+    if (!write_private_file(token_file, boot->api_token + "\n"))
+      return fatal("cannot write " + token_file.string());
+    log::info("bootstrap.created", {{"admin", boot->admin_address}, {"token_file", token_file.string()}});
+    // Shown once, on the terminal, never in the log.
+    std::cout << "\n  First national administrator: " << boot->admin_address << "\n";
+    if (!boot->admin_password.empty())
+      std::cout << "  One-time password:            " << boot->admin_password << "\n";
+    std::cout << "  API token for caremailctl:    " << token_file.string() << "\n\n" << std::flush;
+  }
+
+  auto tls_files = net::ensure_certificate(cfg);
+  if (!tls_files) return fatal(tls_files.error().message);
+  auto tls = net::make_server_context(*tls_files, cfg.tls.min_version);
+  if (!tls) return fatal(tls.error().message);
+
+  net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads);
+  http::Router router = http::make_admin_router({admin, mail, **store});
+  std::string ports = "{";
+  auto add_port = [&](const std::string& name, uint16_t port, const Endpoint& ep) {
+    if (ports.size() > 1) ports += ",";
+    ports += "\"" + name + "\":" + std::to_string(port);
+    log::info("listener.ready", {{"listener", name}, {"address", ep.host}, {"port", port}});
+  };
+  for (size_t i = 0; i < cfg.http.listen.size(); ++i) {
+    const auto& ep = cfg.http.listen[i];
+    auto port = http::listen_http(server, "http", ep, nullptr, router, cfg.limits);
+    if (!port) return fatal("http.listen: " + port.error().message);
+    add_port(i == 0 ? "http" : "http" + std::to_string(i), *port, ep);
+  }
+  for (size_t i = 0; i < cfg.http.tls_listen.size(); ++i) {
+    const auto& ep = cfg.http.tls_listen[i];
+    auto port = http::listen_http(server, "https", ep, *tls, router, cfg.limits);
+    if (!port) return fatal("http.tls_listen: " + port.error().message);
+    add_port(i == 0 ? "https" : "https" + std::to_string(i), *port, ep);
+  }
+  ports += "}";
+
+  if (drop) {
+    chown_tree(cfg.server.data_dir, *drop, false);  // files created during this start
+    if (::setgroups(0, nullptr) != 0 || ::setgid(drop->gid) != 0 || ::setuid(drop->uid) != 0)
+      return fatal("cannot drop privileges to user '" + drop->name + "'");
+    if (::setuid(0) == 0) return fatal("privileges could be regained after dropping them; refusing to run");
+    log::info("startup.privileges_dropped", {{"user", drop->name}, {"uid", static_cast<int64_t>(drop->uid)}});
+  }
+
+  fs::create_directories(cfg.server.data_dir / "run", ec);
+  if (!write_private_file(cfg.server.data_dir / "run" / "ports.json", ports + "\n"))
+    return fatal("cannot write " + (cfg.server.data_dir / "run" / "ports.json").string());
+
+  // Graceful stop on SIGTERM/SIGINT.
+  asio::signal_set signals(server.io(), SIGINT, SIGTERM);
+  auto grace = std::chrono::seconds(cfg.server.shutdown_grace_seconds);
+  signals.async_wait([&](const boost::system::error_code& e, int sig) {
+    if (e) return;
+    log::info("server.signal", {{"signal", sig}});
+    server.shutdown(grace);
+  });
+
+  // Blob garbage collection: a minute after start, then every minute.
+  asio::steady_timer gc_timer(server.io());
+  std::function<void()> schedule_gc = [&] {
+    gc_timer.expires_after(std::chrono::seconds(60));
+    gc_timer.async_wait([&](const boost::system::error_code& e) {
+      if (e) return;
+      asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
+        auto collect = [&] { return blob_ptr->collect_garbage(**store, 1000); };
+        auto n = co_await server.blocking(std::move(collect));
+        if (!n) log::warn("blob_gc.failed", {{"error", n.error().message}});
+        else if (*n) log::info("blob_gc.removed", {{"blobs", *n}});
+        schedule_gc();
+      }, asio::detached);
+    });
+  };
+  schedule_gc();
+
+  log::info("server.started", {{"data_dir", cfg.server.data_dir.string()}, {"pid", static_cast<int64_t>(::getpid())}});
+  server.run();
+  gc_timer.cancel();
+  ::unlink((cfg.server.data_dir / "run" / "ports.json").c_str());
+  log::info("server.stopped");
+  return 0;
+}
+
+}  // namespace caremail

@@ -1,0 +1,208 @@
+#include "common/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace caremail {
+
+namespace {
+
+Error bad(std::string_view origin, std::string_view key, std::string_view why) {
+  std::string m;
+  m.append(origin).append(": option '").append(key).append("': ").append(why);
+  return make_error(Errc::invalid_argument, std::move(m));
+}
+
+// Walks a table, consuming known keys; anything left over is an error (catches typos).
+class Reader {
+ public:
+  Reader(const toml::table& root, std::string_view origin) : root_(root), origin_(origin) {}
+
+  template <class T>
+  Status get(std::string_view section, std::string_view key, T& out) {
+    std::string full = std::string(section) + "." + std::string(key);
+    seen_.insert(full);
+    const toml::node* n = root_.at_path(full).node();
+    if (!n) return {};
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (auto v = n->value<std::string>()) { out = *v; return {}; }
+      return bad(origin_, full, "must be a string, e.g. " + full + " = \"...\"");
+    } else if constexpr (std::is_same_v<T, std::filesystem::path>) {
+      if (auto v = n->value<std::string>()) { out = *v; return {}; }
+      return bad(origin_, full, "must be a path in quotes");
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (auto v = n->value<bool>()) { out = *v; return {}; }
+      return bad(origin_, full, "must be true or false");
+    } else if constexpr (std::is_integral_v<T>) {
+      if (auto v = n->value<int64_t>()) {
+        if (*v < 0) return bad(origin_, full, "must not be negative");
+        out = static_cast<T>(*v);
+        return {};
+      }
+      return bad(origin_, full, "must be a whole number");
+    } else if constexpr (std::is_same_v<T, std::vector<Endpoint>>) {
+      const toml::array* arr = n->as_array();
+      if (!arr) return bad(origin_, full, "must be a list such as [\"127.0.0.1:8080\"]");
+      std::vector<Endpoint> eps;
+      for (const auto& el : *arr) {
+        auto s = el.value<std::string>();
+        if (!s) return bad(origin_, full, "every entry must be a string \"host:port\"");
+        auto ep = parse_endpoint(*s);
+        if (!ep) return bad(origin_, full, ep.error().message);
+        eps.push_back(*ep);
+      }
+      out = std::move(eps);
+      return {};
+    }
+    return {};
+  }
+
+  Status check_unknown() const {
+    for (const auto& [sk, sv] : root_) {
+      std::string section(sk.str());
+      const toml::table* t = sv.as_table();
+      if (!t) return bad(origin_, section, "unknown top-level option; options live in sections such as [server]");
+      for (const auto& [k, v] : *t) {
+        std::string full = section + "." + std::string(k.str());
+        if (!seen_.count(full))
+          return bad(origin_, full, "unknown option; see config/caremail.example.toml for every option");
+      }
+    }
+    return {};
+  }
+
+ private:
+  const toml::table& root_;
+  std::string_view origin_;
+  std::set<std::string> seen_;
+};
+
+#define CM_TRY(expr) \
+  do {               \
+    Status s_ = (expr); \
+    if (!s_) return s_.error(); \
+  } while (0)
+
+}  // namespace
+
+Result<Endpoint> parse_endpoint(std::string_view text) {
+  Endpoint ep;
+  std::string_view host, port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return make_error(Errc::invalid_argument, "'" + std::string(text) + "' is not [ipv6]:port");
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+      return make_error(Errc::invalid_argument, "'" + std::string(text) + "' has no :port");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) return make_error(Errc::invalid_argument, "'" + std::string(text) + "' has no host");
+  unsigned p = 0;
+  if (port.empty() || port.size() > 5) return make_error(Errc::invalid_argument, "bad port in '" + std::string(text) + "'");
+  for (char c : port) {
+    if (c < '0' || c > '9') return make_error(Errc::invalid_argument, "bad port in '" + std::string(text) + "'");
+    p = p * 10 + unsigned(c - '0');
+  }
+  if (p > 65535) return make_error(Errc::invalid_argument, "port out of range in '" + std::string(text) + "'");
+  ep.host = std::string(host);
+  ep.port = static_cast<uint16_t>(p);
+  return ep;
+}
+
+Result<Config> parse_config(std::string_view text, std::string_view origin) {
+  Config c;
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream m;
+    m << origin << ":" << e.source().begin.line << ":" << e.source().begin.column
+      << ": not valid TOML: " << e.description();
+    return make_error(Errc::invalid_argument, m.str());
+  }
+  Reader r(root, origin);
+  CM_TRY(r.get("server", "data_dir", c.server.data_dir));
+  CM_TRY(r.get("server", "hostname", c.server.hostname));
+  CM_TRY(r.get("server", "user", c.server.user));
+  CM_TRY(r.get("server", "shutdown_grace_seconds", c.server.shutdown_grace_seconds));
+  CM_TRY(r.get("server", "worker_threads", c.server.worker_threads));
+  CM_TRY(r.get("national", "domain", c.national.domain));
+  CM_TRY(r.get("national", "ods_code", c.national.ods_code));
+  CM_TRY(r.get("national", "name", c.national.name));
+  CM_TRY(r.get("log", "level", c.log.level));
+  CM_TRY(r.get("log", "format", c.log.format));
+  CM_TRY(r.get("tls", "cert_file", c.tls.cert_file));
+  CM_TRY(r.get("tls", "key_file", c.tls.key_file));
+  CM_TRY(r.get("tls", "min_version", c.tls.min_version));
+  CM_TRY(r.get("limits", "max_connections", c.limits.max_connections));
+  CM_TRY(r.get("limits", "max_connections_per_ip", c.limits.max_connections_per_ip));
+  CM_TRY(r.get("limits", "idle_timeout_seconds", c.limits.idle_timeout_seconds));
+  CM_TRY(r.get("limits", "command_timeout_seconds", c.limits.command_timeout_seconds));
+  CM_TRY(r.get("limits", "max_http_body_bytes", c.limits.max_http_body_bytes));
+  CM_TRY(r.get("http", "listen", c.http.listen));
+  CM_TRY(r.get("http", "tls_listen", c.http.tls_listen));
+  CM_TRY(r.get("storage", "backend", c.storage.backend));
+  CM_TRY(r.get("storage", "key_file", c.storage.key_file));
+  CM_TRY(r.get("storage", "encrypt_blobs", c.storage.encrypt_blobs));
+  CM_TRY(r.get("storage", "group_commit_max_batch", c.storage.group_commit_max_batch));
+  CM_TRY(r.get("quota", "default_mailbox_bytes", c.quota.default_mailbox_bytes));
+  CM_TRY(r.get("quota", "shared_mailbox_bytes", c.quota.shared_mailbox_bytes));
+  CM_TRY(r.get("quota", "max_message_bytes", c.quota.max_message_bytes));
+  CM_TRY(r.check_unknown());
+
+  // Semantic checks: each names the option and the fix.
+  if (c.server.data_dir.empty()) return bad(origin, "server.data_dir", "must not be empty");
+  if (c.server.worker_threads < 1 || c.server.worker_threads > 256)
+    return bad(origin, "server.worker_threads", "must be between 1 and 256");
+  if (c.national.domain.empty() || c.national.domain.find('.') == std::string::npos)
+    return bad(origin, "national.domain", "must be a domain name such as \"care.example\"");
+  if (c.national.ods_code.empty()) return bad(origin, "national.ods_code", "must not be empty");
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error"};
+  if (!levels.count(c.log.level)) return bad(origin, "log.level", "must be one of trace, debug, info, warn, error");
+  if (c.log.format != "logfmt" && c.log.format != "json")
+    return bad(origin, "log.format", "must be \"logfmt\" or \"json\"");
+  if (c.tls.min_version != "1.2" && c.tls.min_version != "1.3")
+    return bad(origin, "tls.min_version", "must be \"1.2\" or \"1.3\" (older versions are not offered)");
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty())
+    return bad(origin, "tls.cert_file", "set both tls.cert_file and tls.key_file, or neither (self-signed)");
+  if (c.limits.max_connections < 1) return bad(origin, "limits.max_connections", "must be at least 1");
+  if (c.limits.max_connections_per_ip < 1) return bad(origin, "limits.max_connections_per_ip", "must be at least 1");
+  if (c.limits.idle_timeout_seconds < 1) return bad(origin, "limits.idle_timeout_seconds", "must be at least 1");
+  if (c.limits.command_timeout_seconds < 1) return bad(origin, "limits.command_timeout_seconds", "must be at least 1");
+  if (c.storage.backend != "sqlite")
+    return bad(origin, "storage.backend", "must be \"sqlite\" (PostgreSQL arrives with the scale-out issue)");
+  if (c.storage.group_commit_max_batch < 1) return bad(origin, "storage.group_commit_max_batch", "must be at least 1");
+  if (c.quota.max_message_bytes < 1024) return bad(origin, "quota.max_message_bytes", "must be at least 1024");
+  return c;
+}
+
+Result<Config> load_config(const std::filesystem::path& file) {
+  if (file.empty()) return Config{};
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    return make_error(Errc::invalid_argument,
+                      file.string() + ": cannot read the configuration file; check the path given to --config");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto r = parse_config(ss.str(), file.string());
+  if (!r) return r;
+  Config c = std::move(r).value();
+  // Relative paths are relative to the directory the daemon starts in, made absolute
+  // now so that a later chdir cannot change their meaning.
+  c.server.data_dir = std::filesystem::absolute(c.server.data_dir);
+  return c;
+}
+
+std::filesystem::path Config::key_file() const {
+  return storage.key_file.empty() ? server.data_dir / "keys" / "blob.key" : storage.key_file;
+}
+
+}  // namespace caremail

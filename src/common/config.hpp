@@ -1,0 +1,88 @@
+// Configuration of caremaild: every option, its default, and its validation.
+// The complete commented example is config/caremail.example.toml; keep the two in step.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace caremail {
+
+struct Endpoint {
+  std::string host;  // numeric address: "127.0.0.1", "::1", "0.0.0.0"
+  uint16_t port = 0; // 0 = any free port (tests); the bound port is logged and written to ports.json
+};
+
+struct Config {
+  struct Server {
+    std::filesystem::path data_dir = "var";
+    std::string hostname = "localhost";
+    std::string user = "nobody";   // when started as root: drop to this user after binding
+    int shutdown_grace_seconds = 10;
+    int worker_threads = 4;        // bounded pool for blocking work (SQLite, fsync, MIME)
+  } server;
+
+  struct National {
+    std::string domain = "care.example";
+    std::string ods_code = "X26";
+    std::string name = "Caremail national service";
+  } national;
+
+  struct Log {
+    std::string level = "info";    // trace, debug, info, warn, error
+    std::string format = "logfmt"; // logfmt or json
+  } log;
+
+  struct Tls {
+    std::filesystem::path cert_file;  // empty: self-signed, generated under data_dir/tls
+    std::filesystem::path key_file;
+    std::string min_version = "1.2";  // 1.2 or 1.3
+  } tls;
+
+  struct Limits {
+    int max_connections = 20000;
+    int max_connections_per_ip = 50;
+    int idle_timeout_seconds = 300;
+    int command_timeout_seconds = 60;
+    uint64_t max_http_body_bytes = 40ull * 1024 * 1024;
+  } limits;
+
+  struct Http {
+    std::vector<Endpoint> listen{{"127.0.0.1", 8080}};
+    std::vector<Endpoint> tls_listen{{"127.0.0.1", 8443}};
+  } http;
+
+  struct Storage {
+    std::string backend = "sqlite";
+    std::filesystem::path key_file;  // empty: data_dir/keys/blob.key, created on first start
+    bool encrypt_blobs = true;
+    int group_commit_max_batch = 512;
+  } storage;
+
+  struct Quota {
+    uint64_t default_mailbox_bytes = 4ull << 30;    // 4 GB, PRODUCT.md M5
+    uint64_t shared_mailbox_bytes = 50ull << 30;    // 50 GB
+    uint64_t max_message_bytes = 35ull << 20;       // 35 MB attachments
+  } quota;
+
+  // Resolved paths (after load): absolute.
+  std::filesystem::path key_file() const;
+  std::filesystem::path db_file() const { return server.data_dir / "caremail.db"; }
+  std::filesystem::path blob_dir() const { return server.data_dir / "blobs"; }
+  std::filesystem::path tls_dir() const { return server.data_dir / "tls"; }
+};
+
+// Loads and validates a TOML file. Errors name the file, the option and the fix.
+// An empty path returns the defaults.
+Result<Config> load_config(const std::filesystem::path& file);
+
+// Parses TOML text (for tests); `origin` names the source in messages.
+Result<Config> parse_config(std::string_view text, std::string_view origin);
+
+// "host:port", "[v6]:port" -> Endpoint.
+Result<Endpoint> parse_endpoint(std::string_view text);
+
+}  // namespace caremail

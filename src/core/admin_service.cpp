@@ -1,0 +1,284 @@
+#include "core/admin_service.hpp"
+
+#include <algorithm>
+
+#include "common/log.hpp"
+#include "core/mail_service.hpp"
+#include "crypto/crypto.hpp"
+
+namespace caremail {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string json_str(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') { out += '\\'; out += static_cast<char>(c); }
+    else if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
+    else out += static_cast<char>(c);
+  }
+  return out + "\"";
+}
+
+Error denied(std::string what) { return make_error(Errc::permission_denied, std::move(what)); }
+
+bool is_national_role(Role r) { return r == Role::national_admin || r == Role::national_helpdesk; }
+
+}  // namespace
+
+Status AdminService::check_password(std::string_view password, AccountKind kind) {
+  size_t min = kind == AccountKind::application ? 20 : 10;
+  // Count characters, not bytes: a passphrase in any script counts the same.
+  size_t chars = 0;
+  for (unsigned char c : password)
+    if ((c & 0xc0) != 0x80) ++chars;
+  if (chars < min)
+    return make_error(Errc::invalid_argument, "password must be at least " + std::to_string(min) + " characters");
+  if (password.size() > 256) return make_error(Errc::invalid_argument, "password must be at most 256 bytes");
+  return {};
+}
+
+Status AdminService::validate_address(std::string_view a) {
+  auto bad = [&](const char* why) {
+    return Status(make_error(Errc::invalid_argument, "address '" + std::string(a) + "' " + why));
+  };
+  if (a.size() < 3 || a.size() > 254) return bad("must be 3 to 254 characters");
+  auto at = a.find('@');
+  if (at == std::string_view::npos || at == 0 || at != a.rfind('@')) return bad("must be local-part@domain");
+  auto local = a.substr(0, at), domain = a.substr(at + 1);
+  if (local.size() > 64) return bad("has a local part longer than 64 characters");
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
+    return bad("has a misplaced dot");
+  for (char c : local)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view(".-_+").find(c) != std::string_view::npos))
+      return bad("may use only letters, digits and . - _ + before the @");
+  if (domain.size() < 3 || domain.find('.') == std::string_view::npos || domain.front() == '.' ||
+      domain.back() == '.' || domain.find("..") != std::string_view::npos)
+    return bad("has no valid domain");
+  for (char c : domain)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-')) return bad("has no valid domain");
+  return {};
+}
+
+Status AdminService::validate_ods_code(std::string_view ods) {
+  // ODS codes are 3 to 10 upper-case letters and digits (trusts: 3, sites and practices: 5-6).
+  if (ods.size() < 3 || ods.size() > 10)
+    return make_error(Errc::invalid_argument, "ODS code '" + std::string(ods) + "' must be 3 to 10 characters");
+  for (char c : ods)
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+      return make_error(Errc::invalid_argument,
+                        "ODS code '" + std::string(ods) + "' may contain only upper-case letters and digits");
+  return {};
+}
+
+bool AdminService::may_administer(const Principal& by, OrgId org) const {
+  if (by.system || by.has(Role::national_admin)) return true;
+  return (by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == org;
+}
+
+Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string password) {
+  BootstrapResult out;
+  const auto& n = config_.national;
+  auto org = store_.organisation_by_ods(n.ods_code);
+  if (!org) {
+    if (org.error().code != Errc::not_found) return org.error();
+    if (Status s = validate_ods_code(n.ods_code); !s) return s.error();
+    org = store_.create_organisation({n.ods_code, n.name, "national", {lower(n.domain)}});
+    if (!org) return org.error();
+    audit(store_, Principal::service(), "organisation.create", org->ods_code, org->id, "ok", "{\"bootstrap\":true}");
+  }
+  auto accounts = store_.list_accounts(org->id);
+  if (!accounts) return accounts.error();
+  for (const auto& a : *accounts)
+    if (a.has_role(Role::national_admin)) {
+      out.admin_address = a.address;
+      return out;
+    }
+  if (address.empty()) address = "admin@" + lower(n.domain);
+  if (Status s = validate_address(address); !s) return s.error();
+  if (password.empty()) {
+    password = crypto::random_token(15);  // 20 characters of base64url
+    out.admin_password = password;
+  }
+  if (Status s = check_password(password, AccountKind::person); !s) return s.error();
+  CreateAccountRequest r;
+  r.address = address;
+  r.display_name = "National administrator";
+  r.ods_code = n.ods_code;
+  r.roles = {Role::user, Role::national_admin};
+  r.password = password;
+  auto acct = create_account(Principal::service(), r);
+  if (!acct) return acct.error();
+  auto token = issue_api_token(Principal::of(*acct), "caremailctl (bootstrap)");
+  if (!token) return token.error();
+  out.created = true;
+  out.admin_address = acct->address;
+  out.api_token = *token;
+  return out;
+}
+
+Result<Organisation> AdminService::create_organisation(const Principal& by, NewOrganisation o) {
+  if (!by.system && !by.has(Role::national_admin)) {
+    audit(store_, by, "organisation.create", o.ods_code, 0, "denied");
+    return denied("only national administrators create organisations");
+  }
+  if (Status s = validate_ods_code(o.ods_code); !s) return s.error();
+  if (o.name.empty() || o.name.size() > 200)
+    return make_error(Errc::invalid_argument, "organisation name must be 1 to 200 characters");
+  if (o.short_name.empty()) o.short_name = lower(o.ods_code);
+  for (auto& d : o.domains) {
+    d = lower(d);
+    if (Status s = validate_address("x@" + d); !s)
+      return make_error(Errc::invalid_argument, "domain '" + d + "' is not a valid domain name");
+  }
+  auto r = store_.create_organisation(o);
+  if (!r) return r.error();
+  std::string detail = "{\"name\":" + json_str(o.name) + "}";
+  audit(store_, by, "organisation.create", r->ods_code, r->id, "ok", detail);
+  return r;
+}
+
+Result<std::vector<Organisation>> AdminService::list_organisations(const Principal& by) {
+  auto all = store_.list_organisations();
+  if (!all) return all;
+  if (by.system || by.national()) return all;
+  std::vector<Organisation> own;
+  for (auto& o : *all)
+    if (o.id == by.org_id) own.push_back(std::move(o));
+  return own;
+}
+
+Result<Account> AdminService::create_account(const Principal& by, CreateAccountRequest r) {
+  auto org = store_.organisation_by_ods(r.ods_code);
+  if (!org) {
+    if (org.error().code == Errc::not_found)
+      return make_error(Errc::invalid_argument, "no organisation with ODS code " + r.ods_code);
+    return org.error();
+  }
+  if (!may_administer(by, org->id)) {
+    audit(store_, by, "account.create", r.address, org->id, "denied");
+    return denied("you may not create accounts in organisation " + org->ods_code);
+  }
+  bool grants_national = std::any_of(r.roles.begin(), r.roles.end(), is_national_role);
+  if (grants_national && !by.system && !by.has(Role::national_admin)) {
+    audit(store_, by, "account.create", r.address, org->id, "denied", "{\"reason\":\"national role\"}");
+    return denied("only national administrators grant national roles");
+  }
+  r.address = lower(r.address);
+  if (Status s = validate_address(r.address); !s) return s.error();
+  if (r.display_name.size() > 200) return make_error(Errc::invalid_argument, "display name is longer than 200 characters");
+  if (std::find(r.roles.begin(), r.roles.end(), Role::user) == r.roles.end()) r.roles.insert(r.roles.begin(), Role::user);
+  NewAccount na;
+  na.address = r.address;
+  na.display_name = r.display_name.empty() ? r.address.substr(0, r.address.find('@')) : r.display_name;
+  na.org_id = org->id;
+  na.kind = r.kind;
+  na.roles = r.roles;
+  na.quota_bytes = r.quota_bytes.value_or(r.kind == AccountKind::shared ? config_.quota.shared_mailbox_bytes
+                                                                          : config_.quota.default_mailbox_bytes);
+  if (!r.password.empty()) {
+    if (r.kind == AccountKind::shared)
+      return make_error(Errc::invalid_argument, "shared mailboxes never log in and have no password");
+    if (Status s = check_password(r.password, r.kind); !s) return s.error();
+    na.password_hash = crypto::hash_password(r.password);
+    if (na.password_hash.empty()) return make_error(Errc::temporary, "out of memory hashing the password");
+  }
+  auto acct = store_.create_account(na);
+  if (!acct) return acct.error();
+  std::string roles;
+  for (Role x : acct->roles) roles += (roles.empty() ? "" : ",") + std::string(to_string(x));
+  audit(store_, by, "account.create", acct->address, acct->org_id, "ok",
+        "{\"kind\":" + json_str(to_string(acct->kind)) + ",\"roles\":" + json_str(roles) + "}");
+  return acct;
+}
+
+Result<std::vector<Account>> AdminService::list_accounts(const Principal& by, std::optional<std::string> ods) {
+  std::optional<OrgId> org;
+  if (ods) {
+    auto o = store_.organisation_by_ods(*ods);
+    if (!o) return o.error();
+    org = o->id;
+  }
+  if (!by.system && !by.national()) {
+    bool local = by.has(Role::local_admin) || by.has(Role::primary_local_admin) || by.has(Role::local_helpdesk);
+    if (!local) return denied("only administrators list accounts");
+    if (org && *org != by.org_id) {
+      audit(store_, by, "account.list", *ods, *org, "denied");
+      return denied("you may list accounts of your own organisation only");
+    }
+    org = by.org_id;
+  }
+  return store_.list_accounts(org);
+}
+
+Result<Account> AdminService::get_account(const Principal& by, std::string_view address) {
+  auto acct = store_.account_by_address(address);
+  if (!acct) return acct.error();
+  if (by.system || by.account_id == acct->id || by.national()) return acct;
+  if ((by.has(Role::local_admin) || by.has(Role::primary_local_admin) || by.has(Role::local_helpdesk)) &&
+      by.org_id == acct->org_id)
+    return acct;
+  // Not in scope: indistinguishable from absent, so no one learns who exists.
+  return make_error(Errc::not_found, "no account " + std::string(address));
+}
+
+Status AdminService::set_password(const Principal& by, std::string_view address, std::string_view password) {
+  auto acct = store_.account_by_address(address);
+  if (!acct) return acct.error();
+  bool self = by.account_id == acct->id;
+  if (!self && !may_administer(by, acct->org_id)) {
+    audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied");
+    return denied("you may not set this account's password");
+  }
+  if (acct->kind == AccountKind::shared)
+    return make_error(Errc::invalid_argument, "shared mailboxes never log in and have no password");
+  if (Status s = check_password(password, acct->kind); !s) return s;
+  std::string hash = crypto::hash_password(password);
+  if (hash.empty()) return make_error(Errc::temporary, "out of memory hashing the password");
+  if (Status s = store_.set_password_hash(acct->id, hash); !s) return s;
+  audit(store_, by, "account.set_password", acct->address, acct->org_id, "ok",
+        self ? "{\"self\":true}" : "{\"self\":false}");
+  return {};
+}
+
+Result<std::string> AdminService::issue_api_token(const Principal& by, std::string_view name) {
+  if (by.system) return make_error(Errc::invalid_argument, "the service itself has no API tokens");
+  std::string token = "cm_" + crypto::random_token(32);
+  if (Status s = store_.add_api_token(by.account_id, crypto::sha256_hex(token), name); !s) return s.error();
+  audit(store_, by, "api_token.issue", by.address, by.org_id, "ok", "{\"name\":" + json_str(name) + "}");
+  return token;
+}
+
+Result<Principal> AdminService::authenticate_token(std::string_view token) {
+  if (token.size() < 10 || token.size() > 200) return make_error(Errc::unauthenticated, "invalid API token");
+  auto id = store_.account_for_api_token(crypto::sha256_hex(token));
+  if (!id) return make_error(Errc::unauthenticated, "invalid API token");
+  auto acct = store_.account(*id);
+  if (!acct) return make_error(Errc::unauthenticated, "invalid API token");
+  if (acct->state != AccountState::active) return make_error(Errc::unauthenticated, "account is not active");
+  return Principal::of(*acct);
+}
+
+Result<Principal> AdminService::authenticate_password(std::string_view address, std::string_view password) {
+  // Hash even for unknown addresses so that timing does not reveal who exists.
+  static const std::string dummy = crypto::hash_password("caremail-timing-equaliser");
+  auto acct = store_.account_by_address(address);
+  if (!acct || acct->password_hash.empty()) {
+    (void)crypto::verify_password(dummy, password);
+    return make_error(Errc::unauthenticated, "wrong address or password");
+  }
+  if (!crypto::verify_password(acct->password_hash, password)) {
+    audit(store_, Principal{0, std::string(address), 0, {}, false}, "auth.fail", acct->address, acct->org_id, "denied");
+    return make_error(Errc::unauthenticated, "wrong address or password");
+  }
+  if (acct->state != AccountState::active) return make_error(Errc::unauthenticated, "account is not active");
+  return Principal::of(*acct);
+}
+
+}  // namespace caremail

@@ -1,0 +1,295 @@
+#include "core/mail_service.hpp"
+
+#include <chrono>
+#include <set>
+
+#include "common/log.hpp"
+#include "crypto/crypto.hpp"
+#include "mime/mime.hpp"
+
+namespace caremail {
+
+namespace {
+UnixTime now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void audit(Store& store, const Principal& by, std::string_view action, std::string_view target, OrgId target_org,
+           std::string_view outcome, std::string detail_json) {
+  AuditEvent e;
+  e.actor = by.address;
+  e.actor_org = by.org_id;
+  e.action = std::string(action);
+  e.target = std::string(target);
+  e.target_org = target_org;
+  e.outcome = std::string(outcome);
+  e.detail = std::move(detail_json);
+  auto r = store.append_audit(std::move(e));
+  if (!r)
+    log::error("audit.write_failed", {{"action", action}, {"target", target}, {"error", r.error().message}});
+}
+
+Status MailService::validate_mailbox_name(std::string_view name) {
+  auto bad = [&](const char* why) {
+    return Status(make_error(Errc::invalid_argument, "mailbox name '" + std::string(name) + "' " + why));
+  };
+  if (name.empty()) return bad("is empty");
+  if (name.size() > 255) return bad("is longer than 255 bytes");
+  if (name.front() == '/' || name.back() == '/') return bad("starts or ends with '/'");
+  if (name.find("//") != std::string_view::npos) return bad("has an empty level");
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f) return bad("contains a control character");
+  // UTF-8 well-formedness (no overlongs, no surrogates).
+  size_t i = 0;
+  while (i < name.size()) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > name.size()) return bad("is not valid UTF-8");
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      unsigned char cc = static_cast<unsigned char>(name[i + k]);
+      if ((cc >> 6) != 2) return bad("is not valid UTF-8");
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return bad("is not valid UTF-8");
+    i += n;
+  }
+  return {};
+}
+
+Status MailService::authorise_account(const Principal& by, AccountId owner, std::string_view action) {
+  if (by.system || by.account_id == owner) return {};
+  // Nobody reads another person's mail without a recorded, approved request (PRODUCT.md
+  // A5; the shared-mailbox and delegation issues add the grants). Refusals are audited.
+  auto acct = store_.account(owner);
+  audit(store_, by, action, acct ? acct->address : std::to_string(owner), acct ? acct->org_id : 0, "denied");
+  return make_error(Errc::permission_denied, "you do not have access to this mailbox");
+}
+
+Result<Mailbox> MailService::authorise_mailbox(const Principal& by, MailboxId id, std::string_view action) {
+  auto mb = store_.mailbox_by_id(id);
+  if (!mb) return mb.error();
+  if (Status s = authorise_account(by, mb->account_id, action); !s) return s.error();
+  return mb;
+}
+
+Result<std::string> MailService::store_blob(std::string_view raw) {
+  std::string id = crypto::sha256_hex(raw);
+  auto ref = blobs_.put_with_id(raw, id);
+  if (!ref) return ref.error();
+  return id;
+}
+
+Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const std::string> recipients,
+                                            std::string_view raw, UnixTime internal_date) {
+  if (!by.system) return make_error(Errc::permission_denied, "only the mail service delivers mail");
+  if (raw.size() > limits_.max_message_bytes)
+    return make_error(Errc::too_large, "message is " + std::to_string(raw.size()) + " bytes; the limit is " +
+                                           std::to_string(limits_.max_message_bytes));
+  DeliveryReport report;
+  std::vector<DeliveryTarget> targets;
+  std::set<AccountId> seen;
+  for (const auto& rcpt : recipients) {
+    RecipientOutcome out;
+    out.address = rcpt;
+    auto acct = store_.account_by_address(rcpt);
+    if (!acct) {
+      out.error = acct.error().code == Errc::not_found
+                      ? make_error(Errc::not_found, "no mailbox here by that name: " + rcpt)
+                      : acct.error();
+    } else if (acct->state == AccountState::deleted || acct->state == AccountState::disabled) {
+      out.error = make_error(Errc::not_found, "mailbox " + rcpt + " is not active");
+    } else {
+      out.account_id = acct->id;
+      if (seen.insert(acct->id).second) {
+        DeliveryTarget t;
+        t.account_id = acct->id;
+        targets.push_back(t);
+      }
+    }
+    report.recipients.push_back(std::move(out));
+  }
+  if (targets.empty()) return report;
+
+  std::string id = crypto::sha256_hex(raw);
+  BlobPin pin(&blobs_, id);
+  auto ref = blobs_.put_with_id(raw, id);
+  if (!ref) return ref.error();
+  report.blob_id = id;
+
+  NewMessage msg;
+  msg.blob_id = id;
+  msg.size = raw.size();
+  msg.internal_date = internal_date ? internal_date : now_s();
+  if (auto sum = mime::summarize(raw)) msg.summary = std::move(sum).value();
+
+  auto done = store_.deliver(msg, targets);
+  if (!done) return done.error();
+  for (size_t i = 0; i < done->size(); ++i) {
+    const Delivered& d = (*done)[i];
+    // Aliases of one account share the single copy; mark each of them.
+    for (auto& out : report.recipients) {
+      if (out.account_id != d.account_id || out.error) continue;
+      if (d.error) out.error = d.error;
+      else { out.mailbox_id = d.mailbox_id; out.uid = d.uid; }
+    }
+    if (!d.error) feed_.notify(d.account_id);
+  }
+  return report;
+}
+
+Result<AppendResult> MailService::append(const Principal& by, AccountId owner, std::string_view mailbox,
+                                         std::string_view raw, uint32_t flags, std::vector<std::string> keywords,
+                                         UnixTime internal_date) {
+  if (Status s = authorise_account(by, owner, "mailbox.append"); !s) return s.error();
+  if (raw.size() > limits_.max_message_bytes)
+    return make_error(Errc::too_large, "message is " + std::to_string(raw.size()) + " bytes; the limit is " +
+                                           std::to_string(limits_.max_message_bytes));
+  auto mb = store_.mailbox(owner, mailbox);
+  if (!mb) return mb.error();
+  std::string id = crypto::sha256_hex(raw);
+  BlobPin pin(&blobs_, id);
+  auto ref = blobs_.put_with_id(raw, id);
+  if (!ref) return ref.error();
+  NewMessage msg;
+  msg.blob_id = id;
+  msg.size = raw.size();
+  msg.internal_date = internal_date ? internal_date : now_s();
+  if (auto sum = mime::summarize(raw)) msg.summary = std::move(sum).value();
+  DeliveryTarget t;
+  t.account_id = owner;
+  t.mailbox_id = mb->id;
+  t.flags = flags;
+  t.keywords = std::move(keywords);
+  auto done = store_.deliver(msg, std::span<const DeliveryTarget>(&t, 1));
+  if (!done) return done.error();
+  const Delivered& d = done->front();
+  if (d.error) return *d.error;
+  feed_.notify(owner);
+  return AppendResult{d.mailbox_id, d.uidvalidity, d.uid, d.modseq};
+}
+
+Result<std::vector<Mailbox>> MailService::list_mailboxes(const Principal& by, AccountId owner) {
+  if (Status s = authorise_account(by, owner, "mailbox.list"); !s) return s.error();
+  return store_.list_mailboxes(owner);
+}
+
+Result<Mailbox> MailService::mailbox(const Principal& by, AccountId owner, std::string_view name) {
+  if (Status s = authorise_account(by, owner, "mailbox.select"); !s) return s.error();
+  return store_.mailbox(owner, name);
+}
+
+Result<Mailbox> MailService::create_mailbox(const Principal& by, AccountId owner, std::string_view name) {
+  if (Status s = authorise_account(by, owner, "mailbox.create"); !s) return s.error();
+  if (Status s = validate_mailbox_name(name); !s) return s.error();
+  auto r = store_.create_mailbox(owner, name, "");
+  if (r) feed_.notify(owner);
+  return r;
+}
+
+Status MailService::delete_mailbox(const Principal& by, MailboxId id) {
+  auto mb = authorise_mailbox(by, id, "mailbox.delete");
+  if (!mb) return mb.error();
+  if (mb->name == "INBOX") return make_error(Errc::invalid_argument, "INBOX cannot be deleted");
+  Status s = store_.delete_mailbox(id);
+  if (s) feed_.notify(mb->account_id);
+  return s;
+}
+
+Status MailService::rename_mailbox(const Principal& by, MailboxId id, std::string_view new_name) {
+  auto mb = authorise_mailbox(by, id, "mailbox.rename");
+  if (!mb) return mb.error();
+  if (Status s = validate_mailbox_name(new_name); !s) return s;
+  if (mb->name == "INBOX") return make_error(Errc::invalid_argument, "renaming INBOX is not supported yet");
+  Status s = store_.rename_mailbox(id, new_name);
+  if (s) feed_.notify(mb->account_id);
+  return s;
+}
+
+Result<std::vector<MailboxEntry>> MailService::list(const Principal& by, MailboxId id, UidRange range,
+                                                    bool summaries) {
+  auto mb = authorise_mailbox(by, id, "mailbox.read");
+  if (!mb) return mb.error();
+  return store_.list_entries(id, range, summaries);
+}
+
+Result<std::string> MailService::fetch(const Principal& by, MailboxId id, Uid uid) {
+  auto mb = authorise_mailbox(by, id, "message.read");
+  if (!mb) return mb.error();
+  auto e = store_.entry(id, uid);
+  if (!e) return e.error();
+  auto raw = blobs_.get(e->blob_id);
+  if (!raw) {
+    if (raw.error().code == Errc::corrupt)
+      log::error("blob.corrupt", {{"blob", e->blob_id}, {"mailbox", id}, {"uid", uid}, {"error", raw.error().message}});
+    return raw.error();
+  }
+  if (raw->size() != e->size) {
+    log::error("blob.size_mismatch", {{"blob", e->blob_id}, {"expected", e->size}, {"actual", raw->size()}});
+    return make_error(Errc::corrupt, "stored message does not match its recorded size");
+  }
+  return raw;
+}
+
+Result<FlagResult> MailService::set_flags(const Principal& by, MailboxId id, std::span<const Uid> uids,
+                                          const FlagUpdate& u) {
+  auto mb = authorise_mailbox(by, id, "message.flag");
+  if (!mb) return mb.error();
+  auto r = store_.update_flags(id, uids, u);
+  if (r && !r->updated.empty()) feed_.notify(mb->account_id);
+  return r;
+}
+
+Result<CopyResult> MailService::copy(const Principal& by, MailboxId src, std::span<const Uid> uids, MailboxId dest) {
+  auto s = authorise_mailbox(by, src, "message.copy");
+  if (!s) return s.error();
+  auto d = authorise_mailbox(by, dest, "message.copy");
+  if (!d) return d.error();
+  auto r = store_.copy(src, uids, dest, false);
+  if (r) feed_.notify(d->account_id);
+  return r;
+}
+
+Result<CopyResult> MailService::move(const Principal& by, MailboxId src, std::span<const Uid> uids, MailboxId dest) {
+  auto s = authorise_mailbox(by, src, "message.move");
+  if (!s) return s.error();
+  auto d = authorise_mailbox(by, dest, "message.move");
+  if (!d) return d.error();
+  auto r = store_.copy(src, uids, dest, true);
+  if (r) {
+    feed_.notify(s->account_id);
+    if (d->account_id != s->account_id) feed_.notify(d->account_id);
+  }
+  return r;
+}
+
+Result<std::vector<Uid>> MailService::expunge(const Principal& by, MailboxId id, std::optional<std::vector<Uid>> uids) {
+  auto mb = authorise_mailbox(by, id, "message.expunge");
+  if (!mb) return mb.error();
+  if (uids) std::sort(uids->begin(), uids->end());
+  auto r = store_.expunge(id, std::move(uids));
+  if (r && !r->empty()) feed_.notify(mb->account_id);
+  return r;
+}
+
+Result<QuotaUsage> MailService::quota(const Principal& by, AccountId owner) {
+  if (!by.system && by.account_id != owner) {
+    // Administrators may see quota usage of accounts in their scope (not the mail).
+    auto acct = store_.account(owner);
+    if (!acct) return acct.error();
+    bool allowed = by.national() || ((by.has(Role::local_admin) || by.has(Role::primary_local_admin) ||
+                                      by.has(Role::local_helpdesk)) &&
+                                     acct->org_id == by.org_id);
+    if (!allowed) {
+      audit(store_, by, "quota.read", acct->address, acct->org_id, "denied");
+      return make_error(Errc::permission_denied, "you may not see this account's quota");
+    }
+  }
+  return store_.quota(owner);
+}
+
+}  // namespace caremail

@@ -1,0 +1,102 @@
+// MailService: every read and write of mail goes through here, whichever front-end asks
+// (SMTP delivery, IMAP, JMAP, webmail, the admin API). Authorisation, size and quota limits
+// and the audit of refused access live here once, so no front-end can forget them.
+//
+// Durability: deliver() and append() return only after the blob is fsync'd and the
+// metadata committed (group commit). Blocking: call from the worker pool, never from an
+// I/O thread. Thread-safe.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/change_feed.hpp"
+#include "core/principal.hpp"
+#include "store/blob/fs_blob_store.hpp"
+#include "store/store.hpp"
+
+namespace caremail {
+
+struct MailLimits {
+  uint64_t max_message_bytes = 35ull << 20;
+};
+
+struct RecipientOutcome {
+  std::string address;
+  std::optional<Error> error;  // unset: delivered
+  AccountId account_id = 0;
+  MailboxId mailbox_id = 0;
+  Uid uid = 0;
+};
+
+struct DeliveryReport {
+  std::string blob_id;
+  std::vector<RecipientOutcome> recipients;  // in the order given
+  size_t delivered() const {
+    size_t n = 0;
+    for (const auto& r : recipients) if (!r.error) ++n;
+    return n;
+  }
+};
+
+struct AppendResult {
+  MailboxId mailbox_id = 0;
+  uint32_t uidvalidity = 0;
+  Uid uid = 0;
+  ModSeq modseq = 0;
+};
+
+class MailService {
+ public:
+  // REQUIRES: all references outlive the service.
+  MailService(Store& store, FsBlobStore& blobs, ChangeFeed& feed, MailLimits limits)
+      : store_(store), blobs_(blobs), feed_(feed), limits_(limits) {}
+
+  // Local delivery of `raw` to each recipient's INBOX. Recipients that are unknown or over
+  // quota get their own error; the others are delivered. Errors of the call itself:
+  // too_large, permission_denied (only the service may deliver), temporary (disk full).
+  Result<DeliveryReport> deliver(const Principal& by, std::span<const std::string> recipients,
+                                 std::string_view raw, UnixTime internal_date = 0);
+
+  // IMAP APPEND / JMAP Email/import into one of the owner's mailboxes.
+  Result<AppendResult> append(const Principal& by, AccountId owner, std::string_view mailbox, std::string_view raw,
+                              uint32_t flags = 0, std::vector<std::string> keywords = {}, UnixTime internal_date = 0);
+
+  Result<std::vector<Mailbox>> list_mailboxes(const Principal& by, AccountId owner);
+  Result<Mailbox> mailbox(const Principal& by, AccountId owner, std::string_view name);
+  Result<Mailbox> create_mailbox(const Principal& by, AccountId owner, std::string_view name);
+  Status delete_mailbox(const Principal& by, MailboxId id);
+  Status rename_mailbox(const Principal& by, MailboxId id, std::string_view new_name);
+
+  Result<std::vector<MailboxEntry>> list(const Principal& by, MailboxId id, UidRange range = {}, bool summaries = true);
+  // The raw message, verified against its checksum/tag. Errc::corrupt is never turned into mail.
+  Result<std::string> fetch(const Principal& by, MailboxId id, Uid uid);
+  Result<FlagResult> set_flags(const Principal& by, MailboxId id, std::span<const Uid> uids, const FlagUpdate& u);
+  Result<CopyResult> copy(const Principal& by, MailboxId src, std::span<const Uid> uids, MailboxId dest);
+  Result<CopyResult> move(const Principal& by, MailboxId src, std::span<const Uid> uids, MailboxId dest);
+  Result<std::vector<Uid>> expunge(const Principal& by, MailboxId id, std::optional<std::vector<Uid>> uids = {});
+  Result<QuotaUsage> quota(const Principal& by, AccountId owner);
+
+  // Mailbox names: 1..255 bytes of UTF-8, '/' separates levels, no empty level, no
+  // control characters, no leading/trailing '/'. Shared by every front-end.
+  static Status validate_mailbox_name(std::string_view name);
+
+ private:
+  // Owner-only for now; shared mailboxes and delegates (ACL) extend this one function.
+  Status authorise_account(const Principal& by, AccountId owner, std::string_view action);
+  Result<Mailbox> authorise_mailbox(const Principal& by, MailboxId id, std::string_view action);
+  Result<std::string> store_blob(std::string_view raw);
+
+  Store& store_;
+  FsBlobStore& blobs_;
+  ChangeFeed& feed_;
+  const MailLimits limits_;
+};
+
+// Writes one audit event; never fails the caller (a failure is logged).
+void audit(Store& store, const Principal& by, std::string_view action, std::string_view target, OrgId target_org,
+           std::string_view outcome, std::string detail_json = "{}");
+
+}  // namespace caremail

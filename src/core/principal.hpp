@@ -1,0 +1,28 @@
+// Who is acting. Every core service call takes one; authorisation decides from it alone.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/types.hpp"
+
+namespace caremail {
+
+struct Principal {
+  AccountId account_id = 0;
+  std::string address;       // "system" for the service itself
+  OrgId org_id = 0;
+  std::vector<Role> roles;
+  bool system = false;       // local delivery, scheduled jobs: not a person
+
+  static Principal of(const Account& a) { return Principal{a.id, a.address, a.org_id, a.roles, false}; }
+  static Principal service() { return Principal{0, "system", 0, {}, true}; }
+
+  bool has(Role r) const {
+    for (Role x : roles) if (x == r) return true;
+    return false;
+  }
+  bool national() const { return has(Role::national_admin) || has(Role::national_helpdesk); }
+};
+
+}  // namespace caremail

@@ -1,0 +1,139 @@
+#include "crypto/crypto.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <sodium.h>
+
+namespace caremail::crypto {
+
+static_assert(sizeof(crypto_hash_sha256_state) <= 128);
+
+void init() {
+  if (sodium_init() < 0) {
+    std::fprintf(stderr, "caremail: libsodium failed to initialise\n");
+    std::abort();
+  }
+}
+
+
+Sha256::Sha256() { crypto_hash_sha256_init(reinterpret_cast<crypto_hash_sha256_state*>(state_)); }
+
+void Sha256::update(std::string_view data) {
+  crypto_hash_sha256_update(reinterpret_cast<crypto_hash_sha256_state*>(state_),
+                            reinterpret_cast<const unsigned char*>(data.data()), data.size());
+}
+
+std::string Sha256::hex() {
+  unsigned char out[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(reinterpret_cast<crypto_hash_sha256_state*>(state_), out);
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, out, sizeof out);
+  return std::string(hex, crypto_hash_sha256_BYTES * 2);
+}
+
+std::string sha256_hex(std::string_view data) {
+  Sha256 h;
+  h.update(data);
+  return h.hex();
+}
+
+std::string hash_password(std::string_view password) {
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    return {};
+  return out;
+}
+
+bool verify_password(std::string_view phc, std::string_view password) {
+  if (phc.empty() || phc.size() >= crypto_pwhash_STRBYTES) return false;
+  char buf[crypto_pwhash_STRBYTES] = {};
+  std::memcpy(buf, phc.data(), phc.size());
+  return crypto_pwhash_str_verify(buf, password.data(), password.size()) == 0;
+}
+
+std::string random_token(size_t n) {
+  std::string raw(n, '\0');
+  randombytes_buf(raw.data(), n);
+  std::string out(sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(raw.data()), n,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(std::strlen(out.c_str()));
+  sodium_memzero(raw.data(), raw.size());
+  return out;
+}
+
+bool equal_ct(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  if (a.empty()) return true;
+  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+Result<Key> load_or_create_key(const std::filesystem::path& file) {
+  Key key{};
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = ::read(fd, key.data(), key.size());
+    char extra;
+    ssize_t more = ::read(fd, &extra, 1);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(key.size()) || more != 0)
+      return make_error(Errc::corrupt, file.string() +
+                        ": blob key file is not exactly 32 bytes; restore it from backup "
+                        "(without it stored mail cannot be read)");
+    return key;
+  }
+  if (errno != ENOENT)
+    return make_error(Errc::io, file.string() + ": cannot read blob key file: " + std::strerror(errno));
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  ::chmod(file.parent_path().c_str(), 0700);
+  crypto_aead_xchacha20poly1305_ietf_keygen(key.data());
+  std::string tmp = file.string() + ".tmp";
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(Errc::io, tmp + ": cannot create blob key file: " + std::strerror(errno));
+  bool ok = ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0)
+    return make_error(Errc::io, file.string() + ": cannot write blob key file: " + std::strerror(errno));
+  int dfd = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) { ::fsync(dfd); ::close(dfd); }
+  return key;
+}
+
+std::string seal(const Key& key, std::string_view plain, std::string_view aad) {
+  std::string out(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + plain.size() +
+                      crypto_aead_xchacha20poly1305_ietf_ABYTES,
+                  '\0');
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+  randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen,
+      reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
+      reinterpret_cast<const unsigned char*>(aad.data()), aad.size(), nullptr, nonce, key.data());
+  return out;
+}
+
+Result<std::string> open(const Key& key, std::string_view sealed, std::string_view aad) {
+  constexpr size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+  constexpr size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+  if (sealed.size() < nb + ab) return make_error(Errc::corrupt, "sealed data is truncated");
+  std::string plain(sealed.size() - nb - ab, '\0');
+  unsigned long long plen = 0;
+  const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data());
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plain.data()), &plen, nullptr, nonce + nb, sealed.size() - nb,
+          reinterpret_cast<const unsigned char*>(aad.data()), aad.size(), nonce, key.data()) != 0)
+    return make_error(Errc::corrupt, "authentication tag does not verify (data altered or wrong key)");
+  plain.resize(plen);
+  return plain;
+}
+
+}  // namespace caremail::crypto

@@ -1,0 +1,58 @@
+// Cryptographic primitives used by the store and the core, all from libsodium.
+// Thread-safe after init() has returned.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+
+namespace caremail::crypto {
+
+// Must be called once before any other function (sodium_init). Aborts when libsodium
+// cannot initialise: there is no safe way on.
+void init();
+
+// SHA-256 of `data` as 64 lower-case hex digits (content address of a blob).
+std::string sha256_hex(std::string_view data);
+
+// Incremental SHA-256, for content that arrives in pieces.
+class Sha256 {
+ public:
+  Sha256();
+  void update(std::string_view data);
+  std::string hex();  // finishes; the object must not be updated afterwards
+ private:
+  alignas(64) unsigned char state_[128];
+};
+
+// Argon2id (interactive limits unless `strong`) in the PHC string format. Empty on
+// out-of-memory, which callers report as a temporary error.
+std::string hash_password(std::string_view password);
+bool verify_password(std::string_view phc, std::string_view password);
+
+// `n` random bytes as URL-safe base64 (no padding); for tokens and one-time passwords.
+std::string random_token(size_t n = 32);
+
+// Constant-time equality for secrets.
+bool equal_ct(std::string_view a, std::string_view b);
+
+// At-rest key for blobs (XChaCha20-Poly1305, 32 bytes).
+using Key = std::array<unsigned char, 32>;
+
+// Reads the key file, or creates it (mode 0600, directory 0700) when it does not exist.
+// A key file of the wrong size is an error, never silently replaced.
+Result<Key> load_or_create_key(const std::filesystem::path& file);
+
+// Seals `plain` with a random nonce; `aad` binds the ciphertext to its identity (the blob
+// id), so that one blob cannot be substituted for another. Output: nonce || ciphertext||tag.
+std::string seal(const Key& key, std::string_view plain, std::string_view aad);
+// Opens what seal() produced. Errc::corrupt when the tag does not verify.
+Result<std::string> open(const Key& key, std::string_view sealed, std::string_view aad);
+
+constexpr size_t kSealOverhead = 24 + 16;  // nonce + tag
+
+}  // namespace caremail::crypto

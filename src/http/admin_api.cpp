@@ -1,0 +1,386 @@
+#include "http/admin_api.hpp"
+
+#include <boost/json.hpp>
+
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+
+namespace caremail::http {
+
+namespace json = boost::json;
+
+namespace {
+
+Response json_response(int status, const json::value& v) {
+  Response r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
+
+std::string_view title_for(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return "Internal Server Error";
+  }
+}
+
+Response problem(int status, std::string_view detail) {
+  json::object o;
+  o["type"] = "about:blank";
+  o["title"] = title_for(status);
+  o["status"] = status;
+  o["detail"] = detail;
+  Response r = json_response(status, o);
+  r.content_type = "application/problem+json";
+  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"caremail\"");
+  return r;
+}
+
+Response problem(const Error& e) { return problem(status_for(e.code), e.message); }
+
+json::object to_json(const Organisation& o) {
+  json::array domains;
+  for (const auto& d : o.domains) domains.emplace_back(d);
+  return {{"id", o.id}, {"ods_code", o.ods_code}, {"name", o.name}, {"short_name", o.short_name},
+          {"domains", domains}, {"open", o.open}, {"created_at", o.created_at}};
+}
+
+json::object to_json(const Account& a, const std::string& ods) {
+  json::array roles, aliases;
+  for (Role r : a.roles) roles.emplace_back(to_string(r));
+  for (const auto& x : a.aliases) aliases.emplace_back(x);
+  return {{"id", a.id},
+          {"address", a.address},
+          {"display_name", a.display_name},
+          {"ods_code", ods},
+          {"kind", to_string(a.kind)},
+          {"state", to_string(a.state)},
+          {"roles", roles},
+          {"aliases", aliases},
+          {"quota_bytes", a.quota_bytes},
+          {"has_password", !a.password_hash.empty()},
+          {"created_at", a.created_at}};
+}
+
+json::object to_json(const QuotaUsage& q) {
+  return {{"used_bytes", q.bytes}, {"messages", q.messages}, {"limit_bytes", q.limit_bytes}};
+}
+
+// Body as a JSON object, or a 400/415 problem.
+std::variant<json::object, Response> parse_body(const Request& r) {
+  if (r.content_type.find("application/json") == std::string::npos)
+    return problem(415, "send the request body as application/json");
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (ec) return problem(400, "the body is not valid JSON: " + ec.message());
+  if (!v.is_object()) return problem(400, "the body must be a JSON object");
+  return std::move(v.as_object());
+}
+
+// Optional string member; a wrong type is an error.
+std::optional<std::string> get_str(const json::object& o, std::string_view key, std::string& err) {
+  auto it = o.find(key);
+  if (it == o.end() || it->value().is_null()) return std::nullopt;
+  if (!it->value().is_string()) {
+    err = "'" + std::string(key) + "' must be a string";
+    return std::nullopt;
+  }
+  return std::string(it->value().as_string());
+}
+
+class Api {
+ public:
+  explicit Api(ApiDeps d) : d_(d) {}
+
+  Response route(const Request& r) {
+    if (r.path == "/healthz") return health();
+    if (r.path == "/metrics") {
+      Response m;
+      m.content_type = "text/plain; version=0.0.4";
+      m.body = metrics::render();
+      return m;
+    }
+    if (r.path.rfind("/api/v1/", 0) != 0) return problem(404, "no such resource");
+    auto who = authenticate(r);
+    if (std::holds_alternative<Response>(who)) return std::get<Response>(who);
+    const Principal& p = std::get<Principal>(who);
+    std::string_view rest = std::string_view(r.path).substr(8);
+
+    if (rest == "organisations") {
+      if (r.method == "GET") return list_orgs(p);
+      if (r.method == "POST") return create_org(p, r);
+      return problem(405, "use GET or POST");
+    }
+    if (rest == "accounts") {
+      if (r.method == "GET") return list_accounts(p, r);
+      if (r.method == "POST") return create_account(p, r);
+      return problem(405, "use GET or POST");
+    }
+    if (rest.rfind("accounts/", 0) == 0) {
+      std::string_view tail = rest.substr(9);
+      auto slash = tail.find('/');
+      std::string address(tail.substr(0, slash));
+      std::string_view sub = slash == std::string_view::npos ? "" : tail.substr(slash + 1);
+      if (sub.empty() && r.method == "GET") return get_account(p, address);
+      if (sub == "password" && (r.method == "PUT" || r.method == "POST")) return set_password(p, address, r);
+      if (sub == "quota" && r.method == "GET") return quota(p, address);
+      if (sub == "mailboxes" && r.method == "GET") return mailboxes(p, address);
+      return problem(404, "no such resource");
+    }
+    if (rest == "deliver") {
+      if (r.method != "POST") return problem(405, "use POST");
+      return deliver(p, r);
+    }
+    if (rest == "audit") {
+      if (r.method != "GET") return problem(405, "use GET");
+      return audit_log(p, r);
+    }
+    if (rest == "me") {
+      auto acct = d_.admin.get_account(p, p.address);
+      if (!acct) return problem(acct.error());
+      return json_response(200, to_json(*acct, ods_of(acct->org_id)));
+    }
+    return problem(404, "no such resource");
+  }
+
+ private:
+  Response health() {
+    auto seq = d_.store.last_change_seq();
+    if (!seq) return problem(503, "store unavailable: " + seq.error().message);
+    return json_response(200, json::object{{"status", "ok"}});
+  }
+
+  std::variant<Principal, Response> authenticate(const Request& r) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (r.authorization.size() <= kBearer.size() || r.authorization.compare(0, kBearer.size(), kBearer) != 0)
+      return problem(401, "send an API token: Authorization: Bearer <token>");
+    auto p = d_.admin.authenticate_token(std::string_view(r.authorization).substr(kBearer.size()));
+    if (!p) {
+      log::warn("api.auth_failed", {{"peer", r.peer}, {"path", r.path}});
+      return problem(401, p.error().message);
+    }
+    return std::move(p).value();
+  }
+
+  std::string ods_of(OrgId id) {
+    auto o = d_.store.organisation(id);
+    return o ? o->ods_code : std::string();
+  }
+
+  Response list_orgs(const Principal& p) {
+    auto r = d_.admin.list_organisations(p);
+    if (!r) return problem(r.error());
+    json::array out;
+    for (const auto& o : *r) out.push_back(to_json(o));
+    return json_response(200, json::object{{"organisations", out}});
+  }
+
+  Response create_org(const Principal& p, const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    auto& o = std::get<json::object>(body);
+    std::string err;
+    NewOrganisation n;
+    n.ods_code = get_str(o, "ods_code", err).value_or("");
+    n.name = get_str(o, "name", err).value_or("");
+    n.short_name = get_str(o, "short_name", err).value_or("");
+    if (auto it = o.find("domains"); it != o.end()) {
+      if (!it->value().is_array()) err = "'domains' must be a list of strings";
+      else
+        for (auto& d : it->value().as_array()) {
+          if (!d.is_string()) { err = "'domains' must be a list of strings"; break; }
+          n.domains.emplace_back(d.as_string());
+        }
+    }
+    if (!err.empty()) return problem(400, err);
+    if (n.ods_code.empty() || n.name.empty()) return problem(400, "'ods_code' and 'name' are required");
+    auto created = d_.admin.create_organisation(p, n);
+    if (!created) return problem(created.error());
+    return json_response(201, to_json(*created));
+  }
+
+  Response list_accounts(const Principal& p, const Request& r) {
+    std::optional<std::string> ods;
+    if (auto v = r.query_one("ods_code"); !v.empty()) ods = v;
+    auto list = d_.admin.list_accounts(p, ods);
+    if (!list) return problem(list.error());
+    json::array out;
+    for (const auto& a : *list) out.push_back(to_json(a, ods_of(a.org_id)));
+    return json_response(200, json::object{{"accounts", out}});
+  }
+
+  Response create_account(const Principal& p, const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    auto& o = std::get<json::object>(body);
+    std::string err;
+    CreateAccountRequest c;
+    c.address = get_str(o, "address", err).value_or("");
+    c.display_name = get_str(o, "display_name", err).value_or("");
+    c.ods_code = get_str(o, "ods_code", err).value_or("");
+    c.password = get_str(o, "password", err).value_or("");
+    if (auto k = get_str(o, "kind", err)) {
+      auto kind = parse_account_kind(*k);
+      if (!kind) return problem(400, "'kind' must be person, shared or application");
+      c.kind = *kind;
+    }
+    if (auto it = o.find("roles"); it != o.end()) {
+      if (!it->value().is_array()) return problem(400, "'roles' must be a list of role names");
+      c.roles.clear();
+      for (auto& v : it->value().as_array()) {
+        auto role = v.is_string() ? parse_role(std::string_view(v.as_string())) : std::nullopt;
+        if (!role) return problem(400, "unknown role in 'roles'");
+        c.roles.push_back(*role);
+      }
+    }
+    if (auto it = o.find("quota_bytes"); it != o.end()) {
+      if (!it->value().is_int64() || it->value().as_int64() < 0)
+        return problem(400, "'quota_bytes' must be a non-negative whole number");
+      c.quota_bytes = static_cast<uint64_t>(it->value().as_int64());
+    }
+    if (!err.empty()) return problem(400, err);
+    if (c.address.empty() || c.ods_code.empty()) return problem(400, "'address' and 'ods_code' are required");
+    auto a = d_.admin.create_account(p, c);
+    if (!a) return problem(a.error());
+    return json_response(201, to_json(*a, c.ods_code));
+  }
+
+  Response get_account(const Principal& p, const std::string& address) {
+    auto a = d_.admin.get_account(p, address);
+    if (!a) return problem(a.error());
+    return json_response(200, to_json(*a, ods_of(a->org_id)));
+  }
+
+  Response set_password(const Principal& p, const std::string& address, const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    std::string err;
+    auto pw = get_str(std::get<json::object>(body), "password", err);
+    if (!err.empty()) return problem(400, err);
+    if (!pw) return problem(400, "'password' is required");
+    Status s = d_.admin.set_password(p, address, *pw);
+    if (!s) return problem(s.error());
+    Response ok;
+    ok.status = 204;
+    return ok;
+  }
+
+  Response quota(const Principal& p, const std::string& address) {
+    auto a = d_.admin.get_account(p, address);
+    if (!a) return problem(a.error());
+    auto q = d_.mail.quota(p, a->id);
+    if (!q) return problem(q.error());
+    json::object o = to_json(*q);
+    o["address"] = a->address;
+    return json_response(200, o);
+  }
+
+  Response mailboxes(const Principal& p, const std::string& address) {
+    auto a = d_.admin.get_account(p, address);
+    if (!a) return problem(a.error());
+    auto list = d_.mail.list_mailboxes(p, a->id);
+    if (!list) return problem(list.error());
+    json::array out;
+    for (const auto& m : *list)
+      out.push_back(json::object{{"name", m.name},
+                                 {"special_use", m.special_use},
+                                 {"uidvalidity", m.uidvalidity},
+                                 {"uidnext", m.uidnext},
+                                 {"highest_modseq", m.highest_modseq},
+                                 {"messages", m.messages},
+                                 {"unseen", m.unseen},
+                                 {"bytes", m.bytes}});
+    return json_response(200, json::object{{"mailboxes", out}});
+  }
+
+  // Operator injection of a message (interim, until SMTP/LMTP): body is the raw
+  // message, recipients in ?to=. National administrators only; audited.
+  Response deliver(const Principal& p, const Request& r) {
+    if (!p.has(Role::national_admin)) {
+      audit(d_.store, p, "mail.inject", "", 0, "denied");
+      return problem(403, "only national administrators may inject mail");
+    }
+    std::vector<std::string> rcpts;
+    for (auto [b, e] = r.query.equal_range("to"); b != e; ++b) rcpts.push_back(b->second);
+    if (rcpts.empty()) return problem(400, "name at least one recipient: ?to=address");
+    if (rcpts.size() > 1000) return problem(400, "at most 1000 recipients per request");
+    auto rep = d_.mail.deliver(Principal::service(), rcpts, r.body);
+    if (!rep) return problem(rep.error());
+    json::array out;
+    for (const auto& o : rep->recipients) {
+      json::object j{{"address", o.address}, {"delivered", !o.error}};
+      if (o.error) {
+        j["error"] = to_string(o.error->code);
+        j["detail"] = o.error->message;
+      } else {
+        j["uid"] = o.uid;
+        j["mailbox_id"] = o.mailbox_id;
+      }
+      out.push_back(std::move(j));
+    }
+    return json_response(rep->delivered() ? 200 : 422,
+                         json::object{{"blob", rep->blob_id}, {"size", r.body.size()}, {"recipients", out}});
+  }
+
+  Response audit_log(const Principal& p, const Request& r) {
+    std::optional<OrgId> scope;
+    if (!p.national() && !p.has(Role::national_admin)) {
+      if (!p.has(Role::auditor)) return problem(403, "only auditors and national roles read the audit log");
+      scope = p.org_id;  // auditors see their own organisation only
+    }
+    int64_t after = 0;
+    size_t limit = 100;
+    try {
+      if (auto a = r.query_one("after"); !a.empty()) after = std::stoll(a);
+      if (auto l = r.query_one("limit"); !l.empty()) limit = std::min<size_t>(1000, std::stoul(l));
+    } catch (const std::exception&) {
+      return problem(400, "'after' and 'limit' must be whole numbers");
+    }
+    auto ev = d_.store.audit_events(scope, after, limit);
+    if (!ev) return problem(ev.error());
+    json::array out;
+    for (const auto& e : *ev)
+      out.push_back(json::object{{"id", e.id}, {"at", e.at}, {"actor", e.actor}, {"action", e.action},
+                                 {"target", e.target}, {"outcome", e.outcome}, {"detail", e.detail},
+                                 {"hash", e.hash}});
+    return json_response(200, json::object{{"events", out}});
+  }
+
+  ApiDeps d_;
+};
+
+}  // namespace
+
+int status_for(Errc e) {
+  switch (e) {
+    case Errc::invalid_argument: return 400;
+    case Errc::unauthenticated: return 401;
+    case Errc::permission_denied: return 403;
+    case Errc::not_found: return 404;
+    case Errc::already_exists: return 409;
+    case Errc::too_large: return 413;
+    case Errc::quota_exceeded: return 507;
+    case Errc::temporary: return 503;
+    case Errc::corrupt:
+    case Errc::io: return 500;
+  }
+  return 500;
+}
+
+Router make_admin_router(ApiDeps deps) {
+  auto api = std::make_shared<Api>(deps);
+  return [api](const Request& r) { return api->route(r); };
+}
+
+}  // namespace caremail::http

@@ -1,0 +1,23 @@
+// The admin HTTP JSON API (and /healthz, /metrics). Thin: it parses JSON, authenticates the
+// bearer token, calls the core services and maps their errors to RFC 9457 problem
+// documents. Every decision about who may do what is made in the core.
+#pragma once
+
+#include "core/admin_service.hpp"
+#include "core/mail_service.hpp"
+#include "http/http_server.hpp"
+
+namespace caremail::http {
+
+struct ApiDeps {
+  AdminService& admin;
+  MailService& mail;
+  Store& store;
+};
+
+Router make_admin_router(ApiDeps deps);
+
+// Error kind -> HTTP status (shared by every JSON API).
+int status_for(Errc e);
+
+}  // namespace caremail::http

@@ -1,0 +1,183 @@
+#include "http/http_server.hpp"
+
+#include <chrono>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+
+namespace caremail::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using net::tcp;
+
+namespace {
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+metrics::Counter& requests_total() {
+  static auto& c = metrics::counter("caremail_http_requests_total", "HTTP requests served");
+  return c;
+}
+metrics::Histogram& request_seconds() {
+  static auto& h = metrics::histogram("caremail_http_request_seconds", "HTTP request latency");
+  return h;
+}
+
+struct Shared {
+  net::Server& server;
+  Router router;
+  Config::Limits limits;
+  std::shared_ptr<asio::ssl::context> tls;
+};
+
+Response problem(int status, std::string_view title, std::string_view detail) {
+  Response r;
+  r.status = status;
+  r.content_type = "application/problem+json";
+  r.body = "{\"type\":\"about:blank\",\"title\":\"" + std::string(title) + "\",\"status\":" + std::to_string(status) +
+           ",\"detail\":\"" + std::string(detail) + "\"}";
+  return r;
+}
+
+template <class Stream>
+asio::awaitable<void> serve(std::shared_ptr<Shared> sh, Stream& stream, beast::tcp_stream& tcp, net::PeerInfo peer) {
+  beast::flat_buffer buf;
+  const auto idle = std::chrono::seconds(sh->limits.idle_timeout_seconds);
+  const auto per_request = std::chrono::seconds(sh->limits.command_timeout_seconds);
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(sh->limits.max_http_body_bytes);
+    tcp.expires_after(idle);
+    auto [ec, n] = co_await bhttp::async_read(stream, buf, parser, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == bhttp::error::body_limit) {
+        Response p = problem(413, "Payload Too Large", "the request body is larger than the server accepts");
+        bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
+        res.set(bhttp::field::content_type, p.content_type);
+        res.set(bhttp::field::connection, "close");
+        res.body() = p.body;
+        res.prepare_payload();
+        tcp.expires_after(per_request);
+        co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      } else if (ec != bhttp::error::end_of_stream && ec != asio::error::operation_aborted &&
+                 ec != beast::error::timeout && ec != asio::error::eof && ec != asio::error::connection_reset) {
+        log::debug("http.read_error", {{"session", peer.id}, {"error", ec.message()}});
+      }
+      co_return;
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto& req = parser.get();
+    Request r;
+    r.method = std::string(req.method_string());
+    std::string_view target = req.target();
+    auto qpos = target.find('?');
+    r.path = percent_decode(target.substr(0, qpos));
+    if (qpos != std::string_view::npos) r.query = parse_query(target.substr(qpos + 1));
+    r.body = std::move(req.body());
+    r.content_type = std::string(req[bhttp::field::content_type]);
+    r.authorization = std::string(req[bhttp::field::authorization]);
+    r.peer = peer.address;
+    r.session = peer.id;
+    bool keep_alive = req.keep_alive();
+    unsigned version = req.version();
+
+    // Named, not a temporary in the co_await expression (GCC 12 coroutine bug).
+    auto handle = [sh, rr = std::move(r)]() {
+      try {
+        return sh->router(rr);
+      } catch (const std::exception& e) {
+        log::error("http.handler_exception", {{"path", rr.path}, {"error", e.what()}});
+        return problem(500, "Internal Server Error", "the server could not complete the request");
+      }
+    };
+    Response out = co_await sh->server.blocking(std::move(handle));
+
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status), version};
+    res.set(bhttp::field::server, "caremail");
+    res.set(bhttp::field::content_type, out.content_type);
+    res.set(bhttp::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
+    for (auto& [k, v] : out.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(out.body);
+    res.prepare_payload();
+    tcp.expires_after(per_request);
+    auto [wec, wn] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    requests_total().inc();
+    request_seconds().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (wec || !keep_alive) co_return;
+  }
+}
+
+}  // namespace
+
+std::string percent_decode(std::string_view s, bool form) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+      if (h >= 0 && l >= 0) {
+        out.push_back(static_cast<char>(h * 16 + l));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(form && s[i] == '+' ? ' ' : s[i]);
+  }
+  return out;
+}
+
+std::multimap<std::string, std::string> parse_query(std::string_view q) {
+  std::multimap<std::string, std::string> out;
+  size_t pos = 0;
+  while (pos <= q.size()) {
+    size_t amp = q.find('&', pos);
+    if (amp == std::string_view::npos) amp = q.size();
+    std::string_view kv = q.substr(pos, amp - pos);
+    if (!kv.empty()) {
+      size_t eq = kv.find('=');
+      if (eq == std::string_view::npos) out.emplace(percent_decode(kv, true), "");
+      else out.emplace(percent_decode(kv.substr(0, eq), true), percent_decode(kv.substr(eq + 1), true));
+    }
+    pos = amp + 1;
+  }
+  return out;
+}
+
+Result<uint16_t> listen_http(net::Server& server, const std::string& name, const Endpoint& ep,
+                             std::shared_ptr<asio::ssl::context> tls, Router router, const Config::Limits& limits) {
+  auto sh = std::make_shared<Shared>(Shared{server, std::move(router), limits, std::move(tls)});
+  return server.listen(name, ep, [sh](tcp::socket sock, net::PeerInfo peer) -> asio::awaitable<void> {
+    beast::tcp_stream tcp(std::move(sock));
+    if (!sh->tls) {
+      co_await serve(sh, tcp, tcp, std::move(peer));
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream&> ssl(tcp, *sh->tls);
+    tcp.expires_after(std::chrono::seconds(sh->limits.command_timeout_seconds));
+    auto [ec] = co_await ssl.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      log::debug("tls.handshake_failed", {{"listener", peer.listener}, {"peer", peer.address}, {"error", ec.message()}});
+      co_return;
+    }
+    co_await serve(sh, ssl, tcp, std::move(peer));
+    tcp.expires_after(std::chrono::seconds(5));
+    co_await ssl.async_shutdown(asio::as_tuple(asio::use_awaitable));
+  });
+}
+
+}  // namespace caremail::http

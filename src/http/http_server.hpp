@@ -1,0 +1,59 @@
+// HTTP/1.1 front-end (Boost.Beast) for /healthz, /metrics and the admin API; the web
+// client and JMAP will extend the router. Plain or TLS per listener.
+//
+// SECURITY: this is reached by anyone who can connect to the listener. Before routing,
+// it bounds what a peer can make us hold: header size, body size (limits.max_http_body_bytes),
+// idle and per-request deadlines. Authentication and authorisation happen in the router
+// and the core, never here.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "net/listener.hpp"
+
+namespace boost::asio::ssl { class context; }
+
+namespace caremail::http {
+
+struct Request {
+  std::string method;  // upper case
+  std::string path;    // percent-decoded path, no query
+  std::multimap<std::string, std::string> query;  // decoded
+  std::string body;
+  std::string content_type;
+  std::string authorization;
+  std::string peer;    // client IP
+  uint64_t session = 0;
+
+  std::string query_one(const std::string& key) const {
+    auto it = query.find(key);
+    return it == query.end() ? std::string() : it->second;
+  }
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Runs on the worker pool (it may block on the store).
+using Router = std::function<Response(const Request&)>;
+
+// Adds an HTTP listener to `server`. `tls` null: plain HTTP.
+Result<uint16_t> listen_http(net::Server& server, const std::string& name, const Endpoint& ep,
+                             std::shared_ptr<boost::asio::ssl::context> tls, Router router,
+                             const Config::Limits& limits);
+
+// Splits "a=1&b=x%20y" into decoded pairs. Malformed escapes are kept literally.
+std::multimap<std::string, std::string> parse_query(std::string_view q);
+// `form`: also turn + into a space (query strings only, never paths).
+std::string percent_decode(std::string_view s, bool form = false);
+
+}  // namespace caremail::http

@@ -1,0 +1,164 @@
+#include "net/listener.hpp"
+
+#include <thread>
+
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+
+namespace caremail::net {
+
+namespace {
+metrics::Gauge& g_sessions() {
+  static auto& g = metrics::gauge("caremail_sessions_active", "Open client connections, all protocols");
+  return g;
+}
+metrics::Counter& g_refused() {
+  static auto& c = metrics::counter("caremail_connections_refused_total", "Connections refused by limits");
+  return c;
+}
+metrics::Counter& g_accepted() {
+  static auto& c = metrics::counter("caremail_connections_accepted_total", "Connections accepted");
+  return c;
+}
+}  // namespace
+
+Server::Server(const Config::Limits& limits, int io_threads, int worker_threads)
+    : limits_(limits), io_threads_(std::max(1, io_threads)), io_(io_threads_), workers_(std::max(1, worker_threads)) {}
+
+Server::~Server() {
+  workers_.join();
+}
+
+Result<uint16_t> Server::listen(const std::string& name, const Endpoint& ep, SessionFn fn) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(ep.host, ec);
+  if (ec) return make_error(Errc::invalid_argument, name + ": '" + ep.host + "' is not a numeric IP address");
+  auto l = std::make_unique<Listener>(Listener{name, tcp::acceptor(io_), std::move(fn)});
+  tcp::endpoint endpoint(addr, ep.port);
+  l->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) l->acceptor.bind(endpoint, ec);
+  if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(Errc::io, name + ": cannot listen on " + ep.host + ":" + std::to_string(ep.port) + ": " +
+                                    ec.message());
+  uint16_t port = l->acceptor.local_endpoint().port();
+  listeners_.push_back(std::move(l));
+  return port;
+}
+
+bool Server::admit(const std::string& ip) {
+  std::lock_guard lk(mu_);
+  if (stopping_) return false;
+  if (static_cast<int>(sessions_.size()) >= limits_.max_connections) return false;
+  int& n = per_ip_[ip];
+  if (n >= limits_.max_connections_per_ip) return false;
+  ++n;
+  return true;
+}
+
+void Server::release(const std::string& ip, uint64_t id) {
+  std::lock_guard lk(mu_);
+  auto it = per_ip_.find(ip);
+  if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
+  sessions_.erase(id);
+}
+
+asio::awaitable<void> Server::accept_loop(Listener& l) {
+  for (;;) {
+    auto [ec, sock] = co_await l.acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) co_return;
+      log::warn("listener.accept_error", {{"listener", l.name}, {"error", ec.message()}});
+      // EMFILE and friends: back off briefly instead of spinning.
+      asio::steady_timer t(io_, std::chrono::milliseconds(100));
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    boost::system::error_code rec;
+    auto remote = sock.remote_endpoint(rec);
+    if (rec) continue;
+    std::string ip = remote.address().to_string();
+    if (!admit(ip)) {
+      g_refused().inc();
+      log::warn("listener.refused", {{"listener", l.name}, {"peer", ip}, {"reason", "connection limit"}});
+      sock.close(rec);
+      continue;
+    }
+    g_accepted().inc();
+    PeerInfo peer{ip, remote.port(), l.name, 0};
+    auto strand = asio::make_strand(io_);
+    auto cancel = std::make_shared<asio::cancellation_signal>();
+    {
+      std::lock_guard lk(mu_);
+      peer.id = next_id_++;
+      sessions_.emplace(peer.id, Session{strand, cancel});
+    }
+    g_sessions().add(1);
+    uint64_t id = peer.id;
+    asio::co_spawn(strand, l.fn(std::move(sock), std::move(peer)),
+                   asio::bind_cancellation_slot(cancel->slot(), [this, ip, id, name = l.name](std::exception_ptr e) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         log::error("session.failed", {{"listener", name}, {"session", id}, {"error", ex.what()}});
+                       }
+                     }
+                     g_sessions().add(-1);
+                     release(ip, id);
+                   }));
+  }
+}
+
+void Server::run() {
+  for (auto& l : listeners_) {
+    asio::co_spawn(io_, accept_loop(*l), asio::detached);
+  }
+  std::vector<std::thread> threads;
+  for (int i = 1; i < io_threads_; ++i) threads.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : threads) t.join();
+  // Work already handed to the pool (a delivery mid-commit) completes before we return.
+  workers_.join();
+}
+
+void Server::shutdown(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  asio::co_spawn(io_, [this, grace]() -> asio::awaitable<void> {
+    for (auto& l : listeners_) {
+      boost::system::error_code ec;
+      l->acceptor.close(ec);
+    }
+    std::vector<Session> live;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& [id, s] : sessions_) live.push_back(s);
+    }
+    log::info("server.stopping", {{"sessions", live.size()}, {"grace_ms", grace.count()}});
+    // Cancel each session's pending I/O on its own strand; a session mid-command
+    // finishes the command (its blocking work is not cancellable) and then sees the
+    // cancellation at its next read.
+    for (auto& s : live)
+      asio::post(s.strand, [c = s.cancel] { c->emit(asio::cancellation_type::terminal); });
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    asio::steady_timer timer(io_);
+    while (active_sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (active_sessions() != 0) log::warn("server.grace_expired", {{"sessions", active_sessions()}});
+    io_.stop();
+  }, asio::detached);
+}
+
+size_t Server::active_sessions() const {
+  std::lock_guard lk(mu_);
+  return sessions_.size();
+}
+
+}  // namespace caremail::net

@@ -1,0 +1,106 @@
+// The listener framework every protocol shares: one io_context run by a few I/O threads,
+// acceptors bound up front (so that root can be dropped afterwards), a strand and a
+// cancellation signal per session, connection limits (total and per IP), and graceful
+// shutdown: stop accepting, cancel sessions' pending I/O, wait for them up to a grace
+// period, then let the worker pool finish what it had started.
+//
+// Blocking work (store, fsync, MIME, password hashing) never runs on an I/O thread:
+// sessions hand it to the bounded worker pool with `co_await server.blocking(fn)`.
+//
+// Deadlines: sessions wrap their socket in beast::tcp_stream and set expires_after()
+// before every read and write (idle and per-command timeouts from [limits]).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio.hpp>
+
+#include "common/config.hpp"
+#include "common/result.hpp"
+
+namespace caremail::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct PeerInfo {
+  std::string address;   // numeric
+  uint16_t port = 0;
+  std::string listener;  // name given to listen()
+  uint64_t id = 0;       // unique per process; appears in every log line of the session
+};
+
+using SessionFn = std::function<asio::awaitable<void>(tcp::socket, PeerInfo)>;
+
+class Server {
+ public:
+  Server(const Config::Limits& limits, int io_threads, int worker_threads);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens now; accepting starts in run(). Returns the bound port (useful with
+  // port 0). Errors name the listener and the address.
+  Result<uint16_t> listen(const std::string& name, const Endpoint& ep, SessionFn fn);
+
+  // Runs the I/O threads until shutdown() has completed. Blocks the caller (which becomes
+  // one of the I/O threads).
+  void run();
+
+  // Thread-safe; may be called from a signal handler's completion (not from a raw signal
+  // handler). Idempotent.
+  void shutdown(std::chrono::milliseconds grace);
+
+  asio::io_context& io() { return io_; }
+  size_t active_sessions() const;
+
+  // Runs `f` on the worker pool; the awaiting coroutine resumes on its own executor.
+  template <class F>
+  asio::awaitable<std::invoke_result_t<F>> blocking(F f) {
+    using R = std::invoke_result_t<F>;
+    // Through std::optional: co_spawn needs a default-constructible result type.
+    // The lambda is a named local, never a temporary inside the co_await expression:
+    // GCC 12 destroys such temporaries twice (a known coroutine bug).
+    auto job = [fn = std::move(f)]() mutable -> asio::awaitable<std::optional<R>> { co_return fn(); };
+    std::optional<R> r = co_await asio::co_spawn(workers_, std::move(job), asio::use_awaitable);
+    co_return std::move(*r);
+  }
+
+ private:
+  struct Listener {
+    std::string name;
+    tcp::acceptor acceptor;
+    SessionFn fn;
+  };
+  struct Session {
+    asio::strand<asio::io_context::executor_type> strand;
+    std::shared_ptr<asio::cancellation_signal> cancel;
+  };
+
+  asio::awaitable<void> accept_loop(Listener& l);
+  bool admit(const std::string& ip);
+  void release(const std::string& ip, uint64_t id);
+
+  const Config::Limits limits_;
+  const int io_threads_;
+  asio::io_context io_;
+  asio::thread_pool workers_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, int> per_ip_;       // guarded by mu_
+  std::map<uint64_t, Session> sessions_;              // guarded by mu_
+  uint64_t next_id_ = 1;                              // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
+};
+
+}  // namespace caremail::net

@@ -1,0 +1,277 @@
+#include "store/blob/fs_blob_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "store/store.hpp"
+
+namespace caremail {
+
+namespace {
+
+// Blob file header (little-endian), 16 bytes:
+//   0  4  magic "CMBL"
+//   4  1  format version (1)
+//   5  1  flags: bit 0 = payload sealed (XChaCha20-Poly1305, nonce || ct || tag)
+//   6  2  reserved, zero
+//   8  8  plaintext length
+constexpr char kMagic[4] = {'C', 'M', 'B', 'L'};
+constexpr uint8_t kVersion = 1;
+constexpr uint8_t kFlagSealed = 1;
+constexpr size_t kHeaderSize = 16;
+
+std::string make_header(bool sealed, uint64_t len) {
+  std::string h(kHeaderSize, '\0');
+  std::memcpy(h.data(), kMagic, 4);
+  h[4] = static_cast<char>(kVersion);
+  h[5] = static_cast<char>(sealed ? kFlagSealed : 0);
+  for (int i = 0; i < 8; ++i) h[8 + i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  return h;
+}
+
+Error io_error(const std::string& what, int err) {
+  // ENOSPC/EDQUOT/EIO are conditions an operator fixes; the sender retries later.
+  Errc code = (err == ENOSPC || err == EDQUOT || err == EIO || err == EINTR || err == EAGAIN) ? Errc::temporary
+                                                                                               : Errc::io;
+  std::string msg = what + ": " + std::strerror(err);
+  if (err == ENOSPC) msg += " (disk full)";
+  return make_error(code, msg);
+}
+
+Status write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("write blob", errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+Status fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error("open " + dir, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_error("fsync " + dir, err);
+  return {};
+}
+
+std::atomic<uint64_t> g_tmp_counter{0};
+
+}  // namespace
+
+bool valid_blob_id(std::string_view id) {
+  if (id.size() != 64) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+Result<std::unique_ptr<FsBlobStore>> FsBlobStore::open(const std::filesystem::path& root,
+                                                        std::optional<crypto::Key> key) {
+  std::error_code ec;
+  std::filesystem::create_directories(root / "tmp", ec);
+  if (ec) return make_error(Errc::io, root.string() + ": cannot create blob directory: " + ec.message());
+  // Temporary files belong to writes that never returned: nothing refers to them.
+  for (auto& e : std::filesystem::directory_iterator(root / "tmp", ec)) std::filesystem::remove(e.path(), ec);
+  return std::unique_ptr<FsBlobStore>(new FsBlobStore(root, key));
+}
+
+std::filesystem::path FsBlobStore::path_for(std::string_view id) const {
+  return root_ / std::string(id.substr(0, 2)) / std::string(id.substr(2, 2)) / std::string(id);
+}
+
+Status FsBlobStore::ensure_dir(const std::filesystem::path& dir) {
+  {
+    std::lock_guard lk(dirs_mu_);
+    if (known_dirs_.count(dir.string())) return {};
+  }
+  // Create both levels; each new directory's entry lives in its parent, which is synced
+  // at once (this happens at most 65,536 times in the life of a store), so that the
+  // group-commit sync only ever needs the leaf directory of each blob.
+  for (const auto& d : {dir.parent_path(), dir}) {
+    if (::mkdir(d.c_str(), 0700) == 0) {
+      if (Status s = fsync_dir(d.parent_path().string()); !s) return s;
+    } else if (errno != EEXIST) {
+      return io_error("mkdir " + d.string(), errno);
+    }
+  }
+  std::lock_guard lk(dirs_mu_);
+  known_dirs_.insert(dir.string());
+  return {};
+}
+
+Result<BlobRef> FsBlobStore::put(std::string_view data) { return put_with_id(data, crypto::sha256_hex(data)); }
+
+Result<BlobRef> FsBlobStore::put_with_id(std::string_view data, std::string_view id) {
+  if (!valid_blob_id(id)) return make_error(Errc::invalid_argument, "bad blob id");
+  BlobRef ref{std::string(id), data.size()};
+  auto final_path = path_for(id);
+  struct stat st{};
+  if (::stat(final_path.c_str(), &st) == 0) {
+    // Stored once, whoever holds it. The writer that created it may not have had its
+    // directory entry synced yet: our commit must not depend on its batch.
+    std::lock_guard lk(dirs_mu_);
+    dirty_dirs_.insert(final_path.parent_path().string());
+    return ref;
+  }
+
+  if (Status s = ensure_dir(final_path.parent_path()); !s) return s.error();
+  std::string tmp = (root_ / "tmp" / (std::string(id) + "." + std::to_string(::getpid()) + "." +
+                                      std::to_string(g_tmp_counter.fetch_add(1))))
+                        .string();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("create " + tmp, errno);
+  std::string header = make_header(key_.has_value(), data.size());
+  Status w = write_all(fd, header);
+  if (w) {
+    if (key_) {
+      std::string aad = header + std::string(id);
+      w = write_all(fd, crypto::seal(*key_, data, aad));
+    } else {
+      w = write_all(fd, data);
+    }
+  }
+  if (w && ::fsync(fd) != 0) w = io_error("fsync " + tmp, errno);
+  ::close(fd);
+  if (!w) {
+    ::unlink(tmp.c_str());
+    return w.error();
+  }
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return io_error("rename into " + final_path.string(), err);
+  }
+  std::lock_guard lk(dirs_mu_);
+  dirty_dirs_.insert(final_path.parent_path().string());
+  return ref;
+}
+
+Status FsBlobStore::sync() {
+  std::set<std::string> dirs;
+  {
+    std::lock_guard lk(dirs_mu_);
+    dirs.swap(dirty_dirs_);
+  }
+  // Deepest first, so that a parent's entry for a new child is synced after the child.
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    if (Status s = fsync_dir(*it); !s) {
+      std::lock_guard lk(dirs_mu_);
+      dirty_dirs_.insert(dirs.begin(), dirs.end());
+      return s;
+    }
+  }
+  return {};
+}
+
+Result<std::string> FsBlobStore::get(std::string_view id) {
+  if (!valid_blob_id(id)) return make_error(Errc::invalid_argument, "bad blob id");
+  auto path = path_for(id);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return make_error(Errc::corrupt, "blob " + std::string(id) + " is missing from the store");
+    return io_error("open " + path.string(), errno);
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return io_error("stat " + path.string(), err);
+  }
+  std::string raw(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < raw.size()) {
+    ssize_t n = ::read(fd, raw.data() + got, raw.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  raw.resize(got);
+  auto corrupt = [&](const std::string& why) {
+    return make_error(Errc::corrupt, "blob " + std::string(id) + " is corrupt: " + why);
+  };
+  if (raw.size() < kHeaderSize || std::memcmp(raw.data(), kMagic, 4) != 0) return corrupt("bad header");
+  if (static_cast<uint8_t>(raw[4]) != kVersion) return corrupt("unknown format version");
+  uint64_t len = 0;
+  for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(static_cast<uint8_t>(raw[8 + i])) << (8 * i);
+  bool sealed = (static_cast<uint8_t>(raw[5]) & kFlagSealed) != 0;
+  std::string_view payload(raw.data() + kHeaderSize, raw.size() - kHeaderSize);
+  std::string plain;
+  if (sealed) {
+    if (!key_) return corrupt("blob is encrypted but no key is configured");
+    std::string aad = raw.substr(0, kHeaderSize) + std::string(id);
+    auto opened = crypto::open(*key_, payload, aad);
+    if (!opened) return corrupt(opened.error().message);
+    plain = std::move(opened).value();
+  } else {
+    plain.assign(payload);
+    // Unsealed blobs are checked against their content address.
+    if (crypto::sha256_hex(plain) != id) return corrupt("content does not match its SHA-256");
+  }
+  if (plain.size() != len) return corrupt("length does not match header");
+  return plain;
+}
+
+bool FsBlobStore::exists(std::string_view id) {
+  if (!valid_blob_id(id)) return false;
+  struct stat st{};
+  return ::stat(path_for(id).c_str(), &st) == 0;
+}
+
+Status FsBlobStore::remove(std::string_view id) {
+  if (!valid_blob_id(id)) return make_error(Errc::invalid_argument, "bad blob id");
+  auto p = path_for(id);
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT) return io_error("unlink " + p.string(), errno);
+  return {};
+}
+
+void FsBlobStore::pin(const std::string& id) {
+  std::unique_lock lk(pin_mu_);
+  pin_cv_.wait(lk, [&] { return removing_.count(id) == 0; });
+  ++pins_[id];
+}
+
+void FsBlobStore::unpin(const std::string& id) {
+  std::lock_guard lk(pin_mu_);
+  auto it = pins_.find(id);
+  if (it != pins_.end() && --it->second == 0) pins_.erase(it);
+}
+
+Result<size_t> FsBlobStore::collect_garbage(Store& store, size_t limit) {
+  auto dead = store.dead_blobs(limit);
+  if (!dead) return dead.error();
+  size_t removed = 0;
+  for (const auto& id : *dead) {
+    {
+      std::lock_guard lk(pin_mu_);
+      if (pins_.count(id)) continue;  // a delivery of the same content is in flight
+      removing_.insert(id);
+    }
+    Status s;
+    auto referenced = store.blob_referenced(id);
+    if (!referenced) s = referenced.error();
+    else if (!*referenced) s = remove(id);
+    if (s) s = store.forget_dead_blob(id);
+    {
+      std::lock_guard lk(pin_mu_);
+      removing_.erase(id);
+    }
+    pin_cv_.notify_all();
+    if (!s) return s.error();
+    if (referenced && !*referenced) ++removed;
+  }
+  return removed;
+}
+
+}  // namespace caremail

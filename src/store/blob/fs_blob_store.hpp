@@ -1,0 +1,80 @@
+// Filesystem BlobStore: one file per blob under <root>/<aa>/<bb>/<sha256>, written to a
+// temporary name, fsync'd and renamed into place. The file format (docs/ARCHITECTURE.md,
+// "Blob files") is a typed, versioned header followed by the payload, sealed with
+// XChaCha20-Poly1305 when a key is given (the AAD binds header and blob id).
+//
+// Garbage collection and concurrent re-delivery of the same content are kept apart by
+// pins: the core pins a blob id from before put() until its metadata commit returned, and
+// collect_garbage() never removes a pinned blob. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "crypto/crypto.hpp"
+#include "store/blob_store.hpp"
+
+namespace caremail {
+
+class Store;
+
+class FsBlobStore final : public BlobStore {
+ public:
+  // `key` absent: blobs are stored in clear (verified by SHA-256 on read).
+  // Creates `root` when missing. Removes leftover temporary files of a crashed run.
+  static Result<std::unique_ptr<FsBlobStore>> open(const std::filesystem::path& root,
+                                                    std::optional<crypto::Key> key);
+
+  Result<BlobRef> put(std::string_view data) override;
+  // put() for a caller that already hashed the data (the id must be sha256_hex(data)).
+  Result<BlobRef> put_with_id(std::string_view data, std::string_view id);
+  Status sync() override;
+  Result<std::string> get(std::string_view id) override;
+  bool exists(std::string_view id) override;
+  Status remove(std::string_view id) override;
+
+  // Pin/unpin: see the class comment. Pinning waits while the blob is being removed.
+  void pin(const std::string& id);
+  void unpin(const std::string& id);
+
+  // Removes blobs that the store says are dead and unreferenced, skipping pinned ones.
+  // Returns how many files were removed.
+  Result<size_t> collect_garbage(Store& store, size_t limit);
+
+  std::filesystem::path path_for(std::string_view id) const;
+
+ private:
+  FsBlobStore(std::filesystem::path root, std::optional<crypto::Key> key) : root_(std::move(root)), key_(key) {}
+  Status ensure_dir(const std::filesystem::path& dir);
+
+  const std::filesystem::path root_;
+  const std::optional<crypto::Key> key_;
+
+  std::mutex dirs_mu_;
+  std::set<std::string> dirty_dirs_;   // guarded by dirs_mu_: dirs whose entries are not yet fsync'd
+  std::set<std::string> known_dirs_;   // guarded by dirs_mu_: shard dirs known to exist
+
+  std::mutex pin_mu_;
+  std::condition_variable pin_cv_;
+  std::unordered_map<std::string, int> pins_;  // guarded by pin_mu_
+  std::set<std::string> removing_;             // guarded by pin_mu_
+};
+
+// RAII pin.
+class BlobPin {
+ public:
+  BlobPin(FsBlobStore* s, std::string id) : s_(s), id_(std::move(id)) { if (s_) s_->pin(id_); }
+  ~BlobPin() { if (s_) s_->unpin(id_); }
+  BlobPin(const BlobPin&) = delete;
+  BlobPin& operator=(const BlobPin&) = delete;
+ private:
+  FsBlobStore* s_;
+  std::string id_;
+};
+
+}  // namespace caremail

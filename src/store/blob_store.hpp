@@ -1,0 +1,45 @@
+// BlobStore: raw message bodies, content-addressed by SHA-256 and stored once.
+//
+// Contract (both backends, filesystem now and S3 later):
+//  * put() returns only when the bytes are durable, except for the directory entry
+//    of a brand-new file, which becomes durable at the next sync() (the group-commit
+//    hook runs sync() once per batch, before the metadata transaction commits).
+//  * get() verifies what it reads (AEAD tag or SHA-256) and returns Errc::corrupt
+//    rather than ever serving altered bytes as mail.
+//  * Reference counts live in the metadata Store, not here; remove() is called by the
+//    store's garbage collector once no message refers to the blob any more.
+// Thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+
+namespace caremail {
+
+struct BlobRef {
+  std::string id;    // 64 lower-case hex digits: SHA-256 of the plaintext
+  uint64_t size = 0; // plaintext size in bytes
+};
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+
+  // Stores `data` (if not already present) and returns its id.
+  // Errors: Errc::temporary for disk full or other transient I/O (nothing visible remains).
+  virtual Result<BlobRef> put(std::string_view data) = 0;
+
+  // Makes the directory entries of every put() that returned before this call durable.
+  virtual Status sync() = 0;
+
+  virtual Result<std::string> get(std::string_view id) = 0;
+  virtual bool exists(std::string_view id) = 0;
+  virtual Status remove(std::string_view id) = 0;
+};
+
+// True when `id` is 64 lower-case hex digits. Ids are used in paths: always check.
+bool valid_blob_id(std::string_view id);
+
+}  // namespace caremail

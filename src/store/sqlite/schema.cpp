@@ -1,0 +1,123 @@
+#include "store/sqlite/schema.hpp"
+
+namespace caremail::sqlite {
+
+namespace {
+
+const char* const kMigrations[] = {
+    // 0 -> 1: the foundation model.
+    R"sql(
+CREATE TABLE organisations(
+  id INTEGER PRIMARY KEY,
+  ods_code TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  short_name TEXT NOT NULL,
+  open INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL);
+CREATE TABLE org_domains(
+  domain TEXT PRIMARY KEY,
+  org_id INTEGER NOT NULL REFERENCES organisations(id)) WITHOUT ROWID;
+CREATE TABLE accounts(
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL,
+  org_id INTEGER NOT NULL REFERENCES organisations(id),
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  roles TEXT NOT NULL,
+  password_hash TEXT NOT NULL DEFAULT '',
+  quota_bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX accounts_by_org ON accounts(org_id, address);
+-- Every address an account answers to, the primary one included, so that an alias can
+-- never shadow another account's address.
+CREATE TABLE addresses(
+  address TEXT PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  is_alias INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX addresses_by_account ON addresses(account_id);
+CREATE TABLE api_tokens(
+  token_hash TEXT PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE quota_usage(
+  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+  bytes INTEGER NOT NULL DEFAULT 0,
+  messages INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE mailboxes(
+  id INTEGER PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  special_use TEXT NOT NULL DEFAULT '',
+  uidvalidity INTEGER NOT NULL,
+  uidnext INTEGER NOT NULL DEFAULT 1,
+  highest_modseq INTEGER NOT NULL DEFAULT 1,
+  subscribed INTEGER NOT NULL DEFAULT 1,
+  messages INTEGER NOT NULL DEFAULT 0,
+  unseen INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  UNIQUE(account_id, name));
+-- One row per distinct message content; refcount = number of entries that hold it.
+CREATE TABLE messages(
+  id INTEGER PRIMARY KEY,
+  blob_id TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  refcount INTEGER NOT NULL,
+  subject TEXT NOT NULL DEFAULT '',
+  from_addr TEXT NOT NULL DEFAULT '',
+  to_addrs TEXT NOT NULL DEFAULT '',
+  cc_addrs TEXT NOT NULL DEFAULT '',
+  date_hdr TEXT NOT NULL DEFAULT '',
+  sent_at INTEGER NOT NULL DEFAULT 0,
+  message_id_hdr TEXT NOT NULL DEFAULT '',
+  in_reply_to TEXT NOT NULL DEFAULT '',
+  references_hdr TEXT NOT NULL DEFAULT '',
+  has_attachments INTEGER NOT NULL DEFAULT 0,
+  body_structure TEXT NOT NULL DEFAULT '');
+CREATE TABLE entries(
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  uid INTEGER NOT NULL,
+  message_id INTEGER NOT NULL REFERENCES messages(id),
+  internal_date INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  keywords TEXT NOT NULL DEFAULT '',
+  modseq INTEGER NOT NULL,
+  PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;
+CREATE INDEX entries_by_modseq ON entries(mailbox_id, modseq);
+CREATE TABLE changes(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  account_id INTEGER NOT NULL,
+  mailbox_id INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  at INTEGER NOT NULL);
+CREATE INDEX changes_by_account ON changes(account_id, seq);
+CREATE TABLE dead_blobs(
+  blob_id TEXT PRIMARY KEY,
+  since INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE audit(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  actor_org INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  target_org INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  hash TEXT NOT NULL);
+CREATE INDEX audit_by_org ON audit(target_org, id);
+CREATE TRIGGER audit_append_only_u BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+};
+
+}  // namespace
+
+std::span<const char* const> migrations() { return kMigrations; }
+
+}  // namespace caremail::sqlite

@@ -1,0 +1,1175 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <sqlite3.h>
+
+#include "crypto/crypto.hpp"
+#include "store/sqlite/db.hpp"
+#include "store/sqlite/schema.hpp"
+
+namespace caremail {
+
+namespace {
+
+using sqlite::Conn;
+using sqlite::Stmt;
+
+UnixTime now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+bool is_inbox(std::string_view name) { return lower(name) == "inbox"; }
+
+std::string join_roles(const std::vector<Role>& roles) {
+  std::string out;
+  for (Role r : roles) {
+    if (!out.empty()) out += ',';
+    out += to_string(r);
+  }
+  return out;
+}
+
+std::vector<Role> split_roles(std::string_view s) {
+  std::vector<Role> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string_view::npos) comma = s.size();
+    if (auto r = parse_role(s.substr(pos, comma - pos))) out.push_back(*r);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::string join_keywords(std::vector<std::string> kw) {
+  std::sort(kw.begin(), kw.end());
+  kw.erase(std::unique(kw.begin(), kw.end()), kw.end());
+  std::string out;
+  for (const auto& k : kw) {
+    if (!out.empty()) out += ' ';
+    out += k;
+  }
+  return out;
+}
+
+std::vector<std::string> split_keywords(std::string_view s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t sp = s.find(' ', pos);
+    if (sp == std::string_view::npos) sp = s.size();
+    if (sp > pos) out.emplace_back(s.substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  return out;
+}
+
+Error not_found(std::string what) { return make_error(Errc::not_found, std::move(what)); }
+
+// ---------------------------------------------------------------------------
+// Group commit.
+class Committer {
+ public:
+  using Fn = std::function<Status(Conn&)>;
+
+  Committer(std::unique_ptr<Conn> conn, int max_batch) : conn_(std::move(conn)), max_batch_(max_batch) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Committer() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void set_hook(std::function<Status()> h) {
+    std::lock_guard lk(mu_);
+    hook_ = std::move(h);
+  }
+
+  // Runs `fn` inside the next batch's transaction and returns once that batch has
+  // committed (or failed). A job's own failure rolls back only that job.
+  Status run(Fn fn) {
+    Job job{std::move(fn), {}};
+    auto fut = job.done.get_future();
+    {
+      std::lock_guard lk(mu_);
+      if (stop_) return make_error(Errc::temporary, "store is shutting down");
+      queue_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+    return fut.get();
+  }
+
+ private:
+  struct Job {
+    Fn fn;
+    std::promise<Status> done;
+  };
+
+  void loop() {
+    std::vector<Job> batch;
+    for (;;) {
+      std::function<Status()> hook;
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
+        if (queue_.empty() && stop_) return;
+        while (!queue_.empty() && static_cast<int>(batch.size()) < max_batch_) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        hook = hook_;
+      }
+      commit(batch, hook);
+      batch.clear();
+    }
+  }
+
+  void commit(std::vector<Job>& batch, const std::function<Status()>& hook) {
+    std::vector<Status> results(batch.size());
+    Status begin = conn_->exec("BEGIN IMMEDIATE");
+    if (!begin) {
+      for (auto& j : batch) j.done.set_value(begin);
+      return;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Status sp = conn_->exec("SAVEPOINT job");
+      if (!sp) { results[i] = sp; continue; }
+      results[i] = batch[i].fn(*conn_);
+      if (!results[i]) (void)conn_->exec("ROLLBACK TO job");
+      (void)conn_->exec("RELEASE job");
+    }
+    Status fin;
+    if (hook) fin = hook();
+    if (fin) fin = conn_->exec("COMMIT");
+    if (!fin) {
+      (void)conn_->exec("ROLLBACK");
+      for (auto& j : batch) j.done.set_value(fin);
+      return;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(std::move(results[i]));
+  }
+
+  std::unique_ptr<Conn> conn_;
+  const int max_batch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;           // guarded by mu_
+  std::function<Status()> hook_;    // guarded by mu_
+  bool stop_ = false;               // guarded by mu_
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------
+class ReaderPool {
+ public:
+  explicit ReaderPool(std::string path) : path_(std::move(path)) {}
+
+  class Lease {
+   public:
+    Lease(ReaderPool* p, std::unique_ptr<Conn> c) : p_(p), c_(std::move(c)) {}
+    Lease(Lease&&) = default;
+    ~Lease() {
+      if (c_) p_->give_back(std::move(c_));
+    }
+    Conn& operator*() { return *c_; }
+    Conn* operator->() { return c_.get(); }
+
+   private:
+    ReaderPool* p_;
+    std::unique_ptr<Conn> c_;
+  };
+
+  Result<Lease> take() {
+    {
+      std::lock_guard lk(mu_);
+      if (!free_.empty()) {
+        auto c = std::move(free_.back());
+        free_.pop_back();
+        return Lease(this, std::move(c));
+      }
+    }
+    auto c = Conn::open(path_, false);
+    if (!c) return c.error();
+    return Lease(this, std::move(c).value());
+  }
+
+ private:
+  void give_back(std::unique_ptr<Conn> c) {
+    std::lock_guard lk(mu_);
+    if (free_.size() < 64) free_.push_back(std::move(c));
+  }
+  std::string path_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Conn>> free_;
+};
+
+constexpr const char* kAccountCols =
+    "SELECT id,address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at FROM accounts ";
+
+constexpr const char* kMailboxCols =
+    "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,subscribed,messages,unseen,bytes "
+    "FROM mailboxes ";
+
+Mailbox read_mailbox(const Stmt& s) {
+  Mailbox m;
+  m.id = s.i64(0);
+  m.account_id = s.i64(1);
+  m.name = s.text(2);
+  m.special_use = s.text(3);
+  m.uidvalidity = static_cast<uint32_t>(s.i64(4));
+  m.uidnext = static_cast<Uid>(s.i64(5));
+  m.highest_modseq = static_cast<ModSeq>(s.i64(6));
+  m.subscribed = s.i64(7) != 0;
+  m.messages = static_cast<uint32_t>(s.i64(8));
+  m.unseen = static_cast<uint32_t>(s.i64(9));
+  m.bytes = static_cast<uint64_t>(s.i64(10));
+  return m;
+}
+
+// Entry columns, then optional summary columns from messages.
+#define CM_ENTRY_SELECT                                                                              \
+  "SELECT e.mailbox_id,e.uid,e.message_id,m.blob_id,m.size,e.internal_date,e.flags,e.keywords,e.modseq," \
+  "m.subject,m.from_addr,m.to_addrs,m.cc_addrs,m.date_hdr,m.sent_at,m.message_id_hdr,m.in_reply_to,"   \
+  "m.references_hdr,m.has_attachments,m.body_structure "                                              \
+  "FROM entries e JOIN messages m ON m.id=e.message_id "
+
+MailboxEntry read_entry(const Stmt& s, bool summaries) {
+  MailboxEntry e;
+  e.mailbox_id = s.i64(0);
+  e.uid = static_cast<Uid>(s.i64(1));
+  e.message_id = s.i64(2);
+  e.blob_id = s.text(3);
+  e.size = static_cast<uint64_t>(s.i64(4));
+  e.internal_date = s.i64(5);
+  e.flags = static_cast<uint32_t>(s.i64(6));
+  e.keywords = split_keywords(s.text(7));
+  e.modseq = static_cast<ModSeq>(s.i64(8));
+  if (summaries) {
+    auto& m = e.summary;
+    m.subject = s.text(9);
+    m.from = s.text(10);
+    m.to = s.text(11);
+    m.cc = s.text(12);
+    m.date = s.text(13);
+    m.sent_at = s.i64(14);
+    m.message_id = s.text(15);
+    m.in_reply_to = s.text(16);
+    m.references = s.text(17);
+    m.has_attachments = s.i64(18) != 0;
+    m.body_structure = s.text(19);
+  }
+  return e;
+}
+
+const char* const kDefaultMailboxes[][2] = {
+    {"INBOX", ""}, {"Drafts", "\\Drafts"}, {"Sent", "\\Sent"},
+    {"Trash", "\\Trash"}, {"Junk", "\\Junk"}, {"Archive", "\\Archive"},
+};
+
+// ---------------------------------------------------------------------------
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::unique_ptr<Conn> writer, std::string path, int max_batch)
+      : committer_(std::move(writer), max_batch), readers_(std::move(path)) {}
+
+  // --- organisations -------------------------------------------------------
+  Result<Organisation> create_organisation(const NewOrganisation& o) override {
+    OrgId id = 0;
+    UnixTime at = now_s();
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("INSERT INTO organisations(ods_code,name,short_name,open,created_at) VALUES(?,?,?,1,?)");
+      s.bind(1, o.ods_code).bind(2, o.name).bind(3, o.short_name).bind(4, at);
+      if (Status r = s.exec(); !r)
+        return make_error(r.error().code, "organisation " + o.ods_code + " already exists");
+      id = c.last_insert_rowid();
+      for (const auto& d : o.domains) {
+        auto sd = c.prepare("INSERT INTO org_domains(domain,org_id) VALUES(?,?)");
+        sd.bind(1, lower(d)).bind(2, id);
+        if (Status r = sd.exec(); !r)
+          return make_error(r.error().code, "domain " + d + " already belongs to an organisation");
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return organisation(id);
+  }
+
+  Result<Organisation> organisation(OrgId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at FROM organisations WHERE id=?");
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no organisation with id " + std::to_string(id)) : s.status().error();
+    return read_org(**c, s);
+  }
+
+  Result<Organisation> organisation_by_ods(std::string_view ods) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at FROM organisations WHERE ods_code=?");
+    s.bind(1, ods);
+    if (!s.step()) return s.status() ? not_found("no organisation " + std::string(ods)) : s.status().error();
+    return read_org(**c, s);
+  }
+
+  Result<std::vector<Organisation>> list_organisations() override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    std::vector<Organisation> out;
+    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at FROM organisations ORDER BY ods_code");
+    while (s.step()) out.push_back(read_org(**c, s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<OrgId> organisation_for_domain(std::string_view domain) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT org_id FROM org_domains WHERE domain=?");
+    s.bind(1, lower(domain));
+    if (!s.step()) return s.status() ? not_found("no organisation owns " + std::string(domain)) : s.status().error();
+    return s.i64(0);
+  }
+
+  // --- accounts ------------------------------------------------------------
+  Result<Account> create_account(const NewAccount& a) override {
+    AccountId id = 0;
+    UnixTime at = now_s();
+    std::string addr = lower(a.address);
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "INSERT INTO accounts(address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at) "
+          "VALUES(?,?,?,?,?,?,?,?,?)");
+      s.bind(1, addr).bind(2, a.display_name).bind(3, a.org_id).bind(4, to_string(a.kind));
+      s.bind(5, to_string(AccountState::active)).bind(6, join_roles(a.roles)).bind(7, a.password_hash);
+      s.bind(8, static_cast<int64_t>(a.quota_bytes)).bind(9, at);
+      if (Status r = s.exec(); !r) {
+        if (r.error().code == Errc::invalid_argument)
+          return make_error(Errc::invalid_argument, "organisation " + std::to_string(a.org_id) + " does not exist");
+        if (r.error().code == Errc::already_exists)
+          return make_error(Errc::already_exists, "address " + addr + " is already taken");
+        return r;
+      }
+      id = c.last_insert_rowid();
+      {
+        auto u = c.prepare("INSERT INTO addresses(address,account_id,is_alias) VALUES(?,?,0)");
+        u.bind(1, addr).bind(2, id);
+        if (Status r = u.exec(); !r) return make_error(r.error().code, "address " + addr + " is already taken");
+      }
+      {
+        auto q = c.prepare("INSERT INTO quota_usage(account_id,bytes,messages) VALUES(?,0,0)");
+        q.bind(1, id);
+        if (Status r = q.exec(); !r) return r;
+      }
+      for (const auto& mb : kDefaultMailboxes)
+        if (Status r = insert_mailbox(c, id, mb[0], mb[1]); !r) return r;
+      return {};
+    });
+    if (!st) return st.error();
+    return account(id);
+  }
+
+  Result<Account> account(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string(kAccountCols) + "WHERE id=?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no account with id " + std::to_string(id)) : s.status().error();
+    return read_account(**c, s);
+  }
+
+  Result<Account> account_by_address(std::string_view address) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string(kAccountCols) +
+                                   "WHERE id=(SELECT account_id FROM addresses WHERE address=?)";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, lower(address));
+    if (!s.step()) return s.status() ? not_found("no account " + std::string(address)) : s.status().error();
+    return read_account(**c, s);
+  }
+
+  Result<std::vector<Account>> list_accounts(std::optional<OrgId> org) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string all = std::string(kAccountCols) + "ORDER BY address";
+    static const std::string by_org = std::string(kAccountCols) + "WHERE org_id=? ORDER BY address";
+    auto s = (*c)->prepare(org ? by_org.c_str() : all.c_str());
+    if (org) s.bind(1, *org);
+    std::vector<Account> out;
+    while (s.step()) out.push_back(read_account(**c, s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status set_password_hash(AccountId id, std::string_view hash) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE accounts SET password_hash=? WHERE id=?");
+      s.bind(1, hash).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no account with id " + std::to_string(id));
+      return {};
+    });
+  }
+
+  Status add_alias(AccountId id, std::string_view alias) override {
+    std::string a = lower(alias);
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("INSERT INTO addresses(address,account_id,is_alias) SELECT ?,id,1 FROM accounts WHERE id=?");
+      s.bind(1, a).bind(2, id);
+      if (Status r = s.exec(); !r) return make_error(r.error().code, "address " + a + " is already taken");
+      if (c.changes() == 0) return not_found("no account with id " + std::to_string(id));
+      return {};
+    });
+  }
+
+  Status set_quota_limit(AccountId id, uint64_t bytes) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE accounts SET quota_bytes=? WHERE id=?");
+      s.bind(1, static_cast<int64_t>(bytes)).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no account with id " + std::to_string(id));
+      return {};
+    });
+  }
+
+  Status add_api_token(AccountId id, std::string_view token_hash, std::string_view name) override {
+    UnixTime at = now_s();
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("INSERT INTO api_tokens(token_hash,account_id,name,created_at) VALUES(?,?,?,?)");
+      s.bind(1, token_hash).bind(2, id).bind(3, name).bind(4, at);
+      return s.exec();
+    });
+  }
+
+  Result<AccountId> account_for_api_token(std::string_view token_hash) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT account_id FROM api_tokens WHERE token_hash=?");
+    s.bind(1, token_hash);
+    if (!s.step()) return s.status() ? Error{Errc::unauthenticated, "unknown API token"} : s.status().error();
+    return s.i64(0);
+  }
+
+  // --- mailboxes -----------------------------------------------------------
+  Result<std::vector<Mailbox>> list_mailboxes(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string(kMailboxCols) + "WHERE account_id=? ORDER BY name";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, id);
+    std::vector<Mailbox> out;
+    while (s.step()) out.push_back(read_mailbox(s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<Mailbox> mailbox(AccountId id, std::string_view name) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    return find_mailbox(**c, id, name);
+  }
+
+  Result<Mailbox> mailbox_by_id(MailboxId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    return mailbox_by_id(**c, id);
+  }
+
+  Result<Mailbox> create_mailbox(AccountId id, std::string_view name, std::string_view special_use) override {
+    MailboxId mid = 0;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto existing = find_mailbox(c, id, name);
+      if (existing) return make_error(Errc::already_exists, "mailbox " + std::string(name) + " already exists");
+      if (Status r = insert_mailbox(c, id, name, special_use); !r) return r;
+      mid = c.last_insert_rowid();
+      return add_change(c, id, mid, ChangeKind::mailbox_created, 0, 0);
+    });
+    if (!st) return st.error();
+    return mailbox_by_id(mid);
+  }
+
+  Status delete_mailbox(MailboxId id) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto mb = mailbox_by_id(c, id);
+      if (!mb) return mb.error();
+      std::vector<std::pair<Uid, MessageId>> rows;
+      {
+        auto s = c.prepare("SELECT uid,message_id FROM entries WHERE mailbox_id=?");
+        s.bind(1, id);
+        while (s.step()) rows.emplace_back(static_cast<Uid>(s.i64(0)), s.i64(1));
+        if (!s.status()) return s.status();
+      }
+      for (auto& [uid, msg] : rows)
+        if (Status r = remove_entry(c, *mb, uid, msg, /*log_change=*/false); !r) return r;
+      auto d = c.prepare("DELETE FROM mailboxes WHERE id=?");
+      d.bind(1, id);
+      if (Status r = d.exec(); !r) return r;
+      return add_change(c, mb->account_id, id, ChangeKind::mailbox_deleted, 0, 0);
+    });
+  }
+
+  Status rename_mailbox(MailboxId id, std::string_view new_name) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto mb = mailbox_by_id(c, id);
+      if (!mb) return mb.error();
+      if (find_mailbox(c, mb->account_id, new_name))
+        return make_error(Errc::already_exists, "mailbox " + std::string(new_name) + " already exists");
+      // Children move with their parent: "A/x" becomes "B/x".
+      auto s = c.prepare(
+          "UPDATE mailboxes SET name=?2||substr(name,length(?3)+1) "
+          "WHERE account_id=?1 AND (name=?3 OR substr(name,1,length(?3)+1)=?3||'/')");
+      s.bind(1, mb->account_id).bind(2, new_name).bind(3, mb->name);
+      if (Status r = s.exec(); !r) return r;
+      return add_change(c, mb->account_id, id, ChangeKind::mailbox_renamed, 0, 0);
+    });
+  }
+
+  Status set_subscribed(MailboxId id, bool subscribed) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE mailboxes SET subscribed=? WHERE id=?");
+      s.bind(1, subscribed ? 1 : 0).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no mailbox with id " + std::to_string(id));
+      return {};
+    });
+  }
+
+  // --- messages ------------------------------------------------------------
+  Result<std::vector<Delivered>> deliver(const NewMessage& m, std::span<const DeliveryTarget> targets) override {
+    std::vector<Delivered> out;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      out.clear();
+      auto msg = ensure_message(c, m);
+      if (!msg) return msg.error();
+      int added = 0;
+      for (const auto& t : targets) {
+        Delivered d;
+        d.account_id = t.account_id;
+        auto r = add_entry(c, t.account_id, t.mailbox_id, *msg, m.size, m.internal_date, t.flags,
+                           join_keywords(t.keywords), t.enforce_quota, d);
+        if (!r) {
+          if (r.error().code == Errc::temporary || r.error().code == Errc::io || r.error().code == Errc::corrupt)
+            return r;  // the whole job fails
+          d.error = r.error();
+        } else {
+          ++added;
+        }
+        out.push_back(std::move(d));
+      }
+      if (added == 0) return drop_if_unreferenced(c, *msg, m.blob_id);
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<std::vector<MailboxEntry>> list_entries(MailboxId id, UidRange range, bool summaries) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(CM_ENTRY_SELECT "WHERE e.mailbox_id=? AND e.uid>=? AND e.uid<=? ORDER BY e.uid");
+    s.bind(1, id).bind(2, static_cast<int64_t>(range.first)).bind(3, static_cast<int64_t>(range.last));
+    std::vector<MailboxEntry> out;
+    while (s.step()) out.push_back(read_entry(s, summaries));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<MailboxEntry> entry(MailboxId id, Uid uid) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(CM_ENTRY_SELECT "WHERE e.mailbox_id=? AND e.uid=?");
+    s.bind(1, id).bind(2, static_cast<int64_t>(uid));
+    if (!s.step())
+      return s.status() ? not_found("no message with UID " + std::to_string(uid)) : s.status().error();
+    return read_entry(s, true);
+  }
+
+  Result<FlagResult> update_flags(MailboxId id, std::span<const Uid> uids, const FlagUpdate& u) override {
+    FlagResult out;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      out = {};
+      auto mb = mailbox_by_id(c, id);
+      if (!mb) return mb.error();
+      for (Uid uid : uids) {
+        auto s = c.prepare("SELECT flags,keywords,modseq FROM entries WHERE mailbox_id=? AND uid=?");
+        s.bind(1, id).bind(2, static_cast<int64_t>(uid));
+        if (!s.step()) {
+          if (!s.status()) return s.status();
+          continue;  // expunged meanwhile: nothing to do
+        }
+        uint32_t flags = static_cast<uint32_t>(s.i64(0));
+        auto kw = split_keywords(s.text(1));
+        ModSeq ms = static_cast<ModSeq>(s.i64(2));
+        if (u.unchanged_since && ms > *u.unchanged_since) {
+          out.skipped.push_back(uid);
+          continue;
+        }
+        uint32_t nf = flags;
+        std::vector<std::string> nk = kw;
+        switch (u.op) {
+          case FlagOp::add:
+            nf |= (u.flags & kAllFlags);
+            nk.insert(nk.end(), u.keywords.begin(), u.keywords.end());
+            break;
+          case FlagOp::remove:
+            nf &= ~u.flags;
+            std::erase_if(nk, [&](const std::string& k) {
+              return std::find(u.keywords.begin(), u.keywords.end(), k) != u.keywords.end();
+            });
+            break;
+          case FlagOp::replace:
+            nf = u.flags & kAllFlags;
+            nk = u.keywords;
+            break;
+        }
+        std::string nks = join_keywords(nk);
+        if (nf == flags && nks == join_keywords(kw)) continue;
+        auto bump = c.prepare(
+            "UPDATE mailboxes SET highest_modseq=highest_modseq+1, unseen=unseen+? WHERE id=? "
+            "RETURNING highest_modseq");
+        int64_t unseen_delta = 0;
+        if ((flags & kSeen) && !(nf & kSeen)) unseen_delta = 1;
+        if (!(flags & kSeen) && (nf & kSeen)) unseen_delta = -1;
+        bump.bind(1, unseen_delta).bind(2, id);
+        if (!bump.step()) return bump.status() ? Status(not_found("mailbox vanished")) : bump.status();
+        ModSeq nms = static_cast<ModSeq>(bump.i64(0));
+        while (bump.step()) {
+        }
+        auto up = c.prepare("UPDATE entries SET flags=?,keywords=?,modseq=? WHERE mailbox_id=? AND uid=?");
+        up.bind(1, static_cast<int64_t>(nf)).bind(2, nks).bind(3, static_cast<int64_t>(nms)).bind(4, id);
+        up.bind(5, static_cast<int64_t>(uid));
+        if (Status r = up.exec(); !r) return r;
+        if (Status r = add_change(c, mb->account_id, id, ChangeKind::flags_changed, uid, nms); !r) return r;
+        MailboxEntry e;
+        e.mailbox_id = id;
+        e.uid = uid;
+        e.flags = nf;
+        e.keywords = split_keywords(nks);
+        e.modseq = nms;
+        out.updated.push_back(std::move(e));
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<CopyResult> copy(MailboxId src, std::span<const Uid> uids, MailboxId dest, bool move) override {
+    CopyResult out;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      out = {};
+      auto smb = mailbox_by_id(c, src);
+      if (!smb) return smb.error();
+      auto dmb = mailbox_by_id(c, dest);
+      if (!dmb) return dmb.error();
+      if (src == dest && move) return make_error(Errc::invalid_argument, "cannot move a message into its own mailbox");
+      struct Row { Uid uid; MessageId msg; uint64_t size; UnixTime date; uint32_t flags; std::string kw; };
+      std::vector<Row> rows;
+      uint64_t total = 0;
+      for (Uid uid : uids) {
+        auto s = c.prepare(
+            "SELECT e.message_id,m.size,e.internal_date,e.flags,e.keywords FROM entries e "
+            "JOIN messages m ON m.id=e.message_id WHERE e.mailbox_id=? AND e.uid=?");
+        s.bind(1, src).bind(2, static_cast<int64_t>(uid));
+        if (!s.step()) {
+          if (!s.status()) return s.status();
+          continue;
+        }
+        rows.push_back({uid, s.i64(0), static_cast<uint64_t>(s.i64(1)), s.i64(2), static_cast<uint32_t>(s.i64(3)),
+                        s.text(4)});
+        total += rows.back().size;
+      }
+      bool same_account = smb->account_id == dmb->account_id;
+      if (!(move && same_account)) {
+        if (Status q = check_quota(c, dmb->account_id, total); !q) return q;
+      }
+      out.dest_uidvalidity = dmb->uidvalidity;
+      for (const auto& r : rows) {
+        Delivered d;
+        auto a = add_entry(c, dmb->account_id, dest, r.msg, r.size, r.date, r.flags, r.kw, false, d);
+        if (!a) return a.error();
+        out.uids.emplace_back(r.uid, d.uid);
+        if (move) {
+          if (Status x = remove_entry(c, *smb, r.uid, r.msg, true); !x) return x;
+        }
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<std::vector<Uid>> expunge(MailboxId id, std::optional<std::vector<Uid>> uids) override {
+    std::vector<Uid> out;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      out.clear();
+      auto mb = mailbox_by_id(c, id);
+      if (!mb) return mb.error();
+      std::vector<std::pair<Uid, MessageId>> rows;
+      {
+        auto s = c.prepare("SELECT uid,message_id FROM entries WHERE mailbox_id=? AND (flags & ?)<>0 ORDER BY uid");
+        s.bind(1, id).bind(2, static_cast<int64_t>(kDeleted));
+        while (s.step()) rows.emplace_back(static_cast<Uid>(s.i64(0)), s.i64(1));
+        if (!s.status()) return s.status();
+      }
+      for (auto& [uid, msg] : rows) {
+        if (uids && !std::binary_search(uids->begin(), uids->end(), uid)) continue;
+        if (Status r = remove_entry(c, *mb, uid, msg, true); !r) return r;
+        out.push_back(uid);
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  // --- quota ---------------------------------------------------------------
+  Result<QuotaUsage> quota(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT q.bytes,q.messages,a.quota_bytes FROM quota_usage q JOIN accounts a ON a.id=q.account_id "
+        "WHERE q.account_id=?");
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no account with id " + std::to_string(id)) : s.status().error();
+    return QuotaUsage{static_cast<uint64_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)),
+                      static_cast<uint64_t>(s.i64(2))};
+  }
+
+  Result<std::vector<QuotaCheck>> verify_quota() override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    // One read transaction so that counters and rows come from the same snapshot.
+    if (Status b = (*c)->exec("BEGIN"); !b) return b.error();
+    std::vector<QuotaCheck> out;
+    auto s = (*c)->prepare(
+        "SELECT a.id,q.bytes,q.messages,a.quota_bytes,"
+        " (SELECT coalesce(sum(m.size),0) FROM mailboxes b JOIN entries e ON e.mailbox_id=b.id"
+        "   JOIN messages m ON m.id=e.message_id WHERE b.account_id=a.id),"
+        " (SELECT count(*) FROM mailboxes b JOIN entries e ON e.mailbox_id=b.id WHERE b.account_id=a.id) "
+        "FROM accounts a JOIN quota_usage q ON q.account_id=a.id ORDER BY a.id");
+    while (s.step()) {
+      QuotaCheck q;
+      q.account_id = s.i64(0);
+      q.counted = {static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2)), static_cast<uint64_t>(s.i64(3))};
+      q.actual = {static_cast<uint64_t>(s.i64(4)), static_cast<uint64_t>(s.i64(5)), static_cast<uint64_t>(s.i64(3))};
+      out.push_back(q);
+    }
+    Status err = s.status();
+    (void)(*c)->exec("COMMIT");
+    if (!err) return err.error();
+    return out;
+  }
+
+  // --- change log ----------------------------------------------------------
+  Result<std::vector<Change>> changes_since(AccountId id, int64_t seq, size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT seq,account_id,mailbox_id,kind,uid,modseq FROM changes WHERE account_id=? AND seq>? "
+        "ORDER BY seq LIMIT ?");
+    s.bind(1, id).bind(2, seq).bind(3, static_cast<int64_t>(limit));
+    std::vector<Change> out;
+    while (s.step()) {
+      Change ch;
+      ch.seq = s.i64(0);
+      ch.account_id = s.i64(1);
+      ch.mailbox_id = s.i64(2);
+      std::string k = s.text(3);
+      for (auto kind : {ChangeKind::message_added, ChangeKind::flags_changed, ChangeKind::message_expunged,
+                        ChangeKind::mailbox_created, ChangeKind::mailbox_deleted, ChangeKind::mailbox_renamed})
+        if (to_string(kind) == k) ch.kind = kind;
+      ch.uid = static_cast<Uid>(s.i64(4));
+      ch.modseq = static_cast<ModSeq>(s.i64(5));
+      out.push_back(ch);
+    }
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<int64_t> last_change_seq() override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT coalesce(max(seq),0) FROM changes");
+    if (!s.step()) return s.status().error();
+    return s.i64(0);
+  }
+
+  // --- audit ---------------------------------------------------------------
+  Result<AuditEvent> append_audit(AuditEvent e) override {
+    if (e.at == 0) e.at = now_s();
+    Status st = committer_.run([&](Conn& c) -> Status {
+      std::string prev;
+      {
+        auto s = c.prepare("SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
+        if (s.step()) prev = s.text(0);
+        if (!s.status()) return s.status();
+      }
+      e.hash = audit_hash(prev, e);
+      auto s = c.prepare(
+          "INSERT INTO audit(at,actor,actor_org,action,target,target_org,outcome,detail,hash) VALUES(?,?,?,?,?,?,?,?,?)");
+      s.bind(1, e.at).bind(2, e.actor).bind(3, e.actor_org).bind(4, e.action).bind(5, e.target);
+      s.bind(6, e.target_org).bind(7, e.outcome).bind(8, e.detail).bind(9, e.hash);
+      if (Status r = s.exec(); !r) return r;
+      e.id = c.last_insert_rowid();
+      return {};
+    });
+    if (!st) return st.error();
+    return e;
+  }
+
+  Result<std::vector<AuditEvent>> audit_events(std::optional<OrgId> org, int64_t after_id, size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT id,at,actor,actor_org,action,target,target_org,outcome,detail,hash FROM audit "
+        "WHERE id>?1 AND (?2 IS NULL OR target_org=?2 OR actor_org=?2) ORDER BY id LIMIT ?3");
+    s.bind(1, after_id);
+    if (org) s.bind(2, *org);
+    else s.bind_null(2);
+    s.bind(3, static_cast<int64_t>(limit));
+    std::vector<AuditEvent> out;
+    while (s.step()) out.push_back(read_audit(s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<int64_t> verify_audit_chain() override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT id,at,actor,actor_org,action,target,target_org,outcome,detail,hash FROM audit ORDER BY id");
+    std::string prev;
+    while (s.step()) {
+      AuditEvent e = read_audit(s);
+      if (audit_hash(prev, e) != e.hash) return e.id;
+      prev = e.hash;
+    }
+    if (!s.status()) return s.status().error();
+    return int64_t{0};
+  }
+
+  // --- blob garbage --------------------------------------------------------
+  Result<std::vector<std::string>> dead_blobs(size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT blob_id FROM dead_blobs ORDER BY since LIMIT ?");
+    s.bind(1, static_cast<int64_t>(limit));
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status forget_dead_blob(std::string_view id) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("DELETE FROM dead_blobs WHERE blob_id=?");
+      s.bind(1, id);
+      return s.exec();
+    });
+  }
+
+  Result<bool> blob_referenced(std::string_view id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT 1 FROM messages WHERE blob_id=?");
+    s.bind(1, id);
+    bool found = s.step();
+    if (!s.status()) return s.status().error();
+    return found;
+  }
+
+  void set_pre_commit_hook(std::function<Status()> hook) override { committer_.set_hook(std::move(hook)); }
+
+ private:
+  static Organisation read_org(Conn& c, const Stmt& s) {
+    Organisation o;
+    o.id = s.i64(0);
+    o.ods_code = s.text(1);
+    o.name = s.text(2);
+    o.short_name = s.text(3);
+    o.open = s.i64(4) != 0;
+    o.created_at = s.i64(5);
+    auto d = c.prepare("SELECT domain FROM org_domains WHERE org_id=? ORDER BY domain");
+    d.bind(1, o.id);
+    while (d.step()) o.domains.push_back(d.text(0));
+    return o;
+  }
+
+  static Account read_account(Conn& c, const Stmt& s) {
+    Account a;
+    a.id = s.i64(0);
+    a.address = s.text(1);
+    a.display_name = s.text(2);
+    a.org_id = s.i64(3);
+    a.kind = parse_account_kind(s.text(4)).value_or(AccountKind::person);
+    a.state = parse_account_state(s.text(5)).value_or(AccountState::disabled);
+    a.roles = split_roles(s.text(6));
+    a.password_hash = s.text(7);
+    a.quota_bytes = static_cast<uint64_t>(s.i64(8));
+    a.created_at = s.i64(9);
+    auto al = c.prepare("SELECT address FROM addresses WHERE account_id=? AND is_alias=1 ORDER BY address");
+    al.bind(1, a.id);
+    while (al.step()) a.aliases.push_back(al.text(0));
+    return a;
+  }
+
+  static AuditEvent read_audit(const Stmt& s) {
+    AuditEvent e;
+    e.id = s.i64(0);
+    e.at = s.i64(1);
+    e.actor = s.text(2);
+    e.actor_org = s.i64(3);
+    e.action = s.text(4);
+    e.target = s.text(5);
+    e.target_org = s.i64(6);
+    e.outcome = s.text(7);
+    e.detail = s.text(8);
+    e.hash = s.text(9);
+    return e;
+  }
+
+  static std::string audit_hash(const std::string& prev, const AuditEvent& e) {
+    // Unit separators keep field boundaries unambiguous.
+    crypto::Sha256 h;
+    for (const std::string& part :
+         {prev, std::to_string(e.at), e.actor, std::to_string(e.actor_org), e.action, e.target,
+          std::to_string(e.target_org), e.outcome, e.detail}) {
+      h.update(part);
+      h.update("\x1f");
+    }
+    return h.hex();
+  }
+
+  static Result<Mailbox> find_mailbox(Conn& c, AccountId id, std::string_view name) {
+    static const std::string sql = std::string(kMailboxCols) + "WHERE account_id=? AND name=?";
+    auto s = c.prepare(sql.c_str());
+    s.bind(1, id).bind(2, is_inbox(name) ? std::string_view("INBOX") : name);
+    if (!s.step()) return s.status() ? not_found("no mailbox " + std::string(name)) : s.status().error();
+    return read_mailbox(s);
+  }
+
+  static Result<Mailbox> mailbox_by_id(Conn& c, MailboxId id) {
+    static const std::string sql = std::string(kMailboxCols) + "WHERE id=?";
+    auto s = c.prepare(sql.c_str());
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no mailbox with id " + std::to_string(id)) : s.status().error();
+    return read_mailbox(s);
+  }
+
+  static Status insert_mailbox(Conn& c, AccountId id, std::string_view name, std::string_view special_use) {
+    // UIDVALIDITY: strictly increasing across the whole store, starting near the clock so
+    // that a restored or recreated database does not reuse old values.
+    auto v = c.prepare("SELECT max(coalesce((SELECT max(uidvalidity) FROM mailboxes),0)+1, ?)");
+    v.bind(1, now_s() & 0x7fffffff);
+    if (!v.step()) return v.status();
+    int64_t uidvalidity = v.i64(0);
+    while (v.step()) {
+    }
+    auto s = c.prepare(
+        "INSERT INTO mailboxes(account_id,name,special_use,uidvalidity,uidnext,highest_modseq) VALUES(?,?,?,?,1,1)");
+    s.bind(1, id).bind(2, is_inbox(name) ? std::string_view("INBOX") : name).bind(3, special_use).bind(4, uidvalidity);
+    return s.exec();
+  }
+
+  static Status add_change(Conn& c, AccountId account, MailboxId mailbox, ChangeKind kind, Uid uid, ModSeq ms) {
+    auto s = c.prepare("INSERT INTO changes(account_id,mailbox_id,kind,uid,modseq,at) VALUES(?,?,?,?,?,?)");
+    s.bind(1, account).bind(2, mailbox).bind(3, to_string(kind)).bind(4, static_cast<int64_t>(uid));
+    s.bind(5, static_cast<int64_t>(ms)).bind(6, now_s());
+    return s.exec();
+  }
+
+  static Status check_quota(Conn& c, AccountId account, uint64_t adding) {
+    auto s = c.prepare(
+        "SELECT q.bytes,a.quota_bytes FROM quota_usage q JOIN accounts a ON a.id=q.account_id WHERE q.account_id=?");
+    s.bind(1, account);
+    if (!s.step()) return s.status() ? Status(not_found("no account with id " + std::to_string(account))) : s.status();
+    uint64_t used = static_cast<uint64_t>(s.i64(0));
+    uint64_t limit = static_cast<uint64_t>(s.i64(1));
+    if (limit != 0 && used + adding > limit)
+      return make_error(Errc::quota_exceeded, "mailbox is full: " + std::to_string(used) + " of " +
+                                                  std::to_string(limit) + " bytes used, message needs " +
+                                                  std::to_string(adding));
+    return {};
+  }
+
+  // Finds or inserts the messages row for this content; returns its id.
+  static Result<MessageId> ensure_message(Conn& c, const NewMessage& m) {
+    {
+      auto s = c.prepare("SELECT id FROM messages WHERE blob_id=?");
+      s.bind(1, m.blob_id);
+      if (s.step()) return s.i64(0);
+      if (!s.status()) return s.status().error();
+    }
+    auto s = c.prepare(
+        "INSERT INTO messages(blob_id,size,refcount,subject,from_addr,to_addrs,cc_addrs,date_hdr,sent_at,"
+        "message_id_hdr,in_reply_to,references_hdr,has_attachments,body_structure) "
+        "VALUES(?,?,0,?,?,?,?,?,?,?,?,?,?,?)");
+    const auto& sm = m.summary;
+    s.bind(1, m.blob_id).bind(2, static_cast<int64_t>(m.size)).bind(3, sm.subject).bind(4, sm.from);
+    s.bind(5, sm.to).bind(6, sm.cc).bind(7, sm.date).bind(8, sm.sent_at).bind(9, sm.message_id);
+    s.bind(10, sm.in_reply_to).bind(11, sm.references).bind(12, sm.has_attachments ? 1 : 0);
+    s.bind(13, sm.body_structure);
+    if (Status r = s.exec(); !r) return r.error();
+    MessageId id = c.last_insert_rowid();
+    // The blob may have been queued for deletion; it is alive again.
+    auto d = c.prepare("DELETE FROM dead_blobs WHERE blob_id=?");
+    d.bind(1, m.blob_id);
+    if (Status r = d.exec(); !r) return r.error();
+    return id;
+  }
+
+  static Status drop_if_unreferenced(Conn& c, MessageId msg, std::string_view blob_id) {
+    auto s = c.prepare("DELETE FROM messages WHERE id=? AND refcount<=0");
+    s.bind(1, msg);
+    if (Status r = s.exec(); !r) return r;
+    if (c.changes() == 0) return {};
+    auto d = c.prepare("INSERT OR IGNORE INTO dead_blobs(blob_id,since) VALUES(?,?)");
+    d.bind(1, blob_id).bind(2, now_s());
+    return d.exec();
+  }
+
+  // Appends one entry (message `msg`) to a mailbox and updates every counter.
+  static Status add_entry(Conn& c, AccountId account, MailboxId mailbox, MessageId msg, uint64_t size,
+                          UnixTime internal_date, uint32_t flags, const std::string& keywords, bool enforce_quota,
+                          Delivered& d) {
+    if (mailbox == 0) {
+      auto inbox = find_mailbox(c, account, "INBOX");
+      if (!inbox) return inbox.error();
+      mailbox = inbox->id;
+    }
+    if (enforce_quota)
+      if (Status q = check_quota(c, account, size); !q) return q;
+    auto s = c.prepare(
+        "UPDATE mailboxes SET uidnext=uidnext+1, highest_modseq=highest_modseq+1, messages=messages+1,"
+        " unseen=unseen+?, bytes=bytes+? WHERE id=? AND account_id=? RETURNING uidnext-1, highest_modseq, uidvalidity");
+    s.bind(1, (flags & kSeen) ? 0 : 1).bind(2, static_cast<int64_t>(size)).bind(3, mailbox).bind(4, account);
+    if (!s.step())
+      return s.status() ? Status(not_found("mailbox " + std::to_string(mailbox) + " of account " +
+                                           std::to_string(account) + " does not exist"))
+                        : s.status();
+    d.account_id = account;
+    d.mailbox_id = mailbox;
+    d.uid = static_cast<Uid>(s.i64(0));
+    d.modseq = static_cast<ModSeq>(s.i64(1));
+    d.uidvalidity = static_cast<uint32_t>(s.i64(2));
+    while (s.step()) {
+    }
+    auto e = c.prepare(
+        "INSERT INTO entries(mailbox_id,uid,message_id,internal_date,flags,keywords,modseq) VALUES(?,?,?,?,?,?,?)");
+    e.bind(1, mailbox).bind(2, static_cast<int64_t>(d.uid)).bind(3, msg).bind(4, internal_date);
+    e.bind(5, static_cast<int64_t>(flags & kAllFlags)).bind(6, keywords).bind(7, static_cast<int64_t>(d.modseq));
+    if (Status r = e.exec(); !r) return r;
+    auto rc = c.prepare("UPDATE messages SET refcount=refcount+1 WHERE id=?");
+    rc.bind(1, msg);
+    if (Status r = rc.exec(); !r) return r;
+    auto q = c.prepare("UPDATE quota_usage SET bytes=bytes+?, messages=messages+1 WHERE account_id=?");
+    q.bind(1, static_cast<int64_t>(size)).bind(2, account);
+    if (Status r = q.exec(); !r) return r;
+    return add_change(c, account, mailbox, ChangeKind::message_added, d.uid, d.modseq);
+  }
+
+  static Status remove_entry(Conn& c, const Mailbox& mb, Uid uid, MessageId msg, bool log_change) {
+    auto info = c.prepare(
+        "SELECT m.size,e.flags,m.blob_id FROM entries e JOIN messages m ON m.id=e.message_id "
+        "WHERE e.mailbox_id=? AND e.uid=?");
+    info.bind(1, mb.id).bind(2, static_cast<int64_t>(uid));
+    if (!info.step()) return info.status() ? Status(not_found("no such entry")) : info.status();
+    int64_t size = info.i64(0);
+    uint32_t flags = static_cast<uint32_t>(info.i64(1));
+    std::string blob = info.text(2);
+    while (info.step()) {
+    }
+    auto del = c.prepare("DELETE FROM entries WHERE mailbox_id=? AND uid=?");
+    del.bind(1, mb.id).bind(2, static_cast<int64_t>(uid));
+    if (Status r = del.exec(); !r) return r;
+    auto up = c.prepare(
+        "UPDATE mailboxes SET highest_modseq=highest_modseq+1, messages=messages-1, unseen=unseen-?, bytes=bytes-? "
+        "WHERE id=? RETURNING highest_modseq");
+    up.bind(1, (flags & kSeen) ? 0 : 1).bind(2, size).bind(3, mb.id);
+    if (!up.step()) return up.status();
+    ModSeq ms = static_cast<ModSeq>(up.i64(0));
+    while (up.step()) {
+    }
+    auto q = c.prepare("UPDATE quota_usage SET bytes=bytes-?, messages=messages-1 WHERE account_id=?");
+    q.bind(1, size).bind(2, mb.account_id);
+    if (Status r = q.exec(); !r) return r;
+    auto rc = c.prepare("UPDATE messages SET refcount=refcount-1 WHERE id=?");
+    rc.bind(1, msg);
+    if (Status r = rc.exec(); !r) return r;
+    if (Status r = drop_if_unreferenced(c, msg, blob); !r) return r;
+    if (log_change) return add_change(c, mb.account_id, mb.id, ChangeKind::message_expunged, uid, ms);
+    return {};
+  }
+
+  Committer committer_;
+  ReaderPool readers_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& opts) {
+  std::error_code ec;
+  if (!opts.file.parent_path().empty()) std::filesystem::create_directories(opts.file.parent_path(), ec);
+  auto conn = Conn::open(opts.file.string(), true);
+  if (!conn) return conn.error();
+  Conn& c = **conn;
+  int64_t version = 0;
+  {
+    auto s = c.prepare("PRAGMA user_version");
+    if (!s.step()) {
+      if (!s.status()) return make_error(Errc::corrupt, opts.file.string() + ": not a Caremail database (" +
+                                                            s.status().error().message + ")");
+    }
+    version = s.i64(0);
+  }
+  auto migs = sqlite::migrations();
+  if (version > static_cast<int64_t>(migs.size()))
+    return make_error(Errc::corrupt, opts.file.string() + ": schema version " + std::to_string(version) +
+                                         " is newer than this caremaild knows (" + std::to_string(migs.size()) +
+                                         "); run a newer caremaild");
+  for (int64_t v = version; v < static_cast<int64_t>(migs.size()); ++v) {
+    if (Status s = c.exec("BEGIN IMMEDIATE"); !s) return s.error();
+    Status s = c.exec(migs[static_cast<size_t>(v)]);
+    if (s) {
+      std::string pragma = "PRAGMA user_version=" + std::to_string(v + 1);
+      s = c.exec(pragma.c_str());
+    }
+    if (s) s = c.exec("COMMIT");
+    if (!s) {
+      (void)c.exec("ROLLBACK");
+      return make_error(s.error().code, opts.file.string() + ": migration to schema version " +
+                                            std::to_string(v + 1) + " failed: " + s.error().message);
+    }
+  }
+  {
+    auto s = c.prepare("PRAGMA quick_check");
+    if (s.step() && s.text(0) != "ok")
+      return make_error(Errc::corrupt, opts.file.string() + ": database integrity check failed: " + s.text(0));
+    if (!s.status()) return make_error(Errc::corrupt, opts.file.string() + ": " + s.status().error().message);
+  }
+  return std::unique_ptr<Store>(new SqliteStore(std::move(conn).value(), opts.file.string(), opts.max_batch));
+}
+
+}  // namespace caremail

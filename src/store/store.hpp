@@ -1,0 +1,187 @@
+// Store: the metadata of the service (organisations, accounts, mailboxes, messages,
+// per-mailbox entries, quota counters, the change log and the audit log).
+//
+// The interface is written so that a second backend (PostgreSQL, a later issue) passes the
+// very same conformance suite (tests/store_conformance.cpp). Policy (who may do what) is
+// not here: the core service layer decides, the store only keeps data consistent.
+//
+// Every method is thread-safe. Writes are durable when they return: they are committed
+// by a group-commit writer that batches concurrent writers into one transaction and one
+// fsync. Quota counters (per account) and mailbox counters are updated in the same
+// transaction as the rows they count, so they are always exact.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "model/types.hpp"
+
+namespace caremail {
+
+struct NewOrganisation {
+  std::string ods_code;
+  std::string name;
+  std::string short_name;
+  std::vector<std::string> domains;
+};
+
+struct NewAccount {
+  std::string address;
+  std::string display_name;
+  OrgId org_id = 0;
+  AccountKind kind = AccountKind::person;
+  std::vector<Role> roles{Role::user};
+  std::string password_hash;
+  uint64_t quota_bytes = 0;
+};
+
+// A message whose blob is already durable in the BlobStore.
+struct NewMessage {
+  std::string blob_id;
+  uint64_t size = 0;
+  UnixTime internal_date = 0;
+  MessageSummary summary;
+};
+
+struct DeliveryTarget {
+  AccountId account_id = 0;
+  MailboxId mailbox_id = 0;      // 0 = the account's INBOX
+  uint32_t flags = 0;
+  std::vector<std::string> keywords;
+  bool enforce_quota = true;
+};
+
+// Outcome for one target of deliver().
+struct Delivered {
+  AccountId account_id = 0;
+  MailboxId mailbox_id = 0;
+  Uid uid = 0;
+  ModSeq modseq = 0;
+  uint32_t uidvalidity = 0;
+  std::optional<Error> error;    // set when this target failed (e.g. quota_exceeded)
+};
+
+enum class FlagOp { add, remove, replace };
+
+struct FlagUpdate {
+  FlagOp op = FlagOp::add;
+  uint32_t flags = 0;
+  std::vector<std::string> keywords;
+  std::optional<ModSeq> unchanged_since;  // CONDSTORE: skip entries modified after this
+};
+
+struct FlagResult {
+  std::vector<MailboxEntry> updated;  // new flags and modseq
+  std::vector<Uid> skipped;           // failed UNCHANGEDSINCE
+};
+
+struct CopyResult {
+  uint32_t dest_uidvalidity = 0;
+  std::vector<std::pair<Uid, Uid>> uids;  // source uid -> destination uid
+};
+
+struct UidRange {
+  Uid first = 1;
+  Uid last = UINT32_MAX;  // inclusive
+};
+
+struct QuotaCheck {
+  AccountId account_id = 0;
+  QuotaUsage counted;   // from the counters
+  QuotaUsage actual;    // recomputed from the rows
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- organisations ---------------------------------------------------------
+  virtual Result<Organisation> create_organisation(const NewOrganisation& o) = 0;
+  virtual Result<Organisation> organisation(OrgId id) = 0;
+  virtual Result<Organisation> organisation_by_ods(std::string_view ods_code) = 0;
+  virtual Result<std::vector<Organisation>> list_organisations() = 0;
+  // The organisation that owns `domain` (exact match, lower case).
+  virtual Result<OrgId> organisation_for_domain(std::string_view domain) = 0;
+
+  // --- accounts --------------------------------------------------------------
+  // Creates the account, its quota counter and its default mailboxes (INBOX, Drafts,
+  // Sent, Trash, Junk, Archive with their special-use roles) in one transaction.
+  // Errc::already_exists when the address (or an alias) is taken.
+  virtual Result<Account> create_account(const NewAccount& a) = 0;
+  virtual Result<Account> account(AccountId id) = 0;
+  // By address or alias, case-insensitive.
+  virtual Result<Account> account_by_address(std::string_view address) = 0;
+  // All accounts, or those of one organisation; ordered by address.
+  virtual Result<std::vector<Account>> list_accounts(std::optional<OrgId> org) = 0;
+  virtual Status set_password_hash(AccountId id, std::string_view hash) = 0;
+  virtual Status add_alias(AccountId id, std::string_view alias) = 0;
+  virtual Status set_quota_limit(AccountId id, uint64_t bytes) = 0;
+
+  // --- API tokens (stored as SHA-256 of the token) --------------------------
+  virtual Status add_api_token(AccountId id, std::string_view token_hash, std::string_view name) = 0;
+  virtual Result<AccountId> account_for_api_token(std::string_view token_hash) = 0;
+
+  // --- mailboxes -------------------------------------------------------------
+  virtual Result<std::vector<Mailbox>> list_mailboxes(AccountId id) = 0;
+  // By name; "INBOX" matches case-insensitively.
+  virtual Result<Mailbox> mailbox(AccountId id, std::string_view name) = 0;
+  virtual Result<Mailbox> mailbox_by_id(MailboxId id) = 0;
+  virtual Result<Mailbox> create_mailbox(AccountId id, std::string_view name, std::string_view special_use) = 0;
+  // Removes the mailbox and everything in it (counters follow).
+  virtual Status delete_mailbox(MailboxId id) = 0;
+  virtual Status rename_mailbox(MailboxId id, std::string_view new_name) = 0;
+  virtual Status set_subscribed(MailboxId id, bool subscribed) = 0;
+
+  // --- messages --------------------------------------------------------------
+  // Adds one message to every target in one transaction. Per-target failures (quota)
+  // are reported in Delivered::error and do not stop the others; the call itself fails
+  // only when nothing could be committed (Errc::temporary on disk full).
+  virtual Result<std::vector<Delivered>> deliver(const NewMessage& m, std::span<const DeliveryTarget> targets) = 0;
+
+  // Entries with uid in `range`, ascending. With `summaries`, MailboxEntry::summary is filled.
+  virtual Result<std::vector<MailboxEntry>> list_entries(MailboxId id, UidRange range, bool summaries) = 0;
+  virtual Result<MailboxEntry> entry(MailboxId id, Uid uid) = 0;
+  virtual Result<FlagResult> update_flags(MailboxId id, std::span<const Uid> uids, const FlagUpdate& u) = 0;
+  // Copies (or moves) the listed uids into `dest` (same account or another: quota of the
+  // destination account is checked for the total, all or nothing: Errc::quota_exceeded).
+  virtual Result<CopyResult> copy(MailboxId src, std::span<const Uid> uids, MailboxId dest, bool move) = 0;
+  // Removes entries flagged \Deleted (all of them, or only those in `uids`). Returns the
+  // removed uids. Blobs whose last reference went are queued for deletion.
+  virtual Result<std::vector<Uid>> expunge(MailboxId id, std::optional<std::vector<Uid>> uids) = 0;
+
+  // --- quota -----------------------------------------------------------------
+  virtual Result<QuotaUsage> quota(AccountId id) = 0;
+  // Recomputes every account's usage from the rows (for the crash test and fsck).
+  virtual Result<std::vector<QuotaCheck>> verify_quota() = 0;
+
+  // --- change log ------------------------------------------------------------
+  virtual Result<std::vector<Change>> changes_since(AccountId id, int64_t seq, size_t limit) = 0;
+  virtual Result<int64_t> last_change_seq() = 0;
+
+  // --- audit (append-only, hash-chained) --------------------------------------
+  // Fills id, at (when 0) and hash.
+  virtual Result<AuditEvent> append_audit(AuditEvent e) = 0;
+  virtual Result<std::vector<AuditEvent>> audit_events(std::optional<OrgId> org, int64_t after_id, size_t limit) = 0;
+  // Recomputes the chain; the id of the first event whose hash does not match, or 0.
+  virtual Result<int64_t> verify_audit_chain() = 0;
+
+  // --- blob garbage ------------------------------------------------------------
+  // Blob ids no message refers to any more (queued by expunge/delete).
+  virtual Result<std::vector<std::string>> dead_blobs(size_t limit) = 0;
+  // Forgets a dead blob after the BlobStore removed it. No-op if it came back to life.
+  virtual Status forget_dead_blob(std::string_view id) = 0;
+  // True if some message refers to the blob.
+  virtual Result<bool> blob_referenced(std::string_view id) = 0;
+
+  // --- group commit ------------------------------------------------------------
+  // Runs once per commit batch, before the transaction commits; a failure aborts the
+  // batch (every writer in it gets the error). Used to sync the BlobStore directories.
+  virtual void set_pre_commit_hook(std::function<Status()> hook) = 0;
+};
+
+}  // namespace caremail
