@@ -17,9 +17,10 @@
 namespace {
 
 void usage() {
-  std::cout << "usage: caremaild [--config FILE] [--check-config]\n"
+  std::cout << "usage: caremaild [--config FILE] [--check-config | --fsck]\n"
                "  --config FILE    TOML configuration (see config/caremail.example.toml)\n"
                "  --check-config   validate the configuration and exit\n"
+               "  --fsck           verify every stored message, counter and the audit chain (daemon stopped)\n"
                "environment, read on first start only:\n"
                "  CAREMAIL_ADMIN_ADDRESS, CAREMAIL_ADMIN_PASSWORD  first national administrator\n";
 }
@@ -29,10 +30,12 @@ void usage() {
 int main(int argc, char** argv) {
   std::string config_file;
   bool check_only = false;
+  bool fsck = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--config" && i + 1 < argc) config_file = argv[++i];
     else if (a == "--check-config") check_only = true;
+    else if (a == "--fsck") fsck = true;
     else if (a == "--help" || a == "-h") { usage(); return 0; }
     else {
       std::cerr << "caremaild: unknown argument '" << a << "'\n";
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
     std::cerr << "caremaild: configuration error: " << cfg.error().message << "\n";
     return 2;
   }
+  if (fsck) return caremail::run_fsck(cfg.value());
   if (check_only) {
     std::cout << "caremaild: configuration OK\n";
     return 0;

@@ -208,4 +208,67 @@ int run_daemon(DaemonOptions opts) {
   return 0;
 }
 
+int run_fsck(const Config& cfg) {
+  log::init("warn", cfg.log.format);
+  crypto::init();
+  std::error_code ec;
+  if (!fs::exists(cfg.db_file(), ec)) return fatal("server.data_dir: no Caremail data in " + cfg.server.data_dir.string());
+  auto key = crypto::load_or_create_key(cfg.key_file());
+  if (!key) return fatal(key.error().message);
+  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch});
+  if (!store) return fatal(store.error().message);
+  auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
+  if (!blobs) return fatal(blobs.error().message);
+  Store& st = **store;
+  size_t problems = 0, messages = 0, mailboxes = 0, accounts_seen = 0;
+  auto problem = [&](const std::string& what) {
+    ++problems;
+    std::cout << "PROBLEM " << what << "\n";
+  };
+  auto accounts = st.list_accounts(std::nullopt);
+  if (!accounts) return fatal(accounts.error().message);
+  for (const auto& a : *accounts) {
+    ++accounts_seen;
+    auto mbs = st.list_mailboxes(a.id);
+    if (!mbs) { problem(a.address + ": " + mbs.error().message); continue; }
+    for (const auto& mb : *mbs) {
+      ++mailboxes;
+      auto entries = st.list_entries(mb.id, {}, false);
+      if (!entries) { problem(a.address + "/" + mb.name + ": " + entries.error().message); continue; }
+      uint64_t bytes = 0;
+      uint32_t unseen = 0;
+      Uid last = 0;
+      for (const auto& e : *entries) {
+        ++messages;
+        bytes += e.size;
+        if (!(e.flags & kSeen)) ++unseen;
+        if (e.uid <= last || e.uid >= mb.uidnext) problem(a.address + "/" + mb.name + ": UID order broken at " + std::to_string(e.uid));
+        last = e.uid;
+        auto raw = (*blobs)->get(e.blob_id);
+        if (!raw) problem(a.address + "/" + mb.name + " uid " + std::to_string(e.uid) + ": " + raw.error().message);
+        else if (raw->size() != e.size || crypto::sha256_hex(*raw) != e.blob_id)
+          problem(a.address + "/" + mb.name + " uid " + std::to_string(e.uid) + ": content does not match its id");
+      }
+      if (mb.messages != entries->size() || mb.bytes != bytes || mb.unseen != unseen)
+        problem(a.address + "/" + mb.name + ": mailbox counters " + std::to_string(mb.messages) + "/" +
+                std::to_string(mb.bytes) + "/" + std::to_string(mb.unseen) + " but rows say " +
+                std::to_string(entries->size()) + "/" + std::to_string(bytes) + "/" + std::to_string(unseen));
+    }
+  }
+  auto q = st.verify_quota();
+  if (!q) problem("quota: " + q.error().message);
+  else
+    for (const auto& c : *q)
+      if (c.counted.bytes != c.actual.bytes || c.counted.messages != c.actual.messages)
+        problem("quota of account " + std::to_string(c.account_id) + ": counted " + std::to_string(c.counted.bytes) +
+                " bytes/" + std::to_string(c.counted.messages) + " messages, actual " +
+                std::to_string(c.actual.bytes) + "/" + std::to_string(c.actual.messages));
+  auto chain = st.verify_audit_chain();
+  if (!chain) problem("audit: " + chain.error().message);
+  else if (*chain != 0) problem("audit chain broken at event " + std::to_string(*chain));
+  std::cout << "fsck: " << accounts_seen << " accounts, " << mailboxes << " mailboxes, " << messages
+            << " messages checked, " << problems << " problems\n";
+  return problems == 0 ? 0 : 1;
+}
+
 }  // namespace caremail

@@ -14,4 +14,10 @@ struct DaemonOptions {
 // Runs until SIGTERM/SIGINT. Returns the process exit code.
 int run_daemon(DaemonOptions opts);
 
+// Offline consistency check of a data directory (caremaild --fsck): every stored message's
+// blob is read and verified (AEAD tag, SHA-256, size), mailbox and quota counters are
+// recomputed from the rows, and the audit hash chain is walked. Prints one line per
+// problem and a summary; returns 0 when everything is consistent, 1 otherwise.
+int run_fsck(const Config& config);
+
 }  // namespace caremail

@@ -1,6 +1,7 @@
 #include "common/config.hpp"
 
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -39,6 +40,9 @@ class Reader {
     } else if constexpr (std::is_integral_v<T>) {
       if (auto v = n->value<int64_t>()) {
         if (*v < 0) return bad(origin_, full, "must not be negative");
+        // Without this, 4294967346 narrowed to int silently became 50 (found by config_test).
+        if (static_cast<uint64_t>(*v) > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+          return bad(origin_, full, "is too large (at most " + std::to_string(std::numeric_limits<T>::max()) + ")");
         out = static_cast<T>(*v);
         return {};
       }

@@ -232,7 +232,12 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
   bool self = by.account_id == acct->id;
-  if (!self && !may_administer(by, acct->org_id)) {
+  // Setting the password of an account with a national role takes that role over, so only
+  // those who may grant it (as in create_account) may do it; without this a local admin
+  // could reset a national admin placed in their organisation (found by admin_service_test).
+  bool holds_national = std::any_of(acct->roles.begin(), acct->roles.end(), is_national_role);
+  bool may_take_national = by.system || by.has(Role::national_admin);
+  if (!self && (!may_administer(by, acct->org_id) || (holds_national && !may_take_national))) {
     audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied");
     return denied("you may not set this account's password");
   }

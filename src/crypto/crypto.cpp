@@ -92,8 +92,11 @@ Result<Key> load_or_create_key(const std::filesystem::path& file) {
   if (errno != ENOENT)
     return make_error(Errc::io, file.string() + ": cannot read blob key file: " + std::strerror(errno));
   std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
-  ::chmod(file.parent_path().c_str(), 0700);
+  // Tighten only a directory created here: a key_file placed in an existing shared
+  // directory (/tmp, /etc/caremail) must not change that directory's mode (found by
+  // crypto_test).
+  if (std::filesystem::create_directories(file.parent_path(), ec))
+    ::chmod(file.parent_path().c_str(), 0700);
   crypto_aead_xchacha20poly1305_ietf_keygen(key.data());
   std::string tmp = file.string() + ".tmp";
   fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

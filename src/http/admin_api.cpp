@@ -49,6 +49,25 @@ Response problem(int status, std::string_view detail) {
 
 Response problem(const Error& e) { return problem(status_for(e.code), e.message); }
 
+std::string base64_decode(std::string_view in) {
+  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    auto pos = kAlphabet.find(c);
+    if (pos == std::string_view::npos) return {};
+    acc = (acc << 6) | static_cast<uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
 json::object to_json(const Organisation& o) {
   json::array domains;
   for (const auto& d : o.domains) domains.emplace_back(d);
@@ -136,6 +155,8 @@ class Api {
       if (sub == "password" && (r.method == "PUT" || r.method == "POST")) return set_password(p, address, r);
       if (sub == "quota" && r.method == "GET") return quota(p, address);
       if (sub == "mailboxes" && r.method == "GET") return mailboxes(p, address);
+      // accounts/{address}/mailboxes/{name}/messages[/{uid}/raw]
+      if (sub.rfind("mailboxes/", 0) == 0 && r.method == "GET") return messages(p, address, sub.substr(10), r);
       return problem(404, "no such resource");
     }
     if (rest == "deliver") {
@@ -145,6 +166,23 @@ class Api {
     if (rest == "audit") {
       if (r.method != "GET") return problem(405, "use GET");
       return audit_log(p, r);
+    }
+    if (rest == "tokens") {
+      // A signed-in person (or application) issues an API token for themselves, e.g. for
+      // scripts; it carries exactly their own rights.
+      if (r.method != "POST") return problem(405, "use POST");
+      std::string name = "api";
+      if (!r.body.empty()) {
+        auto body = parse_body(r);
+        if (auto* resp = std::get_if<Response>(&body)) return *resp;
+        std::string err;
+        name = get_str(std::get<json::object>(body), "name", err).value_or("api");
+        if (!err.empty()) return problem(400, err);
+        if (name.empty() || name.size() > 100) return problem(400, "'name' must be 1 to 100 characters");
+      }
+      auto token = d_.admin.issue_api_token(p, name);
+      if (!token) return problem(token.error());
+      return json_response(201, json::object{{"token", *token}, {"name", name}});
     }
     if (rest == "me") {
       auto acct = d_.admin.get_account(p, p.address);
@@ -163,6 +201,20 @@ class Api {
 
   std::variant<Principal, Response> authenticate(const Request& r) {
     constexpr std::string_view kBearer = "Bearer ";
+    constexpr std::string_view kBasic = "Basic ";
+    if (r.authorization.compare(0, kBasic.size(), kBasic) == 0) {
+      // A person with their own address and password (the identity issue adds lockout
+      // and MFA in AdminService::authenticate_password, so this path inherits them).
+      std::string decoded = base64_decode(std::string_view(r.authorization).substr(kBasic.size()));
+      auto colon = decoded.find(':');
+      if (colon == std::string::npos) return problem(401, "malformed Basic credentials");
+      auto p = d_.admin.authenticate_password(decoded.substr(0, colon), decoded.substr(colon + 1));
+      if (!p) {
+        log::warn("api.auth_failed", {{"peer", r.peer}, {"path", r.path}, {"method", "basic"}});
+        return problem(401, p.error().message);
+      }
+      return std::move(p).value();
+    }
     if (r.authorization.size() <= kBearer.size() || r.authorization.compare(0, kBearer.size(), kBearer) != 0)
       return problem(401, "send an API token: Authorization: Bearer <token>");
     auto p = d_.admin.authenticate_token(std::string_view(r.authorization).substr(kBearer.size()));
@@ -284,6 +336,54 @@ class Api {
     json::object o = to_json(*q);
     o["address"] = a->address;
     return json_response(200, o);
+  }
+
+  // GET .../mailboxes/{name}/messages           list (uid, size, flags, blob, subject)
+  // GET .../mailboxes/{name}/messages/{uid}/raw  the message, verified
+  Response messages(const Principal& p, const std::string& address, std::string_view rest, const Request& r) {
+    auto a = d_.admin.get_account(p, address);
+    if (!a) return problem(a.error());
+    auto slash = rest.find('/');
+    std::string name(rest.substr(0, slash));
+    std::string_view tail = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+    auto mb = d_.mail.mailbox(p, a->id, name);
+    if (!mb) return problem(mb.error());
+    if (tail == "messages") {
+      UidRange range;
+      try {
+        if (auto f = r.query_one("from_uid"); !f.empty()) range.first = static_cast<Uid>(std::stoul(f));
+      } catch (const std::exception&) {
+        return problem(400, "'from_uid' must be a whole number");
+      }
+      auto list = d_.mail.list(p, mb->id, range, true);
+      if (!list) return problem(list.error());
+      json::array out;
+      for (const auto& e : *list)
+        out.push_back(json::object{{"uid", e.uid}, {"size", e.size}, {"flags", e.flags}, {"modseq", e.modseq},
+                                   {"internal_date", e.internal_date}, {"blob", e.blob_id},
+                                   {"subject", e.summary.subject}, {"from", e.summary.from}});
+      return json_response(200, json::object{{"mailbox", mb->name}, {"uidvalidity", mb->uidvalidity},
+                                             {"messages", out}});
+    }
+    if (tail.rfind("messages/", 0) == 0 && tail.size() > 13 && tail.substr(tail.size() - 4) == "/raw") {
+      std::string uid_text(tail.substr(9, tail.size() - 13));
+      Uid uid = 0;
+      try {
+        size_t used = 0;
+        unsigned long v = std::stoul(uid_text, &used);
+        if (used != uid_text.size() || v == 0 || v > UINT32_MAX) throw std::invalid_argument("uid");
+        uid = static_cast<Uid>(v);
+      } catch (const std::exception&) {
+        return problem(400, "the UID must be a whole number from 1");
+      }
+      auto raw = d_.mail.fetch(p, mb->id, uid);
+      if (!raw) return problem(raw.error());
+      Response out;
+      out.content_type = "message/rfc822";
+      out.body = std::move(raw).value();
+      return out;
+    }
+    return problem(404, "no such resource");
   }
 
   Response mailboxes(const Principal& p, const std::string& address) {

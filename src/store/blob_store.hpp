@@ -1,9 +1,10 @@
 // BlobStore: raw message bodies, content-addressed by SHA-256 and stored once.
 //
 // Contract (both backends, filesystem now and S3 later):
-//  * put() returns only when the bytes are durable, except for the directory entry
-//    of a brand-new file, which becomes durable at the next sync() (the group-commit
-//    hook runs sync() once per batch, before the metadata transaction commits).
+//  * put() returns only when the bytes are durable, or, for a backend that defers
+//    part of that work, once the next sync() has returned: the group-commit hook runs
+//    sync() once per batch, before the metadata transaction commits. (The filesystem
+//    store defers nothing.)
 //  * get() verifies what it reads (AEAD tag or SHA-256) and returns Errc::corrupt
 //    rather than ever serving altered bytes as mail.
 //  * Reference counts live in the metadata Store, not here; remove() is called by the
@@ -31,7 +32,7 @@ class BlobStore {
   // Errors: Errc::temporary for disk full or other transient I/O (nothing visible remains).
   virtual Result<BlobRef> put(std::string_view data) = 0;
 
-  // Makes the directory entries of every put() that returned before this call durable.
+  // Makes every put() that returned before this call durable.
   virtual Status sync() = 0;
 
   virtual Result<std::string> get(std::string_view id) = 0;

@@ -116,21 +116,30 @@ Result<BlobRef> FsBlobStore::put_with_id(std::string_view data, std::string_view
   if (!valid_blob_id(id)) return make_error(Errc::invalid_argument, "bad blob id");
   BlobRef ref{std::string(id), data.size()};
   auto final_path = path_for(id);
+  const std::string dir = final_path.parent_path().string();
   struct stat st{};
   if (::stat(final_path.c_str(), &st) == 0) {
-    // Stored once, whoever holds it. The writer that created it may not have had its
-    // directory entry synced yet: our commit must not depend on its batch.
-    std::lock_guard lk(dirs_mu_);
-    dirty_dirs_.insert(final_path.parent_path().string());
+    // Stored once, whoever holds it. The writer that created it may not have synced its
+    // directory entry yet, and our commit must not depend on that writer: sync it here.
+    if (Status s = fsync_dir(dir); !s) return s.error();
     return ref;
   }
-
   if (Status s = ensure_dir(final_path.parent_path()); !s) return s.error();
-  std::string tmp = (root_ / "tmp" / (std::string(id) + "." + std::to_string(::getpid()) + "." +
-                                      std::to_string(g_tmp_counter.fetch_add(1))))
-                        .string();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return io_error("create " + tmp, errno);
+
+  // Preferred: an unnamed file in the target directory (O_TMPFILE), linked into place once
+  // complete. A crash leaves nothing behind, and writers never contend on one shared
+  // temporary directory. Fallback (file systems without O_TMPFILE): a named file in
+  // <root>/tmp, renamed into place; open() removes leftovers of a crash.
+  std::string tmp;
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return io_error("create blob in " + dir, errno);
+    tmp = (root_ / "tmp" / (std::string(id) + "." + std::to_string(::getpid()) + "." +
+                            std::to_string(g_tmp_counter.fetch_add(1))))
+              .string();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return io_error("create " + tmp, errno);
+  }
   std::string header = make_header(key_.has_value(), data.size());
   Status w = write_all(fd, header);
   if (w) {
@@ -141,36 +150,30 @@ Result<BlobRef> FsBlobStore::put_with_id(std::string_view data, std::string_view
       w = write_all(fd, data);
     }
   }
-  if (w && ::fsync(fd) != 0) w = io_error("fsync " + tmp, errno);
+  if (w && ::fsync(fd) != 0) w = io_error("fsync blob " + std::string(id), errno);
+  if (w) {
+    int rc;
+    if (tmp.empty()) {
+      std::string proc = "/proc/self/fd/" + std::to_string(fd);
+      rc = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, final_path.c_str(), AT_SYMLINK_FOLLOW);
+    } else {
+      rc = ::rename(tmp.c_str(), final_path.c_str());
+    }
+    // EEXIST: a concurrent writer of the same content won; its bytes are ours.
+    if (rc != 0 && errno != EEXIST) w = io_error("link blob into " + final_path.string(), errno);
+  }
   ::close(fd);
-  if (!w) {
-    ::unlink(tmp.c_str());
-    return w.error();
-  }
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return io_error("rename into " + final_path.string(), err);
-  }
-  std::lock_guard lk(dirs_mu_);
-  dirty_dirs_.insert(final_path.parent_path().string());
+  if (!tmp.empty()) ::unlink(tmp.c_str());  // no-op after a successful rename
+  if (!w) return w.error();
+  // The new directory entry is made durable by this writer, in parallel with other writers,
+  // rather than serially in the group-commit hook (measured: the serial hook capped
+  // delivery at ~0.56x the disk's single-thread fsync rate; see bench/README.md).
+  if (Status s = fsync_dir(dir); !s) return s.error();
   return ref;
 }
 
 Status FsBlobStore::sync() {
-  std::set<std::string> dirs;
-  {
-    std::lock_guard lk(dirs_mu_);
-    dirs.swap(dirty_dirs_);
-  }
-  // Deepest first, so that a parent's entry for a new child is synced after the child.
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-    if (Status s = fsync_dir(*it); !s) {
-      std::lock_guard lk(dirs_mu_);
-      dirty_dirs_.insert(dirs.begin(), dirs.end());
-      return s;
-    }
-  }
+  // put() makes each blob and its directory entry durable before it returns.
   return {};
 }
 

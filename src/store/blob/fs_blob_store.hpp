@@ -1,5 +1,7 @@
-// Filesystem BlobStore: one file per blob under <root>/<aa>/<bb>/<sha256>, written to a
-// temporary name, fsync'd and renamed into place. The file format (docs/ARCHITECTURE.md,
+// Filesystem BlobStore: one file per blob under <root>/<aa>/<bb>/<sha256>, written as an
+// unnamed O_TMPFILE in its directory, fsync'd, linked into place and the directory
+// fsync'd, all before put() returns (writers sync in parallel; nothing is left to the
+// group-commit hook). The file format (docs/ARCHITECTURE.md,
 // "Blob files") is a typed, versioned header followed by the payload, sealed with
 // XChaCha20-Poly1305 when a key is given (the AAD binds header and blob id).
 //
@@ -56,7 +58,6 @@ class FsBlobStore final : public BlobStore {
   const std::optional<crypto::Key> key_;
 
   std::mutex dirs_mu_;
-  std::set<std::string> dirty_dirs_;   // guarded by dirs_mu_: dirs whose entries are not yet fsync'd
   std::set<std::string> known_dirs_;   // guarded by dirs_mu_: shard dirs known to exist
 
   std::mutex pin_mu_;

@@ -114,6 +114,15 @@ CREATE TRIGGER audit_append_only_u BEFORE UPDATE ON audit
 CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql",
+    // 1 -> 2: the highest UIDVALIDITY ever handed out. Deriving the next value from the
+    // mailboxes that exist gave a deleted-then-recreated mailbox its old UIDVALIDITY back
+    // (RFC 9051 2.3.1.1 forbids reuse: clients would trust their cached UIDs).
+    R"sql(
+CREATE TABLE uidvalidity_hwm(
+  id INTEGER PRIMARY KEY CHECK(id=1),
+  value INTEGER NOT NULL);
+INSERT INTO uidvalidity_hwm(id,value) VALUES(1, coalesce((SELECT max(uidvalidity) FROM mailboxes),0));
+)sql",
 };
 
 }  // namespace

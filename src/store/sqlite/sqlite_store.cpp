@@ -721,6 +721,9 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<Uid>> expunge(MailboxId id, std::optional<std::vector<Uid>> uids) override {
+    // The subset is looked up with binary_search below, but callers pass it in any order
+    // (an IMAP UID set such as "5,1" is not sorted): sort our copy first.
+    if (uids) std::sort(uids->begin(), uids->end());
     std::vector<Uid> out;
     Status st = committer_.run([&](Conn& c) -> Status {
       out.clear();
@@ -980,13 +983,16 @@ class SqliteStore final : public Store {
 
   static Status insert_mailbox(Conn& c, AccountId id, std::string_view name, std::string_view special_use) {
     // UIDVALIDITY: strictly increasing across the whole store, starting near the clock so
-    // that a restored or recreated database does not reuse old values.
-    auto v = c.prepare("SELECT max(coalesce((SELECT max(uidvalidity) FROM mailboxes),0)+1, ?)");
+    // that a restored or recreated database does not reuse old values. The high-water mark
+    // is kept in its own row (schema v2): taking max() over the existing mailboxes handed a
+    // deleted-then-recreated mailbox its old value again.
+    auto v = c.prepare("UPDATE uidvalidity_hwm SET value=max(value+1, ?) WHERE id=1 RETURNING value");
     v.bind(1, now_s() & 0x7fffffff);
-    if (!v.step()) return v.status();
+    if (!v.step()) return v.status() ? Status(make_error(Errc::corrupt, "uidvalidity_hwm row is missing")) : v.status();
     int64_t uidvalidity = v.i64(0);
     while (v.step()) {
     }
+    if (!v.status()) return v.status();
     auto s = c.prepare(
         "INSERT INTO mailboxes(account_id,name,special_use,uidvalidity,uidnext,highest_modseq) VALUES(?,?,?,?,1,1)");
     s.bind(1, id).bind(2, is_inbox(name) ? std::string_view("INBOX") : name).bind(3, special_use).bind(4, uidvalidity);
@@ -1133,7 +1139,11 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& opts)
   std::error_code ec;
   if (!opts.file.parent_path().empty()) std::filesystem::create_directories(opts.file.parent_path(), ec);
   auto conn = Conn::open(opts.file.string(), true);
-  if (!conn) return conn.error();
+  if (!conn) {
+    std::string msg = opts.file.string() + ": " + conn.error().message;
+    if (conn.error().code == Errc::corrupt) msg += "; restore the database from a backup";
+    return make_error(conn.error().code, msg);
+  }
   Conn& c = **conn;
   int64_t version = 0;
   {

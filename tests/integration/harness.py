@@ -1,0 +1,187 @@
+"""Integration harness: starts a real caremaild on free loopback ports with a temporary
+data directory, and drives it with real clients (Python's http.client, curl, openssl,
+caremailctl).
+
+Environment (set by ctest): CAREMAILD, CAREMAILCTL (binaries), CAREMAIL_SOURCE (repo).
+"""
+import base64
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+SOURCE = os.environ.get("CAREMAIL_SOURCE", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+CAREMAILD = os.environ.get("CAREMAILD", os.path.join(SOURCE, "build", "src", "caremaild"))
+CAREMAILCTL = os.environ.get("CAREMAILCTL", os.path.join(SOURCE, "build", "src", "caremailctl"))
+
+ADMIN = "admin@care.example"
+ADMIN_PASSWORD = "integration-admin-pass"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_message(subject: str, body: str = "Hello from the integration tests.\r\n", sender="gp@practice.example",
+                 to="someone@care.example", extra_headers="") -> bytes:
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Date: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{sha256(subject.encode())[:16]}@test>\r\n"
+            f"{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
+
+
+class Daemon:
+    """One caremaild process. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, extra_config: str = "", data_dir: str = None, user: str = "", keep=False):
+        self.tmp = tempfile.mkdtemp(prefix="caremail-it-")
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.config_path = os.path.join(self.tmp, "caremail.toml")
+        self.keep = keep
+        self.proc = None
+        self.ports = {}
+        self.log_path = os.path.join(self.tmp, "caremaild.log")
+        self.write_config(extra_config, user)
+
+    def write_config(self, extra_config: str = "", user: str = ""):
+        # Sections in extra_config replace the defaults written here.
+        sections = {
+            "server": f'data_dir = "{self.data_dir}"\nuser = "{user}"\nshutdown_grace_seconds = 5\nworker_threads = 4\n',
+            "http": 'listen = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]\n',
+            "log": 'level = "info"\n',
+        }
+        text = ""
+        for name, body in sections.items():
+            if f"[{name}]" not in extra_config:
+                text += f"[{name}]\n{body}\n"
+        with open(self.config_path, "w") as f:
+            f.write(text + extra_config)
+
+    # -- process ---------------------------------------------------------------------
+    def start(self, timeout=30):
+        env = dict(os.environ, CAREMAIL_ADMIN_ADDRESS=ADMIN, CAREMAIL_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        ports_file = os.path.join(self.data_dir, "run", "ports.json")
+        if os.path.exists(ports_file):
+            os.unlink(ports_file)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([CAREMAILD, "--config", self.config_path], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"caremaild exited with {self.proc.returncode}:\n{self.read_log()}")
+            if os.path.exists(ports_file):
+                try:
+                    with open(ports_file) as f:
+                        self.ports = json.load(f)
+                    break
+                except (ValueError, OSError):
+                    pass
+            time.sleep(0.05)
+        else:
+            self.kill9()
+            raise RuntimeError("caremaild did not start:\n" + self.read_log())
+        with open(os.path.join(self.data_dir, "admin.token")) as f:
+            self.token = f.read().strip()
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.log.close()
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc:
+            self.log.close()
+
+    def read_log(self) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        self.kill9()
+        if not self.keep:
+            subprocess.run(["umount", "-q", self.data_dir], stderr=subprocess.DEVNULL)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            print("---- caremaild log ----\n" + self.read_log()[-6000:])
+        self.cleanup()
+
+    # -- clients ---------------------------------------------------------------------
+    def api(self, method, path, body=None, token=None, basic=None, content_type="application/json",
+            headers=None, raw_body=False, timeout=60):
+        """Returns (status, headers dict, parsed JSON or bytes)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports["http"], timeout=timeout)
+        h = dict(headers or {})
+        if basic:
+            h["Authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+        elif token is not False:
+            h["Authorization"] = "Bearer " + (token or self.token)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (bytes, bytearray)) else json.dumps(body).encode()
+            h["Content-Type"] = content_type
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        payload = resp.read()
+        conn.close()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        if not raw_body and hdrs.get("content-type", "").startswith("application/") and payload:
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                pass
+        return resp.status, hdrs, payload
+
+    def ctl(self, *args, input=None, check=True):
+        r = subprocess.run([CAREMAILCTL, "--data-dir", self.data_dir, *args], input=input, capture_output=True,
+                           text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"caremailctl {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+    def deliver(self, recipients, message: bytes):
+        q = "&".join("to=" + r for r in recipients)
+        return self.api("POST", "/api/v1/deliver?" + q, body=message, content_type="message/rfc822")
+
+    # -- setup helpers -----------------------------------------------------------------
+    def create_org(self, ods, name, domains):
+        st, _, body = self.api("POST", "/api/v1/organisations", {"ods_code": ods, "name": name, "domains": domains})
+        assert st == 201, (st, body)
+        return body
+
+    def create_user(self, address, ods, password=None, **extra):
+        req = {"address": address, "ods_code": ods, **extra}
+        if password:
+            req["password"] = password
+        st, _, body = self.api("POST", "/api/v1/accounts", req)
+        assert st == 201, (st, body)
+        return body
+
+    def user_token(self, address, password):
+        st, _, body = self.api("POST", "/api/v1/tokens", {"name": "integration"}, basic=(address, password))
+        assert st == 201, (st, body)
+        return body["token"]
+
+    def fsck(self):
+        return subprocess.run([CAREMAILD, "--config", self.config_path, "--fsck"], capture_output=True, text=True,
+                              timeout=600)

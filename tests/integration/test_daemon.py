@@ -1,0 +1,247 @@
+"""caremaild as a process: configuration errors, TLS, limits, graceful shutdown,
+privilege drop, corrupt data detected and never served."""
+import os
+import pathlib
+import pwd
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import CAREMAILD, Daemon, make_message
+
+
+def run_with_config(text):
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+        f.write(text)
+        path = f.name
+    try:
+        return subprocess.run([CAREMAILD, "--config", path, "--check-config"], capture_output=True, text=True,
+                              timeout=30)
+    finally:
+        os.unlink(path)
+
+
+class ConfigTest(unittest.TestCase):
+    def test_bad_configuration_names_the_option(self):
+        cases = [
+            ("[server]\nworkers = 3\n", "server.workers"),
+            ("[limits]\nmax_connections_per_ip = \"many\"\n", "limits.max_connections_per_ip"),
+            ("[http]\nlisten = [\"127.0.0.1:99999\"]\n", "http.listen"),
+            ("[tls]\nmin_version = \"1.0\"\n", "tls.min_version"),
+            ("[tls]\ncert_file = \"/x.pem\"\n", "tls.cert_file"),
+            ("[log]\nlevel = \"loud\"\n", "log.level"),
+            ("[storage]\nbackend = \"mysql\"\n", "storage.backend"),
+            ("[server\ndata_dir = 1\n", "not valid TOML"),
+        ]
+        for text, needle in cases:
+            with self.subTest(needle=needle):
+                r = run_with_config(text)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertIn(needle, r.stderr)
+                self.assertIn("configuration error", r.stderr)
+
+    def test_missing_config_file(self):
+        r = subprocess.run([CAREMAILD, "--config", "/nonexistent/caremail.toml"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("/nonexistent/caremail.toml", r.stderr)
+
+    def test_example_config_is_valid(self):
+        example = os.path.join(os.path.dirname(__file__), "..", "..", "config", "caremail.example.toml")
+        r = subprocess.run([CAREMAILD, "--config", example, "--check-config"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class ProcessTest(unittest.TestCase):
+    def test_sigterm_stops_cleanly_and_restart_keeps_data(self):
+        d = Daemon()
+        try:
+            d.start()
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            cert1 = pathlib.Path(d.data_dir, "tls", "cert.pem").read_text()
+            t0 = time.time()
+            self.assertEqual(d.stop(signal.SIGTERM), 0)
+            self.assertLess(time.time() - t0, 5)
+            self.assertFalse(os.path.exists(os.path.join(d.data_dir, "run", "ports.json")))
+            self.assertIn("server.stopped", d.read_log())
+            d.start()
+            st, _, body = d.api("GET", "/api/v1/organisations")
+            self.assertIn("RX1", [o["ods_code"] for o in body["organisations"]])
+            cert2 = pathlib.Path(d.data_dir, "tls", "cert.pem").read_text()
+            self.assertEqual(cert1, cert2, "the self-signed certificate is generated once")
+            # SIGINT (Ctrl-C) too.
+            self.assertEqual(d.stop(signal.SIGINT), 0)
+        finally:
+            d.cleanup()
+
+    def test_sigterm_with_idle_connection_open(self):
+        d = Daemon()
+        try:
+            d.start()
+            s = socket.create_connection(("127.0.0.1", d.ports["http"]))
+            t0 = time.time()
+            self.assertEqual(d.stop(signal.SIGTERM), 0)
+            self.assertLess(time.time() - t0, 5, "idle sessions are cancelled, not waited for")
+            self.assertEqual(s.recv(10), b"")
+            s.close()
+        finally:
+            d.cleanup()
+
+    def test_key_files_are_private_and_secrets_not_logged(self):
+        with Daemon() as d:
+            for rel in ("keys/blob.key", "tls/key.pem", "admin.token"):
+                mode = os.stat(os.path.join(d.data_dir, rel)).st_mode & 0o777
+                self.assertEqual(mode, 0o600, rel)
+            self.assertEqual(os.stat(d.data_dir).st_mode & 0o777, 0o700)
+            log = d.read_log()
+            self.assertNotIn(d.token, log)
+            self.assertNotIn("integration-admin-pass", log)
+
+    def test_per_ip_connection_limit(self):
+        with Daemon("[limits]\nmax_connections_per_ip = 3\n") as d:
+            socks = [socket.create_connection(("127.0.0.1", d.ports["http"])) for _ in range(3)]
+            time.sleep(0.3)
+            extra = socket.create_connection(("127.0.0.1", d.ports["http"]))
+            extra.settimeout(5)
+            self.assertEqual(extra.recv(10), b"", "the fourth connection is closed at once")
+            extra.close()
+            for s in socks:
+                s.close()
+            time.sleep(0.3)
+            st, _, _ = d.api("GET", "/healthz")
+            self.assertEqual(st, 200, "slots are released when connections close")
+            self.assertIn("event=listener.refused", d.read_log())
+
+    def test_idle_timeout(self):
+        with Daemon("[limits]\nidle_timeout_seconds = 1\n") as d:
+            s = socket.create_connection(("127.0.0.1", d.ports["http"]))
+            s.settimeout(10)
+            t0 = time.time()
+            self.assertEqual(s.recv(10), b"")
+            self.assertLess(time.time() - t0, 5)
+            s.close()
+
+    @unittest.skipUnless(os.geteuid() == 0, "privilege drop needs root")
+    def test_drops_root_after_binding(self):
+        parent = tempfile.mkdtemp(prefix="caremail-priv-")
+        os.chmod(parent, 0o755)
+        d = Daemon(data_dir=os.path.join(parent, "data"), user="nobody")
+        try:
+            d.start()
+            status = pathlib.Path(f"/proc/{d.proc.pid}/status").read_text()
+            uid_line = [l for l in status.splitlines() if l.startswith("Uid:")][0].split()
+            nobody = pwd.getpwnam("nobody").pw_uid
+            self.assertEqual([int(x) for x in uid_line[1:]], [nobody] * 4)
+            self.assertEqual(os.stat(os.path.join(d.data_dir, "caremail.db")).st_uid, nobody)
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            d.create_user("jo@leeds.care.example", "RX1", "jo-password-123")
+            st, _, body = d.deliver(["jo@leeds.care.example"], make_message("after drop"))
+            self.assertEqual(st, 200, body)
+            self.assertEqual(d.stop(), 0)
+        finally:
+            d.cleanup()
+            subprocess.run(["rm", "-rf", parent])
+
+
+class CorruptionTest(unittest.TestCase):
+    def test_corrupt_blob_is_detected_never_served(self):
+        d = Daemon()
+        try:
+            d.start()
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            d.create_user("jo@leeds.care.example", "RX1", "jo-password-123")
+            msg = make_message("will be damaged", body="Patient results attached.\r\n")
+            st, _, body = d.deliver(["jo@leeds.care.example"], msg)
+            self.assertEqual(st, 200)
+            blob, uid = body["blob"], body["recipients"][0]["uid"]
+            path = os.path.join(d.data_dir, "blobs", blob[:2], blob[2:4], blob)
+            data = bytearray(pathlib.Path(path).read_bytes())
+            self.assertNotIn(b"Patient results", data, "blobs are encrypted at rest")
+            data[len(data) // 2] ^= 0x01
+            pathlib.Path(path).write_bytes(bytes(data))
+            st, hdrs, resp = d.api("GET", f"/api/v1/accounts/jo@leeds.care.example/mailboxes/INBOX/messages/{uid}/raw",
+                                   basic=("jo@leeds.care.example", "jo-password-123"))
+            self.assertEqual(st, 500)
+            self.assertEqual(hdrs["content-type"], "application/problem+json")
+            self.assertIn("corrupt", resp["detail"])
+            self.assertIn("event=blob.corrupt", d.read_log())
+            d.stop()
+            r = d.fsck()
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("PROBLEM", r.stdout)
+            self.assertIn("authentication tag", r.stdout)
+        finally:
+            d.cleanup()
+
+    def test_corrupt_database_refuses_to_start(self):
+        d = Daemon()
+        try:
+            d.start()
+            d.stop()
+            db = os.path.join(d.data_dir, "caremail.db")
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(db + suffix):
+                    os.unlink(db + suffix)
+            with open(db, "r+b") as f:
+                f.write(b"this is not a database file at all" * 4)
+            with self.assertRaises(RuntimeError) as cm:
+                d.start()
+            self.assertIn("caremail.db", str(cm.exception))
+            self.assertNotEqual(d.proc.returncode, 0)
+        finally:
+            d.cleanup()
+
+    def test_wrong_size_key_refuses_to_start(self):
+        d = Daemon()
+        try:
+            d.start()
+            d.stop()
+            with open(os.path.join(d.data_dir, "keys", "blob.key"), "wb") as f:
+                f.write(b"short")
+            with self.assertRaises(RuntimeError) as cm:
+                d.start()
+            self.assertIn("blob.key", str(cm.exception))
+        finally:
+            d.cleanup()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to mount a small tmpfs")
+class DiskFullTest(unittest.TestCase):
+    def test_disk_full_fails_cleanly_and_leaves_nothing_half_written(self):
+        parent = tempfile.mkdtemp(prefix="caremail-full-")
+        data = os.path.join(parent, "data")
+        os.makedirs(data)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", data], check=True)
+        d = Daemon(data_dir=data)
+        try:
+            d.start()
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            d.create_user("jo@leeds.care.example", "RX1", "jo-password-123")
+            statuses = []
+            for i in range(60):
+                st, _, body = d.deliver(["jo@leeds.care.example"], make_message(f"filler {i}", body="z" * 200_000))
+                statuses.append(st)
+                if st != 200:
+                    self.assertEqual(st, 503, body)
+                    self.assertIn("disk full", body["detail"])
+                    break
+            self.assertIn(503, statuses, "the 3 MB file system should fill up")
+            delivered = statuses.count(200)
+            st, _, q = d.api("GET", "/api/v1/accounts/jo@leeds.care.example/quota")
+            self.assertEqual(q["messages"], delivered)
+            self.assertEqual(os.listdir(os.path.join(data, "blobs", "tmp")), [])
+            st, _, _ = d.api("GET", "/healthz")
+            self.assertEqual(st, 200, "the daemon keeps serving")
+            d.stop()
+            r = d.fsck()
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            d.cleanup()
+            subprocess.run(["umount", "-q", data])
+            subprocess.run(["rm", "-rf", parent])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,1357 @@
+// The Store conformance suite (see store_conformance.hpp). Every case goes through the
+// abstract interface only, so that every backend passes the very same cases.
+#include "store_conformance.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "crypto/crypto.hpp"
+
+using namespace caremail;
+using caremail::testing::code_of;
+
+namespace caremail::testing {
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "caremail-test-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace caremail::testing
+
+// ---------------------------------------------------------------------------
+// Fixture.
+
+void StoreConformance::SetUp() {
+  crypto::init();
+  dir_ = std::make_unique<caremail::testing::TempDir>();
+  store_ = GetParam().make(dir_->path());
+  ASSERT_NE(store_, nullptr) << "the " << GetParam().name << " factory could not make a store";
+}
+
+void StoreConformance::TearDown() {
+  store_.reset();
+  dir_.reset();
+}
+
+Organisation StoreConformance::make_org(const std::string& ods, std::vector<std::string> domains) {
+  return MUST(store().create_organisation({ods, "Organisation " + ods, ods, std::move(domains)}));
+}
+
+Account StoreConformance::make_account(const std::string& address, OrgId org, uint64_t quota) {
+  NewAccount a;
+  a.address = address;
+  a.display_name = "Person " + address;
+  a.org_id = org;
+  a.quota_bytes = quota;
+  return MUST(store().create_account(a));
+}
+
+NewMessage StoreConformance::message(const std::string& content, const std::string& subject) {
+  NewMessage m;
+  m.blob_id = crypto::sha256_hex(content);
+  m.size = content.size();
+  m.internal_date = 1700000000;
+  m.summary.subject = subject;
+  return m;
+}
+
+Mailbox StoreConformance::mailbox(AccountId a, const std::string& name) { return MUST(store().mailbox(a, name)); }
+
+Mailbox StoreConformance::reload(const Mailbox& m) { return MUST(store().mailbox_by_id(m.id)); }
+
+Delivered StoreConformance::deliver_one(const NewMessage& m, AccountId a, MailboxId mb, uint32_t flags) {
+  DeliveryTarget t;
+  t.account_id = a;
+  t.mailbox_id = mb;
+  t.flags = flags;
+  auto out = MUST(store().deliver(m, std::span<const DeliveryTarget>(&t, 1)));
+  if (out.size() != 1) throw std::runtime_error("deliver returned " + std::to_string(out.size()) + " outcomes");
+  if (out[0].error)
+    throw std::runtime_error("delivery failed: " + std::string(to_string(out[0].error->code)) + ": " +
+                             out[0].error->message);
+  return out[0];
+}
+
+namespace {
+
+std::vector<std::string> names_of(const std::vector<Mailbox>& v) {
+  std::vector<std::string> out;
+  for (const auto& m : v) out.push_back(m.name);
+  return out;
+}
+
+std::vector<Uid> uids_of(const std::vector<MailboxEntry>& v) {
+  std::vector<Uid> out;
+  for (const auto& e : v) out.push_back(e.uid);
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+AuditEvent audit_event(const std::string& action, OrgId actor_org, OrgId target_org, UnixTime at = 0) {
+  AuditEvent e;
+  e.at = at;
+  e.actor = "admin@a.nhs.uk";
+  e.actor_org = actor_org;
+  e.action = action;
+  e.target = "someone@b.nhs.uk";
+  e.target_org = target_org;
+  e.outcome = "ok";
+  e.detail = "{}";
+  return e;
+}
+
+}  // namespace
+
+// ===========================================================================
+// Organisations.
+
+TEST_P(StoreConformance, CreateOrganisationAndLookUp) {
+  auto o = MUST(store().create_organisation({"RXA", "Alpha Trust", "alpha", {"Alpha.NHS.uk", "alpha.nhs.net"}}));
+  EXPECT_GT(o.id, 0);
+  EXPECT_EQ(o.ods_code, "RXA");
+  EXPECT_EQ(o.name, "Alpha Trust");
+  EXPECT_EQ(o.short_name, "alpha");
+  EXPECT_EQ(o.domains, (std::vector<std::string>{"alpha.nhs.net", "alpha.nhs.uk"}));  // lower case, sorted
+  EXPECT_TRUE(o.open);
+  EXPECT_GT(o.created_at, 0);
+
+  auto by_id = MUST(store().organisation(o.id));
+  EXPECT_EQ(by_id.ods_code, "RXA");
+  auto by_ods = MUST(store().organisation_by_ods("RXA"));
+  EXPECT_EQ(by_ods.id, o.id);
+  EXPECT_EQ(MUST(store().organisation_for_domain("alpha.nhs.uk")), o.id);
+  EXPECT_EQ(MUST(store().organisation_for_domain("ALPHA.nhs.NET")), o.id);
+
+  EXPECT_EQ(code_of(store().organisation(o.id + 100)), "not_found");
+  EXPECT_EQ(code_of(store().organisation_by_ods("ZZZ")), "not_found");
+  EXPECT_EQ(code_of(store().organisation_for_domain("beta.nhs.uk")), "not_found");
+}
+
+TEST_P(StoreConformance, DuplicateOdsCodeIsAlreadyExists) {
+  make_org("RXA", {"a.nhs.uk"});
+  auto dup = store().create_organisation({"RXA", "Other", "other", {"other.nhs.uk"}});
+  EXPECT_EQ(code_of(dup), "already_exists");
+  // Nothing of the failed organisation remains, not even its domain.
+  EXPECT_EQ(code_of(store().organisation_for_domain("other.nhs.uk")), "not_found");
+  EXPECT_EQ(MUST(store().list_organisations()).size(), 1u);
+}
+
+TEST_P(StoreConformance, DuplicateDomainIsAlreadyExistsAndCreatesNothing) {
+  auto a = make_org("RXA", {"shared.nhs.uk"});
+  auto dup = store().create_organisation({"RXB", "Beta", "beta", {"beta.nhs.uk", "SHARED.nhs.uk"}});
+  EXPECT_EQ(code_of(dup), "already_exists");
+  EXPECT_EQ(code_of(store().organisation_by_ods("RXB")), "not_found");
+  EXPECT_EQ(code_of(store().organisation_for_domain("beta.nhs.uk")), "not_found");
+  EXPECT_EQ(MUST(store().organisation_for_domain("shared.nhs.uk")), a.id);
+}
+
+TEST_P(StoreConformance, ListOrganisationsOrderedByOdsCode) {
+  make_org("RXC");
+  make_org("RXA");
+  make_org("RXB");
+  auto all = MUST(store().list_organisations());
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].ods_code, "RXA");
+  EXPECT_EQ(all[1].ods_code, "RXB");
+  EXPECT_EQ(all[2].ods_code, "RXC");
+}
+
+// ===========================================================================
+// Accounts.
+
+TEST_P(StoreConformance, CreateAccountMakesDefaultMailboxes) {
+  auto org = make_org("RXA", {"a.nhs.uk"});
+  NewAccount na;
+  na.address = "Alice.Smith@A.NHS.uk";
+  na.display_name = "Alice Smith";
+  na.org_id = org.id;
+  na.kind = AccountKind::shared;
+  na.roles = {Role::user, Role::local_admin};
+  na.password_hash = "$argon2id$v=19$x";
+  na.quota_bytes = 5000;
+  auto a = MUST(store().create_account(na));
+  EXPECT_GT(a.id, 0);
+  EXPECT_EQ(a.address, "alice.smith@a.nhs.uk");
+  EXPECT_EQ(a.display_name, "Alice Smith");
+  EXPECT_EQ(a.org_id, org.id);
+  EXPECT_EQ(a.kind, AccountKind::shared);
+  EXPECT_EQ(a.state, AccountState::active);
+  EXPECT_EQ(a.roles, (std::vector<Role>{Role::user, Role::local_admin}));
+  EXPECT_EQ(a.password_hash, "$argon2id$v=19$x");
+  EXPECT_EQ(a.quota_bytes, 5000u);
+  EXPECT_TRUE(a.aliases.empty());
+  EXPECT_GT(a.created_at, 0);
+
+  auto mbs = MUST(store().list_mailboxes(a.id));
+  std::map<std::string, std::string> special;
+  std::set<uint32_t> validities;
+  for (const auto& m : mbs) {
+    special[m.name] = m.special_use;
+    validities.insert(m.uidvalidity);
+    EXPECT_EQ(m.account_id, a.id);
+    EXPECT_EQ(m.uidnext, 1u) << m.name;
+    EXPECT_EQ(m.messages, 0u) << m.name;
+    EXPECT_EQ(m.unseen, 0u) << m.name;
+    EXPECT_EQ(m.bytes, 0u) << m.name;
+    EXPECT_TRUE(m.subscribed) << m.name;
+    EXPECT_GT(m.uidvalidity, 0u) << m.name;
+  }
+  EXPECT_EQ(special, (std::map<std::string, std::string>{{"INBOX", ""},
+                                                         {"Drafts", "\\Drafts"},
+                                                         {"Sent", "\\Sent"},
+                                                         {"Trash", "\\Trash"},
+                                                         {"Junk", "\\Junk"},
+                                                         {"Archive", "\\Archive"}}));
+  EXPECT_EQ(validities.size(), 6u) << "every mailbox gets its own UIDVALIDITY";
+
+  auto q = MUST(store().quota(a.id));
+  EXPECT_EQ(q.bytes, 0u);
+  EXPECT_EQ(q.messages, 0u);
+  EXPECT_EQ(q.limit_bytes, 5000u);
+}
+
+TEST_P(StoreConformance, DuplicateAddressIsAlreadyExists) {
+  auto org = make_org("RXA");
+  make_account("bob@a.nhs.uk", org.id);
+  NewAccount dup;
+  dup.address = "BOB@a.nhs.uk";
+  dup.org_id = org.id;
+  EXPECT_EQ(code_of(store().create_account(dup)), "already_exists");
+  EXPECT_EQ(MUST(store().list_accounts(std::nullopt)).size(), 1u);
+}
+
+TEST_P(StoreConformance, AliasesAndAddressesShareOneNamespace) {
+  auto org = make_org("RXA");
+  auto alice = make_account("alice@a.nhs.uk", org.id);
+  auto bob = make_account("bob@a.nhs.uk", org.id);
+
+  // An alias may not take another account's address...
+  EXPECT_EQ(code_of(store().add_alias(alice.id, "Bob@a.nhs.uk")), "already_exists");
+  // ...and an account may not take an existing alias as its address.
+  MUST(store().add_alias(alice.id, "A.Smith@a.nhs.uk"));
+  NewAccount clash;
+  clash.address = "a.smith@a.nhs.uk";
+  clash.org_id = org.id;
+  EXPECT_EQ(code_of(store().create_account(clash)), "already_exists");
+  EXPECT_EQ(MUST(store().list_accounts(std::nullopt)).size(), 2u);
+  // Same alias twice, even on the same account.
+  EXPECT_EQ(code_of(store().add_alias(bob.id, "a.smith@a.nhs.uk")), "already_exists");
+  EXPECT_EQ(code_of(store().add_alias(alice.id + bob.id + 100, "nobody@a.nhs.uk")), "not_found");
+
+  // Lookups by address or alias, case-insensitively.
+  EXPECT_EQ(MUST(store().account_by_address("A.SMITH@A.NHS.UK")).id, alice.id);
+  EXPECT_EQ(MUST(store().account_by_address("ALICE@a.nhs.uk")).id, alice.id);
+  EXPECT_EQ(MUST(store().account_by_address("bob@a.nhs.uk")).id, bob.id);
+  EXPECT_EQ(code_of(store().account_by_address("carol@a.nhs.uk")), "not_found");
+  EXPECT_EQ(MUST(store().account(alice.id)).aliases, (std::vector<std::string>{"a.smith@a.nhs.uk"}));
+  EXPECT_TRUE(MUST(store().account(bob.id)).aliases.empty());
+}
+
+TEST_P(StoreConformance, AccountInUnknownOrganisationIsInvalidArgument) {
+  NewAccount a;
+  a.address = "x@nowhere.nhs.uk";
+  a.org_id = 4242;
+  EXPECT_EQ(code_of(store().create_account(a)), "invalid_argument");
+  EXPECT_EQ(code_of(store().account_by_address("x@nowhere.nhs.uk")), "not_found");
+}
+
+TEST_P(StoreConformance, ListAccountsByOrganisationOrderedByAddress) {
+  auto a = make_org("RXA");
+  auto b = make_org("RXB");
+  make_account("zed@a.nhs.uk", a.id);
+  make_account("amy@b.nhs.uk", b.id);
+  make_account("bea@a.nhs.uk", a.id);
+  make_account("cat@a.nhs.uk", a.id);
+
+  auto in_a = MUST(store().list_accounts(a.id));
+  std::vector<std::string> got;
+  for (const auto& x : in_a) got.push_back(x.address);
+  EXPECT_EQ(got, (std::vector<std::string>{"bea@a.nhs.uk", "cat@a.nhs.uk", "zed@a.nhs.uk"}));
+
+  got.clear();
+  for (const auto& x : MUST(store().list_accounts(std::nullopt))) got.push_back(x.address);
+  EXPECT_EQ(got, (std::vector<std::string>{"amy@b.nhs.uk", "bea@a.nhs.uk", "cat@a.nhs.uk", "zed@a.nhs.uk"}));
+
+  EXPECT_TRUE(MUST(store().list_accounts(a.id + b.id + 100)).empty());
+}
+
+TEST_P(StoreConformance, SetPasswordHashAndQuotaLimit) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id, 100);
+  MUST(store().set_password_hash(a.id, "$argon2id$new"));
+  EXPECT_EQ(MUST(store().account(a.id)).password_hash, "$argon2id$new");
+  MUST(store().set_quota_limit(a.id, 777));
+  EXPECT_EQ(MUST(store().account(a.id)).quota_bytes, 777u);
+  EXPECT_EQ(MUST(store().quota(a.id)).limit_bytes, 777u);
+
+  EXPECT_EQ(code_of(store().set_password_hash(a.id + 100, "x")), "not_found");
+  EXPECT_EQ(code_of(store().set_quota_limit(a.id + 100, 1)), "not_found");
+  EXPECT_EQ(code_of(store().account(a.id + 100)), "not_found");
+  EXPECT_EQ(code_of(store().quota(a.id + 100)), "not_found");
+}
+
+TEST_P(StoreConformance, QuotaLimitIsEnforcedAtDelivery) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id, 100);
+  deliver_one(message(std::string(60, 'a')), a.id);
+  // 60 + 40 = 100: exactly at the limit is allowed.
+  deliver_one(message(std::string(40, 'b')), a.id);
+  DeliveryTarget t{a.id, 0, 0, {}, true};
+  auto out = MUST(store().deliver(message("c"), std::span(&t, 1)));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].error.has_value());
+  EXPECT_EQ(out[0].error->code, Errc::quota_exceeded);
+  // Raising the limit lets it in; enforce_quota=false (system mail) ignores it.
+  MUST(store().set_quota_limit(a.id, 101));
+  deliver_one(message("c"), a.id);
+  DeliveryTarget sys{a.id, 0, 0, {}, false};
+  auto forced = MUST(store().deliver(message(std::string(500, 'd')), std::span(&sys, 1)));
+  ASSERT_EQ(forced.size(), 1u);
+  EXPECT_FALSE(forced[0].error.has_value());
+  auto q = MUST(store().quota(a.id));
+  EXPECT_EQ(q.bytes, 601u);
+  EXPECT_EQ(q.messages, 4u);
+  // A limit of 0 means unlimited.
+  MUST(store().set_quota_limit(a.id, 0));
+  deliver_one(message(std::string(10000, 'e')), a.id);
+}
+
+// ===========================================================================
+// API tokens.
+
+TEST_P(StoreConformance, ApiTokens) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  std::string ha = crypto::sha256_hex("token-a"), hb = crypto::sha256_hex("token-b");
+  MUST(store().add_api_token(a.id, ha, "ci"));
+  MUST(store().add_api_token(b.id, hb, "backup"));
+  EXPECT_EQ(MUST(store().account_for_api_token(ha)), a.id);
+  EXPECT_EQ(MUST(store().account_for_api_token(hb)), b.id);
+  EXPECT_EQ(code_of(store().account_for_api_token(crypto::sha256_hex("token-c"))), "unauthenticated");
+  EXPECT_EQ(code_of(store().add_api_token(b.id, ha, "stolen")), "already_exists");
+  EXPECT_EQ(MUST(store().account_for_api_token(ha)), a.id);
+}
+
+// ===========================================================================
+// Mailboxes.
+
+TEST_P(StoreConformance, CreateMailboxAndLookUp) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  auto before = MUST(store().list_mailboxes(a.id));
+  auto w = MUST(store().create_mailbox(a.id, "Work/2024", ""));
+  EXPECT_EQ(w.name, "Work/2024");
+  EXPECT_EQ(w.account_id, a.id);
+  EXPECT_EQ(w.uidnext, 1u);
+  EXPECT_EQ(w.messages, 0u);
+  uint32_t max_before = 0;
+  for (const auto& m : before) max_before = std::max(max_before, m.uidvalidity);
+  EXPECT_GT(w.uidvalidity, max_before) << "UIDVALIDITY never repeats in the store";
+  auto flagged = MUST(store().create_mailbox(a.id, "Important", "\\Flagged"));
+  EXPECT_EQ(flagged.special_use, "\\Flagged");
+
+  EXPECT_EQ(MUST(store().mailbox(a.id, "Work/2024")).id, w.id);
+  EXPECT_EQ(MUST(store().mailbox_by_id(w.id)).name, "Work/2024");
+  EXPECT_EQ(code_of(store().mailbox(a.id, "work/2024")), "not_found") << "only INBOX is case-insensitive";
+  EXPECT_EQ(code_of(store().mailbox(b.id, "Work/2024")), "not_found") << "mailboxes belong to one account";
+  EXPECT_EQ(code_of(store().mailbox_by_id(w.id + 1000)), "not_found");
+
+  EXPECT_EQ(code_of(store().create_mailbox(a.id, "Work/2024", "")), "already_exists");
+  // Another account may use the same name.
+  MUST(store().create_mailbox(b.id, "Work/2024", ""));
+
+  // Listed in name order.
+  auto names = names_of(MUST(store().list_mailboxes(a.id)));
+  EXPECT_EQ(names.size(), 8u);
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_TRUE(contains(names, "Work/2024"));
+}
+
+TEST_P(StoreConformance, InboxIsCaseInsensitive) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  EXPECT_EQ(MUST(store().mailbox(a.id, "inbox")).id, inbox.id);
+  EXPECT_EQ(MUST(store().mailbox(a.id, "InBoX")).id, inbox.id);
+  EXPECT_EQ(inbox.name, "INBOX");
+  EXPECT_EQ(code_of(store().create_mailbox(a.id, "Inbox", "")), "already_exists");
+  EXPECT_EQ(MUST(store().list_mailboxes(a.id)).size(), 6u);
+}
+
+TEST_P(StoreConformance, RenameMovesChildrenOnly) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto top = MUST(store().create_mailbox(a.id, "A", ""));
+  auto child = MUST(store().create_mailbox(a.id, "A/x", ""));
+  auto grandchild = MUST(store().create_mailbox(a.id, "A/x/y", ""));
+  auto lookalike = MUST(store().create_mailbox(a.id, "AB", ""));
+  auto d = deliver_one(message("in the child"), a.id, child.id);
+
+  MUST(store().rename_mailbox(top.id, "B"));
+  EXPECT_EQ(reload(top).name, "B");
+  EXPECT_EQ(reload(child).name, "B/x");
+  EXPECT_EQ(reload(grandchild).name, "B/x/y");
+  EXPECT_EQ(reload(lookalike).name, "AB") << "\"AB\" is not a child of \"A\"";
+  EXPECT_EQ(code_of(store().mailbox(a.id, "A/x")), "not_found");
+  EXPECT_EQ(MUST(store().mailbox(a.id, "B/x")).id, child.id);
+  // Messages stay with their mailbox, UIDs unchanged.
+  EXPECT_EQ(uids_of(MUST(store().list_entries(child.id, {}, false))), (std::vector<Uid>{d.uid}));
+
+  // Renaming onto an existing name fails and changes nothing.
+  EXPECT_EQ(code_of(store().rename_mailbox(top.id, "AB")), "already_exists");
+  EXPECT_EQ(reload(top).name, "B");
+  EXPECT_EQ(code_of(store().rename_mailbox(top.id + 1000, "C")), "not_found");
+}
+
+TEST_P(StoreConformance, DeleteMailboxRemovesEntriesAndFixesCounters) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto work = MUST(store().create_mailbox(a.id, "Work", ""));
+  auto only_here = message("only in Work, 29 bytes long!!");
+  auto also_inbox = message("also in INBOX");
+  deliver_one(only_here, a.id, work.id);
+  deliver_one(also_inbox, a.id, work.id);
+  deliver_one(also_inbox, a.id, 0);
+  auto q = MUST(store().quota(a.id));
+  EXPECT_EQ(q.bytes, 29u + 13u + 13u);
+  EXPECT_EQ(q.messages, 3u);
+
+  MUST(store().delete_mailbox(work.id));
+  EXPECT_EQ(code_of(store().mailbox_by_id(work.id)), "not_found");
+  EXPECT_EQ(code_of(store().mailbox(a.id, "Work")), "not_found");
+  EXPECT_TRUE(MUST(store().list_entries(work.id, {}, false)).empty());
+  q = MUST(store().quota(a.id));
+  EXPECT_EQ(q.bytes, 13u);
+  EXPECT_EQ(q.messages, 1u);
+  EXPECT_FALSE(MUST(store().blob_referenced(only_here.blob_id)));
+  EXPECT_TRUE(MUST(store().blob_referenced(also_inbox.blob_id)));
+  auto dead = MUST(store().dead_blobs(100));
+  EXPECT_EQ(dead, (std::vector<std::string>{only_here.blob_id}));
+  for (const auto& c : MUST(store().verify_quota())) {
+    EXPECT_EQ(c.counted.bytes, c.actual.bytes);
+    EXPECT_EQ(c.counted.messages, c.actual.messages);
+  }
+  EXPECT_EQ(code_of(store().delete_mailbox(work.id)), "not_found");
+
+  // The name can be used again, with a new UIDVALIDITY.
+  auto again = MUST(store().create_mailbox(a.id, "Work", ""));
+  EXPECT_NE(again.uidvalidity, work.uidvalidity);
+  EXPECT_EQ(again.uidnext, 1u);
+}
+
+TEST_P(StoreConformance, Subscribe) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto w = MUST(store().create_mailbox(a.id, "Work", ""));
+  EXPECT_TRUE(w.subscribed);
+  MUST(store().set_subscribed(w.id, false));
+  EXPECT_FALSE(reload(w).subscribed);
+  MUST(store().set_subscribed(w.id, true));
+  EXPECT_TRUE(reload(w).subscribed);
+  EXPECT_EQ(code_of(store().set_subscribed(w.id + 1000, false)), "not_found");
+}
+
+// ===========================================================================
+// Delivery.
+
+TEST_P(StoreConformance, DeliverAssignsIncreasingUidsAndModseqs) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  std::vector<Delivered> ds;
+  for (int i = 0; i < 3; ++i) ds.push_back(deliver_one(message("message " + std::to_string(i)), a.id));
+  EXPECT_EQ(ds[0].uid, 1u);
+  EXPECT_EQ(ds[1].uid, 2u);
+  EXPECT_EQ(ds[2].uid, 3u);
+  EXPECT_LT(ds[0].modseq, ds[1].modseq);
+  EXPECT_LT(ds[1].modseq, ds[2].modseq);
+  EXPECT_GT(ds[0].modseq, inbox.highest_modseq);
+  for (const auto& d : ds) {
+    EXPECT_EQ(d.account_id, a.id);
+    EXPECT_EQ(d.mailbox_id, inbox.id) << "mailbox 0 means INBOX";
+    EXPECT_EQ(d.uidvalidity, inbox.uidvalidity) << "UIDVALIDITY is stable";
+    EXPECT_FALSE(d.error.has_value());
+  }
+  auto after = reload(inbox);
+  EXPECT_EQ(after.uidnext, 4u);
+  EXPECT_EQ(after.highest_modseq, ds[2].modseq);
+  EXPECT_EQ(after.uidvalidity, inbox.uidvalidity);
+
+  // Expunging the highest UID never lets it be reused.
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{3}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  EXPECT_EQ(MUST(store().expunge(inbox.id, std::nullopt)), (std::vector<Uid>{3}));
+  EXPECT_EQ(deliver_one(message("message 3"), a.id).uid, 4u);
+}
+
+TEST_P(StoreConformance, DeliverToManyTargetsSharesOneMessage) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  auto c = make_account("carol@a.nhs.uk", org.id);
+  auto a_work = MUST(store().create_mailbox(a.id, "Work", ""));
+  auto m = message("one body, four entries");
+  std::vector<DeliveryTarget> ts = {{a.id, 0, 0, {}, true},
+                                    {a.id, a_work.id, kSeen, {}, true},
+                                    {b.id, 0, 0, {}, true},
+                                    {c.id, 0, 0, {}, true}};
+  auto out = MUST(store().deliver(m, ts));
+  ASSERT_EQ(out.size(), 4u);
+  std::set<MessageId> message_ids;
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_FALSE(out[i].error.has_value()) << i;
+    EXPECT_EQ(out[i].account_id, ts[i].account_id);
+    EXPECT_EQ(out[i].uid, 1u);
+    auto e = MUST(store().entry(out[i].mailbox_id, out[i].uid));
+    EXPECT_EQ(e.blob_id, m.blob_id);
+    message_ids.insert(e.message_id);
+  }
+  EXPECT_EQ(out[1].mailbox_id, a_work.id);
+  EXPECT_EQ(message_ids.size(), 1u) << "one messages row for every target";
+  EXPECT_TRUE(MUST(store().blob_referenced(m.blob_id)));
+
+  // Expunge from all but one target: still referenced.
+  for (size_t i = 0; i + 1 < out.size(); ++i) {
+    MUST(store().update_flags(out[i].mailbox_id, std::vector<Uid>{out[i].uid},
+                              FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+    EXPECT_EQ(MUST(store().expunge(out[i].mailbox_id, std::nullopt)).size(), 1u);
+    EXPECT_TRUE(MUST(store().blob_referenced(m.blob_id))) << "after expunging target " << i;
+    EXPECT_TRUE(MUST(store().dead_blobs(100)).empty());
+  }
+  // The last one: the blob is dead.
+  MUST(store().update_flags(out[3].mailbox_id, std::vector<Uid>{1}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  EXPECT_EQ(MUST(store().expunge(out[3].mailbox_id, std::nullopt)), (std::vector<Uid>{1}));
+  EXPECT_FALSE(MUST(store().blob_referenced(m.blob_id)));
+  EXPECT_EQ(MUST(store().dead_blobs(100)), (std::vector<std::string>{m.blob_id}));
+
+  MUST(store().forget_dead_blob(m.blob_id));
+  EXPECT_TRUE(MUST(store().dead_blobs(100)).empty());
+  MUST(store().forget_dead_blob(m.blob_id));  // forgetting twice is harmless
+}
+
+TEST_P(StoreConformance, DeliverQuotaFailureIsPerTarget) {
+  auto org = make_org("RXA");
+  auto roomy = make_account("roomy@a.nhs.uk", org.id, 0);
+  auto full = make_account("full@a.nhs.uk", org.id, 10);
+  auto m = message("twenty bytes exactly");
+  ASSERT_EQ(m.size, 20u);
+  std::vector<DeliveryTarget> ts = {{full.id, 0, 0, {}, true}, {roomy.id, 0, 0, {}, true}};
+  auto out = MUST(store().deliver(m, ts));
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(out[0].error.has_value());
+  EXPECT_EQ(out[0].error->code, Errc::quota_exceeded);
+  EXPECT_EQ(out[0].account_id, full.id);
+  EXPECT_FALSE(out[1].error.has_value());
+  EXPECT_EQ(out[1].uid, 1u);
+
+  EXPECT_EQ(MUST(store().quota(full.id)).bytes, 0u);
+  EXPECT_EQ(MUST(store().quota(full.id)).messages, 0u);
+  EXPECT_EQ(reload(mailbox(full.id, "INBOX")).messages, 0u);
+  EXPECT_EQ(MUST(store().quota(roomy.id)).bytes, 20u);
+  EXPECT_EQ(MUST(store().list_entries(mailbox(roomy.id, "INBOX").id, {}, false)).size(), 1u);
+  EXPECT_TRUE(MUST(store().blob_referenced(m.blob_id)));
+  EXPECT_TRUE(MUST(store().dead_blobs(10)).empty());
+}
+
+TEST_P(StoreConformance, DeliverWhereEveryTargetFailsLeavesTheBlobDead) {
+  auto org = make_org("RXA");
+  auto full = make_account("full@a.nhs.uk", org.id, 1);
+  auto other = make_account("other@a.nhs.uk", org.id);
+  auto other_inbox = mailbox(other.id, "INBOX");
+  auto m = message("nobody can take this");
+  // Over quota, and (quota not enforced) a mailbox that belongs to another account.
+  std::vector<DeliveryTarget> ts = {{full.id, 0, 0, {}, true}, {full.id, other_inbox.id, 0, {}, false}};
+  auto out = MUST(store().deliver(m, ts));
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(out[0].error.has_value());
+  EXPECT_EQ(out[0].error->code, Errc::quota_exceeded);
+  ASSERT_TRUE(out[1].error.has_value());
+  EXPECT_EQ(out[1].error->code, Errc::not_found);
+  EXPECT_FALSE(MUST(store().blob_referenced(m.blob_id)));
+  EXPECT_EQ(MUST(store().dead_blobs(10)), (std::vector<std::string>{m.blob_id}));
+  EXPECT_EQ(reload(other_inbox).messages, 0u);
+
+  // When the same content is later delivered for real, it is alive again.
+  deliver_one(m, other.id);
+  EXPECT_TRUE(MUST(store().blob_referenced(m.blob_id)));
+  EXPECT_TRUE(MUST(store().dead_blobs(10)).empty());
+}
+
+TEST_P(StoreConformance, DeliverKeepsMailboxCountersExact) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  deliver_one(message("1234567890"), a.id, 0, 0);
+  deliver_one(message("12345"), a.id, 0, kSeen | kFlagged);
+  deliver_one(message("123"), a.id, 0, kAnswered);
+  auto now = reload(inbox);
+  EXPECT_EQ(now.messages, 3u);
+  EXPECT_EQ(now.unseen, 2u);
+  EXPECT_EQ(now.bytes, 18u);
+  auto q = MUST(store().quota(a.id));
+  EXPECT_EQ(q.bytes, 18u);
+  EXPECT_EQ(q.messages, 3u);
+  // Other mailboxes untouched.
+  EXPECT_EQ(mailbox(a.id, "Sent").messages, 0u);
+}
+
+TEST_P(StoreConformance, DeliverStoresFlagsAndSortedKeywords) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  DeliveryTarget t{a.id, 0, kFlagged | kDraft, {"zeta", "$Forwarded", "alpha", "zeta"}, true};
+  auto out = MUST(store().deliver(message("with keywords"), std::span(&t, 1)));
+  auto e = MUST(store().entry(out[0].mailbox_id, out[0].uid));
+  EXPECT_EQ(e.flags, static_cast<uint32_t>(kFlagged | kDraft));
+  EXPECT_EQ(e.keywords, (std::vector<std::string>{"$Forwarded", "alpha", "zeta"}));
+  EXPECT_EQ(e.modseq, out[0].modseq);
+  EXPECT_EQ(e.size, 13u);
+  EXPECT_EQ(e.internal_date, 1700000000);
+}
+
+// ===========================================================================
+// Listing.
+
+TEST_P(StoreConformance, ListEntriesRangesAndSummaries) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  for (int i = 1; i <= 5; ++i) {
+    NewMessage m = message("body " + std::to_string(i), "Subject " + std::to_string(i));
+    m.summary.from = "Sender <s@b.nhs.uk>";
+    m.summary.to = "alice@a.nhs.uk";
+    m.summary.cc = "cc@b.nhs.uk";
+    m.summary.date = "Tue, 14 Nov 2023 22:13:20 +0000";
+    m.summary.sent_at = 1700000000 + i;
+    m.summary.message_id = "<" + std::to_string(i) + "@b.nhs.uk>";
+    m.summary.in_reply_to = "<0@b.nhs.uk>";
+    m.summary.references = "<0@b.nhs.uk>";
+    m.summary.has_attachments = (i % 2) == 0;
+    m.summary.body_structure = R"({"type":"text/plain"})";
+    m.internal_date = 1700000100 + i;
+    deliver_one(m, a.id);
+  }
+  // Remove uid 3 to leave a gap.
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{3}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(inbox.id, std::nullopt));
+
+  EXPECT_EQ(uids_of(MUST(store().list_entries(inbox.id, {}, false))), (std::vector<Uid>{1, 2, 4, 5}));
+  EXPECT_EQ(uids_of(MUST(store().list_entries(inbox.id, {2, 4}, false))), (std::vector<Uid>{2, 4}));
+  EXPECT_EQ(uids_of(MUST(store().list_entries(inbox.id, {3, 3}, false))), (std::vector<Uid>{}));
+  EXPECT_EQ(uids_of(MUST(store().list_entries(inbox.id, {5, UINT32_MAX}, false))), (std::vector<Uid>{5}));
+  EXPECT_EQ(uids_of(MUST(store().list_entries(inbox.id, {6, UINT32_MAX}, false))), (std::vector<Uid>{}));
+
+  auto bare = MUST(store().list_entries(inbox.id, {2, 2}, false));
+  ASSERT_EQ(bare.size(), 1u);
+  EXPECT_EQ(bare[0].summary.subject, "") << "no summary unless asked";
+  EXPECT_EQ(bare[0].blob_id, crypto::sha256_hex("body 2"));
+  EXPECT_EQ(bare[0].size, 6u);
+  EXPECT_EQ(bare[0].internal_date, 1700000102);
+  EXPECT_EQ(bare[0].mailbox_id, inbox.id);
+
+  auto full = MUST(store().list_entries(inbox.id, {2, 2}, true));
+  ASSERT_EQ(full.size(), 1u);
+  const auto& s = full[0].summary;
+  EXPECT_EQ(s.subject, "Subject 2");
+  EXPECT_EQ(s.from, "Sender <s@b.nhs.uk>");
+  EXPECT_EQ(s.to, "alice@a.nhs.uk");
+  EXPECT_EQ(s.cc, "cc@b.nhs.uk");
+  EXPECT_EQ(s.date, "Tue, 14 Nov 2023 22:13:20 +0000");
+  EXPECT_EQ(s.sent_at, 1700000002);
+  EXPECT_EQ(s.message_id, "<2@b.nhs.uk>");
+  EXPECT_EQ(s.in_reply_to, "<0@b.nhs.uk>");
+  EXPECT_EQ(s.references, "<0@b.nhs.uk>");
+  EXPECT_TRUE(s.has_attachments);
+  EXPECT_EQ(s.body_structure, R"({"type":"text/plain"})");
+
+  auto one = MUST(store().entry(inbox.id, 4));
+  EXPECT_EQ(one.summary.subject, "Subject 4");
+  EXPECT_EQ(code_of(store().entry(inbox.id, 3)), "not_found");
+  EXPECT_EQ(code_of(store().entry(inbox.id, 99)), "not_found");
+}
+
+// ===========================================================================
+// Flags.
+
+TEST_P(StoreConformance, UpdateFlagsAddRemoveReplace) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  for (int i = 0; i < 3; ++i) deliver_one(message("m" + std::to_string(i)), a.id);
+  EXPECT_EQ(reload(inbox).unseen, 3u);
+
+  std::vector<Uid> u12{1, 2};
+  auto r = MUST(store().update_flags(inbox.id, u12, FlagUpdate{FlagOp::add, kSeen | kFlagged, {"work"}, {}}));
+  ASSERT_EQ(r.updated.size(), 2u);
+  EXPECT_TRUE(r.skipped.empty());
+  EXPECT_EQ(r.updated[0].uid, 1u);
+  EXPECT_EQ(r.updated[0].flags, static_cast<uint32_t>(kSeen | kFlagged));
+  EXPECT_EQ(r.updated[0].keywords, (std::vector<std::string>{"work"}));
+  EXPECT_LT(r.updated[0].modseq, r.updated[1].modseq);
+  EXPECT_EQ(reload(inbox).unseen, 1u);
+  EXPECT_EQ(reload(inbox).highest_modseq, r.updated[1].modseq);
+  auto e1 = MUST(store().entry(inbox.id, 1));
+  EXPECT_EQ(e1.flags, static_cast<uint32_t>(kSeen | kFlagged));
+  EXPECT_EQ(e1.modseq, r.updated[0].modseq);
+
+  // Adding what is already there changes nothing: no new modseq.
+  auto again = MUST(store().update_flags(inbox.id, std::vector<Uid>{1}, FlagUpdate{FlagOp::add, kSeen, {"work"}, {}}));
+  EXPECT_TRUE(again.updated.empty());
+  EXPECT_EQ(MUST(store().entry(inbox.id, 1)).modseq, e1.modseq);
+
+  auto rm = MUST(store().update_flags(inbox.id, std::vector<Uid>{1}, FlagUpdate{FlagOp::remove, kSeen, {"work"}, {}}));
+  ASSERT_EQ(rm.updated.size(), 1u);
+  EXPECT_EQ(rm.updated[0].flags, static_cast<uint32_t>(kFlagged));
+  EXPECT_TRUE(rm.updated[0].keywords.empty());
+  EXPECT_EQ(reload(inbox).unseen, 2u);
+
+  auto rep = MUST(store().update_flags(inbox.id, std::vector<Uid>{2, 3},
+                                       FlagUpdate{FlagOp::replace, kAnswered, {"b", "a", "b"}, {}}));
+  ASSERT_EQ(rep.updated.size(), 2u);
+  for (const auto& e : rep.updated) {
+    EXPECT_EQ(e.flags, static_cast<uint32_t>(kAnswered));
+    EXPECT_EQ(e.keywords, (std::vector<std::string>{"a", "b"}));
+  }
+  EXPECT_EQ(reload(inbox).unseen, 3u) << "uid 2 lost \\Seen by the replace";
+  EXPECT_EQ(MUST(store().entry(inbox.id, 3)).keywords, (std::vector<std::string>{"a", "b"}));
+
+  // Unknown bits are not stored; unknown uids are ignored.
+  auto junk = MUST(store().update_flags(inbox.id, std::vector<Uid>{3, 77},
+                                        FlagUpdate{FlagOp::replace, 0xffffffffu, {}, {}}));
+  ASSERT_EQ(junk.updated.size(), 1u);
+  EXPECT_EQ(junk.updated[0].flags, kAllFlags);
+  EXPECT_EQ(MUST(store().entry(inbox.id, 3)).flags, kAllFlags);
+  EXPECT_EQ(reload(inbox).unseen, 2u);
+  EXPECT_EQ(code_of(store().update_flags(inbox.id + 1000, std::vector<Uid>{1}, FlagUpdate{})), "not_found");
+}
+
+TEST_P(StoreConformance, UpdateFlagsUnchangedSinceSkipsNewerEntries) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  auto d1 = deliver_one(message("one"), a.id);
+  deliver_one(message("two"), a.id);
+  auto bumped = MUST(store().update_flags(inbox.id, std::vector<Uid>{2}, FlagUpdate{FlagOp::add, kFlagged, {}, {}}));
+  ASSERT_EQ(bumped.updated.size(), 1u);
+  ModSeq seen_by_client = bumped.updated[0].modseq - 1;  // the client last saw the state before that
+
+  auto r = MUST(store().update_flags(inbox.id, std::vector<Uid>{1, 2},
+                                     FlagUpdate{FlagOp::add, kSeen, {}, seen_by_client}));
+  EXPECT_EQ(r.skipped, (std::vector<Uid>{2}));
+  ASSERT_EQ(r.updated.size(), 1u);
+  EXPECT_EQ(r.updated[0].uid, 1u);
+  EXPECT_EQ(MUST(store().entry(inbox.id, 1)).flags, static_cast<uint32_t>(kSeen));
+  EXPECT_EQ(MUST(store().entry(inbox.id, 2)).flags, static_cast<uint32_t>(kFlagged));
+  EXPECT_EQ(reload(inbox).unseen, 1u);
+  // UNCHANGEDSINCE equal to the entry's modseq is not "changed since".
+  auto eq = MUST(store().update_flags(inbox.id, std::vector<Uid>{2},
+                                      FlagUpdate{FlagOp::add, kSeen, {}, bumped.updated[0].modseq}));
+  EXPECT_TRUE(eq.skipped.empty());
+  EXPECT_EQ(eq.updated.size(), 1u);
+  EXPECT_GT(d1.modseq, 0u);
+}
+
+// ===========================================================================
+// Copy and move.
+
+TEST_P(StoreConformance, CopyWithinAccount) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  auto archive = mailbox(a.id, "Archive");
+  deliver_one(message("aaaa"), a.id, 0, kSeen);
+  deliver_one(message("bbbbbb"), a.id);
+  deliver_one(message("cc"), a.id);
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{2}, FlagUpdate{FlagOp::add, 0, {"kw"}, {}}));
+  deliver_one(message("already in archive"), a.id, archive.id);
+
+  auto r = MUST(store().copy(inbox.id, std::vector<Uid>{1, 2, 99}, archive.id, false));
+  EXPECT_EQ(r.dest_uidvalidity, archive.uidvalidity);
+  EXPECT_EQ(r.uids, (std::vector<std::pair<Uid, Uid>>{{1, 2}, {2, 3}})) << "missing uid 99 is skipped";
+  auto src = MUST(store().list_entries(inbox.id, {}, false));
+  EXPECT_EQ(uids_of(src), (std::vector<Uid>{1, 2, 3}));
+  auto dst = MUST(store().list_entries(archive.id, {}, false));
+  ASSERT_EQ(uids_of(dst), (std::vector<Uid>{1, 2, 3}));
+  EXPECT_EQ(dst[1].message_id, src[0].message_id) << "a copy shares the message";
+  EXPECT_EQ(dst[1].flags, static_cast<uint32_t>(kSeen)) << "flags travel with the copy";
+  EXPECT_EQ(dst[2].keywords, (std::vector<std::string>{"kw"}));
+  EXPECT_EQ(dst[1].internal_date, src[0].internal_date);
+  auto arch = reload(archive);
+  EXPECT_EQ(arch.messages, 3u);
+  EXPECT_EQ(arch.unseen, 2u);
+  EXPECT_EQ(arch.bytes, 18u + 4u + 6u);
+  auto q = MUST(store().quota(a.id));
+  EXPECT_EQ(q.bytes, (4u + 6u + 2u) + (18u + 4u + 6u)) << "every copy counts";
+  EXPECT_EQ(q.messages, 6u);
+
+  // Copy into the same mailbox makes new UIDs.
+  auto self = MUST(store().copy(inbox.id, std::vector<Uid>{3}, inbox.id, false));
+  EXPECT_EQ(self.uids, (std::vector<std::pair<Uid, Uid>>{{3, 4}}));
+}
+
+TEST_P(StoreConformance, MoveWithinAccount) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id, 100);
+  auto inbox = mailbox(a.id, "INBOX");
+  auto trash = mailbox(a.id, "Trash");
+  deliver_one(message(std::string(40, 'x')), a.id);
+  deliver_one(message(std::string(50, 'y')), a.id, 0, kSeen);
+  // The account is over its (lowered) limit, but a move within it adds nothing.
+  MUST(store().set_quota_limit(a.id, 10));
+  int64_t seq = MUST(store().last_change_seq());
+  auto r = MUST(store().copy(inbox.id, std::vector<Uid>{1, 2}, trash.id, true));
+  EXPECT_EQ(r.dest_uidvalidity, trash.uidvalidity);
+  EXPECT_EQ(r.uids, (std::vector<std::pair<Uid, Uid>>{{1, 1}, {2, 2}}));
+  EXPECT_TRUE(MUST(store().list_entries(inbox.id, {}, false)).empty());
+  EXPECT_EQ(uids_of(MUST(store().list_entries(trash.id, {}, false))), (std::vector<Uid>{1, 2}));
+  auto in = reload(inbox), tr = reload(trash);
+  EXPECT_EQ(in.messages, 0u);
+  EXPECT_EQ(in.unseen, 0u);
+  EXPECT_EQ(in.bytes, 0u);
+  EXPECT_EQ(tr.messages, 2u);
+  EXPECT_EQ(tr.unseen, 1u);
+  EXPECT_EQ(tr.bytes, 90u);
+  auto q = MUST(store().quota(a.id));
+  EXPECT_EQ(q.bytes, 90u);
+  EXPECT_EQ(q.messages, 2u);
+  // The source sees the messages expunged, the destination sees them added.
+  int added = 0, expunged = 0;
+  for (const auto& c : MUST(store().changes_since(a.id, seq, 100))) {
+    if (c.kind == ChangeKind::message_added && c.mailbox_id == trash.id) ++added;
+    if (c.kind == ChangeKind::message_expunged && c.mailbox_id == inbox.id) ++expunged;
+  }
+  EXPECT_EQ(added, 2);
+  EXPECT_EQ(expunged, 2);
+
+  EXPECT_EQ(code_of(store().copy(trash.id, std::vector<Uid>{1}, trash.id, true)), "invalid_argument");
+  EXPECT_EQ(uids_of(MUST(store().list_entries(trash.id, {}, false))), (std::vector<Uid>{1, 2}));
+  EXPECT_EQ(code_of(store().copy(trash.id, std::vector<Uid>{1}, trash.id + 1000, false)), "not_found");
+  EXPECT_EQ(code_of(store().copy(trash.id + 1000, std::vector<Uid>{1}, trash.id, false)), "not_found");
+}
+
+TEST_P(StoreConformance, CopyAndMoveToAnotherAccount) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto shared = make_account("ward@a.nhs.uk", org.id);
+  auto a_inbox = mailbox(a.id, "INBOX");
+  auto s_inbox = mailbox(shared.id, "INBOX");
+  deliver_one(message("0123456789"), a.id);
+  deliver_one(message("01234"), a.id);
+
+  auto c = MUST(store().copy(a_inbox.id, std::vector<Uid>{1}, s_inbox.id, false));
+  EXPECT_EQ(c.uids, (std::vector<std::pair<Uid, Uid>>{{1, 1}}));
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, 15u);
+  EXPECT_EQ(MUST(store().quota(shared.id)).bytes, 10u);
+
+  auto m = MUST(store().copy(a_inbox.id, std::vector<Uid>{2}, s_inbox.id, true));
+  EXPECT_EQ(m.uids, (std::vector<std::pair<Uid, Uid>>{{2, 2}}));
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, 10u);
+  EXPECT_EQ(MUST(store().quota(a.id)).messages, 1u);
+  EXPECT_EQ(MUST(store().quota(shared.id)).bytes, 15u);
+  EXPECT_EQ(MUST(store().quota(shared.id)).messages, 2u);
+  EXPECT_EQ(reload(s_inbox).messages, 2u);
+  EXPECT_EQ(reload(a_inbox).messages, 1u);
+}
+
+TEST_P(StoreConformance, CopyChecksDestinationQuotaAllOrNothing) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto small = make_account("small@a.nhs.uk", org.id, 25);
+  auto a_inbox = mailbox(a.id, "INBOX");
+  auto s_inbox = mailbox(small.id, "INBOX");
+  deliver_one(message(std::string(20, 'a')), a.id);
+  deliver_one(message(std::string(20, 'b')), a.id);
+
+  // Either message fits alone (20 <= 25), both do not (40 > 25): nothing is copied.
+  EXPECT_EQ(code_of(store().copy(a_inbox.id, std::vector<Uid>{1, 2}, s_inbox.id, false)), "quota_exceeded");
+  EXPECT_EQ(code_of(store().copy(a_inbox.id, std::vector<Uid>{1, 2}, s_inbox.id, true)), "quota_exceeded");
+  EXPECT_TRUE(MUST(store().list_entries(s_inbox.id, {}, false)).empty());
+  EXPECT_EQ(reload(s_inbox).uidnext, 1u) << "no UID was used up";
+  EXPECT_EQ(MUST(store().quota(small.id)).bytes, 0u);
+  EXPECT_EQ(uids_of(MUST(store().list_entries(a_inbox.id, {}, false))), (std::vector<Uid>{1, 2}));
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, 40u);
+
+  // Within the same account, a copy (not a move) counts too.
+  MUST(store().set_quota_limit(a.id, 50));
+  EXPECT_EQ(code_of(store().copy(a_inbox.id, std::vector<Uid>{1}, mailbox(a.id, "Archive").id, false)),
+            "quota_exceeded");
+
+  auto one = MUST(store().copy(a_inbox.id, std::vector<Uid>{2}, s_inbox.id, false));
+  EXPECT_EQ(one.uids, (std::vector<std::pair<Uid, Uid>>{{2, 1}}));
+}
+
+// ===========================================================================
+// Expunge.
+
+TEST_P(StoreConformance, ExpungeRemovesOnlyDeleted) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  for (int i = 1; i <= 6; ++i)
+    deliver_one(message(std::string(static_cast<size_t>(i), 'x')), a.id, 0, i == 2 ? uint32_t{kSeen} : 0u);
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{1, 2, 4, 5}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+
+  // A uid subset: only those of the subset that are \Deleted (3 is not).
+  EXPECT_EQ(MUST(store().expunge(inbox.id, std::vector<Uid>{2, 3})), (std::vector<Uid>{2}));
+  // The subset need not be sorted.
+  EXPECT_EQ(MUST(store().expunge(inbox.id, std::vector<Uid>{5, 1})), (std::vector<Uid>{1, 5}));
+  EXPECT_EQ(uids_of(MUST(store().list_entries(inbox.id, {}, false))), (std::vector<Uid>{3, 4, 6}));
+  // All remaining \Deleted.
+  EXPECT_EQ(MUST(store().expunge(inbox.id, std::nullopt)), (std::vector<Uid>{4}));
+  EXPECT_EQ(MUST(store().expunge(inbox.id, std::nullopt)), (std::vector<Uid>{}));
+  EXPECT_EQ(uids_of(MUST(store().list_entries(inbox.id, {}, false))), (std::vector<Uid>{3, 6}));
+
+  auto mb = reload(inbox);
+  EXPECT_EQ(mb.messages, 2u);
+  EXPECT_EQ(mb.unseen, 2u);
+  EXPECT_EQ(mb.bytes, 9u);
+  auto q = MUST(store().quota(a.id));
+  EXPECT_EQ(q.bytes, 9u);
+  EXPECT_EQ(q.messages, 2u);
+  auto dead = MUST(store().dead_blobs(100));
+  std::sort(dead.begin(), dead.end());
+  std::vector<std::string> want;
+  for (size_t n : {1, 2, 4, 5}) want.push_back(crypto::sha256_hex(std::string(n, 'x')));
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(dead, want);
+  EXPECT_EQ(code_of(store().expunge(inbox.id + 1000, std::nullopt)), "not_found");
+}
+
+// ===========================================================================
+// Quota accounting under a random workload.
+
+TEST_P(StoreConformance, CountersStayExactUnderRandomOperations) {
+  auto org = make_org("RXA");
+  std::vector<Account> accounts = {make_account("a@a.nhs.uk", org.id, 0), make_account("b@a.nhs.uk", org.id, 3000),
+                                   make_account("c@a.nhs.uk", org.id, 0)};
+  std::mt19937 rng(20240611);
+  auto pick = [&](size_t n) { return static_cast<size_t>(std::uniform_int_distribution<size_t>(0, n - 1)(rng)); };
+  std::vector<std::string> contents;
+  for (int i = 0; i < 40; ++i) contents.push_back("content " + std::to_string(i) + std::string(pick(400), '.'));
+  auto mailboxes_of = [&](AccountId id) { return MUST(store().list_mailboxes(id)); };
+  int extra_mailboxes = 0;
+  std::map<std::string, int> done;
+
+  for (int op = 0; op < 500; ++op) {
+    const Account& acc = accounts[pick(accounts.size())];
+    auto mbs = mailboxes_of(acc.id);
+    const Mailbox& mb = mbs[pick(mbs.size())];
+    size_t kind = pick(100);
+    if (kind < 40) {  // deliver to 1..3 targets
+      std::vector<DeliveryTarget> ts;
+      for (size_t n = 1 + pick(3); n > 0; --n) {
+        const Account& t = accounts[pick(accounts.size())];
+        auto tm = mailboxes_of(t.id);
+        ts.push_back({t.id, tm[pick(tm.size())].id, static_cast<uint32_t>(pick(32)), {}, pick(4) != 0});
+      }
+      MUST(store().deliver(message(contents[pick(contents.size())]), ts));
+      ++done["deliver"];
+    } else if (kind < 60) {  // flags
+      auto es = MUST(store().list_entries(mb.id, {}, false));
+      if (es.empty()) continue;
+      std::vector<Uid> uids;
+      for (const auto& e : es)
+        if (pick(2)) uids.push_back(e.uid);
+      auto opk = static_cast<FlagOp>(pick(3));
+      MUST(store().update_flags(mb.id, uids, FlagUpdate{opk, static_cast<uint32_t>(pick(32)), {}, {}}));
+      ++done["flags"];
+    } else if (kind < 72) {  // expunge
+      if (pick(2)) {
+        MUST(store().expunge(mb.id, std::nullopt));
+      } else {
+        std::vector<Uid> some;
+        for (Uid u = 1; u < mb.uidnext; ++u)
+          if (pick(3) == 0) some.push_back(u);
+        MUST(store().expunge(mb.id, some));
+      }
+      ++done["expunge"];
+    } else if (kind < 90) {  // copy / move, possibly across accounts (quota may refuse)
+      auto es = MUST(store().list_entries(mb.id, {}, false));
+      if (es.empty()) continue;
+      std::vector<Uid> uids;
+      for (const auto& e : es)
+        if (pick(3) == 0) uids.push_back(e.uid);
+      const Account& to = accounts[pick(accounts.size())];
+      auto tm = mailboxes_of(to.id);
+      const Mailbox& dest = tm[pick(tm.size())];
+      bool move = pick(2) != 0;
+      auto r = store().copy(mb.id, uids, dest.id, move);
+      if (!r) {
+        const char* want = (move && dest.id == mb.id) ? "invalid_argument" : "quota_exceeded";
+        ASSERT_EQ(code_of(r), want) << r.error().message;
+      }
+      ++done[move ? "move" : "copy"];
+    } else if (kind < 95) {  // create a mailbox
+      MUST(store().create_mailbox(acc.id, "Folder" + std::to_string(extra_mailboxes++), ""));
+      ++done["create"];
+    } else {  // delete a mailbox (not INBOX)
+      if (mb.name == "INBOX") continue;
+      MUST(store().delete_mailbox(mb.id));
+      ++done["delete"];
+    }
+  }
+  // The workload really did each kind of operation.
+  for (const char* k : {"deliver", "flags", "expunge", "copy", "move", "create", "delete"})
+    EXPECT_GT(done[k], 2) << k;
+
+  // 1. The store's own recount agrees with its counters.
+  auto checks = MUST(store().verify_quota());
+  ASSERT_EQ(checks.size(), accounts.size());
+  // 2. And the counters agree with what listing the rows shows.
+  for (const auto& acc : accounts) {
+    uint64_t bytes = 0, msgs = 0;
+    for (const auto& mb : mailboxes_of(acc.id)) {
+      auto es = MUST(store().list_entries(mb.id, {}, false));
+      uint64_t mb_bytes = 0;
+      uint32_t unseen = 0;
+      for (const auto& e : es) {
+        mb_bytes += e.size;
+        if (!(e.flags & kSeen)) ++unseen;
+        EXPECT_LT(e.uid, mb.uidnext);
+      }
+      EXPECT_EQ(mb.messages, es.size()) << mb.name;
+      EXPECT_EQ(mb.unseen, unseen) << mb.name;
+      EXPECT_EQ(mb.bytes, mb_bytes) << mb.name;
+      bytes += mb_bytes;
+      msgs += es.size();
+    }
+    auto q = MUST(store().quota(acc.id));
+    EXPECT_EQ(q.bytes, bytes) << acc.address;
+    EXPECT_EQ(q.messages, msgs) << acc.address;
+    bool found = false;
+    for (const auto& c : checks) {
+      if (c.account_id != acc.id) continue;
+      found = true;
+      EXPECT_EQ(c.counted.bytes, bytes) << acc.address;
+      EXPECT_EQ(c.actual.bytes, bytes) << acc.address;
+      EXPECT_EQ(c.counted.messages, msgs) << acc.address;
+      EXPECT_EQ(c.actual.messages, msgs) << acc.address;
+    }
+    EXPECT_TRUE(found) << acc.address;
+  }
+  // 3. Dead blobs are exactly the contents nobody holds any more.
+  auto dead = MUST(store().dead_blobs(1000));
+  std::set<std::string> dead_set(dead.begin(), dead.end());
+  EXPECT_EQ(dead_set.size(), dead.size());
+  for (const auto& c : contents) {
+    std::string id = crypto::sha256_hex(c);
+    bool referenced = MUST(store().blob_referenced(id));
+    if (referenced) {
+      EXPECT_EQ(dead_set.count(id), 0u) << "referenced blob queued as dead";
+    }
+    if (dead_set.count(id)) {
+      EXPECT_FALSE(referenced);
+    }
+  }
+}
+
+// ===========================================================================
+// Change log.
+
+TEST_P(StoreConformance, ChangesSinceIsOrderedScopedAndLimited) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  int64_t start = MUST(store().last_change_seq());
+  auto d1 = deliver_one(message("one"), a.id);
+  deliver_one(message("for bob"), b.id);
+  auto d2 = deliver_one(message("two"), a.id);
+  auto f = MUST(store().update_flags(inbox.id, std::vector<Uid>{1}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(inbox.id, std::nullopt));
+  auto w = MUST(store().create_mailbox(a.id, "W", ""));
+  MUST(store().rename_mailbox(w.id, "W2"));
+  MUST(store().delete_mailbox(w.id));
+
+  auto ch = MUST(store().changes_since(a.id, start, 100));
+  ASSERT_EQ(ch.size(), 7u);
+  struct Want { ChangeKind kind; MailboxId mb; Uid uid; };
+  std::vector<Want> want = {{ChangeKind::message_added, inbox.id, 1},    {ChangeKind::message_added, inbox.id, 2},
+                            {ChangeKind::flags_changed, inbox.id, 1},    {ChangeKind::message_expunged, inbox.id, 1},
+                            {ChangeKind::mailbox_created, w.id, 0},      {ChangeKind::mailbox_renamed, w.id, 0},
+                            {ChangeKind::mailbox_deleted, w.id, 0}};
+  for (size_t i = 0; i < ch.size(); ++i) {
+    EXPECT_EQ(ch[i].account_id, a.id) << i;
+    EXPECT_EQ(to_string(ch[i].kind), to_string(want[i].kind)) << i;
+    EXPECT_EQ(ch[i].mailbox_id, want[i].mb) << i;
+    EXPECT_EQ(ch[i].uid, want[i].uid) << i;
+    if (i > 0) {
+      EXPECT_GT(ch[i].seq, ch[i - 1].seq) << i;
+    }
+  }
+  EXPECT_EQ(ch[0].modseq, d1.modseq);
+  EXPECT_EQ(ch[1].modseq, d2.modseq);
+  EXPECT_EQ(ch[2].modseq, f.updated[0].modseq);
+  EXPECT_GT(ch[3].modseq, ch[2].modseq);
+  EXPECT_EQ(MUST(store().last_change_seq()), ch.back().seq);
+
+  // Paging with a limit gives the same sequence.
+  auto p1 = MUST(store().changes_since(a.id, start, 3));
+  ASSERT_EQ(p1.size(), 3u);
+  EXPECT_EQ(p1[2].seq, ch[2].seq);
+  auto p2 = MUST(store().changes_since(a.id, p1.back().seq, 3));
+  ASSERT_EQ(p2.size(), 3u);
+  EXPECT_EQ(p2[0].seq, ch[3].seq);
+  auto p3 = MUST(store().changes_since(a.id, p2.back().seq, 3));
+  ASSERT_EQ(p3.size(), 1u);
+  EXPECT_EQ(p3[0].seq, ch[6].seq);
+  EXPECT_TRUE(MUST(store().changes_since(a.id, ch.back().seq, 3)).empty());
+
+  auto bob = MUST(store().changes_since(b.id, start, 100));
+  ASSERT_EQ(bob.size(), 1u);
+  EXPECT_EQ(bob[0].kind, ChangeKind::message_added);
+  EXPECT_GT(bob[0].seq, ch[0].seq);
+  EXPECT_LT(bob[0].seq, ch[1].seq);
+}
+
+// ===========================================================================
+// Audit.
+
+TEST_P(StoreConformance, AuditAppendFillsIdTimeAndChainedHash) {
+  EXPECT_EQ(MUST(store().verify_audit_chain()), 0) << "an empty chain is a good chain";
+  auto e1 = MUST(store().append_audit(audit_event("account.create", 1, 2, 1700000000)));
+  auto e2 = MUST(store().append_audit(audit_event("account.create", 1, 2, 1700000000)));
+  auto e3 = MUST(store().append_audit(audit_event("mailbox.read_other", 3, 3)));
+  EXPECT_GT(e1.id, 0);
+  EXPECT_GT(e2.id, e1.id);
+  EXPECT_GT(e3.id, e2.id);
+  EXPECT_EQ(e1.at, 1700000000) << "a given time is kept";
+  EXPECT_GT(e3.at, 1700000000) << "time 0 means now";
+  EXPECT_EQ(e1.hash.size(), 64u);
+  EXPECT_EQ(e1.hash.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(e1.hash, e2.hash) << "identical events differ by their place in the chain";
+  EXPECT_EQ(MUST(store().verify_audit_chain()), 0);
+
+  auto all = MUST(store().audit_events(std::nullopt, 0, 100));
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].id, e1.id);
+  EXPECT_EQ(all[0].hash, e1.hash);
+  EXPECT_EQ(all[0].actor, "admin@a.nhs.uk");
+  EXPECT_EQ(all[0].actor_org, 1);
+  EXPECT_EQ(all[0].action, "account.create");
+  EXPECT_EQ(all[0].target, "someone@b.nhs.uk");
+  EXPECT_EQ(all[0].target_org, 2);
+  EXPECT_EQ(all[0].outcome, "ok");
+  EXPECT_EQ(all[0].detail, "{}");
+  EXPECT_EQ(all[2].hash, e3.hash);
+  EXPECT_EQ(all[2].at, e3.at);
+}
+
+TEST_P(StoreConformance, AuditEventsScopedByOrganisationAndPaged) {
+  std::vector<AuditEvent> added;
+  added.push_back(MUST(store().append_audit(audit_event("a", 1, 1))));  // org 1 on itself
+  added.push_back(MUST(store().append_audit(audit_event("b", 1, 2))));  // org 1 acting on org 2
+  added.push_back(MUST(store().append_audit(audit_event("c", 3, 3))));  // unrelated
+  added.push_back(MUST(store().append_audit(audit_event("d", 9, 2))));  // national acting on org 2
+  added.push_back(MUST(store().append_audit(audit_event("e", 1, 1))));
+
+  auto actions = [](const std::vector<AuditEvent>& v) {
+    std::string s;
+    for (const auto& e : v) s += e.action;
+    return s;
+  };
+  EXPECT_EQ(actions(MUST(store().audit_events(1, 0, 100))), "abe");
+  EXPECT_EQ(actions(MUST(store().audit_events(2, 0, 100))), "bd");
+  EXPECT_EQ(actions(MUST(store().audit_events(3, 0, 100))), "c");
+  EXPECT_EQ(actions(MUST(store().audit_events(4, 0, 100))), "");
+  EXPECT_EQ(actions(MUST(store().audit_events(std::nullopt, 0, 100))), "abcde");
+  EXPECT_EQ(actions(MUST(store().audit_events(std::nullopt, 0, 2))), "ab");
+  EXPECT_EQ(actions(MUST(store().audit_events(std::nullopt, added[1].id, 2))), "cd");
+  EXPECT_EQ(actions(MUST(store().audit_events(1, added[1].id, 100))), "e");
+  EXPECT_EQ(MUST(store().verify_audit_chain()), 0);
+}
+
+// ===========================================================================
+// Blob garbage.
+
+TEST_P(StoreConformance, DeadBlobsLimitAndForget) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  for (int i = 0; i < 5; ++i) deliver_one(message("gone " + std::to_string(i)), a.id, 0, kDeleted);
+  MUST(store().expunge(inbox.id, std::nullopt));
+  EXPECT_EQ(MUST(store().dead_blobs(100)).size(), 5u);
+  auto two = MUST(store().dead_blobs(2));
+  ASSERT_EQ(two.size(), 2u);
+  for (const auto& id : two) MUST(store().forget_dead_blob(id));
+  auto rest = MUST(store().dead_blobs(100));
+  EXPECT_EQ(rest.size(), 3u);
+  for (const auto& id : two) EXPECT_FALSE(contains(rest, id));
+  // forget_dead_blob of a blob that is alive (re-delivered) does not touch its message.
+  auto m = message("alive");
+  deliver_one(m, a.id);
+  MUST(store().forget_dead_blob(m.blob_id));
+  EXPECT_TRUE(MUST(store().blob_referenced(m.blob_id)));
+  EXPECT_EQ(MUST(store().entry(inbox.id, 6)).blob_id, m.blob_id);
+}
+
+// ===========================================================================
+// Pre-commit hook.
+
+TEST_P(StoreConformance, PreCommitHookRunsBeforeEveryWrite) {
+  std::atomic<int> calls{0};
+  store().set_pre_commit_hook([&]() -> Status {
+    ++calls;
+    return {};
+  });
+  auto org = make_org("RXA");
+  EXPECT_GE(calls.load(), 1);
+  int before = calls.load();
+  make_account("alice@a.nhs.uk", org.id);
+  EXPECT_GT(calls.load(), before);
+  before = calls.load();
+  // Reads do not commit.
+  MUST(store().list_organisations());
+  MUST(store().account_by_address("alice@a.nhs.uk"));
+  EXPECT_EQ(calls.load(), before);
+  store().set_pre_commit_hook(nullptr);
+}
+
+TEST_P(StoreConformance, FailingPreCommitHookFailsTheWriteAndLeavesNothing) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  int64_t seq = MUST(store().last_change_seq());
+  store().set_pre_commit_hook([]() -> Status { return make_error(Errc::temporary, "blob directory sync failed"); });
+
+  auto m = message("never committed");
+  DeliveryTarget t{a.id, 0, 0, {}, true};
+  auto d = store().deliver(m, std::span(&t, 1));
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().code, Errc::temporary);
+  EXPECT_EQ(d.error().message, "blob directory sync failed");
+  EXPECT_EQ(code_of(store().create_organisation({"RXB", "B", "b", {"b.nhs.uk"}})), "temporary");
+  EXPECT_EQ(code_of(store().create_mailbox(a.id, "X", "")), "temporary");
+  EXPECT_EQ(code_of(store().append_audit(audit_event("x", 1, 1))), "temporary");
+
+  store().set_pre_commit_hook(nullptr);
+  EXPECT_TRUE(MUST(store().list_entries(inbox.id, {}, false)).empty());
+  auto mb = reload(inbox);
+  EXPECT_EQ(mb.messages, 0u);
+  EXPECT_EQ(mb.uidnext, 1u);
+  EXPECT_EQ(mb.highest_modseq, inbox.highest_modseq);
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, 0u);
+  EXPECT_FALSE(MUST(store().blob_referenced(m.blob_id)));
+  EXPECT_EQ(code_of(store().organisation_by_ods("RXB")), "not_found");
+  EXPECT_EQ(code_of(store().organisation_for_domain("b.nhs.uk")), "not_found");
+  EXPECT_EQ(code_of(store().mailbox(a.id, "X")), "not_found");
+  EXPECT_TRUE(MUST(store().audit_events(std::nullopt, 0, 10)).empty());
+  EXPECT_EQ(MUST(store().last_change_seq()), seq);
+
+  // And the store works again afterwards.
+  EXPECT_EQ(deliver_one(m, a.id).uid, 1u);
+}
+
+// ===========================================================================
+// Concurrency.
+
+TEST_P(StoreConformance, ConcurrentDeliveriesGetUniqueDenseUids) {
+  constexpr int kThreads = 16, kPerThread = 50;
+  auto org = make_org("RXA");
+  auto shared = make_account("ward@a.nhs.uk", org.id);
+  std::vector<Account> people;
+  std::vector<Mailbox> own;  // one mailbox per thread, spread over four accounts
+  for (int i = 0; i < 4; ++i) people.push_back(make_account("p" + std::to_string(i) + "@a.nhs.uk", org.id));
+  for (int t = 0; t < kThreads; ++t)
+    own.push_back(MUST(store().create_mailbox(people[t % 4].id, "T" + std::to_string(t), "")));
+  auto shared_inbox = mailbox(shared.id, "INBOX");
+
+  std::atomic<int> failures{0};
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      ++ready;
+      while (ready.load() < kThreads) std::this_thread::yield();
+      for (int i = 0; i < kPerThread; ++i) {
+        // Sizes differ per message so that a lost or doubled update shows in the bytes.
+        auto m = message("t" + std::to_string(t) + " i" + std::to_string(i) + std::string(static_cast<size_t>(i), '*'));
+        std::vector<DeliveryTarget> ts = {{shared.id, 0, 0, {}, true},
+                                          {people[t % 4].id, own[t].id, (i % 2) ? kSeen : 0u, {}, true}};
+        auto r = store().deliver(m, ts);
+        if (!r || r->size() != 2 || (*r)[0].error || (*r)[1].error) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  auto check_dense = [&](const Mailbox& mb, size_t n) {
+    auto es = MUST(store().list_entries(mb.id, {}, false));
+    ASSERT_EQ(es.size(), n) << mb.name;
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(es[i].uid, static_cast<Uid>(i + 1)) << mb.name;
+    std::set<ModSeq> modseqs;
+    for (const auto& e : es) modseqs.insert(e.modseq);
+    EXPECT_EQ(modseqs.size(), n) << mb.name << ": modseqs are unique";
+    auto now = reload(mb);
+    EXPECT_EQ(now.uidnext, static_cast<Uid>(n + 1)) << mb.name;
+    EXPECT_EQ(now.messages, n) << mb.name;
+  };
+  check_dense(shared_inbox, kThreads * kPerThread);
+  for (const auto& mb : own) check_dense(mb, kPerThread);
+
+  uint64_t per_thread_bytes = 0;
+  for (int i = 0; i < kPerThread; ++i) per_thread_bytes += message("t0 i" + std::to_string(i)).size + i;
+  // Thread numbers 10..15 have one more digit in "t<t>".
+  uint64_t total = 0;
+  std::vector<uint64_t> person_bytes(4, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    uint64_t b = per_thread_bytes + (t >= 10 ? kPerThread : 0);
+    total += b;
+    person_bytes[t % 4] += b;
+  }
+  EXPECT_EQ(MUST(store().quota(shared.id)).bytes, total);
+  EXPECT_EQ(MUST(store().quota(shared.id)).messages, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(reload(shared_inbox).bytes, total);
+  EXPECT_EQ(reload(shared_inbox).unseen, static_cast<uint32_t>(kThreads * kPerThread));
+  for (int p = 0; p < 4; ++p) {
+    auto q = MUST(store().quota(people[p].id));
+    EXPECT_EQ(q.bytes, person_bytes[p]) << p;
+    EXPECT_EQ(q.messages, static_cast<uint64_t>(4 * kPerThread)) << p;
+  }
+  for (const auto& mb : own) EXPECT_EQ(reload(mb).unseen, static_cast<uint32_t>(kPerThread / 2)) << mb.name;
+  for (const auto& c : MUST(store().verify_quota())) {
+    EXPECT_EQ(c.counted.bytes, c.actual.bytes) << c.account_id;
+    EXPECT_EQ(c.counted.messages, c.actual.messages) << c.account_id;
+  }
+}
+
+// Concurrent readers and writers: a reader never sees a half-applied delivery (the
+// mailbox counter and the rows come from one snapshot per call, and never go backwards).
+TEST_P(StoreConformance, ReadersSeeMonotonicCommittedState) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::thread reader([&] {
+    uint32_t last = 0;
+    while (!stop.load()) {
+      auto mb = store().mailbox_by_id(inbox.id);
+      if (!mb || mb->messages < last) ++bad;
+      if (mb) last = mb->messages;
+    }
+  });
+  for (int i = 0; i < 100; ++i) deliver_one(message("r" + std::to_string(i)), a.id);
+  stop = true;
+  reader.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(reload(inbox).messages, 100u);
+}
