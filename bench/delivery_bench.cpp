@@ -56,6 +56,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/json_text.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "core/change_feed.hpp"
@@ -225,27 +226,7 @@ std::string read_first_line(const std::string& cmd) {
   return out;
 }
 
-std::string json_str(std::string_view s) {
-  std::string o = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      case '\r': o += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          o += b;
-        } else {
-          o += c;
-        }
-    }
-  }
-  return o + "\"";
-}
+std::string json_str(std::string_view s) { return caremail::json_string(s); }
 
 std::string json_num(double v, int prec = 3) {
   if (!std::isfinite(v)) return "null";

@@ -84,6 +84,24 @@ void chown_tree(const fs::path& root, const DropTo& to, bool recursive) {
   }
 }
 
+struct Storage {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<FsBlobStore> blobs;
+};
+
+// The blob key, the metadata store and the blob store, wired for group commit.
+Result<Storage> open_storage(const Config& cfg) {
+  auto key = crypto::load_or_create_key(cfg.key_file());
+  if (!key) return key.error();
+  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch});
+  if (!store) return store.error();
+  auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
+  if (!blobs) return blobs.error();
+  FsBlobStore* blob_ptr = blobs->get();
+  (*store)->set_pre_commit_hook([blob_ptr] { return blob_ptr->sync(); });
+  return Storage{std::move(store).value(), std::move(blobs).value()};
+}
+
 }  // namespace
 
 int run_daemon(DaemonOptions opts) {
@@ -108,18 +126,15 @@ int run_daemon(DaemonOptions opts) {
     log::warn("startup.running_as_root", {{"hint", "set server.user to drop privileges after binding"}});
   }
 
-  auto key = crypto::load_or_create_key(cfg.key_file());
-  if (!key) return fatal(key.error().message);
-  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch});
-  if (!store) return fatal(store.error().message);
-  auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
-  if (!blobs) return fatal(blobs.error().message);
-  FsBlobStore* blob_ptr = blobs->get();
-  (*store)->set_pre_commit_hook([blob_ptr] { return blob_ptr->sync(); });
+  auto storage = open_storage(cfg);
+  if (!storage) return fatal(storage.error().message);
+  auto& store = storage->store;
+  auto& blobs = storage->blobs;
+  FsBlobStore* blob_ptr = blobs.get();
 
   ChangeFeed feed;
-  MailService mail(**store, **blobs, feed, MailLimits{cfg.quota.max_message_bytes});
-  AdminService admin(**store, cfg);
+  MailService mail(*store, *blobs, feed, MailLimits{cfg.quota.max_message_bytes});
+  AdminService admin(*store, cfg);
 
   auto boot = admin.bootstrap(opts.admin_address, opts.admin_password);
   if (!boot) return fatal("bootstrap: " + boot.error().message);
@@ -141,7 +156,7 @@ int run_daemon(DaemonOptions opts) {
   if (!tls) return fatal(tls.error().message);
 
   net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads);
-  http::Router router = http::make_admin_router({admin, mail, **store});
+  http::Router router = http::make_admin_router({admin, mail, *store});
   std::string ports = "{";
   auto add_port = [&](const std::string& name, uint16_t port, const Endpoint& ep) {
     if (ports.size() > 1) ports += ",";
@@ -190,7 +205,7 @@ int run_daemon(DaemonOptions opts) {
     gc_timer.async_wait([&](const boost::system::error_code& e) {
       if (e) return;
       asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
-        auto collect = [&] { return blob_ptr->collect_garbage(**store, 1000); };
+        auto collect = [&] { return blob_ptr->collect_garbage(*store, 1000); };
         auto n = co_await server.blocking(std::move(collect));
         if (!n) log::warn("blob_gc.failed", {{"error", n.error().message}});
         else if (*n) log::info("blob_gc.removed", {{"blobs", *n}});
@@ -213,13 +228,10 @@ int run_fsck(const Config& cfg) {
   crypto::init();
   std::error_code ec;
   if (!fs::exists(cfg.db_file(), ec)) return fatal("server.data_dir: no Caremail data in " + cfg.server.data_dir.string());
-  auto key = crypto::load_or_create_key(cfg.key_file());
-  if (!key) return fatal(key.error().message);
-  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch});
-  if (!store) return fatal(store.error().message);
-  auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
-  if (!blobs) return fatal(blobs.error().message);
-  Store& st = **store;
+  auto storage = open_storage(cfg);
+  if (!storage) return fatal(storage.error().message);
+  auto& blobs = storage->blobs;
+  Store& st = *storage->store;
   size_t problems = 0, messages = 0, mailboxes = 0, accounts_seen = 0;
   auto problem = [&](const std::string& what) {
     ++problems;
@@ -244,7 +256,7 @@ int run_fsck(const Config& cfg) {
         if (!(e.flags & kSeen)) ++unseen;
         if (e.uid <= last || e.uid >= mb.uidnext) problem(a.address + "/" + mb.name + ": UID order broken at " + std::to_string(e.uid));
         last = e.uid;
-        auto raw = (*blobs)->get(e.blob_id);
+        auto raw = blobs->get(e.blob_id);
         if (!raw) problem(a.address + "/" + mb.name + " uid " + std::to_string(e.uid) + ": " + raw.error().message);
         else if (raw->size() != e.size || crypto::sha256_hex(*raw) != e.blob_id)
           problem(a.address + "/" + mb.name + " uid " + std::to_string(e.uid) + ": content does not match its id");

@@ -1,5 +1,7 @@
 #include "common/config.hpp"
 
+#include <arpa/inet.h>
+
 #include <fstream>
 #include <limits>
 #include <set>
@@ -109,6 +111,15 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
     port = text.substr(colon + 1);
   }
   if (host.empty()) return make_error(Errc::invalid_argument, "'" + std::string(text) + "' has no host");
+  {
+    // Listeners bind numeric addresses only: a name would need DNS at start-up and could
+    // resolve to more (or other) interfaces than intended.
+    std::string h(host);
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, h.c_str(), buf) != 1 && inet_pton(AF_INET6, h.c_str(), buf) != 1)
+      return make_error(Errc::invalid_argument,
+                        "'" + std::string(text) + "' must name a numeric IP address such as 127.0.0.1 or [::1]");
+  }
   unsigned p = 0;
   if (port.empty() || port.size() > 5) return make_error(Errc::invalid_argument, "bad port in '" + std::string(text) + "'");
   for (char c : port) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "core/mail_service.hpp"
 #include "crypto/crypto.hpp"
@@ -16,15 +17,7 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::string json_str(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') { out += '\\'; out += static_cast<char>(c); }
-    else if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
-    else out += static_cast<char>(c);
-  }
-  return out + "\"";
-}
+std::string json_str(std::string_view s) { return json_string(s); }
 
 Error denied(std::string what) { return make_error(Errc::permission_denied, std::move(what)); }
 
@@ -239,6 +232,9 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
   bool may_take_national = by.system || by.has(Role::national_admin);
   if (!self && (!may_administer(by, acct->org_id) || (holds_national && !may_take_national))) {
     audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied");
+    // Out of scope answers like an absent account (as get_account does): no enumeration.
+    if (!by.system && !by.national() && acct->org_id != by.org_id)
+      return make_error(Errc::not_found, "no account " + std::string(address));
     return denied("you may not set this account's password");
   }
   if (acct->kind == AccountKind::shared)

@@ -457,11 +457,15 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   EXPECT_EQ(audit_after(mark)[0].detail, "{\"self\":true}");
   EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "bob's own passphrase").ok());
 
-  // Local admin of another organisation: denied, audited, password unchanged.
+  // Local admin of another organisation: denied, audited, password unchanged; the answer
+  // is the one an absent address gets, so it does not reveal that bob exists.
   mark = last_audit_id();
   Status other = admin_->set_password(admin_b_, "bob@a.care.example", "taken over by B");
   ASSERT_FALSE(other.ok());
-  EXPECT_EQ(other.error().code, Errc::permission_denied);
+  EXPECT_EQ(other.error().code, Errc::not_found);
+  Status absent = admin_->set_password(admin_b_, "nobody-here@a.care.example", "taken over by B");
+  ASSERT_FALSE(absent.ok());
+  EXPECT_EQ(absent.error().code, Errc::not_found);
   expect_one_audit(mark, "admin@b.care.example", "account.set_password", "bob@a.care.example", "denied");
   EXPECT_FALSE(admin_->authenticate_password("bob@a.care.example", "taken over by B").ok());
   EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "bob's own passphrase").ok());

@@ -56,6 +56,7 @@ Status MailService::validate_mailbox_name(std::string_view name) {
     if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
         (cp >= 0xd800 && cp <= 0xdfff))
       return bad("is not valid UTF-8");
+    if (cp >= 0x80 && cp <= 0x9f) return bad("contains a control character");
     i += n;
   }
   return {};
@@ -77,17 +78,27 @@ Result<Mailbox> MailService::authorise_mailbox(const Principal& by, MailboxId id
   return mb;
 }
 
-Result<std::string> MailService::store_blob(std::string_view raw) {
-  std::string id = crypto::sha256_hex(raw);
-  auto ref = blobs_.put_with_id(raw, id);
+Result<MailService::Staged> MailService::stage(std::string_view raw, UnixTime internal_date) {
+  if (raw.size() > limits_.max_message_bytes)
+    return make_error(Errc::too_large, "message is " + std::to_string(raw.size()) + " bytes; the limit is " +
+                                           std::to_string(limits_.max_message_bytes));
+  Staged st;
+  st.msg.blob_id = crypto::sha256_hex(raw);
+  st.pin = std::make_unique<BlobPin>(&blobs_, st.msg.blob_id);
+  auto ref = blobs_.put_with_id(raw, st.msg.blob_id);
   if (!ref) return ref.error();
-  return id;
+  st.msg.size = raw.size();
+  st.msg.internal_date = internal_date ? internal_date : now_s();
+  // Malformed MIME is still mail: only a limit breach fails, and then the message is kept
+  // without a structure summary rather than refused.
+  if (auto sum = mime::summarize(raw)) st.msg.summary = std::move(sum).value();
+  return st;
 }
 
 Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const std::string> recipients,
                                             std::string_view raw, UnixTime internal_date) {
   if (!by.system) return make_error(Errc::permission_denied, "only the mail service delivers mail");
-  if (raw.size() > limits_.max_message_bytes)
+  if (raw.size() > limits_.max_message_bytes)  // before resolving anyone
     return make_error(Errc::too_large, "message is " + std::to_string(raw.size()) + " bytes; the limit is " +
                                            std::to_string(limits_.max_message_bytes));
   DeliveryReport report;
@@ -115,19 +126,10 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
   }
   if (targets.empty()) return report;
 
-  std::string id = crypto::sha256_hex(raw);
-  BlobPin pin(&blobs_, id);
-  auto ref = blobs_.put_with_id(raw, id);
-  if (!ref) return ref.error();
-  report.blob_id = id;
-
-  NewMessage msg;
-  msg.blob_id = id;
-  msg.size = raw.size();
-  msg.internal_date = internal_date ? internal_date : now_s();
-  if (auto sum = mime::summarize(raw)) msg.summary = std::move(sum).value();
-
-  auto done = store_.deliver(msg, targets);
+  auto staged = stage(raw, internal_date);
+  if (!staged) return staged.error();
+  report.blob_id = staged->msg.blob_id;
+  auto done = store_.deliver(staged->msg, targets);
   if (!done) return done.error();
   for (size_t i = 0; i < done->size(); ++i) {
     const Delivered& d = (*done)[i];
@@ -142,30 +144,54 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
   return report;
 }
 
+bool MailService::is_local_domain(std::string_view domain) {
+  std::string d(domain);
+  for (char& c : d)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return store_.organisation_for_domain(d).ok();
+}
+
+Result<AccountId> MailService::check_recipient(std::string_view address, uint64_t size) {
+  auto acct = store_.account_by_address(address);
+  if (!acct) {
+    if (acct.error().code == Errc::not_found)
+      return make_error(Errc::not_found, "no mailbox here by that name: " + std::string(address));
+    return acct.error();
+  }
+  if (acct->state == AccountState::deleted || acct->state == AccountState::disabled)
+    return make_error(Errc::not_found, "mailbox " + std::string(address) + " is not active");
+  auto q = store_.quota(acct->id);
+  if (!q) return q.error();
+  if (q->limit_bytes != 0 && q->bytes + size > q->limit_bytes)
+    return make_error(Errc::quota_exceeded,
+                      "the mailbox of " + std::string(address) + " is full (" + std::to_string(q->bytes >> 20) +
+                          " MB of " + std::to_string(q->limit_bytes >> 20) + " MB used); the recipient must make room");
+  return acct->id;
+}
+
+Status MailService::may_send_as(const Principal& by, std::string_view from) {
+  if (by.system) return {};
+  auto acct = store_.account_by_address(from);
+  if (acct && acct->id == by.account_id) return {};
+  audit(store_, by, "mail.send_as", std::string(from), acct ? acct->org_id : 0, "denied");
+  return make_error(Errc::permission_denied,
+                    "you may send only as your own address (" + by.address + "), not as " + std::string(from));
+}
+
 Result<AppendResult> MailService::append(const Principal& by, AccountId owner, std::string_view mailbox,
                                          std::string_view raw, uint32_t flags, std::vector<std::string> keywords,
                                          UnixTime internal_date) {
   if (Status s = authorise_account(by, owner, "mailbox.append"); !s) return s.error();
-  if (raw.size() > limits_.max_message_bytes)
-    return make_error(Errc::too_large, "message is " + std::to_string(raw.size()) + " bytes; the limit is " +
-                                           std::to_string(limits_.max_message_bytes));
   auto mb = store_.mailbox(owner, mailbox);
   if (!mb) return mb.error();
-  std::string id = crypto::sha256_hex(raw);
-  BlobPin pin(&blobs_, id);
-  auto ref = blobs_.put_with_id(raw, id);
-  if (!ref) return ref.error();
-  NewMessage msg;
-  msg.blob_id = id;
-  msg.size = raw.size();
-  msg.internal_date = internal_date ? internal_date : now_s();
-  if (auto sum = mime::summarize(raw)) msg.summary = std::move(sum).value();
+  auto staged = stage(raw, internal_date);
+  if (!staged) return staged.error();
   DeliveryTarget t;
   t.account_id = owner;
   t.mailbox_id = mb->id;
   t.flags = flags;
   t.keywords = std::move(keywords);
-  auto done = store_.deliver(msg, std::span<const DeliveryTarget>(&t, 1));
+  auto done = store_.deliver(staged->msg, std::span<const DeliveryTarget>(&t, 1));
   if (!done) return done.error();
   const Delivered& d = done->front();
   if (d.error) return *d.error;

@@ -7,6 +7,7 @@
 // I/O thread. Thread-safe.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -60,6 +61,20 @@ class MailService {
   Result<DeliveryReport> deliver(const Principal& by, std::span<const std::string> recipients,
                                  std::string_view raw, UnixTime internal_date = 0);
 
+  // True when `domain` (any case) is one of the service's own domains: mail for it is
+  // delivered here, never relayed.
+  bool is_local_domain(std::string_view domain);
+
+  // For SMTP RCPT: may a message of `size` bytes (0: unknown yet) be delivered to this
+  // local address? Errors: not_found (no such active mailbox), quota_exceeded (with the
+  // plain reason). Answers for the address as given; aliases resolve to their account.
+  Result<AccountId> check_recipient(std::string_view address, uint64_t size);
+
+  // Submission policy: may `by` put `from` in the envelope sender / From header? Own
+  // address and aliases today; delegation (send as / on behalf) extends this function.
+  // Refusals are audited.
+  Status may_send_as(const Principal& by, std::string_view from);
+
   // IMAP APPEND / JMAP Email/import into one of the owner's mailboxes.
   Result<AppendResult> append(const Principal& by, AccountId owner, std::string_view mailbox, std::string_view raw,
                               uint32_t flags = 0, std::vector<std::string> keywords = {}, UnixTime internal_date = 0);
@@ -87,7 +102,13 @@ class MailService {
   // Owner-only for now; shared mailboxes and delegates (ACL) extend this one function.
   Status authorise_account(const Principal& by, AccountId owner, std::string_view action);
   Result<Mailbox> authorise_mailbox(const Principal& by, MailboxId id, std::string_view action);
-  Result<std::string> store_blob(std::string_view raw);
+  // A message made durable in the blob store, with its metadata. The pin keeps the blob
+  // from garbage collection until the caller has committed a reference to it.
+  struct Staged {
+    NewMessage msg;
+    std::unique_ptr<BlobPin> pin;
+  };
+  Result<Staged> stage(std::string_view raw, UnixTime internal_date);
 
   Store& store_;
   FsBlobStore& blobs_;

@@ -8,6 +8,8 @@
 // so both would split a message the same way.
 #include "mime/mime.hpp"
 
+#include "common/json_text.hpp"
+
 #include <gmime/gmime.h>
 
 #include <algorithm>
@@ -553,29 +555,7 @@ Status Scanner::parse_entity(size_t pos, int depth, const Context& ctx, Node& ou
 
 // A tiny JSON writer: body_structure is small, flat in types and built in one place, so a
 // dependency is not worth its compile time. Strings must already be valid UTF-8.
-void json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (u < 0x20 || u == 0x7F) {
-          out += "\\u00";
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 0xF]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
+void json_string(std::string& out, std::string_view s) { append_json_string(out, s); }
 
 void json_key(std::string& out, std::string_view key) {
   if (out.back() != '{') out.push_back(',');

@@ -1,0 +1,70 @@
+// ProtoStream: the byte stream of a line-based protocol session (SMTP, later IMAP, LDAP
+// uses its own framing): plain TCP that may become TLS (STARTTLS) or start as TLS
+// (implicit TLS ports), with a read buffer for pipelined input and a deadline on every
+// operation. One per session, used from the session's strand only.
+//
+// SECURITY: start_tls() discards any plaintext already buffered, so commands injected
+// before the handshake (CVE-2011-0411 style) are never executed after it.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+namespace caremail::net {
+
+enum class ReadStatus { ok, eof, timeout, too_long, error, cancelled };
+
+class ProtoStream {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ProtoStream(boost::asio::ip::tcp::socket sock, std::shared_ptr<boost::asio::ssl::context> tls);
+  ProtoStream(const ProtoStream&) = delete;
+  ProtoStream& operator=(const ProtoStream&) = delete;
+
+  bool tls_available() const { return tls_ctx_ != nullptr; }
+  bool is_tls() const { return ssl_.has_value(); }
+  // TLS protocol version and cipher after a handshake ("TLSv1.3", "TLS_AES_256_GCM_SHA384").
+  std::string tls_version() const;
+  std::string tls_cipher() const;
+
+  // Server-side handshake (implicit TLS, or after the STARTTLS reply). False on failure;
+  // the session must then close.
+  boost::asio::awaitable<bool> start_tls(std::chrono::seconds timeout);
+
+  // Reads one line ending in LF; `line` receives it without the CRLF (or LF) and
+  // `bare_lf` tells whether it ended in a bare LF. A line longer than `max` is consumed
+  // up to its end and reported as too_long (the session replies and carries on).
+  boost::asio::awaitable<ReadStatus> read_line(std::string& line, size_t max, std::chrono::seconds timeout,
+                                               bool* bare_lf = nullptr);
+
+  // Moves whatever is buffered (or, if nothing is, what one read returns) into `out`,
+  // appending at most `max` bytes. For DATA and BDAT.
+  boost::asio::awaitable<ReadStatus> read_some(std::string& out, size_t max, std::chrono::seconds timeout);
+
+  // Bytes received but not yet consumed (pipelined commands).
+  bool has_buffered() const { return !buf_.empty(); }
+  // Drops unconsumed input (used before a TLS handshake).
+  void discard_buffered() { buf_.clear(); }
+
+  boost::asio::awaitable<bool> write(std::string_view data, std::chrono::seconds timeout);
+
+  // Sends TLS close_notify (when TLS) and closes the socket. Never throws.
+  boost::asio::awaitable<void> close();
+
+ private:
+  boost::asio::awaitable<ReadStatus> fill(std::chrono::seconds timeout);
+
+  boost::beast::tcp_stream tcp_;
+  std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
+  std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream&>> ssl_;
+  std::string buf_;  // received, not yet consumed
+};
+
+}  // namespace caremail::net
