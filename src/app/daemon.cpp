@@ -25,6 +25,8 @@
 #include "mime/mime.hpp"
 #include "net/listener.hpp"
 #include "net/tls.hpp"
+#include "smtp/outbound.hpp"
+#include "smtp/session.hpp"
 #include "store/blob/fs_blob_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -175,7 +177,27 @@ int run_daemon(DaemonOptions opts) {
     if (!port) return fatal("http.tls_listen: " + port.error().message);
     add_port(i == 0 ? "https" : "https" + std::to_string(i), *port, ep);
   }
+  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, admin, cfg, *tls});
+  struct SmtpListen {
+    const std::vector<Endpoint>& eps;
+    smtp::Mode mode;
+    const char* name;
+    const char* option;
+  };
+  for (const SmtpListen& l : {SmtpListen{cfg.smtp.mx_listen, smtp::Mode::mx, "smtp", "smtp.mx_listen"},
+                              SmtpListen{cfg.smtp.submission_listen, smtp::Mode::submission, "submission",
+                                         "smtp.submission_listen"},
+                              SmtpListen{cfg.smtp.submissions_listen, smtp::Mode::submissions, "submissions",
+                                         "smtp.submissions_listen"}}) {
+    for (size_t i = 0; i < l.eps.size(); ++i) {
+      std::string name = i == 0 ? l.name : l.name + std::to_string(i);
+      auto port = smtp::listen_smtp(smtp_shared, name, l.eps[i], l.mode);
+      if (!port) return fatal(std::string(l.option) + ": " + port.error().message);
+      add_port(name, *port, l.eps[i]);
+    }
+  }
   ports += "}";
+  smtp::OutboundQueue outbound(server, mail, *store, cfg);
 
   if (drop) {
     chown_tree(cfg.server.data_dir, *drop, false);  // files created during this start
@@ -215,6 +237,7 @@ int run_daemon(DaemonOptions opts) {
   };
   schedule_gc();
 
+  outbound.start();
   log::info("server.started", {{"data_dir", cfg.server.data_dir.string()}, {"pid", static_cast<int64_t>(::getpid())}});
   server.run();
   gc_timer.cancel();

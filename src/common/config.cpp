@@ -49,6 +49,28 @@ class Reader {
         return {};
       }
       return bad(origin_, full, "must be a whole number");
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      const toml::array* arr = n->as_array();
+      if (!arr) return bad(origin_, full, "must be a list of strings");
+      std::vector<std::string> v;
+      for (const auto& el : *arr) {
+        auto x = el.value<std::string>();
+        if (!x) return bad(origin_, full, "every entry must be a string");
+        v.push_back(*x);
+      }
+      out = std::move(v);
+      return {};
+    } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+      const toml::array* arr = n->as_array();
+      if (!arr) return bad(origin_, full, "must be a list of whole numbers");
+      std::vector<int> v;
+      for (const auto& el : *arr) {
+        auto x = el.value<int64_t>();
+        if (!x || *x < 1 || *x > 86400 * 30) return bad(origin_, full, "every entry must be a whole number of seconds (1 to 2592000)");
+        v.push_back(static_cast<int>(*x));
+      }
+      out = std::move(v);
+      return {};
     } else if constexpr (std::is_same_v<T, std::vector<Endpoint>>) {
       const toml::array* arr = n->as_array();
       if (!arr) return bad(origin_, full, "must be a list such as [\"127.0.0.1:8080\"]");
@@ -164,6 +186,23 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("limits", "max_http_body_bytes", c.limits.max_http_body_bytes));
   CM_TRY(r.get("http", "listen", c.http.listen));
   CM_TRY(r.get("http", "tls_listen", c.http.tls_listen));
+  CM_TRY(r.get("smtp", "mx_listen", c.smtp.mx_listen));
+  CM_TRY(r.get("smtp", "submission_listen", c.smtp.submission_listen));
+  CM_TRY(r.get("smtp", "submissions_listen", c.smtp.submissions_listen));
+  CM_TRY(r.get("smtp", "max_recipients", c.smtp.max_recipients));
+  CM_TRY(r.get("smtp", "max_errors", c.smtp.max_errors));
+  CM_TRY(r.get("smtp", "max_auth_failures", c.smtp.max_auth_failures));
+  CM_TRY(r.get("smtp", "max_commands", c.smtp.max_commands));
+  CM_TRY(r.get("smtp", "data_timeout_seconds", c.smtp.data_timeout_seconds));
+  CM_TRY(r.get("smtp", "allow_plaintext_auth_on_loopback", c.smtp.allow_plaintext_auth_on_loopback));
+  CM_TRY(r.get("smtp", "relay_routes", c.smtp.relay_routes));
+  CM_TRY(r.get("smtp", "require_tls_domains", c.smtp.require_tls_domains));
+  CM_TRY(r.get("smtp", "retry_schedule_seconds", c.smtp.retry_schedule_seconds));
+  CM_TRY(r.get("smtp", "max_queue_seconds", c.smtp.max_queue_seconds));
+  CM_TRY(r.get("smtp", "delay_notice_seconds", c.smtp.delay_notice_seconds));
+  CM_TRY(r.get("smtp", "connect_timeout_seconds", c.smtp.connect_timeout_seconds));
+  CM_TRY(r.get("smtp", "outbound_concurrency", c.smtp.outbound_concurrency));
+  CM_TRY(r.get("smtp", "outbound_ca_file", c.smtp.outbound_ca_file));
   CM_TRY(r.get("storage", "backend", c.storage.backend));
   CM_TRY(r.get("storage", "key_file", c.storage.key_file));
   CM_TRY(r.get("storage", "encrypt_blobs", c.storage.encrypt_blobs));
@@ -192,6 +231,21 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (c.limits.max_connections_per_ip < 1) return bad(origin, "limits.max_connections_per_ip", "must be at least 1");
   if (c.limits.idle_timeout_seconds < 1) return bad(origin, "limits.idle_timeout_seconds", "must be at least 1");
   if (c.limits.command_timeout_seconds < 1) return bad(origin, "limits.command_timeout_seconds", "must be at least 1");
+  if (c.smtp.max_recipients < 1) return bad(origin, "smtp.max_recipients", "must be at least 1");
+  if (c.smtp.max_errors < 1) return bad(origin, "smtp.max_errors", "must be at least 1");
+  if (c.smtp.max_auth_failures < 1) return bad(origin, "smtp.max_auth_failures", "must be at least 1");
+  if (c.smtp.max_commands < 10) return bad(origin, "smtp.max_commands", "must be at least 10");
+  if (c.smtp.data_timeout_seconds < 1) return bad(origin, "smtp.data_timeout_seconds", "must be at least 1");
+  for (const auto& route : c.smtp.relay_routes) {
+    auto eq = route.find('=');
+    if (eq == std::string::npos || eq == 0 || !parse_endpoint(route.substr(eq + 1)))
+      return bad(origin, "smtp.relay_routes", "'" + route + "' is not domain=ip:port (use * for every domain)");
+  }
+  if (c.smtp.retry_schedule_seconds.empty())
+    return bad(origin, "smtp.retry_schedule_seconds", "needs at least one wait");
+  if (c.smtp.max_queue_seconds < 1) return bad(origin, "smtp.max_queue_seconds", "must be at least 1");
+  if (c.smtp.outbound_concurrency < 1) return bad(origin, "smtp.outbound_concurrency", "must be at least 1");
+  if (c.smtp.connect_timeout_seconds < 1) return bad(origin, "smtp.connect_timeout_seconds", "must be at least 1");
   if (c.storage.backend != "sqlite")
     return bad(origin, "storage.backend", "must be \"sqlite\" (PostgreSQL arrives with the scale-out issue)");
   if (c.storage.group_commit_max_batch < 1) return bad(origin, "storage.group_commit_max_batch", "must be at least 1");

@@ -55,6 +55,36 @@ struct Config {
     std::vector<Endpoint> tls_listen{{"127.0.0.1", 8443}};
   } http;
 
+  struct Smtp {
+    // Port 25 in production (MX: no AUTH, mail for the service's domains only).
+    std::vector<Endpoint> mx_listen{{"127.0.0.1", 2525}};
+    // Port 587 in production (RFC 6409 submission: STARTTLS, then AUTH).
+    std::vector<Endpoint> submission_listen{{"127.0.0.1", 5870}};
+    // Port 465 in production (RFC 8314 implicit TLS submission).
+    std::vector<Endpoint> submissions_listen{{"127.0.0.1", 4650}};
+    int max_recipients = 1000;       // per message; more get 452 4.5.3
+    int max_errors = 10;             // bad commands before the connection is closed
+    int max_auth_failures = 3;       // per connection, then it is closed
+    int max_commands = 10000;        // per connection (a session that never ends is a bug or an attack)
+    int data_timeout_seconds = 180;  // between chunks of DATA/BDAT
+    // AUTH without TLS from a loopback address (development and tests only).
+    bool allow_plaintext_auth_on_loopback = false;
+
+    // Outbound queue.
+    // Static routes, "domain=host:port" ("*" for a smarthost); other domains use DNS MX.
+    std::vector<std::string> relay_routes;
+    // Domains only ever reached over verified TLS ("example.org" or "*.gsi.gov.uk").
+    std::vector<std::string> require_tls_domains;
+    // Waits between attempts; the last one repeats.
+    std::vector<int> retry_schedule_seconds{60, 300, 900, 1800, 3600, 7200, 14400};
+    int max_queue_seconds = 5 * 24 * 3600;    // then the sender gets a failure report
+    int delay_notice_seconds = 4 * 3600;      // then the sender is told it is delayed
+    int connect_timeout_seconds = 30;
+    int outbound_concurrency = 20;            // deliveries in flight at once
+    // Extra CA certificates (PEM) trusted when verifying remote servers, besides the system's.
+    std::filesystem::path outbound_ca_file;
+  } smtp;
+
   struct Storage {
     std::string backend = "sqlite";
     std::filesystem::path key_file;  // empty: data_dir/keys/blob.key, created on first start

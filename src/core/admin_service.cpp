@@ -108,6 +108,10 @@ Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string
   r.password = password;
   auto acct = create_account(Principal::service(), r);
   if (!acct) return acct.error();
+  // RFC 5321 4.5.1: postmaster@ every domain must reach a person; on the national
+  // domain that is the first national administrator until an operator changes it.
+  if (Status s = store_.add_alias(acct->id, "postmaster@" + lower(n.domain)); !s && s.error().code != Errc::already_exists)
+    return s.error();
   auto token = issue_api_token(Principal::of(*acct), "caremailctl (bootstrap)");
   if (!token) return token.error();
   out.created = true;

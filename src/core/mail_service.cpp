@@ -144,6 +144,20 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
   return report;
 }
 
+Result<std::vector<OutboundEntry>> MailService::enqueue_remote(const Principal& by,
+                                                               std::span<const NewOutbound> rcpts,
+                                                               std::string_view raw) {
+  if (!by.system) return make_error(Errc::permission_denied, "only the mail service queues mail");
+  auto staged = stage(raw, 0);
+  if (!staged) return staged.error();
+  return store_.enqueue(staged->msg, rcpts);
+}
+
+Result<std::string> MailService::read_blob(const Principal& by, std::string_view blob_id) {
+  if (!by.system) return make_error(Errc::permission_denied, "only the mail service reads blobs directly");
+  return blobs_.get(blob_id);
+}
+
 bool MailService::is_local_domain(std::string_view domain) {
   std::string d(domain);
   for (char& c : d)

@@ -75,6 +75,14 @@ class MailService {
   // Refusals are audited.
   Status may_send_as(const Principal& by, std::string_view from);
 
+  // Submission to other domains: stores the message once and queues one outbound row per
+  // recipient (durable on return). Only the service (the SMTP session, after it checked
+  // AUTH and may_send_as) calls this.
+  Result<std::vector<OutboundEntry>> enqueue_remote(const Principal& by, std::span<const NewOutbound> rcpts,
+                                                    std::string_view raw);
+  // The raw bytes of a stored blob, verified (the outbound queue reads what it sends).
+  Result<std::string> read_blob(const Principal& by, std::string_view blob_id);
+
   // IMAP APPEND / JMAP Email/import into one of the owner's mailboxes.
   Result<AppendResult> append(const Principal& by, AccountId owner, std::string_view mailbox, std::string_view raw,
                               uint32_t flags = 0, std::vector<std::string> keywords = {}, UnixTime internal_date = 0);

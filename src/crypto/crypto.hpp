@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,11 @@ bool verify_password(std::string_view phc, std::string_view password);
 
 // `n` random bytes as URL-safe base64 (no padding); for tokens and one-time passwords.
 std::string random_token(size_t n = 32);
+
+// Standard base64 (RFC 4648, with padding). Decoding ignores nothing: whitespace or a bad
+// character gives nullopt.
+std::string base64_encode(std::string_view data);
+std::optional<std::string> base64_decode(std::string_view text);
 
 // Constant-time equality for secrets.
 bool equal_ct(std::string_view a, std::string_view b);

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "common/log.hpp"
+#include "crypto/crypto.hpp"
 #include "common/metrics.hpp"
 
 namespace caremail::http {
@@ -49,24 +50,6 @@ Response problem(int status, std::string_view detail) {
 
 Response problem(const Error& e) { return problem(status_for(e.code), e.message); }
 
-std::string base64_decode(std::string_view in) {
-  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    auto pos = kAlphabet.find(c);
-    if (pos == std::string_view::npos) return {};
-    acc = (acc << 6) | static_cast<uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
 
 json::object to_json(const Organisation& o) {
   json::array domains;
@@ -205,7 +188,8 @@ class Api {
     if (r.authorization.compare(0, kBasic.size(), kBasic) == 0) {
       // A person with their own address and password (the identity issue adds lockout
       // and MFA in AdminService::authenticate_password, so this path inherits them).
-      std::string decoded = base64_decode(std::string_view(r.authorization).substr(kBasic.size()));
+      std::string decoded =
+          crypto::base64_decode(std::string_view(r.authorization).substr(kBasic.size())).value_or(std::string());
       auto colon = decoded.find(':');
       if (colon == std::string::npos) return problem(401, "malformed Basic credentials");
       auto p = d_.admin.authenticate_password(decoded.substr(0, colon), decoded.substr(colon + 1));

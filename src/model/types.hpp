@@ -143,6 +143,36 @@ struct AuditEvent {
   std::string hash;       // hex SHA-256 over the previous hash and this event
 };
 
+// DSN NOTIFY (RFC 3461) as bits.
+enum Notify : uint32_t {
+  kNotifySuccess = 1u << 0,
+  kNotifyFailure = 1u << 1,
+  kNotifyDelay = 1u << 2,
+  kNotifyNever = 1u << 3,
+};
+
+// One recipient of a message waiting in the outbound queue.
+struct OutboundEntry {
+  int64_t id = 0;
+  std::string queue_id;        // the submission's id, in every log line
+  MessageId message_id = 0;
+  std::string blob_id;
+  uint64_t size = 0;
+  std::string sender;          // envelope MAIL FROM; "" for a bounce
+  std::string recipient;
+  std::string domain;          // lower case
+  uint32_t notify = kNotifyFailure | kNotifyDelay;
+  std::string orcpt;           // original recipient (DSN), may be empty
+  std::string envid;           // envelope id (DSN), may be empty
+  bool ret_headers_only = false;
+  bool require_tls = false;    // never sent without verified TLS
+  UnixTime created_at = 0;
+  UnixTime next_attempt_at = 0;
+  int attempts = 0;
+  std::string last_error;      // what the far side (or the network) said last
+  bool delay_notified = false;
+};
+
 std::string_view to_string(AccountKind k);
 std::string_view to_string(AccountState s);
 std::string_view to_string(Role r);

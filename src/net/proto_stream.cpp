@@ -1,62 +1,119 @@
 #include "net/proto_stream.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 namespace caremail::net {
 
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
+
 constexpr size_t kReadChunk = 16 * 1024;
 
 ReadStatus status_of(const boost::system::error_code& ec) {
   if (!ec) return ReadStatus::ok;
-  if (ec == boost::beast::error::timeout) return ReadStatus::timeout;
   if (ec == asio::error::operation_aborted) return ReadStatus::cancelled;
   if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset)
     return ReadStatus::eof;
   return ReadStatus::error;
 }
+
+// Runs `op` (an awaitable yielding std::tuple<error_code, size_t>) against a deadline.
+// The loser is cancelled; a timeout leaves the socket open. Every awaitable is a named
+// local: GCC 12 mishandles temporaries inside co_await expressions.
+template <class Op>
+asio::awaitable<std::pair<boost::system::error_code, size_t>> with_deadline(Op op, std::chrono::seconds timeout,
+                                                                           bool& timed_out) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  auto race = std::move(op) || std::move(wait);
+  auto result = co_await std::move(race);
+  if (result.index() == 1) {
+    timed_out = true;
+    co_return std::pair{boost::system::error_code(asio::error::timed_out), size_t{0}};
+  }
+  auto [ec, n] = std::get<0>(result);
+  co_return std::pair{ec, n};
+}
+
 }  // namespace
 
 ProtoStream::ProtoStream(asio::ip::tcp::socket sock, std::shared_ptr<asio::ssl::context> tls)
-    : tcp_(std::move(sock)), tls_ctx_(std::move(tls)) {}
+    : sock_(std::move(sock)), tls_ctx_(std::move(tls)) {}
 
 std::string ProtoStream::tls_version() const {
-  return ssl_ ? SSL_get_version(const_cast<asio::ssl::stream<boost::beast::tcp_stream&>&>(*ssl_).native_handle())
+  return ssl_ ? SSL_get_version(const_cast<asio::ssl::stream<asio::ip::tcp::socket&>&>(*ssl_).native_handle())
               : std::string();
 }
 
 std::string ProtoStream::tls_cipher() const {
   if (!ssl_) return {};
-  const char* c =
-      SSL_get_cipher_name(const_cast<asio::ssl::stream<boost::beast::tcp_stream&>&>(*ssl_).native_handle());
+  const char* c = SSL_get_cipher_name(const_cast<asio::ssl::stream<asio::ip::tcp::socket&>&>(*ssl_).native_handle());
   return c ? c : "";
 }
 
 asio::awaitable<bool> ProtoStream::start_tls(std::chrono::seconds timeout) {
   if (!tls_ctx_ || ssl_) co_return false;
   buf_.clear();  // never carry plaintext across the handshake
-  ssl_.emplace(tcp_, *tls_ctx_);
-  tcp_.expires_after(timeout);
-  auto [ec] = co_await ssl_->async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+  ssl_.emplace(sock_, *tls_ctx_);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  auto hs = ssl_->async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+  auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  auto race = std::move(hs) || std::move(wait);
+  auto result = co_await std::move(race);
+  if (result.index() == 1) co_return false;
+  auto [ec] = std::get<0>(result);
+  co_return !ec;
+}
+
+asio::awaitable<bool> ProtoStream::start_tls_client(std::shared_ptr<asio::ssl::context> ctx,
+                                                  const std::string& server_name, bool verify,
+                                                  std::chrono::seconds timeout, std::string* error) {
+  if (ssl_) co_return false;
+  buf_.clear();
+  tls_ctx_ = std::move(ctx);
+  ssl_.emplace(sock_, *tls_ctx_);
+  SSL_set_tlsext_host_name(ssl_->native_handle(), server_name.c_str());
+  if (verify) {
+    ssl_->set_verify_mode(asio::ssl::verify_peer);
+    ssl_->set_verify_callback(asio::ssl::host_name_verification(server_name));
+  } else {
+    ssl_->set_verify_mode(asio::ssl::verify_none);
+  }
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  auto hs = ssl_->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  auto race = std::move(hs) || std::move(wait);
+  auto result = co_await std::move(race);
+  if (result.index() == 1) {
+    if (error) *error = "TLS handshake timed out";
+    co_return false;
+  }
+  auto [ec] = std::get<0>(result);
+  if (ec && error) *error = ec.message();
   co_return !ec;
 }
 
 asio::awaitable<ReadStatus> ProtoStream::fill(std::chrono::seconds timeout) {
   size_t old = buf_.size();
   buf_.resize(old + kReadChunk);
-  tcp_.expires_after(timeout);
-  boost::system::error_code ec;
-  size_t n = 0;
+  bool timed_out = false;
+  std::pair<boost::system::error_code, size_t> r;
   if (ssl_) {
-    std::tie(ec, n) = co_await ssl_->async_read_some(asio::buffer(buf_.data() + old, kReadChunk),
-                                                      asio::as_tuple(asio::use_awaitable));
+    auto op = ssl_->async_read_some(asio::buffer(buf_.data() + old, kReadChunk), asio::as_tuple(asio::use_awaitable));
+    r = co_await with_deadline(std::move(op), timeout, timed_out);
   } else {
-    std::tie(ec, n) = co_await tcp_.async_read_some(asio::buffer(buf_.data() + old, kReadChunk),
-                                                     asio::as_tuple(asio::use_awaitable));
+    auto op = sock_.async_read_some(asio::buffer(buf_.data() + old, kReadChunk), asio::as_tuple(asio::use_awaitable));
+    r = co_await with_deadline(std::move(op), timeout, timed_out);
   }
-  buf_.resize(old + n);
-  if (n > 0) co_return ReadStatus::ok;
-  co_return ec ? status_of(ec) : ReadStatus::eof;
+  buf_.resize(old + r.second);
+  if (r.second > 0) co_return ReadStatus::ok;
+  if (timed_out) co_return ReadStatus::timeout;
+  co_return r.first ? status_of(r.first) : ReadStatus::eof;
 }
 
 asio::awaitable<ReadStatus> ProtoStream::read_line(std::string& line, size_t max, std::chrono::seconds timeout,
@@ -101,26 +158,30 @@ asio::awaitable<ReadStatus> ProtoStream::read_some(std::string& out, size_t max,
 }
 
 asio::awaitable<bool> ProtoStream::write(std::string_view data, std::chrono::seconds timeout) {
-  tcp_.expires_after(timeout);
-  boost::system::error_code ec;
+  bool timed_out = false;
+  std::pair<boost::system::error_code, size_t> r;
   if (ssl_) {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(*ssl_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+    auto op = asio::async_write(*ssl_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+    r = co_await with_deadline(std::move(op), timeout, timed_out);
   } else {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(tcp_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+    auto op = asio::async_write(sock_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+    r = co_await with_deadline(std::move(op), timeout, timed_out);
   }
-  co_return !ec;
+  co_return !r.first;
 }
 
 asio::awaitable<void> ProtoStream::close() {
   if (ssl_) {
-    tcp_.expires_after(std::chrono::seconds(2));
-    co_await ssl_->async_shutdown(asio::as_tuple(asio::use_awaitable));
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(std::chrono::seconds(2));
+    auto sd = ssl_->async_shutdown(asio::as_tuple(asio::use_awaitable));
+    auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto race = std::move(sd) || std::move(wait);
+    co_await std::move(race);
   }
   boost::system::error_code ec;
-  tcp_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  tcp_.socket().close(ec);
+  sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  sock_.close(ec);
 }
 
 }  // namespace caremail::net

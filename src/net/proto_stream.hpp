@@ -14,7 +14,6 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 namespace caremail::net {
 
@@ -38,6 +37,12 @@ class ProtoStream {
   // the session must then close.
   boost::asio::awaitable<bool> start_tls(std::chrono::seconds timeout);
 
+  // Client-side handshake (the outbound SMTP client after STARTTLS). With `verify`, the
+  // peer's certificate must chain to a trusted CA and match `server_name`.
+  boost::asio::awaitable<bool> start_tls_client(std::shared_ptr<boost::asio::ssl::context> ctx,
+                                                const std::string& server_name, bool verify,
+                                                std::chrono::seconds timeout, std::string* error = nullptr);
+
   // Reads one line ending in LF; `line` receives it without the CRLF (or LF) and
   // `bare_lf` tells whether it ended in a bare LF. A line longer than `max` is consumed
   // up to its end and reported as too_long (the session replies and carries on).
@@ -47,6 +52,12 @@ class ProtoStream {
   // Moves whatever is buffered (or, if nothing is, what one read returns) into `out`,
   // appending at most `max` bytes. For DATA and BDAT.
   boost::asio::awaitable<ReadStatus> read_some(std::string& out, size_t max, std::chrono::seconds timeout);
+
+  // Framing done by the caller (DATA, BDAT): look at the buffered bytes, consume some,
+  // and read more when the buffer does not hold enough.
+  std::string_view peek() const { return buf_; }
+  void consume(size_t n) { buf_.erase(0, n); }
+  boost::asio::awaitable<ReadStatus> read_more(std::chrono::seconds timeout) { return fill(timeout); }
 
   // Bytes received but not yet consumed (pipelined commands).
   bool has_buffered() const { return !buf_.empty(); }
@@ -61,9 +72,11 @@ class ProtoStream {
  private:
   boost::asio::awaitable<ReadStatus> fill(std::chrono::seconds timeout);
 
-  boost::beast::tcp_stream tcp_;
+  // Deadlines cancel the pending operation but leave the socket open, so the session can
+  // still say goodbye ("421 ... timeout") before it closes.
+  boost::asio::ip::tcp::socket sock_;
   std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
-  std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream&>> ssl_;
+  std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> ssl_;
   std::string buf_;  // received, not yet consumed
 };
 

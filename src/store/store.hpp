@@ -96,6 +96,17 @@ struct QuotaCheck {
   QuotaUsage actual;    // recomputed from the rows
 };
 
+struct NewOutbound {
+  std::string queue_id;
+  std::string sender;
+  std::string recipient;
+  uint32_t notify = kNotifyFailure | kNotifyDelay;
+  std::string orcpt;
+  std::string envid;
+  bool ret_headers_only = false;
+  bool require_tls = false;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -177,6 +188,20 @@ class Store {
   virtual Status forget_dead_blob(std::string_view id) = 0;
   // True if some message refers to the blob.
   virtual Result<bool> blob_referenced(std::string_view id) = 0;
+
+  // --- outbound queue ----------------------------------------------------------
+  // Queues one row per recipient; each row holds a reference to the message (so its blob
+  // lives until the last row completes). Durable on return; next attempt is `now`.
+  virtual Result<std::vector<OutboundEntry>> enqueue(const NewMessage& m, std::span<const NewOutbound> rcpts) = 0;
+  // Rows due at `now` that no runner holds, leased to the caller for `lease_seconds`
+  // (a runner that dies releases them when the lease runs out). Oldest first.
+  virtual Result<std::vector<OutboundEntry>> claim_due(UnixTime now, size_t limit, int lease_seconds) = 0;
+  // After a failed attempt: when to try again, what happened, releases the lease.
+  virtual Status reschedule(int64_t id, UnixTime next_attempt_at, int attempts, std::string_view last_error,
+                            bool delay_notified) = 0;
+  // Delivered, bounced or expired: removes the row and drops its message reference.
+  virtual Status complete_outbound(int64_t id) = 0;
+  virtual Result<std::vector<OutboundEntry>> list_outbound(size_t limit) = 0;
 
   // --- group commit ------------------------------------------------------------
   // Runs once per commit batch, before the transaction commits; a failure aborts the

@@ -48,18 +48,34 @@ class Daemon:
         self.write_config(extra_config, user)
 
     def write_config(self, extra_config: str = "", user: str = ""):
-        # Sections in extra_config replace the defaults written here.
-        sections = {
-            "server": f'data_dir = "{self.data_dir}"\nuser = "{user}"\nshutdown_grace_seconds = 5\nworker_threads = 4\n',
-            "http": 'listen = ["127.0.0.1:0"]\ntls_listen = ["127.0.0.1:0"]\n',
-            "log": 'level = "info"\n',
+        # extra_config's options override these defaults, section by section.
+        defaults = {
+            "server": {"data_dir": f'"{self.data_dir}"', "user": f'"{user}"', "shutdown_grace_seconds": "5",
+                       "worker_threads": "4"},
+            "http": {"listen": '["127.0.0.1:0"]', "tls_listen": '["127.0.0.1:0"]'},
+            "smtp": {"mx_listen": '["127.0.0.1:0"]', "submission_listen": '["127.0.0.1:0"]',
+                     "submissions_listen": '["127.0.0.1:0"]'},
+            "log": {"level": '"info"'},
         }
+        sections = {}
+        current = None
+        for line in extra_config.splitlines():
+            line = line.strip()
+            if line.startswith("[") and line.endswith("]"):
+                current = line[1:-1]
+                sections.setdefault(current, {})
+            elif "=" in line and current:
+                k, v = line.split("=", 1)
+                sections[current][k.strip()] = v.strip()
+        for name, opts in defaults.items():
+            merged = dict(opts)
+            merged.update(sections.get(name, {}))
+            sections[name] = merged
         text = ""
-        for name, body in sections.items():
-            if f"[{name}]" not in extra_config:
-                text += f"[{name}]\n{body}\n"
+        for name, opts in sections.items():
+            text += f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in opts.items()) + "\n"
         with open(self.config_path, "w") as f:
-            f.write(text + extra_config)
+            f.write(text)
 
     # -- process ---------------------------------------------------------------------
     def start(self, timeout=30):
@@ -175,6 +191,18 @@ class Daemon:
             req["password"] = password
         st, _, body = self.api("POST", "/api/v1/accounts", req)
         assert st == 201, (st, body)
+        return body
+
+    def messages(self, address, password, mailbox="INBOX"):
+        st, _, body = self.api("GET", f"/api/v1/accounts/{address}/mailboxes/{mailbox}/messages",
+                               basic=(address, password))
+        assert st == 200, (st, body)
+        return body["messages"]
+
+    def raw(self, address, password, uid, mailbox="INBOX"):
+        st, _, body = self.api("GET", f"/api/v1/accounts/{address}/mailboxes/{mailbox}/messages/{uid}/raw",
+                               basic=(address, password), raw_body=True)
+        assert st == 200, (st, body)
         return body
 
     def user_token(self, address, password):

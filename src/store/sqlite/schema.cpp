@@ -123,6 +123,29 @@ CREATE TABLE uidvalidity_hwm(
   value INTEGER NOT NULL);
 INSERT INTO uidvalidity_hwm(id,value) VALUES(1, coalesce((SELECT max(uidvalidity) FROM mailboxes),0));
 )sql",
+    // 2 -> 3: the outbound queue, one row per recipient; message_id holds a reference
+    // (messages.refcount counts entries and outbound rows).
+    R"sql(
+CREATE TABLE outbound(
+  id INTEGER PRIMARY KEY,
+  queue_id TEXT NOT NULL,
+  message_id INTEGER NOT NULL REFERENCES messages(id),
+  sender TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  notify INTEGER NOT NULL,
+  orcpt TEXT NOT NULL DEFAULT '',
+  envid TEXT NOT NULL DEFAULT '',
+  ret_hdrs INTEGER NOT NULL DEFAULT 0,
+  require_tls INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  delay_notified INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX outbound_due ON outbound(next_attempt_at);
+)sql",
 };
 
 }  // namespace

@@ -252,6 +252,11 @@ Mailbox read_mailbox(const Stmt& s) {
   "m.references_hdr,m.has_attachments,m.body_structure "                                              \
   "FROM entries e JOIN messages m ON m.id=e.message_id "
 
+#define CM_OUTBOUND_SELECT                                                                                   \
+  "SELECT o.id,o.queue_id,o.message_id,m.blob_id,m.size,o.sender,o.recipient,o.domain,o.notify,o.orcpt,o.envid," \
+  "o.ret_hdrs,o.require_tls,o.created_at,o.next_attempt_at,o.attempts,o.last_error,o.delay_notified "              \
+  "FROM outbound o JOIN messages m ON m.id=o.message_id "
+
 MailboxEntry read_entry(const Stmt& s, bool summaries) {
   MailboxEntry e;
   e.mailbox_id = s.i64(0);
@@ -903,9 +908,140 @@ class SqliteStore final : public Store {
     return found;
   }
 
+  // --- outbound queue --------------------------------------------------------
+  Result<std::vector<OutboundEntry>> enqueue(const NewMessage& m, std::span<const NewOutbound> rcpts) override {
+    std::vector<int64_t> ids;
+    UnixTime now = now_s();
+    Status st = committer_.run([&](Conn& c) -> Status {
+      ids.clear();
+      auto msg = ensure_message(c, m);
+      if (!msg) return msg.error();
+      for (const auto& r : rcpts) {
+        auto at = r.recipient.rfind('@');
+        std::string domain = lower(at == std::string::npos ? std::string_view() : std::string_view(r.recipient).substr(at + 1));
+        auto s = c.prepare(
+            "INSERT INTO outbound(queue_id,message_id,sender,recipient,domain,notify,orcpt,envid,ret_hdrs,require_tls,"
+            "created_at,next_attempt_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+        s.bind(1, r.queue_id).bind(2, *msg).bind(3, r.sender).bind(4, r.recipient).bind(5, domain);
+        s.bind(6, static_cast<int64_t>(r.notify)).bind(7, r.orcpt).bind(8, r.envid).bind(9, r.ret_headers_only ? 1 : 0);
+        s.bind(10, r.require_tls ? 1 : 0).bind(11, now).bind(12, now);
+        if (Status x = s.exec(); !x) return x;
+        ids.push_back(c.last_insert_rowid());
+        auto rc = c.prepare("UPDATE messages SET refcount=refcount+1 WHERE id=?");
+        rc.bind(1, *msg);
+        if (Status x = rc.exec(); !x) return x;
+      }
+      if (rcpts.empty()) return drop_if_unreferenced(c, *msg, m.blob_id);
+      return {};
+    });
+    if (!st) return st.error();
+    std::vector<OutboundEntry> out;
+    for (int64_t id : ids) {
+      auto e = outbound_by_id(id);
+      if (!e) return e.error();
+      out.push_back(std::move(e).value());
+    }
+    return out;
+  }
+
+  Result<std::vector<OutboundEntry>> claim_due(UnixTime now, size_t limit, int lease_seconds) override {
+    std::vector<int64_t> ids;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      ids.clear();
+      auto s = c.prepare(
+          "UPDATE outbound SET lease_until=?1 WHERE id IN (SELECT id FROM outbound WHERE next_attempt_at<=?2 "
+          "AND lease_until<?2 ORDER BY next_attempt_at, id LIMIT ?3) RETURNING id");
+      s.bind(1, now + lease_seconds).bind(2, now).bind(3, static_cast<int64_t>(limit));
+      while (s.step()) ids.push_back(s.i64(0));
+      return s.status();
+    });
+    if (!st) return st.error();
+    std::sort(ids.begin(), ids.end());
+    std::vector<OutboundEntry> out;
+    for (int64_t id : ids) {
+      auto e = outbound_by_id(id);
+      if (e) out.push_back(std::move(e).value());
+    }
+    return out;
+  }
+
+  Status reschedule(int64_t id, UnixTime next_attempt_at, int attempts, std::string_view last_error,
+                    bool delay_notified) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "UPDATE outbound SET next_attempt_at=?,attempts=?,last_error=?,delay_notified=?,lease_until=0 WHERE id=?");
+      s.bind(1, next_attempt_at).bind(2, attempts).bind(3, last_error).bind(4, delay_notified ? 1 : 0).bind(5, id);
+      if (Status x = s.exec(); !x) return x;
+      if (c.changes() == 0) return not_found("no outbound entry " + std::to_string(id));
+      return {};
+    });
+  }
+
+  Status complete_outbound(int64_t id) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto q = c.prepare("SELECT o.message_id,m.blob_id FROM outbound o JOIN messages m ON m.id=o.message_id WHERE o.id=?");
+      q.bind(1, id);
+      if (!q.step()) return q.status() ? Status(not_found("no outbound entry " + std::to_string(id))) : q.status();
+      MessageId msg = q.i64(0);
+      std::string blob = q.text(1);
+      while (q.step()) {
+      }
+      auto d = c.prepare("DELETE FROM outbound WHERE id=?");
+      d.bind(1, id);
+      if (Status x = d.exec(); !x) return x;
+      auto rc = c.prepare("UPDATE messages SET refcount=refcount-1 WHERE id=?");
+      rc.bind(1, msg);
+      if (Status x = rc.exec(); !x) return x;
+      return drop_if_unreferenced(c, msg, blob);
+    });
+  }
+
+  Result<std::vector<OutboundEntry>> list_outbound(size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(CM_OUTBOUND_SELECT "ORDER BY o.id LIMIT ?");
+    s.bind(1, static_cast<int64_t>(limit));
+    std::vector<OutboundEntry> out;
+    while (s.step()) out.push_back(read_outbound(s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
   void set_pre_commit_hook(std::function<Status()> hook) override { committer_.set_hook(std::move(hook)); }
 
  private:
+  Result<OutboundEntry> outbound_by_id(int64_t id) {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(CM_OUTBOUND_SELECT "WHERE o.id=?");
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no outbound entry " + std::to_string(id)) : s.status().error();
+    return read_outbound(s);
+  }
+
+  static OutboundEntry read_outbound(const Stmt& s) {
+    OutboundEntry e;
+    e.id = s.i64(0);
+    e.queue_id = s.text(1);
+    e.message_id = s.i64(2);
+    e.blob_id = s.text(3);
+    e.size = static_cast<uint64_t>(s.i64(4));
+    e.sender = s.text(5);
+    e.recipient = s.text(6);
+    e.domain = s.text(7);
+    e.notify = static_cast<uint32_t>(s.i64(8));
+    e.orcpt = s.text(9);
+    e.envid = s.text(10);
+    e.ret_headers_only = s.i64(11) != 0;
+    e.require_tls = s.i64(12) != 0;
+    e.created_at = s.i64(13);
+    e.next_attempt_at = s.i64(14);
+    e.attempts = static_cast<int>(s.i64(15));
+    e.last_error = s.text(16);
+    e.delay_notified = s.i64(17) != 0;
+    return e;
+  }
+
   static Organisation read_org(Conn& c, const Stmt& s) {
     Organisation o;
     o.id = s.i64(0);

@@ -1,0 +1,176 @@
+// The end of a message (after the final dot of DATA or BDAT LAST): trace headers, then
+// local delivery through MailService, which makes it durable before we answer 250.
+//
+// Trace fields: Received (RFC 5321 4.4) always; Return-Path, and Delivered-To when the
+// message goes to exactly one mailbox (a message to many mailboxes is stored once, so a
+// per-recipient header cannot be in it). Submission also adds Message-ID and Date when
+// the client left them out (RFC 6409 8).
+#include <ctime>
+
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "crypto/crypto.hpp"
+#include "smtp/session.hpp"
+
+namespace caremail::smtp {
+
+namespace {
+
+std::string rfc5322_date(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+// True when the header section of `msg` has a field called `name` (case-insensitive).
+bool has_header(std::string_view msg, std::string_view name) {
+  size_t pos = 0;
+  while (pos < msg.size()) {
+    size_t eol = msg.find('\n', pos);
+    if (eol == std::string_view::npos) eol = msg.size();
+    std::string_view line = msg.substr(pos, eol - pos);
+    if (line.empty() || line == "\r") return false;  // end of headers
+    if (line.size() > name.size() && line[name.size()] == ':') {
+      bool same = true;
+      for (size_t i = 0; i < name.size() && same; ++i)
+        same = std::tolower(static_cast<unsigned char>(line[i])) == std::tolower(static_cast<unsigned char>(name[i]));
+      if (same) return true;
+    }
+    pos = eol + 1;
+  }
+  return false;
+}
+
+metrics::Counter& accepted_total() {
+  static auto& c = metrics::counter("caremail_smtp_messages_accepted_total", "Messages accepted by SMTP");
+  return c;
+}
+metrics::Histogram& delivery_seconds() {
+  static auto& h = metrics::histogram("caremail_smtp_delivery_seconds", "Time from final dot to durable delivery");
+  return h;
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
+  Transaction& t = s.txn();
+  const auto& cfg = s.config();
+  auto start = std::chrono::steady_clock::now();
+  std::time_t now = std::time(nullptr);
+
+  std::string with = s.esmtp ? "ESMTP" : "SMTP";
+  if (s.stream().is_tls()) with += "S";
+  if (s.user) with += "A";
+  std::string trace;
+  trace += "Return-Path: <" + t.from.address() + ">\r\n";
+  if (t.rcpts.size() == 1) trace += "Delivered-To: " + t.rcpts.front().address + "\r\n";
+  trace += "Received: from " + s.helo + " ([" + s.peer().address + "])\r\n\tby " + cfg.server.hostname +
+           " (Caremail) with " + with + " id " + t.queue_id;
+  if (s.stream().is_tls()) trace += "\r\n\t(using " + s.stream().tls_version() + " with cipher " + s.stream().tls_cipher() + ")";
+  if (t.rcpts.size() == 1) trace += "\r\n\tfor <" + t.rcpts.front().address + ">";
+  trace += ";\r\n\t" + rfc5322_date(now) + "\r\n";
+  if (s.mode() != Mode::mx) {
+    if (!has_header(message, "Message-ID"))
+      trace += "Message-ID: <" + crypto::random_token(16) + "@" + cfg.server.hostname + ">\r\n";
+    if (!has_header(message, "Date")) trace += "Date: " + rfc5322_date(now) + "\r\n";
+  }
+  message.insert(0, trace);
+  if (message.size() > cfg.quota.max_message_bytes) {
+    s.reply(552, "5.3.4", "Message size exceeds the limit of " + std::to_string(cfg.quota.max_message_bytes) + " bytes");
+    s.reset_transaction();
+    co_return;
+  }
+
+  const uint64_t size = message.size();
+  std::vector<std::string> rcpts;
+  std::vector<NewOutbound> remote;
+  for (const auto& r : t.rcpts) {
+    if (r.account_id != 0) {
+      rcpts.push_back(r.address);
+      continue;
+    }
+    NewOutbound o;
+    o.queue_id = t.queue_id;
+    o.sender = t.from.address();
+    o.recipient = r.address;
+    const auto& n = r.params.notify;
+    if (n.given) {
+      o.notify = 0;
+      if (n.never) o.notify |= kNotifyNever;
+      if (n.success) o.notify |= kNotifySuccess;
+      if (n.failure) o.notify |= kNotifyFailure;
+      if (n.delay) o.notify |= kNotifyDelay;
+    }
+    if (r.params.orcpt) o.orcpt = r.params.orcpt->address;
+    if (t.params.envid) o.envid = *t.params.envid;
+    o.ret_headers_only = t.params.ret == Ret::hdrs;
+    remote.push_back(std::move(o));
+  }
+  if (!remote.empty()) {
+    auto queue = [&mail = s.shared().mail, remote, &message]() {
+      return mail.enqueue_remote(Principal::service(), remote, message);
+    };
+    auto queued = co_await s.shared().server.blocking(std::move(queue));
+    if (!queued) {
+      log::warn("smtp.queue_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"error", queued.error().message}});
+      s.reply(451, "4.3.0", "Temporary failure queueing the message, try again later");
+      s.reset_transaction();
+      co_return;
+    }
+    log::info("smtp.queued", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"recipients", remote.size()},
+                              {"size", size}});
+    if (rcpts.empty()) {
+      accepted_total().inc();
+      s.reply(250, "2.0.0", "Ok: queued as " + t.queue_id);
+      s.reset_transaction();
+      co_return;
+    }
+  }
+  auto job = [&mail = s.shared().mail, rcpts, msg = std::move(message)]() {
+    return mail.deliver(Principal::service(), rcpts, msg);
+  };
+  auto report = co_await s.shared().server.blocking(std::move(job));
+  delivery_seconds().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+
+  if (!report) {
+    const Error& e = report.error();
+    log::warn("smtp.delivery_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"error", e.message}});
+    switch (e.code) {
+      case Errc::too_large: s.reply(552, "5.3.4", e.message); break;
+      case Errc::temporary: s.reply(451, "4.3.0", "Temporary failure storing the message, try again later"); break;
+      default: s.reply(451, "4.3.0", "Local error in processing, try again later"); break;
+    }
+    s.reset_transaction();
+    co_return;
+  }
+  size_t failed = 0;
+  const Error* first_error = nullptr;
+  for (const auto& r : report->recipients) {
+    if (!r.error) continue;
+    ++failed;
+    if (!first_error) first_error = &*r.error;
+    log::warn("smtp.recipient_failed", {{"queue_id", t.queue_id}, {"to", r.address}, {"error", r.error->message}});
+  }
+  log::info("smtp.delivered", {{"session", s.peer().id},
+                               {"queue_id", t.queue_id},
+                               {"from", t.from.address()},
+                               {"recipients", report->recipients.size()},
+                               {"failed", failed},
+                               {"blob", report->blob_id},
+                               {"size", size}});
+  if (report->delivered() == 0 && first_error && remote.empty()) {
+    if (first_error->code == Errc::quota_exceeded) s.reply(552, "5.2.2", first_error->message);
+    else if (first_error->code == Errc::not_found) s.reply(550, "5.1.1", first_error->message);
+    else s.reply(451, "4.3.0", "Temporary failure delivering the message, try again later");
+  } else {
+    // Recipients that failed between RCPT and now (a mailbox filled up meanwhile) are
+    // logged above; the outbound queue will turn them into a non-delivery report.
+    accepted_total().inc();
+    s.reply(250, "2.0.0", "Ok: queued as " + t.queue_id);
+  }
+  s.reset_transaction();
+}
+
+}  // namespace caremail::smtp

@@ -1,0 +1,136 @@
+// SMTP server sessions: MX (port 25), submission (587, STARTTLS then AUTH) and implicit-TLS
+// submission (465). One coroutine per connection on its own strand; one file per command
+// (cmd_*.cpp), registered in the table in session.cpp.
+//
+// SECURITY: everything before AUTH is reachable by anyone on the network. The pre-auth code
+// (greeting, EHLO, STARTTLS, AUTH, and on the MX port MAIL/RCPT/DATA) parses with the
+// bounded parsers in command.hpp and data_reader.hpp, touches the store only through
+// MailService::is_local_domain/check_recipient and AdminService::authenticate_password,
+// and counts errors and commands so that a misbehaving peer is disconnected. AUTH is
+// refused without TLS (except on loopback when the configuration allows it for
+// development). Relaying to other domains needs authentication. Message content is never
+// interpreted here beyond header limits: delivery goes through MailService, which
+// authorises, enforces quota and makes the message durable before we answer 250.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "core/admin_service.hpp"
+#include "core/mail_service.hpp"
+#include "net/listener.hpp"
+#include "net/proto_stream.hpp"
+#include "smtp/command.hpp"
+#include "smtp/data_reader.hpp"
+#include "smtp/reply.hpp"
+
+namespace boost::asio::ssl { class context; }
+
+namespace caremail::smtp {
+
+enum class Mode { mx, submission, submissions };
+std::string_view to_string(Mode m);
+
+// What every session of the process shares. Constant after construction.
+struct Shared {
+  net::Server& server;
+  MailService& mail;
+  AdminService& admin;
+  const Config& config;
+  std::shared_ptr<boost::asio::ssl::context> tls;
+};
+
+struct Recipient {
+  Path path;
+  RcptParams params;
+  std::string address;   // normalised local@domain (local part unquoted, domain lower case)
+  AccountId account_id = 0;  // 0: another domain (outbound queue)
+};
+
+// One mail transaction (MAIL ... DATA/BDAT LAST).
+struct Transaction {
+  std::string queue_id;  // appears in every log line about this message
+  Path from;
+  MailParams params;
+  std::vector<Recipient> rcpts;
+  std::optional<BdatReader> bdat;  // while BDAT chunks arrive
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<Shared> shared, boost::asio::ip::tcp::socket sock, net::PeerInfo peer, Mode mode);
+
+  boost::asio::awaitable<void> run();
+
+  // --- used by the command handlers -----------------------------------------------
+  Shared& shared() { return *shared_; }
+  const Config& config() const { return shared_->config; }
+  net::ProtoStream& stream() { return stream_; }
+  const net::PeerInfo& peer() const { return peer_; }
+  Mode mode() const { return mode_; }
+  bool is_loopback() const;
+  bool auth_offered() const;     // AUTH allowed here and now
+  EhloCapabilities capabilities() const;
+
+  // Queues a reply; replies are flushed when no pipelined input is waiting or before the
+  // session blocks on anything else (PIPELINING, RFC 2920).
+  void reply(int code, std::string_view enhanced, std::string_view text);
+  void reply(const Reply& r) { reply(r.code, r.enhanced, r.text); }
+  void reply_raw(std::string bytes) { out_ += std::move(bytes); }
+  boost::asio::awaitable<bool> flush();
+
+  // Counts a protocol error; past smtp.max_errors the session is closed with 421.
+  void error_counted() { ++errors_; }
+  void close_after_reply() { closing_ = true; }
+
+  void reset_transaction();
+  Transaction& txn() { return *txn_; }
+  bool in_transaction() const { return txn_.has_value(); }
+  Transaction& begin_transaction();
+
+  // Session state the commands change.
+  std::string helo;        // EHLO/HELO argument; empty before
+  bool esmtp = false;
+  std::optional<Principal> user;  // after AUTH
+  int auth_failures = 0;
+  bool client_utf8 = false;  // the current transaction used SMTPUTF8
+
+  DataLimits data_limits() const;
+  std::chrono::seconds command_timeout() const { return std::chrono::seconds(config().limits.idle_timeout_seconds); }
+  std::chrono::seconds data_timeout() const { return std::chrono::seconds(config().smtp.data_timeout_seconds); }
+
+ private:
+  boost::asio::awaitable<void> dispatch(Command& cmd);
+
+  std::shared_ptr<Shared> shared_;
+  net::ProtoStream stream_;
+  net::PeerInfo peer_;
+  const Mode mode_;
+  std::string out_;
+  std::optional<Transaction> txn_;
+  int errors_ = 0;
+  int commands_ = 0;
+  bool closing_ = false;
+};
+
+// The command handlers (one file each).
+boost::asio::awaitable<void> cmd_ehlo(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_starttls(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_auth(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_mail(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_rcpt(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_data(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_bdat(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_misc(Session& s, Command& c);  // RSET NOOP QUIT VRFY EXPN HELP
+
+// Finishing a message (shared by DATA and BDAT LAST): trace headers, delivery, the reply.
+boost::asio::awaitable<void> finish_message(Session& s, std::string message);
+
+// Adds an SMTP listener of the given mode to `server`.
+Result<uint16_t> listen_smtp(std::shared_ptr<Shared> shared, const std::string& name, const Endpoint& ep, Mode mode);
+
+}  // namespace caremail::smtp

@@ -1,0 +1,398 @@
+"""SMTP with real clients (Python smtplib, swaks, curl, raw sockets): the MX port, the
+submission ports, local delivery, and the bad-input and smuggling cases."""
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+import unittest
+import warnings
+
+from harness import Daemon, make_message
+
+JO = ("jo.bloggs@leeds.care.example", "jo-password-123")
+AL = ("al.smith@leeds.care.example", "al-password-1234")
+TINY = ("tiny@leeds.care.example", "tiny-password-12")
+
+
+def client_tls():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Raw:
+    """A bare SMTP conversation over a socket, for what smtplib will not send."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=15)
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def send(self, data: bytes):
+        self.s.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed; had " + repr(self.buf))
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode()
+
+    def reply(self):
+        lines = [self.line()]
+        while len(lines[-1]) > 3 and lines[-1][3] == "-":
+            lines.append(self.line())
+        return lines[-1][:3], "\n".join(lines)
+
+    def cmd(self, text):
+        self.send(text.encode() + b"\r\n")
+        return self.reply()
+
+    def closed(self):
+        try:
+            return self.s.recv(10) == b""
+        except (ConnectionResetError, socket.timeout):
+            return True
+
+    def close(self):
+        self.s.close()
+
+
+class SmtpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon("[smtp]\nmax_recipients = 5\n").start()
+        cls.d.create_org("RX1", "Leeds Teaching Hospitals", ["leeds.care.example"])
+        cls.d.create_user(JO[0], "RX1", JO[1], display_name="Jo Bloggs")
+        cls.d.create_user(AL[0], "RX1", AL[1])
+        cls.d.create_user(TINY[0], "RX1", TINY[1], quota_bytes=2000)
+        cls.mx = cls.d.ports["smtp"]
+        cls.sub = cls.d.ports["submission"]
+        cls.subs = cls.d.ports["submissions"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+
+    def find(self, user, subject):
+        return [m for m in self.d.messages(*user) if m["subject"] == subject]
+
+    # -- MX -------------------------------------------------------------------------
+    def test_ehlo_advertises_the_extensions(self):
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            code, _ = c.ehlo("client.example")
+            self.assertEqual(code, 250)
+            for ext in ("pipelining", "8bitmime", "smtputf8", "enhancedstatuscodes", "dsn", "chunking", "starttls"):
+                self.assertTrue(c.has_extn(ext), ext)
+            self.assertEqual(c.esmtp_features["size"], "36700160")
+            self.assertFalse(c.has_extn("auth"), "no AUTH on the MX port")
+
+    def test_mx_delivers_to_local_recipients_and_refuses_unknown(self):
+        msg = make_message("mx two recipients", to=JO[0])
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            refused = c.sendmail("gp@practice.example", [JO[0], AL[0], "nobody@leeds.care.example"], msg)
+        self.assertEqual(list(refused), ["nobody@leeds.care.example"])
+        self.assertEqual(refused["nobody@leeds.care.example"][0], 550)
+        self.assertIn(b"5.1.1", refused["nobody@leeds.care.example"][1])
+        jo = self.find(JO, "mx two recipients")
+        al = self.find(AL, "mx two recipients")
+        self.assertEqual(len(jo), 1)
+        self.assertEqual(len(al), 1)
+        self.assertEqual(jo[0]["blob"], al[0]["blob"], "one stored copy for both recipients")
+        raw = self.d.raw(*JO, jo[0]["uid"])
+        self.assertTrue(raw.startswith(b"Return-Path: <gp@practice.example>\r\n"), raw[:200])
+        self.assertIn(b"Received: from ", raw)
+        self.assertNotIn(b"Delivered-To:", raw)
+        self.assertTrue(raw.endswith(msg), "the body arrives unchanged")
+
+    def test_single_recipient_gets_delivered_to(self):
+        msg = make_message("mx one recipient")
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.sendmail("gp@practice.example", [JO[0]], msg)
+        raw = self.d.raw(*JO, self.find(JO, "mx one recipient")[0]["uid"])
+        self.assertIn(b"Delivered-To: " + JO[0].encode() + b"\r\n", raw)
+
+    def test_no_open_relay(self):
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.ehlo()
+            c.mail("spammer@bad.example")
+            code, text = c.rcpt("victim@elsewhere.example")
+            self.assertEqual(code, 550)
+            self.assertIn(b"5.7.1", text)
+        r = Raw(self.mx)
+        r.cmd("EHLO x")
+        code, text = r.cmd("AUTH PLAIN AGpvAGpv")
+        self.assertEqual(code, "502")
+        r.close()
+
+    def test_quota_and_size_are_refused_with_the_reason(self):
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.ehlo()
+            code, text = c.mail("gp@practice.example", ["SIZE=3000"])
+            self.assertEqual(code, 250)
+            code, text = c.rcpt(TINY[0])
+            self.assertEqual(code, 552, text)
+            self.assertIn(b"5.2.2", text)
+            self.assertIn(b"full", text)
+            c.rset()
+            code, text = c.mail("gp@practice.example", ["SIZE=99999999"])
+            self.assertEqual(code, 552)
+            self.assertIn(b"5.3.4", text)
+
+    def test_too_many_recipients(self):
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.ehlo()
+            c.mail("gp@practice.example")
+            for _ in range(5):
+                self.assertEqual(c.rcpt(JO[0])[0], 250)
+            code, text = c.rcpt(JO[0])
+            self.assertEqual(code, 452)
+            self.assertIn(b"4.5.3", text)
+
+    def test_postmaster_is_always_accepted(self):
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.ehlo()
+            c.mail("someone@outside.example")
+            self.assertEqual(c.rcpt("<Postmaster>")[0], 250)
+            self.assertEqual(c.rcpt("postmaster@care.example")[0], 250)
+
+    def test_state_errors(self):
+        r = Raw(self.mx)
+        self.assertEqual(r.cmd("MAIL FROM:<a@b.example>")[0], "503")  # before EHLO
+        r.cmd("EHLO client.example")
+        self.assertEqual(r.cmd("RCPT TO:<" + JO[0] + ">")[0], "503")  # before MAIL
+        self.assertEqual(r.cmd("DATA")[0], "503")
+        self.assertEqual(r.cmd("MAIL FROM:<a@b.example>")[0], "250")
+        self.assertEqual(r.cmd("MAIL FROM:<a@b.example>")[0], "503")  # nested
+        self.assertEqual(r.cmd("DATA")[0], "554")  # no recipients
+        self.assertEqual(r.cmd("VRFY " + JO[0])[0], "252")  # never reveals who exists
+        self.assertEqual(r.cmd("EXPN staff")[0], "502")
+        self.assertEqual(r.cmd("QUIT")[0], "221")
+        r.close()
+
+    def test_bad_commands_and_limits(self):
+        r = Raw(self.mx)
+        r.cmd("EHLO client.example")
+        self.assertEqual(r.cmd("FROB")[0], "500")
+        self.assertEqual(r.cmd("MAIL FROM:<no-at-sign>")[0], "501")
+        self.assertEqual(r.cmd("MAIL FROM:<a@b.example> FOO=BAR")[0], "555")
+        code, text = r.cmd("NOOP " + "x" * 5000)
+        self.assertEqual(code, "500")
+        self.assertIn("5.5.6", text)
+        self.assertEqual(r.cmd("NOOP")[0], "250", "the session goes on after a long line")
+        r.close()
+        # Past max_errors (10) the server says 421 and closes.
+        r = Raw(self.mx)
+        codes = [r.cmd("FROB")[0] for _ in range(10)]
+        self.assertEqual(set(codes), {"500"})
+        code, text = r.reply()
+        self.assertEqual(code, "421", text)
+        self.assertTrue(r.closed())
+        r.close()
+
+    def test_http_verbs_close_the_connection(self):
+        r = Raw(self.mx)
+        code, _ = r.cmd("GET / HTTP/1.1")
+        self.assertEqual(code[0], "5")
+        self.assertTrue(r.closed())
+        r.close()
+
+    def test_pipelining(self):
+        r = Raw(self.mx)
+        r.cmd("EHLO client.example")
+        r.send(("MAIL FROM:<gp@practice.example>\r\nRCPT TO:<%s>\r\nRCPT TO:<nobody@leeds.care.example>\r\n"
+                "RCPT TO:<%s>\r\nDATA\r\n" % (JO[0], AL[0])).encode())
+        self.assertEqual([r.reply()[0] for _ in range(5)], ["250", "250", "550", "250", "354"])
+        r.send(make_message("pipelined") + b".\r\nQUIT\r\n")
+        self.assertEqual(r.reply()[0], "250")
+        self.assertEqual(r.reply()[0], "221")
+        r.close()
+        self.assertEqual(len(self.find(JO, "pipelined")), 1)
+
+    def test_dot_stuffing(self):
+        body = "first line\r\n.leading dot\r\n..two dots\r\n"
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.sendmail("gp@practice.example", [JO[0]], make_message("dots", body=body))
+        raw = self.d.raw(*JO, self.find(JO, "dots")[0]["uid"])
+        self.assertIn(b"\r\n.leading dot\r\n..two dots\r\n", raw)
+
+    def test_smtp_smuggling_probes_never_end_the_message(self):
+        probes = [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r", b"\r\n.\n"]
+        for i, probe in enumerate(probes):
+            with self.subTest(probe=probe):
+                r = Raw(self.mx)
+                r.cmd("EHLO attacker.example")
+                r.cmd("MAIL FROM:<a@attacker.example>")
+                r.cmd("RCPT TO:<%s>" % JO[0])
+                self.assertEqual(r.cmd("DATA")[0], "354")
+                smuggled = (b"Subject: outer %d\r\n\r\nhello" % i + probe +
+                            b"MAIL FROM:<ceo@leeds.care.example>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+                            b"Subject: smuggled %d\r\n\r\nforged\r\n.\r\n" % (JO[0].encode(), i))
+                r.send(smuggled)
+                code, text = r.reply()
+                self.assertEqual(code[0], "5", text)
+                self.assertEqual(r.cmd("NOOP")[0], "250", "still in step: the smuggled commands were data")
+                r.close()
+                self.assertEqual(self.find(JO, "smuggled %d" % i), [])
+                self.assertEqual(self.find(JO, "outer %d" % i), [])
+
+    def test_bdat_chunking(self):
+        msg = make_message("chunked", body="part one\r\npart two\r\n")
+        r = Raw(self.mx)
+        r.cmd("EHLO client.example")
+        r.cmd("MAIL FROM:<gp@practice.example>")
+        r.cmd("RCPT TO:<%s>" % JO[0])
+        half = len(msg) // 2
+        r.send(b"BDAT %d\r\n" % half + msg[:half])
+        self.assertEqual(r.reply()[0], "250")
+        r.send(b"BDAT %d LAST\r\n" % (len(msg) - half) + msg[half:])
+        code, text = r.reply()
+        self.assertEqual(code, "250", text)
+        self.assertEqual(r.cmd("DATA")[0], "503", "no transaction any more")
+        r.close()
+        m = self.find(JO, "chunked")
+        self.assertEqual(len(m), 1)
+        self.assertTrue(self.d.raw(*JO, m[0]["uid"]).endswith(msg))
+
+    def test_swaks_and_curl_as_clients(self):
+        r = subprocess.run(["swaks", "--server", f"127.0.0.1:{self.mx}", "--to", JO[0], "--from", "gp@practice.example",
+                            "--h-Subject", "via swaks", "--body", "hello from swaks"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = subprocess.run(["swaks", "--server", f"127.0.0.1:{self.mx}", "--to", "ghost@leeds.care.example",
+                            "--from", "gp@practice.example"], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("550 5.1.1", r.stdout)
+        msg = make_message("via curl")
+        r = subprocess.run(["curl", "-s", "--url", f"smtp://127.0.0.1:{self.mx}", "--mail-from", "gp@practice.example",
+                            "--mail-rcpt", AL[0], "--upload-file", "-"], input=msg, capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.find(JO, "via swaks")), 1)
+        self.assertEqual(len(self.find(AL, "via curl")), 1)
+
+    # -- submission -------------------------------------------------------------------
+    def test_submission_requires_tls_then_auth(self):
+        with smtplib.SMTP("127.0.0.1", self.sub) as c:
+            c.ehlo()
+            self.assertFalse(c.has_extn("auth"), "no AUTH before TLS")
+            code, text = c.docmd("AUTH", "PLAIN AGpvAGpv")
+            self.assertEqual(code, 538)
+            code, text = c.docmd("MAIL", "FROM:<%s>" % JO[0])
+            self.assertEqual(code, 530)
+            c.starttls(context=client_tls())
+            c.ehlo()
+            self.assertIn("PLAIN", c.esmtp_features["auth"])
+            with self.assertRaises(smtplib.SMTPAuthenticationError):
+                c.login(JO[0], "wrong password!")
+            c.login(*JO)
+            refused = c.sendmail(JO[0], [AL[0]], make_message("submitted", sender=JO[0]))
+            self.assertEqual(refused, {})
+        m = self.find(AL, "submitted")
+        self.assertEqual(len(m), 1)
+        raw = self.d.raw(*AL, m[0]["uid"])
+        self.assertIn(b"with ESMTPSA", raw)
+        self.assertIn(b"using TLSv1.", raw)
+
+    def test_submission_sender_must_be_own_address(self):
+        with smtplib.SMTP("127.0.0.1", self.sub) as c:
+            c.starttls(context=client_tls())
+            c.login(*JO)
+            with self.assertRaises(smtplib.SMTPSenderRefused) as cm:
+                c.sendmail(AL[0], [AL[0]], make_message("forged"))
+            self.assertEqual(cm.exception.smtp_code, 553)
+        self.assertEqual(self.find(AL, "forged"), [])
+        st, _, audit = self.d.api("GET", "/api/v1/audit?limit=1000")
+        self.assertTrue(any(e["action"] == "mail.send_as" and e["outcome"] == "denied" for e in audit["events"]))
+
+    def test_submission_adds_message_id_and_date(self):
+        bare = ("From: %s\r\nTo: %s\r\nSubject: no id\r\n\r\nhi\r\n" % (JO[0], AL[0])).encode()
+        with smtplib.SMTP_SSL("127.0.0.1", self.subs, context=client_tls()) as c:
+            c.login(*JO)
+            c.sendmail(JO[0], [AL[0]], bare)
+        raw = self.d.raw(*AL, self.find(AL, "no id")[0]["uid"])
+        self.assertIn(b"\r\nMessage-ID: <", raw)
+        self.assertIn(b"\r\nDate: ", raw)
+
+    def test_implicit_tls_refuses_old_versions(self):
+        ctx = client_tls()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        with self.assertRaises((ssl.SSLError, ConnectionResetError, OSError)):
+            smtplib.SMTP_SSL("127.0.0.1", self.subs, context=ctx, timeout=10)
+
+    def test_auth_failures_close_the_connection(self):
+        with smtplib.SMTP("127.0.0.1", self.sub) as c:
+            c.starttls(context=client_tls())
+            c.ehlo()
+            for _ in range(2):
+                self.assertEqual(c.docmd("AUTH", "PLAIN " + __import__("base64").b64encode(
+                    b"\0" + JO[0].encode() + b"\0nope-nope-nope").decode())[0], 535)
+            code, text = c.docmd("AUTH", "PLAIN " + __import__("base64").b64encode(
+                b"\0" + JO[0].encode() + b"\0nope-nope-nope").decode())
+            self.assertEqual(code, 535)
+            self.assertEqual(c.getreply()[0], 421, "then the server says goodbye")
+            with self.assertRaises(smtplib.SMTPServerDisconnected):
+                c.noop()
+
+    def test_auth_login_and_swaks_submission(self):
+        r = subprocess.run(["swaks", "--server", f"127.0.0.1:{self.sub}", "-tls", "--auth", "LOGIN", "--auth-user",
+                            AL[0], "--auth-password", AL[1], "--from", AL[0], "--to", JO[0], "--h-Subject",
+                            "swaks submission"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(len(self.find(JO, "swaks submission")), 1)
+
+    def test_starttls_discards_pipelined_plaintext(self):
+        r = Raw(self.sub)
+        r.cmd("EHLO client.example")
+        # CVE-2011-0411: a command injected after STARTTLS in the same packet must not run.
+        r.send(b"STARTTLS\r\nRSET\r\n")
+        self.assertEqual(r.reply()[0], "220")
+        tls = client_tls().wrap_socket(r.s, server_hostname="localhost")
+        tls.sendall(b"NOOP\r\n")
+        reply = tls.recv(1000)
+        self.assertTrue(reply.startswith(b"250 "), reply)  # the NOOP's reply, not the RSET's
+        tls.close()
+
+
+class SmtpDevLoopbackTest(unittest.TestCase):
+    def test_plaintext_auth_on_loopback_when_allowed(self):
+        with Daemon("[smtp]\nallow_plaintext_auth_on_loopback = true\n") as d:
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            d.create_user(JO[0], "RX1", JO[1])
+            with smtplib.SMTP("127.0.0.1", d.ports["submission"]) as c:
+                c.ehlo()
+                self.assertTrue(c.has_extn("auth"))
+                c.login(*JO)
+                c.sendmail(JO[0], [JO[0]], make_message("loopback dev"))
+            self.assertEqual(len([m for m in d.messages(*JO) if m["subject"] == "loopback dev"]), 1)
+
+    def test_idle_timeout_and_shutdown_say_421(self):
+        with Daemon("[limits]\nidle_timeout_seconds = 1\n") as d:
+            r = Raw(d.ports["smtp"])
+            code, text = r.reply()
+            self.assertEqual(code, "421")
+            self.assertIn("4.4.2", text)
+            r.close()
+        d = Daemon()
+        try:
+            d.start()
+            r = Raw(d.ports["smtp"])
+            r.cmd("EHLO x")
+            d.proc.send_signal(15)
+            code, text = r.reply()
+            self.assertEqual(code, "421")
+            self.assertIn("4.3.2", text)
+            r.close()
+            self.assertEqual(d.proc.wait(10), 0)
+        finally:
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
