@@ -12,7 +12,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real clients used by the tests and tools used by the scripts
-  python3 curl openssl sqlite3 swaks libnet-ssleay-perl libauthen-sasl-perl procps
+  python3 python3-aiosmtpd curl openssl sqlite3 swaks libnet-ssleay-perl libauthen-sasl-perl procps
 )
 
 missing=()

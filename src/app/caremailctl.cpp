@@ -160,6 +160,12 @@ int main(int argc, char** argv) {
   auto* acct_show = acct->add_subcommand("show", "show one account");
   acct_show->add_option("address", address)->required();
 
+  auto* acct_sending = acct->add_subcommand("sending", "suspend or resume an account's sending");
+  bool resume = false, suspend = false;
+  acct_sending->add_option("address", address)->required();
+  auto* resume_flag = acct_sending->add_flag("--resume", resume, "lift a suspension (excessive activity)");
+  acct_sending->add_flag("--suspend", suspend, "suspend sending")->excludes(resume_flag);
+
   auto* pw = app.add_subcommand("password", "passwords")->require_subcommand(1);
   auto* pw_set = pw->add_subcommand("set", "set a password (read from standard input)");
   pw_set->add_option("address", address)->required();
@@ -252,6 +258,18 @@ int main(int argc, char** argv) {
     }
     if (*acct_show) {
       return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address), ""), true, nullptr);
+    }
+    if (*acct_sending) {
+      if (resume == suspend) {
+        std::cerr << "caremailctl: say --resume or --suspend\n";
+        return 2;
+      }
+      json::object body{{"suspended", suspend}};
+      return report(c.call(http::verb::put, "/api/v1/accounts/" + url_encode(address) + "/sending",
+                           json::serialize(body)),
+                    raw, [&](const json::value&) {
+                      std::cout << "sending " << (suspend ? "suspended" : "resumed") << " for " << address << "\n";
+                    });
     }
     if (*pw_set) {
       std::string p = read_secret("New password: ");

@@ -135,7 +135,10 @@ int run_daemon(DaemonOptions opts) {
   FsBlobStore* blob_ptr = blobs.get();
 
   ChangeFeed feed;
-  MailService mail(*store, *blobs, feed, MailLimits{cfg.quota.max_message_bytes});
+  MailService mail(*store, *blobs, feed,
+                   MailLimits{cfg.quota.max_message_bytes, cfg.smtp.max_messages_per_hour,
+                              cfg.smtp.max_recipients_per_hour, cfg.smtp.app_max_messages_per_hour,
+                              cfg.smtp.app_max_recipients_per_hour});
   AdminService admin(*store, cfg);
 
   auto boot = admin.bootstrap(opts.admin_address, opts.admin_password);

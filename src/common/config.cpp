@@ -195,6 +195,10 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("smtp", "max_commands", c.smtp.max_commands));
   CM_TRY(r.get("smtp", "data_timeout_seconds", c.smtp.data_timeout_seconds));
   CM_TRY(r.get("smtp", "allow_plaintext_auth_on_loopback", c.smtp.allow_plaintext_auth_on_loopback));
+  CM_TRY(r.get("smtp", "max_messages_per_hour", c.smtp.max_messages_per_hour));
+  CM_TRY(r.get("smtp", "max_recipients_per_hour", c.smtp.max_recipients_per_hour));
+  CM_TRY(r.get("smtp", "app_max_messages_per_hour", c.smtp.app_max_messages_per_hour));
+  CM_TRY(r.get("smtp", "app_max_recipients_per_hour", c.smtp.app_max_recipients_per_hour));
   CM_TRY(r.get("smtp", "relay_routes", c.smtp.relay_routes));
   CM_TRY(r.get("smtp", "require_tls_domains", c.smtp.require_tls_domains));
   CM_TRY(r.get("smtp", "retry_schedule_seconds", c.smtp.retry_schedule_seconds));
@@ -241,6 +245,11 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
     if (eq == std::string::npos || eq == 0 || !parse_endpoint(route.substr(eq + 1)))
       return bad(origin, "smtp.relay_routes", "'" + route + "' is not domain=ip:port (use * for every domain)");
   }
+  for (auto [v, name] : {std::pair{c.smtp.max_messages_per_hour, "smtp.max_messages_per_hour"},
+                         std::pair{c.smtp.max_recipients_per_hour, "smtp.max_recipients_per_hour"},
+                         std::pair{c.smtp.app_max_messages_per_hour, "smtp.app_max_messages_per_hour"},
+                         std::pair{c.smtp.app_max_recipients_per_hour, "smtp.app_max_recipients_per_hour"}})
+    if (v < 1) return bad(origin, name, "must be at least 1");
   if (c.smtp.retry_schedule_seconds.empty())
     return bad(origin, "smtp.retry_schedule_seconds", "needs at least one wait");
   if (c.smtp.max_queue_seconds < 1) return bad(origin, "smtp.max_queue_seconds", "must be at least 1");

@@ -70,6 +70,13 @@ struct Config {
     // AUTH without TLS from a loopback address (development and tests only).
     bool allow_plaintext_auth_on_loopback = false;
 
+    // Sending limits per account and hour (PRODUCT.md S6); passing one suspends sending
+    // until an administrator lifts it. Application accounts (relay service) have their own.
+    int max_messages_per_hour = 500;
+    int max_recipients_per_hour = 3000;
+    int app_max_messages_per_hour = 20000;
+    int app_max_recipients_per_hour = 100000;
+
     // Outbound queue.
     // Static routes, "domain=host:port" ("*" for a smarthost); other domains use DNS MX.
     std::vector<std::string> relay_routes;

@@ -252,6 +252,21 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
   return {};
 }
 
+Status AdminService::set_sending_suspended(const Principal& by, std::string_view address, bool suspended) {
+  auto acct = store_.account_by_address(address);
+  if (!acct) return acct.error();
+  if (!may_administer(by, acct->org_id)) {
+    audit(store_, by, suspended ? "mail.sending_suspend" : "mail.sending_resume", acct->address, acct->org_id,
+          "denied");
+    if (!by.system && !by.national() && acct->org_id != by.org_id)
+      return make_error(Errc::not_found, "no account " + std::string(address));
+    return denied("you may not change this account's sending");
+  }
+  if (Status s = store_.set_sending_suspended(acct->id, suspended); !s) return s;
+  audit(store_, by, suspended ? "mail.sending_suspend" : "mail.sending_resume", acct->address, acct->org_id, "ok");
+  return {};
+}
+
 Result<std::string> AdminService::issue_api_token(const Principal& by, std::string_view name) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no API tokens");
   std::string token = "cm_" + crypto::random_token(32);

@@ -47,6 +47,9 @@ class AdminService {
   Result<std::vector<Account>> list_accounts(const Principal& by, std::optional<std::string> ods_code);
   Result<Account> get_account(const Principal& by, std::string_view address);
   Status set_password(const Principal& by, std::string_view address, std::string_view password);
+  // Suspends or lifts the suspension of an account's sending (PRODUCT.md S6).
+  // Administrators in scope; audited.
+  Status set_sending_suspended(const Principal& by, std::string_view address, bool suspended);
   // Issues a new API token for the principal itself; returns the token (shown once).
   Result<std::string> issue_api_token(const Principal& by, std::string_view name);
 

@@ -7,7 +7,10 @@
 // I/O thread. Thread-safe.
 #pragma once
 
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <span>
 #include <string>
@@ -22,6 +25,11 @@ namespace caremail {
 
 struct MailLimits {
   uint64_t max_message_bytes = 35ull << 20;
+  // Sending per account and hour (PRODUCT.md S6); application accounts have their own.
+  int max_messages_per_hour = 500;
+  int max_recipients_per_hour = 3000;
+  int app_max_messages_per_hour = 20000;
+  int app_max_recipients_per_hour = 100000;
 };
 
 struct RecipientOutcome {
@@ -83,6 +91,14 @@ class MailService {
   // The raw bytes of a stored blob, verified (the outbound queue reads what it sends).
   Result<std::string> read_blob(const Principal& by, std::string_view blob_id);
 
+  // Sending limits (PRODUCT.md S6). sending_allowed: is the account's sending suspended?
+  // record_submission: counts one submitted message with `recipients` recipients; when it
+  // passes the hourly limit, sending is suspended (until an administrator lifts it), the
+  // event is audited, and the user and their organisation's administrators are told why.
+  // Both return permission_denied with a message for the user.
+  Status sending_allowed(const Principal& by);
+  Status record_submission(const Principal& by, size_t recipients);
+
   // IMAP APPEND / JMAP Email/import into one of the owner's mailboxes.
   Result<AppendResult> append(const Principal& by, AccountId owner, std::string_view mailbox, std::string_view raw,
                               uint32_t flags = 0, std::vector<std::string> keywords = {}, UnixTime internal_date = 0);
@@ -122,6 +138,14 @@ class MailService {
   FsBlobStore& blobs_;
   ChangeFeed& feed_;
   const MailLimits limits_;
+
+  struct SendWindow {
+    std::deque<std::pair<UnixTime, size_t>> sent;  // (when, recipients), last hour
+    size_t recipients = 0;
+    bool tripped = false;  // this window suspended the account; a lift starts afresh
+  };
+  std::mutex send_mu_;
+  std::unordered_map<AccountId, SendWindow> send_windows_;  // guarded by send_mu_
 };
 
 // Writes one audit event; never fails the caller (a failure is logged).

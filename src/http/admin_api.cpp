@@ -72,6 +72,7 @@ json::object to_json(const Account& a, const std::string& ods) {
           {"aliases", aliases},
           {"quota_bytes", a.quota_bytes},
           {"has_password", !a.password_hash.empty()},
+          {"sending_suspended", a.sending_suspended},
           {"created_at", a.created_at}};
 }
 
@@ -137,6 +138,7 @@ class Api {
       if (sub.empty() && r.method == "GET") return get_account(p, address);
       if (sub == "password" && (r.method == "PUT" || r.method == "POST")) return set_password(p, address, r);
       if (sub == "quota" && r.method == "GET") return quota(p, address);
+      if (sub == "sending" && (r.method == "PUT" || r.method == "POST")) return sending(p, address, r);
       if (sub == "mailboxes" && r.method == "GET") return mailboxes(p, address);
       // accounts/{address}/mailboxes/{name}/messages[/{uid}/raw]
       if (sub.rfind("mailboxes/", 0) == 0 && r.method == "GET") return messages(p, address, sub.substr(10), r);
@@ -306,6 +308,19 @@ class Api {
     if (!err.empty()) return problem(400, err);
     if (!pw) return problem(400, "'password' is required");
     Status s = d_.admin.set_password(p, address, *pw);
+    if (!s) return problem(s.error());
+    Response ok;
+    ok.status = 204;
+    return ok;
+  }
+
+  Response sending(const Principal& p, const std::string& address, const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    auto& o = std::get<json::object>(body);
+    auto it = o.find("suspended");
+    if (it == o.end() || !it->value().is_bool()) return problem(400, "'suspended' (true or false) is required");
+    Status s = d_.admin.set_sending_suspended(p, address, it->value().as_bool());
     if (!s) return problem(s.error());
     Response ok;
     ok.status = 204;

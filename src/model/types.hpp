@@ -53,6 +53,7 @@ struct Account {
   uint64_t quota_bytes = 0;      // limit for all its mailboxes together
   std::vector<std::string> aliases;
   UnixTime created_at = 0;
+  bool sending_suspended = false;  // excessive activity (PRODUCT.md S6) until an admin lifts it
 
   bool has_role(Role r) const {
     for (Role x : roles) if (x == r) return true;

@@ -53,6 +53,12 @@ boost::asio::awaitable<void> cmd_mail(Session& s, Command& c) {
       s.reply(553, "5.7.1", allowed.error().message);
       co_return;
     }
+    auto suspended = [&mail = s.shared().mail, by = *s.user]() { return mail.sending_allowed(by); };
+    Status may_send = co_await s.shared().server.blocking(std::move(suspended));
+    if (!may_send) {
+      s.reply(550, "5.7.1", may_send.error().message);
+      co_return;
+    }
   }
   Transaction& t = s.begin_transaction();
   t.from = c.path;

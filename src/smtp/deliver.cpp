@@ -43,6 +43,44 @@ bool has_header(std::string_view msg, std::string_view name) {
   return false;
 }
 
+// The address in the first `name:` header ("Jo <jo@x>" or "jo@x"); "" when absent.
+std::string header_address(std::string_view msg, std::string_view name) {
+  size_t pos = 0;
+  while (pos < msg.size()) {
+    size_t eol = msg.find('\n', pos);
+    if (eol == std::string_view::npos) eol = msg.size();
+    std::string_view line = msg.substr(pos, eol - pos);
+    if (line.empty() || line == "\r") return {};
+    if (line.size() > name.size() && line[name.size()] == ':') {
+      bool same = true;
+      for (size_t i = 0; i < name.size() && same; ++i)
+        same = std::tolower(static_cast<unsigned char>(line[i])) == std::tolower(static_cast<unsigned char>(name[i]));
+      if (same) {
+        // Unfold continuation lines.
+        std::string value(line.substr(name.size() + 1));
+        size_t next = eol + 1;
+        while (next < msg.size() && (msg[next] == ' ' || msg[next] == '\t')) {
+          size_t e2 = msg.find('\n', next);
+          if (e2 == std::string_view::npos) e2 = msg.size();
+          value += " ";
+          value += msg.substr(next, e2 - next);
+          next = e2 + 1;
+        }
+        auto lt = value.rfind('<');
+        auto gt = value.rfind('>');
+        std::string addr = (lt != std::string::npos && gt != std::string::npos && gt > lt)
+                               ? value.substr(lt + 1, gt - lt - 1)
+                               : value;
+        auto b = addr.find_first_not_of(" \t\r");
+        auto e = addr.find_last_not_of(" \t\r");
+        return b == std::string::npos ? std::string() : addr.substr(b, e - b + 1);
+      }
+    }
+    pos = eol + 1;
+  }
+  return {};
+}
+
 metrics::Counter& accepted_total() {
   static auto& c = metrics::counter("caremail_smtp_messages_accepted_total", "Messages accepted by SMTP");
   return c;
@@ -75,6 +113,25 @@ boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
     if (!has_header(message, "Message-ID"))
       trace += "Message-ID: <" + crypto::random_token(16) + "@" + cfg.server.hostname + ">\r\n";
     if (!has_header(message, "Date")) trace += "Date: " + rfc5322_date(now) + "\r\n";
+  }
+  if (s.user) {
+    // Submission: the From header must be an address the user may send as, like the
+    // envelope (an application account's From is its own address), and the message counts
+    // against the hourly sending limits.
+    std::string from = header_address(message, "From");
+    auto check = [&mail = s.shared().mail, by = *s.user, from, n = t.rcpts.size()]() -> Status {
+      if (!from.empty())
+        if (Status st = mail.may_send_as(by, from); !st) return st;
+      return mail.record_submission(by, n);
+    };
+    Status allowed = co_await s.shared().server.blocking(std::move(check));
+    if (!allowed) {
+      log::info("smtp.submission_refused", {{"session", s.peer().id}, {"queue_id", t.queue_id},
+                                            {"reason", allowed.error().message}});
+      s.reply(550, "5.7.1", allowed.error().message);
+      s.reset_transaction();
+      co_return;
+    }
   }
   message.insert(0, trace);
   if (message.size() > cfg.quota.max_message_bytes) {

@@ -132,6 +132,7 @@ class Store {
   virtual Status set_password_hash(AccountId id, std::string_view hash) = 0;
   virtual Status add_alias(AccountId id, std::string_view alias) = 0;
   virtual Status set_quota_limit(AccountId id, uint64_t bytes) = 0;
+  virtual Status set_sending_suspended(AccountId id, bool suspended) = 0;
 
   // --- API tokens (stored as SHA-256 of the token) --------------------------
   virtual Status add_api_token(AccountId id, std::string_view token_hash, std::string_view name) = 0;

@@ -308,6 +308,15 @@ class SmtpTest(unittest.TestCase):
         st, _, audit = self.d.api("GET", "/api/v1/audit?limit=1000")
         self.assertTrue(any(e["action"] == "mail.send_as" and e["outcome"] == "denied" for e in audit["events"]))
 
+    def test_submission_from_header_must_be_own_address(self):
+        with smtplib.SMTP("127.0.0.1", self.sub) as c:
+            c.starttls(context=client_tls())
+            c.login(*JO)
+            with self.assertRaises(smtplib.SMTPDataError) as cm:
+                c.sendmail(JO[0], [AL[0]], make_message("header forged", sender="ceo@leeds.care.example"))
+            self.assertEqual(cm.exception.smtp_code, 550)
+        self.assertEqual(self.find(AL, "header forged"), [])
+
     def test_submission_adds_message_id_and_date(self):
         bare = ("From: %s\r\nTo: %s\r\nSubject: no id\r\n\r\nhi\r\n" % (JO[0], AL[0])).encode()
         with smtplib.SMTP_SSL("127.0.0.1", self.subs, context=client_tls()) as c:
@@ -360,6 +369,40 @@ class SmtpTest(unittest.TestCase):
         tls.close()
 
 
+class SendingLimitTest(unittest.TestCase):
+    def test_excessive_activity_suspends_sending_and_tells_people(self):
+        with Daemon("[smtp]\nmax_messages_per_hour = 3\nallow_plaintext_auth_on_loopback = true\n") as d:
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            d.create_user(JO[0], "RX1", JO[1])
+            d.create_user(AL[0], "RX1", AL[1], roles=["local_admin"])
+            with smtplib.SMTP("127.0.0.1", d.ports["submission"]) as c:
+                c.login(*JO)
+                for i in range(3):
+                    c.sendmail(JO[0], [JO[0]], make_message(f"burst {i}", sender=JO[0]))
+                with self.assertRaises(smtplib.SMTPDataError) as cm:
+                    c.sendmail(JO[0], [JO[0]], make_message("burst 3", sender=JO[0]))
+                self.assertEqual(cm.exception.smtp_code, 550)
+                self.assertIn(b"excessive activity", cm.exception.smtp_error)
+                with self.assertRaises(smtplib.SMTPSenderRefused):
+                    c.sendmail(JO[0], [JO[0]], make_message("burst 4", sender=JO[0]))
+            subjects = [m["subject"] for m in d.messages(*JO)]
+            self.assertNotIn("burst 3", subjects)
+            self.assertIn("Sending suspended for " + JO[0] + " (excessive activity)", subjects)
+            self.assertIn("Sending suspended for " + JO[0] + " (excessive activity)",
+                          [m["subject"] for m in d.messages(*AL)], "the administrator is told")
+            st, _, audit = d.api("GET", "/api/v1/audit?limit=1000")
+            self.assertTrue(any(e["action"] == "mail.sending_suspended" and e["target"] == JO[0] for e in audit["events"]))
+            shown = d.api("GET", "/api/v1/accounts/" + JO[0])[2]
+            self.assertTrue(shown["sending_suspended"])
+            # Receiving is not affected; the administrator lifts it.
+            d.ctl("account", "sending", JO[0], "--resume")
+            self.assertFalse(d.api("GET", "/api/v1/accounts/" + JO[0])[2]["sending_suspended"])
+            with smtplib.SMTP("127.0.0.1", d.ports["submission"]) as c:
+                c.login(*JO)
+                c.sendmail(JO[0], [JO[0]], make_message("after resume", sender=JO[0]))
+            self.assertIn("after resume", [m["subject"] for m in d.messages(*JO)])
+
+
 class SmtpDevLoopbackTest(unittest.TestCase):
     def test_plaintext_auth_on_loopback_when_allowed(self):
         with Daemon("[smtp]\nallow_plaintext_auth_on_loopback = true\n") as d:
@@ -369,7 +412,7 @@ class SmtpDevLoopbackTest(unittest.TestCase):
                 c.ehlo()
                 self.assertTrue(c.has_extn("auth"))
                 c.login(*JO)
-                c.sendmail(JO[0], [JO[0]], make_message("loopback dev"))
+                c.sendmail(JO[0], [JO[0]], make_message("loopback dev", sender=JO[0]))
             self.assertEqual(len([m for m in d.messages(*JO) if m["subject"] == "loopback dev"]), 1)
 
     def test_idle_timeout_and_shutdown_say_421(self):

@@ -146,6 +146,10 @@ CREATE TABLE outbound(
   lease_until INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX outbound_due ON outbound(next_attempt_at);
 )sql",
+    // 3 -> 4: sending suspended for excessive activity (PRODUCT.md S6).
+    R"sql(
+ALTER TABLE accounts ADD COLUMN sending_suspended INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 }  // namespace

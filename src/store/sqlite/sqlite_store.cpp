@@ -223,7 +223,8 @@ class ReaderPool {
 };
 
 constexpr const char* kAccountCols =
-    "SELECT id,address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at FROM accounts ";
+    "SELECT id,address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at,sending_suspended "
+    "FROM accounts ";
 
 constexpr const char* kMailboxCols =
     "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,subscribed,messages,unseen,bytes "
@@ -443,6 +444,16 @@ class SqliteStore final : public Store {
       auto s = c.prepare("INSERT INTO addresses(address,account_id,is_alias) SELECT ?,id,1 FROM accounts WHERE id=?");
       s.bind(1, a).bind(2, id);
       if (Status r = s.exec(); !r) return make_error(r.error().code, "address " + a + " is already taken");
+      if (c.changes() == 0) return not_found("no account with id " + std::to_string(id));
+      return {};
+    });
+  }
+
+  Status set_sending_suspended(AccountId id, bool suspended) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE accounts SET sending_suspended=? WHERE id=?");
+      s.bind(1, suspended ? 1 : 0).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
       if (c.changes() == 0) return not_found("no account with id " + std::to_string(id));
       return {};
     });
@@ -1068,6 +1079,7 @@ class SqliteStore final : public Store {
     a.password_hash = s.text(7);
     a.quota_bytes = static_cast<uint64_t>(s.i64(8));
     a.created_at = s.i64(9);
+    a.sending_suspended = s.i64(10) != 0;
     auto al = c.prepare("SELECT address FROM addresses WHERE account_id=? AND is_alias=1 ORDER BY address");
     al.bind(1, a.id);
     while (al.step()) a.aliases.push_back(al.text(0));

@@ -1,0 +1,203 @@
+"""The outbound queue against a real SMTP server (aiosmtpd): delivery, temporary failure
+and retry, permanent failure and the report the sender gets, success notices, delay
+notices, expiry, and required TLS that never falls back to clear text."""
+import email
+import email.policy
+import json
+import os
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Daemon, make_message
+
+JO = ("jo.bloggs@leeds.care.example", "jo-password-123")
+SYS_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def client_tls():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Sink:
+    def __init__(self, *flags):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="caremail-sink-")
+        self.proc = subprocess.Popen([SYS_PYTHON, os.path.join(os.path.dirname(__file__), "smtp_sink.py"),
+                                      str(self.port), self.dir, *flags], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def messages(self):
+        out = []
+        for name in sorted(os.listdir(self.dir)):
+            if name.endswith(".json"):
+                with open(os.path.join(self.dir, name)) as f:
+                    env = json.load(f)
+                with open(os.path.join(self.dir, name[:-5] + ".eml"), "rb") as f:
+                    env["data"] = f.read()
+                out.append(env)
+        return out
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def make_ca(tmp):
+    """A CA and a certificate for 127.0.0.1 signed by it (openssl)."""
+    def run(*a):
+        subprocess.run(a, check=True, capture_output=True, cwd=tmp)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=Test CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj",
+        "/CN=127.0.0.1")
+    with open(os.path.join(tmp, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "srv.pem", "-days", "2", "-extfile", "ext.cnf")
+    return os.path.join(tmp, "ca.pem"), os.path.join(tmp, "srv.pem"), os.path.join(tmp, "srv.key")
+
+
+def wait_for(pred, timeout=30, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class OutboundTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="caremail-ca-")
+        ca, cert, key = make_ca(cls.tmp)
+        cls.plain = Sink()
+        cls.tls = Sink("--tls", cert, key)
+        cls.noverify = Sink()  # offers no STARTTLS at all
+        cfg = ("[smtp]\n"
+               f'relay_routes = ["remote.example=127.0.0.1:{cls.plain.port}", '
+               f'"secure.example=127.0.0.1:{cls.tls.port}", "cleartext.example=127.0.0.1:{cls.noverify.port}", '
+               f'"gone.example=127.0.0.1:{free_port()}"]\n'
+               'require_tls_domains = ["secure.example", "cleartext.example"]\n'
+               "retry_schedule_seconds = [1]\n"
+               "delay_notice_seconds = 3\n"
+               "max_queue_seconds = 8\n"
+               f'outbound_ca_file = "{ca}"\n')
+        cls.d = Daemon(cfg).start()
+        cls.d.create_org("RX1", "Leeds", ["leeds.care.example"])
+        cls.d.create_user(JO[0], "RX1", JO[1])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        for s in (cls.plain, cls.tls, cls.noverify):
+            s.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def submit(self, rcpts, subject, options=(), rcpt_options=()):
+        msg = make_message(subject, sender=JO[0], to=rcpts[0])
+        with smtplib.SMTP("127.0.0.1", self.d.ports["submission"]) as c:
+            c.starttls(context=client_tls())
+            c.login(*JO)
+            c.sendmail(JO[0], rcpts, msg, mail_options=list(options), rcpt_options=list(rcpt_options))
+        return msg
+
+    def reports(self, subject_part):
+        out = []
+        for m in self.d.messages(*JO):
+            if subject_part in m["subject"]:
+                raw = self.d.raw(*JO, m["uid"])
+                out.append(email.message_from_bytes(raw, policy=email.policy.default))
+        return out
+
+    def sink_has(self, sink, subject):
+        return [m for m in sink.messages() if ("Subject: " + subject).encode() in m["data"]]
+
+    def test_delivers_to_another_domain(self):
+        msg = self.submit(["alice@remote.example"], "outbound plain")
+        got = wait_for(lambda: self.sink_has(self.plain, "outbound plain"), what="delivery")
+        self.assertEqual(got[0]["from"], JO[0])
+        self.assertEqual(got[0]["to"], ["alice@remote.example"])
+        self.assertTrue(got[0]["data"].endswith(msg.split(b"\r\n\r\n", 1)[1]))
+        st, _, body = self.d.api("GET", "/api/v1/audit?limit=1")  # daemon still healthy
+        self.assertEqual(st, 200)
+
+    def test_temporary_failure_is_retried_then_delivered(self):
+        self.submit(["temp-2-bob@remote.example"], "outbound retry")
+        wait_for(lambda: self.sink_has(self.plain, "outbound retry"), timeout=40, what="delivery after retries")
+        self.assertIn("outbound.deferred", self.d.read_log())
+
+    def test_permanent_failure_reports_to_the_sender(self):
+        self.submit(["reject-carol@remote.example"], "outbound reject")
+        reps = wait_for(lambda: self.reports("could not be delivered"), what="failure report")
+        r = [x for x in reps if "reject-carol@remote.example" in x["Subject"]][0]
+        self.assertEqual(r.get_content_type(), "multipart/report")
+        self.assertEqual(r.get_param("report-type"), "delivery-status")
+        parts = list(r.iter_parts())
+        human = parts[0].get_content()
+        self.assertIn("reject-carol@remote.example", human)
+        self.assertIn("550 5.1.1 No such user here", human)
+        self.assertIn("What to do", human)
+        status = parts[1].as_string()
+        self.assertIn("Action: failed", status)
+        self.assertIn("Status: 5.1.1", status)
+        self.assertIn("Final-Recipient: rfc822; reject-carol@remote.example", status)
+        self.assertEqual(parts[2].get_content_type(), "message/rfc822")
+
+    def test_success_notice_when_asked(self):
+        self.submit(["dave@remote.example"], "outbound notify", rcpt_options=["NOTIFY=SUCCESS"])
+        got = wait_for(lambda: self.sink_has(self.plain, "outbound notify"), what="delivery")
+        # aiosmtpd does not offer DSN, so we report delivery ourselves.
+        reps = wait_for(lambda: [r for r in self.reports("Delivered:") if "dave@remote.example" in r["Subject"]],
+                        what="success notice")
+        self.assertIn("Action: delivered", list(reps[0].iter_parts())[1].as_string())
+        self.assertTrue(got)
+
+    def test_required_tls_uses_verified_tls(self):
+        self.submit(["erin@secure.example"], "outbound secure")
+        got = wait_for(lambda: self.sink_has(self.tls, "outbound secure"), what="TLS delivery")
+        self.assertTrue(got[0]["tls"], "delivered inside TLS")
+
+    def test_required_tls_is_never_sent_in_clear(self):
+        self.submit(["frank@cleartext.example"], "outbound cleartext")
+        reps = wait_for(lambda: [r for r in self.reports("could not be delivered") if "frank@cleartext.example" in r["Subject"]],
+                        timeout=40, what="failure report after the queue time")
+        self.assertEqual(self.sink_has(self.noverify, "outbound cleartext"), [])
+        human = list(reps[0].iter_parts())[0].get_content()
+        self.assertIn("does not offer STARTTLS", human)
+
+    def test_unreachable_server_gets_delay_notice_then_failure(self):
+        self.submit(["gina@gone.example"], "outbound gone")
+        delayed = wait_for(lambda: [r for r in self.reports("Delayed:") if "gina@gone.example" in r["Subject"]],
+                           timeout=40, what="delay notice")
+        self.assertIn("Action: delayed", list(delayed[0].iter_parts())[1].as_string())
+        wait_for(lambda: [r for r in self.reports("could not be delivered") if "gina@gone.example" in r["Subject"]],
+                 timeout=40, what="failure after expiry")
+
+    def test_mx_port_still_refuses_relaying(self):
+        with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"]) as c:
+            c.ehlo()
+            c.mail("x@outside.example")
+            self.assertEqual(c.rcpt("alice@remote.example")[0], 550)
+
+
+if __name__ == "__main__":
+    unittest.main()
