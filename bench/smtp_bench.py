@@ -420,6 +420,7 @@ compatibility_level = 3.6
 queue_directory = {self.pf}/queue
 data_directory = {self.pf}/data
 maillog_file = {self.pf}/maillog
+maillog_file_prefixes = {self.pf}
 mail_owner = postfix
 setgid_group = postdrop
 myhostname = mx.peer.{DOMAIN}
@@ -497,8 +498,21 @@ service imap-login {{
 """)
         self.pf_pid = self.dv_pid = None
 
+    def _daemon(self, argv, logname):
+        # Both daemonise; their children inherit our stdout, so never capture it with a pipe.
+        with open(os.path.join(self.dir, logname), "a") as f:
+            r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(os.path.join(self.dir, logname)) as f:
+            text = f.read()
+        if r.returncode != 0:
+            # Postfix reports start-up errors on a terminal or to syslog only: ask again on a pty.
+            why = subprocess.run(["script", "-qc", " ".join(argv[:-1] + ["check"]), "/dev/null"], text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout if argv[0] == "postfix" else ""
+            die(f"{' '.join(argv)} failed ({r.returncode}): {text.strip()} {why.strip()}")
+        return text
+
     def start(self):
-        sh(["dovecot", "-c", self.dv_conf])
+        self._daemon(["dovecot", "-c", self.dv_conf], "dovecot-start.log")
         pidf = os.path.join(self.dv, "run", "master.pid")
         end = time.time() + 20
         while not os.path.exists(pidf) and time.time() < end:
@@ -507,7 +521,13 @@ service imap-login {{
             self.dv_pid = int(f.read().split()[0])
         if not wait_port(self.lmtp_port):
             die(f"dovecot LMTP did not come up; see {self.dv}/dovecot.log")
-        out = sh(["postfix", "-c", self.pf_conf, "start"])
+        os.makedirs(os.path.join(self.pf, "queue"), exist_ok=True)
+        os.makedirs(os.path.join(self.pf, "data"), exist_ok=True)
+        pfu = pwd.getpwnam("postfix")
+        os.chown(os.path.join(self.pf, "data"), pfu.pw_uid, pfu.pw_gid)
+        os.chmod(os.path.join(self.pf, "data"), 0o700)
+        self._daemon(["postfix", "-c", self.pf_conf, "set-permissions", "create-missing"], "postfix-start.log")
+        out = self._daemon(["postfix", "-c", self.pf_conf, "start"], "postfix-start.log")
         pidf = os.path.join(self.pf, "queue", "pid", "master.pid")
         end = time.time() + 20
         while not os.path.exists(pidf) and time.time() < end:
@@ -564,6 +584,14 @@ service imap-login {{
         return delays
 
     def stop(self):
+        for attr, pidf in (("pf_pid", os.path.join(self.pf, "queue", "pid", "master.pid")),
+                           ("dv_pid", os.path.join(self.dv, "run", "master.pid"))):
+            if not getattr(self, attr):  # interrupted while starting
+                try:
+                    with open(pidf) as f:
+                        setattr(self, attr, int(f.read().split()[0]))
+                except (OSError, ValueError, IndexError):
+                    pass
         if self.pf_pid:
             subprocess.run(["postfix", "-c", self.pf_conf, "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self._wait_gone(self.pf_pid)

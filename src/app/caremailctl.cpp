@@ -180,6 +180,9 @@ int main(int argc, char** argv) {
   deliver->add_option("--to", to, "recipient (repeatable)")->required();
   deliver->add_option("file", file, "RFC 5322 message file, - for standard input")->required();
 
+  auto* queue = app.add_subcommand("queue", "the outbound queue (operators)")->require_subcommand(1);
+  auto* queue_list = queue->add_subcommand("list", "messages waiting for other domains");
+
   auto* audit = app.add_subcommand("audit", "read the audit log");
   int64_t after = 0, limit = 100;
   audit->add_option("--after", after, "events after this id");
@@ -307,6 +310,13 @@ int main(int argc, char** argv) {
         for (auto& r : v.at("recipients").as_array())
           std::cout << s(r, "address") << ": "
                     << (r.at("delivered").as_bool() ? "delivered, uid " + s(r, "uid") : s(r, "detail")) << "\n";
+      });
+    }
+    if (*queue_list) {
+      return report(c.call(http::verb::get, "/api/v1/queue", ""), raw, [](const json::value& v) {
+        for (auto& e : v.at("queue").as_array())
+          std::cout << s(e, "queue_id") << "\t" << s(e, "sender") << " -> " << s(e, "recipient") << "\tattempts "
+                    << s(e, "attempts") << "\t" << s(e, "last_error") << "\n";
       });
     }
     if (*audit) {

@@ -148,6 +148,20 @@ class Api {
       if (r.method != "POST") return problem(405, "use POST");
       return deliver(p, r);
     }
+    if (rest == "queue") {
+      // The outbound queue, for operators (national roles): who waits for what and why.
+      if (r.method != "GET") return problem(405, "use GET");
+      if (!p.national()) return problem(403, "only national roles see the outbound queue");
+      auto q = d_.store.list_outbound(1000);
+      if (!q) return problem(q.error());
+      json::array out;
+      for (const auto& e : *q)
+        out.push_back(json::object{{"id", e.id}, {"queue_id", e.queue_id}, {"sender", e.sender},
+                                   {"recipient", e.recipient}, {"size", e.size}, {"created_at", e.created_at},
+                                   {"next_attempt_at", e.next_attempt_at}, {"attempts", e.attempts},
+                                   {"last_error", e.last_error}, {"require_tls", e.require_tls}});
+      return json_response(200, json::object{{"queue", out}});
+    }
     if (rest == "audit") {
       if (r.method != "GET") return problem(405, "use GET");
       return audit_log(p, r);

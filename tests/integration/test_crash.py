@@ -115,5 +115,65 @@ class CrashTest(unittest.TestCase):
             self.assertEqual(q["used_bytes"], sum(m["size"] for m in present.values()))
 
 
+class SmtpCrashTest(unittest.TestCase):
+    """The same promise through the SMTP MX port: a 250 after the final dot survives kill -9."""
+
+    def test_kill9_during_smtp_burst(self):
+        import smtplib
+        d = Daemon()
+        try:
+            d.start()
+            d.create_org("CR1", "Crash Test Trust", ["crash.care.example"])
+            for u in USERS:
+                d.create_user(u, "CR1", PASSWORD)
+            tokens = {u: d.user_token(u, PASSWORD) for u in USERS}
+            acked = {}
+            lock = threading.Lock()
+            stop = threading.Event()
+            port = d.ports["smtp"]
+
+            def writer(n):
+                rnd = random.Random(n)
+                try:
+                    c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+                    i = 0
+                    while not stop.is_set():
+                        user = rnd.choice(USERS)
+                        subject = f"smtp crash w{n} m{i}"
+                        msg = make_message(subject, body=("y" * 70 + "\r\n") * rnd.choice([20, 200, 1500]), to=user)
+                        i += 1
+                        c.sendmail("gp@practice.example", [user], msg)
+                        with lock:
+                            acked[subject] = (user, len(msg))
+                except (OSError, smtplib.SMTPException):
+                    return  # the daemon is gone; the message in flight was never acknowledged
+
+            threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+            for t in threads:
+                t.start()
+            time.sleep(2.0)
+            d.kill9()
+            stop.set()
+            for t in threads:
+                t.join(60)
+            self.assertGreater(len(acked), 20)
+            d.start()
+            present = {}
+            for u in USERS:
+                st, _, listing = d.api("GET", f"/api/v1/accounts/{u}/mailboxes/INBOX/messages", token=tokens[u])
+                for m in listing["messages"]:
+                    present[m["subject"]] = (u, m)
+            for subject, (user, size) in acked.items():
+                self.assertIn(subject, present, f"acknowledged SMTP message {subject} is missing")
+                self.assertEqual(present[subject][0], user)
+                self.assertGreater(present[subject][1]["size"], size, "stored with its trace headers")
+            print(f"smtp crash test: {len(acked)} acknowledged, all present")
+            d.stop()
+            r = d.fsck()
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            d.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()

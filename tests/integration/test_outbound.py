@@ -192,6 +192,16 @@ class OutboundTest(unittest.TestCase):
         wait_for(lambda: [r for r in self.reports("could not be delivered") if "gina@gone.example" in r["Subject"]],
                  timeout=40, what="failure after expiry")
 
+    def test_operators_see_the_queue(self):
+        self.submit(["hold-on@gone.example"], "outbound visible")
+        def queued():
+            r = self.d.ctl("queue", "list")
+            return "hold-on@gone.example" in r.stdout and r.stdout
+        out = wait_for(queued, what="queue entry")
+        self.assertIn(JO[0] + " -> hold-on@gone.example", out)
+        st, _, _ = self.d.api("GET", "/api/v1/queue", basic=JO)
+        self.assertEqual(st, 403)
+
     def test_mx_port_still_refuses_relaying(self):
         with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"]) as c:
             c.ehlo()
