@@ -403,6 +403,33 @@ class SendingLimitTest(unittest.TestCase):
             self.assertIn("after resume", [m["subject"] for m in d.messages(*JO)])
 
 
+class RelayServiceTest(unittest.TestCase):
+    """Applications (a hospital system sending appointment letters) relay through
+    submission with an application account: From fixed to its own address, its own limits."""
+
+    def test_application_account_relays_with_its_own_limits(self):
+        app = ("appointments@leeds.care.example", "a long application password 2026")
+        with Daemon("[smtp]\nmax_messages_per_hour = 1\napp_max_messages_per_hour = 3\n") as d:
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            d.create_user(JO[0], "RX1", JO[1])
+            d.create_user(app[0], "RX1", app[1], kind="application")
+            st, _, body = d.api("POST", "/api/v1/accounts", {"address": "short@leeds.care.example",
+                                                              "ods_code": "RX1", "kind": "application",
+                                                              "password": "only-fifteen-ch"})
+            self.assertEqual(st, 400, "application accounts need 20 characters")
+            with smtplib.SMTP("127.0.0.1", d.ports["submission"]) as c:
+                c.starttls(context=client_tls())
+                c.login(*app)
+                for i in range(3):  # above the person limit (1), within the application limit (3)
+                    c.sendmail(app[0], [JO[0]], make_message(f"appointment {i}", sender=app[0]))
+                with self.assertRaises(smtplib.SMTPDataError):
+                    c.sendmail(app[0], [JO[0]], make_message("spoofed", sender="ceo@leeds.care.example"))
+            subjects = [m["subject"] for m in d.messages(*JO)]
+            self.assertEqual(sorted(x for x in subjects if x.startswith("appointment")),
+                             ["appointment 0", "appointment 1", "appointment 2"])
+            self.assertNotIn("spoofed", subjects)
+
+
 class SmtpDevLoopbackTest(unittest.TestCase):
     def test_plaintext_auth_on_loopback_when_allowed(self):
         with Daemon("[smtp]\nallow_plaintext_auth_on_loopback = true\n") as d:
