@@ -1,11 +1,10 @@
 #include "net/proto_stream.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include "net/deadline.hpp"
 
 namespace caremail::net {
 
 namespace asio = boost::asio;
-using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -17,25 +16,6 @@ ReadStatus status_of(const boost::system::error_code& ec) {
   if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset)
     return ReadStatus::eof;
   return ReadStatus::error;
-}
-
-// Runs `op` (an awaitable yielding std::tuple<error_code, size_t>) against a deadline.
-// The loser is cancelled; a timeout leaves the socket open. Every awaitable is a named
-// local: GCC 12 mishandles temporaries inside co_await expressions.
-template <class Op>
-asio::awaitable<std::pair<boost::system::error_code, size_t>> with_deadline(Op op, std::chrono::seconds timeout,
-                                                                           bool& timed_out) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(timeout);
-  auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  auto race = std::move(op) || std::move(wait);
-  auto result = co_await std::move(race);
-  if (result.index() == 1) {
-    timed_out = true;
-    co_return std::pair{boost::system::error_code(asio::error::timed_out), size_t{0}};
-  }
-  auto [ec, n] = std::get<0>(result);
-  co_return std::pair{ec, n};
 }
 
 }  // namespace
@@ -58,15 +38,9 @@ asio::awaitable<bool> ProtoStream::start_tls(std::chrono::seconds timeout) {
   if (!tls_ctx_ || ssl_) co_return false;
   buf_.clear();  // never carry plaintext across the handshake
   ssl_.emplace(sock_, *tls_ctx_);
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(timeout);
   auto hs = ssl_->async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
-  auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  auto race = std::move(hs) || std::move(wait);
-  auto result = co_await std::move(race);
-  if (result.index() == 1) co_return false;
-  auto [ec] = std::get<0>(result);
-  co_return !ec;
+  auto result = co_await with_deadline(std::move(hs), timeout);
+  co_return result && !std::get<0>(*result);
 }
 
 asio::awaitable<bool> ProtoStream::start_tls_client(std::shared_ptr<asio::ssl::context> ctx,
@@ -83,17 +57,13 @@ asio::awaitable<bool> ProtoStream::start_tls_client(std::shared_ptr<asio::ssl::c
   } else {
     ssl_->set_verify_mode(asio::ssl::verify_none);
   }
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(timeout);
   auto hs = ssl_->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-  auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  auto race = std::move(hs) || std::move(wait);
-  auto result = co_await std::move(race);
-  if (result.index() == 1) {
+  auto result = co_await with_deadline(std::move(hs), timeout);
+  if (!result) {
     if (error) *error = "TLS handshake timed out";
     co_return false;
   }
-  auto [ec] = std::get<0>(result);
+  auto [ec] = *result;
   if (ec && error) *error = ec.message();
   co_return !ec;
 }
@@ -101,19 +71,22 @@ asio::awaitable<bool> ProtoStream::start_tls_client(std::shared_ptr<asio::ssl::c
 asio::awaitable<ReadStatus> ProtoStream::fill(std::chrono::seconds timeout) {
   size_t old = buf_.size();
   buf_.resize(old + kReadChunk);
-  bool timed_out = false;
-  std::pair<boost::system::error_code, size_t> r;
+  std::optional<std::tuple<boost::system::error_code, size_t>> r;
   if (ssl_) {
     auto op = ssl_->async_read_some(asio::buffer(buf_.data() + old, kReadChunk), asio::as_tuple(asio::use_awaitable));
-    r = co_await with_deadline(std::move(op), timeout, timed_out);
+    r = co_await with_deadline(std::move(op), timeout);
   } else {
     auto op = sock_.async_read_some(asio::buffer(buf_.data() + old, kReadChunk), asio::as_tuple(asio::use_awaitable));
-    r = co_await with_deadline(std::move(op), timeout, timed_out);
+    r = co_await with_deadline(std::move(op), timeout);
   }
-  buf_.resize(old + r.second);
-  if (r.second > 0) co_return ReadStatus::ok;
-  if (timed_out) co_return ReadStatus::timeout;
-  co_return r.first ? status_of(r.first) : ReadStatus::eof;
+  if (!r) {
+    buf_.resize(old);
+    co_return ReadStatus::timeout;
+  }
+  auto [ec, n] = *r;
+  buf_.resize(old + n);
+  if (n > 0) co_return ReadStatus::ok;
+  co_return ec ? status_of(ec) : ReadStatus::eof;
 }
 
 asio::awaitable<ReadStatus> ProtoStream::read_line(std::string& line, size_t max, std::chrono::seconds timeout,
@@ -158,26 +131,22 @@ asio::awaitable<ReadStatus> ProtoStream::read_some(std::string& out, size_t max,
 }
 
 asio::awaitable<bool> ProtoStream::write(std::string_view data, std::chrono::seconds timeout) {
-  bool timed_out = false;
-  std::pair<boost::system::error_code, size_t> r;
+  std::optional<std::tuple<boost::system::error_code, size_t>> r;
   if (ssl_) {
     auto op = asio::async_write(*ssl_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
-    r = co_await with_deadline(std::move(op), timeout, timed_out);
+    r = co_await with_deadline(std::move(op), timeout);
   } else {
     auto op = asio::async_write(sock_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
-    r = co_await with_deadline(std::move(op), timeout, timed_out);
+    r = co_await with_deadline(std::move(op), timeout);
   }
-  co_return !r.first;
+  co_return r && !std::get<0>(*r);
 }
 
 asio::awaitable<void> ProtoStream::close() {
   if (ssl_) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(std::chrono::seconds(2));
     auto sd = ssl_->async_shutdown(asio::as_tuple(asio::use_awaitable));
-    auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    auto race = std::move(sd) || std::move(wait);
-    co_await std::move(race);
+    auto done = co_await with_deadline(std::move(sd), std::chrono::seconds(2));
+    (void)done;
   }
   boost::system::error_code ec;
   sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);

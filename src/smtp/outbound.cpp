@@ -6,19 +6,18 @@
 #include <algorithm>
 #include <ctime>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl.hpp>
 
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "crypto/crypto.hpp"
+#include "net/deadline.hpp"
 #include "net/proto_stream.hpp"
 #include "smtp/command.hpp"
 
 namespace caremail::smtp {
 
 namespace asio = boost::asio;
-using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -387,13 +386,9 @@ asio::awaitable<AttemptResult> OutboundQueue::attempt(const OutboundEntry& e, co
     boost::system::error_code aec;
     auto addr = asio::ip::make_address(t.address, aec);
     if (aec) continue;
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(timeout);
     auto conn = sock.async_connect(asio::ip::tcp::endpoint(addr, t.port), asio::as_tuple(asio::use_awaitable));
-    auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    auto race = std::move(conn) || std::move(wait);
-    auto cr = co_await std::move(race);
-    bool connected = cr.index() == 0 && !std::get<0>(std::get<0>(cr));
+    auto cr = co_await net::with_deadline(std::move(conn), timeout);
+    bool connected = cr && !std::get<0>(*cr);
     if (!connected) {
       res.kind = Kind::temporary;
       res.reply = "cannot connect to " + t.host + " port " + std::to_string(t.port);
