@@ -45,7 +45,7 @@ bench: build
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	  -DCAREMAIL_FUZZ=ON -DCAREMAIL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_mime fuzz_smtp_command fuzz_smtp_data
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_mime fuzz_smtp_command fuzz_smtp_data fuzz_imap_command
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
