@@ -162,6 +162,18 @@ class OutboundTest(unittest.TestCase):
         self.assertIn("Final-Recipient: rfc822; reject-carol@remote.example", status)
         self.assertEqual(parts[2].get_content_type(), "message/rfc822")
 
+    def test_notify_never_and_ret_hdrs(self):
+        self.submit(["reject-hal@remote.example"], "outbound never", rcpt_options=["NOTIFY=NEVER"])
+        self.submit(["reject-ivy@remote.example"], "outbound hdrs", options=["RET=HDRS", "ENVID=case-42"])
+        reps = wait_for(lambda: [r for r in self.reports("could not be delivered") if "reject-ivy" in r["Subject"]],
+                        what="failure report with headers only")
+        parts = list(reps[0].iter_parts())
+        self.assertEqual(parts[2].get_content_type(), "text/rfc822-headers", "RET=HDRS returns the header only")
+        self.assertIn("Original-Envelope-Id: case-42", parts[1].as_string())
+        self.assertNotIn(b"Hello from the integration tests", parts[2].as_bytes())
+        time.sleep(2)  # the NEVER one was refused at the same time; no report may come
+        self.assertEqual([r for r in self.reports("could not be delivered") if "reject-hal" in r["Subject"]], [])
+
     def test_success_notice_when_asked(self):
         self.submit(["dave@remote.example"], "outbound notify", rcpt_options=["NOTIFY=SUCCESS"])
         got = wait_for(lambda: self.sink_has(self.plain, "outbound notify"), what="delivery")
