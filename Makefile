@@ -5,7 +5,7 @@ BUILD_SAN ?= build-asan
 JOBS      ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test test-asan asan bench fuzz clean
+.PHONY: all deps build run test test-asan asan bench bench-smtp fuzz clean
 
 all: build
 
@@ -41,6 +41,10 @@ test-asan: asan
 
 bench: build
 	bash bench/run.sh $(BUILD)
+
+# SMTP: Caremail vs Postfix -> LMTP -> Dovecot in one run (root; about 15 minutes).
+bench-smtp: build
+	python3 bench/smtp_bench.py $(BUILD)
 
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \

@@ -22,7 +22,7 @@ struct Config {
     std::string hostname = "localhost";
     std::string user = "nobody";   // when started as root: drop to this user after binding
     int shutdown_grace_seconds = 10;
-    int worker_threads = 4;        // bounded pool for blocking work (SQLite, fsync, MIME)
+    int worker_threads = 12;       // bounded pool for blocking work (SQLite, fsync, MIME); see bench/README.md
   } server;
 
   struct National {

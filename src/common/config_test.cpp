@@ -24,7 +24,7 @@ TEST(ParseConfig, EmptyTextGivesTheDocumentedDefaults) {
   EXPECT_EQ(c.server.hostname, "localhost");
   EXPECT_EQ(c.server.user, "nobody");
   EXPECT_EQ(c.server.shutdown_grace_seconds, 10);
-  EXPECT_EQ(c.server.worker_threads, 4);
+  EXPECT_EQ(c.server.worker_threads, 12);
   EXPECT_EQ(c.national.domain, "care.example");
   EXPECT_EQ(c.national.ods_code, "X26");
   EXPECT_EQ(c.national.name, "Caremail national service");
