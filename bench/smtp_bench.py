@@ -166,9 +166,9 @@ class Sampler(threading.Thread):
             for name, root in self.roots.items():
                 rss = 0
                 anon = 0
-                todo = [root] if root in stats else []
-                while todo:
-                    p = todo.pop()
+                stack = [root] if root in stats else []
+                while stack:
+                    p = stack.pop()
                     comm, _, ticks, kb = stats[p]
                     rss += kb
                     anon += read_anon_kb(p)
@@ -176,7 +176,7 @@ class Sampler(threading.Thread):
                     if p not in self.cpu_first:
                         self.cpu_first[p] = ticks if self.first_scan else 0
                     self.cpu_last[p] = ticks
-                    todo.extend(children.get(p, []))
+                    stack.extend(children.get(p, []))
                 self.peak[name] = max(self.peak.get(name, 0), rss)
                 self.peak_anon[name] = max(self.peak_anon.get(name, 0), anon)
                 total += rss

@@ -17,20 +17,6 @@
 using namespace caremail;
 using caremail::testing::code_of;
 
-namespace caremail::testing {
-
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "caremail-test-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-}  // namespace caremail::testing
 
 // ---------------------------------------------------------------------------
 // Fixture.

@@ -10,6 +10,8 @@
 // Each test gets a fresh, empty store made by the factory in a fresh temporary directory.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -33,17 +35,6 @@ inline void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
 namespace caremail::testing {
 
 // A fresh directory under the system temp dir, removed (recursively) on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // "ok" or the error code's name: EXPECT_EQ(code_of(r), "already_exists") prints readably.
 template <class R>

@@ -28,6 +28,7 @@
 #include "smtp/outbound.hpp"
 #include "smtp/session.hpp"
 #include "store/blob/fs_blob_store.hpp"
+#include "store/open_storage.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace caremail {
@@ -84,24 +85,6 @@ void chown_tree(const fs::path& root, const DropTo& to, bool recursive) {
     }
     ::lchown((root / "blobs" / "tmp").c_str(), to.uid, to.gid);
   }
-}
-
-struct Storage {
-  std::unique_ptr<Store> store;
-  std::unique_ptr<FsBlobStore> blobs;
-};
-
-// The blob key, the metadata store and the blob store, wired for group commit.
-Result<Storage> open_storage(const Config& cfg) {
-  auto key = crypto::load_or_create_key(cfg.key_file());
-  if (!key) return key.error();
-  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch});
-  if (!store) return store.error();
-  auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
-  if (!blobs) return blobs.error();
-  FsBlobStore* blob_ptr = blobs->get();
-  (*store)->set_pre_commit_hook([blob_ptr] { return blob_ptr->sync(); });
-  return Storage{std::move(store).value(), std::move(blobs).value()};
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -297,21 +299,8 @@ TEST(ParseEndpoint, Table) {
   }
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "cm-config-test-XXXXXX").string();
-    if (!::mkdtemp(t.data())) std::abort();
-    path_ = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : caremail::testing::TempDir {
+  TempDir() : caremail::testing::TempDir("cm-config-test") {}
 };
 
 TEST(LoadConfig, MissingFileNamesThePath) {

@@ -18,6 +18,7 @@
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
 #include "store/blob/fs_blob_store.hpp"
+#include "store/open_storage.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace caremail {
@@ -40,16 +41,10 @@ class AdminServiceTest : public ::testing::Test {
     cfg_.national.domain = "care.example";
 
     // As daemon.cpp does.
-    auto key = crypto::load_or_create_key(cfg_.key_file());
-    ASSERT_TRUE(key.ok()) << key.error().message;
-    auto store = open_sqlite_store({cfg_.db_file(), cfg_.storage.group_commit_max_batch});
-    ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(store).value();
-    auto blobs = FsBlobStore::open(cfg_.blob_dir(), cfg_.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
-    ASSERT_TRUE(blobs.ok()) << blobs.error().message;
-    blobs_ = std::move(blobs).value();
-    FsBlobStore* blob_ptr = blobs_.get();
-    store_->set_pre_commit_hook([blob_ptr] { return blob_ptr->sync(); });
+    auto storage = open_storage(cfg_);
+    ASSERT_TRUE(storage.ok()) << storage.error().message;
+    store_ = std::move(storage->store);
+    blobs_ = std::move(storage->blobs);
     mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, MailLimits{cfg_.quota.max_message_bytes});
     admin_ = std::make_unique<AdminService>(*store_, cfg_);
 

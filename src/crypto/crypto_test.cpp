@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -195,21 +197,8 @@ TEST(Aead, EveryTamperingIsCorrupt) {
   EXPECT_EQ(*ok, plain);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "cm-crypto-test-XXXXXX").string();
-    if (!::mkdtemp(t.data())) std::abort();
-    path_ = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : caremail::testing::TempDir {
+  TempDir() : caremail::testing::TempDir("cm-crypto-test") {}
 };
 
 mode_t mode_of(const fs::path& p) {

@@ -1,0 +1,20 @@
+#include "store/open_storage.hpp"
+
+#include "crypto/crypto.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace caremail {
+
+Result<Storage> open_storage(const Config& cfg) {
+  auto key = crypto::load_or_create_key(cfg.key_file());
+  if (!key) return key.error();
+  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch});
+  if (!store) return store.error();
+  auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
+  if (!blobs) return blobs.error();
+  FsBlobStore* blob_ptr = blobs->get();
+  (*store)->set_pre_commit_hook([blob_ptr] { return blob_ptr->sync(); });
+  return Storage{std::move(store).value(), std::move(blobs).value()};
+}
+
+}  // namespace caremail
