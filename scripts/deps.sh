@@ -8,11 +8,13 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config make git clang libclang-rt-14-dev
   # libraries (see ../shared/DESIGN.md)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libsqlite3-dev libsodium-dev libgmime-3.0-dev
+  libssl-dev libsqlite3-dev libsodium-dev libgmime-3.0-dev libxapian-dev zlib1g-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real clients used by the tests and tools used by the scripts
   python3 python3-aiosmtpd curl openssl sqlite3 swaks libnet-ssleay-perl libauthen-sasl-perl procps
+  # real IMAP clients for tests/integration/test_imap_clients.py
+  isync libsasl2-modules neomutt tmux
 )
 
 missing=()

@@ -1051,6 +1051,22 @@ TEST_P(StoreConformance, CountersStayExactUnderRandomOperations) {
 // ===========================================================================
 // Change log.
 
+TEST_P(StoreConformance, ExpungedSinceListsOnlyLaterExpungesOfThatMailbox) {
+  auto org = make_org("RXQ");
+  auto a = make_account("qr@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  auto other = mailbox(a.id, "Trash");
+  for (int i = 0; i < 4; ++i) deliver_one(message("m" + std::to_string(i)), a.id);
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{1}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(inbox.id, std::nullopt));
+  ModSeq after_first = MUST(store().mailbox_by_id(inbox.id)).highest_modseq;
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{3, 4}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(inbox.id, std::nullopt));
+  EXPECT_EQ(MUST(store().expunged_since(inbox.id, 0)), (std::vector<Uid>{1, 3, 4}));
+  EXPECT_EQ(MUST(store().expunged_since(inbox.id, after_first)), (std::vector<Uid>{3, 4}));
+  EXPECT_TRUE(MUST(store().expunged_since(other.id, 0)).empty());
+}
+
 TEST_P(StoreConformance, ChangesSinceIsOrderedScopedAndLimited) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id);

@@ -25,6 +25,7 @@
 #include "mime/mime.hpp"
 #include "net/listener.hpp"
 #include "net/tls.hpp"
+#include "imap/session.hpp"
 #include "smtp/outbound.hpp"
 #include "smtp/session.hpp"
 #include "store/blob/fs_blob_store.hpp"
@@ -123,6 +124,12 @@ int run_daemon(DaemonOptions opts) {
                               cfg.smtp.max_recipients_per_hour, cfg.smtp.app_max_messages_per_hour,
                               cfg.smtp.app_max_recipients_per_hour});
   AdminService admin(*store, cfg);
+  // SEARCH BODY/TEXT: indexed in the background after each delivery (a cache; rebuilt by
+  // searching if lost). Declared after `mail`, so it stops before the service goes.
+  FullTextIndex fts(cfg.server.data_dir / "fts", [&mail](const std::string& blob) {
+    return mail.read_blob(Principal::service(), blob);
+  });
+  mail.set_index(&fts);
 
   auto boot = admin.bootstrap(opts.admin_address, opts.admin_password);
   if (!boot) return fatal("bootstrap: " + boot.error().message);
@@ -180,6 +187,17 @@ int run_daemon(DaemonOptions opts) {
       auto port = smtp::listen_smtp(smtp_shared, name, l.eps[i], l.mode);
       if (!port) return fatal(std::string(l.option) + ": " + port.error().message);
       add_port(name, *port, l.eps[i]);
+    }
+  }
+  auto imap_shared = std::make_shared<imap::Shared>(imap::Shared{server, mail, admin, feed, cfg, *tls});
+  for (bool implicit : {false, true}) {
+    const auto& eps = implicit ? cfg.imap.tls_listen : cfg.imap.listen;
+    for (size_t i = 0; i < eps.size(); ++i) {
+      std::string base = implicit ? "imaps" : "imap";
+      std::string name = i == 0 ? base : base + std::to_string(i);
+      auto port = imap::listen_imap(imap_shared, name, eps[i], implicit);
+      if (!port) return fatal(std::string(implicit ? "imap.tls_listen" : "imap.listen") + ": " + port.error().message);
+      add_port(name, *port, eps[i]);
     }
   }
   ports += "}";

@@ -207,6 +207,13 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("smtp", "connect_timeout_seconds", c.smtp.connect_timeout_seconds));
   CM_TRY(r.get("smtp", "outbound_concurrency", c.smtp.outbound_concurrency));
   CM_TRY(r.get("smtp", "outbound_ca_file", c.smtp.outbound_ca_file));
+  CM_TRY(r.get("imap", "listen", c.imap.listen));
+  CM_TRY(r.get("imap", "tls_listen", c.imap.tls_listen));
+  CM_TRY(r.get("imap", "allow_plaintext_auth_on_loopback", c.imap.allow_plaintext_auth_on_loopback));
+  CM_TRY(r.get("imap", "max_errors", c.imap.max_errors));
+  CM_TRY(r.get("imap", "max_auth_failures", c.imap.max_auth_failures));
+  CM_TRY(r.get("imap", "idle_timeout_seconds", c.imap.idle_timeout_seconds));
+  CM_TRY(r.get("imap", "preauth_timeout_seconds", c.imap.preauth_timeout_seconds));
   CM_TRY(r.get("storage", "backend", c.storage.backend));
   CM_TRY(r.get("storage", "key_file", c.storage.key_file));
   CM_TRY(r.get("storage", "encrypt_blobs", c.storage.encrypt_blobs));
@@ -254,6 +261,10 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
     return bad(origin, "smtp.retry_schedule_seconds", "needs at least one wait");
   if (c.smtp.max_queue_seconds < 1) return bad(origin, "smtp.max_queue_seconds", "must be at least 1");
   if (c.smtp.outbound_concurrency < 1) return bad(origin, "smtp.outbound_concurrency", "must be at least 1");
+  if (c.imap.max_errors < 1) return bad(origin, "imap.max_errors", "must be at least 1");
+  if (c.imap.max_auth_failures < 1) return bad(origin, "imap.max_auth_failures", "must be at least 1");
+  if (c.imap.idle_timeout_seconds < 1) return bad(origin, "imap.idle_timeout_seconds", "must be at least 1");
+  if (c.imap.preauth_timeout_seconds < 1) return bad(origin, "imap.preauth_timeout_seconds", "must be at least 1");
   if (c.smtp.connect_timeout_seconds < 1) return bad(origin, "smtp.connect_timeout_seconds", "must be at least 1");
   if (c.storage.backend != "sqlite")
     return bad(origin, "storage.backend", "must be \"sqlite\" (PostgreSQL arrives with the scale-out issue)");

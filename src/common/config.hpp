@@ -92,6 +92,19 @@ struct Config {
     std::filesystem::path outbound_ca_file;
   } smtp;
 
+  struct Imap {
+    // Port 143 in production (STARTTLS, then LOGIN/AUTHENTICATE).
+    std::vector<Endpoint> listen{{"127.0.0.1", 1430}};
+    // Port 993 in production (implicit TLS, RFC 8314).
+    std::vector<Endpoint> tls_listen{{"127.0.0.1", 9930}};
+    // LOGIN / AUTHENTICATE without TLS from a loopback address (development and tests only).
+    bool allow_plaintext_auth_on_loopback = false;
+    int max_errors = 20;                // bad commands in a row before the connection is closed
+    int max_auth_failures = 3;          // per connection, then it is closed
+    int idle_timeout_seconds = 1800;    // RFC 9051 §5.4: at least 30 minutes when authenticated
+    int preauth_timeout_seconds = 60;   // before login
+  } imap;
+
   struct Storage {
     std::string backend = "sqlite";
     std::filesystem::path key_file;  // empty: data_dir/keys/blob.key, created on first start

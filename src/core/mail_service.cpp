@@ -1,5 +1,6 @@
 #include "core/mail_service.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -139,7 +140,10 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
       if (d.error) out.error = d.error;
       else { out.mailbox_id = d.mailbox_id; out.uid = d.uid; }
     }
-    if (!d.error) feed_.notify(d.account_id);
+    if (!d.error) {
+      feed_.notify(d.account_id);
+      if (fts_) fts_->enqueue(d.account_id, staged->msg.blob_id);
+    }
   }
   return report;
 }
@@ -282,6 +286,7 @@ Result<AppendResult> MailService::append(const Principal& by, AccountId owner, s
   const Delivered& d = done->front();
   if (d.error) return *d.error;
   feed_.notify(owner);
+  if (fts_) fts_->enqueue(owner, staged->msg.blob_id);
   return AppendResult{d.mailbox_id, d.uidvalidity, d.uid, d.modseq};
 }
 
@@ -296,11 +301,36 @@ Result<Mailbox> MailService::mailbox(const Principal& by, AccountId owner, std::
 }
 
 Result<Mailbox> MailService::create_mailbox(const Principal& by, AccountId owner, std::string_view name) {
+  return create_mailbox(by, owner, name, "");
+}
+
+Result<Mailbox> MailService::create_mailbox(const Principal& by, AccountId owner, std::string_view name,
+                                            std::string_view special_use) {
   if (Status s = authorise_account(by, owner, "mailbox.create"); !s) return s.error();
   if (Status s = validate_mailbox_name(name); !s) return s.error();
-  auto r = store_.create_mailbox(owner, name, "");
+  static constexpr std::string_view kSpecial[] = {"\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All",
+                                                  "\\Flagged"};
+  if (!special_use.empty() && std::find(std::begin(kSpecial), std::end(kSpecial), special_use) == std::end(kSpecial))
+    return make_error(Errc::invalid_argument, "unknown special-use attribute " + std::string(special_use));
+  auto r = store_.create_mailbox(owner, name, special_use);
   if (r) feed_.notify(owner);
   return r;
+}
+
+Result<Mailbox> MailService::mailbox_by_id(const Principal& by, MailboxId id) {
+  return authorise_mailbox(by, id, "mailbox.select");
+}
+
+Status MailService::set_subscribed(const Principal& by, MailboxId id, bool subscribed) {
+  auto mb = authorise_mailbox(by, id, "mailbox.subscribe");
+  if (!mb) return mb.error();
+  return store_.set_subscribed(id, subscribed);
+}
+
+Result<std::vector<Uid>> MailService::expunged_since(const Principal& by, MailboxId id, ModSeq modseq) {
+  auto mb = authorise_mailbox(by, id, "mailbox.read");
+  if (!mb) return mb.error();
+  return store_.expunged_since(id, modseq);
 }
 
 Status MailService::delete_mailbox(const Principal& by, MailboxId id) {
@@ -363,6 +393,7 @@ Result<CopyResult> MailService::copy(const Principal& by, MailboxId src, std::sp
   if (!d) return d.error();
   auto r = store_.copy(src, uids, dest, false);
   if (r) feed_.notify(d->account_id);
+  if (r && fts_ && d->account_id != s->account_id) index_copies(d->account_id, dest, *r);
   return r;
 }
 
@@ -375,6 +406,7 @@ Result<CopyResult> MailService::move(const Principal& by, MailboxId src, std::sp
   if (r) {
     feed_.notify(s->account_id);
     if (d->account_id != s->account_id) feed_.notify(d->account_id);
+    if (fts_ && d->account_id != s->account_id) index_copies(d->account_id, dest, *r);
   }
   return r;
 }
@@ -386,6 +418,14 @@ Result<std::vector<Uid>> MailService::expunge(const Principal& by, MailboxId id,
   auto r = store_.expunge(id, std::move(uids));
   if (r && !r->empty()) feed_.notify(mb->account_id);
   return r;
+}
+
+void MailService::index_copies(AccountId account, MailboxId dest, const CopyResult& r) {
+  // Another account's index does not hold these yet (the same account's already does).
+  for (auto [from, to] : r.uids) {
+    auto e = store_.entry(dest, to);
+    if (e) fts_->enqueue(account, e->blob_id);
+  }
 }
 
 Result<QuotaUsage> MailService::quota(const Principal& by, AccountId owner) {

@@ -18,6 +18,7 @@
 
 #include "core/change_feed.hpp"
 #include "core/principal.hpp"
+#include "fts/fts_index.hpp"
 #include "store/blob/fs_blob_store.hpp"
 #include "store/store.hpp"
 
@@ -106,6 +107,13 @@ class MailService {
   Result<std::vector<Mailbox>> list_mailboxes(const Principal& by, AccountId owner);
   Result<Mailbox> mailbox(const Principal& by, AccountId owner, std::string_view name);
   Result<Mailbox> create_mailbox(const Principal& by, AccountId owner, std::string_view name);
+  Result<Mailbox> mailbox_by_id(const Principal& by, MailboxId id);
+  // CREATE ... (USE (\\Sent)) (RFC 6154): `special_use` "" or one of the special-use names.
+  Result<Mailbox> create_mailbox(const Principal& by, AccountId owner, std::string_view name,
+                                 std::string_view special_use);
+  Status set_subscribed(const Principal& by, MailboxId id, bool subscribed);
+  // UIDs expunged after `modseq` (IMAP QRESYNC VANISHED).
+  Result<std::vector<Uid>> expunged_since(const Principal& by, MailboxId id, ModSeq modseq);
   Status delete_mailbox(const Principal& by, MailboxId id);
   Status rename_mailbox(const Principal& by, MailboxId id, std::string_view new_name);
 
@@ -117,6 +125,11 @@ class MailService {
   Result<CopyResult> move(const Principal& by, MailboxId src, std::span<const Uid> uids, MailboxId dest);
   Result<std::vector<Uid>> expunge(const Principal& by, MailboxId id, std::optional<std::vector<Uid>> uids = {});
   Result<QuotaUsage> quota(const Principal& by, AccountId owner);
+
+  // The full-text index kept up to date after deliveries, APPENDs and copies between
+  // accounts (nullptr: none, SEARCH scans). REQUIRES: outlives the service; set before use.
+  void set_index(FullTextIndex* fts) { fts_ = fts; }
+  FullTextIndex* index() const { return fts_; }
 
   // Mailbox names: 1..255 bytes of UTF-8, '/' separates levels, no empty level, no
   // control characters, no leading/trailing '/'. Shared by every front-end.
@@ -134,8 +147,11 @@ class MailService {
   };
   Result<Staged> stage(std::string_view raw, UnixTime internal_date);
 
+  void index_copies(AccountId account, MailboxId dest, const CopyResult& r);
+
   Store& store_;
   FsBlobStore& blobs_;
+  FullTextIndex* fts_ = nullptr;
   ChangeFeed& feed_;
   const MailLimits limits_;
 

@@ -1,5 +1,7 @@
 #include "net/proto_stream.hpp"
 
+#include <zlib.h>
+
 #include "net/deadline.hpp"
 
 namespace caremail::net {
@@ -68,25 +70,89 @@ asio::awaitable<bool> ProtoStream::start_tls_client(std::shared_ptr<asio::ssl::c
   co_return !ec;
 }
 
-asio::awaitable<ReadStatus> ProtoStream::fill(std::chrono::seconds timeout) {
-  size_t old = buf_.size();
-  buf_.resize(old + kReadChunk);
+// RFC 4978 COMPRESS=DEFLATE: raw deflate both ways, each write ending in a sync flush.
+struct ProtoStream::Deflate {
+  z_stream in{};
+  z_stream out{};
+  bool in_ok = false, out_ok = false;
+  ~Deflate() {
+    if (in_ok) inflateEnd(&in);
+    if (out_ok) deflateEnd(&out);
+  }
+};
+
+bool ProtoStream::start_deflate() {
+  if (z_) return false;
+  auto z = std::make_unique<Deflate>();
+  // Window 2^15 to read (the client may use any); 2^12 and memLevel 5 to write, which keeps
+  // the per-connection state near 40 KB instead of 256 KB (any window is valid to send).
+  z->in_ok = inflateInit2(&z->in, -15) == Z_OK;
+  z->out_ok = z->in_ok && deflateInit2(&z->out, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 5, Z_DEFAULT_STRATEGY) == Z_OK;
+  if (!z->in_ok || !z->out_ok) return false;
+  z_ = std::move(z);
+  return true;
+}
+
+ProtoStream::~ProtoStream() = default;
+
+asio::awaitable<std::pair<ReadStatus, size_t>> ProtoStream::read_raw(char* p, size_t n, std::chrono::seconds timeout) {
   std::optional<std::tuple<boost::system::error_code, size_t>> r;
   if (ssl_) {
-    auto op = ssl_->async_read_some(asio::buffer(buf_.data() + old, kReadChunk), asio::as_tuple(asio::use_awaitable));
+    auto op = ssl_->async_read_some(asio::buffer(p, n), asio::as_tuple(asio::use_awaitable));
     r = co_await with_deadline(std::move(op), timeout);
   } else {
-    auto op = sock_.async_read_some(asio::buffer(buf_.data() + old, kReadChunk), asio::as_tuple(asio::use_awaitable));
+    auto op = sock_.async_read_some(asio::buffer(p, n), asio::as_tuple(asio::use_awaitable));
     r = co_await with_deadline(std::move(op), timeout);
   }
-  if (!r) {
-    buf_.resize(old);
-    co_return ReadStatus::timeout;
+  if (!r) co_return std::pair{ReadStatus::timeout, size_t{0}};
+  auto [ec, got] = *r;
+  if (got > 0) co_return std::pair{ReadStatus::ok, got};
+  co_return std::pair{ec ? status_of(ec) : ReadStatus::eof, size_t{0}};
+}
+
+asio::awaitable<ReadStatus> ProtoStream::fill(std::chrono::seconds timeout) {
+  if (buf_.empty() && !ssl_) {
+    // An idle connection (IMAP IDLE can last 30 minutes) holds no read buffer: give the
+    // memory back and wait for readability first, then read into a fresh buffer.
+    std::string().swap(buf_);
+    auto ready = sock_.async_wait(asio::socket_base::wait_read, asio::as_tuple(asio::use_awaitable));
+    auto waited = co_await with_deadline(std::move(ready), timeout);
+    if (!waited) co_return ReadStatus::timeout;
+    auto [wec] = *waited;
+    if (wec) co_return status_of(wec);
   }
-  auto [ec, n] = *r;
-  buf_.resize(old + n);
-  if (n > 0) co_return ReadStatus::ok;
-  co_return ec ? status_of(ec) : ReadStatus::eof;
+  if (z_) {
+    // 4 KB compressed is at most ~4 MB inflated (deflate's ratio is bounded near 1032:1).
+    std::string chunk(4096, '\0');
+    auto [st, n] = co_await read_raw(chunk.data(), chunk.size(), timeout);
+    if (st != ReadStatus::ok) co_return st;
+    z_stream& zs = z_->in;
+    zs.next_in = reinterpret_cast<Bytef*>(chunk.data());
+    zs.avail_in = static_cast<uInt>(n);
+    while (zs.avail_in > 0) {
+      size_t old = buf_.size();
+      buf_.resize(old + 4 * kReadChunk);
+      zs.next_out = reinterpret_cast<Bytef*>(buf_.data() + old);
+      zs.avail_out = static_cast<uInt>(4 * kReadChunk);
+      int rc = inflate(&zs, Z_SYNC_FLUSH);
+      buf_.resize(buf_.size() - zs.avail_out);
+      if (rc != Z_OK && rc != Z_BUF_ERROR) co_return ReadStatus::error;  // corrupt stream (or its end)
+    }
+    co_return ReadStatus::ok;
+  }
+  size_t old = buf_.size();
+  buf_.resize(old + kReadChunk);
+  std::pair<ReadStatus, size_t> r;
+  try {
+    r = co_await read_raw(buf_.data() + old, kReadChunk, timeout);
+  } catch (...) {
+    // Cancelled from outside (IMAP IDLE races the read against a change notification):
+    // the unread tail must not stay in the buffer as input.
+    buf_.resize(old);
+    throw;
+  }
+  buf_.resize(old + r.second);
+  co_return r.first;
 }
 
 asio::awaitable<ReadStatus> ProtoStream::read_line(std::string& line, size_t max, std::chrono::seconds timeout,
@@ -131,6 +197,21 @@ asio::awaitable<ReadStatus> ProtoStream::read_some(std::string& out, size_t max,
 }
 
 asio::awaitable<bool> ProtoStream::write(std::string_view data, std::chrono::seconds timeout) {
+  std::string packed;
+  if (z_) {
+    z_stream& zs = z_->out;
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    zs.avail_in = static_cast<uInt>(data.size());
+    do {
+      size_t old = packed.size();
+      packed.resize(old + data.size() / 2 + 1024);
+      zs.next_out = reinterpret_cast<Bytef*>(packed.data() + old);
+      zs.avail_out = static_cast<uInt>(packed.size() - old);
+      if (deflate(&zs, Z_SYNC_FLUSH) == Z_STREAM_ERROR) co_return false;
+      packed.resize(packed.size() - zs.avail_out);
+    } while (zs.avail_out == 0 || zs.avail_in > 0);
+    data = packed;
+  }
   std::optional<std::tuple<boost::system::error_code, size_t>> r;
   if (ssl_) {
     auto op = asio::async_write(*ssl_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));

@@ -27,7 +27,13 @@ class ProtoStream {
   ProtoStream(const ProtoStream&) = delete;
   ProtoStream& operator=(const ProtoStream&) = delete;
 
+  ~ProtoStream();
+
   bool tls_available() const { return tls_ctx_ != nullptr; }
+  // RFC 4978 COMPRESS=DEFLATE from now on, both directions (after the OK was written).
+  // False when already active or zlib failed.
+  bool start_deflate();
+  bool is_compressed() const { return z_ != nullptr; }
   bool is_tls() const { return ssl_.has_value(); }
   // TLS protocol version and cipher after a handshake ("TLSv1.3", "TLS_AES_256_GCM_SHA384").
   std::string tls_version() const;
@@ -71,6 +77,8 @@ class ProtoStream {
 
  private:
   boost::asio::awaitable<ReadStatus> fill(std::chrono::seconds timeout);
+  boost::asio::awaitable<std::pair<ReadStatus, size_t>> read_raw(char* p, size_t n, std::chrono::seconds timeout);
+  struct Deflate;
 
   // Deadlines cancel the pending operation but leave the socket open, so the session can
   // still say goodbye ("421 ... timeout") before it closes.
@@ -78,6 +86,7 @@ class ProtoStream {
   std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
   std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> ssl_;
   std::string buf_;  // received, not yet consumed
+  std::unique_ptr<Deflate> z_;  // COMPRESS=DEFLATE when set
 };
 
 }  // namespace caremail::net

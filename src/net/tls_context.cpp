@@ -12,6 +12,8 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_server_context(const Tls
   SSL_CTX* raw = ctx->native_handle();
   SSL_CTX_set_min_proto_version(raw, min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Idle connections (IMAP IDLE) give their record buffers back between reads.
+  SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
   // TLS 1.2: AEAD and forward secrecy only. TLS 1.3 suites are all acceptable.
   SSL_CTX_set_cipher_list(raw, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20");
   boost::system::error_code ec;

@@ -10,6 +10,7 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "crypto/crypto.hpp"
+#include "smtp/outbound.hpp"
 #include "smtp/session.hpp"
 
 namespace caremail::smtp {
@@ -185,9 +186,9 @@ boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
       co_return;
     }
   }
-  auto job = [&mail = s.shared().mail, rcpts, msg = std::move(message)]() {
-    return mail.deliver(Principal::service(), rcpts, msg);
-  };
+  // Shared with the job, and kept for a failure report should a recipient fail now.
+  auto msg = std::make_shared<const std::string>(std::move(message));
+  auto job = [&mail = s.shared().mail, rcpts, msg]() { return mail.deliver(Principal::service(), rcpts, *msg); };
   auto report = co_await s.shared().server.blocking(std::move(job));
   delivery_seconds().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 
@@ -222,10 +223,49 @@ boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
     else if (first_error->code == Errc::not_found) s.reply(550, "5.1.1", first_error->message);
     else s.reply(451, "4.3.0", "Temporary failure delivering the message, try again later");
   } else {
-    // Recipients that failed between RCPT and now (a mailbox filled up meanwhile) are
-    // logged above; the outbound queue will turn them into a non-delivery report.
     accepted_total().inc();
     s.reply(250, "2.0.0", "Ok: queued as " + t.queue_id);
+    // Recipients that failed between RCPT and now (a mailbox filled up meanwhile): the
+    // message is accepted for the others, so these get a failure report (RFC 3461/3464)
+    // unless the sender asked for none or there is no one to tell.
+    if (failed > 0 && !t.from.address().empty()) {
+      std::vector<OutboundEntry> bounced;
+      for (const auto& r : report->recipients) {
+        if (!r.error) continue;
+        const Recipient* rc = nullptr;
+        for (const auto& x : t.rcpts)
+          if (x.address == r.address) rc = &x;
+        const Notify n = rc ? rc->params.notify : Notify{};
+        if (n.given && (n.never || !n.failure)) continue;
+        OutboundEntry e;
+        e.queue_id = t.queue_id;
+        e.sender = t.from.address();
+        e.recipient = r.address;
+        if (rc && rc->params.orcpt) e.orcpt = rc->params.orcpt->address;
+        if (t.params.envid) e.envid = *t.params.envid;
+        e.ret_headers_only = t.params.ret == Ret::hdrs;
+        e.last_error = (r.error->code == Errc::not_found ? "550 5.1.1 " : r.error->code == Errc::quota_exceeded
+                                                                        ? "552 5.2.2 "
+                                                                        : "554 5.3.0 ") +
+                       r.error->message;
+        e.created_at = std::time(nullptr);
+        bounced.push_back(std::move(e));
+      }
+      if (!bounced.empty()) {
+        auto bounce = [&mail = s.shared().mail, bounced, msg, host = cfg.server.hostname]() {
+          for (const auto& e : bounced) {
+            AttemptResult last;
+            last.kind = AttemptResult::Kind::permanent;
+            last.reply = e.last_error;
+            last.remote = host;
+            send_report(mail, e.sender, e.queue_id, build_dsn(DsnKind::failed, e, last, *msg, host, std::time(nullptr)));
+            log::info("smtp.report", {{"queue_id", e.queue_id}, {"kind", "failed"}, {"to", e.sender}, {"rcpt", e.recipient}});
+          }
+          return true;
+        };
+        co_await s.shared().server.blocking(std::move(bounce));
+      }
+    }
   }
   s.reset_transaction();
 }

@@ -257,6 +257,24 @@ asio::awaitable<void> OutboundQueue::run() {
   }
 }
 
+void send_report(MailService& mail, const std::string& sender, const std::string& queue_id, const std::string& dsn) {
+  auto at = sender.rfind('@');
+  std::string domain = at == std::string::npos ? "" : sender.substr(at + 1);
+  if (mail.is_local_domain(domain)) {
+    std::vector<std::string> to{sender};
+    auto r = mail.deliver(Principal::service(), to, dsn);
+    if (!r || r->delivered() == 0) log::warn("outbound.report_failed", {{"queue_id", queue_id}, {"to", sender}});
+  } else {
+    NewOutbound back;
+    back.queue_id = queue_id;
+    back.sender = "";  // reports travel with the null reverse path
+    back.recipient = sender;
+    back.notify = kNotifyNever;
+    auto r = mail.enqueue_remote(Principal::service(), std::span<const NewOutbound>(&back, 1), dsn);
+    if (!r) log::warn("outbound.report_failed", {{"queue_id", queue_id}, {"to", sender}, {"error", r.error().message}});
+  }
+}
+
 void OutboundQueue::report(DsnKind kind, const OutboundEntry& e, const AttemptResult& last) {
   if (e.sender.empty()) {
     log::info("outbound.no_report", {{"queue_id", e.queue_id}, {"reason", "null sender (never bounce a bounce)"}});
@@ -265,22 +283,7 @@ void OutboundQueue::report(DsnKind kind, const OutboundEntry& e, const AttemptRe
   auto original = mail_.read_blob(Principal::service(), e.blob_id);
   std::string dsn = build_dsn(kind, e, last, original ? std::string_view(*original) : std::string_view(),
                               config_.server.hostname, now_s());
-  auto at = e.sender.rfind('@');
-  std::string domain = at == std::string::npos ? "" : e.sender.substr(at + 1);
-  if (mail_.is_local_domain(domain)) {
-    std::vector<std::string> to{e.sender};
-    auto r = mail_.deliver(Principal::service(), to, dsn);
-    if (!r || r->delivered() == 0)
-      log::warn("outbound.report_failed", {{"queue_id", e.queue_id}, {"to", e.sender}});
-  } else {
-    NewOutbound back;
-    back.queue_id = e.queue_id;
-    back.sender = "";  // reports travel with the null reverse path
-    back.recipient = e.sender;
-    back.notify = kNotifyNever;
-    auto r = mail_.enqueue_remote(Principal::service(), std::span<const NewOutbound>(&back, 1), dsn);
-    if (!r) log::warn("outbound.report_failed", {{"queue_id", e.queue_id}, {"to", e.sender}, {"error", r.error().message}});
-  }
+  send_report(mail_, e.sender, e.queue_id, dsn);
   log::info("outbound.report", {{"queue_id", e.queue_id},
                                 {"kind", kind == DsnKind::failed ? "failed" : kind == DsnKind::delayed ? "delayed" : "delivered"},
                                 {"to", e.sender}});

@@ -37,6 +37,10 @@ enum class DsnKind { failed, delayed, delivered };
 std::string build_dsn(DsnKind kind, const OutboundEntry& e, const AttemptResult& last, std::string_view original,
                       const std::string& reporting_host, UnixTime now);
 
+// Sends a report to `sender`: delivered here when the sender's domain is ours, else queued
+// with the null reverse path (never bounced). Blocking.
+void send_report(MailService& mail, const std::string& sender, const std::string& queue_id, const std::string& dsn);
+
 // True when `domain` matches one of the patterns ("example.org" exactly, "*.example.org"
 // for sub-domains and the domain itself).
 bool domain_matches(std::string_view domain, const std::vector<std::string>& patterns);

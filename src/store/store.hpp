@@ -174,6 +174,8 @@ class Store {
   // --- change log ------------------------------------------------------------
   virtual Result<std::vector<Change>> changes_since(AccountId id, int64_t seq, size_t limit) = 0;
   virtual Result<int64_t> last_change_seq() = 0;
+  // UIDs expunged from the mailbox with a modseq above `modseq`, ascending (QRESYNC).
+  virtual Result<std::vector<Uid>> expunged_since(MailboxId id, ModSeq modseq) = 0;
 
   // --- audit (append-only, hash-chained) --------------------------------------
   // Fills id, at (when 0) and hash.

@@ -55,6 +55,7 @@ class Daemon:
             "http": {"listen": '["127.0.0.1:0"]', "tls_listen": '["127.0.0.1:0"]'},
             "smtp": {"mx_listen": '["127.0.0.1:0"]', "submission_listen": '["127.0.0.1:0"]',
                      "submissions_listen": '["127.0.0.1:0"]'},
+            "imap": {"listen": '["127.0.0.1:0"]', "tls_listen": '["127.0.0.1:0"]'},
             "log": {"level": '"info"'},
         }
         sections = {}

@@ -143,6 +143,45 @@ class SmtpTest(unittest.TestCase):
             self.assertEqual(code, 552)
             self.assertIn(b"5.3.4", text)
 
+    def test_recipient_failing_after_data_gets_a_failure_report(self):
+        # No SIZE, so RCPT cannot know the message will not fit TINY's 2,000-byte quota:
+        # JO gets the message, the sender (a local address) gets a report naming TINY.
+        subject = "too big for tiny after data"
+        msg = make_message(subject, body="x" * 3000 + "\r\n", to=TINY[0])
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.ehlo()
+            c.mail(AL[0])  # smtplib's sendmail would announce SIZE=, and RCPT would refuse
+            self.assertEqual(c.rcpt(JO[0])[0], 250)
+            self.assertEqual(c.rcpt(TINY[0])[0], 250)
+            code, _ = c.data(msg)
+            self.assertEqual(code, 250)
+        self.assertEqual(len(self.find(JO, subject)), 1)
+        self.assertEqual(self.find(TINY, subject), [])
+        deadline = time.time() + 10
+        reports = []
+        while time.time() < deadline and not reports:
+            reports = [m for m in self.d.messages(*AL) if TINY[0] in m["subject"] and "Undelivered" in m["subject"]]
+            time.sleep(0.1)
+        self.assertEqual(len(reports), 1, [m["subject"] for m in self.d.messages(*AL)])
+        raw = self.d.raw(*AL, reports[0]["uid"])
+        self.assertIn(b"multipart/report", raw)
+        self.assertIn(b"Final-Recipient: rfc822; " + TINY[0].encode(), raw)
+        self.assertIn(b"Status: 5.2.2", raw)
+        self.assertNotIn(JO[0].encode() + b"\r\nAction", raw)
+
+        # NOTIFY=NEVER: no report.
+        subject = "too big for tiny, notify never"
+        msg = make_message(subject, body="y" * 3000 + "\r\n", to=TINY[0])
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.ehlo()
+            c.mail(AL[0])
+            c.rcpt(JO[0])
+            c.rcpt(TINY[0], ["NOTIFY=NEVER"])
+            code, _ = c.data(msg)
+            self.assertEqual(code, 250)
+        time.sleep(0.5)
+        self.assertEqual(len([m for m in self.d.messages(*AL) if "Undelivered" in m["subject"]]), 1)
+
     def test_too_many_recipients(self):
         with smtplib.SMTP("127.0.0.1", self.mx) as c:
             c.ehlo()

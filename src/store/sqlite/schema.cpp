@@ -150,6 +150,10 @@ CREATE INDEX outbound_due ON outbound(next_attempt_at);
     R"sql(
 ALTER TABLE accounts ADD COLUMN sending_suspended INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4 -> 5: IMAP QRESYNC asks per mailbox which UIDs were expunged after a modseq.
+    R"sql(
+CREATE INDEX changes_by_mailbox ON changes(mailbox_id, modseq);
+)sql",
 };
 
 }  // namespace

@@ -835,6 +835,18 @@ class SqliteStore final : public Store {
     return s.i64(0);
   }
 
+  Result<std::vector<Uid>> expunged_since(MailboxId id, ModSeq modseq) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT DISTINCT uid FROM changes WHERE mailbox_id=? AND modseq>? AND kind='message_expunged' ORDER BY uid");
+    s.bind(1, id).bind(2, static_cast<int64_t>(modseq));
+    std::vector<Uid> out;
+    while (s.step()) out.push_back(static_cast<Uid>(s.i64(0)));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
   // --- audit ---------------------------------------------------------------
   Result<AuditEvent> append_audit(AuditEvent e) override {
     if (e.at == 0) e.at = now_s();

@@ -1,0 +1,185 @@
+#include "fts/fts_index.hpp"
+
+#include <map>
+
+#include <xapian.h>
+
+#include "common/log.hpp"
+#include "mime/mime.hpp"
+#include "mime/text.hpp"
+
+namespace caremail {
+
+namespace {
+
+constexpr size_t kBatch = 256;            // documents per commit
+constexpr size_t kMaxWildcard = 50000;    // expansions of one prefix
+constexpr std::string_view kIdPrefix = "Q";
+constexpr std::string_view kHeaderPrefix = "XH";
+
+// The header text TEXT searches besides the body: the decoded fields a person would search.
+std::string header_text(std::string_view raw, const MessageSummary& s) {
+  std::string h = s.subject + "\n" + s.from + "\n" + s.to + "\n" + s.cc + "\n" + s.message_id + "\n";
+  h += mime::header_values(raw, "Bcc");
+  h += "\n";
+  h += mime::header_values(raw, "Reply-To");
+  return h;
+}
+
+}  // namespace
+
+FullTextIndex::FullTextIndex(std::filesystem::path dir, BlobReader reader)
+    : dir_(std::move(dir)), reader_(std::move(reader)) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  worker_ = std::thread([this] { run(); });
+}
+
+FullTextIndex::~FullTextIndex() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+}
+
+std::filesystem::path FullTextIndex::db_path(AccountId account) const { return dir_ / std::to_string(account); }
+
+void FullTextIndex::enqueue(AccountId account, std::string blob_id) {
+  {
+    std::lock_guard lk(mu_);
+    queue_.emplace_back(account, std::move(blob_id));
+  }
+  cv_.notify_one();
+}
+
+size_t FullTextIndex::queued() const {
+  std::lock_guard lk(mu_);
+  return queue_.size() + (busy_ ? 1 : 0);
+}
+
+void FullTextIndex::drain() {
+  std::unique_lock lk(mu_);
+  idle_cv_.wait(lk, [this] { return (queue_.empty() && !busy_) || stop_; });
+}
+
+std::vector<std::string> FullTextIndex::words(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  Xapian::Utf8Iterator it(text.data(), text.size()), end;
+  for (; it != end; ++it) {
+    unsigned ch = *it;
+    if (Xapian::Unicode::is_wordchar(ch)) {
+      Xapian::Unicode::append_utf8(cur, Xapian::Unicode::tolower(ch));
+    } else if (!cur.empty()) {
+      out.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+void FullTextIndex::run() {
+  for (;;) {
+    std::vector<std::pair<AccountId, std::string>> batch;
+    {
+      std::unique_lock lk(mu_);
+      busy_ = false;
+      idle_cv_.notify_all();
+      cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      while (!queue_.empty() && batch.size() < kBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      busy_ = true;
+    }
+    std::map<AccountId, std::vector<std::string>> by_account;
+    for (auto& [a, b] : batch) by_account[a].push_back(std::move(b));
+    for (auto& [account, blobs] : by_account) {
+      try {
+        Xapian::WritableDatabase db(db_path(account).string(), Xapian::DB_CREATE_OR_OPEN);
+        Xapian::TermGenerator gen;
+        for (const auto& blob : blobs) {
+          std::string id_term = std::string(kIdPrefix) + blob;
+          if (db.term_exists(id_term)) continue;
+          auto raw = reader_(blob);
+          if (!raw) continue;  // expunged meanwhile, or unreadable (logged by the reader)
+          auto summary = mime::summarize(*raw);
+          Xapian::Document doc;
+          gen.set_document(doc);
+          std::string body = mime::extract_text(*raw, summary ? summary->body_structure : std::string());
+          gen.index_text(body);
+          if (summary) gen.index_text(header_text(*raw, *summary), 1, std::string(kHeaderPrefix));
+          doc.add_boolean_term(id_term);
+          doc.set_data(blob);
+          db.replace_document(id_term, doc);
+        }
+        db.commit();
+      } catch (const Xapian::Error& e) {
+        log::warn("fts.index_failed", {{"account", account}, {"error", e.get_description()}});
+      }
+    }
+  }
+}
+
+std::optional<std::unordered_set<std::string>> FullTextIndex::match(AccountId account, std::string_view text,
+                                                                    bool body_only) {
+  auto ws = words(text);
+  if (ws.empty()) return std::nullopt;
+  for (const auto& w : ws)
+    if (w.size() < kMinWord) return std::nullopt;
+  std::error_code ec;
+  if (!std::filesystem::exists(db_path(account), ec)) return std::unordered_set<std::string>{};
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    try {
+      Xapian::Database db(db_path(account).string());
+      std::vector<Xapian::Query> all;
+      for (const auto& w : ws) {
+        // The TermGenerator stores words as they are (lower case; no stemming): a prefix
+        // query finds "referral" for "refer".
+        Xapian::Query body(Xapian::Query::OP_WILDCARD, w, kMaxWildcard, Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
+        if (body_only) {
+          all.push_back(body);
+        } else {
+          Xapian::Query head(Xapian::Query::OP_WILDCARD, std::string(kHeaderPrefix) + w, kMaxWildcard,
+                             Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
+          all.emplace_back(Xapian::Query::OP_OR, body, head);
+        }
+      }
+      Xapian::Query q(Xapian::Query::OP_AND, all.begin(), all.end());
+      Xapian::Enquire enq(db);
+      enq.set_query(q);
+      enq.set_weighting_scheme(Xapian::BoolWeight());
+      enq.set_docid_order(Xapian::Enquire::DONT_CARE);
+      Xapian::MSet ms = enq.get_mset(0, db.get_doccount());
+      std::unordered_set<std::string> out;
+      for (auto it = ms.begin(); it != ms.end(); ++it) out.insert(it.get_document().get_data());
+      return out;
+    } catch (const Xapian::DatabaseModifiedError&) {
+      continue;  // a commit landed while reading: reopen
+    } catch (const Xapian::Error& e) {
+      log::warn("fts.search_failed", {{"account", account}, {"error", e.get_description()}});
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::unordered_set<std::string> FullTextIndex::indexed(AccountId account) {
+  std::unordered_set<std::string> out;
+  std::error_code ec;
+  if (!std::filesystem::exists(db_path(account), ec)) return out;
+  try {
+    Xapian::Database db(db_path(account).string());
+    for (auto t = db.allterms_begin(std::string(kIdPrefix)); t != db.allterms_end(std::string(kIdPrefix)); ++t)
+      out.insert((*t).substr(kIdPrefix.size()));
+  } catch (const Xapian::Error& e) {
+    log::warn("fts.read_failed", {{"account", account}, {"error", e.get_description()}});
+  }
+  return out;
+}
+
+}  // namespace caremail

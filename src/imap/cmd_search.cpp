@@ -1,0 +1,205 @@
+// SEARCH / UID SEARCH (RFC 9051 §6.4.4, ESEARCH RFC 4731, SEARCHRES RFC 5182, MODSEQ
+// RFC 7162), SORT and THREAD (RFC 5256). The criteria are evaluated by imap/search.cpp
+// over the store's entries (flags from the session's view, so a search agrees with what
+// the client was told); the raw message is read only for criteria that need it.
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "imap/search.hpp"
+#include "imap/session.hpp"
+
+namespace caremail::imap {
+
+namespace {
+
+std::string set_text(std::vector<uint32_t> v) {
+  std::sort(v.begin(), v.end());
+  std::string set;
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    if (!set.empty()) set += ',';
+    set += std::to_string(v[i]);
+    if (j > i) set += ':' + std::to_string(v[j]);
+    i = j + 1;
+  }
+  return set;
+}
+
+bool uses_modseq(const SearchKey& k) {
+  if (k.kind == SearchKey::Kind::modseq) return true;
+  for (const auto& ch : k.children)
+    if (uses_modseq(ch)) return true;
+  return false;
+}
+
+struct Found {
+  std::optional<Error> error;
+  std::vector<size_t> order;    // indices into msgs of the matches (SORT: sorted)
+  std::vector<uint32_t> seqs;
+  std::vector<Uid> uids;
+  ModSeq max_modseq = 0;
+  std::string thread;           // THREAD result
+};
+
+Found run_search(Session& s, const Command& c) {
+  Found f;
+  View& v = s.view();
+  auto listed = s.mail().list(*s.user, v.mailbox.id, UidRange{}, true);
+  if (!listed) {
+    f.error = listed.error();
+    return f;
+  }
+  std::unordered_map<Uid, MailboxEntry*> by_uid;
+  for (auto& e : *listed) by_uid.emplace(e.uid, &e);
+  std::vector<std::string> raws(v.msgs.size());
+  std::vector<char> loaded(v.msgs.size(), 0);
+  std::vector<SearchMessage> msgs;
+  std::vector<size_t> view_index;
+  msgs.reserve(v.msgs.size());
+  MailService& mail = s.mail();
+  const Principal& p = *s.user;
+  MailboxId id = v.mailbox.id;
+  for (size_t i = 0; i < v.msgs.size(); ++i) {
+    ViewMessage& m = v.msgs[i];
+    if (m.gone) continue;
+    auto it = by_uid.find(m.uid);
+    if (it == by_uid.end()) continue;
+    MailboxEntry& e = *it->second;
+    // What this client was told, not what another session changed since.
+    e.flags = m.flags;
+    e.keywords = m.keywords;
+    e.modseq = m.modseq;
+    SearchMessage sm;
+    sm.seq = static_cast<uint32_t>(i + 1);
+    sm.entry = &e;
+    Uid uid = m.uid;
+    sm.raw = [&raws, &loaded, i, &mail, &p, id, uid]() -> std::string_view {
+      if (!loaded[i]) {
+        loaded[i] = 1;
+        auto r = mail.fetch(p, id, uid);
+        if (r) raws[i] = std::move(r).value();
+      }
+      return raws[i];
+    };
+    msgs.push_back(std::move(sm));
+    view_index.push_back(i);
+  }
+  SearchContext ctx;
+  ctx.max_seq = static_cast<uint32_t>(v.msgs.size());
+  ctx.max_uid = v.msgs.empty() ? 0 : v.msgs.back().uid;
+  ctx.saved = v.saved;
+  ctx.now = static_cast<UnixTime>(::time(nullptr));
+  // BODY/TEXT from the full-text index: one index query per distinct criterion; messages
+  // the index does not hold yet are scanned and queued for indexing.
+  FullTextIndex* fts = mail.index();
+  std::optional<std::unordered_set<std::string>> indexed;
+  std::unordered_map<const SearchKey*, std::optional<std::unordered_set<std::string>>> answers;
+  std::unordered_set<std::string> requeued;
+  if (fts) {
+    ctx.text_index = [&](const SearchKey& k, const SearchMessage& m) -> std::optional<bool> {
+      if (!indexed) indexed = fts->indexed(v.mailbox.account_id);
+      const std::string& blob = m.entry->blob_id;
+      if (!indexed->count(blob)) {
+        if (requeued.insert(blob).second) fts->enqueue(v.mailbox.account_id, blob);
+        return std::nullopt;
+      }
+      auto it = answers.find(&k);
+      if (it == answers.end())
+        it = answers.emplace(&k, fts->match(v.mailbox.account_id, k.str, k.kind == SearchKey::Kind::body)).first;
+      if (!it->second) return std::nullopt;
+      return it->second->count(blob) > 0;
+    };
+  }
+  std::vector<SearchMessage> hits;
+  for (size_t k = 0; k < msgs.size(); ++k)
+    if (matches(c.search.key, msgs[k], ctx)) hits.push_back(msgs[k]);
+  if (c.verb == Verb::thread) {
+    f.thread = thread_messages(c.search.thread_algorithm, hits, c.uid);
+    return f;
+  }
+  std::vector<size_t> order(hits.size());
+  for (size_t k = 0; k < hits.size(); ++k) order[k] = k;
+  if (c.verb == Verb::sort) order = sort_messages(c.search.sort, hits);
+  for (size_t k : order) {
+    f.seqs.push_back(hits[k].seq);
+    f.uids.push_back(hits[k].entry->uid);
+    f.max_modseq = std::max(f.max_modseq, hits[k].entry->modseq);
+  }
+  return f;
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
+  const SearchArgs& a = c.search;
+  std::string charset = a.charset;
+  std::transform(charset.begin(), charset.end(), charset.begin(), [](unsigned char ch) { return std::toupper(ch); });
+  if (!charset.empty() && charset != "UTF-8" && charset != "US-ASCII") {
+    s.no(c, "[BADCHARSET (UTF-8 US-ASCII)] Only UTF-8 and US-ASCII are supported");
+    co_return;
+  }
+  if (c.verb == Verb::thread && a.thread_algorithm != "REFERENCES" && a.thread_algorithm != "ORDEREDSUBJECT") {
+    s.bad(c, "Unknown threading algorithm; use REFERENCES or ORDEREDSUBJECT");
+    co_return;
+  }
+  if (uses_modseq(a.key)) s.condstore = true;
+  auto job = [&s, &c]() { return run_search(s, c); };
+  Found f = co_await s.blocking(std::move(job));
+  if (f.error) {
+    s.no(c, *f.error);
+    co_return;
+  }
+  const char* done = c.verb == Verb::sort ? "SORT completed" : c.verb == Verb::thread ? "THREAD completed" : "SEARCH completed";
+  if (c.verb == Verb::thread) {
+    s.untagged("THREAD " + f.thread);
+    s.ok(c, done);
+    co_return;
+  }
+  const std::vector<uint32_t>& numbers = c.uid ? f.uids : f.seqs;
+  bool modseq = uses_modseq(a.key) && !numbers.empty();
+  if (a.esearch) {
+    bool none = !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all && !a.ret_save;
+    bool all = a.ret_all || none;
+    if (a.ret_save) {
+      // SAVE keeps UIDs; with MIN/MAX only those (RFC 5182 §2.4).
+      std::vector<Uid> saved;
+      if ((a.ret_min || a.ret_max) && !a.ret_all && !a.ret_count) {
+        if (!f.uids.empty()) {
+          auto [lo, hi] = std::minmax_element(f.uids.begin(), f.uids.end());
+          if (a.ret_min) saved.push_back(*lo);
+          if (a.ret_max && *hi != (a.ret_min ? *lo : 0)) saved.push_back(*hi);
+        }
+      } else {
+        saved = f.uids;
+      }
+      std::sort(saved.begin(), saved.end());
+      s.view().saved = std::move(saved);
+    }
+    bool only_save = a.ret_save && !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all;
+    if (!only_save) {
+      std::string line = "ESEARCH (TAG ";
+      line += '"' + c.tag + '"';
+      line += ")";
+      if (c.uid) line += " UID";
+      if (!numbers.empty()) {
+        auto [lo, hi] = std::minmax_element(numbers.begin(), numbers.end());
+        if (a.ret_min) line += " MIN " + std::to_string(*lo);
+        if (a.ret_max) line += " MAX " + std::to_string(*hi);
+      }
+      if (a.ret_count) line += " COUNT " + std::to_string(numbers.size());
+      if (all && !numbers.empty()) line += " ALL " + set_text(numbers);
+      if (modseq) line += " MODSEQ " + std::to_string(f.max_modseq);
+      s.untagged(line);
+    }
+  } else {
+    std::string line = c.verb == Verb::sort ? "SORT" : "SEARCH";
+    for (uint32_t n : numbers) line += " " + std::to_string(n);
+    if (modseq) line += " (MODSEQ " + std::to_string(f.max_modseq) + ")";
+    s.untagged(line);
+  }
+  s.ok(c, std::string(c.uid ? "UID " : "") + done);
+}
+
+}  // namespace caremail::imap

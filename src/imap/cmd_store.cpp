@@ -1,0 +1,239 @@
+// STORE (RFC 9051 §6.4.6, UNCHANGEDSINCE of RFC 7162), COPY (§6.4.7, COPYUID of RFC 4315),
+// MOVE (RFC 6851) and EXPUNGE / UID EXPUNGE (§6.4.3, RFC 4315), with and without UID.
+#include <algorithm>
+
+#include "imap/session.hpp"
+
+namespace caremail::imap {
+
+namespace {
+
+std::string uid_set_text(std::vector<Uid> uids, bool sort = true) {
+  if (sort) std::sort(uids.begin(), uids.end());
+  std::string set;
+  for (size_t i = 0; i < uids.size();) {
+    size_t j = i;
+    while (sort && j + 1 < uids.size() && uids[j + 1] == uids[j] + 1) ++j;
+    if (!set.empty()) set += ',';
+    set += std::to_string(uids[i]);
+    if (j > i) set += ':' + std::to_string(uids[j]);
+    i = j + 1;
+  }
+  return set;
+}
+
+// Keywords are atoms (RFC 9051 flag-keyword); the parser checked the syntax.
+std::optional<std::string> parse_flags(const std::vector<std::string>& in, uint32_t& flags,
+                                       std::vector<std::string>& keywords) {
+  for (const auto& f : in) {
+    if (!f.empty() && f[0] == '\\') {
+      std::string up = f;
+      std::transform(up.begin(), up.end(), up.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      if (up == "\\seen") flags |= kSeen;
+      else if (up == "\\answered") flags |= kAnswered;
+      else if (up == "\\flagged") flags |= kFlagged;
+      else if (up == "\\deleted") flags |= kDeleted;
+      else if (up == "\\draft") flags |= kDraft;
+      else if (up == "\\recent") continue;  // session flag, never stored
+      else return "Unknown system flag " + f;
+    } else {
+      keywords.push_back(f);
+    }
+  }
+  std::sort(keywords.begin(), keywords.end());
+  keywords.erase(std::unique(keywords.begin(), keywords.end()), keywords.end());
+  return std::nullopt;
+}
+
+boost::asio::awaitable<void> store(Session& s, Command& c) {
+  View& v = s.view();
+  if (v.read_only) {
+    s.no(c, "[READ-ONLY] The mailbox is open read-only (EXAMINE)");
+    co_return;
+  }
+  std::string err;
+  auto idx = s.resolve(c.set, c.uid, err);
+  if (!idx) {
+    s.bad(c, err);
+    co_return;
+  }
+  FlagUpdate u;
+  u.op = c.store.mode == StoreArgs::Mode::add      ? FlagOp::add
+         : c.store.mode == StoreArgs::Mode::remove ? FlagOp::remove
+                                                   : FlagOp::replace;
+  if (auto bad_flag = parse_flags(c.store.flags, u.flags, u.keywords)) {
+    s.bad(c, *bad_flag);
+    co_return;
+  }
+  if (c.store.unchangedsince) {
+    u.unchanged_since = *c.store.unchangedsince;
+    s.condstore = true;
+  }
+  std::vector<Uid> uids;
+  for (size_t i : *idx)
+    if (!v.msgs[i].gone) uids.push_back(v.msgs[i].uid);
+  if (uids.empty()) {
+    s.ok(c, "STORE completed");
+    co_return;
+  }
+  MailboxId id = v.mailbox.id;
+  auto job = [&s, id, uids, u]() { return s.mail().set_flags(*s.user, id, uids, u); };
+  auto r = co_await s.blocking(std::move(job));
+  if (!r) {
+    s.no(c, r.error());
+    co_return;
+  }
+  for (const auto& e : r->updated) {
+    auto it = std::lower_bound(v.msgs.begin(), v.msgs.end(), e.uid, [](const ViewMessage& m, Uid x) { return m.uid < x; });
+    if (it == v.msgs.end() || it->uid != e.uid) continue;
+    it->flags = e.flags;
+    it->keywords = e.keywords;
+    it->modseq = e.modseq;
+    // .SILENT suppresses the FETCH, except that a CONDSTORE client still learns the new
+    // modseq (RFC 7162 §3.1.3).
+    if (!c.store.silent || s.condstore) {
+      std::string line = std::to_string(it - v.msgs.begin() + 1) + " FETCH (";
+      if (c.uid || s.qresync) line += "UID " + std::to_string(it->uid) + " ";
+      if (!c.store.silent)
+        line += "FLAGS " + Session::flags_text(it->flags, it->keywords);
+      if (s.condstore) line += std::string(c.store.silent ? "" : " ") + "MODSEQ (" + std::to_string(it->modseq) + ")";
+      s.untagged(line + ")");
+    }
+  }
+  // Messages whose flags already were as asked are not "updated"; RFC 9051 still wants
+  // their FETCH FLAGS unless .SILENT.
+  if (!c.store.silent) {
+    std::vector<Uid> updated;
+    for (const auto& e : r->updated) updated.push_back(e.uid);
+    std::sort(updated.begin(), updated.end());
+    for (size_t i : *idx) {
+      const ViewMessage& m = v.msgs[i];
+      if (m.gone || std::binary_search(updated.begin(), updated.end(), m.uid) ||
+          std::binary_search(r->skipped.begin(), r->skipped.end(), m.uid))
+        continue;
+      std::string line = std::to_string(i + 1) + " FETCH (";
+      if (c.uid || s.qresync) line += "UID " + std::to_string(m.uid) + " ";
+      line += "FLAGS " + Session::flags_text(m.flags, m.keywords);
+      if (s.condstore) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
+      s.untagged(line + ")");
+    }
+  }
+  if (!r->skipped.empty()) {
+    // UNCHANGEDSINCE failed for these: [MODIFIED set] (UIDs for UID STORE, else numbers).
+    std::vector<Uid> listed;
+    for (Uid su : r->skipped) {
+      if (c.uid) {
+        listed.push_back(su);
+        continue;
+      }
+      auto it = std::lower_bound(v.msgs.begin(), v.msgs.end(), su, [](const ViewMessage& m, Uid x) { return m.uid < x; });
+      if (it != v.msgs.end() && it->uid == su) listed.push_back(static_cast<Uid>(it - v.msgs.begin() + 1));
+    }
+    s.ok(c, "[MODIFIED " + uid_set_text(listed) + "] Conditional STORE failed for some messages");
+    co_return;
+  }
+  s.ok(c, c.uid ? "UID STORE completed" : "STORE completed");
+}
+
+boost::asio::awaitable<void> copy_move(Session& s, Command& c) {
+  bool move = c.verb == Verb::move;
+  View& v = s.view();
+  if (move && v.read_only) {
+    s.no(c, "[READ-ONLY] The mailbox is open read-only (EXAMINE)");
+    co_return;
+  }
+  std::string err;
+  auto idx = s.resolve(c.set, c.uid, err);
+  if (!idx) {
+    s.bad(c, err);
+    co_return;
+  }
+  auto dest_name = s.decode_mailbox(c.mailbox);
+  if (!dest_name) {
+    s.bad(c, "Invalid mailbox name encoding");
+    co_return;
+  }
+  std::vector<Uid> uids;
+  for (size_t i : *idx)
+    if (!v.msgs[i].gone) uids.push_back(v.msgs[i].uid);
+  MailboxId src = v.mailbox.id;
+  auto job = [&s, src, uids, move, dest = *dest_name]() -> Result<CopyResult> {
+    auto d = s.mail().mailbox(*s.user, s.user->account_id, dest);
+    if (!d) return d.error();
+    if (uids.empty()) return CopyResult{d->uidvalidity, {}};
+    return move ? s.mail().move(*s.user, src, uids, d->id) : s.mail().copy(*s.user, src, uids, d->id);
+  };
+  auto r = co_await s.blocking(std::move(job));
+  if (!r) {
+    if (r.error().code == Errc::not_found)
+      s.no(c, "[TRYCREATE] No mailbox named " + *dest_name);
+    else
+      s.no(c, r.error());
+    co_return;
+  }
+  std::string code;
+  if (!r->uids.empty()) {
+    std::vector<Uid> from, to;
+    for (auto [a, b] : r->uids) {
+      from.push_back(a);
+      to.push_back(b);
+    }
+    // Source and destination lists correspond element by element (RFC 4315 §3).
+    code = "[COPYUID " + std::to_string(r->dest_uidvalidity) + " " + uid_set_text(from, false) + " " +
+           uid_set_text(to, false) + "] ";
+  }
+  if (move) {
+    if (!code.empty()) s.untagged("OK " + code + "Moved");
+    std::vector<Uid> moved;
+    for (auto [a, b] : r->uids) moved.push_back(a);
+    s.announce_expunged(moved);
+    s.ok(c, c.uid ? "UID MOVE completed" : "MOVE completed");
+  } else {
+    s.ok(c, code + (c.uid ? "UID COPY completed" : "COPY completed"));
+  }
+}
+
+boost::asio::awaitable<void> expunge(Session& s, Command& c) {
+  View& v = s.view();
+  if (v.read_only) {
+    s.no(c, "[READ-ONLY] The mailbox is open read-only (EXAMINE)");
+    co_return;
+  }
+  std::optional<std::vector<Uid>> only;
+  if (c.uid) {
+    std::string err;
+    auto idx = s.resolve(c.set, true, err);
+    if (!idx) {
+      s.bad(c, err);
+      co_return;
+    }
+    only.emplace();
+    for (size_t i : *idx) only->push_back(v.msgs[i].uid);
+    if (only->empty()) {
+      s.ok(c, "UID EXPUNGE completed");
+      co_return;
+    }
+  }
+  MailboxId id = v.mailbox.id;
+  auto job = [&s, id, only]() { return s.mail().expunge(*s.user, id, only); };
+  auto r = co_await s.blocking(std::move(job));
+  if (!r) {
+    s.no(c, r.error());
+    co_return;
+  }
+  s.announce_expunged(*r);
+  s.ok(c, c.uid ? "UID EXPUNGE completed" : "EXPUNGE completed");
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> cmd_store(Session& s, Command& c) {
+  switch (c.verb) {
+    case Verb::store: co_await store(s, c); break;
+    case Verb::copy:
+    case Verb::move: co_await copy_move(s, c); break;
+    default: co_await expunge(s, c); break;
+  }
+}
+
+}  // namespace caremail::imap

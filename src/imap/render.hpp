@@ -1,0 +1,71 @@
+// IMAP response rendering of message data (RFC 9051 §7.5.2, RFC 3501 §7.4.2, RFC 3516):
+// strings, INTERNALDATE, ENVELOPE, BODY/BODYSTRUCTURE, BODY[section]<partial> and BINARY.
+// Pure functions over the raw message and its MessageSummary::body_structure JSON (see
+// mime/mime.hpp); no I/O, no store. Thread-safe.
+//
+// SECURITY: the message is untrusted mail. Everything here is bounded by the message size
+// and the MIME limits the summary was made with; nothing recurses deeper than the
+// body_structure JSON does (mime::Limits::max_depth).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "imap/parser.hpp"
+#include "model/types.hpp"
+
+namespace caremail::imap {
+
+// Appends `s` as an IMAP string: quoted when it is short (< 1024 octets) and holds only
+// quotable characters (no CR, LF, NUL, 8-bit unless `utf8`), with " and \ escaped;
+// otherwise as a literal "{n}\r\n" followed by the octets.
+void append_string(std::string& out, std::string_view s, bool utf8 = false);
+// NIL for nullopt, else append_string.
+void append_nstring(std::string& out, std::optional<std::string_view> s, bool utf8 = false);
+// As a literal always ("{n}\r\n..."), or "~{n}\r\n..." (literal8) when `binary`.
+void append_literal(std::string& out, std::string_view s, bool binary = false);
+
+// "17-Jul-1996 02:44:25 +0000" (with the double quotes), UTC.
+std::string format_internaldate(UnixTime t);
+// APPEND date-time to Unix time (the zone applied).
+UnixTime to_unix_time(const DateTime& dt);
+// SEARCH dates compare in UTC days: seconds at 00:00:00 UTC of that day.
+UnixTime to_unix_time(const Date& d);
+
+// ENVELOPE of the message whose header starts at raw[0] (a whole message, or an embedded
+// message/rfc822 body): "(date subject from sender reply-to to cc bcc in-reply-to
+// message-id)". Header values are unfolded and kept raw (encoded-words are not decoded, as
+// clients expect); addresses are parsed per RFC 5322 (groups become the RFC 9051 group
+// markers); sender and reply-to default to from when absent.
+std::string envelope(std::string_view raw);
+// As above; with `utf8` (UTF8=ACCEPT enabled) valid UTF-8 header text is quoted rather than
+// sent as literals.
+std::string envelope(std::string_view raw, bool utf8);
+
+// BODYSTRUCTURE (`extensible`) or BODY (not) of a message from its body_structure JSON
+// (empty JSON: the message is summarised again here). `raw` is needed for the ENVELOPE of
+// embedded message/rfc822 parts.
+std::string body_structure(std::string_view raw, std::string_view json, bool extensible);
+// As above; `utf8` as for envelope(). Output style: type, subtype, parameter names and the
+// encoding in upper case ("TEXT" "PLAIN" ("CHARSET" "utf-8") ... "7BIT"); disposition as
+// stored (lower case); a multipart without parts gets one empty text/plain child.
+std::string body_structure(std::string_view raw, std::string_view json, bool extensible, bool utf8);
+
+// BODY[section]: the octets the section names, nullopt when no such part exists. Part
+// numbers follow RFC 9051 §6.4.5 (a non-multipart message has part 1; HEADER/TEXT of a
+// message/rfc822 part address the embedded message; MIME is the part's own header).
+// HEADER.FIELDS[.NOT] match field names case-insensitively and keep the trailing blank line.
+std::optional<std::string> section_text(std::string_view raw, std::string_view json, const Section& section);
+
+// BINARY[part] (RFC 3516): the part's body with its Content-Transfer-Encoding removed.
+enum class BinaryStatus { ok, no_such_part, unknown_cte };
+BinaryStatus binary_section(std::string_view raw, std::string_view json, const std::vector<uint32_t>& part,
+                            std::string& out);
+
+// <origin.length> applied to `s`; the whole of `s` without a partial. Origin past the end: "".
+std::string_view apply_partial(std::string_view s, const std::optional<std::pair<uint32_t, uint32_t>>& partial);
+
+}  // namespace caremail::imap

@@ -1,0 +1,542 @@
+#include "imap/session.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/ssl.hpp>
+
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "imap/mutf7.hpp"
+#include "imap/render.hpp"
+
+namespace caremail::imap {
+
+namespace asio = boost::asio;
+
+namespace {
+
+metrics::Counter& sessions_total() {
+  static auto& c = metrics::counter("caremail_imap_sessions_total", "IMAP sessions accepted");
+  return c;
+}
+metrics::Counter& commands_total() {
+  static auto& c = metrics::counter("caremail_imap_commands_total", "IMAP commands executed");
+  return c;
+}
+
+using Handler = asio::awaitable<void> (*)(Session&, Command&);
+
+Handler handler_for(Verb v) {
+  switch (v) {
+    case Verb::capability:
+    case Verb::noop:
+    case Verb::logout:
+    case Verb::id:
+    case Verb::enable:
+    case Verb::namespace_:
+    case Verb::check:
+    case Verb::compress: return cmd_any;
+    case Verb::starttls:
+    case Verb::login:
+    case Verb::authenticate: return cmd_auth;
+    case Verb::create:
+    case Verb::delete_:
+    case Verb::rename:
+    case Verb::subscribe:
+    case Verb::unsubscribe:
+    case Verb::list:
+    case Verb::lsub:
+    case Verb::status: return cmd_mailbox;
+    case Verb::select:
+    case Verb::examine:
+    case Verb::close:
+    case Verb::unselect: return cmd_select;
+    case Verb::append: return cmd_append;
+    case Verb::fetch: return cmd_fetch;
+    case Verb::store:
+    case Verb::copy:
+    case Verb::move:
+    case Verb::expunge: return cmd_store;
+    case Verb::search:
+    case Verb::sort:
+    case Verb::thread: return cmd_search;
+    case Verb::idle: return cmd_idle;
+    case Verb::getquota:
+    case Verb::getquotaroot:
+    case Verb::setquota:
+    case Verb::getacl:
+    case Verb::setacl:
+    case Verb::deleteacl:
+    case Verb::listrights:
+    case Verb::myrights: return cmd_admin;
+    case Verb::line: return nullptr;
+  }
+  return nullptr;
+}
+
+// Response codes for core errors (RFC 5530, RFC 9051 §7.1).
+std::string_view code_for(Errc e) {
+  switch (e) {
+    case Errc::not_found: return "[NONEXISTENT] ";
+    case Errc::already_exists: return "[ALREADYEXISTS] ";
+    case Errc::permission_denied: return "[NOPERM] ";
+    case Errc::unauthenticated: return "[AUTHENTICATIONFAILED] ";
+    case Errc::quota_exceeded: return "[OVERQUOTA] ";
+    case Errc::too_large: return "[TOOBIG] ";
+    case Errc::temporary: return "[UNAVAILABLE] ";
+    case Errc::invalid_argument: return "[CANNOT] ";
+    case Errc::corrupt:
+    case Errc::io: return "[SERVERBUG] ";
+  }
+  return "";
+}
+
+// Response text is one line: never let a message from below break the framing.
+std::string one_line(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) out += (ch == '\r' || ch == '\n') ? ' ' : ch;
+  return out;
+}
+
+}  // namespace
+
+Session::Session(std::shared_ptr<Shared> shared, asio::ip::tcp::socket sock, net::PeerInfo peer, bool implicit_tls)
+    : shared_(std::move(shared)),
+      stream_(std::move(sock), shared_->tls),
+      peer_(std::move(peer)),
+      implicit_tls_(implicit_tls) {
+  Limits l;
+  l.max_literal = config().quota.max_message_bytes + (64u << 10);
+  l.max_append_total = 2 * l.max_literal;
+  parser_ = Parser(l);
+}
+
+bool Session::is_loopback() const {
+  boost::system::error_code ec;
+  auto a = asio::ip::make_address(peer_.address, ec);
+  return !ec && a.is_loopback();
+}
+
+bool Session::login_allowed() const {
+  return stream_.is_tls() || (config().imap.allow_plaintext_auth_on_loopback && is_loopback());
+}
+
+std::chrono::seconds Session::idle_timeout() const {
+  return std::chrono::seconds(state == State::not_authenticated ? config().imap.preauth_timeout_seconds
+                                                                 : config().imap.idle_timeout_seconds);
+}
+
+std::string Session::capabilities() const {
+  std::string caps = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE";
+  if (state == State::not_authenticated) {
+    if (stream_.tls_available() && !stream_.is_tls()) caps += " STARTTLS";
+    if (login_allowed())
+      caps += " AUTH=PLAIN";
+    else
+      caps += " LOGINDISABLED";
+    return caps;
+  }
+  caps +=
+      " IDLE UIDPLUS MOVE NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS"
+      " STATUS=SIZE ESEARCH SEARCHRES SORT SORT=DISPLAY THREAD=REFERENCES THREAD=ORDEREDSUBJECT CONDSTORE QRESYNC"
+      " QUOTA QUOTA=RES-STORAGE ACL RIGHTS=texk BINARY UTF8=ACCEPT";
+  if (!stream_.is_compressed()) caps += " COMPRESS=DEFLATE";
+  caps += " APPENDLIMIT=" + std::to_string(config().quota.max_message_bytes);
+  return caps;
+}
+
+void Session::untagged(std::string_view text) {
+  out_ += "* ";
+  out_ += text;
+  out_ += "\r\n";
+}
+
+void Session::ok(const Command& c, std::string_view text) {
+  tagged_ += c.tag + " OK " + one_line(text) + "\r\n";
+  errors_ = 0;
+}
+
+void Session::no(const Command& c, std::string_view text) {
+  tagged_ += c.tag + " NO " + one_line(text) + "\r\n";
+  errors_ = 0;
+}
+
+void Session::no(const Command& c, const Error& e) {
+  no(c, std::string(code_for(e.code)) + e.message);
+}
+
+void Session::bad(const Command& c, std::string_view text) {
+  tagged_ += (c.tag.empty() ? std::string("*") : c.tag) + " BAD " + one_line(text) + "\r\n";
+  ++errors_;
+}
+
+asio::awaitable<bool> Session::flush() {
+  out_ += tagged_;
+  tagged_.clear();
+  if (out_.empty()) co_return true;
+  std::string data;
+  data.swap(out_);
+  bool written = co_await stream_.write(data, write_timeout());
+  co_return written;
+}
+
+void Session::logged_in(Principal p) {
+  user = std::move(p);
+  state = State::authenticated;
+  Limits l;
+  l.max_literal = config().quota.max_message_bytes + (64u << 10);
+  l.max_append_total = 2 * l.max_literal;
+  parser_.set_limits(l);
+}
+
+std::optional<std::string> Session::decode_mailbox(std::string_view wire) const {
+  std::string name;
+  if (utf8) {
+    if (!utf8_valid(wire)) return std::nullopt;
+    name.assign(wire);
+  } else {
+    auto d = mutf7_decode(wire);
+    if (!d) return std::nullopt;
+    name = std::move(*d);
+  }
+  // "INBOX" in any case is the inbox, at the top level and as a parent ("inbox/x").
+  if (name.size() >= 5 && (name.size() == 5 || name[5] == '/')) {
+    std::string head = name.substr(0, 5);
+    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char ch) { return std::toupper(ch); });
+    if (head == "INBOX") name.replace(0, 5, "INBOX");
+  }
+  while (name.size() > 1 && name.back() == '/') name.pop_back();  // "a/" names "a"
+  return name;
+}
+
+std::string Session::encode_mailbox(std::string_view name) const {
+  if (utf8) return std::string(name);
+  auto e = mutf7_encode(name);
+  return e ? *e : std::string(name);
+}
+
+void Session::append_mailbox(std::string& out, std::string_view name) const {
+  append_string(out, encode_mailbox(name), utf8);
+}
+
+std::string Session::flags_text(uint32_t flags, const std::vector<std::string>& keywords) {
+  std::string out = "(";
+  auto add = [&](std::string_view f) {
+    if (out.size() > 1) out += ' ';
+    out += f;
+  };
+  if (flags & kSeen) add("\\Seen");
+  if (flags & kAnswered) add("\\Answered");
+  if (flags & kFlagged) add("\\Flagged");
+  if (flags & kDeleted) add("\\Deleted");
+  if (flags & kDraft) add("\\Draft");
+  for (const auto& k : keywords) add(k);
+  out += ')';
+  return out;
+}
+
+std::optional<std::vector<size_t>> Session::resolve(const SequenceSet& set, bool uid, std::string& error) const {
+  std::vector<size_t> out;
+  const auto& msgs = view_->msgs;
+  if (set.saved) {
+    // "$": the UIDs saved by SEARCH RETURN (SAVE) that are still here.
+    for (Uid u : view_->saved) {
+      auto it = std::lower_bound(msgs.begin(), msgs.end(), u, [](const ViewMessage& m, Uid x) { return m.uid < x; });
+      if (it != msgs.end() && it->uid == u) out.push_back(static_cast<size_t>(it - msgs.begin()));
+    }
+    return out;
+  }
+  for (const SeqRange& r : set.ranges) {
+    if (uid) {
+      Uid star = msgs.empty() ? 0 : msgs.back().uid;
+      Uid a = r.first == SeqRange::kStar ? star : r.first;
+      Uid b = r.last == SeqRange::kStar ? star : r.last;
+      if (a > b) std::swap(a, b);
+      // "n:*" with n past the last UID still names the last message (RFC 9051 §6.4.8).
+      if ((r.first == SeqRange::kStar || r.last == SeqRange::kStar) && a == 0) continue;
+      auto lo = std::lower_bound(msgs.begin(), msgs.end(), a, [](const ViewMessage& m, Uid x) { return m.uid < x; });
+      for (auto it = lo; it != msgs.end() && it->uid <= b; ++it) out.push_back(static_cast<size_t>(it - msgs.begin()));
+    } else {
+      uint32_t n = static_cast<uint32_t>(msgs.size());
+      uint32_t a = r.first == SeqRange::kStar ? n : r.first;
+      uint32_t b = r.last == SeqRange::kStar ? n : r.last;
+      if (a > b) std::swap(a, b);
+      if (a == 0 || b > n) {
+        error = n == 0 ? "No messages in this mailbox" : "Invalid message sequence number (the mailbox has " +
+                                                             std::to_string(n) + " messages)";
+        return std::nullopt;
+      }
+      for (uint32_t i = a; i <= b; ++i) out.push_back(i - 1);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void Session::announce_expunged(const std::vector<Uid>& uids) {
+  if (uids.empty() || !view_) return;
+  auto& msgs = view_->msgs;
+  std::vector<Uid> sorted = uids;
+  std::sort(sorted.begin(), sorted.end());
+  if (qresync) {
+    // One VANISHED for the lot; the view simply drops them.
+    std::string set;
+    for (size_t i = 0; i < sorted.size();) {
+      size_t j = i;
+      while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+      if (!set.empty()) set += ',';
+      set += std::to_string(sorted[i]);
+      if (j > i) set += ':' + std::to_string(sorted[j]);
+      i = j + 1;
+    }
+    untagged("VANISHED " + set);
+    std::erase_if(msgs, [&](const ViewMessage& m) { return std::binary_search(sorted.begin(), sorted.end(), m.uid); });
+    return;
+  }
+  // Highest sequence number first, so that every number sent is still valid when read.
+  for (size_t i = msgs.size(); i-- > 0;) {
+    if (std::binary_search(sorted.begin(), sorted.end(), msgs[i].uid)) {
+      untagged(std::to_string(i + 1) + " EXPUNGE");
+      msgs.erase(msgs.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+}
+
+asio::awaitable<void> Session::sync(bool allow_expunge) {
+  if (!view_ || !user) co_return;
+  View& v = *view_;
+  MailboxId id = v.mailbox.id;
+  ModSeq known = v.synced_modseq;
+  struct Fresh {
+    Result<Mailbox> mb = Error{Errc::io, {}};
+    std::optional<Result<std::vector<MailboxEntry>>> entries;
+  };
+  auto job = [this, id, known]() {
+    Fresh f;
+    f.mb = mail().mailbox_by_id(*user, id);
+    if (f.mb && f.mb->highest_modseq != known) f.entries = mail().list(*user, id, UidRange{}, false);
+    return f;
+  };
+  Fresh fresh = co_await blocking(std::move(job));
+  if (!fresh.mb) {
+    if (fresh.mb.error().code == Errc::not_found) {
+      untagged("BYE The selected mailbox was deleted by another session");
+      closing_ = true;
+    }
+    co_return;
+  }
+  if (fresh.entries && *fresh.entries) {
+    auto& entries = fresh.entries->value();
+    auto& msgs = v.msgs;
+    std::vector<Uid> expunged;
+    std::string updates;
+    size_t j = 0;
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      ViewMessage& m = msgs[i];
+      while (j < entries.size() && entries[j].uid < m.uid) ++j;
+      if (j < entries.size() && entries[j].uid == m.uid) {
+        const MailboxEntry& e = entries[j];
+        if (e.flags != m.flags || e.keywords != m.keywords || (condstore && e.modseq != m.modseq)) {
+          bool visible = e.flags != m.flags || e.keywords != m.keywords;
+          m.flags = e.flags;
+          m.keywords = e.keywords;
+          m.modseq = e.modseq;
+          if (visible || condstore) {
+            updates += "* " + std::to_string(i + 1) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
+                       flags_text(m.flags, m.keywords);
+            if (condstore) updates += " MODSEQ (" + std::to_string(m.modseq) + ")";
+            updates += ")\r\n";
+          }
+        }
+        ++j;
+      } else if (!m.gone) {
+        m.gone = true;
+        v.has_gone = true;
+      }
+    }
+    Uid last = msgs.empty() ? 0 : msgs.back().uid;
+    size_t before = msgs.size();
+    for (const auto& e : entries) {
+      if (e.uid <= last) continue;
+      msgs.push_back(ViewMessage{e.uid, e.flags, e.modseq, e.keywords, false});
+    }
+    raw(updates);
+    if (msgs.size() != before) untagged(std::to_string(msgs.size()) + " EXISTS");
+    v.synced_modseq = fresh.mb->highest_modseq;
+    (void)expunged;
+  }
+  v.mailbox = std::move(fresh.mb).value();
+  if (allow_expunge && v.has_gone) {
+    std::vector<Uid> gone;
+    for (const auto& m : v.msgs)
+      if (m.gone) gone.push_back(m.uid);
+    v.has_gone = false;
+    announce_expunged(gone);
+  }
+}
+
+bool Session::allowed_in_state(Verb v) const {
+  switch (v) {
+    case Verb::capability:
+    case Verb::noop:
+    case Verb::logout:
+    case Verb::id: return true;
+    case Verb::starttls:
+    case Verb::login:
+    case Verb::authenticate: return state == State::not_authenticated;
+    case Verb::check:
+    case Verb::close:
+    case Verb::unselect:
+    case Verb::expunge:
+    case Verb::search:
+    case Verb::fetch:
+    case Verb::store:
+    case Verb::copy:
+    case Verb::move:
+    case Verb::sort:
+    case Verb::thread: return state == State::selected;
+    default: return state == State::authenticated || state == State::selected;
+  }
+}
+
+asio::awaitable<void> Session::dispatch(Command& cmd) {
+  commands_total().inc();
+  if (!allowed_in_state(cmd.verb)) {
+    if (state == State::not_authenticated)
+      bad(cmd, std::string(to_string(cmd.verb)) + " needs you to log in first");
+    else if (cmd.verb == Verb::starttls || cmd.verb == Verb::login || cmd.verb == Verb::authenticate)
+      bad(cmd, "Already logged in");
+    else
+      bad(cmd, std::string(to_string(cmd.verb)) + " needs a selected mailbox (SELECT or EXAMINE first)");
+    co_return;
+  }
+  Handler h = handler_for(cmd.verb);
+  if (!h) {
+    bad(cmd, "Unknown command");
+    co_return;
+  }
+  co_await h(*this, cmd);
+  // What changed elsewhere is announced before the tagged reply; expunges are held back
+  // while answering FETCH, STORE and SEARCH by sequence number (RFC 9051 §7.5.1).
+  if (view_ && state != State::logout && !closing_) {
+    bool by_seq = !cmd.uid && (cmd.verb == Verb::fetch || cmd.verb == Verb::store || cmd.verb == Verb::search ||
+                               cmd.verb == Verb::sort || cmd.verb == Verb::thread);
+    co_await sync(!by_seq);
+  }
+  out_ += tagged_;
+  tagged_.clear();
+}
+
+asio::awaitable<void> Session::run() {
+  sessions_total().inc();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const auto& cfg = config();
+  log::info("imap.connect", {{"session", peer_.id}, {"peer", peer_.address}, {"tls", implicit_tls_}});
+  if (implicit_tls_) {
+    bool secured = co_await stream_.start_tls(write_timeout());
+    if (!secured) {
+      log::info("imap.tls_failed", {{"session", peer_.id}, {"peer", peer_.address}});
+      co_await stream_.close();
+      co_return;
+    }
+  }
+  untagged("OK [CAPABILITY " + capabilities() + "] " + cfg.server.hostname + " Caremail IMAP ready");
+  std::string end_reason = "logout";
+  int commands = 0;
+  while (!closing_) {
+    // Feed what is buffered; read more only when the parser needs it.
+    if (stream_.has_buffered()) {
+      size_t n = parser_.feed(stream_.peek());
+      stream_.consume(n);
+    }
+    ParseStatus st = parser_.status();
+    if (st == ParseStatus::need_more || st == ParseStatus::need_continuation) {
+      if (st == ParseStatus::need_continuation && parser_.literal().synchronizing && !stream_.has_buffered()) {
+        raw("+ Ready for literal data\r\n");
+      }
+      if (stream_.has_buffered()) continue;
+      bool flushed = co_await flush();
+      if (!flushed) {
+        end_reason = "write failed";
+        break;
+      }
+      net::ReadStatus rs;
+      try {
+        rs = co_await stream_.read_more(idle_timeout());
+      } catch (const boost::system::system_error&) {
+        rs = net::ReadStatus::cancelled;
+      }
+      if (rs == net::ReadStatus::ok) continue;
+      if (rs == net::ReadStatus::timeout) {
+        untagged("BYE Idle for too long, closing the connection");
+        end_reason = "timeout";
+      } else if (rs == net::ReadStatus::cancelled) {
+        co_await asio::this_coro::reset_cancellation_state();
+        untagged("BYE [UNAVAILABLE] Server shutting down, please reconnect later");
+        end_reason = "shutdown";
+      } else {
+        end_reason = "disconnected";
+      }
+      break;
+    }
+    if (st == ParseStatus::error) {
+      const ParseError& e = parser_.error();
+      if (e.close_connection) {
+        untagged("BYE " + one_line(e.text));
+        end_reason = "unparseable";
+        break;
+      }
+      std::string tag = e.tag.empty() ? "*" : e.tag;
+      if (e.too_big)
+        raw(tag + " NO [TOOBIG] " + one_line(e.text) + "\r\n");
+      else
+        raw(tag + " BAD " + one_line(e.text) + "\r\n");
+      ++errors_;
+      parser_.next();
+    } else {  // done
+      Command cmd = parser_.take_command();
+      parser_.next();
+      ++commands;
+      bool cancelled = false;
+      try {
+        co_await dispatch(cmd);
+      } catch (const boost::system::system_error&) {
+        // Shutdown cancelled a write or a worker hop in the middle of a command.
+        cancelled = true;
+      }
+      if (cancelled) {
+        co_await asio::this_coro::reset_cancellation_state();
+        untagged("BYE [UNAVAILABLE] Server shutting down, please reconnect later");
+        end_reason = "shutdown";
+        break;
+      }
+      if (state == State::logout) break;
+    }
+    if (errors_ >= cfg.imap.max_errors) {
+      untagged("BYE Too many errors, closing the connection");
+      end_reason = "too many errors";
+      break;
+    }
+  }
+  bool flushed = co_await flush();
+  if (!flushed) log::debug("imap.final_reply_lost", {{"session", peer_.id}});
+  co_await stream_.close();
+  log::info("imap.disconnect", {{"session", peer_.id},
+                                {"reason", end_reason},
+                                {"commands", commands},
+                                {"user", user ? user->address : std::string()}});
+}
+
+Result<uint16_t> listen_imap(std::shared_ptr<Shared> shared, const std::string& name, const Endpoint& ep,
+                             bool implicit_tls) {
+  net::Server& server = shared->server;
+  return server.listen(name, ep,
+                       [shared, implicit_tls](asio::ip::tcp::socket sock, net::PeerInfo peer) -> asio::awaitable<void> {
+                         Session s(shared, std::move(sock), std::move(peer), implicit_tls);
+                         co_await s.run();
+                       });
+}
+
+}  // namespace caremail::imap

@@ -1,0 +1,184 @@
+// IMAP server sessions (RFC 9051 IMAP4rev2 and RFC 3501 IMAP4rev1, with the extensions of
+// issue 4): port 143 (STARTTLS, then LOGIN/AUTHENTICATE) and 993 (implicit TLS). One
+// coroutine per connection on its own strand; the command handlers live in cmd_*.cpp.
+//
+// SECURITY: everything before login is reachable by anyone on the network. Pre-auth input
+// goes through the bounded Parser (parser.hpp) and only CAPABILITY, NOOP, LOGOUT, ID,
+// STARTTLS, LOGIN and AUTHENTICATE are accepted; credentials are checked by
+// AdminService::authenticate_password (which audits failures) and are refused without TLS
+// (except on loopback when imap.allow_plaintext_auth_on_loopback). After login every read
+// and write of mail goes through MailService with the user's Principal, so authorisation,
+// quota and audit are the core's, never this front-end's.
+//
+// The selected mailbox is a View: the message sequence as this client knows it (UID,
+// flags, modseq per message). After each command (and at once during IDLE) the view is
+// compared with the store and the differences are announced: new messages as EXISTS, flag
+// changes as FETCH, expunges as EXPUNGE (or VANISHED with QRESYNC). Expunges are held back
+// while a FETCH, STORE or SEARCH by sequence number runs (RFC 9051 §7.5.1), so sequence
+// numbers never shift under a client's feet.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "core/admin_service.hpp"
+#include "core/mail_service.hpp"
+#include "imap/parser.hpp"
+#include "net/listener.hpp"
+#include "net/proto_stream.hpp"
+
+namespace boost::asio::ssl { class context; }
+
+namespace caremail::imap {
+
+// What every session of the process shares. Constant after construction.
+struct Shared {
+  net::Server& server;
+  MailService& mail;
+  AdminService& admin;
+  ChangeFeed& feed;
+  const Config& config;
+  std::shared_ptr<boost::asio::ssl::context> tls;
+};
+
+enum class State { not_authenticated, authenticated, selected, logout };
+
+// One message of the selected mailbox as the client knows it.
+struct ViewMessage {
+  Uid uid = 0;
+  uint32_t flags = 0;
+  ModSeq modseq = 0;
+  std::vector<std::string> keywords;
+  bool gone = false;  // expunged elsewhere, not yet announced (still holds its number)
+};
+
+struct View {
+  Mailbox mailbox;                  // as at the last sync (id, name, uidvalidity, counts)
+  bool read_only = false;           // EXAMINE
+  std::vector<ViewMessage> msgs;    // index = sequence number - 1, ascending UIDs
+  ModSeq synced_modseq = 0;         // highest_modseq the view reflects
+  bool has_gone = false;
+  std::vector<Uid> saved;           // SEARCHRES "$"
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<Shared> shared, boost::asio::ip::tcp::socket sock, net::PeerInfo peer, bool implicit_tls);
+
+  boost::asio::awaitable<void> run();
+
+  // --- used by the command handlers -----------------------------------------------
+  Shared& shared() { return *shared_; }
+  MailService& mail() { return shared_->mail; }
+  const Config& config() const { return shared_->config; }
+  net::ProtoStream& stream() { return stream_; }
+  Parser& parser() { return parser_; }
+  const net::PeerInfo& peer() const { return peer_; }
+
+  // Runs `f` on the worker pool (store, blobs, password hashing). `f` may use the session:
+  // the session does nothing else while it waits.
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F>> blocking(F f) {
+    return shared_->server.blocking(std::move(f));
+  }
+
+  // Responses. Queued; flushed before the session waits for input. The tagged reply
+  // (ok/no/bad) goes out after the untagged responses the command and the sync produce.
+  void untagged(std::string_view text);             // "* text\r\n"
+  void raw(std::string_view bytes) { out_ += bytes; }
+  void ok(const Command& c, std::string_view text);  // "<tag> OK text"
+  void no(const Command& c, std::string_view text);
+  void bad(const Command& c, std::string_view text);
+  // NO with the response code matching the error ([NONEXISTENT], [OVERQUOTA]...).
+  void no(const Command& c, const Error& e);
+  boost::asio::awaitable<bool> flush();
+  size_t pending_output() const { return out_.size(); }
+
+  void error_counted() { ++errors_; }
+  void close_after_reply() { closing_ = true; }
+
+  std::string capabilities() const;
+  bool login_allowed() const;  // LOGIN/AUTHENTICATE allowed on this connection now
+  bool is_loopback() const;
+
+  // After a successful login.
+  void logged_in(Principal p);
+
+  // Mailbox names: wire form (modified UTF-7, or UTF-8 after ENABLE UTF8=ACCEPT) to the
+  // store's UTF-8 and back. nullopt when the wire name is not valid in the current mode.
+  std::optional<std::string> decode_mailbox(std::string_view wire) const;
+  std::string encode_mailbox(std::string_view name) const;
+  // Appends the name as an IMAP string in wire form.
+  void append_mailbox(std::string& out, std::string_view name) const;
+
+  // The selected view; the sync after each command.
+  void select(View v) { view_ = std::move(v); state = State::selected; }
+  void deselect() {
+    view_.reset();
+    if (state == State::selected) state = State::authenticated;
+  }
+  View& view() { return *view_; }
+  bool selected() const { return view_.has_value(); }
+  // Brings the view up to date with the store and queues the untagged responses.
+  // `allow_expunge` false while answering FETCH/STORE/SEARCH by sequence number.
+  boost::asio::awaitable<void> sync(bool allow_expunge);
+  // Renders one message's flags "(\Seen $Label1)".
+  static std::string flags_text(uint32_t flags, const std::vector<std::string>& keywords);
+  // Removes messages from the view that this session expunged itself and announces them
+  // (EXPUNGE, or VANISHED with QRESYNC).
+  void announce_expunged(const std::vector<Uid>& uids);
+
+  // Resolves a sequence set against the view: indices into view().msgs, ascending, unique.
+  // Sequence numbers past the end make the command BAD (returns nullopt and sets `error`);
+  // UIDs that do not exist are ignored, as RFC 9051 asks.
+  std::optional<std::vector<size_t>> resolve(const SequenceSet& set, bool uid, std::string& error) const;
+
+  // Session state the commands change.
+  State state = State::not_authenticated;
+  std::optional<Principal> user;
+  int auth_failures = 0;
+  bool utf8 = false;       // ENABLE UTF8=ACCEPT
+  bool condstore = false;  // ENABLE CONDSTORE, or a command that implies it
+  bool qresync = false;    // ENABLE QRESYNC
+  bool rev2 = false;       // ENABLE IMAP4rev2
+
+  std::chrono::seconds idle_timeout() const;
+  std::chrono::seconds write_timeout() const { return std::chrono::seconds(config().limits.command_timeout_seconds); }
+
+ private:
+  boost::asio::awaitable<void> dispatch(Command& cmd);
+  bool allowed_in_state(Verb v) const;
+
+  std::shared_ptr<Shared> shared_;
+  net::ProtoStream stream_;
+  net::PeerInfo peer_;
+  const bool implicit_tls_;
+  Parser parser_;
+  std::string out_;
+  std::string tagged_;  // the tagged reply of the running command, sent after the untagged ones
+  std::optional<View> view_;
+  int errors_ = 0;  // in a row
+  bool closing_ = false;
+};
+
+// The command handlers (cmd_*.cpp).
+boost::asio::awaitable<void> cmd_any(Session& s, Command& c);       // CAPABILITY NOOP LOGOUT ID ENABLE NAMESPACE CHECK
+boost::asio::awaitable<void> cmd_auth(Session& s, Command& c);      // STARTTLS LOGIN AUTHENTICATE
+boost::asio::awaitable<void> cmd_mailbox(Session& s, Command& c);   // CREATE DELETE RENAME (UN)SUBSCRIBE LIST LSUB STATUS
+boost::asio::awaitable<void> cmd_select(Session& s, Command& c);    // SELECT EXAMINE CLOSE UNSELECT
+boost::asio::awaitable<void> cmd_append(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_store(Session& s, Command& c);     // STORE COPY MOVE EXPUNGE
+boost::asio::awaitable<void> cmd_search(Session& s, Command& c);    // SEARCH SORT THREAD
+boost::asio::awaitable<void> cmd_idle(Session& s, Command& c);
+boost::asio::awaitable<void> cmd_admin(Session& s, Command& c);     // QUOTA and ACL commands
+
+// Adds an IMAP listener to `server`.
+Result<uint16_t> listen_imap(std::shared_ptr<Shared> shared, const std::string& name, const Endpoint& ep,
+                             bool implicit_tls);
+
+}  // namespace caremail::imap
