@@ -1051,6 +1051,24 @@ TEST_P(StoreConformance, CountersStayExactUnderRandomOperations) {
 // ===========================================================================
 // Change log.
 
+TEST_P(StoreConformance, ChangedSinceListsAddedAndReflaggedEntries) {
+  auto org = make_org("RXC");
+  auto a = make_account("cs@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  for (int i = 0; i < 3; ++i) deliver_one(message("c" + std::to_string(i)), a.id);
+  ModSeq mark = MUST(store().mailbox_by_id(inbox.id)).highest_modseq;
+  EXPECT_TRUE(MUST(store().changed_since(inbox.id, mark)).empty());
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{2}, FlagUpdate{FlagOp::add, kFlagged, {}, {}}));
+  deliver_one(message("c3"), a.id);
+  auto changed = MUST(store().changed_since(inbox.id, mark));
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_EQ(changed[0].uid, 2u);
+  EXPECT_EQ(changed[0].flags, static_cast<uint32_t>(kFlagged));
+  EXPECT_EQ(changed[1].uid, 4u);
+  EXPECT_GT(changed[0].modseq, mark);
+  EXPECT_EQ(MUST(store().changed_since(inbox.id, 0)).size(), 4u);
+}
+
 TEST_P(StoreConformance, ExpungedSinceListsOnlyLaterExpungesOfThatMailbox) {
   auto org = make_org("RXQ");
   auto a = make_account("qr@a.nhs.uk", org.id);

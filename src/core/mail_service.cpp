@@ -327,6 +327,12 @@ Status MailService::set_subscribed(const Principal& by, MailboxId id, bool subsc
   return store_.set_subscribed(id, subscribed);
 }
 
+Result<std::vector<MailboxEntry>> MailService::changed_since(const Principal& by, MailboxId id, ModSeq modseq) {
+  auto mb = authorise_mailbox(by, id, "mailbox.read");
+  if (!mb) return mb.error();
+  return store_.changed_since(id, modseq);
+}
+
 Result<std::vector<Uid>> MailService::expunged_since(const Principal& by, MailboxId id, ModSeq modseq) {
   auto mb = authorise_mailbox(by, id, "mailbox.read");
   if (!mb) return mb.error();

@@ -112,6 +112,8 @@ class MailService {
   Result<Mailbox> create_mailbox(const Principal& by, AccountId owner, std::string_view name,
                                  std::string_view special_use);
   Status set_subscribed(const Principal& by, MailboxId id, bool subscribed);
+  // Entries added or changed after `modseq` (IMAP sessions catching up).
+  Result<std::vector<MailboxEntry>> changed_since(const Principal& by, MailboxId id, ModSeq modseq);
   // UIDs expunged after `modseq` (IMAP QRESYNC VANISHED).
   Result<std::vector<Uid>> expunged_since(const Principal& by, MailboxId id, ModSeq modseq);
   Status delete_mailbox(const Principal& by, MailboxId id);

@@ -5,6 +5,7 @@
 #include <xapian.h>
 
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "mime/mime.hpp"
 #include "mime/text.hpp"
 
@@ -16,6 +17,15 @@ constexpr size_t kBatch = 256;            // documents per commit
 constexpr size_t kMaxWildcard = 50000;    // expansions of one prefix
 constexpr std::string_view kIdPrefix = "Q";
 constexpr std::string_view kHeaderPrefix = "XH";
+
+metrics::Gauge& queue_gauge() {
+  static auto& g = metrics::gauge("caremail_fts_queue", "Messages waiting for the full-text indexer");
+  return g;
+}
+metrics::Counter& indexed_total() {
+  static auto& c = metrics::counter("caremail_fts_indexed_total", "Messages added to the full-text index");
+  return c;
+}
 
 // The header text TEXT searches besides the body: the decoded fields a person would search.
 std::string header_text(std::string_view raw, const MessageSummary& s) {
@@ -51,6 +61,7 @@ void FullTextIndex::enqueue(AccountId account, std::string blob_id) {
     std::lock_guard lk(mu_);
     queue_.emplace_back(account, std::move(blob_id));
   }
+  queue_gauge().add(1);
   cv_.notify_one();
 }
 
@@ -94,6 +105,7 @@ void FullTextIndex::run() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      queue_gauge().add(-static_cast<int64_t>(batch.size()));
       busy_ = true;
     }
     std::map<AccountId, std::vector<std::string>> by_account;
@@ -116,6 +128,7 @@ void FullTextIndex::run() {
           doc.add_boolean_term(id_term);
           doc.set_data(blob);
           db.replace_document(id_term, doc);
+          indexed_total().inc();
         }
         db.commit();
       } catch (const Xapian::Error& e) {

@@ -5,6 +5,7 @@
 // of a whole large mailbox never holds more than one batch of bodies in memory.
 // A non-PEEK body fetch sets \Seen (not in a read-only mailbox) and reports the new FLAGS.
 #include <algorithm>
+#include <cstring>
 #include <unordered_map>
 
 #include "imap/render.hpp"
@@ -37,7 +38,16 @@ std::string section_name(const Section& s) {
       add(s.text == Section::Text::header_fields ? "HEADER.FIELDS (" : "HEADER.FIELDS.NOT (");
       for (size_t i = 0; i < s.fields.size(); ++i) {
         if (i) out += ' ';
-        append_string(out, s.fields[i]);
+        // Echo field names as atoms, as sent by nearly every client (some compare the
+        // section text literally); anything else as a string.
+        const std::string& f = s.fields[i];
+        bool atom = !f.empty() && std::all_of(f.begin(), f.end(), [](unsigned char ch) {
+          return ch > 0x20 && ch < 0x7f && !std::strchr("(){%*\"\\]", ch);
+        });
+        if (atom)
+          out += f;
+        else
+          append_string(out, f);
       }
       out += ')';
       break;

@@ -173,15 +173,15 @@ boost::asio::awaitable<void> rename(Session& s, Command& c) {
       }
       return {};
     }
-    auto all = mail.list_mailboxes(p, p.account_id);
-    if (!all) return all.error();
-    if (Status st = mail.rename_mailbox(p, mb->id, to); !st) return st;
-    // Inferior names follow their parent.
-    for (const auto& child : *all) {
-      if (!child.name.starts_with(from + "/")) continue;
-      if (Status st = mail.rename_mailbox(p, child.id, to + child.name.substr(from.size())); !st) return st;
+    if (to.starts_with(from + "/"))
+      return make_error(Errc::invalid_argument, "a mailbox cannot be moved inside itself");
+    // Superior levels of the new name are created, as CREATE does (RFC 9051 §6.3.6).
+    for (size_t pos = to.find('/'); pos != std::string::npos; pos = to.find('/', pos + 1)) {
+      auto parent = mail.create_mailbox(p, p.account_id, to.substr(0, pos));
+      if (!parent && parent.error().code != Errc::already_exists) return parent.error();
     }
-    return {};
+    // The store moves inferior names with their parent ("A/x" becomes "B/x").
+    return mail.rename_mailbox(p, mb->id, to);
   };
   Status r = co_await s.blocking(std::move(job));
   if (!r) {
@@ -215,14 +215,10 @@ boost::asio::awaitable<void> list(Session& s, Command& c) {
   bool lsub = c.verb == Verb::lsub;
   // Reference and patterns join into full patterns in the store's UTF-8.
   std::vector<std::string> patterns;
-  auto ref = s.decode_mailbox(a.reference);
-  if (!ref && !a.reference.empty()) {
-    s.bad(c, "Invalid reference name encoding");
-    co_return;
-  }
   for (const auto& p : a.patterns) {
-    std::string joined = (a.reference.empty() ? std::string() : *ref) + p;
-    auto d = s.decode_mailbox(joined);
+    // Reference and pattern join as sent ("Projects/" + "*"), then decode as a pattern:
+    // a trailing "/" is meaningful here.
+    auto d = s.decode_mailbox(a.reference + p, /*pattern=*/true);
     if (!d) {
       s.bad(c, "Invalid mailbox pattern encoding");
       co_return;
@@ -259,7 +255,12 @@ boost::asio::awaitable<void> list(Session& s, Command& c) {
 
   bool subscribed_only = lsub || a.sel_subscribed;
   bool show_subscribed = a.ret_subscribed || a.sel_subscribed;
-  std::vector<std::pair<std::string, const Mailbox*>> shown;
+  struct Line {
+    std::string name;
+    const Mailbox* mb;
+    std::string attrs;
+  };
+  std::vector<Line> lines;
   for (const auto& n : names) {
     if (!matches_any(n, patterns)) continue;
     auto it = by_name.find(n);
@@ -275,29 +276,27 @@ boost::asio::awaitable<void> list(Session& s, Command& c) {
     if (!lsub) add(has_children.count(n) ? "\\HasChildren" : "\\HasNoChildren");
     if (mb && !mb->special_use.empty()) add(mb->special_use);
     if (show_subscribed && mb && mb->subscribed) add("\\Subscribed");
-    std::string line = std::string(lsub ? "LSUB (" : "LIST (") + attrs + ") \"/\" ";
-    s.append_mailbox(line, n);
-    s.untagged(line);
-    if (a.ret_status && mb) shown.emplace_back(n, mb);
+    lines.push_back(Line{n, mb, std::move(attrs)});
   }
-  if (a.ret_status && !shown.empty()) {
-    // LIST-STATUS: one STATUS per selectable mailbox listed (RFC 5819). The lines follow the
-    // LIST lines; clients match them by name.
-    bool deleted = wants_deleted(*a.ret_status);
-    std::vector<uint32_t> deleted_counts(shown.size(), 0);
-    if (deleted) {
-      auto count = [&s, &shown, &deleted_counts]() {
-        for (size_t i = 0; i < shown.size(); ++i)
-          deleted_counts[i] = count_deleted(s.mail(), *s.user, shown[i].second->id);
-        return true;
-      };
-      co_await s.blocking(std::move(count));
-    }
-    for (size_t i = 0; i < shown.size(); ++i) {
-      std::string line = "STATUS ";
-      s.append_mailbox(line, shown[i].first);
-      line += ' ' + status_items(s, *shown[i].second, *a.ret_status, deleted_counts[i]);
-      s.untagged(line);
+  // LIST-STATUS (RFC 5819): each selectable mailbox's STATUS right after its LIST line.
+  std::vector<uint32_t> deleted_counts(lines.size(), 0);
+  if (a.ret_status && wants_deleted(*a.ret_status)) {
+    auto count = [&s, &lines, &deleted_counts]() {
+      for (size_t i = 0; i < lines.size(); ++i)
+        if (lines[i].mb) deleted_counts[i] = count_deleted(s.mail(), *s.user, lines[i].mb->id);
+      return true;
+    };
+    co_await s.blocking(std::move(count));
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string line = std::string(lsub ? "LSUB (" : "LIST (") + lines[i].attrs + ") \"/\" ";
+    s.append_mailbox(line, lines[i].name);
+    s.untagged(line);
+    if (a.ret_status && lines[i].mb) {
+      std::string st = "STATUS ";
+      s.append_mailbox(st, lines[i].name);
+      st += ' ' + status_items(s, *lines[i].mb, *a.ret_status, deleted_counts[i]);
+      s.untagged(st);
     }
   }
   s.ok(c, lsub ? "LSUB completed" : "LIST completed");

@@ -34,6 +34,26 @@ bool uses_modseq(const SearchKey& k) {
   return false;
 }
 
+// What the store must supply for `k`: summaries (decoded headers, Date) and/or entries
+// (size, internal date). Flag, UID and sequence criteria need neither: the view has them.
+void needs_of(const SearchKey& k, bool& summary, bool& entry) {
+  using K = SearchKey::Kind;
+  switch (k.kind) {
+    case K::from: case K::to: case K::cc: case K::subject:
+    case K::sentbefore: case K::senton: case K::sentsince:
+      summary = entry = true;
+      break;
+    case K::before: case K::on: case K::since: case K::larger: case K::smaller: case K::older: case K::younger:
+    case K::saved_date_before: case K::saved_date_on: case K::saved_date_since:
+    case K::bcc: case K::header: case K::body: case K::text:  // entries carry the blob id
+      entry = true;
+      break;
+    default:
+      break;
+  }
+  for (const auto& ch : k.children) needs_of(ch, summary, entry);
+}
+
 struct Found {
   std::optional<Error> error;
   std::vector<size_t> order;    // indices into msgs of the matches (SORT: sorted)
@@ -46,7 +66,20 @@ struct Found {
 Found run_search(Session& s, const Command& c) {
   Found f;
   View& v = s.view();
-  auto listed = s.mail().list(*s.user, v.mailbox.id, UidRange{}, true);
+  bool want_summary = c.verb != Verb::search, want_entry = want_summary;
+  needs_of(c.search.key, want_summary, want_entry);
+  Result<std::vector<MailboxEntry>> listed = std::vector<MailboxEntry>{};
+  if (want_entry) {
+    listed = s.mail().list(*s.user, v.mailbox.id, UidRange{}, want_summary);
+  } else {
+    // Flags, UIDs and sequence numbers only: the view answers without the store.
+    listed->reserve(v.msgs.size());
+    for (const auto& m : v.msgs) {
+      MailboxEntry e;
+      e.uid = m.uid;
+      listed->push_back(std::move(e));
+    }
+  }
   if (!listed) {
     f.error = listed.error();
     return f;
@@ -159,7 +192,17 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
   }
   const std::vector<uint32_t>& numbers = c.uid ? f.uids : f.seqs;
   bool modseq = uses_modseq(a.key) && !numbers.empty();
-  if (a.esearch) {
+  // IMAP4rev2 has no SEARCH response: a rev2 client always gets ESEARCH (RFC 9051 §6.4.4).
+  SearchArgs rev2_args;
+  const SearchArgs* args = &a;
+  if (!a.esearch && s.rev2 && c.verb == Verb::search) {
+    rev2_args = a;
+    rev2_args.esearch = true;
+    rev2_args.ret_all = true;
+    args = &rev2_args;
+  }
+  if (args->esearch) {
+    const SearchArgs& a = *args;
     bool none = !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all && !a.ret_save;
     bool all = a.ret_all || none;
     if (a.ret_save) {

@@ -87,17 +87,11 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
     if (!(e.flags & kSeen) && first_unseen == 0) first_unseen = static_cast<uint32_t>(v.msgs.size() + 1);
     v.msgs.push_back(ViewMessage{e.uid, e.flags, e.modseq, std::move(e.keywords), false});
   }
-  std::string flags = "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-  for (const auto& k : keywords) flags += " " + k;
-  s.untagged(flags + ")");
-  if (examine) {
-    s.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
-  } else {
-    std::string perm = "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-    for (const auto& k : keywords) perm += " " + k;
-    s.untagged(perm + " \\*)] Flags permitted");
-  }
-  s.untagged(std::to_string(v.msgs.size()) + " EXISTS");
+  v.keywords = std::move(keywords);
+  size_t exists = v.msgs.size();
+  s.select(std::move(v));
+  s.announce_flags();
+  s.untagged(std::to_string(exists) + " EXISTS");
   if (!s.rev2) {
     s.untagged("0 RECENT");
     if (first_unseen) s.untagged("OK [UNSEEN " + std::to_string(first_unseen) + "] First unseen");
@@ -114,18 +108,17 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
     // RFC 7162 §3.2.5: what vanished since the client's modseq (limited to its known UIDs),
     // then the flags of every message changed since.
     std::vector<Uid> vanished;
-    Uid star = v.msgs.empty() ? 0 : v.msgs.back().uid;
+    Uid star = s.view().msgs.empty() ? 0 : s.view().msgs.back().uid;
     for (Uid u : l.vanished)
       if (!qr->known_uids || in_set(*qr->known_uids, u, std::max(star, u))) vanished.push_back(u);
     if (!vanished.empty()) s.untagged("VANISHED (EARLIER) " + uid_set_text(vanished));
-    for (size_t i = 0; i < v.msgs.size(); ++i) {
-      const auto& m = v.msgs[i];
+    for (size_t i = 0; i < s.view().msgs.size(); ++i) {
+      const auto& m = s.view().msgs[i];
       if (m.modseq <= qr->modseq) continue;
       s.untagged(std::to_string(i + 1) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
                  Session::flags_text(m.flags, m.keywords) + " MODSEQ (" + std::to_string(m.modseq) + "))");
     }
   }
-  s.select(std::move(v));
   s.ok(c, examine ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed");
 }
 

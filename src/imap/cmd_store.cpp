@@ -86,6 +86,7 @@ boost::asio::awaitable<void> store(Session& s, Command& c) {
   for (const auto& e : r->updated) {
     auto it = std::lower_bound(v.msgs.begin(), v.msgs.end(), e.uid, [](const ViewMessage& m, Uid x) { return m.uid < x; });
     if (it == v.msgs.end() || it->uid != e.uid) continue;
+    s.note_keywords(e.keywords);
     it->flags = e.flags;
     it->keywords = e.keywords;
     it->modseq = e.modseq;

@@ -1104,9 +1104,8 @@ void Parser::end_of_line() {
     return;
   }
   if (line.empty() && line_start_ == 0) {
-    // An empty line between commands: ignored, as most servers do.
-    text_.clear();
-    budget_used_ = 0;
+    // An empty line between commands: no tag to answer, so "* BAD" (RFC 9051 §7.1.5).
+    fail("Empty command line", false);
     return;
   }
 

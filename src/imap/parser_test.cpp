@@ -348,7 +348,7 @@ TEST(ImapParser, BadTexts) {
 
 TEST(ImapParser, ErrorDoesNotLoseTheNextCommand) {
   auto ev = run_whole("a BOGUS\r\nb NOOP\r\n\r\nc LOGOUT\n");
-  EXPECT_EQ(ev, (std::vector<std::string>{"ERR [a] Unknown command", "tag=[b] NOOP",
+  EXPECT_EQ(ev, (std::vector<std::string>{"ERR [a] Unknown command", "tag=[b] NOOP", "ERR [] Empty command line",
                                           "tag=[c] LOGOUT"}));
 }
 
@@ -548,7 +548,8 @@ TEST(ImapParser, TokenLimit) {
 
 TEST(ImapParser, BareLfAndEmptyLines) {
   EXPECT_EQ(run_whole("\r\n\na NOOP\nb LOGIN {1+}\nx y\n"),
-            (std::vector<std::string>{"tag=[a] NOOP", "tag=[b] LOGIN user=[x] password=[y]"}));
+            (std::vector<std::string>{"ERR [] Empty command line", "ERR [] Empty command line", "tag=[a] NOOP",
+                                      "tag=[b] LOGIN user=[x] password=[y]"}));
 }
 
 }  // namespace

@@ -107,7 +107,7 @@ Session::Session(std::shared_ptr<Shared> shared, asio::ip::tcp::socket sock, net
       peer_(std::move(peer)),
       implicit_tls_(implicit_tls) {
   Limits l;
-  l.max_literal = config().quota.max_message_bytes + (64u << 10);
+  l.max_literal = config().quota.max_message_bytes;  // = the APPENDLIMIT advertised
   l.max_append_total = 2 * l.max_literal;
   parser_ = Parser(l);
 }
@@ -185,12 +185,12 @@ void Session::logged_in(Principal p) {
   user = std::move(p);
   state = State::authenticated;
   Limits l;
-  l.max_literal = config().quota.max_message_bytes + (64u << 10);
+  l.max_literal = config().quota.max_message_bytes;
   l.max_append_total = 2 * l.max_literal;
   parser_.set_limits(l);
 }
 
-std::optional<std::string> Session::decode_mailbox(std::string_view wire) const {
+std::optional<std::string> Session::decode_mailbox(std::string_view wire, bool pattern) const {
   std::string name;
   if (utf8) {
     if (!utf8_valid(wire)) return std::nullopt;
@@ -206,7 +206,7 @@ std::optional<std::string> Session::decode_mailbox(std::string_view wire) const 
     std::transform(head.begin(), head.end(), head.begin(), [](unsigned char ch) { return std::toupper(ch); });
     if (head == "INBOX") name.replace(0, 5, "INBOX");
   }
-  while (name.size() > 1 && name.back() == '/') name.pop_back();  // "a/" names "a"
+  while (!pattern && name.size() > 1 && name.back() == '/') name.pop_back();  // "a/" names "a"
   return name;
 }
 
@@ -218,6 +218,24 @@ std::string Session::encode_mailbox(std::string_view name) const {
 
 void Session::append_mailbox(std::string& out, std::string_view name) const {
   append_string(out, encode_mailbox(name), utf8);
+}
+
+void Session::announce_flags() {
+  const View& v = *view_;
+  std::string kws;
+  for (const auto& k : v.keywords) kws += " " + k;
+  untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft" + kws + ")");
+  if (v.read_only)
+    untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
+  else
+    untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft" + kws + " \\*)] Flags permitted");
+}
+
+void Session::note_keywords(const std::vector<std::string>& kw) {
+  if (!view_) return;
+  bool added = false;
+  for (const auto& k : kw) added |= view_->keywords.insert(k).second;
+  if (added) announce_flags();
 }
 
 std::string Session::flags_text(uint32_t flags, const std::vector<std::string>& keywords) {
@@ -309,14 +327,21 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
   View& v = *view_;
   MailboxId id = v.mailbox.id;
   ModSeq known = v.synced_modseq;
+  // One cheap query when nothing moved; otherwise only what changed since the last sync
+  // (entries with a higher modseq, and the UIDs expunged since), so a session in a
+  // 100,000-message mailbox pays for the changes, not for the mailbox.
   struct Fresh {
     Result<Mailbox> mb = Error{Errc::io, {}};
-    std::optional<Result<std::vector<MailboxEntry>>> entries;
+    Result<std::vector<MailboxEntry>> changed = std::vector<MailboxEntry>{};
+    Result<std::vector<Uid>> vanished = std::vector<Uid>{};
   };
   auto job = [this, id, known]() {
     Fresh f;
     f.mb = mail().mailbox_by_id(*user, id);
-    if (f.mb && f.mb->highest_modseq != known) f.entries = mail().list(*user, id, UidRange{}, false);
+    if (f.mb && f.mb->highest_modseq != known) {
+      f.changed = mail().changed_since(*user, id, known);
+      f.vanished = mail().expunged_since(*user, id, known);
+    }
     return f;
   };
   Fresh fresh = co_await blocking(std::move(job));
@@ -327,45 +352,46 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
     }
     co_return;
   }
-  if (fresh.entries && *fresh.entries) {
-    auto& entries = fresh.entries->value();
+  if (fresh.mb->highest_modseq != known && fresh.changed && fresh.vanished) {
     auto& msgs = v.msgs;
-    std::vector<Uid> expunged;
-    std::string updates;
-    size_t j = 0;
-    for (size_t i = 0; i < msgs.size(); ++i) {
-      ViewMessage& m = msgs[i];
-      while (j < entries.size() && entries[j].uid < m.uid) ++j;
-      if (j < entries.size() && entries[j].uid == m.uid) {
-        const MailboxEntry& e = entries[j];
-        if (e.flags != m.flags || e.keywords != m.keywords || (condstore && e.modseq != m.modseq)) {
-          bool visible = e.flags != m.flags || e.keywords != m.keywords;
-          m.flags = e.flags;
-          m.keywords = e.keywords;
-          m.modseq = e.modseq;
-          if (visible || condstore) {
-            updates += "* " + std::to_string(i + 1) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
-                       flags_text(m.flags, m.keywords);
-            if (condstore) updates += " MODSEQ (" + std::to_string(m.modseq) + ")";
-            updates += ")\r\n";
-          }
-        }
-        ++j;
-      } else if (!m.gone) {
-        m.gone = true;
+    auto find = [&msgs](Uid u) {
+      auto it = std::lower_bound(msgs.begin(), msgs.end(), u, [](const ViewMessage& m, Uid x) { return m.uid < x; });
+      return it != msgs.end() && it->uid == u ? it : msgs.end();
+    };
+    for (Uid u : *fresh.vanished) {
+      auto it = find(u);
+      if (it != msgs.end() && !it->gone) {
+        it->gone = true;
         v.has_gone = true;
       }
     }
-    Uid last = msgs.empty() ? 0 : msgs.back().uid;
+    std::string updates;
     size_t before = msgs.size();
-    for (const auto& e : entries) {
-      if (e.uid <= last) continue;
-      msgs.push_back(ViewMessage{e.uid, e.flags, e.modseq, e.keywords, false});
+    for (auto& e : *fresh.changed) {
+      auto it = find(e.uid);
+      if (it == msgs.end()) {
+        // New since the last sync (UIDs only grow, so it goes at the end).
+        note_keywords(e.keywords);
+        if (msgs.empty() || e.uid > msgs.back().uid)
+          msgs.push_back(ViewMessage{e.uid, e.flags, e.modseq, std::move(e.keywords), false});
+        continue;
+      }
+      if (it->gone || it->modseq == e.modseq) continue;
+      note_keywords(e.keywords);
+      bool visible = e.flags != it->flags || e.keywords != it->keywords;
+      it->flags = e.flags;
+      it->keywords = std::move(e.keywords);
+      it->modseq = e.modseq;
+      if (visible || condstore) {
+        updates += "* " + std::to_string(it - msgs.begin() + 1) + " FETCH (UID " + std::to_string(it->uid) +
+                   " FLAGS " + flags_text(it->flags, it->keywords);
+        if (condstore) updates += " MODSEQ (" + std::to_string(it->modseq) + ")";
+        updates += ")\r\n";
+      }
     }
     raw(updates);
     if (msgs.size() != before) untagged(std::to_string(msgs.size()) + " EXISTS");
     v.synced_modseq = fresh.mb->highest_modseq;
-    (void)expunged;
   }
   v.mailbox = std::move(fresh.mb).value();
   if (allow_expunge && v.has_gone) {

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,7 @@ struct View {
   ModSeq synced_modseq = 0;         // highest_modseq the view reflects
   bool has_gone = false;
   std::vector<Uid> saved;           // SEARCHRES "$"
+  std::set<std::string> keywords;   // announced in FLAGS; a new one is announced again
 };
 
 class Session {
@@ -110,7 +112,8 @@ class Session {
 
   // Mailbox names: wire form (modified UTF-7, or UTF-8 after ENABLE UTF8=ACCEPT) to the
   // store's UTF-8 and back. nullopt when the wire name is not valid in the current mode.
-  std::optional<std::string> decode_mailbox(std::string_view wire) const;
+  // `pattern`: a LIST pattern (a trailing "/" is kept).
+  std::optional<std::string> decode_mailbox(std::string_view wire, bool pattern = false) const;
   std::string encode_mailbox(std::string_view name) const;
   // Appends the name as an IMAP string in wire form.
   void append_mailbox(std::string& out, std::string_view name) const;
@@ -126,6 +129,11 @@ class Session {
   // Brings the view up to date with the store and queues the untagged responses.
   // `allow_expunge` false while answering FETCH/STORE/SEARCH by sequence number.
   boost::asio::awaitable<void> sync(bool allow_expunge);
+  // Announces FLAGS and PERMANENTFLAGS again when `kw` holds a keyword the client has not
+  // been told about (RFC 9051 §7.3.5).
+  void note_keywords(const std::vector<std::string>& kw);
+  // The FLAGS and PERMANENTFLAGS responses for the selected mailbox.
+  void announce_flags();
   // Renders one message's flags "(\Seen $Label1)".
   static std::string flags_text(uint32_t flags, const std::vector<std::string>& keywords);
   // Removes messages from the view that this session expunged itself and announces them

@@ -158,6 +158,9 @@ class Store {
   // Entries with uid in `range`, ascending. With `summaries`, MailboxEntry::summary is filled.
   virtual Result<std::vector<MailboxEntry>> list_entries(MailboxId id, UidRange range, bool summaries) = 0;
   virtual Result<MailboxEntry> entry(MailboxId id, Uid uid) = 0;
+  // Entries added or changed after `modseq` (their modseq is higher), ascending UID, without
+  // summaries: what an IMAP session must catch up on (expunges: expunged_since).
+  virtual Result<std::vector<MailboxEntry>> changed_since(MailboxId id, ModSeq modseq) = 0;
   virtual Result<FlagResult> update_flags(MailboxId id, std::span<const Uid> uids, const FlagUpdate& u) = 0;
   // Copies (or moves) the listed uids into `dest` (same account or another: quota of the
   // destination account is checked for the total, all or nothing: Errc::quota_exceeded).

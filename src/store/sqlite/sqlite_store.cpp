@@ -611,6 +611,17 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::vector<MailboxEntry>> changed_since(MailboxId id, ModSeq modseq) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(CM_ENTRY_SELECT "WHERE e.mailbox_id=? AND e.modseq>? ORDER BY e.uid");
+    s.bind(1, id).bind(2, static_cast<int64_t>(modseq));
+    std::vector<MailboxEntry> out;
+    while (s.step()) out.push_back(read_entry(s, false));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
   Result<MailboxEntry> entry(MailboxId id, Uid uid) override {
     auto c = readers_.take();
     if (!c) return c.error();
