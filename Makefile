@@ -5,7 +5,7 @@ BUILD_SAN ?= build-asan
 JOBS      ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test test-asan asan bench bench-smtp fuzz clean
+.PHONY: all deps build run test test-asan asan bench bench-smtp bench-imap fuzz clean
 
 all: build
 
@@ -46,10 +46,15 @@ bench: build
 bench-smtp: build
 	python3 bench/smtp_bench.py $(BUILD)
 
+# IMAP: Caremail vs Dovecot (mixed profile) and the memory of 10,000 IDLE connections
+# (root; about 30 minutes, most of it the 10,000 argon2id logins).
+bench-imap: build
+	python3 bench/imap_bench.py $(BUILD)
+
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	  -DCAREMAIL_FUZZ=ON -DCAREMAIL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_mime fuzz_smtp_command fuzz_smtp_data fuzz_imap_command
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_mime fuzz_smtp_command fuzz_smtp_data fuzz_imap_command fuzz_imap_render
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz

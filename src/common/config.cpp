@@ -207,6 +207,8 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("smtp", "connect_timeout_seconds", c.smtp.connect_timeout_seconds));
   CM_TRY(r.get("smtp", "outbound_concurrency", c.smtp.outbound_concurrency));
   CM_TRY(r.get("smtp", "outbound_ca_file", c.smtp.outbound_ca_file));
+  CM_TRY(r.get("smtp", "dns_servers", c.smtp.dns_servers));
+  CM_TRY(r.get("smtp", "mx_port", c.smtp.mx_port));
   CM_TRY(r.get("imap", "listen", c.imap.listen));
   CM_TRY(r.get("imap", "tls_listen", c.imap.tls_listen));
   CM_TRY(r.get("imap", "allow_plaintext_auth_on_loopback", c.imap.allow_plaintext_auth_on_loopback));
@@ -261,6 +263,10 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
     return bad(origin, "smtp.retry_schedule_seconds", "needs at least one wait");
   if (c.smtp.max_queue_seconds < 1) return bad(origin, "smtp.max_queue_seconds", "must be at least 1");
   if (c.smtp.outbound_concurrency < 1) return bad(origin, "smtp.outbound_concurrency", "must be at least 1");
+  if (c.smtp.mx_port < 1 || c.smtp.mx_port > 65535) return bad(origin, "smtp.mx_port", "must be a port number");
+  for (const auto& ns : c.smtp.dns_servers)
+    if (!parse_endpoint(ns.find(':') == std::string::npos ? ns + ":53" : ns))
+      return bad(origin, "smtp.dns_servers", "'" + ns + "' is not an IPv4 address with an optional :port");
   if (c.imap.max_errors < 1) return bad(origin, "imap.max_errors", "must be at least 1");
   if (c.imap.max_auth_failures < 1) return bad(origin, "imap.max_auth_failures", "must be at least 1");
   if (c.imap.idle_timeout_seconds < 1) return bad(origin, "imap.idle_timeout_seconds", "must be at least 1");

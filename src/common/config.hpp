@@ -90,6 +90,11 @@ struct Config {
     int outbound_concurrency = 20;            // deliveries in flight at once
     // Extra CA certificates (PEM) trusted when verifying remote servers, besides the system's.
     std::filesystem::path outbound_ca_file;
+    // DNS servers for MX lookups ("ip" or "ip:port"); empty: the system's (/etc/resolv.conf).
+    // A local validating resolver (unbound) is the usual choice in production.
+    std::vector<std::string> dns_servers;
+    // Port of the MX hosts (25; tests and unusual networks change it).
+    int mx_port = 25;
   } smtp;
 
   struct Imap {

@@ -86,6 +86,9 @@ asio::awaitable<void> Server::accept_loop(Listener& l) {
       continue;
     }
     g_accepted().inc();
+    // Replies are written whole; Nagle would hold a tagged reply that follows an untagged one
+    // until the client's delayed ACK (~40 ms).
+    sock.set_option(asio::ip::tcp::no_delay(true), rec);
     PeerInfo peer{ip, remote.port(), l.name, 0};
     auto strand = asio::make_strand(io_);
     auto cancel = std::make_shared<asio::cancellation_signal>();

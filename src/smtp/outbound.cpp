@@ -1,5 +1,6 @@
 #include "smtp/outbound.hpp"
 
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <resolv.h>
 
@@ -67,12 +68,28 @@ struct Target {
 };
 
 // MX hosts of `domain`, best first; the domain itself when it has none (RFC 5321 5.1).
+// `servers`: smtp.dns_servers (empty: the system's resolver).
 // Blocking (libresolv): call on the worker pool.
-std::vector<std::string> mx_hosts(const std::string& domain) {
+std::vector<std::string> mx_hosts(const std::string& domain, const std::vector<std::string>& servers) {
   unsigned char answer[4096];
   struct __res_state st{};
   std::vector<std::pair<int, std::string>> mx;
   if (res_ninit(&st) == 0) {
+    if (!servers.empty()) {
+      // smtp.dns_servers replace the system's (validated at load: IPv4, optional port).
+      int n = 0;
+      for (const auto& ns : servers) {
+        if (n == MAXNS) break;
+        auto ep = parse_endpoint(ns.find(':') == std::string::npos ? ns + ":53" : ns);
+        if (!ep) continue;
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(ep->port);
+        if (inet_pton(AF_INET, ep->host.c_str(), &sa.sin_addr) != 1) continue;
+        st.nsaddr_list[n++] = sa;
+      }
+      st.nscount = n;
+    }
     int len = res_nquery(&st, domain.c_str(), ns_c_in, ns_t_mx, answer, sizeof answer);
     ns_msg msg;
     if (len > 0 && ns_initparse(answer, len, &msg) == 0) {
@@ -364,13 +381,15 @@ asio::awaitable<AttemptResult> OutboundQueue::attempt(const OutboundEntry& e, co
     }
   }
   if (targets.empty()) {
-    auto lookup = [d = e.domain] { return mx_hosts(d); };
+    auto lookup = [d = e.domain, servers = cfg.dns_servers] { return mx_hosts(d, servers); };
     auto hosts = co_await server_.blocking(std::move(lookup));
     asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+    const auto port = static_cast<uint16_t>(cfg.mx_port);
+    const std::string service = std::to_string(port);  // named: no temporaries inside co_await (GCC 12)
     for (const auto& h : hosts) {
-      auto [ec, results] = co_await resolver.async_resolve(h, "25", asio::as_tuple(asio::use_awaitable));
+      auto [ec, results] = co_await resolver.async_resolve(h, service, asio::as_tuple(asio::use_awaitable));
       if (ec) continue;
-      for (const auto& r : results) targets.push_back({h, r.endpoint().address().to_string(), 25});
+      for (const auto& r : results) targets.push_back({h, r.endpoint().address().to_string(), port});
     }
     if (targets.empty()) {
       res.kind = Kind::temporary;

@@ -223,5 +223,54 @@ class OutboundTest(unittest.TestCase):
             self.assertEqual(c.rcpt("alice@remote.example")[0], 550)
 
 
+class MxLookupTest(unittest.TestCase):
+    """Domains without a static route are looked up in DNS (libresolv), here against a
+    small local DNS server: MX records in preference order (an unreachable best MX is
+    skipped), and a domain without MX records reached at its own address (RFC 5321 5.1)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = Sink()
+        cls.dns_port = free_port()
+        # mx.example: preference 5 points at a name that does not resolve; 10 at localhost.
+        cls.dns = subprocess.Popen([SYS_PYTHON, os.path.join(os.path.dirname(__file__), "dns_server.py"),
+                                    str(cls.dns_port), "mx.example=10:localhost,5:nowhere.invalid"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert cls.dns.stdout.readline().strip() == "ready"
+        cfg = ("[smtp]\n"
+               f'dns_servers = ["127.0.0.1:{cls.dns_port}"]\n'
+               f"mx_port = {cls.sink.port}\n"
+               "retry_schedule_seconds = [1]\n")
+        cls.d = Daemon(cfg).start()
+        cls.d.create_org("RX1", "Leeds", ["leeds.care.example"])
+        cls.d.create_user(JO[0], "RX1", JO[1])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        cls.sink.stop()
+        cls.dns.terminate()
+        cls.dns.wait(10)
+
+    def send(self, rcpt, subject):
+        msg = make_message(subject, sender=JO[0], to=rcpt)
+        with smtplib.SMTP("127.0.0.1", self.d.ports["submission"]) as c:
+            c.starttls(context=client_tls())
+            c.login(*JO)
+            c.sendmail(JO[0], [rcpt], msg)
+
+    def test_mx_records_are_followed(self):
+        self.send("alice@mx.example", "via mx")
+        got = wait_for(lambda: [m for m in self.sink.messages() if b"Subject: via mx" in m["data"]], what="MX delivery")
+        self.assertEqual(got[0]["to"], ["alice@mx.example"])
+
+    def test_domain_without_mx_is_its_own_mail_server(self):
+        # "localhost" has no MX record here (NXDOMAIN), so its address is used.
+        self.send("bob@localhost", "implicit mx")
+        got = wait_for(lambda: [m for m in self.sink.messages() if b"Subject: implicit mx" in m["data"]],
+                       what="implicit MX delivery")
+        self.assertEqual(got[0]["to"], ["bob@localhost"])
+
+
 if __name__ == "__main__":
     unittest.main()
