@@ -25,6 +25,8 @@
 #include "mime/mime.hpp"
 #include "net/listener.hpp"
 #include "net/tls.hpp"
+#include <malloc.h>
+
 #include "imap/session.hpp"
 #include "smtp/outbound.hpp"
 #include "smtp/session.hpp"
@@ -242,6 +244,19 @@ int run_daemon(DaemonOptions opts) {
   schedule_gc();
 
   outbound.start();
+  // Memory freed after bursts (logins hash with 64 MiB each, SELECT lists whole mailboxes)
+  // stays in glibc's per-thread arenas unless trimmed; give it back every 30 s so that the
+  // resident size follows what the sessions actually hold.
+  asio::steady_timer trim_timer(server.io());
+  std::function<void()> schedule_trim = [&]() {
+    trim_timer.expires_after(std::chrono::seconds(30));
+    trim_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      ::malloc_trim(0);
+      schedule_trim();
+    });
+  };
+  schedule_trim();
   log::info("server.started", {{"data_dir", cfg.server.data_dir.string()}, {"pid", static_cast<int64_t>(::getpid())}});
   server.run();
   gc_timer.cancel();

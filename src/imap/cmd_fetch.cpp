@@ -111,9 +111,10 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
   View& v = s.view();
   MailService& mail = s.mail();
   const Principal& p = *s.user;
+  // Flags and modseqs come from the store's entries (the view keeps only UIDs).
   std::unordered_map<Uid, MailboxEntry> entries;
-  if (need.entry || need.summary) {
-    Uid lo = v.msgs[idx[from]].uid, hi = v.msgs[idx[to - 1]].uid;
+  {
+    Uid lo = v.uids.at(idx[from]), hi = v.uids.at(idx[to - 1]);
     auto listed = mail.list(p, v.mailbox.id, UidRange{lo, hi}, need.summary);
     if (!listed) {
       out.error = listed.error();
@@ -123,33 +124,39 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
   }
   if (need.seen) {
     std::vector<Uid> unseen;
-    for (size_t k = from; k < to; ++k)
-      if (!(v.msgs[idx[k]].flags & kSeen) && !v.msgs[idx[k]].gone) unseen.push_back(v.msgs[idx[k]].uid);
+    for (size_t k = from; k < to; ++k) {
+      Uid u = v.uids.at(idx[k]);
+      auto it = entries.find(u);
+      if (it != entries.end() && !(it->second.flags & kSeen) && !v.is_gone(u)) unseen.push_back(u);
+    }
     if (!unseen.empty()) {
       auto r = mail.set_flags(p, v.mailbox.id, unseen, FlagUpdate{FlagOp::add, kSeen, {}, {}});
       if (r) {
         for (const auto& e : r->updated) {
-          auto it = std::lower_bound(v.msgs.begin(), v.msgs.end(), e.uid,
-                                     [](const ViewMessage& m, Uid x) { return m.uid < x; });
-          if (it != v.msgs.end() && it->uid == e.uid) {
-            it->flags = e.flags;
-            it->keywords = e.keywords;
-            it->modseq = e.modseq;
-          }
+          auto it = entries.find(e.uid);
+          if (it == entries.end()) continue;
+          it->second.flags = e.flags;
+          it->second.keywords = e.keywords;
+          it->second.modseq = e.modseq;
+          v.own.emplace_back(e.uid, e.modseq);  // reported here, not again by the sync
         }
       }
     }
   }
   for (size_t k = from; k < to; ++k) {
     size_t i = idx[k];
-    const ViewMessage& m = v.msgs[i];
-    if (m.gone) continue;
-    const MailboxEntry* e = nullptr;
-    if (need.entry || need.summary) {
-      auto it = entries.find(m.uid);
-      if (it == entries.end()) continue;  // expunged meanwhile; the next sync says so
-      e = &it->second;
-    }
+    const Uid uid = v.uids.at(i);
+    if (v.is_gone(uid)) continue;
+    auto found = entries.find(uid);
+    if (found == entries.end()) continue;  // expunged meanwhile; the next sync says so
+    const MailboxEntry* e = &found->second;
+    if (c.fetch.changedsince && e->modseq <= *c.fetch.changedsince) continue;  // CHANGEDSINCE
+    struct {
+      Uid uid;
+      uint32_t flags;
+      ModSeq modseq;
+      const std::vector<std::string>& keywords;
+    } m{uid, e->flags, e->modseq, e->keywords};
     std::string raw;
     if (need.raw) {
       auto r = mail.fetch(p, v.mailbox.id, m.uid);
@@ -167,7 +174,7 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
       first = false;
       line += name;
     };
-    const std::string json = e ? e->summary.body_structure : std::string();
+    const std::string& json = e->summary.body_structure;
     bool flags_done = false, uid_done = false, modseq_done = false;
     if (c.uid || need.uid) {
       item("UID " + std::to_string(m.uid));
@@ -280,7 +287,6 @@ boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c) {
   Needs need = needs_of(a, s.view().read_only);
   View& v = s.view();
   if (a.changedsince) {
-    std::erase_if(*idx, [&](size_t i) { return v.msgs[i].modseq <= *a.changedsince; });
     if (a.vanished) {
       MailboxId id = v.mailbox.id;
       ModSeq since = *a.changedsince;
@@ -289,7 +295,7 @@ boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c) {
       if (gone) {
         std::string err2;
         std::vector<Uid> in_set;
-        Uid star = v.msgs.empty() ? 0 : v.msgs.back().uid;
+        Uid star = v.uids.back();
         for (Uid u : *gone) {
           for (const auto& r : c.set.ranges) {
             Uid lo = r.first == SeqRange::kStar ? star : r.first, hi = r.last == SeqRange::kStar ? star : r.last;
@@ -316,17 +322,13 @@ boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c) {
     }
   }
   std::optional<Error> failure;
-  bool cheap = !need.entry && !need.summary && !need.raw && !need.seen;
+  // Bodies are held a batch at a time; without them a batch is only entries.
+  const size_t batch = need.raw ? kBatch : 4096;
   size_t pos = 0;
   while (pos < idx->size()) {
-    size_t end = std::min(idx->size(), pos + (cheap ? idx->size() : kBatch));
-    BatchOut out;
-    if (cheap) {
-      out = render_batch(s, c, need, *idx, pos, end);
-    } else {
-      auto job = [&s, &c, &need, &idx, pos, end]() { return render_batch(s, c, need, *idx, pos, end); };
-      out = co_await s.blocking(std::move(job));
-    }
+    size_t end = std::min(idx->size(), pos + batch);
+    auto job = [&s, &c, &need, &idx, pos, end]() { return render_batch(s, c, need, *idx, pos, end); };
+    BatchOut out = co_await s.blocking(std::move(job));
     s.raw(out.text);
     if (out.error) failure = out.error;
     pos = end;

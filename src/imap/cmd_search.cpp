@@ -35,7 +35,7 @@ bool uses_modseq(const SearchKey& k) {
 }
 
 // What the store must supply for `k`: summaries (decoded headers, Date) and/or entries
-// (size, internal date). Flag, UID and sequence criteria need neither: the view has them.
+// (flags, size, dates, blob id). Only UID and sequence criteria need neither.
 void needs_of(const SearchKey& k, bool& summary, bool& entry) {
   using K = SearchKey::Kind;
   switch (k.kind) {
@@ -43,12 +43,10 @@ void needs_of(const SearchKey& k, bool& summary, bool& entry) {
     case K::sentbefore: case K::senton: case K::sentsince:
       summary = entry = true;
       break;
-    case K::before: case K::on: case K::since: case K::larger: case K::smaller: case K::older: case K::younger:
-    case K::saved_date_before: case K::saved_date_on: case K::saved_date_since:
-    case K::bcc: case K::header: case K::body: case K::text:  // entries carry the blob id
-      entry = true;
+    case K::all: case K::seqset: case K::uid: case K::and_: case K::or_: case K::not_:
       break;
     default:
+      entry = true;
       break;
   }
   for (const auto& ch : k.children) needs_of(ch, summary, entry);
@@ -72,11 +70,11 @@ Found run_search(Session& s, const Command& c) {
   if (want_entry) {
     listed = s.mail().list(*s.user, v.mailbox.id, UidRange{}, want_summary);
   } else {
-    // Flags, UIDs and sequence numbers only: the view answers without the store.
-    listed->reserve(v.msgs.size());
-    for (const auto& m : v.msgs) {
+    // UIDs and sequence numbers only: the view answers without the store.
+    listed->reserve(v.uids.size());
+    for (size_t i = 0; i < v.uids.size(); ++i) {
       MailboxEntry e;
-      e.uid = m.uid;
+      e.uid = v.uids.at(i);
       listed->push_back(std::move(e));
     }
   }
@@ -84,30 +82,23 @@ Found run_search(Session& s, const Command& c) {
     f.error = listed.error();
     return f;
   }
-  std::unordered_map<Uid, MailboxEntry*> by_uid;
-  for (auto& e : *listed) by_uid.emplace(e.uid, &e);
-  std::vector<std::string> raws(v.msgs.size());
-  std::vector<char> loaded(v.msgs.size(), 0);
+  const size_t n = v.uids.size();
+  std::vector<std::string> raws(n);
+  std::vector<char> loaded(n, 0);
   std::vector<SearchMessage> msgs;
-  std::vector<size_t> view_index;
-  msgs.reserve(v.msgs.size());
+  msgs.reserve(listed->size());
   MailService& mail = s.mail();
   const Principal& p = *s.user;
   MailboxId id = v.mailbox.id;
-  for (size_t i = 0; i < v.msgs.size(); ++i) {
-    ViewMessage& m = v.msgs[i];
-    if (m.gone) continue;
-    auto it = by_uid.find(m.uid);
-    if (it == by_uid.end()) continue;
-    MailboxEntry& e = *it->second;
-    // What this client was told, not what another session changed since.
-    e.flags = m.flags;
-    e.keywords = m.keywords;
-    e.modseq = m.modseq;
+  for (auto& e : *listed) {
+    // Messages the client has not been told about yet are not searched (their numbers
+    // do not exist for it); nor are those expunged elsewhere and not yet announced.
+    size_t i = v.uids.find(e.uid);
+    if (i == UidList::npos || v.is_gone(e.uid)) continue;
     SearchMessage sm;
     sm.seq = static_cast<uint32_t>(i + 1);
     sm.entry = &e;
-    Uid uid = m.uid;
+    Uid uid = e.uid;
     sm.raw = [&raws, &loaded, i, &mail, &p, id, uid]() -> std::string_view {
       if (!loaded[i]) {
         loaded[i] = 1;
@@ -117,11 +108,10 @@ Found run_search(Session& s, const Command& c) {
       return raws[i];
     };
     msgs.push_back(std::move(sm));
-    view_index.push_back(i);
   }
   SearchContext ctx;
-  ctx.max_seq = static_cast<uint32_t>(v.msgs.size());
-  ctx.max_uid = v.msgs.empty() ? 0 : v.msgs.back().uid;
+  ctx.max_seq = static_cast<uint32_t>(v.uids.size());
+  ctx.max_uid = v.uids.back();
   ctx.saved = v.saved;
   ctx.now = static_cast<UnixTime>(::time(nullptr));
   // BODY/TEXT from the full-text index: one index query per distinct criterion; messages

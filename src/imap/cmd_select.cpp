@@ -81,14 +81,13 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
   v.synced_modseq = l.mb->highest_modseq;
   std::set<std::string> keywords = {"$Forwarded", "$MDNSent", "$Junk", "$NotJunk", "$Phishing"};
   uint32_t first_unseen = 0;
-  v.msgs.reserve(l.entries->size());
-  for (auto& e : *l.entries) {
+  for (const auto& e : *l.entries) {
     for (const auto& k : e.keywords) keywords.insert(k);
-    if (!(e.flags & kSeen) && first_unseen == 0) first_unseen = static_cast<uint32_t>(v.msgs.size() + 1);
-    v.msgs.push_back(ViewMessage{e.uid, e.flags, e.modseq, std::move(e.keywords), false});
+    if (!(e.flags & kSeen) && first_unseen == 0) first_unseen = static_cast<uint32_t>(v.uids.size() + 1);
+    v.uids.push_back(e.uid);
   }
   v.keywords = std::move(keywords);
-  size_t exists = v.msgs.size();
+  size_t exists = v.uids.size();
   s.select(std::move(v));
   s.announce_flags();
   s.untagged(std::to_string(exists) + " EXISTS");
@@ -108,12 +107,12 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
     // RFC 7162 §3.2.5: what vanished since the client's modseq (limited to its known UIDs),
     // then the flags of every message changed since.
     std::vector<Uid> vanished;
-    Uid star = s.view().msgs.empty() ? 0 : s.view().msgs.back().uid;
+    Uid star = s.view().uids.back();
     for (Uid u : l.vanished)
       if (!qr->known_uids || in_set(*qr->known_uids, u, std::max(star, u))) vanished.push_back(u);
     if (!vanished.empty()) s.untagged("VANISHED (EARLIER) " + uid_set_text(vanished));
-    for (size_t i = 0; i < s.view().msgs.size(); ++i) {
-      const auto& m = s.view().msgs[i];
+    for (size_t i = 0; i < l.entries->size(); ++i) {
+      const auto& m = (*l.entries)[i];
       if (m.modseq <= qr->modseq) continue;
       s.untagged(std::to_string(i + 1) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
                  Session::flags_text(m.flags, m.keywords) + " MODSEQ (" + std::to_string(m.modseq) + "))");

@@ -71,53 +71,58 @@ boost::asio::awaitable<void> store(Session& s, Command& c) {
   }
   std::vector<Uid> uids;
   for (size_t i : *idx)
-    if (!v.msgs[i].gone) uids.push_back(v.msgs[i].uid);
+    if (!v.is_gone(v.uids.at(i))) uids.push_back(v.uids.at(i));
   if (uids.empty()) {
     s.ok(c, "STORE completed");
     co_return;
   }
   MailboxId id = v.mailbox.id;
-  auto job = [&s, id, uids, u]() { return s.mail().set_flags(*s.user, id, uids, u); };
-  auto r = co_await s.blocking(std::move(job));
-  if (!r) {
-    s.no(c, r.error());
+  bool silent = c.store.silent;
+  struct Stored {
+    Result<FlagResult> r = Error{Errc::io, {}};
+    std::vector<MailboxEntry> unchanged;  // flags already as asked: still reported (not .SILENT)
+  };
+  auto job = [&s, id, uids, u, silent]() {
+    Stored st;
+    st.r = s.mail().set_flags(*s.user, id, uids, u);
+    if (!st.r || silent || st.r->updated.size() + st.r->skipped.size() == uids.size()) return st;
+    std::vector<Uid> done;
+    for (const auto& e : st.r->updated) done.push_back(e.uid);
+    done.insert(done.end(), st.r->skipped.begin(), st.r->skipped.end());
+    std::sort(done.begin(), done.end());
+    auto listed = s.mail().list(*s.user, id, UidRange{uids.front(), uids.back()}, false);
+    if (listed)
+      for (auto& e : *listed)
+        if (std::binary_search(uids.begin(), uids.end(), e.uid) && !std::binary_search(done.begin(), done.end(), e.uid))
+          st.unchanged.push_back(std::move(e));
+    return st;
+  };
+  Stored st = co_await s.blocking(std::move(job));
+  if (!st.r) {
+    s.no(c, st.r.error());
     co_return;
   }
-  for (const auto& e : r->updated) {
-    auto it = std::lower_bound(v.msgs.begin(), v.msgs.end(), e.uid, [](const ViewMessage& m, Uid x) { return m.uid < x; });
-    if (it == v.msgs.end() || it->uid != e.uid) continue;
-    s.note_keywords(e.keywords);
-    it->flags = e.flags;
-    it->keywords = e.keywords;
-    it->modseq = e.modseq;
+  auto& r = st.r;
+  // Updated and unchanged messages in sequence order, each reported once.
+  std::vector<std::pair<const MailboxEntry*, bool>> report;  // (entry, updated)
+  for (const auto& e : r->updated) report.emplace_back(&e, true);
+  for (const auto& e : st.unchanged) report.emplace_back(&e, false);
+  std::sort(report.begin(), report.end(), [](const auto& a, const auto& b) { return a.first->uid < b.first->uid; });
+  for (const auto& [e, updated] : report) {
+    size_t i = v.uids.find(e->uid);
+    if (i == UidList::npos) continue;
+    if (updated) {
+      s.note_keywords(e->keywords);
+      v.own.emplace_back(e->uid, e->modseq);  // reported here, not again by the sync
+    }
     // .SILENT suppresses the FETCH, except that a CONDSTORE client still learns the new
-    // modseq (RFC 7162 §3.1.3).
-    if (!c.store.silent || s.condstore) {
-      std::string line = std::to_string(it - v.msgs.begin() + 1) + " FETCH (";
-      if (c.uid || s.qresync) line += "UID " + std::to_string(it->uid) + " ";
-      if (!c.store.silent)
-        line += "FLAGS " + Session::flags_text(it->flags, it->keywords);
-      if (s.condstore) line += std::string(c.store.silent ? "" : " ") + "MODSEQ (" + std::to_string(it->modseq) + ")";
-      s.untagged(line + ")");
-    }
-  }
-  // Messages whose flags already were as asked are not "updated"; RFC 9051 still wants
-  // their FETCH FLAGS unless .SILENT.
-  if (!c.store.silent) {
-    std::vector<Uid> updated;
-    for (const auto& e : r->updated) updated.push_back(e.uid);
-    std::sort(updated.begin(), updated.end());
-    for (size_t i : *idx) {
-      const ViewMessage& m = v.msgs[i];
-      if (m.gone || std::binary_search(updated.begin(), updated.end(), m.uid) ||
-          std::binary_search(r->skipped.begin(), r->skipped.end(), m.uid))
-        continue;
-      std::string line = std::to_string(i + 1) + " FETCH (";
-      if (c.uid || s.qresync) line += "UID " + std::to_string(m.uid) + " ";
-      line += "FLAGS " + Session::flags_text(m.flags, m.keywords);
-      if (s.condstore) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
-      s.untagged(line + ")");
-    }
+    // modseq of what changed (RFC 7162 §3.1.3).
+    if (c.store.silent && !(updated && s.condstore)) continue;
+    std::string line = std::to_string(i + 1) + " FETCH (";
+    if (c.uid || s.qresync) line += "UID " + std::to_string(e->uid) + " ";
+    if (!c.store.silent) line += "FLAGS " + Session::flags_text(e->flags, e->keywords);
+    if (s.condstore) line += std::string(c.store.silent ? "" : " ") + "MODSEQ (" + std::to_string(e->modseq) + ")";
+    s.untagged(line + ")");
   }
   if (!r->skipped.empty()) {
     // UNCHANGEDSINCE failed for these: [MODIFIED set] (UIDs for UID STORE, else numbers).
@@ -127,8 +132,8 @@ boost::asio::awaitable<void> store(Session& s, Command& c) {
         listed.push_back(su);
         continue;
       }
-      auto it = std::lower_bound(v.msgs.begin(), v.msgs.end(), su, [](const ViewMessage& m, Uid x) { return m.uid < x; });
-      if (it != v.msgs.end() && it->uid == su) listed.push_back(static_cast<Uid>(it - v.msgs.begin() + 1));
+      size_t i = v.uids.find(su);
+      if (i != UidList::npos) listed.push_back(static_cast<Uid>(i + 1));
     }
     s.ok(c, "[MODIFIED " + uid_set_text(listed) + "] Conditional STORE failed for some messages");
     co_return;
@@ -156,7 +161,7 @@ boost::asio::awaitable<void> copy_move(Session& s, Command& c) {
   }
   std::vector<Uid> uids;
   for (size_t i : *idx)
-    if (!v.msgs[i].gone) uids.push_back(v.msgs[i].uid);
+    if (!v.is_gone(v.uids.at(i))) uids.push_back(v.uids.at(i));
   MailboxId src = v.mailbox.id;
   auto job = [&s, src, uids, move, dest = *dest_name]() -> Result<CopyResult> {
     auto d = s.mail().mailbox(*s.user, s.user->account_id, dest);
@@ -209,7 +214,7 @@ boost::asio::awaitable<void> expunge(Session& s, Command& c) {
       co_return;
     }
     only.emplace();
-    for (size_t i : *idx) only->push_back(v.msgs[i].uid);
+    for (size_t i : *idx) only->push_back(v.uids.at(i));
     if (only->empty()) {
       s.ok(c, "UID EXPUNGE completed");
       co_return;

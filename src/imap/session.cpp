@@ -256,27 +256,26 @@ std::string Session::flags_text(uint32_t flags, const std::vector<std::string>& 
 
 std::optional<std::vector<size_t>> Session::resolve(const SequenceSet& set, bool uid, std::string& error) const {
   std::vector<size_t> out;
-  const auto& msgs = view_->msgs;
+  const UidList& uids = view_->uids;
   if (set.saved) {
     // "$": the UIDs saved by SEARCH RETURN (SAVE) that are still here.
     for (Uid u : view_->saved) {
-      auto it = std::lower_bound(msgs.begin(), msgs.end(), u, [](const ViewMessage& m, Uid x) { return m.uid < x; });
-      if (it != msgs.end() && it->uid == u) out.push_back(static_cast<size_t>(it - msgs.begin()));
+      size_t i = uids.find(u);
+      if (i != UidList::npos) out.push_back(i);
     }
     return out;
   }
   for (const SeqRange& r : set.ranges) {
     if (uid) {
-      Uid star = msgs.empty() ? 0 : msgs.back().uid;
+      Uid star = uids.back();
       Uid a = r.first == SeqRange::kStar ? star : r.first;
       Uid b = r.last == SeqRange::kStar ? star : r.last;
       if (a > b) std::swap(a, b);
       // "n:*" with n past the last UID still names the last message (RFC 9051 §6.4.8).
       if ((r.first == SeqRange::kStar || r.last == SeqRange::kStar) && a == 0) continue;
-      auto lo = std::lower_bound(msgs.begin(), msgs.end(), a, [](const ViewMessage& m, Uid x) { return m.uid < x; });
-      for (auto it = lo; it != msgs.end() && it->uid <= b; ++it) out.push_back(static_cast<size_t>(it - msgs.begin()));
+      for (size_t i = uids.lower_bound(a); i < uids.size() && uids.at(i) <= b; ++i) out.push_back(i);
     } else {
-      uint32_t n = static_cast<uint32_t>(msgs.size());
+      uint32_t n = static_cast<uint32_t>(uids.size());
       uint32_t a = r.first == SeqRange::kStar ? n : r.first;
       uint32_t b = r.last == SeqRange::kStar ? n : r.last;
       if (a > b) std::swap(a, b);
@@ -295,11 +294,14 @@ std::optional<std::vector<size_t>> Session::resolve(const SequenceSet& set, bool
 
 void Session::announce_expunged(const std::vector<Uid>& uids) {
   if (uids.empty() || !view_) return;
-  auto& msgs = view_->msgs;
+  View& v = *view_;
   std::vector<Uid> sorted = uids;
   std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  std::erase_if(sorted, [&](Uid u) { return v.uids.find(u) == UidList::npos; });
+  if (sorted.empty()) return;
   if (qresync) {
-    // One VANISHED for the lot; the view simply drops them.
+    // One VANISHED for the lot (RFC 7162 §3.2.10).
     std::string set;
     for (size_t i = 0; i < sorted.size();) {
       size_t j = i;
@@ -310,16 +312,12 @@ void Session::announce_expunged(const std::vector<Uid>& uids) {
       i = j + 1;
     }
     untagged("VANISHED " + set);
-    std::erase_if(msgs, [&](const ViewMessage& m) { return std::binary_search(sorted.begin(), sorted.end(), m.uid); });
-    return;
+  } else {
+    // Highest sequence number first, so that every number sent is still valid when read.
+    for (size_t k = sorted.size(); k-- > 0;) untagged(std::to_string(v.uids.find(sorted[k]) + 1) + " EXPUNGE");
   }
-  // Highest sequence number first, so that every number sent is still valid when read.
-  for (size_t i = msgs.size(); i-- > 0;) {
-    if (std::binary_search(sorted.begin(), sorted.end(), msgs[i].uid)) {
-      untagged(std::to_string(i + 1) + " EXPUNGE");
-      msgs.erase(msgs.begin() + static_cast<std::ptrdiff_t>(i));
-    }
-  }
+  v.uids.erase(sorted);
+  std::erase_if(v.gone, [&](Uid u) { return std::binary_search(sorted.begin(), sorted.end(), u); });
 }
 
 asio::awaitable<void> Session::sync(bool allow_expunge) {
@@ -353,52 +351,35 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
     co_return;
   }
   if (fresh.mb->highest_modseq != known && fresh.changed && fresh.vanished) {
-    auto& msgs = v.msgs;
-    auto find = [&msgs](Uid u) {
-      auto it = std::lower_bound(msgs.begin(), msgs.end(), u, [](const ViewMessage& m, Uid x) { return m.uid < x; });
-      return it != msgs.end() && it->uid == u ? it : msgs.end();
-    };
     for (Uid u : *fresh.vanished) {
-      auto it = find(u);
-      if (it != msgs.end() && !it->gone) {
-        it->gone = true;
-        v.has_gone = true;
-      }
+      if (v.uids.find(u) == UidList::npos || v.is_gone(u)) continue;
+      v.gone.insert(std::lower_bound(v.gone.begin(), v.gone.end(), u), u);
     }
+    std::sort(v.own.begin(), v.own.end());
     std::string updates;
-    size_t before = msgs.size();
+    size_t before = v.uids.size();
     for (auto& e : *fresh.changed) {
-      auto it = find(e.uid);
-      if (it == msgs.end()) {
-        // New since the last sync (UIDs only grow, so it goes at the end).
-        note_keywords(e.keywords);
-        if (msgs.empty() || e.uid > msgs.back().uid)
-          msgs.push_back(ViewMessage{e.uid, e.flags, e.modseq, std::move(e.keywords), false});
+      size_t i = v.uids.find(e.uid);
+      note_keywords(e.keywords);
+      if (i == UidList::npos) {
+        v.uids.push_back(e.uid);  // new since the last sync (UIDs only grow)
         continue;
       }
-      if (it->gone || it->modseq == e.modseq) continue;
-      note_keywords(e.keywords);
-      bool visible = e.flags != it->flags || e.keywords != it->keywords;
-      it->flags = e.flags;
-      it->keywords = std::move(e.keywords);
-      it->modseq = e.modseq;
-      if (visible || condstore) {
-        updates += "* " + std::to_string(it - msgs.begin() + 1) + " FETCH (UID " + std::to_string(it->uid) +
-                   " FLAGS " + flags_text(it->flags, it->keywords);
-        if (condstore) updates += " MODSEQ (" + std::to_string(it->modseq) + ")";
-        updates += ")\r\n";
-      }
+      if (v.is_gone(e.uid) || std::binary_search(v.own.begin(), v.own.end(), std::pair{e.uid, e.modseq})) continue;
+      updates += "* " + std::to_string(i + 1) + " FETCH (UID " + std::to_string(e.uid) + " FLAGS " +
+                 flags_text(e.flags, e.keywords);
+      if (condstore) updates += " MODSEQ (" + std::to_string(e.modseq) + ")";
+      updates += ")\r\n";
     }
     raw(updates);
-    if (msgs.size() != before) untagged(std::to_string(msgs.size()) + " EXISTS");
+    if (v.uids.size() != before) untagged(std::to_string(v.uids.size()) + " EXISTS");
     v.synced_modseq = fresh.mb->highest_modseq;
+    v.own.clear();
   }
   v.mailbox = std::move(fresh.mb).value();
-  if (allow_expunge && v.has_gone) {
-    std::vector<Uid> gone;
-    for (const auto& m : v.msgs)
-      if (m.gone) gone.push_back(m.uid);
-    v.has_gone = false;
+  if (allow_expunge && !v.gone.empty()) {
+    std::vector<Uid> gone = std::move(v.gone);
+    v.gone.clear();
     announce_expunged(gone);
   }
 }

@@ -18,6 +18,7 @@
 // numbers never shift under a client's feet.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -29,6 +30,7 @@
 #include "core/admin_service.hpp"
 #include "core/mail_service.hpp"
 #include "imap/parser.hpp"
+#include "imap/uid_list.hpp"
 #include "net/listener.hpp"
 #include "net/proto_stream.hpp"
 
@@ -48,23 +50,22 @@ struct Shared {
 
 enum class State { not_authenticated, authenticated, selected, logout };
 
-// One message of the selected mailbox as the client knows it.
-struct ViewMessage {
-  Uid uid = 0;
-  uint32_t flags = 0;
-  ModSeq modseq = 0;
-  std::vector<std::string> keywords;
-  bool gone = false;  // expunged elsewhere, not yet announced (still holds its number)
-};
-
+// The selected mailbox as this client knows it: its message sequence (UIDs) and what it
+// has been told. Flags are not kept here (they are read from the store when asked for), so
+// an idle session in a large mailbox holds little more than a few runs of UIDs.
 struct View {
   Mailbox mailbox;                  // as at the last sync (id, name, uidvalidity, counts)
   bool read_only = false;           // EXAMINE
-  std::vector<ViewMessage> msgs;    // index = sequence number - 1, ascending UIDs
+  UidList uids;                     // index = sequence number - 1
+  std::vector<Uid> gone;            // ascending: expunged elsewhere, not announced yet (still numbered)
   ModSeq synced_modseq = 0;         // highest_modseq the view reflects
-  bool has_gone = false;
   std::vector<Uid> saved;           // SEARCHRES "$"
   std::set<std::string> keywords;   // announced in FLAGS; a new one is announced again
+  // This session's own flag changes since the last sync (uid, modseq): already reported
+  // in its STORE/FETCH responses, so the sync does not announce them again.
+  std::vector<std::pair<Uid, ModSeq>> own;
+
+  bool is_gone(Uid u) const { return !gone.empty() && std::binary_search(gone.begin(), gone.end(), u); }
 };
 
 class Session {
@@ -140,7 +141,7 @@ class Session {
   // (EXPUNGE, or VANISHED with QRESYNC).
   void announce_expunged(const std::vector<Uid>& uids);
 
-  // Resolves a sequence set against the view: indices into view().msgs, ascending, unique.
+  // Resolves a sequence set against the view: indices into view().uids, ascending, unique.
   // Sequence numbers past the end make the command BAD (returns nullopt and sets `error`);
   // UIDs that do not exist are ignored, as RFC 9051 asks.
   std::optional<std::vector<size_t>> resolve(const SequenceSet& set, bool uid, std::string& error) const;
