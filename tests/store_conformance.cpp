@@ -674,6 +674,98 @@ TEST_P(StoreConformance, ListEntriesRangesAndSummaries) {
 }
 
 // ===========================================================================
+// Header cache.
+
+namespace {
+using HeaderList = std::vector<std::pair<Uid, std::string>>;
+}  // namespace
+
+TEST_P(StoreConformance, HeadersAreCachedPerMessageAndFilteredByRange) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  const std::string crlf = "From: a@b.nhs.uk\r\nSubject: crlf\r\n\r\n";
+  const std::string lf = "From: a@b.nhs.uk\nSubject: lf\n\n";
+  // Any bytes: 8-bit, NUL (the store keeps the header as it was given).
+  const std::string binary = std::string("Subject: \xc3\xa9\xff") + '\0' + "x\r\n\r\n";
+  const std::string at_limit = "X-Pad: " + std::string(kMaxCachedHeader - 11, 'p') + "\r\n\r\n";
+  ASSERT_EQ(at_limit.size(), kMaxCachedHeader);
+  const std::string too_big = "X-Pad: " + std::string(20 * 1024, 'p') + "\r\n\r\n";
+  const std::vector<std::string> headers = {crlf, lf, "", binary, at_limit, too_big};
+  for (size_t i = 0; i < headers.size(); ++i) {
+    NewMessage m = message("header test " + std::to_string(i));
+    m.header = headers[i];
+    deliver_one(m, a.id);  // uid i + 1
+  }
+
+  auto all = MUST(store().headers(inbox.id, {}));
+  EXPECT_EQ(all, (HeaderList{{1, crlf}, {2, lf}, {4, binary}, {5, at_limit}}))
+      << "no header, or one over kMaxCachedHeader, is not cached";
+  EXPECT_EQ(MUST(store().headers(inbox.id, {2, 4})), (HeaderList{{2, lf}, {4, binary}}));
+  EXPECT_EQ(MUST(store().headers(inbox.id, {3, 3})), HeaderList{});
+  EXPECT_EQ(MUST(store().headers(inbox.id, {7, UINT32_MAX})), HeaderList{});
+  EXPECT_EQ(MUST(store().headers(inbox.id + 1000, {})), HeaderList{}) << "an unknown mailbox has no entries";
+  // Listing is not changed by the cache.
+  EXPECT_EQ(uids_of(MUST(store().list_entries(inbox.id, {}, true))), (std::vector<Uid>{1, 2, 3, 4, 5, 6}));
+
+  // Expunged entries are gone from it.
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{2}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(inbox.id, std::nullopt));
+  EXPECT_EQ(MUST(store().headers(inbox.id, {1, 2})), (HeaderList{{1, crlf}}));
+}
+
+TEST_P(StoreConformance, HeadersFollowTheMessageThroughCopyMoveAndRedelivery) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  auto archive = mailbox(a.id, "Archive");
+  auto b_inbox = mailbox(b.id, "INBOX");
+  NewMessage m = message("shared content");
+  m.header = "Subject: shared\r\n\r\n";
+  deliver_one(m, a.id);
+
+  // A copy is the same message row: the header comes with it.
+  auto c = MUST(store().copy(inbox.id, std::vector<Uid>{1}, archive.id, false));
+  ASSERT_EQ(c.uids.size(), 1u);
+  EXPECT_EQ(MUST(store().headers(archive.id, {})), (HeaderList{{c.uids[0].second, m.header}}));
+  auto mv = MUST(store().copy(archive.id, std::vector<Uid>{c.uids[0].second}, b_inbox.id, true));
+  EXPECT_EQ(MUST(store().headers(b_inbox.id, {})), (HeaderList{{mv.uids[0].second, m.header}}));
+  EXPECT_EQ(MUST(store().headers(archive.id, {})), HeaderList{});
+
+  // The same content delivered again shares the row, and the header given first.
+  NewMessage again = m;
+  again.header = "Subject: ignored, the message exists\r\n\r\n";
+  auto d = deliver_one(again, a.id);
+  EXPECT_EQ(MUST(store().headers(inbox.id, {})), (HeaderList{{1, m.header}, {d.uid, m.header}}));
+
+  // When the last reference goes the header goes with the message; delivered once more,
+  // the content gets the header it now comes with.
+  MUST(store().update_flags(inbox.id, std::vector<Uid>{1, d.uid}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(inbox.id, std::nullopt));
+  MUST(store().update_flags(b_inbox.id, std::vector<Uid>{mv.uids[0].second},
+                            FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(b_inbox.id, std::nullopt));
+  EXPECT_FALSE(MUST(store().blob_referenced(m.blob_id)));
+  auto back = deliver_one(again, a.id);
+  EXPECT_EQ(MUST(store().headers(inbox.id, {})), (HeaderList{{back.uid, again.header}}));
+
+  // The outbound queue keeps it too (the same messages row), and drops it with the row.
+  NewOutbound o;
+  o.queue_id = "Q1";
+  o.sender = "alice@a.nhs.uk";
+  o.recipient = "x@elsewhere.example";
+  NewMessage out = message("outbound content");
+  out.header = "Subject: out\r\n\r\n";
+  auto q = MUST(store().enqueue(out, std::span<const NewOutbound>(&o, 1)));
+  ASSERT_EQ(q.size(), 1u);
+  MUST(store().complete_outbound(q[0].id));
+  EXPECT_FALSE(MUST(store().blob_referenced(out.blob_id)));
+  deliver_one(out, a.id);  // the same content again: no stale header row stands in the way
+  EXPECT_EQ(MUST(store().headers(inbox.id, {})).back().second, out.header);
+}
+
+// ===========================================================================
 // Flags.
 
 TEST_P(StoreConformance, UpdateFlagsAddRemoveReplace) {

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <set>
 
+#include <boost/json.hpp>
+
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
@@ -93,7 +95,26 @@ Result<MailService::Staged> MailService::stage(std::string_view raw, UnixTime in
   // Malformed MIME is still mail: only a limit breach fails, and then the message is kept
   // without a structure summary rather than refused.
   if (auto sum = mime::summarize(raw)) st.msg.summary = std::move(sum).value();
+  cache_header(raw, st.msg);
   return st;
+}
+
+void MailService::cache_header(std::string_view raw, NewMessage& msg) {
+  // Where the header ends is taken from the structure summarize() found (the top node's
+  // body_offset), the very offset IMAP renders BODY[HEADER] from: the fields up to and
+  // including the blank line (CRLF or bare LF), or up to the first line that is not a
+  // field, or the whole message when neither comes. Re-deriving it here could disagree
+  // with the renderer on odd mail; without a structure nothing is cached.
+  if (msg.summary.body_structure.empty()) return;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(msg.summary.body_structure, ec);
+  if (ec || !v.is_object()) return;
+  const boost::json::value* off = v.get_object().if_contains("body_offset");
+  uint64_t end = 0;
+  if (off != nullptr && off->is_uint64()) end = off->get_uint64();
+  else if (off != nullptr && off->is_int64() && off->get_int64() > 0) end = static_cast<uint64_t>(off->get_int64());
+  if (end == 0 || end > raw.size() || end > kMaxCachedHeader) return;
+  msg.header.assign(raw.substr(0, static_cast<size_t>(end)));
 }
 
 Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const std::string> recipients,
@@ -381,6 +402,15 @@ Result<std::string> MailService::fetch(const Principal& by, MailboxId id, Uid ui
     return make_error(Errc::corrupt, "stored message does not match its recorded size");
   }
   return raw;
+}
+
+Result<std::vector<std::pair<Uid, std::string>>> MailService::headers(const Principal& by, MailboxId id,
+                                                                      UidRange range) {
+  // Header bytes are message content: audited like fetch() when refused, which is what
+  // answered header fetches before this cache.
+  auto mb = authorise_mailbox(by, id, "message.read");
+  if (!mb) return mb.error();
+  return store_.headers(id, range);
 }
 
 Result<FlagResult> MailService::set_flags(const Principal& by, MailboxId id, std::span<const Uid> uids,

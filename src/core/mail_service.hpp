@@ -122,6 +122,12 @@ class MailService {
   Result<std::vector<MailboxEntry>> list(const Principal& by, MailboxId id, UidRange range = {}, bool summaries = true);
   // The raw message, verified against its checksum/tag. Errc::corrupt is never turned into mail.
   Result<std::string> fetch(const Principal& by, MailboxId id, Uid uid);
+  // (uid, raw top-level header) for the messages in `range` whose header is cached,
+  // ascending uid: exactly the bytes fetch() would give up to where the body starts (IMAP
+  // BODY[HEADER], as mime::summarize splits it). Messages left out (header over 16 KB,
+  // stored before the cache existed, unparseable) must be read with fetch().
+  Result<std::vector<std::pair<Uid, std::string>>> headers(const Principal& by, MailboxId id, UidRange range);
+  // Committed and visible on return, but not fsync'd: see Store::update_flags.
   Result<FlagResult> set_flags(const Principal& by, MailboxId id, std::span<const Uid> uids, const FlagUpdate& u);
   Result<CopyResult> copy(const Principal& by, MailboxId src, std::span<const Uid> uids, MailboxId dest);
   Result<CopyResult> move(const Principal& by, MailboxId src, std::span<const Uid> uids, MailboxId dest);
@@ -147,6 +153,8 @@ class MailService {
     NewMessage msg;
     std::unique_ptr<BlobPin> pin;
   };
+  // Fills msg.header from `raw` and the summary just made of it.
+  static void cache_header(std::string_view raw, NewMessage& msg);
   Result<Staged> stage(std::string_view raw, UnixTime internal_date);
 
   void index_copies(AccountId account, MailboxId dest, const CopyResult& r);

@@ -358,6 +358,74 @@ TEST_F(MailServiceTest, SummaryIsParsedAndListed) {
   EXPECT_EQ(bare->front().uid, 1u);
 }
 
+// The header cache holds exactly the bytes fetch() returns up to where the body starts,
+// by the rule IMAP BODY[HEADER] uses (mime::summarize's split).
+struct HeaderCase {
+  const char* what;
+  std::string raw;
+  std::string header;  // "" = not cached
+};
+
+TEST_F(MailServiceTest, HeaderIsCachedAsBodyHeaderSplitsIt) {
+  const std::string big = "Subject: big\r\nX-Pad: " + std::string(17 * 1024, 'p') + "\r\n\r\n";
+  const std::string at_limit = "Subject: limit\r\nX-Pad: " + std::string(kMaxCachedHeader - 27, 'p') + "\r\n\r\n";
+  ASSERT_EQ(at_limit.size(), kMaxCachedHeader);
+  const std::vector<HeaderCase> cases = {
+      {"CRLF", "From: a@b.example\r\nSubject: crlf\r\n\r\nBody\r\n", "From: a@b.example\r\nSubject: crlf\r\n\r\n"},
+      {"bare LF", "From: a@b.example\nSubject: lf\n\nBody\n", "From: a@b.example\nSubject: lf\n\n"},
+      {"folded field", "Subject: one\r\n two\r\n\r\nBody\r\n", "Subject: one\r\n two\r\n\r\n"},
+      {"no body", "Subject: empty body\r\n\r\n", "Subject: empty body\r\n\r\n"},
+      {"no blank line: all header", "From: a@b.example\r\nSubject: no blank line\r\n",
+       "From: a@b.example\r\nSubject: no blank line\r\n"},
+      {"a line that is not a field starts the body", "Subject: odd\r\nnot a field\r\n\r\nrest\r\n",
+       "Subject: odd\r\n"},
+      {"blank line first", "\r\nonly a body\r\n", "\r\n"},
+      {"multipart: the top-level header only",
+       "Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+       "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n",
+       "Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"},
+      {"at 16 KB: cached", at_limit + "body\r\n", at_limit},
+      {"over 16 KB: not cached", big + "body\r\n", ""},
+      {"body only, no field at all", "hello\r\n", ""},
+  };
+  const MailboxId inbox = mailbox(bob_, "INBOX").id;
+  for (const auto& c : cases) {
+    auto r = deliver({"bob@a.care.example"}, c.raw);
+    ASSERT_TRUE(r.ok()) << c.what;
+    ASSERT_EQ(r->delivered(), 1u) << c.what;
+  }
+  auto got = mail_->headers(bob_, inbox, {});
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  std::map<Uid, std::string> by_uid(got->begin(), got->end());
+  EXPECT_TRUE(std::is_sorted(got->begin(), got->end()));
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].what);
+    const Uid uid = static_cast<Uid>(i + 1);
+    auto it = by_uid.find(uid);
+    if (cases[i].header.empty()) {
+      EXPECT_EQ(it, by_uid.end()) << "cached, but should not be";
+      continue;
+    }
+    ASSERT_NE(it, by_uid.end()) << "not cached";
+    EXPECT_EQ(it->second, cases[i].header);
+    auto raw = mail_->fetch(bob_, inbox, uid);
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(raw->substr(0, it->second.size()), it->second) << "not a prefix of the message";
+  }
+  auto some = mail_->headers(bob_, inbox, {2, 3});
+  ASSERT_TRUE(some.ok());
+  ASSERT_EQ(some->size(), 2u);
+  EXPECT_EQ(some->front().first, 2u);
+  EXPECT_EQ(some->back().first, 3u);
+
+  // APPEND caches it too.
+  auto a = mail_->append(bob_, bob_.account_id, "Drafts", "Subject: draft\r\n\r\ntext\r\n");
+  ASSERT_TRUE(a.ok());
+  auto drafts = mail_->headers(bob_, a->mailbox_id, {});
+  ASSERT_TRUE(drafts.ok());
+  EXPECT_EQ(*drafts, (std::vector<std::pair<Uid, std::string>>{{a->uid, "Subject: draft\r\n\r\n"}}));
+}
+
 TEST_F(MailServiceTest, FetchReturnsTheExactBytes) {
   std::string raw = message("exact", "line one\r\n\xc3\xa9\xff 8-bit\r\nbare LF\nno final newline");
   raw.push_back('\0');
@@ -442,6 +510,7 @@ TEST_F(MailServiceTest, AnotherUsersMailboxIsRefusedAndAudited) {
   const std::vector<Attempt> attempts = {
       {"list", "mailbox.read", [&](const Principal& p) { return code(mail_->list(p, bob_inbox)); }},
       {"fetch", "message.read", [&](const Principal& p) { return code(mail_->fetch(p, bob_inbox, 1)); }},
+      {"headers", "message.read", [&](const Principal& p) { return code(mail_->headers(p, bob_inbox, {})); }},
       {"set_flags", "message.flag",
        [&](const Principal& p) { return code(mail_->set_flags(p, bob_inbox, one, FlagUpdate{FlagOp::add, kDeleted})); }},
       {"expunge", "message.expunge", [&](const Principal& p) { return code(mail_->expunge(p, bob_inbox)); }},

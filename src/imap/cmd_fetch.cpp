@@ -69,6 +69,9 @@ struct Needs {
   bool entry = false;    // INTERNALDATE, RFC822.SIZE
   bool summary = false;  // BODY, BODYSTRUCTURE (the structure JSON)
   bool raw = false;      // ENVELOPE, sections, RFC822*, BINARY*, BODYSTRUCTURE
+  // Every raw need is the top-level header (ENVELOPE, BODY[HEADER*], RFC822.HEADER, and the
+  // structure of a message without embedded messages): answered from the header cache.
+  bool header_only = true;
   bool seen = false;     // sets \Seen
   bool uid = false, flags = false, modseq = false;
 };
@@ -83,17 +86,37 @@ Needs needs_of(const FetchArgs& a, bool read_only) {
       case FetchAtt::Kind::internaldate:
       case FetchAtt::Kind::rfc822_size: n.entry = true; break;
       case FetchAtt::Kind::body:
-      case FetchAtt::Kind::bodystructure: n.entry = n.summary = n.raw = true; break;
+      case FetchAtt::Kind::bodystructure:
+        // The renderer checks part sizes against the bytes it is given: the whole message.
+        n.entry = n.summary = n.raw = true;
+        n.header_only = false;
+        break;
       case FetchAtt::Kind::envelope:
       case FetchAtt::Kind::rfc822_header: n.raw = true; break;
       case FetchAtt::Kind::rfc822:
-      case FetchAtt::Kind::rfc822_text: n.raw = true; n.seen = !read_only; break;
-      case FetchAtt::Kind::body_section:
-      case FetchAtt::Kind::binary:
+      case FetchAtt::Kind::rfc822_text:
+        n.raw = true;
+        n.header_only = false;
+        n.seen = !read_only;
+        break;
+      case FetchAtt::Kind::body_section: {
         n.raw = n.entry = n.summary = true;
         if (!att.peek) n.seen = !read_only;
+        bool header = att.section.part.empty() && (att.section.text == Section::Text::header ||
+                                                   att.section.text == Section::Text::header_fields ||
+                                                   att.section.text == Section::Text::header_fields_not);
+        if (!header) n.header_only = false;
         break;
-      case FetchAtt::Kind::binary_size: n.raw = n.entry = n.summary = true; break;
+      }
+      case FetchAtt::Kind::binary:
+        n.raw = n.entry = n.summary = true;
+        n.header_only = false;
+        if (!att.peek) n.seen = !read_only;
+        break;
+      case FetchAtt::Kind::binary_size:
+        n.raw = n.entry = n.summary = true;
+        n.header_only = false;
+        break;
     }
   }
   return n;
@@ -121,6 +144,14 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
       return out;
     }
     for (auto& e : *listed) entries.emplace(e.uid, std::move(e));
+  }
+  // The header cache, when every raw need is the header (a page of a message list).
+  std::unordered_map<Uid, std::string> headers;
+  if (need.raw && need.header_only) {
+    Uid lo = v.uids.at(idx[from]), hi = v.uids.at(idx[to - 1]);
+    auto cached = mail.headers(p, v.mailbox.id, UidRange{lo, hi});
+    if (cached)
+      for (auto& [u, h] : *cached) headers.emplace(u, std::move(h));
   }
   if (need.seen) {
     std::vector<Uid> unseen;
@@ -158,7 +189,11 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
       const std::vector<std::string>& keywords;
     } m{uid, e->flags, e->modseq, e->keywords};
     std::string raw;
-    if (need.raw) {
+    auto cached = headers.find(uid);
+    bool header_enough = cached != headers.end();
+    if (need.raw && header_enough) {
+      raw = std::move(cached->second);
+    } else if (need.raw) {
       auto r = mail.fetch(p, v.mailbox.id, m.uid);
       if (!r) {
         if (r.error().code == Errc::not_found) continue;

@@ -7,15 +7,19 @@
 //
 // Every method is thread-safe. Writes are durable when they return: they are committed
 // by a group-commit writer that batches concurrent writers into one transaction and one
-// fsync. Quota counters (per account) and mailbox counters are updated in the same
-// transaction as the rows they count, so they are always exact.
+// fsync. The one exception is update_flags (see there): committed and visible on return,
+// and safe from a process crash, but not yet fsync'd. Quota counters (per account) and
+// mailbox counters are updated in the same transaction as the rows they count, so they
+// are always exact.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -46,7 +50,16 @@ struct NewMessage {
   uint64_t size = 0;
   UnixTime internal_date = 0;
   MessageSummary summary;
+  // The raw top-level header section (IMAP BODY[HEADER]: the fields and the blank line
+  // that ends them), kept beside the metadata so that header fetches need not read and
+  // decrypt the blob. Empty = not cached (too big, or not known): readers use the blob.
+  // At most kMaxCachedHeader bytes. Like subject and addresses, stored in clear.
+  std::string header;
 };
+
+// Headers larger than this are not cached (real ones are 1-8 KB; a bigger one is rare
+// and would bloat every page of the messages table it lands on).
+inline constexpr size_t kMaxCachedHeader = 16 * 1024;
 
 struct DeliveryTarget {
   AccountId account_id = 0;
@@ -161,6 +174,20 @@ class Store {
   // Entries added or changed after `modseq` (their modseq is higher), ascending UID, without
   // summaries: what an IMAP session must catch up on (expunges: expunged_since).
   virtual Result<std::vector<MailboxEntry>> changed_since(MailboxId id, ModSeq modseq) = 0;
+  // (uid, cached header) of the entries with uid in `range` whose message has a cached
+  // header (NewMessage::header non-empty), ascending uid. Entries without one are left
+  // out: the caller reads their blob. list_entries never loads the header.
+  virtual Result<std::vector<std::pair<Uid, std::string>>> headers(MailboxId id, UidRange range) = 0;
+  // Flag and keyword changes are committed with relaxed durability: on return the change
+  // is committed and visible to every reader and survives a crash of this process, but it
+  // is not yet fsync'd; the next durable commit (any other write) or WAL checkpoint makes
+  // it so. An operating-system crash or power loss can lose the latest flag changes (the
+  // database stays consistent: what survives is a prefix of the commits), and their
+  // modseqs with them, so a CONDSTORE client may hold a HIGHESTMODSEQ the server has not.
+  // Flags are a client's state, not accepted mail, and an fsync per IMAP STORE was the
+  // dominant cost of flag changes (Dovecot does not fsync them by default either).
+  // Everything else, deliveries, appends, copies and expunges included, stays durable.
+  // See docs/ARCHITECTURE.md, "Durability and group commit".
   virtual Result<FlagResult> update_flags(MailboxId id, std::span<const Uid> uids, const FlagUpdate& u) = 0;
   // Copies (or moves) the listed uids into `dest` (same account or another: quota of the
   // destination account is checked for the total, all or nothing: Errc::quota_exceeded).

@@ -48,6 +48,12 @@ Stmt& Stmt::bind(int i, std::string_view v) {
   return *this;
 }
 
+Stmt& Stmt::bind_blob(int i, std::string_view v) {
+  if (v.empty()) sqlite3_bind_zeroblob(s_, i, 0);  // a null data pointer would bind NULL
+  else sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT);
+  return *this;
+}
+
 Stmt& Stmt::bind_null(int i) {
   sqlite3_bind_null(s_, i);
   return *this;
@@ -70,6 +76,12 @@ int64_t Stmt::i64(int col) const { return sqlite3_column_int64(s_, col); }
 
 std::string Stmt::text(int col) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+  if (!p) return {};
+  return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col)));
+}
+
+std::string Stmt::blob(int col) const {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
   if (!p) return {};
   return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col)));
 }

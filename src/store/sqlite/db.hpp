@@ -28,6 +28,8 @@ class Stmt {
 
   Stmt& bind(int i, int64_t v);
   Stmt& bind(int i, std::string_view v);
+  // Bytes as a BLOB (any bytes, no text encoding); empty binds a zero-length blob, never NULL.
+  Stmt& bind_blob(int i, std::string_view v);
   Stmt& bind_null(int i);
 
   // SQLITE_ROW -> true, SQLITE_DONE -> false; errors land in status().
@@ -38,6 +40,7 @@ class Stmt {
 
   int64_t i64(int col) const;
   std::string text(int col) const;
+  std::string blob(int col) const;
   bool is_null(int col) const;
 
  private:
@@ -48,7 +51,8 @@ class Stmt {
 
 class Conn {
  public:
-  // Opens (creating when `create`) the database file with WAL and synchronous=FULL.
+  // Opens (creating when `create`) the database file with WAL and synchronous=FULL (the
+  // group committer lowers it to NORMAL for the batches that may skip the fsync).
   static Result<std::unique_ptr<Conn>> open(const std::string& path, bool create);
   ~Conn();
   Conn(const Conn&) = delete;

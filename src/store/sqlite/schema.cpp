@@ -154,6 +154,16 @@ ALTER TABLE accounts ADD COLUMN sending_suspended INTEGER NOT NULL DEFAULT 0;
     R"sql(
 CREATE INDEX changes_by_mailbox ON changes(mailbox_id, modseq);
 )sql",
+    // 5 -> 6: the raw top-level header of each message, so that IMAP header fetches need
+    // not read and decrypt the blob. A table of its own rather than a column of messages:
+    // a few KB per row there would spread messages over ~10x the pages and slow every
+    // listing that joins it (measured: 5,000 rows, 455 -> 5,012 pages, listing +30%).
+    // Only messages with a header of at most 16 KB have a row; older messages have none.
+    R"sql(
+CREATE TABLE message_headers(
+  message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+  header BLOB NOT NULL);
+)sql",
 };
 
 }  // namespace

@@ -83,6 +83,12 @@ Error not_found(std::string what) { return make_error(Errc::not_found, std::move
 
 // ---------------------------------------------------------------------------
 // Group commit.
+
+// How a job must be committed. full: fsync'd (synchronous=FULL) before run() returns.
+// relaxed: committed (visible, survives a process crash) but the fsync is left to the next
+// full commit or checkpoint; see Store::update_flags for who may ask for this.
+enum class Sync { full, relaxed };
+
 class Committer {
  public:
   using Fn = std::function<Status(Conn&)>;
@@ -97,6 +103,9 @@ class Committer {
     }
     cv_.notify_all();
     thread_.join();
+    // Relaxed commits since the last durable one are in the WAL but maybe not on disk: a
+    // checkpoint syncs the WAL first, so a clean shutdown leaves nothing unsynced.
+    if (relaxed_) (void)conn_->exec("PRAGMA wal_checkpoint(PASSIVE)");
   }
 
   void set_hook(std::function<Status()> h) {
@@ -106,8 +115,8 @@ class Committer {
 
   // Runs `fn` inside the next batch's transaction and returns once that batch has
   // committed (or failed). A job's own failure rolls back only that job.
-  Status run(Fn fn) {
-    Job job{std::move(fn), {}};
+  Status run(Fn fn, Sync sync = Sync::full) {
+    Job job{std::move(fn), sync, {}};
     auto fut = job.done.get_future();
     {
       std::lock_guard lk(mu_);
@@ -121,6 +130,7 @@ class Committer {
  private:
   struct Job {
     Fn fn;
+    Sync sync;
     std::promise<Status> done;
   };
 
@@ -143,8 +153,29 @@ class Committer {
     }
   }
 
+  // A batch skips the fsync only when every job in it may: one durable job makes the
+  // whole batch durable (and, the WAL being one file, every relaxed commit before it).
+  // In WAL mode synchronous=NORMAL writes the commit to the WAL without fsync; FULL
+  // fsyncs the WAL at commit. The setting is per connection and changed only here,
+  // between transactions, by the committer thread, which owns conn_.
+  Status set_sync(const std::vector<Job>& batch) {
+    bool relaxed = std::all_of(batch.begin(), batch.end(), [](const Job& j) { return j.sync == Sync::relaxed; });
+    if (relaxed == relaxed_) return {};
+    Status s = conn_->exec(relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
+    if (s) {
+      relaxed_ = relaxed;
+      return {};
+    }
+    if (relaxed) return {};  // still FULL: stricter than asked, which is fine
+    return s;
+  }
+
   void commit(std::vector<Job>& batch, const std::function<Status()>& hook) {
     std::vector<Status> results(batch.size());
+    if (Status s = set_sync(batch); !s) {  // cannot promise durability: run nothing
+      for (auto& j : batch) j.done.set_value(s);
+      return;
+    }
     Status begin = conn_->exec("BEGIN IMMEDIATE");
     if (!begin) {
       for (auto& j : batch) j.done.set_value(begin);
@@ -170,6 +201,7 @@ class Committer {
 
   std::unique_ptr<Conn> conn_;
   const int max_batch_;
+  bool relaxed_ = false;            // conn_ is at synchronous=NORMAL; committer thread only
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;           // guarded by mu_
@@ -622,6 +654,19 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::vector<std::pair<Uid, std::string>>> headers(MailboxId id, UidRange range) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT e.uid,h.header FROM entries e JOIN message_headers h ON h.message_id=e.message_id "
+        "WHERE e.mailbox_id=? AND e.uid>=? AND e.uid<=? ORDER BY e.uid");
+    s.bind(1, id).bind(2, static_cast<int64_t>(range.first)).bind(3, static_cast<int64_t>(range.last));
+    std::vector<std::pair<Uid, std::string>> out;
+    while (s.step()) out.emplace_back(static_cast<Uid>(s.i64(0)), s.blob(1));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
   Result<MailboxEntry> entry(MailboxId id, Uid uid) override {
     auto c = readers_.take();
     if (!c) return c.error();
@@ -697,7 +742,7 @@ class SqliteStore final : public Store {
         out.updated.push_back(std::move(e));
       }
       return {};
-    });
+    }, Sync::relaxed);  // see Store::update_flags
     if (!st) return st.error();
     return out;
   }
@@ -1210,6 +1255,12 @@ class SqliteStore final : public Store {
     s.bind(13, sm.body_structure);
     if (Status r = s.exec(); !r) return r.error();
     MessageId id = c.last_insert_rowid();
+    if (!m.header.empty() && m.header.size() <= kMaxCachedHeader) {  // bigger: not cached, as documented
+      // REPLACE: a row left for a reused message id could only be stale.
+      auto h = c.prepare("INSERT OR REPLACE INTO message_headers(message_id,header) VALUES(?,?)");
+      h.bind(1, id).bind_blob(2, m.header);
+      if (Status r = h.exec(); !r) return r.error();
+    }
     // The blob may have been queued for deletion; it is alive again.
     auto d = c.prepare("DELETE FROM dead_blobs WHERE blob_id=?");
     d.bind(1, m.blob_id);
@@ -1218,6 +1269,12 @@ class SqliteStore final : public Store {
   }
 
   static Status drop_if_unreferenced(Conn& c, MessageId msg, std::string_view blob_id) {
+    {
+      auto h = c.prepare(
+          "DELETE FROM message_headers WHERE message_id=(SELECT id FROM messages WHERE id=? AND refcount<=0)");
+      h.bind(1, msg);
+      if (Status r = h.exec(); !r) return r;
+    }
     auto s = c.prepare("DELETE FROM messages WHERE id=? AND refcount<=0");
     s.bind(1, msg);
     if (Status r = s.exec(); !r) return r;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -315,6 +316,141 @@ TEST_F(SqliteStoreTest, MaxBatchOneCommitsEveryWriterAlone) {
   s->set_pre_commit_hook(nullptr);
   EXPECT_EQ(MUST(s->mailbox(acc.id, "INBOX")).messages, static_cast<uint32_t>(kThreads * kPerThread));
   EXPECT_EQ(commits.load(), kThreads * kPerThread);
+}
+
+// A VFS that forwards to the default one and counts xSync calls on WAL files, registered
+// as the default while it lives (so that the store's connections use it).
+class SyncCountingVfs {
+ public:
+  SyncCountingVfs() {
+    real_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *real_;
+    vfs_.szOsFile = static_cast<int>(sizeof(File)) + real_->szOsFile;
+    vfs_.zName = "cm-sync-counting";
+    vfs_.pAppData = this;
+    vfs_.xOpen = &open;
+    self_ = this;
+    sqlite3_vfs_register(&vfs_, /*makeDflt=*/1);
+  }
+  ~SyncCountingVfs() {
+    sqlite3_vfs_unregister(&vfs_);
+    self_ = nullptr;
+  }
+  SyncCountingVfs(const SyncCountingVfs&) = delete;
+  SyncCountingVfs& operator=(const SyncCountingVfs&) = delete;
+  int wal_syncs() const { return wal_syncs_.load(); }
+
+ private:
+  struct File {
+    sqlite3_file base;
+    sqlite3_file* real;  // points just past this struct
+    bool wal;
+  };
+  static sqlite3_file* real(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
+
+  static int open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags, int* out_flags) {
+    auto* self = static_cast<SyncCountingVfs*>(vfs->pAppData);
+    auto* file = reinterpret_cast<File*>(f);
+    file->real = reinterpret_cast<sqlite3_file*>(file + 1);
+    file->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    int rc = self->real_->xOpen(self->real_, name, file->real, flags, out_flags);
+    if (file->real->pMethods == nullptr) {
+      f->pMethods = nullptr;
+      return rc;
+    }
+    if (self->methods_.iVersion == 0) {  // built once, from the real file's methods
+      static std::mutex mu;
+      std::lock_guard lk(mu);
+      if (self->methods_.iVersion == 0) self->methods_ = make_methods(file->real->pMethods->iVersion);
+    }
+    f->pMethods = &self->methods_;
+    return rc;
+  }
+
+  static sqlite3_io_methods make_methods(int version) {
+    sqlite3_io_methods m{};
+    m.iVersion = version;
+    m.xClose = [](sqlite3_file* f) { return real(f)->pMethods->xClose(real(f)); };
+    m.xRead = [](sqlite3_file* f, void* b, int n, sqlite3_int64 o) {
+      return real(f)->pMethods->xRead(real(f), b, n, o);
+    };
+    m.xWrite = [](sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
+      return real(f)->pMethods->xWrite(real(f), b, n, o);
+    };
+    m.xTruncate = [](sqlite3_file* f, sqlite3_int64 n) { return real(f)->pMethods->xTruncate(real(f), n); };
+    m.xSync = [](sqlite3_file* f, int flags) {
+      if (reinterpret_cast<File*>(f)->wal && self_ != nullptr) ++self_->wal_syncs_;
+      return real(f)->pMethods->xSync(real(f), flags);
+    };
+    m.xFileSize = [](sqlite3_file* f, sqlite3_int64* n) { return real(f)->pMethods->xFileSize(real(f), n); };
+    m.xLock = [](sqlite3_file* f, int l) { return real(f)->pMethods->xLock(real(f), l); };
+    m.xUnlock = [](sqlite3_file* f, int l) { return real(f)->pMethods->xUnlock(real(f), l); };
+    m.xCheckReservedLock = [](sqlite3_file* f, int* r) { return real(f)->pMethods->xCheckReservedLock(real(f), r); };
+    m.xFileControl = [](sqlite3_file* f, int op, void* a) { return real(f)->pMethods->xFileControl(real(f), op, a); };
+    m.xSectorSize = [](sqlite3_file* f) { return real(f)->pMethods->xSectorSize(real(f)); };
+    m.xDeviceCharacteristics = [](sqlite3_file* f) { return real(f)->pMethods->xDeviceCharacteristics(real(f)); };
+    m.xShmMap = [](sqlite3_file* f, int pg, int sz, int ext, void volatile** p) {
+      return real(f)->pMethods->xShmMap(real(f), pg, sz, ext, p);
+    };
+    m.xShmLock = [](sqlite3_file* f, int off, int n, int fl) {
+      return real(f)->pMethods->xShmLock(real(f), off, n, fl);
+    };
+    m.xShmBarrier = [](sqlite3_file* f) { real(f)->pMethods->xShmBarrier(real(f)); };
+    m.xShmUnmap = [](sqlite3_file* f, int del) { return real(f)->pMethods->xShmUnmap(real(f), del); };
+    m.xFetch = [](sqlite3_file* f, sqlite3_int64 o, int n, void** p) {
+      return real(f)->pMethods->xFetch(real(f), o, n, p);
+    };
+    m.xUnfetch = [](sqlite3_file* f, sqlite3_int64 o, void* p) { return real(f)->pMethods->xUnfetch(real(f), o, p); };
+    return m;
+  }
+
+  static inline SyncCountingVfs* self_ = nullptr;
+  sqlite3_vfs* real_;
+  sqlite3_vfs vfs_;
+  sqlite3_io_methods methods_{};
+  std::atomic<int> wal_syncs_{0};
+};
+
+// Flag changes are committed without an fsync of the WAL (Store::update_flags); every other
+// write still fsyncs it, and in doing so makes the earlier flag changes durable too.
+TEST_F(SqliteStoreTest, FlagUpdatesSkipTheWalFsyncOtherWritesDoNot) {
+  SyncCountingVfs vfs;
+  auto s = open();
+  auto org = MUST(s->create_organisation({"RXA", "Alpha", "alpha", {}}));
+  NewAccount na;
+  na.address = "ward@a.nhs.uk";
+  na.org_id = org.id;
+  auto acc = MUST(s->create_account(na));
+  ASSERT_GT(vfs.wal_syncs(), 0) << "the shim sees the store's syncs";
+  std::vector<DeliveryTarget> to{{acc.id, 0, 0, {}, true}};
+  auto d = MUST(s->deliver(msg("one"), to));
+  MUST(s->deliver(msg("two"), to));
+  const MailboxId inbox = d[0].mailbox_id;
+
+  int before = vfs.wal_syncs();
+  for (int i = 0; i < 10; ++i) {
+    FlagUpdate u{i % 2 ? FlagOp::remove : FlagOp::add, kSeen, {}, {}};
+    MUST(s->update_flags(inbox, std::vector<Uid>{1, 2}, u));
+  }
+  MUST(s->update_flags(inbox, std::vector<Uid>{2}, FlagUpdate{FlagOp::add, kFlagged, {"$Important"}, {}}));
+  EXPECT_EQ(vfs.wal_syncs(), before) << "flag updates fsync'd the WAL";
+  // Committed all the same: another connection sees them.
+  // (the last round of the loop removed \Seen)
+  EXPECT_EQ(raw_int("SELECT flags FROM entries WHERE uid=2"), static_cast<int64_t>(kFlagged));
+
+  // The durable writes after them fsync (which syncs the WAL holding the flags too).
+  before = vfs.wal_syncs();
+  MUST(s->deliver(msg("three"), to));
+  EXPECT_GT(vfs.wal_syncs(), before) << "a delivery after flag updates was not fsync'd";
+  for (auto op : {0, 1, 2}) {
+    before = vfs.wal_syncs();
+    if (op == 0) MUST(s->copy(inbox, std::vector<Uid>{1}, MUST(s->mailbox(acc.id, "Archive")).id, false));
+    if (op == 1) MUST(s->update_flags(inbox, std::vector<Uid>{3}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+    if (op == 2) MUST(s->expunge(inbox, std::nullopt));
+    if (op == 1) EXPECT_EQ(vfs.wal_syncs(), before);
+    else EXPECT_GT(vfs.wal_syncs(), before) << "operation " << op << " was not fsync'd";
+  }
+  EXPECT_EQ(raw_int("SELECT count(*) FROM entries WHERE uid=3"), 0);
 }
 
 // One writer's failure inside a batch rolls back only that writer.
