@@ -82,8 +82,13 @@ def fill(d):
     def worker(t):
         rng = random.Random(t)
         c = smtplib.SMTP("127.0.0.1", port, timeout=120)
+        sent = 0
         for i in range(t, N, threads):
+            if sent and sent % 1000 == 0:  # smtp.max_commands per connection
+                c.quit()
+                c = smtplib.SMTP("127.0.0.1", port, timeout=120)
             c.sendmail(f"clinician{i % 400}@practice.example", [USER], message(i, rng))
+            sent += 1
             with lock:
                 done[0] += 1
         c.quit()

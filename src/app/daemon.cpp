@@ -152,7 +152,7 @@ int run_daemon(DaemonOptions opts) {
   auto tls = net::make_server_context(*tls_files, cfg.tls.min_version);
   if (!tls) return fatal(tls.error().message);
 
-  net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads);
+  net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads);
   http::Router router = http::make_admin_router({admin, mail, *store});
   std::string ports = "{";
   auto add_port = [&](const std::string& name, uint16_t port, const Endpoint& ep) {

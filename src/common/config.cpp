@@ -171,6 +171,7 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("server", "user", c.server.user));
   CM_TRY(r.get("server", "shutdown_grace_seconds", c.server.shutdown_grace_seconds));
   CM_TRY(r.get("server", "worker_threads", c.server.worker_threads));
+  CM_TRY(r.get("server", "password_check_threads", c.server.password_check_threads));
   CM_TRY(r.get("national", "domain", c.national.domain));
   CM_TRY(r.get("national", "ods_code", c.national.ods_code));
   CM_TRY(r.get("national", "name", c.national.name));
@@ -227,6 +228,8 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
 
   // Semantic checks: each names the option and the fix.
   if (c.server.data_dir.empty()) return bad(origin, "server.data_dir", "must not be empty");
+  if (c.server.password_check_threads < 1 || c.server.password_check_threads > 64)
+    return bad(origin, "server.password_check_threads", "must be between 1 and 64");
   if (c.server.worker_threads < 1 || c.server.worker_threads > 256)
     return bad(origin, "server.worker_threads", "must be between 1 and 256");
   if (c.national.domain.empty() || c.national.domain.find('.') == std::string::npos)

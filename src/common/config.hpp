@@ -22,7 +22,8 @@ struct Config {
     std::string hostname = "localhost";
     std::string user = "nobody";   // when started as root: drop to this user after binding
     int shutdown_grace_seconds = 10;
-    int worker_threads = 12;       // bounded pool for blocking work (SQLite, fsync, MIME); see bench/README.md
+    int worker_threads = 12;
+    int password_check_threads = 1;  // Argon2id checks at once (64 MiB each); logins queue beyond       // bounded pool for blocking work (SQLite, fsync, MIME); see bench/README.md
   } server;
 
   struct National {

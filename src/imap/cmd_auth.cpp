@@ -43,7 +43,7 @@ boost::asio::awaitable<void> check_credentials(Session& s, Command& c, std::stri
   auto check = [&admin = s.shared().admin, username, password]() {
     return admin.authenticate_password(username, password);
   };
-  auto who = co_await s.blocking(std::move(check));
+  auto who = co_await s.shared().server.blocking_auth(std::move(check));
   if (!who) {
     ++s.auth_failures;
     log::warn("imap.auth_failed", {{"session", s.peer().id}, {"peer", s.peer().address}, {"user", username}});

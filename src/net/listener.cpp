@@ -22,10 +22,15 @@ metrics::Counter& g_accepted() {
 }
 }  // namespace
 
-Server::Server(const Config::Limits& limits, int io_threads, int worker_threads)
-    : limits_(limits), io_threads_(std::max(1, io_threads)), io_(io_threads_), workers_(std::max(1, worker_threads)) {}
+Server::Server(const Config::Limits& limits, int io_threads, int worker_threads, int auth_threads)
+    : limits_(limits),
+      io_threads_(std::max(1, io_threads)),
+      io_(io_threads_),
+      workers_(std::max(1, worker_threads)),
+      auth_(std::max(1, auth_threads)) {}
 
 Server::~Server() {
+  auth_.join();
   workers_.join();
 }
 
@@ -123,6 +128,7 @@ void Server::run() {
   io_.run();
   for (auto& t : threads) t.join();
   // Work already handed to the pool (a delivery mid-commit) completes before we return.
+  auth_.join();
   workers_.join();
 }
 

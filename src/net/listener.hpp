@@ -43,7 +43,10 @@ using SessionFn = std::function<asio::awaitable<void>(tcp::socket, PeerInfo)>;
 
 class Server {
  public:
-  Server(const Config::Limits& limits, int io_threads, int worker_threads);
+  // `auth_threads`: the pool that checks passwords (Argon2id, 64 MiB and ~80 ms of CPU
+  // each). Kept apart and small so that a burst of logins queues there instead of taking
+  // every worker (and core, and 64 MiB each) from the sessions already logged in.
+  Server(const Config::Limits& limits, int io_threads, int worker_threads, int auth_threads = 1);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -59,6 +62,15 @@ class Server {
   // Thread-safe; may be called from a signal handler's completion (not from a raw signal
   // handler). Idempotent.
   void shutdown(std::chrono::milliseconds grace);
+
+  // Like blocking(), on the password-checking pool.
+  template <class F>
+  asio::awaitable<std::invoke_result_t<F>> blocking_auth(F f) {
+    using R = std::invoke_result_t<F>;
+    auto job = [fn = std::move(f)]() mutable -> asio::awaitable<std::optional<R>> { co_return fn(); };
+    std::optional<R> r = co_await asio::co_spawn(auth_, std::move(job), asio::use_awaitable);
+    co_return std::move(*r);
+  }
 
   asio::io_context& io() { return io_; }
   size_t active_sessions() const;
@@ -94,6 +106,7 @@ class Server {
   const int io_threads_;
   asio::io_context io_;
   asio::thread_pool workers_;
+  asio::thread_pool auth_;
   std::vector<std::unique_ptr<Listener>> listeners_;
 
   mutable std::mutex mu_;

@@ -121,7 +121,7 @@ boost::asio::awaitable<void> cmd_auth(Session& s, Command& c) {
   auto check = [&admin = s.shared().admin, username, password]() {
     return admin.authenticate_password(username, password);
   };
-  auto who = co_await s.shared().server.blocking(std::move(check));
+  auto who = co_await s.shared().server.blocking_auth(std::move(check));
   if (!who) {
     ++s.auth_failures;
     log::warn("smtp.auth_failed", {{"session", s.peer().id}, {"peer", s.peer().address}, {"user", username}});
