@@ -66,10 +66,7 @@ class Server {
   // Like blocking(), on the password-checking pool.
   template <class F>
   asio::awaitable<std::invoke_result_t<F>> blocking_auth(F f) {
-    using R = std::invoke_result_t<F>;
-    auto job = [fn = std::move(f)]() mutable -> asio::awaitable<std::optional<R>> { co_return fn(); };
-    std::optional<R> r = co_await asio::co_spawn(auth_, std::move(job), asio::use_awaitable);
-    co_return std::move(*r);
+    return run_on(auth_, std::move(f));
   }
 
   asio::io_context& io() { return io_; }
@@ -78,16 +75,21 @@ class Server {
   // Runs `f` on the worker pool; the awaiting coroutine resumes on its own executor.
   template <class F>
   asio::awaitable<std::invoke_result_t<F>> blocking(F f) {
+    return run_on(workers_, std::move(f));
+  }
+
+ private:
+  template <class F>
+  static asio::awaitable<std::invoke_result_t<F>> run_on(asio::thread_pool& pool, F f) {
     using R = std::invoke_result_t<F>;
     // Through std::optional: co_spawn needs a default-constructible result type.
     // The lambda is a named local, never a temporary inside the co_await expression:
     // GCC 12 destroys such temporaries twice (a known coroutine bug).
     auto job = [fn = std::move(f)]() mutable -> asio::awaitable<std::optional<R>> { co_return fn(); };
-    std::optional<R> r = co_await asio::co_spawn(workers_, std::move(job), asio::use_awaitable);
+    std::optional<R> r = co_await asio::co_spawn(pool, std::move(job), asio::use_awaitable);
     co_return std::move(*r);
   }
 
- private:
   struct Listener {
     std::string name;
     tcp::acceptor acceptor;
