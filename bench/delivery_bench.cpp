@@ -626,7 +626,9 @@ DeliveryRun run_delivery(size_t size, int writers, const fs::path& dir, const st
       err = r->recipients.front().error ? r->recipients.front().error->message : "not delivered";
       return false;
     }
-    if (seq % 64 == 0) last[t] = Last{acct, r->recipients.front().mailbox_id, r->recipients.front().uid, std::move(raw)};
+    if (seq % 64 == 0)  // read back as the recipient sees it: its own Delivered-To, then the message
+      last[t] = Last{acct, r->recipients.front().mailbox_id, r->recipients.front().uid,
+                     "Delivered-To: " + addresses[acct] + "\r\n" + raw};
     return true;
   };
 

@@ -11,6 +11,8 @@ PACKAGES=(
   libssl-dev libsqlite3-dev libsodium-dev libgmime-3.0-dev libxapian-dev zlib1g-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # identity: TOTP (liboath); john's password.lst, source of data/common-passwords.txt
+  liboath-dev john-data
   # real clients used by the tests and tools used by the scripts
   python3 python3-aiosmtpd curl openssl sqlite3 swaks libnet-ssleay-perl libauthen-sasl-perl procps
   # real IMAP clients for tests/integration/test_imap_clients.py

@@ -293,6 +293,101 @@ TEST_P(StoreConformance, SetPasswordHashAndQuotaLimit) {
   EXPECT_EQ(code_of(store().quota(a.id + 100)), "not_found");
 }
 
+TEST_P(StoreConformance, PasswordHistoryAgeAndReminders) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id, 100);
+  MUST(store().set_password_hash(a.id, "$h1", 1000, false, 3));
+  MUST(store().set_password_hash(a.id, "$h2", 2000, true, 3));
+  MUST(store().set_expiry_reminder_sent(a.id, 18));
+  EXPECT_EQ(MUST(store().account(a.id)).expiry_reminder_sent, 18);
+  MUST(store().set_password_hash(a.id, "$h3", 3000, false, 3));
+  MUST(store().set_password_hash(a.id, "$h4", 4000, false, 3));
+  auto acct = MUST(store().account(a.id));
+  EXPECT_EQ(acct.password_hash, "$h4");
+  EXPECT_EQ(acct.password_changed_at, 4000);
+  EXPECT_FALSE(acct.must_change_password);
+  EXPECT_FALSE(acct.expiry_reminder_sent.has_value());  // a new password clears it
+  EXPECT_EQ(MUST(store().password_history(a.id, 10)), (std::vector<std::string>{"$h4", "$h3", "$h2"}));
+  EXPECT_EQ(MUST(store().password_history(a.id, 1)), (std::vector<std::string>{"$h4"}));
+  EXPECT_TRUE(MUST(store().account(a.id)).must_change_password == false);
+  MUST(store().set_password_hash(a.id, "$h5", 5000, true, 3));
+  EXPECT_TRUE(MUST(store().account(a.id)).must_change_password);
+  // Oldest password first; not after `before`.
+  auto b = make_account("bob@a.nhs.uk", org.id, 100);
+  MUST(store().set_password_hash(b.id, "$b", 4500, false, 3));
+  auto old = MUST(store().accounts_with_password_set_before(5000, 10));
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(old[0].address, "bob@a.nhs.uk");
+  EXPECT_EQ(MUST(store().accounts_with_password_set_before(5001, 10)).size(), 2u);
+  EXPECT_EQ(code_of(store().set_expiry_reminder_sent(a.id + 100, 1)), "not_found");
+}
+
+TEST_P(StoreConformance, SignInFailuresLockoutAndLogins) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id, 100);
+  for (int i = 0; i < 3; ++i) {
+    AuthFailure f;
+    f.account_id = a.id;
+    f.at = 1000 + i;
+    f.protocol = i == 2 ? "smtp" : "imap";
+    f.peer = "192.0.2.1";
+    f.client = "Phone " + std::to_string(i);
+    f.reason = "password";
+    MUST(store().record_auth_failure(f));
+  }
+  EXPECT_EQ(MUST(store().count_auth_failures(a.id, 0)), 3);
+  EXPECT_EQ(MUST(store().count_auth_failures(a.id, 1001)), 2);
+  auto list = MUST(store().auth_failures(a.id, 0, 10));
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].protocol, "smtp");  // newest first
+  EXPECT_EQ(list[0].client, "Phone 2");
+  EXPECT_EQ(list[2].at, 1000);
+  EXPECT_EQ(MUST(store().auth_failures(a.id, 0, 1)).size(), 1u);
+  // A login resets the count (the rows stay, for the person to see).
+  MUST(store().note_login(a.id, 1500));
+  EXPECT_EQ(MUST(store().count_auth_failures(a.id, 0)), 0);
+  EXPECT_EQ(MUST(store().account(a.id)).last_login_at, 1500);
+  EXPECT_EQ(MUST(store().auth_failures(a.id, 0, 10)).size(), 3u);
+  MUST(store().set_locked_until(a.id, 9999, false));
+  EXPECT_EQ(MUST(store().account(a.id)).locked_until, 9999);
+  MUST(store().set_locked_until(a.id, 0, true));
+  EXPECT_EQ(MUST(store().account(a.id)).locked_until, 0);
+  EXPECT_EQ(code_of(store().set_locked_until(a.id + 100, 1, false)), "not_found");
+  EXPECT_EQ(code_of(store().note_login(a.id + 100, 1)), "not_found");
+}
+
+TEST_P(StoreConformance, AppPasswordsAndAup) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id, 100);
+  auto b = make_account("bob@a.nhs.uk", org.id, 100);
+  auto p1 = MUST(store().add_app_password(a.id, "Phone", "hash-1"));
+  auto p2 = MUST(store().add_app_password(a.id, "Laptop", "hash-2"));
+  EXPECT_NE(p1.id, p2.id);
+  EXPECT_EQ(code_of(store().add_app_password(b.id, "Dup", "hash-1")), "already_exists");
+  EXPECT_EQ(MUST(store().app_password_by_hash(a.id, "hash-2")).name, "Laptop");
+  EXPECT_EQ(code_of(store().app_password_by_hash(b.id, "hash-2")), "not_found");  // another account's
+  MUST(store().touch_app_password(p1.id, 777, "imap", "192.0.2.9"));
+  auto list = MUST(store().app_passwords(a.id));
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].last_used_at, 777);
+  EXPECT_EQ(list[0].last_used_protocol, "imap");
+  EXPECT_EQ(code_of(store().delete_app_password(b.id, p1.id)), "not_found");
+  MUST(store().delete_app_password(a.id, p1.id));
+  EXPECT_EQ(MUST(store().app_passwords(a.id)).size(), 1u);
+
+  EXPECT_EQ(code_of(store().current_aup()), "not_found");
+  auto v1 = MUST(store().publish_aup("first", "admin@x"));
+  auto v2 = MUST(store().publish_aup("second", "admin@x"));
+  EXPECT_EQ(v1.version, 1);
+  EXPECT_EQ(v2.version, 2);
+  auto cur = MUST(store().current_aup());
+  EXPECT_EQ(cur.version, 2);
+  EXPECT_EQ(cur.text, "second");
+  MUST(store().set_aup_version(a.id, 2));
+  EXPECT_EQ(MUST(store().account(a.id)).aup_version, 2);
+  EXPECT_EQ(MUST(store().account(b.id)).aup_version, 0);
+}
+
 TEST_P(StoreConformance, QuotaLimitIsEnforcedAtDelivery) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id, 100);
@@ -766,6 +861,128 @@ TEST_P(StoreConformance, HeadersFollowTheMessageThroughCopyMoveAndRedelivery) {
 }
 
 // ===========================================================================
+// Per-entry trace (schema v7): header lines of one entry, outside the shared message.
+
+TEST_P(StoreConformance, EachTargetKeepsItsOwnTraceAndOneSharedMessage) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  auto a_work = MUST(store().create_mailbox(a.id, "Work", ""));
+  NewMessage m = message("one shared body for three entries");
+  m.header = "Subject: shared\r\n\r\n";
+  const std::string ta = "Delivered-To: alice@a.nhs.uk\r\n";
+  const std::string tb = "Delivered-To: B\xc3\xb8" "b@a.nhs.uk\r\n";  // 8-bit: size counts octets
+  std::vector<DeliveryTarget> ts = {{a.id, 0, 0, {}, true, ta}, {b.id, 0, kSeen, {}, true, tb},
+                                    {a.id, a_work.id, 0, {}, true, ""}};
+  auto out = MUST(store().deliver(m, ts));
+  ASSERT_EQ(out.size(), 3u);
+  std::set<MessageId> message_ids;
+  for (size_t i = 0; i < out.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_FALSE(out[i].error.has_value());
+    auto e = MUST(store().entry(out[i].mailbox_id, out[i].uid));
+    EXPECT_EQ(e.trace, ts[i].trace);
+    EXPECT_EQ(e.size, m.size + ts[i].trace.size()) << "the entry's size includes its trace";
+    EXPECT_EQ(e.blob_id, m.blob_id);
+    message_ids.insert(e.message_id);
+    // Every way of reading entries shows the same trace and size.
+    auto listed = MUST(store().list_entries(out[i].mailbox_id, {}, true));
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].trace, ts[i].trace);
+    EXPECT_EQ(listed[0].size, e.size);
+    auto bare = MUST(store().list_entries(out[i].mailbox_id, {}, false));
+    EXPECT_EQ(bare[0].trace, ts[i].trace);
+    auto changed = MUST(store().changed_since(out[i].mailbox_id, 0));
+    ASSERT_EQ(changed.size(), 1u);
+    EXPECT_EQ(changed[0].trace, ts[i].trace);
+    EXPECT_EQ(changed[0].size, e.size);
+    // The cached header is the entry's: its trace first.
+    EXPECT_EQ(MUST(store().headers(out[i].mailbox_id, {})), (HeaderList{{out[i].uid, ts[i].trace + m.header}}));
+  }
+  EXPECT_EQ(message_ids.size(), 1u) << "one messages row (one blob) for every target";
+  EXPECT_EQ(tb.size(), 29u);
+  EXPECT_EQ(reload(mailbox(a.id, "INBOX")).bytes, m.size + ta.size());
+  EXPECT_EQ(reload(a_work).bytes, m.size);
+  EXPECT_EQ(reload(mailbox(b.id, "INBOX")).bytes, m.size + tb.size());
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, 2 * m.size + ta.size());
+  EXPECT_EQ(MUST(store().quota(b.id)).bytes, m.size + tb.size());
+  for (const auto& c : MUST(store().verify_quota())) {
+    EXPECT_EQ(c.counted.bytes, c.actual.bytes) << c.account_id;
+    EXPECT_EQ(c.counted.messages, c.actual.messages) << c.account_id;
+  }
+
+  // Expunging an entry takes back exactly what it counted, trace included.
+  MUST(store().update_flags(out[1].mailbox_id, std::vector<Uid>{out[1].uid},
+                            FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(out[1].mailbox_id, std::nullopt));
+  EXPECT_EQ(reload(mailbox(b.id, "INBOX")).bytes, 0u);
+  EXPECT_EQ(MUST(store().quota(b.id)).bytes, 0u);
+  EXPECT_TRUE(MUST(store().blob_referenced(m.blob_id)));
+}
+
+TEST_P(StoreConformance, QuotaAtDeliveryCountsTheTrace) {
+  auto org = make_org("RXA");
+  const std::string trace = "Delivered-To: tight@a.nhs.uk\r\n";
+  auto m = message("twenty bytes exactly");
+  ASSERT_EQ(m.size, 20u);
+  auto tight = make_account("tight@a.nhs.uk", org.id, 20 + trace.size() - 1);
+  auto fits = make_account("fits@a.nhs.uk", org.id, 20 + trace.size());
+  std::vector<DeliveryTarget> ts = {{tight.id, 0, 0, {}, true, trace}, {fits.id, 0, 0, {}, true, trace}};
+  auto out = MUST(store().deliver(m, ts));
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(out[0].error.has_value()) << "the message fits, message and trace do not";
+  EXPECT_EQ(out[0].error->code, Errc::quota_exceeded);
+  EXPECT_FALSE(out[1].error.has_value());
+  EXPECT_EQ(MUST(store().quota(tight.id)).bytes, 0u);
+  EXPECT_EQ(MUST(store().quota(fits.id)).bytes, 20u + trace.size());
+}
+
+TEST_P(StoreConformance, CopyAndMoveKeepTheTrace) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  auto archive = mailbox(a.id, "Archive");
+  auto b_inbox = mailbox(b.id, "INBOX");
+  NewMessage m = message("traced content");
+  m.header = "Subject: traced\r\n\r\n";
+  const std::string trace = "Delivered-To: alice@a.nhs.uk\r\n";
+  DeliveryTarget t{a.id, 0, 0, {}, true, trace};
+  MUST(store().deliver(m, std::span<const DeliveryTarget>(&t, 1)));
+  deliver_one(message("appended, no trace"), a.id);  // uid 2
+  const uint64_t traced = m.size + trace.size();
+
+  // COPY within the account: the copy carries the trace and its size.
+  auto c = MUST(store().copy(inbox.id, std::vector<Uid>{1, 2}, archive.id, false));
+  ASSERT_EQ(c.uids.size(), 2u);
+  auto copied = MUST(store().list_entries(archive.id, {}, false));
+  ASSERT_EQ(copied.size(), 2u);
+  EXPECT_EQ(copied[0].trace, trace);
+  EXPECT_EQ(copied[0].size, traced);
+  EXPECT_EQ(copied[1].trace, "") << "no trace stays none";
+  EXPECT_EQ(reload(archive).bytes, traced + 18u);
+  EXPECT_EQ(MUST(store().headers(archive.id, {})), (HeaderList{{c.uids[0].second, trace + m.header}}));
+
+  // MOVE to another account: the trace goes along, the source gives back the full size.
+  auto mv = MUST(store().copy(archive.id, std::vector<Uid>{c.uids[0].second}, b_inbox.id, true));
+  ASSERT_EQ(mv.uids.size(), 1u);
+  auto moved = MUST(store().entry(b_inbox.id, mv.uids[0].second));
+  EXPECT_EQ(moved.trace, trace);
+  EXPECT_EQ(moved.size, traced);
+  EXPECT_EQ(reload(archive).bytes, 18u);
+  EXPECT_EQ(reload(b_inbox).bytes, traced);
+  EXPECT_EQ(MUST(store().quota(b.id)).bytes, traced);
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, traced + 18u + 18u);
+
+  // A MOVE within the account keeps it too.
+  auto mv2 = MUST(store().copy(inbox.id, std::vector<Uid>{1}, archive.id, true));
+  ASSERT_EQ(mv2.uids.size(), 1u);
+  EXPECT_EQ(MUST(store().entry(archive.id, mv2.uids[0].second)).trace, trace);
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, traced + 18u + 18u);
+  for (const auto& q : MUST(store().verify_quota())) EXPECT_EQ(q.counted.bytes, q.actual.bytes) << q.account_id;
+}
+
+// ===========================================================================
 // Flags.
 
 TEST_P(StoreConformance, UpdateFlagsAddRemoveReplace) {
@@ -1038,6 +1255,7 @@ TEST_P(StoreConformance, CountersStayExactUnderRandomOperations) {
         const Account& t = accounts[pick(accounts.size())];
         auto tm = mailboxes_of(t.id);
         ts.push_back({t.id, tm[pick(tm.size())].id, static_cast<uint32_t>(pick(32)), {}, pick(4) != 0});
+        if (pick(2)) ts.back().trace = "Delivered-To: " + t.address + std::string(pick(3), '+') + "\r\n";
       }
       MUST(store().deliver(message(contents[pick(contents.size())]), ts));
       ++done["deliver"];

@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
   org_create->add_option("--domain", domains, "mail domain (repeatable)");
   auto* org_list = org->add_subcommand("list", "list organisations");
 
+  std::string file;
   auto* acct = app.add_subcommand("account", "accounts")->require_subcommand(1);
   auto* acct_create = acct->add_subcommand("create", "create an account");
   std::string address, display, kind = "person";
@@ -170,13 +171,30 @@ int main(int argc, char** argv) {
   auto* pw_set = pw->add_subcommand("set", "set a password (read from standard input)");
   pw_set->add_option("address", address)->required();
 
+  auto* acct_unlock = acct->add_subcommand("unlock", "unlock an account locked after failed sign-ins");
+  acct_unlock->add_option("address", address)->required();
+  auto* acct_failures = acct->add_subcommand("failures", "recent sign-in failures (which device, which protocol)");
+  acct_failures->add_option("address", address)->required();
+
+  auto* app_pw = app.add_subcommand("app-password", "app passwords for mail clients")->require_subcommand(1);
+  auto* app_list = app_pw->add_subcommand("list", "list an account's app passwords");
+  app_list->add_option("address", address)->required();
+  auto* app_revoke = app_pw->add_subcommand("revoke", "revoke one (a lost phone)");
+  int64_t app_id = 0;
+  app_revoke->add_option("address", address)->required();
+  app_revoke->add_option("id", app_id)->required();
+
+  auto* aup = app.add_subcommand("aup", "the Acceptable Use Policy")->require_subcommand(1);
+  auto* aup_show = aup->add_subcommand("show", "the current version");
+  auto* aup_publish = aup->add_subcommand("publish", "publish a new version (national administrators)");
+  aup_publish->add_option("file", file, "text file, - for standard input")->required();
+
   auto* quota = app.add_subcommand("quota", "quota")->require_subcommand(1);
   auto* quota_show = quota->add_subcommand("show", "show quota usage");
   quota_show->add_option("address", address)->required();
 
   auto* deliver = app.add_subcommand("deliver", "inject a message file for local recipients (operators)");
   std::vector<std::string> to;
-  std::string file;
   deliver->add_option("--to", to, "recipient (repeatable)")->required();
   deliver->add_option("file", file, "RFC 5322 message file, - for standard input")->required();
 
@@ -273,6 +291,53 @@ int main(int argc, char** argv) {
                     raw, [&](const json::value&) {
                       std::cout << "sending " << (suspend ? "suspended" : "resumed") << " for " << address << "\n";
                     });
+    }
+    if (*acct_unlock) {
+      return report(c.call(http::verb::post, "/api/v1/accounts/" + url_encode(address) + "/unlock", ""), raw,
+                    [&](const json::value&) { std::cout << "unlocked " << address << "\n"; });
+    }
+    if (*acct_failures) {
+      return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address) + "/auth-failures", ""), raw,
+                    [](const json::value& v) {
+                      for (auto& f : v.at("failures").as_array())
+                        std::cout << s(f, "at") << "\t" << s(f, "protocol") << "\t" << s(f, "peer") << "\t"
+                                  << s(f, "client") << "\t" << s(f, "reason") << "\n";
+                    });
+    }
+    if (*app_list) {
+      return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address) + "/app-passwords", ""), raw,
+                    [](const json::value& v) {
+                      for (auto& a : v.at("app_passwords").as_array())
+                        std::cout << s(a, "id") << "\t" << s(a, "name") << "\tcreated " << s(a, "created_at")
+                                  << "\tlast used " << s(a, "last_used_at") << " " << s(a, "last_used_protocol")
+                                  << " " << s(a, "last_used_peer") << "\n";
+                    });
+    }
+    if (*app_revoke) {
+      return report(c.call(http::verb::delete_,
+                           "/api/v1/accounts/" + url_encode(address) + "/app-passwords/" + std::to_string(app_id), ""),
+                    raw, [&](const json::value&) { std::cout << "revoked app password " << app_id << "\n"; });
+    }
+    if (*aup_show) {
+      return report(c.call(http::verb::get, "/api/v1/aup", ""), raw, [](const json::value& v) {
+        std::cout << "version " << s(v, "version") << "\n\n" << s(v, "text") << "\n";
+      });
+    }
+    if (*aup_publish) {
+      std::stringstream ss;
+      if (file == "-") {
+        ss << std::cin.rdbuf();
+      } else {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) {
+          std::cerr << "caremailctl: cannot read " << file << "\n";
+          return 2;
+        }
+        ss << in.rdbuf();
+      }
+      json::object body{{"text", ss.str()}};
+      return report(c.call(http::verb::post, "/api/v1/aup", json::serialize(body)), raw,
+                    [](const json::value& v) { std::cout << "published version " << s(v, "version") << "\n"; });
     }
     if (*pw_set) {
       std::string p = read_secret("New password: ");

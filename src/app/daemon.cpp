@@ -125,7 +125,13 @@ int run_daemon(DaemonOptions opts) {
                    MailLimits{cfg.quota.max_message_bytes, cfg.smtp.max_messages_per_hour,
                               cfg.smtp.max_recipients_per_hour, cfg.smtp.app_max_messages_per_hour,
                               cfg.smtp.app_max_recipients_per_hour});
-  AdminService admin(*store, cfg);
+  // The password policy's lists (the shipped common list, any configured ones, the
+  // breached list) are read once here; a missing file stops the start with its name.
+  auto policy = AdminService::load_policy(cfg);
+  if (!policy) return fatal(policy.error().message);
+  if (cfg.password.breached_list.empty())
+    log::warn("startup.no_breached_list", {{"hint", "set password.breached_list to the Pwned Passwords SHA-1 file"}});
+  AdminService admin(*store, cfg, *policy);
   // SEARCH BODY/TEXT: indexed in the background after each delivery (a cache; rebuilt by
   // searching if lost). Declared after `mail`, so it stops before the service goes.
   FullTextIndex fts(cfg.server.data_dir / "fts", [&mail](const std::string& blob) {
@@ -226,6 +232,29 @@ int run_daemon(DaemonOptions opts) {
     server.shutdown(grace);
   });
 
+  // Password expiry reminders (PRODUCT.md S4): shortly after start, then every
+  // password.expiry_check_seconds; each reminder goes once (AdminService remembers which).
+  asio::steady_timer expiry_timer(server.io());
+  std::function<void(int)> schedule_expiry = [&](int delay) {
+    expiry_timer.expires_after(std::chrono::seconds(delay));
+    expiry_timer.async_wait([&](const boost::system::error_code& e) {
+      if (e) return;
+      asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
+        auto remind = [&] {
+          return admin.send_expiry_reminders([&](const Account& a, std::string subject, std::string body) {
+            std::vector<std::string> to{a.address};
+            return mail.send_notice(to, subject, body);
+          });
+        };
+        auto n = co_await server.blocking(std::move(remind));
+        if (!n) log::warn("identity.expiry_job_failed", {{"error", n.error().message}});
+        else if (*n) log::info("identity.expiry_reminders", {{"sent", *n}});
+        schedule_expiry(cfg.password.expiry_check_seconds);
+      }, asio::detached);
+    });
+  };
+  schedule_expiry(std::min(30, cfg.password.expiry_check_seconds));
+
   // Blob garbage collection: a minute after start, then every minute.
   asio::steady_timer gc_timer(server.io());
   std::function<void()> schedule_gc = [&] {
@@ -300,7 +329,7 @@ int run_fsck(const Config& cfg) {
         last = e.uid;
         auto raw = blobs->get(e.blob_id);
         if (!raw) problem(a.address + "/" + mb.name + " uid " + std::to_string(e.uid) + ": " + raw.error().message);
-        else if (raw->size() != e.size || crypto::sha256_hex(*raw) != e.blob_id)
+        else if (e.trace.size() + raw->size() != e.size || crypto::sha256_hex(*raw) != e.blob_id)
           problem(a.address + "/" + mb.name + " uid " + std::to_string(e.uid) + ": content does not match its id");
       }
       if (mb.messages != entries->size() || mb.bytes != bytes || mb.unseen != unseen)

@@ -172,6 +172,7 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("server", "shutdown_grace_seconds", c.server.shutdown_grace_seconds));
   CM_TRY(r.get("server", "worker_threads", c.server.worker_threads));
   CM_TRY(r.get("server", "password_check_threads", c.server.password_check_threads));
+  CM_TRY(r.get("server", "password_cache_seconds", c.server.password_cache_seconds));
   CM_TRY(r.get("national", "domain", c.national.domain));
   CM_TRY(r.get("national", "ods_code", c.national.ods_code));
   CM_TRY(r.get("national", "name", c.national.name));
@@ -224,12 +225,45 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("quota", "default_mailbox_bytes", c.quota.default_mailbox_bytes));
   CM_TRY(r.get("quota", "shared_mailbox_bytes", c.quota.shared_mailbox_bytes));
   CM_TRY(r.get("quota", "max_message_bytes", c.quota.max_message_bytes));
+  CM_TRY(r.get("password", "min_length", c.password.min_length));
+  CM_TRY(r.get("password", "min_length_application", c.password.min_length_application));
+  CM_TRY(r.get("password", "history", c.password.history));
+  CM_TRY(r.get("password", "expiry_days", c.password.expiry_days));
+  CM_TRY(r.get("password", "reminder_days", c.password.reminder_days));
+  CM_TRY(r.get("password", "common_lists", c.password.common_lists));
+  CM_TRY(r.get("password", "breached_list", c.password.breached_list));
+  CM_TRY(r.get("password", "expiry_check_seconds", c.password.expiry_check_seconds));
+  CM_TRY(r.get("lockout", "failures", c.lockout.failures));
+  CM_TRY(r.get("lockout", "window_seconds", c.lockout.window_seconds));
+  CM_TRY(r.get("lockout", "lock_seconds", c.lockout.lock_seconds));
+  CM_TRY(r.get("lockout", "ip_failures", c.lockout.ip_failures));
+  CM_TRY(r.get("lockout", "ip_window_seconds", c.lockout.ip_window_seconds));
+  CM_TRY(r.get("lockout", "ip_block_seconds", c.lockout.ip_block_seconds));
   CM_TRY(r.check_unknown());
 
   // Semantic checks: each names the option and the fix.
   if (c.server.data_dir.empty()) return bad(origin, "server.data_dir", "must not be empty");
   if (c.server.password_check_threads < 1 || c.server.password_check_threads > 64)
     return bad(origin, "server.password_check_threads", "must be between 1 and 64");
+  if (c.password.min_length < 8 || c.password.min_length > 128)
+    return bad(origin, "password.min_length", "must be between 8 and 128");
+  if (c.password.min_length_application < c.password.min_length || c.password.min_length_application > 128)
+    return bad(origin, "password.min_length_application", "must be between password.min_length and 128");
+  if (c.password.history < 1 || c.password.history > 24)
+    return bad(origin, "password.history", "must be between 1 (only the current password) and 24");
+  if (c.password.expiry_days > 3650) return bad(origin, "password.expiry_days", "must be between 0 (never) and 3650");
+  for (int d : c.password.reminder_days)
+    if (c.password.expiry_days && d >= c.password.expiry_days)
+      return bad(origin, "password.reminder_days", "every entry must be fewer days than password.expiry_days");
+  if (c.password.expiry_check_seconds < 10)
+    return bad(origin, "password.expiry_check_seconds", "must be at least 10");
+  if (c.lockout.failures < 1) return bad(origin, "lockout.failures", "must be at least 1");
+  if (c.lockout.window_seconds < 1 || c.lockout.lock_seconds < 1)
+    return bad(origin, "lockout.window_seconds", "lockout.window_seconds and lockout.lock_seconds must be at least 1");
+  if (c.lockout.ip_failures < 1 || c.lockout.ip_window_seconds < 1 || c.lockout.ip_block_seconds < 1)
+    return bad(origin, "lockout.ip_failures", "lockout.ip_failures, ip_window_seconds and ip_block_seconds must be at least 1");
+  if (c.server.password_cache_seconds < 0 || c.server.password_cache_seconds > 86400)
+    return bad(origin, "server.password_cache_seconds", "must be between 0 (off) and 86400");
   if (c.server.worker_threads < 1 || c.server.worker_threads > 256)
     return bad(origin, "server.worker_threads", "must be between 1 and 256");
   if (c.national.domain.empty() || c.national.domain.find('.') == std::string::npos)

@@ -22,8 +22,11 @@ struct Config {
     std::string hostname = "localhost";
     std::string user = "nobody";   // when started as root: drop to this user after binding
     int shutdown_grace_seconds = 10;
-    int worker_threads = 12;
-    int password_check_threads = 1;  // Argon2id checks at once (64 MiB each); logins queue beyond       // bounded pool for blocking work (SQLite, fsync, MIME); see bench/README.md
+    int worker_threads = 12;         // bounded pool for blocking work (SQLite, fsync, MIME); see bench/README.md
+    int password_check_threads = 1;  // Argon2id checks at once (64 MiB each); logins queue beyond
+    // A password that verified is remembered (as a keyed hash) for this long, so a client
+    // reconnecting skips the Argon2id check; 0 turns it off. See core/password_cache.hpp.
+    int password_cache_seconds = 300;
   } server;
 
   struct National {
@@ -123,6 +126,30 @@ struct Config {
     uint64_t shared_mailbox_bytes = 50ull << 30;    // 50 GB
     uint64_t max_message_bytes = 35ull << 20;       // 35 MB attachments
   } quota;
+
+  // The national password policy (PRODUCT.md S4); see identity/password_policy.hpp.
+  struct Password {
+    int min_length = 10;               // characters (Unicode code points)
+    int min_length_application = 20;
+    int history = 4;                   // the last N passwords may not be used again
+    int expiry_days = 365;             // 0: passwords never expire
+    std::vector<int> reminder_days{18, 10, 5, 2, 1};
+    std::vector<std::string> common_lists;  // extra files of common passwords, one a line
+    std::string breached_list;              // sorted SHA-1 list (Pwned Passwords format); "" off
+    int expiry_check_seconds = 3600;   // how often the reminder job runs
+  } password;
+
+  // Sign-in failures (PRODUCT.md S4): every protocol counts towards one lockout.
+  struct Lockout {
+    int failures = 10;                 // failures within window_seconds lock the account...
+    int window_seconds = 900;          // ...15 minutes...
+    int lock_seconds = 1800;           // ...for 30 minutes
+    // Password spraying: failures from one address across all accounts within
+    // ip_window_seconds, after which that address is refused for ip_block_seconds.
+    int ip_failures = 50;
+    int ip_window_seconds = 900;
+    int ip_block_seconds = 900;
+  } lockout;
 
   // Resolved paths (after load): absolute.
   std::filesystem::path key_file() const;

@@ -1,6 +1,7 @@
 #include "core/admin_service.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "common/json_text.hpp"
 #include "common/log.hpp"
@@ -24,6 +25,65 @@ Error denied(std::string what) { return make_error(Errc::permission_denied, std:
 bool is_national_role(Role r) { return r == Role::national_admin || r == Role::national_helpdesk; }
 
 }  // namespace
+
+namespace {
+
+identity::PasswordPolicyConfig policy_config(const Config& c) {
+  identity::PasswordPolicyConfig p;
+  p.min_chars = static_cast<size_t>(c.password.min_length);
+  p.min_chars_application = static_cast<size_t>(c.password.min_length_application);
+  p.history_count = static_cast<size_t>(c.password.history);
+  for (const auto& f : c.password.common_lists) p.extra_common_lists.emplace_back(f);
+  p.breached_list = c.password.breached_list;
+  p.expiry.period = std::chrono::days(c.password.expiry_days ? c.password.expiry_days : 365);
+  p.expiry.reminder_days = c.password.reminder_days;
+  return p;
+}
+
+UnixTime wall_clock() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const identity::PasswordPolicy>> AdminService::load_policy(const Config& config) {
+  auto p = identity::PasswordPolicy::load(policy_config(config));
+  if (!p) return p.error();
+  return std::shared_ptr<const identity::PasswordPolicy>(std::make_shared<identity::PasswordPolicy>(std::move(*p)));
+}
+
+AdminService::AdminService(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy)
+    : store_(store),
+      config_(config),
+      policy_(std::move(policy)),
+      password_cache_(config.server.password_cache_seconds),
+      clock_(wall_clock) {
+  if (!policy_) {
+    auto cfg = policy_config(config);
+    cfg.extra_common_lists.clear();
+    cfg.breached_list.clear();
+    auto p = identity::PasswordPolicy::load(cfg);
+    if (!p) {
+      log::error("identity.policy_failed", {{"error", p.error().message}});
+      std::abort();  // the shipped list is compiled in: this cannot fail but through a bug
+    }
+    policy_ = std::make_shared<identity::PasswordPolicy>(std::move(*p));
+  }
+}
+
+Status AdminService::check_new_password(const Account& acct, std::string_view password) {
+  size_t n = static_cast<size_t>(config_.password.history);
+  auto history = store_.password_history(acct.id, n);
+  if (!history) return history.error();
+  identity::PasswordChange change;
+  change.password = password;
+  change.kind = acct.kind == AccountKind::application ? identity::AccountKind::application
+                                                        : identity::AccountKind::person;
+  change.display_name = acct.display_name;
+  change.address = acct.address;
+  change.history = *history;
+  return policy_->check(change);
+}
 
 Status AdminService::check_password(std::string_view password, AccountKind kind) {
   size_t min = kind == AccountKind::application ? 20 : 10;
@@ -71,6 +131,7 @@ Status AdminService::validate_ods_code(std::string_view ods) {
 }
 
 bool AdminService::may_administer(const Principal& by, OrgId org) const {
+  if (by.restricted()) return false;
   if (by.system || by.has(Role::national_admin)) return true;
   return (by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == org;
 }
@@ -105,9 +166,15 @@ Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string
   r.display_name = "National administrator";
   r.ods_code = n.ods_code;
   r.roles = {Role::user, Role::national_admin};
-  r.password = password;
+  // The operator chose (or we generated) this password: only the length rule applies, so
+  // that a start-up is never refused for a word in "National administrator".
   auto acct = create_account(Principal::service(), r);
   if (!acct) return acct.error();
+  std::string hash = crypto::hash_password(password);
+  if (hash.empty()) return make_error(Errc::temporary, "out of memory hashing the password");
+  if (Status s = store_.set_password_hash(acct->id, hash, now(), false, static_cast<size_t>(config_.password.history));
+      !s)
+    return s.error();
   // RFC 5321 4.5.1: postmaster@ every domain must reach a person; on the national
   // domain that is the first national administrator until an operator changes it.
   if (Status s = store_.add_alias(acct->id, "postmaster@" + lower(n.domain)); !s && s.error().code != Errc::already_exists)
@@ -182,8 +249,15 @@ Result<Account> AdminService::create_account(const Principal& by, CreateAccountR
   if (!r.password.empty()) {
     if (r.kind == AccountKind::shared)
       return make_error(Errc::invalid_argument, "shared mailboxes never log in and have no password");
-    if (Status s = check_password(r.password, r.kind); !s) return s.error();
+    identity::PasswordChange change;
+    change.password = r.password;
+    change.kind = r.kind == AccountKind::application ? identity::AccountKind::application
+                                                     : identity::AccountKind::person;
+    change.display_name = na.display_name;
+    change.address = na.address;
+    if (Status s = policy_->check(change); !s) return s.error();
     na.password_hash = crypto::hash_password(r.password);
+    na.must_change_password = r.must_change_password && r.kind == AccountKind::person;
     if (na.password_hash.empty()) return make_error(Errc::temporary, "out of memory hashing the password");
   }
   auto acct = store_.create_account(na);
@@ -243,12 +317,20 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
   }
   if (acct->kind == AccountKind::shared)
     return make_error(Errc::invalid_argument, "shared mailboxes never log in and have no password");
-  if (Status s = check_password(password, acct->kind); !s) return s;
+  if (Status s = check_new_password(*acct, password); !s) return s;
   std::string hash = crypto::hash_password(password);
   if (hash.empty()) return make_error(Errc::temporary, "out of memory hashing the password");
-  if (Status s = store_.set_password_hash(acct->id, hash); !s) return s;
+  // A reset by someone else (administrator, helpdesk) must be changed at the next sign-in
+  // (PRODUCT.md S4); the service itself (bootstrap, tools) and the person do not force it.
+  bool must_change = !self && !by.system && acct->kind == AccountKind::person;
+  if (Status s = store_.set_password_hash(acct->id, hash, now(), must_change,
+                                          static_cast<size_t>(config_.password.history));
+      !s)
+    return s;
+  password_cache_.forget(acct->id);
   audit(store_, by, "account.set_password", acct->address, acct->org_id, "ok",
-        self ? "{\"self\":true}" : "{\"self\":false}");
+        std::string("{\"self\":") + (self ? "true" : "false") + ",\"must_change\":" + (must_change ? "true" : "false") +
+            "}");
   return {};
 }
 
@@ -269,6 +351,7 @@ Status AdminService::set_sending_suspended(const Principal& by, std::string_view
 
 Result<std::string> AdminService::issue_api_token(const Principal& by, std::string_view name) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no API tokens");
+  if (by.restricted()) return denied("change your password or accept the Acceptable Use Policy first");
   std::string token = "cm_" + crypto::random_token(32);
   if (Status s = store_.add_api_token(by.account_id, crypto::sha256_hex(token), name); !s) return s.error();
   audit(store_, by, "api_token.issue", by.address, by.org_id, "ok", "{\"name\":" + json_str(name) + "}");
@@ -286,19 +369,10 @@ Result<Principal> AdminService::authenticate_token(std::string_view token) {
 }
 
 Result<Principal> AdminService::authenticate_password(std::string_view address, std::string_view password) {
-  // Hash even for unknown addresses so that timing does not reveal who exists.
-  static const std::string dummy = crypto::hash_password("caremail-timing-equaliser");
-  auto acct = store_.account_by_address(address);
-  if (!acct || acct->password_hash.empty()) {
-    (void)crypto::verify_password(dummy, password);
-    return make_error(Errc::unauthenticated, "wrong address or password");
-  }
-  if (!crypto::verify_password(acct->password_hash, password)) {
-    audit(store_, Principal{0, std::string(address), 0, {}, false}, "auth.fail", acct->address, acct->org_id, "denied");
-    return make_error(Errc::unauthenticated, "wrong address or password");
-  }
-  if (acct->state != AccountState::active) return make_error(Errc::unauthenticated, "account is not active");
-  return Principal::of(*acct);
+  AuthContext ctx;
+  auto r = sign_in(address, password, ctx);
+  if (!r) return r.error();
+  return std::move(r->principal);
 }
 
 }  // namespace caremail

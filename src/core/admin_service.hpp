@@ -5,11 +5,18 @@
 // and password policy. Blocking; thread-safe.
 #pragma once
 
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/config.hpp"
+#include "core/password_cache.hpp"
+#include "identity/password_policy.hpp"
 #include "core/principal.hpp"
 #include "store/store.hpp"
 
@@ -23,6 +30,33 @@ struct CreateAccountRequest {
   std::vector<Role> roles{Role::user};
   std::string password;             // may be empty: no password yet (cannot log in)
   std::optional<uint64_t> quota_bytes;
+  // The initial password is a temporary one: the person must change it at first sign-in
+  // (mail clients are refused until then). Bulk provisioning usually sets no password.
+  bool must_change_password = false;
+};
+
+// Who is signing in and how (PRODUCT.md S4: failures are recorded with the device).
+struct AuthContext {
+  std::string protocol = "http";  // "imap", "smtp", "http", "ldap"
+  std::string peer;               // client IP address ("" unknown)
+  std::string client;             // what the client calls itself: IMAP ID name, EHLO name, User-Agent
+  // IMAP and SMTP clients cannot show a page: a password that must be changed or has
+  // expired, or an Acceptable Use Policy not yet accepted, refuses their sign-in with a
+  // message that says where to go. Over the API the sign-in succeeds with a restricted
+  // Principal that may only do that.
+  bool mail_client = false;
+};
+
+struct SignIn {
+  Principal principal;
+  bool app_password = false;       // signed in with an app password
+  std::string alert;               // for the person now (IMAP [ALERT]): e.g. password expiring
+};
+
+// A new app password: shown once.
+struct NewAppPassword {
+  AppPassword info;
+  std::string secret;  // "abcd-efgh-jkmn-pqrs"
 };
 
 struct BootstrapResult {
@@ -34,7 +68,8 @@ struct BootstrapResult {
 
 class AdminService {
  public:
-  AdminService(Store& store, const Config& config) : store_(store), config_(config) {}
+  // `policy` null: the policy of `config` with the shipped common list only (tests).
+  AdminService(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy = nullptr);
 
   // On first start: the national organisation (config [national]) and a first national
   // administrator. `address`/`password` empty: admin@<domain> and a generated password.
@@ -53,13 +88,56 @@ class AdminService {
   // Issues a new API token for the principal itself; returns the token (shown once).
   Result<std::string> issue_api_token(const Principal& by, std::string_view name);
 
-  // Authentication (the identity issue adds lockout, MFA and app passwords).
+  // Authentication.
   Result<Principal> authenticate_token(std::string_view token);
+  // Password (or app password) sign-in on any protocol, PRODUCT.md S4:
+  // - per-IP throttling first (password spraying), then the account's lockout: failures on
+  //   every protocol count together; lockout.failures within lockout.window_seconds lock it
+  //   for lockout.lock_seconds (audited, and the cache of verified passwords forgets it);
+  // - every failure is recorded with protocol, peer and client (auth_failures);
+  // - a locked account is reported as locked only to someone who knows the password;
+  //   everyone else gets the same "wrong address or password" as for an unknown address;
+  // - app passwords (SHA-256 lookup) are tried before the account password;
+  // - then the account's state, a forced change, expiry and the AUP (see AuthContext);
+  // - a password that verified within server.password_cache_seconds skips Argon2id.
+  // Errc::unauthenticated with a message for the person. Blocking (Argon2id).
+  Result<SignIn> sign_in(std::string_view address, std::string_view password, const AuthContext& ctx);
+  // sign_in over the API context, principal only.
   Result<Principal> authenticate_password(std::string_view address, std::string_view password);
+  const PasswordCache& password_cache() const { return password_cache_; }
 
-  // Minimal password rule until the identity issue brings the national policy: at least 10
-  // characters (PRODUCT.md S4), 20 for application accounts, at most 256.
+  // Lockout, for the person and their administrators (helpdesk included).
+  Status unlock(const Principal& by, std::string_view address);
+  Result<std::vector<AuthFailure>> auth_failures(const Principal& by, std::string_view address, size_t limit = 100);
+
+  // App passwords: the person themselves creates and revokes; administrators in scope may
+  // list and revoke (a lost phone).
+  Result<NewAppPassword> create_app_password(const Principal& by, std::string_view name);
+  Result<std::vector<AppPassword>> list_app_passwords(const Principal& by, std::string_view address);
+  Status revoke_app_password(const Principal& by, std::string_view address, int64_t id);
+
+  // Acceptable Use Policy: national administrators publish; everyone reads and accepts.
+  Result<AupVersion> publish_aup(const Principal& by, std::string_view text);
+  Result<AupVersion> current_aup(const Principal& by);
+  Status accept_aup(const Principal& by, int version);
+
+  // The expiry job (runs every password.expiry_check_seconds): reminder mails at
+  // password.reminder_days before expiry, each once. Returns how many were sent.
+  // `notify` delivers a plain-text message to the person's INBOX.
+  using Notify = std::function<Status(const Account& to, std::string subject, std::string body)>;
+  Result<int> send_expiry_reminders(const Notify& notify);
+
+  // The clock (tests move it).
+  void set_clock(std::function<UnixTime()> clock) { clock_ = std::move(clock); }
+  UnixTime now() const { return clock_(); }
+
+  // Length only (no names, lists or history): the first check of the national policy.
   static Status check_password(std::string_view password, AccountKind kind);
+  // The whole national policy for `password` as `acct`'s new password (history included:
+  // one Argon2id check per remembered password).
+  Status check_new_password(const Account& acct, std::string_view password);
+  // The configured policy (lists loaded): for caremaild's start-up.
+  static Result<std::shared_ptr<const identity::PasswordPolicy>> load_policy(const Config& config);
   static Status validate_address(std::string_view address);
   static Status validate_ods_code(std::string_view ods);
 
@@ -67,8 +145,28 @@ class AdminService {
   // May `by` administer accounts of organisation `org`?
   bool may_administer(const Principal& by, OrgId org) const;
 
+  // Per-IP failure counting against password spraying (in memory: a restart forgets).
+  bool ip_blocked(const std::string& peer, UnixTime now);
+  void note_ip_failure(const std::string& peer, UnixTime now);
+  // Records a failure and locks the account when it was one too many.
+  void note_failure(const Account& acct, const AuthContext& ctx, std::string_view reason, UnixTime now);
+  // Administrators in scope of `address` (or the person themselves when `self_ok`); the
+  // account or not_found / permission_denied (audited as `action`).
+  Result<Account> account_in_scope(const Principal& by, std::string_view address, std::string_view action,
+                                   bool self_ok, bool helpdesk_ok);
+
   Store& store_;
   const Config& config_;
+  std::shared_ptr<const identity::PasswordPolicy> policy_;
+  PasswordCache password_cache_;
+  std::function<UnixTime()> clock_;
+
+  struct IpFailures {
+    std::deque<UnixTime> at;   // failures within the window
+    UnixTime blocked_until = 0;
+  };
+  std::mutex ip_mu_;
+  std::unordered_map<std::string, IpFailures> ip_failures_;  // guarded by ip_mu_
 };
 
 }  // namespace caremail

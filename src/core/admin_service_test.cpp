@@ -343,19 +343,25 @@ TEST_F(AdminServiceTest, PasswordRules) {
     bool ok;
   };
   const std::string e_acute = "\xc3\xa9";
+  // Not a repetition of one word (the common-password rules refuse those).
+  auto varied = [](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += "q7xk2mz9w4"[(i * 7 + i / 10) % 10];
+    return out;
+  };
   std::string ten_chars_20_bytes, nine_chars_18_bytes;
   for (int i = 0; i < 10; ++i) ten_chars_20_bytes += e_acute;
   for (int i = 0; i < 9; ++i) nine_chars_18_bytes += e_acute;
   const Case cases[] = {
-      {"9 chars", "123456789", AccountKind::person, false},
-      {"10 chars", "1234567890", AccountKind::person, true},
+      {"9 chars", "7q2x9k4m1", AccountKind::person, false},
+      {"10 chars", "7q2x9k4m1z", AccountKind::person, true},
       {"9 two-byte chars", nine_chars_18_bytes, AccountKind::person, false},
       {"10 two-byte chars", ten_chars_20_bytes, AccountKind::person, true},
       {"empty", "", AccountKind::person, false},
-      {"256 bytes", std::string(256, 'p'), AccountKind::person, true},
-      {"257 bytes", std::string(257, 'p'), AccountKind::person, false},
-      {"application 19", std::string(19, 'a'), AccountKind::application, false},
-      {"application 20", std::string(20, 'a'), AccountKind::application, true},
+      {"256 bytes", varied(256), AccountKind::person, true},
+      {"257 bytes", varied(257), AccountKind::person, false},
+      {"application 19", varied(19), AccountKind::application, false},
+      {"application 20", varied(20), AccountKind::application, true},
   };
   int n = 0;
   for (const auto& c : cases) {
@@ -447,10 +453,10 @@ TEST_F(AdminServiceTest, AddressValidation) {
 TEST_F(AdminServiceTest, SetPasswordScopes) {
   // Self.
   int64_t mark = last_audit_id();
-  ASSERT_TRUE(admin_->set_password(bob_, "bob@a.care.example", "bob's own passphrase").ok());
+  ASSERT_TRUE(admin_->set_password(bob_, "bob@a.care.example", "the own passphrase of B").ok());
   expect_one_audit(mark, "bob@a.care.example", "account.set_password", "bob@a.care.example", "ok");
-  EXPECT_EQ(audit_after(mark)[0].detail, "{\"self\":true}");
-  EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "bob's own passphrase").ok());
+  EXPECT_EQ(audit_after(mark)[0].detail, "{\"self\":true,\"must_change\":false}");
+  EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
   // Local admin of another organisation: denied, audited, password unchanged; the answer
   // is the one an absent address gets, so it does not reveal that bob exists.
@@ -463,7 +469,7 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   EXPECT_EQ(absent.error().code, Errc::not_found);
   expect_one_audit(mark, "admin@b.care.example", "account.set_password", "bob@a.care.example", "denied");
   EXPECT_FALSE(admin_->authenticate_password("bob@a.care.example", "taken over by B").ok());
-  EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "bob's own passphrase").ok());
+  EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
   // A colleague and the helpdesk: denied.
   for (const Principal& by : {alice_, helpdesk_a_}) {
@@ -476,9 +482,9 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   mark = last_audit_id();
   ASSERT_TRUE(admin_->set_password(admin_a_, "bob@a.care.example", "reset by admin A").ok());
   expect_one_audit(mark, "admin@a.care.example", "account.set_password", "bob@a.care.example", "ok");
-  EXPECT_EQ(audit_after(mark)[0].detail, "{\"self\":false}");
+  EXPECT_EQ(audit_after(mark)[0].detail, "{\"self\":false,\"must_change\":true}");
   EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "reset by admin A").ok());
-  EXPECT_FALSE(admin_->authenticate_password("bob@a.care.example", "bob's own passphrase").ok());
+  EXPECT_FALSE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
   // The rules apply to a reset too.
   Status weak = admin_->set_password(bob_, "bob@a.care.example", "123456789");
@@ -487,7 +493,7 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
 
   // A local admin cannot take over an account that holds a national role in their own
   // organisation: that would grant a national role they may not grant directly.
-  Principal nat_in_a = make("nat@a.care.example", "RA1", {Role::user, Role::national_admin}, "national passphrase");
+  Principal nat_in_a = make("nat@a.care.example", "RA1", {Role::user, Role::national_admin}, "hidden harbour key");
   mark = last_audit_id();
   Status takeover = admin_->set_password(admin_a_, "nat@a.care.example", "now it is mine");
   ASSERT_FALSE(takeover.ok());
@@ -496,7 +502,7 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   EXPECT_FALSE(admin_->authenticate_password("nat@a.care.example", "now it is mine").ok());
   // ...but that account itself and a national admin can.
   EXPECT_TRUE(admin_->set_password(nat_in_a, "nat@a.care.example", "changed by myself").ok());
-  EXPECT_TRUE(admin_->set_password(national_, "nat@a.care.example", "changed by national").ok());
+  EXPECT_TRUE(admin_->set_password(national_, "nat@a.care.example", "reset by the centre").ok());
 }
 
 TEST_F(AdminServiceTest, GetAccountOutOfScopeLooksAbsent) {
@@ -525,15 +531,15 @@ TEST_F(AdminServiceTest, GetAccountOutOfScopeLooksAbsent) {
 }
 
 TEST_F(AdminServiceTest, AuthenticatePassword) {
-  Principal dan = make("dan@a.care.example", "RA1", {Role::user, Role::local_admin}, "dan's passphrase");
-  auto ok = admin_->authenticate_password("dan@a.care.example", "dan's passphrase");
+  Principal dan = make("dan@a.care.example", "RA1", {Role::user, Role::local_admin}, "harbour lantern dusk");
+  auto ok = admin_->authenticate_password("dan@a.care.example", "harbour lantern dusk");
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_EQ(ok->account_id, dan.account_id);
   EXPECT_EQ(ok->address, "dan@a.care.example");
   EXPECT_EQ(ok->org_id, dan.org_id);
   EXPECT_TRUE(ok->has(Role::local_admin));
   EXPECT_FALSE(ok->system);
-  EXPECT_TRUE(admin_->authenticate_password("DAN@A.care.example", "dan's passphrase").ok());  // case of address
+  EXPECT_TRUE(admin_->authenticate_password("DAN@A.care.example", "harbour lantern dusk").ok());  // case of address
 
   int64_t mark = last_audit_id();
   auto wrong = admin_->authenticate_password("dan@a.care.example", "dan's passphrasE");
@@ -541,7 +547,7 @@ TEST_F(AdminServiceTest, AuthenticatePassword) {
   EXPECT_EQ(wrong.error().code, Errc::unauthenticated);
   expect_one_audit(mark, "dan@a.care.example", "auth.fail", "dan@a.care.example", "denied");
 
-  auto unknown = admin_->authenticate_password("nobody@a.care.example", "dan's passphrase");
+  auto unknown = admin_->authenticate_password("nobody@a.care.example", "harbour lantern dusk");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().code, Errc::unauthenticated);
   // Wrong password and unknown address are indistinguishable.
@@ -552,6 +558,24 @@ TEST_F(AdminServiceTest, AuthenticatePassword) {
   auto no_pw = admin_->authenticate_password("alice@a.care.example", "");
   ASSERT_FALSE(no_pw.ok());
   EXPECT_EQ(no_pw.error().message, wrong.error().message);
+}
+
+TEST_F(AdminServiceTest, VerifiedPasswordIsRememberedUntilItChanges) {
+  make("erin@a.care.example", "RA1", {Role::user}, "quiet copper meadow");
+  uint64_t hits = admin_->password_cache().hits();
+  ASSERT_TRUE(admin_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
+  EXPECT_EQ(admin_->password_cache().hits(), hits);  // first login: full check
+  ASSERT_TRUE(admin_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
+  EXPECT_EQ(admin_->password_cache().hits(), hits + 1);  // second: remembered
+  // A wrong password is never answered from the cache, and is still audited.
+  int64_t mark = last_audit_id();
+  EXPECT_FALSE(admin_->authenticate_password("erin@a.care.example", "erin's passphrasE").ok());
+  expect_one_audit(mark, "erin@a.care.example", "auth.fail", "erin@a.care.example", "denied");
+  EXPECT_EQ(admin_->password_cache().hits(), hits + 1);
+  // A password change makes the remembered one worthless at once.
+  ASSERT_TRUE(admin_->set_password(Principal::service(), "erin@a.care.example", "quiet copper meadow two").ok());
+  EXPECT_FALSE(admin_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
+  EXPECT_TRUE(admin_->authenticate_password("erin@a.care.example", "quiet copper meadow two").ok());
 }
 
 TEST_F(AdminServiceTest, AuthenticateToken) {
@@ -630,9 +654,9 @@ TEST_F(AdminServiceTest, EverySuccessfulAdminActionIsAuditedAndTheChainHolds) {
       {"account.create", "admin@a.care.example", "gwen@a.care.example",
        [&] { return admin_->create_account(admin_a_, request("gwen@a.care.example", "RA1")).ok(); }},
       {"account.set_password", "admin@a.care.example", "gwen@a.care.example",
-       [&] { return admin_->set_password(admin_a_, "gwen@a.care.example", "gwen's first one").ok(); }},
+       [&] { return admin_->set_password(admin_a_, "gwen@a.care.example", "first one of hers").ok(); }},
       {"account.set_password", "alice@a.care.example", "alice@a.care.example",
-       [&] { return admin_->set_password(alice_, "alice@a.care.example", "alice's own one").ok(); }},
+       [&] { return admin_->set_password(alice_, "alice@a.care.example", "her very own one").ok(); }},
       {"api_token.issue", "admin@b.care.example", "admin@b.care.example",
        [&] { return admin_->issue_api_token(admin_b_, "b's script").ok(); }},
   };

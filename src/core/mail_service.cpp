@@ -1,5 +1,7 @@
 #include "core/mail_service.hpp"
 
+#include <ctime>
+
 #include <algorithm>
 #include <chrono>
 #include <set>
@@ -16,6 +18,18 @@ namespace {
 UnixTime now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// The RFC 9228 trace field of one local delivery: the address the message was delivered
+// to, as the sender gave it (an alias stays an alias, its case is kept). `address` found
+// an account, so it is a stored address up to ASCII case and cannot break the header; the
+// check below keeps that true should the lookup ever become looser.
+std::string delivered_to(std::string_view address, std::string_view primary) {
+  bool clean = !address.empty() && std::none_of(address.begin(), address.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x21 || u == 0x7f;
+  });
+  return "Delivered-To: " + std::string(clean ? address : primary) + "\r\n";
 }
 }  // namespace
 
@@ -66,6 +80,10 @@ Status MailService::validate_mailbox_name(std::string_view name) {
 }
 
 Status MailService::authorise_account(const Principal& by, AccountId owner, std::string_view action) {
+  if (by.restricted())  // signed in only to change the password or accept the AUP
+    return make_error(Errc::permission_denied, by.must_change_password
+                                                   ? "change your password first"
+                                                   : "accept the Acceptable Use Policy first");
   if (by.system || by.account_id == owner) return {};
   // Nobody reads another person's mail without a recorded, approved request (PRODUCT.md
   // A5; the shared-mailbox and delegation issues add the grants). Refusals are audited.
@@ -141,7 +159,8 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
       if (seen.insert(acct->id).second) {
         DeliveryTarget t;
         t.account_id = acct->id;
-        targets.push_back(t);
+        t.trace = delivered_to(rcpt, acct->address);
+        targets.push_back(std::move(t));
       }
     }
     report.recipients.push_back(std::move(out));
@@ -240,19 +259,34 @@ Status MailService::record_submission(const Principal& by, size_t recipients) {
     for (const auto& a : *people)
       if (a.id != acct->id && (a.has_role(Role::local_admin) || a.has_role(Role::primary_local_admin)))
         to.push_back(a.address);
-  std::string notice = "From: Caremail <postmaster@localhost>\r\nTo: " + acct->address +
-                       "\r\nSubject: Sending suspended for " + acct->address +
-                       " (excessive activity)\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"
-                       "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-                       "Sending from " + acct->address + " has been suspended because it sent " + why +
-                       ".\r\n\r\nThis protects the service when an account is misused or a program sends in a "
-                       "loop. Receiving mail is not affected. An administrator of your organisation can lift the "
-                       "suspension once the cause is found.\r\n";
-  auto r = deliver(Principal::service(), to, notice);
-  if (!r) log::warn("mail.suspension_notice_failed", {{"account", acct->address}, {"error", r.error().message}});
+  Status sent = send_notice(to, "Sending suspended for " + acct->address + " (excessive activity)",
+                            "Sending from " + acct->address + " has been suspended because it sent " + why +
+                                ".\r\n\r\nThis protects the service when an account is misused or a program "
+                                "sends in a loop. Receiving mail is not affected. An administrator of your "
+                                "organisation can lift the suspension once the cause is found.\r\n");
+  if (!sent) log::warn("mail.suspension_notice_failed", {{"account", acct->address}, {"error", sent.error().message}});
   return make_error(Errc::permission_denied, "sending from " + acct->address +
                                                  " is suspended because of excessive activity (" + why +
                                                  "); your administrator has been told");
+}
+
+Status MailService::send_notice(std::span<const std::string> to, std::string_view subject, std::string_view body) {
+  if (to.empty()) return {};
+  std::string hdr_to;
+  for (const auto& a : to) hdr_to += (hdr_to.empty() ? "" : ", ") + a;
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char date[64];
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  std::string msg = "From: Caremail <postmaster@localhost>\r\nTo: " + hdr_to + "\r\nSubject: " + std::string(subject) +
+                    "\r\nDate: " + date + "\r\nMessage-ID: <" + crypto::random_token(16) +
+                    "@caremail.notice>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"
+                    "Content-Type: text/plain; charset=utf-8\r\n\r\n" + std::string(body);
+  auto r = deliver(Principal::service(), to, msg);
+  if (!r) return r.error();
+  if (r->delivered() == 0) return make_error(Errc::io, "the notice reached none of its recipients");
+  return {};
 }
 
 bool MailService::is_local_domain(std::string_view domain) {
@@ -397,10 +431,12 @@ Result<std::string> MailService::fetch(const Principal& by, MailboxId id, Uid ui
       log::error("blob.corrupt", {{"blob", e->blob_id}, {"mailbox", id}, {"uid", uid}, {"error", raw.error().message}});
     return raw.error();
   }
-  if (raw->size() != e->size) {
-    log::error("blob.size_mismatch", {{"blob", e->blob_id}, {"expected", e->size}, {"actual", raw->size()}});
+  if (e->trace.size() + raw->size() != e->size) {
+    log::error("blob.size_mismatch", {{"blob", e->blob_id}, {"expected", e->size - std::min(e->size, e->trace.size())},
+                                      {"actual", raw->size()}});
     return make_error(Errc::corrupt, "stored message does not match its recorded size");
   }
+  raw->insert(0, e->trace);  // this entry's own trace lines, never in the shared blob
   return raw;
 }
 

@@ -67,6 +67,11 @@ class MailService {
   // Local delivery of `raw` to each recipient's INBOX. Recipients that are unknown or over
   // quota get their own error; the others are delivered. Errors of the call itself:
   // too_large, permission_denied (only the service may deliver), temporary (disk full).
+  // `raw` is stored once (one blob) for every recipient. Each recipient's copy starts with
+  // its own trace field, "Delivered-To: <the address as given>\r\n" (RFC 9228), kept with
+  // its entry (MailboxEntry::trace) rather than in the shared blob, so that no recipient
+  // sees another's address (Bcc). Several addresses of one account (aliases) get one copy,
+  // traced with the first of them. The entry's size (quota) counts the trace.
   Result<DeliveryReport> deliver(const Principal& by, std::span<const std::string> recipients,
                                  std::string_view raw, UnixTime internal_date = 0);
 
@@ -100,6 +105,11 @@ class MailService {
   Status sending_allowed(const Principal& by);
   Status record_submission(const Principal& by, size_t recipients);
 
+  // A plain-text notice from the service (Auto-Submitted) delivered to the INBOX of each
+  // local address in `to`: sending suspended, password expiring. Fails only when it reached
+  // nobody.
+  Status send_notice(std::span<const std::string> to, std::string_view subject, std::string_view body);
+
   // IMAP APPEND / JMAP Email/import into one of the owner's mailboxes.
   Result<AppendResult> append(const Principal& by, AccountId owner, std::string_view mailbox, std::string_view raw,
                               uint32_t flags = 0, std::vector<std::string> keywords = {}, UnixTime internal_date = 0);
@@ -120,12 +130,16 @@ class MailService {
   Status rename_mailbox(const Principal& by, MailboxId id, std::string_view new_name);
 
   Result<std::vector<MailboxEntry>> list(const Principal& by, MailboxId id, UidRange range = {}, bool summaries = true);
-  // The raw message, verified against its checksum/tag. Errc::corrupt is never turned into mail.
+  // The message as the mailbox owner sees it: the entry's trace (MailboxEntry::trace, e.g.
+  // its Delivered-To) followed by the stored message, verified against its checksum/tag;
+  // MailboxEntry::size octets. Errc::corrupt is never turned into mail. Offsets in the
+  // summary's body structure are relative to the stored message: add trace.size().
   Result<std::string> fetch(const Principal& by, MailboxId id, Uid uid);
   // (uid, raw top-level header) for the messages in `range` whose header is cached,
   // ascending uid: exactly the bytes fetch() would give up to where the body starts (IMAP
-  // BODY[HEADER], as mime::summarize splits it). Messages left out (header over 16 KB,
-  // stored before the cache existed, unparseable) must be read with fetch().
+  // BODY[HEADER], as mime::summarize splits it), the entry's trace included. Messages left
+  // out (header over 16 KB, stored before the cache existed, unparseable) must be read with
+  // fetch().
   Result<std::vector<std::pair<Uid, std::string>>> headers(const Principal& by, MailboxId id, UidRange range);
   // Committed and visible on return, but not fsync'd: see Store::update_flags.
   Result<FlagResult> set_flags(const Principal& by, MailboxId id, std::span<const Uid> uids, const FlagUpdate& u);

@@ -16,6 +16,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -134,6 +135,13 @@ class MailServiceTest : public ::testing::Test {
     return mail_->deliver(Principal::service(), rcpts, raw);
   }
 
+  // The trace a local delivery gives one recipient's copy (RFC 9228), outside the blob.
+  static std::string trace_of(const std::string& address) { return "Delivered-To: " + address + "\r\n"; }
+  // A delivered message as that recipient sees it (fetch, sizes, quota).
+  static std::string as_seen_by(const std::string& address, const std::string& raw) {
+    return trace_of(address) + raw;
+  }
+
   static std::string message(const std::string& subject, const std::string& body = "Hello Bob.\r\n") {
     std::string id = subject;
     std::replace(id.begin(), id.end(), ' ', '-');
@@ -224,10 +232,85 @@ TEST_F(MailServiceTest, AliasAndPrimaryAddressGetOneCopy) {
   }
   auto e = entries(bob_, "INBOX");
   ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].trace, trace_of("bob@a.care.example")) << "one copy, traced with the first address given";
   QuotaUsage q = usage(bob_);
   EXPECT_EQ(q.messages, 1u);
-  EXPECT_EQ(q.bytes, raw.size());
+  EXPECT_EQ(q.bytes, as_seen_by("bob@a.care.example", raw).size());
   EXPECT_EQ(notified(bob_), 1);
+}
+
+// One message to several local mailboxes is stored once (one blob, one entry each), and
+// each copy shows its own Delivered-To (RFC 9228) with the address the sender used, an
+// alias included, and no one else's: a Bcc recipient stays unknown to the others.
+TEST_F(MailServiceTest, EachCopyHasItsOwnDeliveredToAndTheBlobIsShared) {
+  ASSERT_TRUE(store_->add_alias(carol_.account_id, "ward7@b.care.example").ok());
+  const std::string raw =
+      "From: Lab <lab@elsewhere.example>\r\nTo: undisclosed-recipients:;\r\nSubject: to three\r\n"
+      "Date: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nResults for the three of you.\r\n";
+  const std::vector<std::string> rcpts = {"alice@a.care.example", "bob@a.care.example", "Ward7@b.care.example"};
+  const std::vector<Principal> owners = {alice_, bob_, carol_};
+  auto r = deliver(rcpts, raw);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->delivered(), 3u);
+  EXPECT_EQ(r->blob_id, crypto::sha256_hex(raw));
+
+  // One blob file, holding the message exactly as delivered.
+  size_t files = 0;
+  for (const auto& f : fs::recursive_directory_iterator(dir_ / "blobs"))
+    if (f.is_regular_file()) ++files;
+  EXPECT_EQ(files, 1u);
+  auto stored = blobs_->get(r->blob_id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(*stored, raw);
+
+  std::set<MessageId> message_ids;
+  for (size_t i = 0; i < rcpts.size(); ++i) {
+    SCOPED_TRACE(rcpts[i]);
+    const Principal& p = owners[i];
+    const RecipientOutcome& out = r->recipients[i];
+    ASSERT_FALSE(out.error.has_value());
+    const std::string own = "Delivered-To: " + rcpts[i] + "\r\n";  // as given: alias, case and all
+    auto got = mail_->fetch(p, out.mailbox_id, out.uid);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_EQ(*got, own + raw);
+    for (size_t j = 0; j < rcpts.size(); ++j) {
+      if (j == i) continue;
+      EXPECT_EQ(got->find(rcpts[j]), std::string::npos) << "shows " << rcpts[j];
+    }
+    auto list = mail_->list(p, out.mailbox_id);
+    ASSERT_TRUE(list.ok());
+    ASSERT_EQ(list->size(), 1u);
+    EXPECT_EQ(list->front().trace, own);
+    EXPECT_EQ(list->front().size, got->size()) << "RFC822.SIZE counts the Delivered-To";
+    EXPECT_EQ(list->front().blob_id, r->blob_id);
+    message_ids.insert(list->front().message_id);
+    EXPECT_EQ(usage(p).bytes, got->size());
+    EXPECT_EQ(mailbox(p, "INBOX").bytes, got->size());
+    // The header cache answers as fetch() does: Delivered-To first.
+    auto headers = mail_->headers(p, out.mailbox_id, {});
+    ASSERT_TRUE(headers.ok());
+    ASSERT_EQ(headers->size(), 1u);
+    const std::string header = raw.substr(0, raw.find("\r\n\r\n") + 4);
+    EXPECT_EQ(headers->front().second, own + header);
+    EXPECT_EQ(got->substr(0, headers->front().second.size()), headers->front().second);
+  }
+  EXPECT_EQ(message_ids.size(), 1u) << "one stored message for every copy";
+
+  // A copy into another mailbox keeps the Delivered-To; an APPEND of the same bytes has none.
+  const MailboxId archive = mailbox(bob_, "Archive").id;
+  auto c = mail_->copy(bob_, r->recipients[1].mailbox_id, std::vector<Uid>{r->recipients[1].uid}, archive);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  auto copied = mail_->fetch(bob_, archive, c->uids[0].second);
+  ASSERT_TRUE(copied.ok());
+  EXPECT_EQ(*copied, "Delivered-To: bob@a.care.example\r\n" + raw);
+  auto a = mail_->append(bob_, bob_.account_id, "Drafts", raw);
+  ASSERT_TRUE(a.ok());
+  auto appended = mail_->fetch(bob_, a->mailbox_id, a->uid);
+  ASSERT_TRUE(appended.ok());
+  EXPECT_EQ(*appended, raw);
+  auto check = store_->verify_quota();
+  ASSERT_TRUE(check.ok());
+  for (const auto& q : *check) EXPECT_EQ(q.counted.bytes, q.actual.bytes) << "account " << q.account_id;
 }
 
 TEST_F(MailServiceTest, TooLargeIsRefusedAndNothingIsStored) {
@@ -248,24 +331,26 @@ TEST_F(MailServiceTest, TooLargeIsRefusedAndNothingIsStored) {
   EXPECT_EQ(a.error().code, Errc::too_large);
   EXPECT_FALSE(blobs_->exists(crypto::sha256_hex(raw)));
 
-  // Exactly at the limit is accepted.
+  // Exactly at the limit is accepted (the limit is the message's; its Delivered-To is the
+  // copy's and counts in the quota).
   raw.pop_back();
   auto ok = deliver({"bob@a.care.example"}, raw);
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_EQ(ok->delivered(), 1u);
-  EXPECT_EQ(usage(bob_).bytes, limit);
+  EXPECT_EQ(usage(bob_).bytes, limit + trace_of("bob@a.care.example").size());
 }
 
 TEST_F(MailServiceTest, OverQuotaFailsThatRecipientOnlyAndWritesNothingForIt) {
   const std::string first = message("fits exactly");
-  ASSERT_TRUE(store_->set_quota_limit(carol_.account_id, first.size()).ok());
+  const size_t first_size = as_seen_by("carol@b.care.example", first).size();  // with its Delivered-To
+  ASSERT_TRUE(store_->set_quota_limit(carol_.account_id, first_size).ok());
   auto r1 = deliver({"carol@b.care.example"}, first);
   ASSERT_TRUE(r1.ok());
   ASSERT_EQ(r1->delivered(), 1u);  // used + size == limit is allowed
   const QuotaUsage carol_before = usage(carol_);
-  EXPECT_EQ(carol_before.bytes, first.size());
+  EXPECT_EQ(carol_before.bytes, first_size);
   EXPECT_EQ(carol_before.messages, 1u);
-  EXPECT_EQ(carol_before.limit_bytes, first.size());
+  EXPECT_EQ(carol_before.limit_bytes, first_size);
 
   // Two recipients, one full: bob gets it, carol gets quota_exceeded.
   const std::string second = message("second");
@@ -281,7 +366,7 @@ TEST_F(MailServiceTest, OverQuotaFailsThatRecipientOnlyAndWritesNothingForIt) {
   EXPECT_EQ(entries(carol_, "INBOX").size(), 1u);
   EXPECT_EQ(mailbox(carol_, "INBOX").messages, 1u);
   EXPECT_EQ(mailbox(carol_, "INBOX").uidnext, 2u);  // no uid was spent on the refused copy
-  EXPECT_EQ(usage(bob_).bytes, second.size());
+  EXPECT_EQ(usage(bob_).bytes, as_seen_by("bob@a.care.example", second).size());
   EXPECT_EQ(notified(carol_), 1);  // only for the first delivery
 
   // Only the full recipient: the blob is written but no message refers to it, and it is
@@ -339,7 +424,7 @@ TEST_F(MailServiceTest, SummaryIsParsedAndListed) {
   ASSERT_EQ(list->size(), 1u);
   const MailboxEntry& e = list->front();
   EXPECT_EQ(e.uid, 1u);
-  EXPECT_EQ(e.size, raw.size());
+  EXPECT_EQ(e.size, as_seen_by("bob@a.care.example", raw).size());
   EXPECT_EQ(e.blob_id, crypto::sha256_hex(raw));
   EXPECT_EQ(e.flags, 0u);
   EXPECT_EQ(e.summary.subject, "R\xc3\xa9" "f\xc3\xa9r\xc3\xa9s for Monday");
@@ -407,7 +492,7 @@ TEST_F(MailServiceTest, HeaderIsCachedAsBodyHeaderSplitsIt) {
       continue;
     }
     ASSERT_NE(it, by_uid.end()) << "not cached";
-    EXPECT_EQ(it->second, cases[i].header);
+    EXPECT_EQ(it->second, trace_of("bob@a.care.example") + cases[i].header) << "the copy's Delivered-To first";
     auto raw = mail_->fetch(bob_, inbox, uid);
     ASSERT_TRUE(raw.ok());
     EXPECT_EQ(raw->substr(0, it->second.size()), it->second) << "not a prefix of the message";
@@ -418,7 +503,7 @@ TEST_F(MailServiceTest, HeaderIsCachedAsBodyHeaderSplitsIt) {
   EXPECT_EQ(some->front().first, 2u);
   EXPECT_EQ(some->back().first, 3u);
 
-  // APPEND caches it too.
+  // APPEND caches it too (an APPENDed message has no trace).
   auto a = mail_->append(bob_, bob_.account_id, "Drafts", "Subject: draft\r\n\r\ntext\r\n");
   ASSERT_TRUE(a.ok());
   auto drafts = mail_->headers(bob_, a->mailbox_id, {});
@@ -435,7 +520,10 @@ TEST_F(MailServiceTest, FetchReturnsTheExactBytes) {
   ASSERT_EQ(r->delivered(), 1u);
   auto got = mail_->fetch(bob_, r->recipients[0].mailbox_id, r->recipients[0].uid);
   ASSERT_TRUE(got.ok()) << got.error().message;
-  EXPECT_EQ(*got, raw);
+  EXPECT_EQ(*got, as_seen_by("bob@a.care.example", raw));
+  auto stored = blobs_->get(r->blob_id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(*stored, raw) << "the blob is the message as delivered, without any Delivered-To";
 
   // Stored encrypted: the body is not on disk in clear.
   std::ifstream in(blobs_->path_for(r->blob_id), std::ios::binary);
@@ -475,7 +563,7 @@ TEST_F(MailServiceTest, CorruptedBlobIsNeverServed) {
     ::close(fd);
     auto again = mail_->fetch(bob_, inbox, 1);
     ASSERT_TRUE(again.ok()) << again.error().message;
-    EXPECT_EQ(*again, raw);
+    EXPECT_EQ(*again, as_seen_by("bob@a.care.example", raw));
   }
 
   // Truncated, then missing.
@@ -599,6 +687,7 @@ TEST_F(MailServiceTest, CopyMoveExpungeAndTheFeed) {
     ASSERT_TRUE(d.ok());
     ASSERT_EQ(d->recipients[0].uid, static_cast<Uid>(i));
   }
+  for (auto& r : raws) r = as_seen_by("bob@a.care.example", r);  // from here on, as Bob sees them
   const uint64_t total = raws[0].size() + raws[1].size() + raws[2].size();
   EXPECT_EQ(notified(bob_), 3);
   const MailboxId inbox = mailbox(bob_, "INBOX").id;
@@ -615,7 +704,8 @@ TEST_F(MailServiceTest, CopyMoveExpungeAndTheFeed) {
   EXPECT_EQ(entries(bob_, "INBOX").size(), 3u);
   auto arch = entries(bob_, "Archive");
   ASSERT_EQ(arch.size(), 2u);
-  EXPECT_EQ(arch[1].blob_id, crypto::sha256_hex(raws[2]));
+  EXPECT_EQ(arch[1].blob_id, crypto::sha256_hex(raws[2].substr(trace_of("bob@a.care.example").size())));
+  EXPECT_EQ(arch[1].trace, trace_of("bob@a.care.example")) << "a copy keeps its Delivered-To";
   EXPECT_EQ(usage(bob_).messages, 5u);
   EXPECT_EQ(usage(bob_).bytes, total + raws[0].size() + raws[2].size());
   auto fetched = mail_->fetch(bob_, archive.id, 2);
@@ -771,7 +861,7 @@ TEST_F(MailServiceTest, QuotaIsVisibleToSelfAndAdministratorsInScope) {
     SCOPED_TRACE(by.address);
     auto q = mail_->quota(by, bob_.account_id);
     ASSERT_TRUE(q.ok()) << q.error().message;
-    EXPECT_EQ(q->bytes, raw.size());
+    EXPECT_EQ(q->bytes, as_seen_by("bob@a.care.example", raw).size());
     EXPECT_EQ(q->messages, 1u);
     EXPECT_EQ(q->limit_bytes, cfg_.quota.default_mailbox_bytes);
   };

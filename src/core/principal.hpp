@@ -14,9 +14,14 @@ struct Principal {
   OrgId org_id = 0;
   std::vector<Role> roles;
   bool system = false;       // local delivery, scheduled jobs: not a person
+  // Signed in but restricted until the person acts (PRODUCT.md S4, S5): may only change
+  // their own password / accept the Acceptable Use Policy. Checked by the core services.
+  bool must_change_password = false;
+  bool aup_pending = false;
+  bool restricted() const { return must_change_password || aup_pending; }
 
-  static Principal of(const Account& a) { return Principal{a.id, a.address, a.org_id, a.roles, false}; }
-  static Principal service() { return Principal{0, "system", 0, {}, true}; }
+  static Principal of(const Account& a) { return Principal{a.id, a.address, a.org_id, a.roles, false, false, false}; }
+  static Principal service() { return Principal{0, "system", 0, {}, true, false, false}; }
 
   bool has(Role r) const {
     for (Role x : roles) if (x == r) return true;

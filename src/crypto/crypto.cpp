@@ -89,6 +89,13 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+std::array<unsigned char, 32> keyed_hash(const std::array<unsigned char, 32>& key, std::string_view data) {
+  std::array<unsigned char, 32> out{};
+  crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                     key.data(), key.size());
+  return out;
+}
+
 bool equal_ct(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;

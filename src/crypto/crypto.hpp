@@ -43,6 +43,10 @@ std::string random_token(size_t n = 32);
 std::string base64_encode(std::string_view data);
 std::optional<std::string> base64_decode(std::string_view text);
 
+// Keyed BLAKE2b-256 of `data` (a MAC; `key` must be secret and random). For values that
+// must be recognised later without being kept, e.g. a password that verified recently.
+std::array<unsigned char, 32> keyed_hash(const std::array<unsigned char, 32>& key, std::string_view data);
+
 // Constant-time equality for secrets.
 bool equal_ct(std::string_view a, std::string_view b);
 

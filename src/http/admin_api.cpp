@@ -73,7 +73,25 @@ json::object to_json(const Account& a, const std::string& ods) {
           {"quota_bytes", a.quota_bytes},
           {"has_password", !a.password_hash.empty()},
           {"sending_suspended", a.sending_suspended},
-          {"created_at", a.created_at}};
+          {"created_at", a.created_at},
+          {"password_changed_at", a.password_changed_at},
+          {"must_change_password", a.must_change_password},
+          {"locked_until", a.locked_until},
+          {"aup_version", a.aup_version},
+          {"last_login_at", a.last_login_at}};
+}
+
+json::object to_json(const AppPassword& a) {
+  return {{"id", a.id},
+          {"name", a.name},
+          {"created_at", a.created_at},
+          {"last_used_at", a.last_used_at},
+          {"last_used_protocol", a.last_used_protocol},
+          {"last_used_peer", a.last_used_peer}};
+}
+
+json::object to_json(const AuthFailure& f) {
+  return {{"at", f.at}, {"protocol", f.protocol}, {"peer", f.peer}, {"client", f.client}, {"reason", f.reason}};
 }
 
 json::object to_json(const QuotaUsage& q) {
@@ -140,6 +158,20 @@ class Api {
       if (sub == "quota" && r.method == "GET") return quota(p, address);
       if (sub == "sending" && (r.method == "PUT" || r.method == "POST")) return sending(p, address, r);
       if (sub == "mailboxes" && r.method == "GET") return mailboxes(p, address);
+      if (sub == "unlock" && r.method == "POST") return status_response(d_.admin.unlock(p, address));
+      if (sub == "auth-failures" && r.method == "GET") {
+        auto f = d_.admin.auth_failures(p, address);
+        if (!f) return problem(f.error());
+        json::array out;
+        for (const auto& x : *f) out.push_back(to_json(x));
+        return json_response(200, json::object{{"failures", out}});
+      }
+      if (sub == "app-passwords" && r.method == "GET") return app_passwords(p, address);
+      if (sub.rfind("app-passwords/", 0) == 0 && r.method == "DELETE") {
+        auto id = parse_id(sub.substr(14));
+        if (!id) return problem(400, "app password ids are whole numbers");
+        return status_response(d_.admin.revoke_app_password(p, address, *id));
+      }
       // accounts/{address}/mailboxes/{name}/messages[/{uid}/raw]
       if (sub.rfind("mailboxes/", 0) == 0 && r.method == "GET") return messages(p, address, sub.substr(10), r);
       return problem(404, "no such resource");
@@ -183,10 +215,61 @@ class Api {
       if (!token) return problem(token.error());
       return json_response(201, json::object{{"token", *token}, {"name", name}});
     }
+    if (rest == "me/app-passwords") {
+      if (r.method == "GET") return app_passwords(p, p.address);
+      if (r.method != "POST") return problem(405, "use GET or POST");
+      auto body = parse_body(r);
+      if (auto* resp = std::get_if<Response>(&body)) return *resp;
+      std::string err;
+      auto name = get_str(std::get<json::object>(body), "name", err);
+      if (!err.empty()) return problem(400, err);
+      auto a = d_.admin.create_app_password(p, name.value_or(""));
+      if (!a) return problem(a.error());
+      auto out = to_json(a->info);
+      out["password"] = a->secret;  // shown once
+      return json_response(201, out);
+    }
+    if (rest.rfind("me/app-passwords/", 0) == 0 && r.method == "DELETE") {
+      auto id = parse_id(rest.substr(17));
+      if (!id) return problem(400, "app password ids are whole numbers");
+      return status_response(d_.admin.revoke_app_password(p, p.address, *id));
+    }
+    if (rest == "aup") {
+      if (r.method == "GET") {
+        auto v = d_.admin.current_aup(p);
+        if (!v) return problem(v.error());
+        return json_response(200, json::object{{"version", v->version}, {"text", v->text},
+                                                {"published_at", v->published_at}});
+      }
+      if (r.method != "POST") return problem(405, "use GET or POST");
+      auto body = parse_body(r);
+      if (auto* resp = std::get_if<Response>(&body)) return *resp;
+      std::string err;
+      auto text = get_str(std::get<json::object>(body), "text", err);
+      if (!err.empty()) return problem(400, err);
+      auto v = d_.admin.publish_aup(p, text.value_or(""));
+      if (!v) return problem(v.error());
+      return json_response(201, json::object{{"version", v->version}, {"published_at", v->published_at}});
+    }
+    if (rest == "me/aup") {
+      if (r.method != "POST") return problem(405, "use POST");
+      auto body = parse_body(r);
+      if (auto* resp = std::get_if<Response>(&body)) return *resp;
+      auto& o = std::get<json::object>(body);
+      auto it = o.find("version");
+      if (it == o.end() || !it->value().is_int64()) return problem(400, "'version' (a whole number) is required");
+      return status_response(d_.admin.accept_aup(p, static_cast<int>(it->value().as_int64())));
+    }
     if (rest == "me") {
       auto acct = d_.admin.get_account(p, p.address);
       if (!acct) return problem(acct.error());
-      return json_response(200, to_json(*acct, ods_of(acct->org_id)));
+      auto out = to_json(*acct, ods_of(acct->org_id));
+      // What this sign-in still has to do before anything else works.
+      json::array todo;
+      if (p.must_change_password) todo.emplace_back("change_password");
+      if (p.aup_pending) todo.emplace_back("accept_aup");
+      out["required_actions"] = todo;
+      return json_response(200, out);
     }
     return problem(404, "no such resource");
   }
@@ -202,18 +285,23 @@ class Api {
     constexpr std::string_view kBearer = "Bearer ";
     constexpr std::string_view kBasic = "Basic ";
     if (r.authorization.compare(0, kBasic.size(), kBasic) == 0) {
-      // A person with their own address and password (the identity issue adds lockout
-      // and MFA in AdminService::authenticate_password, so this path inherits them).
+      // A person with their own address and password: AdminService::sign_in applies
+      // lockout, failure records, expiry and the AUP (a restricted Principal may then only
+      // change the password or accept the policy).
       std::string decoded =
           crypto::base64_decode(std::string_view(r.authorization).substr(kBasic.size())).value_or(std::string());
       auto colon = decoded.find(':');
       if (colon == std::string::npos) return problem(401, "malformed Basic credentials");
-      auto p = d_.admin.authenticate_password(decoded.substr(0, colon), decoded.substr(colon + 1));
+      AuthContext ctx;
+      ctx.protocol = "http";
+      ctx.peer = r.peer;
+      ctx.client = r.user_agent;
+      auto p = d_.admin.sign_in(decoded.substr(0, colon), decoded.substr(colon + 1), ctx);
       if (!p) {
         log::warn("api.auth_failed", {{"peer", r.peer}, {"path", r.path}, {"method", "basic"}});
         return problem(401, p.error().message);
       }
-      return std::move(p).value();
+      return std::move(p->principal);
     }
     if (r.authorization.size() <= kBearer.size() || r.authorization.compare(0, kBearer.size(), kBearer) != 0)
       return problem(401, "send an API token: Authorization: Bearer <token>");
@@ -296,6 +384,10 @@ class Api {
         c.roles.push_back(*role);
       }
     }
+    if (auto it = o.find("must_change_password"); it != o.end()) {
+      if (!it->value().is_bool()) return problem(400, "'must_change_password' must be true or false");
+      c.must_change_password = it->value().as_bool();
+    }
     if (auto it = o.find("quota_bytes"); it != o.end()) {
       if (!it->value().is_int64() || it->value().as_int64() < 0)
         return problem(400, "'quota_bytes' must be a non-negative whole number");
@@ -306,6 +398,31 @@ class Api {
     auto a = d_.admin.create_account(p, c);
     if (!a) return problem(a.error());
     return json_response(201, to_json(*a, c.ods_code));
+  }
+
+  static Response status_response(const Status& s) {
+    if (!s) return problem(s.error());
+    Response ok;
+    ok.status = 204;
+    return ok;
+  }
+
+  static std::optional<int64_t> parse_id(std::string_view s) {
+    if (s.empty() || s.size() > 18) return std::nullopt;
+    int64_t v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + (c - '0');
+    }
+    return v;
+  }
+
+  Response app_passwords(const Principal& p, const std::string& address) {
+    auto list = d_.admin.list_app_passwords(p, address);
+    if (!list) return problem(list.error());
+    json::array out;
+    for (const auto& a : *list) out.push_back(to_json(a));
+    return json_response(200, json::object{{"app_passwords", out}});
   }
 
   Response get_account(const Principal& p, const std::string& address) {
@@ -352,7 +469,8 @@ class Api {
   }
 
   // GET .../mailboxes/{name}/messages           list (uid, size, flags, blob, subject)
-  // GET .../mailboxes/{name}/messages/{uid}/raw  the message, verified
+  // GET .../mailboxes/{name}/messages/{uid}/raw  the message as its owner sees it (its own
+  //                                             Delivered-To first), verified
   Response messages(const Principal& p, const std::string& address, std::string_view rest, const Request& r) {
     auto a = d_.admin.get_account(p, address);
     if (!a) return problem(a.error());

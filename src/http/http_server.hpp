@@ -28,6 +28,7 @@ struct Request {
   std::string content_type;
   std::string authorization;
   std::string peer;    // client IP
+  std::string user_agent;  // for sign-in failure records (which device)
   uint64_t session = 0;
 
   std::string query_one(const std::string& key) const {

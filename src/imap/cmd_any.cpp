@@ -2,6 +2,7 @@
 // and once logged in ENABLE (RFC 5161), NAMESPACE (RFC 2342), CHECK, COMPRESS=DEFLATE
 // (RFC 4978).
 #include "imap/render.hpp"
+#include "common/log.hpp"
 #include "imap/session.hpp"
 
 namespace caremail::imap {
@@ -23,7 +24,19 @@ boost::asio::awaitable<void> cmd_any(Session& s, Command& c) {
       s.state = State::logout;
       break;
     case Verb::id: {
-      // The client's identification is logged (it helps support); ours is short.
+      // The client's identification is kept for sign-in failure records (which device keeps
+      // using an old password) and logged (it helps support); ours is short.
+      {
+        std::string name, version;
+        for (const auto& [k, v] : c.id_params) {
+          std::string key = k;
+          for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          if (key == "name" && v) name = v->substr(0, 100);
+          if (key == "version" && v) version = v->substr(0, 50);
+        }
+        if (!name.empty()) s.client_name = version.empty() ? name : name + " " + version;
+        log::info("imap.id", {{"session", s.peer().id}, {"client", s.client_name}});
+      }
       s.untagged("ID (\"name\" \"Caremail\" \"vendor\" \"Caremail\")");
       s.ok(c, "ID completed");
       break;

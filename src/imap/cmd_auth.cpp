@@ -2,7 +2,8 @@
 // SASL-IR (RFC 4959).
 // Not-authenticated state only. LOGIN and AUTHENTICATE are refused without TLS (LOGINDISABLED
 // is advertised) unless imap.allow_plaintext_auth_on_loopback and the peer is on loopback.
-// Credentials are checked by AdminService::authenticate_password, which audits failures; the
+// Credentials are checked by AdminService::sign_in (lockout, failures recorded with the ID
+// the client gave, expiry, AUP; an expiring password gets an [ALERT]); the
 // connection is closed after imap.max_auth_failures. Secrets are never logged.
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
@@ -40,22 +41,35 @@ boost::asio::awaitable<void> starttls(Session& s, Command& c) {
 }
 
 boost::asio::awaitable<void> check_credentials(Session& s, Command& c, std::string username, std::string password) {
-  auto check = [&admin = s.shared().admin, username, password]() {
-    return admin.authenticate_password(username, password);
+  AuthContext ctx;
+  ctx.protocol = "imap";
+  ctx.peer = s.peer().address;
+  ctx.client = s.client_name;
+  ctx.mail_client = true;
+  auto check = [&admin = s.shared().admin, username, password, ctx]() {
+    return admin.sign_in(username, password, ctx);
   };
   auto who = co_await s.shared().server.blocking_auth(std::move(check));
   if (!who) {
     ++s.auth_failures;
     log::warn("imap.auth_failed", {{"session", s.peer().id}, {"peer", s.peer().address}, {"user", username}});
-    s.no(c, "[AUTHENTICATIONFAILED] Invalid user name or password");
+    // The plain reason (wrong password, locked, expired, AUP) is for the person: clients
+    // show the text of an [ALERT]-less NO as the error.
+    const std::string& why = who.error().message;
+    if (why == "wrong address or password")
+      s.no(c, "[AUTHENTICATIONFAILED] Invalid user name or password");
+    else
+      s.no(c, "[AUTHENTICATIONFAILED] " + why);
     if (s.auth_failures >= s.config().imap.max_auth_failures) {
       s.untagged("BYE Too many failed logins, closing the connection");
       s.close_after_reply();
     }
     co_return;
   }
-  s.logged_in(std::move(who).value());
+  std::string alert = std::move(who->alert);
+  s.logged_in(std::move(who->principal));
   log::info("imap.login", {{"session", s.peer().id}, {"user", s.user->address}, {"peer", s.peer().address}});
+  if (!alert.empty()) s.untagged("OK [ALERT] " + alert);
   s.ok(c, "[CAPABILITY " + s.capabilities() + "] Logged in");
 }
 

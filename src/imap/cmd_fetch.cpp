@@ -210,6 +210,7 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
       line += name;
     };
     const std::string& json = e->summary.body_structure;
+    const size_t base = e->trace.size();  // raw is the entry's trace + the message json describes
     bool flags_done = false, uid_done = false, modseq_done = false;
     if (c.uid || need.uid) {
       item("UID " + std::to_string(m.uid));
@@ -232,8 +233,8 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
         case FetchAtt::Kind::internaldate: item("INTERNALDATE " + format_internaldate(e->internal_date)); break;
         case FetchAtt::Kind::rfc822_size: item("RFC822.SIZE " + std::to_string(e->size)); break;
         case FetchAtt::Kind::envelope: item("ENVELOPE " + envelope(raw, s.utf8)); break;
-        case FetchAtt::Kind::body: item("BODY " + body_structure(raw, json, false, s.utf8)); break;
-        case FetchAtt::Kind::bodystructure: item("BODYSTRUCTURE " + body_structure(raw, json, true, s.utf8)); break;
+        case FetchAtt::Kind::body: item("BODY " + body_structure(raw, json, false, s.utf8, base)); break;
+        case FetchAtt::Kind::bodystructure: item("BODYSTRUCTURE " + body_structure(raw, json, true, s.utf8, base)); break;
         case FetchAtt::Kind::rfc822:
           item("RFC822 ");
           append_literal(line, raw);
@@ -241,7 +242,7 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
         case FetchAtt::Kind::rfc822_header: {
           Section sec;
           sec.text = Section::Text::header;
-          auto h = section_text(raw, json, sec);
+          auto h = section_text(raw, json, sec, base);
           item("RFC822.HEADER ");
           append_literal(line, h ? *h : std::string());
           break;
@@ -249,13 +250,13 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
         case FetchAtt::Kind::rfc822_text: {
           Section sec;
           sec.text = Section::Text::text;
-          auto t = section_text(raw, json, sec);
+          auto t = section_text(raw, json, sec, base);
           item("RFC822.TEXT ");
           append_literal(line, t ? *t : std::string());
           break;
         }
         case FetchAtt::Kind::body_section: {
-          auto t = section_text(raw, json, att.section);
+          auto t = section_text(raw, json, att.section, base);
           std::string name = "BODY[" + section_name(att.section) + "]";
           if (att.partial) name += "<" + std::to_string(att.partial->first) + ">";
           item(name + " ");
@@ -268,7 +269,7 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
         case FetchAtt::Kind::binary:
         case FetchAtt::Kind::binary_size: {
           std::string decoded;
-          BinaryStatus bs = binary_section(raw, json, att.section.part, decoded);
+          BinaryStatus bs = binary_section(raw, json, att.section.part, decoded, base);
           if (bs == BinaryStatus::unknown_cte) {
             out.error = make_error(Errc::invalid_argument, "[UNKNOWN-CTE] Cannot decode the part's transfer encoding");
             line.clear();

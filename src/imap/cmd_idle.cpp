@@ -17,7 +17,8 @@ boost::asio::awaitable<void> cmd_idle(Session& s, Command& c) {
   auto wake = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
   auto pending = std::make_shared<bool>(false);
   // Runs on the notifying (worker) thread: hand over to the session's strand.
-  auto on_change = [wake, pending, ex](AccountId) {
+  auto on_change = [wake, pending, ex, dirty = s.dirty_flag()](AccountId) {
+    dirty->store(true, std::memory_order_release);  // before the wake: the sync must look
     asio::post(ex, [wake, pending]() {
       *pending = true;
       wake->cancel();

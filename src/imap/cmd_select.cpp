@@ -55,6 +55,7 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
     std::vector<Uid> vanished;
   };
   std::optional<QresyncParams> qr = c.select.qresync;
+  s.mark_clean();  // what changes after the read below makes the next sync look
   auto job = [&s, n = *name, qr]() {
     Loaded l;
     l.mb = s.mail().mailbox(*s.user, s.user->account_id, n);

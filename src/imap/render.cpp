@@ -558,7 +558,14 @@ Part empty_text_part(size_t at) {
   return p;
 }
 
-Part to_part(const boost::json::object& o, std::string_view raw) {
+// A JSON offset (relative to the stored message, which starts at raw[base]) as an offset
+// into `raw`, clamped to it. REQUIRES: base <= raw.size().
+size_t json_offset(const boost::json::object& o, std::string_view key, std::string_view raw, size_t base) {
+  size_t v = json_size(o, key);
+  return v > raw.size() - base ? raw.size() : base + v;
+}
+
+Part to_part(const boost::json::object& o, std::string_view raw, size_t base) {
   Part p;
   p.type = to_lower(json_str(o, "type"));
   p.subtype = to_lower(json_str(o, "subtype"));
@@ -576,36 +583,43 @@ Part to_part(const boost::json::object& o, std::string_view raw) {
   p.language = json_str(o, "language");
   p.location = json_str(o, "location");
   // The JSON may be stale or damaged: no offset may point outside the message.
-  p.header_offset = std::min(json_size(o, "header_offset"), raw.size());
-  p.body_offset = std::clamp(json_size(o, "body_offset"), p.header_offset, raw.size());
+  p.header_offset = json_offset(o, "header_offset", raw, base);
+  p.body_offset = std::max(json_offset(o, "body_offset", raw, base), p.header_offset);
   p.size = std::min(json_size(o, "size"), raw.size() - p.body_offset);
   p.lines = json_size(o, "lines");
   if (const boost::json::value* v = o.if_contains("parts"); v != nullptr && v->is_array()) {
     for (const boost::json::value& child : v->get_array())
-      if (child.is_object()) p.parts.push_back(to_part(child.get_object(), raw));
+      if (child.is_object()) p.parts.push_back(to_part(child.get_object(), raw, base));
   }
   if (p.multipart() && p.parts.empty()) p.parts.push_back(empty_text_part(p.body_offset));
   return p;
 }
 
-std::optional<Part> parse_structure(std::string_view raw, std::string_view json) {
+// `json` describes raw.substr(base) (see render.hpp on the per-entry trace).
+std::optional<Part> parse_structure(std::string_view raw, std::string_view json, size_t base) {
   boost::json::parse_options opt;
   opt.max_depth = kMaxJsonDepth;
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(json, ec, {}, opt);
   if (ec || !v.is_object()) return std::nullopt;
-  return to_part(v.get_object(), raw);
+  base = std::min(base, raw.size());
+  Part root = to_part(v.get_object(), raw, base);
+  // The trace lines are header fields of the message itself: its header starts at raw[0]
+  // (which is also where BODY[1.MIME] of a single-part message starts).
+  if (base > 0) root.header_offset = 0;
+  return root;
 }
 
-// The structure of `raw`: from `json`, else (empty or unreadable) summarised again, else
-// (the message passes the MIME limits) the whole body as one text/plain part.
-Part load_structure(std::string_view raw, std::string_view json) {
+// The structure of `raw`: from `json` (describing raw.substr(base)), else (empty or
+// unreadable) summarised again, else (the message passes the MIME limits) the whole body
+// as one text/plain part.
+Part load_structure(std::string_view raw, std::string_view json, size_t base) {
   if (!json.empty()) {
-    if (auto p = parse_structure(raw, json)) return std::move(*p);
+    if (auto p = parse_structure(raw, json, base)) return std::move(*p);
   }
-  auto summary = mime::summarize(raw);
+  auto summary = mime::summarize(raw);  // all of raw, trace included: offsets into raw
   if (summary) {
-    if (auto p = parse_structure(raw, summary->body_structure)) return std::move(*p);
+    if (auto p = parse_structure(raw, summary->body_structure, 0)) return std::move(*p);
   }
   size_t body = 0;
   parse_header(raw, &body);
@@ -981,8 +995,8 @@ std::string body_structure(std::string_view raw, std::string_view json, bool ext
   return body_structure(raw, json, extensible, false);
 }
 
-std::string body_structure(std::string_view raw, std::string_view json, bool extensible, bool utf8) {
-  Part root = load_structure(raw, json);
+std::string body_structure(std::string_view raw, std::string_view json, bool extensible, bool utf8, size_t base) {
+  Part root = load_structure(raw, json, base);
   std::string out;
   append_body(out, raw, root, extensible, utf8);
   return out;
@@ -990,9 +1004,10 @@ std::string body_structure(std::string_view raw, std::string_view json, bool ext
 
 // ---- BODY[section] ----------------------------------------------------------------------
 
-std::optional<std::string> section_text(std::string_view raw, std::string_view json, const Section& section) {
+std::optional<std::string> section_text(std::string_view raw, std::string_view json, const Section& section,
+                                        size_t base) {
   using Text = Section::Text;
-  Part root = load_structure(raw, json);
+  Part root = load_structure(raw, json, base);
 
   // The message a HEADER / TEXT / HEADER.FIELDS[.NOT] specifier addresses.
   std::string_view header, text;
@@ -1027,12 +1042,12 @@ std::optional<std::string> section_text(std::string_view raw, std::string_view j
 // ---- BINARY[part] -----------------------------------------------------------------------
 
 BinaryStatus binary_section(std::string_view raw, std::string_view json, const std::vector<uint32_t>& part,
-                            std::string& out) {
+                            std::string& out, size_t base) {
   if (part.empty()) {
     out.assign(raw);
     return BinaryStatus::ok;
   }
-  Part root = load_structure(raw, json);
+  Part root = load_structure(raw, json, base);
   const Part* p = resolve(root, part);
   if (p == nullptr) return BinaryStatus::no_such_part;
   std::string_view body = body_of(raw, *p);

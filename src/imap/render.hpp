@@ -8,6 +8,7 @@
 // body_structure JSON does (mime::Limits::max_depth).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -45,25 +46,36 @@ std::string envelope(std::string_view raw);
 // sent as literals.
 std::string envelope(std::string_view raw, bool utf8);
 
-// BODYSTRUCTURE (`extensible`) or BODY (not) of a message from its body_structure JSON
-// (empty JSON: the message is summarised again here). `raw` is needed for the ENVELOPE of
-// embedded message/rfc822 parts.
+// The functions below take the message as the client sees it (`raw`) and the
+// body_structure JSON of the stored message. The two differ by a per-entry trace prefix
+// (MailboxEntry::trace: header lines such as Delivered-To, kept outside the shared blob):
+// `raw` = trace + stored message, and `base` = the trace's length. JSON offsets are
+// relative to the stored message and are moved by `base`; the trace belongs to the
+// top-level header (BODY[HEADER], BODY[] and their sizes include it, BODY[TEXT], parts
+// and BODYSTRUCTURE sizes do not change). `raw` may also be only trace + the top-level
+// header (the header cache) for HEADER sections. Empty JSON: `raw` is summarised again
+// here, trace and all, and `base` is not used.
+
+// BODYSTRUCTURE (`extensible`) or BODY (not) of a message from its body_structure JSON.
+// `raw` is needed for the ENVELOPE of embedded message/rfc822 parts.
 std::string body_structure(std::string_view raw, std::string_view json, bool extensible);
 // As above; `utf8` as for envelope(). Output style: type, subtype, parameter names and the
 // encoding in upper case ("TEXT" "PLAIN" ("CHARSET" "utf-8") ... "7BIT"); disposition as
 // stored (lower case); a multipart without parts gets one empty text/plain child.
-std::string body_structure(std::string_view raw, std::string_view json, bool extensible, bool utf8);
+std::string body_structure(std::string_view raw, std::string_view json, bool extensible, bool utf8,
+                           size_t base = 0);
 
 // BODY[section]: the octets the section names, nullopt when no such part exists. Part
 // numbers follow RFC 9051 §6.4.5 (a non-multipart message has part 1; HEADER/TEXT of a
 // message/rfc822 part address the embedded message; MIME is the part's own header).
 // HEADER.FIELDS[.NOT] match field names case-insensitively and keep the trailing blank line.
-std::optional<std::string> section_text(std::string_view raw, std::string_view json, const Section& section);
+std::optional<std::string> section_text(std::string_view raw, std::string_view json, const Section& section,
+                                        size_t base = 0);
 
 // BINARY[part] (RFC 3516): the part's body with its Content-Transfer-Encoding removed.
 enum class BinaryStatus { ok, no_such_part, unknown_cte };
 BinaryStatus binary_section(std::string_view raw, std::string_view json, const std::vector<uint32_t>& part,
-                            std::string& out);
+                            std::string& out, size_t base = 0);
 
 // <origin.length> applied to `s`; the whole of `s` without a partial. Origin past the end: "".
 std::string_view apply_partial(std::string_view s, const std::optional<std::pair<uint32_t, uint32_t>>& partial);

@@ -637,6 +637,85 @@ TEST(RenderBinary, SinglePartMessage) {
   EXPECT_EQ(out, raw);  // the whole message: nothing decoded
 }
 
+// ---- Per-entry trace in front of the stored message ------------------------------------
+//
+// A delivered copy is its own Delivered-To line + the shared stored message, whose JSON
+// offsets are relative to the stored message (render.hpp): every part and BODYSTRUCTURE
+// stays as it is, the top-level header and the whole message gain the line.
+
+const std::string kTrace = "Delivered-To: jo@example.org\r\n";
+
+std::string header_of(const std::string& m) { return *section_text(m, json_of(m), sec({}, Text::header)); }
+
+TEST(RenderTrace, PartsAndStructureAreUnchangedHeaderAndWholeGainTheTrace) {
+  for (const std::string& m : {kSimple, kMixed, kForward, kWrapped}) {
+    SCOPED_TRACE(m.substr(0, 40));
+    const std::string json = json_of(m);
+    const std::string raw = kTrace + m;
+    const size_t base = kTrace.size();
+    for (bool ext : {false, true})
+      EXPECT_EQ(body_structure(raw, json, ext, false, base), body_structure(m, json, ext));
+    EXPECT_EQ(section_text(raw, json, sec({}), base), raw);
+    EXPECT_EQ(section_text(raw, json, sec({}, Text::header), base), kTrace + header_of(m));
+    EXPECT_EQ(section_text(raw, json, sec({}, Text::text), base), body(m, sec({}, Text::text)));
+    EXPECT_EQ(section_text(raw, json, sec({}, Text::header_fields, {"delivered-to"}), base), kTrace + "\r\n");
+    EXPECT_EQ(section_text(raw, json, sec({}, Text::header_fields_not, {"Delivered-To"}), base),
+              body(m, sec({}, Text::header_fields_not, {"Delivered-To"})));
+    std::string whole;
+    EXPECT_EQ(binary_section(raw, json, {}, whole, base), BinaryStatus::ok);
+    EXPECT_EQ(whole, raw);
+    // Every part, its MIME header and (for embedded messages) HEADER and TEXT: as before.
+    for (uint32_t a = 1; a <= 3; ++a) {
+      for (uint32_t b = 0; b <= 3; ++b) {
+        std::vector<uint32_t> part{a};
+        if (b > 0) part.push_back(b);
+        for (Text t : {Text::none, Text::header, Text::text, Text::header_fields}) {
+          SCOPED_TRACE(std::to_string(a) + "." + std::to_string(b) + " " + std::to_string(static_cast<int>(t)));
+          EXPECT_EQ(section_text(raw, json, sec(part, t, {"subject"}), base), body(m, sec(part, t, {"subject"})));
+        }
+        const bool top_is_part_1 = m == kSimple || m == kWrapped;  // 1.MIME is the top-level header: below
+        if (part.size() > 1 || !top_is_part_1) {
+          EXPECT_EQ(section_text(raw, json, sec(part, Text::mime), base), body(m, sec(part, Text::mime)));
+        }
+        std::string traced, plain;
+        EXPECT_EQ(binary_section(raw, json, part, traced, base), binary_section(m, json, part, plain));
+        EXPECT_EQ(traced, plain);
+      }
+    }
+  }
+  // The header of a single-part message is its part 1's MIME header too, trace included.
+  EXPECT_EQ(section_text(kTrace + kSimple, json_of(kSimple), sec({1}, Text::mime), kTrace.size()),
+            kTrace + kSimpleHeader);
+}
+
+TEST(RenderTrace, HeaderCacheAndResummarisedForms) {
+  // The header cache gives the trace + the stored top-level header, no body.
+  const std::string json = json_of(kMixed);
+  const std::string cached = kTrace + kMixedHeader;
+  EXPECT_EQ(section_text(cached, json, sec({}, Text::header), kTrace.size()), cached);
+  EXPECT_EQ(section_text(cached, json, sec({}, Text::header_fields, {"subject", "delivered-to"}), kTrace.size()),
+            kTrace + "Subject: mixed\r\n\r\n");
+  // Without JSON (not requested, or unreadable) the whole of raw is summarised: the trace is
+  // simply the first header field, and `base` is not used.
+  for (std::string_view none : {std::string_view(), std::string_view("{not json")}) {
+    EXPECT_EQ(section_text(kTrace + kMixed, none, sec({}, Text::header), kTrace.size()), kTrace + kMixedHeader);
+    EXPECT_EQ(section_text(kTrace + kMixed, none, sec({2}), kTrace.size()), "JVBERi0x\r\nLjQK");
+    EXPECT_EQ(body_structure(kTrace + kMixed, none, true, false, kTrace.size()), body_structure(kMixed, json, true));
+  }
+}
+
+TEST(RenderTrace, OffsetsStayInsideTheMessage) {
+  // Damaged or hostile JSON: offsets near SIZE_MAX must not wrap around when moved by base.
+  const std::string raw = kTrace + "Subject: x\r\n\r\nbody";
+  const std::string huge = "{\"type\":\"text\",\"subtype\":\"plain\",\"header_offset\":18446744073709551615,"
+                           "\"body_offset\":18446744073709551615,\"size\":18446744073709551615}";
+  EXPECT_EQ(section_text(raw, huge, sec({1}), kTrace.size()), "");
+  EXPECT_EQ(section_text(raw, huge, sec({}, Text::text), kTrace.size()), "");
+  EXPECT_EQ(section_text(raw, huge, sec({}, Text::header), kTrace.size()), raw);
+  // A base past the end is clamped to it.
+  EXPECT_EQ(section_text(raw, json_of("Subject: x\r\n\r\nbody"), sec({1}), raw.size() + 100), "");
+}
+
 // ---- Partial ----------------------------------------------------------------------------
 
 TEST(RenderPartial, Ranges) {

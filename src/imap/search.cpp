@@ -466,7 +466,12 @@ class Evaluator {
     return raw_;
   }
   const std::string& body() {
-    if (!body_) body_ = mime::extract_text(raw(), e_.summary.body_structure);
+    // raw() is the entry's trace + the stored message; the structure's offsets are the
+    // stored message's. Headers (HEADER, BCC, TEXT) are searched with the trace in it.
+    if (!body_) {
+      std::string_view r = raw();
+      body_ = mime::extract_text(r.substr(std::min(e_.trace.size(), r.size())), e_.summary.body_structure);
+    }
     return *body_;
   }
   const std::string& headers() {

@@ -21,8 +21,10 @@ struct SearchMessage {
   uint32_t seq = 0;                 // message sequence number
   const MailboxEntry* entry = nullptr;  // with summary filled (subject, from, to, cc, dates)
   bool recent = false;              // \Recent in this session
-  // The raw message; called only for criteria the summary cannot answer (BCC, HEADER, BODY,
-  // TEXT), at most once per message per search (the caller may cache). Empty on failure.
+  // The raw message as the owner sees it (MailService::fetch: entry->trace, then the stored
+  // message the summary describes); called only for criteria the summary cannot answer
+  // (BCC, HEADER, BODY, TEXT), at most once per message per search (the caller may cache).
+  // Empty on failure.
   std::function<std::string_view()> raw;
 };
 

@@ -60,14 +60,18 @@ SearchKey string_key(Kind kind, std::string s, std::string s2 = {}) {
 // SEARCH asked for the raw text.
 class TestMailbox {
  public:
+  // `trace`: the entry's own header lines (a delivered copy's Delivered-To), in front of the
+  // stored message as MailService::fetch gives it; the summary is the stored message's.
   MailboxEntry& add(const std::string& raw, UnixTime internal_date, uint32_t flags = 0,
-                    bool recent = false) {
+                    bool recent = false, const std::string& trace = "") {
     Item& it = items_.emplace_back();
-    it.raw = crlf(raw);
+    const std::string stored = crlf(raw);
+    it.raw = trace + stored;
     it.recent = recent;
-    auto s = mime::summarize(it.raw);
+    auto s = mime::summarize(stored);
     EXPECT_TRUE(s.ok());
     if (s) it.entry.summary = std::move(*s);
+    it.entry.trace = trace;
     it.entry.uid = static_cast<Uid>(items_.size() * 10);  // uids 10, 20, 30...
     it.entry.size = it.raw.size();
     it.entry.internal_date = internal_date;
@@ -313,6 +317,35 @@ TEST_F(SearchTest, BodyAndTextUseTheDecodedText) {
   EXPECT_EQ(box_.search("TEXT figures"), "1");
   EXPECT_EQ(box_.search("TEXT \"X-Mailer: Caremail\""), "1");
   EXPECT_EQ(box_.search("TEXT wolken"), "2");
+}
+
+// A delivered copy is its Delivered-To + the stored message: the trace is a header like
+// any other (HEADER, TEXT, LARGER count it), and the body is found at the stored message's
+// offsets moved past it.
+TEST(SearchTrace, DeliveredToIsAHeaderAndTheBodyIsStillFound) {
+  const std::string multipart =
+      "From: newsletter@shop.example\n"
+      "Subject: Spring sale\n"
+      "MIME-Version: 1.0\n"
+      "Content-Type: multipart/alternative; boundary=\"XX\"\n"
+      "\n"
+      "--XX\n"
+      "Content-Type: text/html; charset=utf-8\n"
+      "Content-Transfer-Encoding: base64\n"
+      "\n"
+      "PHA+U2F2ZSAmYW1wOyBzcGVuZDwvcD4=\n"  // <p>Save &amp; spend</p>
+      "--XX--\n";
+  TestMailbox box;
+  box.add(multipart, utc(2024, 3, 9), 0, false, "Delivered-To: jo@example.org\r\n");
+  box.add(multipart, utc(2024, 3, 9), 0, false, "Delivered-To: Ward7@example.org\r\n");
+  box.add(multipart, utc(2024, 3, 9));  // APPENDed: no trace
+  EXPECT_EQ(box.search("HEADER Delivered-To jo@example.org"), "1");
+  EXPECT_EQ(box.search("HEADER delivered-to ward7"), "2");
+  EXPECT_EQ(box.search("HEADER Delivered-To \"\""), "1 2");
+  EXPECT_EQ(box.search("TEXT jo@example.org"), "1");
+  EXPECT_EQ(box.search("BODY \"save & spend\""), "1 2 3");
+  EXPECT_EQ(box.search("BODY jo@example.org"), "");
+  EXPECT_EQ(box.search("LARGER " + std::to_string(crlf(multipart).size())), "1 2");
 }
 
 TEST_F(SearchTest, RawFetchedOnlyWhenNeededAndOnce) {

@@ -183,6 +183,9 @@ asio::awaitable<bool> Session::flush() {
 
 void Session::logged_in(Principal p) {
   user = std::move(p);
+  changes_ = shared_->feed.subscribe(user->account_id, [d = dirty_](AccountId) {
+    d->store(true, std::memory_order_release);
+  });
   state = State::authenticated;
   Limits l;
   l.max_literal = config().quota.max_message_bytes;
@@ -323,6 +326,16 @@ void Session::announce_expunged(const std::vector<Uid>& uids) {
 asio::awaitable<void> Session::sync(bool allow_expunge) {
   if (!view_ || !user) co_return;
   View& v = *view_;
+  if (!dirty_->exchange(false, std::memory_order_acq_rel)) {
+    // Nothing of this account changed since the last look: no store query, only the
+    // expunges held back earlier may now be announced.
+    if (allow_expunge && !v.gone.empty()) {
+      std::vector<Uid> gone = std::move(v.gone);
+      v.gone.clear();
+      announce_expunged(gone);
+    }
+    co_return;
+  }
   MailboxId id = v.mailbox.id;
   ModSeq known = v.synced_modseq;
   // One cheap query when nothing moved; otherwise only what changed since the last sync

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -121,6 +122,11 @@ class Session {
 
   // The selected view; the sync after each command.
   void select(View v) { view_ = std::move(v); state = State::selected; }
+  // Before a SELECT reads the store: changes from now on make the next sync look.
+  void mark_clean() { dirty_->store(false, std::memory_order_release); }
+  // The flag itself, for other change-feed callbacks (IDLE) that must set it before they
+  // wake the session.
+  std::shared_ptr<std::atomic<bool>> dirty_flag() const { return dirty_; }
   void deselect() {
     view_.reset();
     if (state == State::selected) state = State::authenticated;
@@ -149,6 +155,7 @@ class Session {
   // Session state the commands change.
   State state = State::not_authenticated;
   std::optional<Principal> user;
+  std::string client_name;  // from ID (name version), for sign-in failure records
   int auth_failures = 0;
   bool utf8 = false;       // ENABLE UTF8=ACCEPT
   bool condstore = false;  // ENABLE CONDSTORE, or a command that implies it
@@ -169,6 +176,11 @@ class Session {
   Parser parser_;
   std::string out_;
   std::string tagged_;  // the tagged reply of the running command, sent after the untagged ones
+  // Set by the change feed (on the notifying thread) when anything of the user's account
+  // changed; sync() asks the store only then. Every write goes through MailService, which
+  // notifies after its commit, so a clear flag means there is nothing to learn.
+  std::shared_ptr<std::atomic<bool>> dirty_ = std::make_shared<std::atomic<bool>>(true);
+  ChangeFeed::Subscription changes_;
   std::optional<View> view_;
   int errors_ = 0;  // in a row
   bool closing_ = false;

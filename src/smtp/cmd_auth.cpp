@@ -118,21 +118,30 @@ boost::asio::awaitable<void> cmd_auth(Session& s, Command& c) {
     co_return;
   }
 
-  auto check = [&admin = s.shared().admin, username, password]() {
-    return admin.authenticate_password(username, password);
+  AuthContext ctx;
+  ctx.protocol = "smtp";
+  ctx.peer = s.peer().address;
+  ctx.client = s.helo.substr(0, 100);  // the EHLO name: often the device's host name
+  ctx.mail_client = true;
+  auto check = [&admin = s.shared().admin, username, password, ctx]() {
+    return admin.sign_in(username, password, ctx);
   };
   auto who = co_await s.shared().server.blocking_auth(std::move(check));
   if (!who) {
     ++s.auth_failures;
     log::warn("smtp.auth_failed", {{"session", s.peer().id}, {"peer", s.peer().address}, {"user", username}});
-    s.reply(535, "5.7.8", "Authentication credentials invalid");
+    const std::string& why = who.error().message;
+    if (why == "wrong address or password")
+      s.reply(535, "5.7.8", "Authentication credentials invalid");
+    else  // locked, expired, policy: the plain reason, which mail clients show
+      s.reply(535, "5.7.8", "Authentication refused: " + why);
     if (s.auth_failures >= s.config().smtp.max_auth_failures) {
       s.reply(421, "4.7.0", "Too many authentication failures, closing connection");
       s.close_after_reply();
     }
     co_return;
   }
-  s.user = std::move(who).value();
+  s.user = std::move(who->principal);
   log::info("smtp.auth", {{"session", s.peer().id}, {"user", s.user->address}, {"mechanism", c.mechanism}});
   s.reply(235, "2.7.0", "Authentication successful");
 }

@@ -1,10 +1,12 @@
 // The end of a message (after the final dot of DATA or BDAT LAST): trace headers, then
 // local delivery through MailService, which makes it durable before we answer 250.
 //
-// Trace fields: Received (RFC 5321 4.4) always; Return-Path, and Delivered-To when the
-// message goes to exactly one mailbox (a message to many mailboxes is stored once, so a
-// per-recipient header cannot be in it). Submission also adds Message-ID and Date when
-// the client left them out (RFC 6409 8).
+// Trace fields: Return-Path and Received (RFC 5321 4.4) go into the message, which is
+// stored once for every local recipient; Received names the recipient ("for <...>") only
+// when there is exactly one. Delivered-To (RFC 9228) is per recipient, so it is not added
+// here: MailService::deliver gives each recipient's copy its own, outside the shared blob
+// (a Bcc recipient's address must not reach the others). Submission also adds Message-ID
+// and Date when the client left them out (RFC 6409 8).
 #include <ctime>
 
 #include "common/log.hpp"
@@ -104,7 +106,6 @@ boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
   if (s.user) with += "A";
   std::string trace;
   trace += "Return-Path: <" + t.from.address() + ">\r\n";
-  if (t.rcpts.size() == 1) trace += "Delivered-To: " + t.rcpts.front().address + "\r\n";
   trace += "Received: from " + s.helo + " ([" + s.peer().address + "])\r\n\tby " + cfg.server.hostname +
            " (Caremail) with " + with + " id " + t.queue_id;
   if (s.stream().is_tls()) trace += "\r\n\t(using " + s.stream().tls_version() + " with cipher " + s.stream().tls_cipher() + ")";
@@ -146,7 +147,7 @@ boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
   std::vector<NewOutbound> remote;
   for (const auto& r : t.rcpts) {
     if (r.account_id != 0) {
-      rcpts.push_back(r.address);
+      rcpts.push_back(r.address);  // as the sender gave it: each copy's Delivered-To
       continue;
     }
     NewOutbound o;

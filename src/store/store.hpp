@@ -42,6 +42,7 @@ struct NewAccount {
   std::vector<Role> roles{Role::user};
   std::string password_hash;
   uint64_t quota_bytes = 0;
+  bool must_change_password = false;  // set by an administrator: changed at first sign-in
 };
 
 // A message whose blob is already durable in the BlobStore.
@@ -67,6 +68,11 @@ struct DeliveryTarget {
   uint32_t flags = 0;
   std::vector<std::string> keywords;
   bool enforce_quota = true;
+  // Header lines for this target's entry alone (MailboxEntry::trace), stored with the
+  // entry, not in the shared message; "" for none. The store keeps the bytes as given;
+  // the caller makes them header fields, each line CRLF-terminated. The entry's size, and
+  // so quota and mailbox bytes, is NewMessage::size + trace.size().
+  std::string trace;
 };
 
 // Outcome for one target of deliver().
@@ -142,7 +148,48 @@ class Store {
   virtual Result<Account> account_by_address(std::string_view address) = 0;
   // All accounts, or those of one organisation; ordered by address.
   virtual Result<std::vector<Account>> list_accounts(std::optional<OrgId> org) = 0;
-  virtual Status set_password_hash(AccountId id, std::string_view hash) = 0;
+  // Sets the password hash, its change time (`at`) and whether the next sign-in must change
+  // it; clears the expiry reminder; records the hash in the history, keeping the newest
+  // `keep_history` (at least 1). One transaction.
+  virtual Status set_password_hash(AccountId id, std::string_view hash, UnixTime at, bool must_change,
+                                   size_t keep_history) = 0;
+  // Convenience for callers without a policy: now, no forced change, history of 4.
+  Status set_password_hash(AccountId id, std::string_view hash) { return set_password_hash(id, hash, 0, false, 4); }
+  // The newest `n` password hashes of the account (the current one first).
+  virtual Result<std::vector<std::string>> password_history(AccountId id, size_t n) = 0;
+  // Accounts (person and application) whose password was set before `before`, oldest first:
+  // the expiry and reminder job.
+  virtual Result<std::vector<Account>> accounts_with_password_set_before(UnixTime before, size_t limit) = 0;
+  // nullopt clears it.
+  virtual Status set_expiry_reminder_sent(AccountId id, std::optional<int> days) = 0;
+
+  // --- sign-in: lockout, failures (see AdminService::authenticate_password) -------
+  // Records a failure (fills id; at = now when 0).
+  virtual Status record_auth_failure(const AuthFailure& f) = 0;
+  // Newest first, at or after `since`.
+  virtual Result<std::vector<AuthFailure>> auth_failures(AccountId id, UnixTime since, size_t limit) = 0;
+  // Failures at or after `since` (and after the account's failures_reset_at).
+  virtual Result<int64_t> count_auth_failures(AccountId id, UnixTime since) = 0;
+  // locked_until = `until` (0 unlocks); with `reset_failures`, failures_reset_at = now.
+  virtual Status set_locked_until(AccountId id, UnixTime until, bool reset_failures) = 0;
+  // A successful sign-in: last_login_at = at; failures_reset_at = at.
+  virtual Status note_login(AccountId id, UnixTime at) = 0;
+
+  // --- app passwords --------------------------------------------------------------
+  virtual Result<AppPassword> add_app_password(AccountId id, std::string_view name, std::string_view secret_hash) = 0;
+  virtual Result<std::vector<AppPassword>> app_passwords(AccountId id) = 0;
+  // The app password of `id` with this hash; Errc::not_found otherwise.
+  virtual Result<AppPassword> app_password_by_hash(AccountId id, std::string_view secret_hash) = 0;
+  virtual Status touch_app_password(int64_t app_id, UnixTime at, std::string_view protocol, std::string_view peer) = 0;
+  // Errc::not_found when `app_id` is not one of the account's.
+  virtual Status delete_app_password(AccountId id, int64_t app_id) = 0;
+
+  // --- Acceptable Use Policy --------------------------------------------------------
+  // Publishes a new version (numbered 1, 2, ...).
+  virtual Result<AupVersion> publish_aup(std::string_view text, std::string_view by) = 0;
+  // The newest version; Errc::not_found when none was ever published.
+  virtual Result<AupVersion> current_aup() = 0;
+  virtual Status set_aup_version(AccountId id, int version) = 0;
   virtual Status add_alias(AccountId id, std::string_view alias) = 0;
   virtual Status set_quota_limit(AccountId id, uint64_t bytes) = 0;
   virtual Status set_sending_suspended(AccountId id, bool suspended) = 0;
@@ -163,20 +210,24 @@ class Store {
   virtual Status set_subscribed(MailboxId id, bool subscribed) = 0;
 
   // --- messages --------------------------------------------------------------
-  // Adds one message to every target in one transaction. Per-target failures (quota)
-  // are reported in Delivered::error and do not stop the others; the call itself fails
-  // only when nothing could be committed (Errc::temporary on disk full).
+  // Adds one message to every target in one transaction: one messages row (one blob) for
+  // all of them, one entry per target carrying that target's trace. Per-target failures
+  // (quota, checked for the entry's size: message plus trace) are reported in
+  // Delivered::error and do not stop the others; the call itself fails only when nothing
+  // could be committed (Errc::temporary on disk full).
   virtual Result<std::vector<Delivered>> deliver(const NewMessage& m, std::span<const DeliveryTarget> targets) = 0;
 
-  // Entries with uid in `range`, ascending. With `summaries`, MailboxEntry::summary is filled.
+  // Entries with uid in `range`, ascending. With `summaries`, MailboxEntry::summary is filled
+  // (trace and size always are).
   virtual Result<std::vector<MailboxEntry>> list_entries(MailboxId id, UidRange range, bool summaries) = 0;
   virtual Result<MailboxEntry> entry(MailboxId id, Uid uid) = 0;
   // Entries added or changed after `modseq` (their modseq is higher), ascending UID, without
   // summaries: what an IMAP session must catch up on (expunges: expunged_since).
   virtual Result<std::vector<MailboxEntry>> changed_since(MailboxId id, ModSeq modseq) = 0;
-  // (uid, cached header) of the entries with uid in `range` whose message has a cached
-  // header (NewMessage::header non-empty), ascending uid. Entries without one are left
-  // out: the caller reads their blob. list_entries never loads the header.
+  // (uid, entry's trace + cached header) of the entries with uid in `range` whose message
+  // has a cached header (NewMessage::header non-empty), ascending uid: the top-level header
+  // as the mailbox owner sees it. Entries without one are left out: the caller reads their
+  // blob. list_entries never loads the header.
   virtual Result<std::vector<std::pair<Uid, std::string>>> headers(MailboxId id, UidRange range) = 0;
   // Flag and keyword changes are committed with relaxed durability: on return the change
   // is committed and visible to every reader and survives a crash of this process, but it
@@ -191,6 +242,7 @@ class Store {
   virtual Result<FlagResult> update_flags(MailboxId id, std::span<const Uid> uids, const FlagUpdate& u) = 0;
   // Copies (or moves) the listed uids into `dest` (same account or another: quota of the
   // destination account is checked for the total, all or nothing: Errc::quota_exceeded).
+  // A copy keeps the entry's trace (and so its size).
   virtual Result<CopyResult> copy(MailboxId src, std::span<const Uid> uids, MailboxId dest, bool move) = 0;
   // Removes entries flagged \Deleted (all of them, or only those in `uids`). Returns the
   // removed uids. Blobs whose last reference went are queued for deletion.

@@ -15,8 +15,8 @@ class AdminApiTest(unittest.TestCase):
         cls.d.create_org("RX1", "Leeds Teaching Hospitals", ["leeds.care.example"])
         cls.d.create_org("RR8", "Sheffield Teaching Hospitals", ["sheffield.care.example"])
         cls.d.create_user("jo.bloggs@leeds.care.example", "RX1", "jo-password-123", display_name="Jo Bloggs")
-        cls.d.create_user("sam.admin@leeds.care.example", "RX1", "sam-password-123", roles=["local_admin"])
-        cls.d.create_user("kim.smith@sheffield.care.example", "RR8", "kim-password-123")
+        cls.d.create_user("sam.admin@leeds.care.example", "RX1", "amber-lantern-123", roles=["local_admin"])
+        cls.d.create_user("kim.smith@sheffield.care.example", "RR8", "copper-meadow-123")
 
     @classmethod
     def tearDownClass(cls):
@@ -71,8 +71,22 @@ class AdminApiTest(unittest.TestCase):
                               basic=("pat.new@leeds.care.example", "anything-at-all"))
         self.assertEqual(st, 401)
         self.d.ctl("password", "set", "pat.new@leeds.care.example", input="a fresh passphrase\n")
+        # Set by an administrator: the person must choose their own before anything else.
+        me = ("pat.new@leeds.care.example", "a fresh passphrase")
+        st, _, body = self.d.api("GET", "/api/v1/accounts/pat.new@leeds.care.example/mailboxes", basic=me)
+        self.assertEqual(st, 403)
+        self.assertIn("change your password first", body["detail"])
+        st, _, body = self.d.api("GET", "/api/v1/me", basic=me)
+        self.assertEqual((st, body["required_actions"]), (200, ["change_password"]))
+        st, _, body = self.d.api("PUT", "/api/v1/accounts/pat.new@leeds.care.example/password",
+                                 {"password": "a fresh passphrase"}, basic=me)
+        self.assertEqual(st, 400)  # the same one again: history
+        self.assertIn("last 4 passwords", body["detail"])
+        st, _, _ = self.d.api("PUT", "/api/v1/accounts/pat.new@leeds.care.example/password",
+                              {"password": "tangerine orbit sledge"}, basic=me)
+        self.assertEqual(st, 204)
         st, _, body = self.d.api("GET", "/api/v1/accounts/pat.new@leeds.care.example/mailboxes",
-                                 basic=("pat.new@leeds.care.example", "a fresh passphrase"))
+                                 basic=("pat.new@leeds.care.example", "tangerine orbit sledge"))
         self.assertEqual(st, 200)
         self.assertEqual(sorted(m["name"] for m in body["mailboxes"]),
                          ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"])
@@ -95,16 +109,18 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(st, 200)
         entry = [m for m in listing["messages"] if m["uid"] == ok["uid"]][0]
         self.assertEqual(entry["subject"], "Discharge letter")
-        self.assertEqual(entry["size"], len(msg))
+        # The copy as its owner sees it: its own Delivered-To (RFC 9228), then the stored message.
+        seen = b"Delivered-To: jo.bloggs@leeds.care.example\r\n" + msg
+        self.assertEqual(entry["size"], len(seen))
         st, hdrs, raw = self.d.api(
             "GET", f"/api/v1/accounts/jo.bloggs@leeds.care.example/mailboxes/INBOX/messages/{ok['uid']}/raw",
             basic=jo, raw_body=True)
         self.assertEqual(st, 200)
         self.assertEqual(hdrs["content-type"], "message/rfc822")
-        self.assertEqual(raw, msg)
+        self.assertEqual(raw, seen)
 
     def test_people_cannot_read_each_others_mail_and_refusals_are_audited(self):
-        kim = ("kim.smith@sheffield.care.example", "kim-password-123")
+        kim = ("kim.smith@sheffield.care.example", "copper-meadow-123")
         st, _, body = self.d.api("GET", "/api/v1/accounts/jo.bloggs@leeds.care.example/mailboxes/INBOX/messages",
                                  basic=kim)
         self.assertIn(st, (403, 404))
@@ -116,7 +132,7 @@ class AdminApiTest(unittest.TestCase):
         self.assertTrue(any(e["action"] == "mailbox.select" for e in denied), audit)
 
     def test_scopes_of_local_admin(self):
-        sam = ("sam.admin@leeds.care.example", "sam-password-123")
+        sam = ("sam.admin@leeds.care.example", "amber-lantern-123")
         st, _, body = self.d.api("GET", "/api/v1/accounts", basic=sam)
         self.assertEqual(st, 200)
         self.assertTrue(all(a["ods_code"] == "RX1" for a in body["accounts"]))

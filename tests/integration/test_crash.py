@@ -107,7 +107,10 @@ class CrashTest(unittest.TestCase):
                 st, _, raw = d.api("GET", f"/api/v1/accounts/{user}/mailboxes/INBOX/messages/{uid}/raw",
                                    token=token, raw_body=True)
                 self.assertEqual(st, 200)
-                self.assertEqual(sha256(raw), m["blob"], f"{user} uid {uid} is damaged")
+                # Its own Delivered-To (kept with the entry), then the stored message.
+                trace = b"Delivered-To: " + user.encode() + b"\r\n"
+                self.assertTrue(raw.startswith(trace), f"{user} uid {uid}: {raw[:100]!r}")
+                self.assertEqual(sha256(raw[len(trace):]), m["blob"], f"{user} uid {uid} is damaged")
                 self.assertEqual(len(raw), m["size"])
             checked[user] = max(present, default=0)
             st, _, q = d.api("GET", f"/api/v1/accounts/{user}/quota", token=token)

@@ -18,8 +18,8 @@ from harness import Daemon
 
 ORG = "RX1"
 DOMAIN = "leeds.care.example"
-MBSYNC = ("jo.sync@" + DOMAIN, "mbsync-password-2026")
-MUTT = ("sam.mutt@" + DOMAIN, "neomutt-password-2026")
+MBSYNC = ("jo.sync@" + DOMAIN, "green-valley-2026")
+MUTT = ("sam.mutt@" + DOMAIN, "quiet-river-2026")
 # Enough to exercise real batching and sync state; IMAP_CLIENTS_MESSAGES overrides it.
 BULK = int(os.environ.get("IMAP_CLIENTS_MESSAGES", "2000"))
 

@@ -1,5 +1,8 @@
 """SMTP with real clients (Python smtplib, swaks, curl, raw sockets): the MX port, the
 submission ports, local delivery, and the bad-input and smuggling cases."""
+import imaplib
+import os
+import re
 import smtplib
 import socket
 import ssl
@@ -12,7 +15,7 @@ from harness import Daemon, make_message
 
 JO = ("jo.bloggs@leeds.care.example", "jo-password-123")
 AL = ("al.smith@leeds.care.example", "al-password-1234")
-TINY = ("tiny@leeds.care.example", "tiny-password-12")
+TINY = ("tiny@leeds.care.example", "silver-brook-12")
 
 
 def client_tls():
@@ -104,17 +107,68 @@ class SmtpTest(unittest.TestCase):
         self.assertEqual(len(al), 1)
         self.assertEqual(jo[0]["blob"], al[0]["blob"], "one stored copy for both recipients")
         raw = self.d.raw(*JO, jo[0]["uid"])
-        self.assertTrue(raw.startswith(b"Return-Path: <gp@practice.example>\r\n"), raw[:200])
+        self.assertTrue(raw.startswith(b"Delivered-To: " + JO[0].encode() + b"\r\n"
+                                       b"Return-Path: <gp@practice.example>\r\n"), raw[:200])
         self.assertIn(b"Received: from ", raw)
-        self.assertNotIn(b"Delivered-To:", raw)
+        self.assertEqual(raw.count(b"Delivered-To:"), 1)
+        self.assertNotIn(AL[0].encode(), raw, "no recipient sees another's address")
         self.assertTrue(raw.endswith(msg), "the body arrives unchanged")
+        self.assertEqual(len(raw), jo[0]["size"])
 
     def test_single_recipient_gets_delivered_to(self):
+        # The same as for several recipients: the copy's own trace, none in the stored message.
         msg = make_message("mx one recipient")
         with smtplib.SMTP("127.0.0.1", self.mx) as c:
             c.sendmail("gp@practice.example", [JO[0]], msg)
-        raw = self.d.raw(*JO, self.find(JO, "mx one recipient")[0]["uid"])
-        self.assertIn(b"Delivered-To: " + JO[0].encode() + b"\r\n", raw)
+        m = self.find(JO, "mx one recipient")[0]
+        raw = self.d.raw(*JO, m["uid"])
+        self.assertTrue(raw.startswith(b"Delivered-To: " + JO[0].encode() + b"\r\nReturn-Path: "), raw[:200])
+        self.assertEqual(raw.count(b"Delivered-To:"), 1)
+        self.assertEqual(len(raw), m["size"])
+
+    def test_each_local_recipient_sees_only_its_own_delivered_to_over_imap(self):
+        # One message to two local mailboxes, neither named in the header (as with Bcc): it is
+        # stored once, and each owner's IMAP client sees the copy with its own Delivered-To
+        # (RFC 9228) and never the other's.
+        subject = "bcc trace over imap"
+        msg = make_message(subject, to="undisclosed-recipients:;")
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            refused = c.sendmail("gp@practice.example", [JO[0], AL[0]], msg)
+        self.assertEqual(refused, {})
+        jo, al = self.find(JO, subject), self.find(AL, subject)
+        self.assertEqual((len(jo), len(al)), (1, 1))
+        blob = jo[0]["blob"]
+        self.assertEqual(al[0]["blob"], blob, "one stored copy for both recipients")
+        blobs = [f for _, _, files in os.walk(os.path.join(self.d.data_dir, "blobs")) for f in files if f == blob]
+        self.assertEqual(len(blobs), 1)
+        for me, other in ((JO, AL), (AL, JO)):
+            with self.subTest(me=me[0]):
+                c = imaplib.IMAP4_SSL("127.0.0.1", self.d.ports["imaps"], ssl_context=client_tls(), timeout=15)
+                try:
+                    c.login(*me)
+                    c.select("INBOX", readonly=True)
+                    typ, data = c.uid("SEARCH", f'HEADER Subject "{subject}" HEADER Delivered-To {me[0]}')
+                    self.assertEqual(typ, "OK", data)
+                    uids = data[0].split()
+                    self.assertEqual(len(uids), 1, data)
+                    typ, data = c.uid("SEARCH", f'HEADER Subject "{subject}" HEADER Delivered-To {other[0]}')
+                    self.assertEqual((typ, data[0].split()), ("OK", []))
+                    typ, data = c.uid("FETCH", uids[0].decode(),
+                                      "(RFC822.SIZE BODY.PEEK[] BODY.PEEK[HEADER.FIELDS (DELIVERED-TO)])")
+                    self.assertEqual(typ, "OK", data)
+                    parts = [x for x in data if isinstance(x, tuple)]
+                    self.assertEqual(len(parts), 2, data)
+                    size = int(re.search(rb"RFC822\.SIZE (\d+)", parts[0][0]).group(1))
+                    whole, fields = parts[0][1], parts[1][1]
+                    self.assertTrue(whole.startswith(b"Delivered-To: " + me[0].encode() + b"\r\n"), whole[:200])
+                    self.assertNotIn(b"Delivered-To: " + other[0].encode(), whole)
+                    self.assertNotIn(other[0].encode(), whole)
+                    self.assertEqual(whole.count(b"Delivered-To:"), 1)
+                    self.assertTrue(whole.endswith(msg), "the message arrives unchanged")
+                    self.assertEqual(size, len(whole))
+                    self.assertEqual(fields, b"Delivered-To: " + me[0].encode() + b"\r\n\r\n")
+                finally:
+                    c.logout()
 
     def test_no_open_relay(self):
         with smtplib.SMTP("127.0.0.1", self.mx) as c:

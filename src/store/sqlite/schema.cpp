@@ -164,6 +164,61 @@ CREATE TABLE message_headers(
   message_id INTEGER PRIMARY KEY REFERENCES messages(id),
   header BLOB NOT NULL);
 )sql",
+    // 6 -> 7: per-entry trace header lines (RFC 9228 Delivered-To), shown before the shared
+    // message: a message delivered to several mailboxes is stored once, so a per-recipient
+    // field cannot be in its blob without showing Bcc recipients to each other. NULL for
+    // none (APPEND, and every entry stored before v7). An entry's size is messages.size
+    // plus the octets of its trace; mailbox and quota counters already count them.
+    R"sql(
+ALTER TABLE entries ADD COLUMN trace TEXT;
+)sql",
+    // 7 -> 8: identity (issue 5). Password age, forced change and expiry reminders; the
+    // last passwords (for "not one of the last 4"); lockout and every sign-in failure with
+    // the device that caused it; app passwords for IMAP/SMTP clients; the Acceptable Use
+    // Policy's versions and who accepted which. Existing passwords count from the account's
+    // creation.
+    R"sql(
+ALTER TABLE accounts ADD COLUMN password_changed_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN expiry_reminder_sent INTEGER;
+ALTER TABLE accounts ADD COLUMN locked_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN failures_reset_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN aup_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN last_login_at INTEGER NOT NULL DEFAULT 0;
+UPDATE accounts SET password_changed_at = created_at;
+CREATE INDEX accounts_by_password_age ON accounts(password_changed_at);
+CREATE TABLE password_history(
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  set_at INTEGER NOT NULL,
+  phc TEXT NOT NULL);
+CREATE INDEX password_history_by_account ON password_history(account_id, set_at);
+INSERT INTO password_history(account_id, set_at, phc)
+  SELECT id, created_at, password_hash FROM accounts WHERE password_hash != '';
+CREATE TABLE auth_failures(
+  id INTEGER PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  at INTEGER NOT NULL,
+  protocol TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  client TEXT NOT NULL,
+  reason TEXT NOT NULL);
+CREATE INDEX auth_failures_by_account ON auth_failures(account_id, at);
+CREATE TABLE app_passwords(
+  id INTEGER PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL DEFAULT 0,
+  last_used_protocol TEXT NOT NULL DEFAULT '',
+  last_used_peer TEXT NOT NULL DEFAULT '');
+CREATE INDEX app_passwords_by_account ON app_passwords(account_id);
+CREATE TABLE aup_versions(
+  version INTEGER PRIMARY KEY,
+  text TEXT NOT NULL,
+  published_at INTEGER NOT NULL,
+  published_by TEXT NOT NULL);
+)sql",
 };
 
 }  // namespace

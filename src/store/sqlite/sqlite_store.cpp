@@ -255,7 +255,9 @@ class ReaderPool {
 };
 
 constexpr const char* kAccountCols =
-    "SELECT id,address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at,sending_suspended "
+    "SELECT id,address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at,sending_suspended,"
+    "password_changed_at,must_change_password,expiry_reminder_sent,locked_until,failures_reset_at,aup_version,"
+    "last_login_at "
     "FROM accounts ";
 
 constexpr const char* kMailboxCols =
@@ -278,11 +280,15 @@ Mailbox read_mailbox(const Stmt& s) {
   return m;
 }
 
-// Entry columns, then optional summary columns from messages.
-#define CM_ENTRY_SELECT                                                                              \
-  "SELECT e.mailbox_id,e.uid,e.message_id,m.blob_id,m.size,e.internal_date,e.flags,e.keywords,e.modseq," \
-  "m.subject,m.from_addr,m.to_addrs,m.cc_addrs,m.date_hdr,m.sent_at,m.message_id_hdr,m.in_reply_to,"   \
-  "m.references_hdr,m.has_attachments,m.body_structure "                                              \
+// An entry's size (entries e JOIN messages m): the shared message plus the entry's own
+// trace lines (schema v7), in octets (length() of TEXT would count characters).
+#define CM_ENTRY_SIZE "(m.size+coalesce(length(CAST(e.trace AS BLOB)),0))"
+
+// Entry columns, then optional summary columns from messages, then the entry's trace.
+#define CM_ENTRY_SELECT                                                                                   \
+  "SELECT e.mailbox_id,e.uid,e.message_id,m.blob_id," CM_ENTRY_SIZE ",e.internal_date,e.flags,e.keywords," \
+  "e.modseq,m.subject,m.from_addr,m.to_addrs,m.cc_addrs,m.date_hdr,m.sent_at,m.message_id_hdr,"           \
+  "m.in_reply_to,m.references_hdr,m.has_attachments,m.body_structure,e.trace "                            \
   "FROM entries e JOIN messages m ON m.id=e.message_id "
 
 #define CM_OUTBOUND_SELECT                                                                                   \
@@ -301,6 +307,7 @@ MailboxEntry read_entry(const Stmt& s, bool summaries) {
   e.flags = static_cast<uint32_t>(s.i64(6));
   e.keywords = split_keywords(s.text(7));
   e.modseq = static_cast<ModSeq>(s.i64(8));
+  e.trace = s.text(20);
   if (summaries) {
     auto& m = e.summary;
     m.subject = s.text(9);
@@ -395,11 +402,11 @@ class SqliteStore final : public Store {
     std::string addr = lower(a.address);
     Status st = committer_.run([&](Conn& c) -> Status {
       auto s = c.prepare(
-          "INSERT INTO accounts(address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at) "
-          "VALUES(?,?,?,?,?,?,?,?,?)");
+          "INSERT INTO accounts(address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at,"
+          "password_changed_at,must_change_password) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
       s.bind(1, addr).bind(2, a.display_name).bind(3, a.org_id).bind(4, to_string(a.kind));
       s.bind(5, to_string(AccountState::active)).bind(6, join_roles(a.roles)).bind(7, a.password_hash);
-      s.bind(8, static_cast<int64_t>(a.quota_bytes)).bind(9, at);
+      s.bind(8, static_cast<int64_t>(a.quota_bytes)).bind(9, at).bind(10, at).bind(11, a.must_change_password ? 1 : 0);
       if (Status r = s.exec(); !r) {
         if (r.error().code == Errc::invalid_argument)
           return make_error(Errc::invalid_argument, "organisation " + std::to_string(a.org_id) + " does not exist");
@@ -417,6 +424,11 @@ class SqliteStore final : public Store {
         auto q = c.prepare("INSERT INTO quota_usage(account_id,bytes,messages) VALUES(?,0,0)");
         q.bind(1, id);
         if (Status r = q.exec(); !r) return r;
+      }
+      if (!a.password_hash.empty()) {
+        auto h = c.prepare("INSERT INTO password_history(account_id,set_at,phc) VALUES(?,?,?)");
+        h.bind(1, id).bind(2, at).bind(3, a.password_hash);
+        if (Status r = h.exec(); !r) return r;
       }
       for (const auto& mb : kDefaultMailboxes)
         if (Status r = insert_mailbox(c, id, mb[0], mb[1]); !r) return r;
@@ -460,11 +472,245 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  Status set_password_hash(AccountId id, std::string_view hash) override {
+  using Store::set_password_hash;
+  Status set_password_hash(AccountId id, std::string_view hash, UnixTime at, bool must_change,
+                           size_t keep_history) override {
+    if (at == 0) at = now_s();
+    if (keep_history < 1) keep_history = 1;
     return committer_.run([&](Conn& c) -> Status {
-      auto s = c.prepare("UPDATE accounts SET password_hash=? WHERE id=?");
-      s.bind(1, hash).bind(2, id);
+      auto s = c.prepare(
+          "UPDATE accounts SET password_hash=?,password_changed_at=?,must_change_password=?,"
+          "expiry_reminder_sent=NULL WHERE id=?");
+      s.bind(1, hash).bind(2, at).bind(3, must_change ? 1 : 0).bind(4, id);
       if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no account with id " + std::to_string(id));
+      if (hash.empty()) return {};
+      auto h = c.prepare("INSERT INTO password_history(account_id,set_at,phc) VALUES(?,?,?)");
+      h.bind(1, id).bind(2, at).bind(3, hash);
+      if (Status r = h.exec(); !r) return r;
+      auto t = c.prepare(
+          "DELETE FROM password_history WHERE account_id=?1 AND rowid NOT IN (SELECT rowid FROM password_history "
+          "WHERE account_id=?1 ORDER BY set_at DESC, rowid DESC LIMIT ?2)");
+      t.bind(1, id).bind(2, static_cast<int64_t>(keep_history));
+      return t.exec();
+    });
+  }
+
+  Result<std::vector<std::string>> password_history(AccountId id, size_t n) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT phc FROM password_history WHERE account_id=? ORDER BY set_at DESC, rowid DESC LIMIT ?");
+    s.bind(1, id).bind(2, static_cast<int64_t>(n));
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<std::vector<Account>> accounts_with_password_set_before(UnixTime before, size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string(kAccountCols) +
+                                   "WHERE password_changed_at < ? AND password_hash != '' AND kind != 'shared' "
+                                   "ORDER BY password_changed_at LIMIT ?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, before).bind(2, static_cast<int64_t>(limit));
+    std::vector<Account> out;
+    while (s.step()) out.push_back(read_account(**c, s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status set_expiry_reminder_sent(AccountId id, std::optional<int> days) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare("UPDATE accounts SET expiry_reminder_sent=? WHERE id=?");
+      if (days) s.bind(1, static_cast<int64_t>(*days)); else s.bind_null(1);
+      s.bind(2, id);
+      return s.exec();
+    });
+  }
+
+  Status record_auth_failure(const AuthFailure& f) override {
+    UnixTime at = f.at ? f.at : now_s();
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "INSERT INTO auth_failures(account_id,at,protocol,peer,client,reason) VALUES(?,?,?,?,?,?)");
+      s.bind(1, f.account_id).bind(2, at).bind(3, f.protocol).bind(4, f.peer).bind(5, f.client).bind(6, f.reason);
+      return s.exec();
+    });
+  }
+
+  Result<std::vector<AuthFailure>> auth_failures(AccountId id, UnixTime since, size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT id,account_id,at,protocol,peer,client,reason FROM auth_failures WHERE account_id=? AND at>=? "
+        "ORDER BY at DESC, id DESC LIMIT ?");
+    s.bind(1, id).bind(2, since).bind(3, static_cast<int64_t>(limit));
+    std::vector<AuthFailure> out;
+    while (s.step()) {
+      AuthFailure f;
+      f.id = s.i64(0);
+      f.account_id = s.i64(1);
+      f.at = s.i64(2);
+      f.protocol = s.text(3);
+      f.peer = s.text(4);
+      f.client = s.text(5);
+      f.reason = s.text(6);
+      out.push_back(std::move(f));
+    }
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<int64_t> count_auth_failures(AccountId id, UnixTime since) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT count(*) FROM auth_failures WHERE account_id=?1 AND at>=?2 "
+        "AND at>=(SELECT failures_reset_at FROM accounts WHERE id=?1)");
+    s.bind(1, id).bind(2, since);
+    if (!s.step()) return s.status() ? int64_t{0} : Result<int64_t>(s.status().error());
+    return s.i64(0);
+  }
+
+  Status set_locked_until(AccountId id, UnixTime until, bool reset_failures) override {
+    UnixTime now = now_s();
+    return update_account(id, [&](Conn& c) {
+      auto s = reset_failures ? c.prepare("UPDATE accounts SET locked_until=?,failures_reset_at=? WHERE id=?")
+                              : c.prepare("UPDATE accounts SET locked_until=? WHERE id=?");
+      s.bind(1, until);
+      if (reset_failures) s.bind(2, now).bind(3, id); else s.bind(2, id);
+      return s.exec();
+    });
+  }
+
+  Status note_login(AccountId id, UnixTime at) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare("UPDATE accounts SET last_login_at=?1,failures_reset_at=?1 WHERE id=?2");
+      s.bind(1, at).bind(2, id);
+      return s.exec();
+    });
+  }
+
+  Result<AppPassword> add_app_password(AccountId id, std::string_view name, std::string_view secret_hash) override {
+    AppPassword a;
+    a.account_id = id;
+    a.name = std::string(name);
+    a.created_at = now_s();
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("INSERT INTO app_passwords(account_id,name,secret_hash,created_at) VALUES(?,?,?,?)");
+      s.bind(1, id).bind(2, name).bind(3, secret_hash).bind(4, a.created_at);
+      if (Status r = s.exec(); !r) return r;
+      a.id = c.last_insert_rowid();
+      return {};
+    });
+    if (!st) return st.error();
+    return a;
+  }
+
+  static AppPassword read_app_password(const Stmt& s) {
+    AppPassword a;
+    a.id = s.i64(0);
+    a.account_id = s.i64(1);
+    a.name = s.text(2);
+    a.created_at = s.i64(3);
+    a.last_used_at = s.i64(4);
+    a.last_used_protocol = s.text(5);
+    a.last_used_peer = s.text(6);
+    return a;
+  }
+  static constexpr const char* kAppCols =
+      "SELECT id,account_id,name,created_at,last_used_at,last_used_protocol,last_used_peer FROM app_passwords ";
+
+  Result<std::vector<AppPassword>> app_passwords(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string(kAppCols) + "WHERE account_id=? ORDER BY id";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, id);
+    std::vector<AppPassword> out;
+    while (s.step()) out.push_back(read_app_password(s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<AppPassword> app_password_by_hash(AccountId id, std::string_view secret_hash) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string(kAppCols) + "WHERE account_id=? AND secret_hash=?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, id).bind(2, secret_hash);
+    if (!s.step()) return s.status() ? not_found("no such app password") : s.status().error();
+    return read_app_password(s);
+  }
+
+  Status touch_app_password(int64_t app_id, UnixTime at, std::string_view protocol, std::string_view peer) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "UPDATE app_passwords SET last_used_at=?,last_used_protocol=?,last_used_peer=? WHERE id=?");
+      s.bind(1, at).bind(2, protocol).bind(3, peer).bind(4, app_id);
+      return s.exec();
+    });
+  }
+
+  Status delete_app_password(AccountId id, int64_t app_id) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("DELETE FROM app_passwords WHERE id=? AND account_id=?");
+      s.bind(1, app_id).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no app password " + std::to_string(app_id));
+      return {};
+    });
+  }
+
+  Result<AupVersion> publish_aup(std::string_view text, std::string_view by) override {
+    AupVersion v;
+    v.text = std::string(text);
+    v.published_at = now_s();
+    v.published_by = std::string(by);
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "INSERT INTO aup_versions(version,text,published_at,published_by) "
+          "VALUES((SELECT coalesce(max(version),0)+1 FROM aup_versions),?,?,?)");
+      s.bind(1, text).bind(2, v.published_at).bind(3, by);
+      if (Status r = s.exec(); !r) return r;
+      v.version = static_cast<int>(c.last_insert_rowid());
+      return {};
+    });
+    if (!st) return st.error();
+    return v;
+  }
+
+  Result<AupVersion> current_aup() override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT version,text,published_at,published_by FROM aup_versions ORDER BY version DESC LIMIT 1");
+    if (!s.step()) return s.status() ? not_found("no Acceptable Use Policy has been published") : s.status().error();
+    AupVersion v;
+    v.version = static_cast<int>(s.i64(0));
+    v.text = s.text(1);
+    v.published_at = s.i64(2);
+    v.published_by = s.text(3);
+    return v;
+  }
+
+  Status set_aup_version(AccountId id, int version) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare("UPDATE accounts SET aup_version=? WHERE id=?");
+      s.bind(1, static_cast<int64_t>(version)).bind(2, id);
+      return s.exec();
+    });
+  }
+
+  // One UPDATE of one account row (`run` binds and executes it); not_found when the
+  // account does not exist.
+  template <class Run>
+  Status update_account(AccountId id, Run run) {
+    return committer_.run([&](Conn& c) -> Status {
+      if (Status r = run(c); !r) return r;
       if (c.changes() == 0) return not_found("no account with id " + std::to_string(id));
       return {};
     });
@@ -614,8 +860,8 @@ class SqliteStore final : public Store {
       for (const auto& t : targets) {
         Delivered d;
         d.account_id = t.account_id;
-        auto r = add_entry(c, t.account_id, t.mailbox_id, *msg, m.size, m.internal_date, t.flags,
-                           join_keywords(t.keywords), t.enforce_quota, d);
+        auto r = add_entry(c, t.account_id, t.mailbox_id, *msg, m.size + t.trace.size(), m.internal_date, t.flags,
+                           join_keywords(t.keywords), t.trace, t.enforce_quota, d);
         if (!r) {
           if (r.error().code == Errc::temporary || r.error().code == Errc::io || r.error().code == Errc::corrupt)
             return r;  // the whole job fails
@@ -658,11 +904,11 @@ class SqliteStore final : public Store {
     auto c = readers_.take();
     if (!c) return c.error();
     auto s = (*c)->prepare(
-        "SELECT e.uid,h.header FROM entries e JOIN message_headers h ON h.message_id=e.message_id "
+        "SELECT e.uid,e.trace,h.header FROM entries e JOIN message_headers h ON h.message_id=e.message_id "
         "WHERE e.mailbox_id=? AND e.uid>=? AND e.uid<=? ORDER BY e.uid");
     s.bind(1, id).bind(2, static_cast<int64_t>(range.first)).bind(3, static_cast<int64_t>(range.last));
     std::vector<std::pair<Uid, std::string>> out;
-    while (s.step()) out.emplace_back(static_cast<Uid>(s.i64(0)), s.blob(1));
+    while (s.step()) out.emplace_back(static_cast<Uid>(s.i64(0)), s.text(1) + s.blob(2));
     if (!s.status()) return s.status().error();
     return out;
   }
@@ -756,12 +1002,20 @@ class SqliteStore final : public Store {
       auto dmb = mailbox_by_id(c, dest);
       if (!dmb) return dmb.error();
       if (src == dest && move) return make_error(Errc::invalid_argument, "cannot move a message into its own mailbox");
-      struct Row { Uid uid; MessageId msg; uint64_t size; UnixTime date; uint32_t flags; std::string kw; };
+      struct Row {
+        Uid uid;
+        MessageId msg;
+        uint64_t size;  // the entry's: message plus trace
+        UnixTime date;
+        uint32_t flags;
+        std::string kw;
+        std::string trace;  // goes with the copy
+      };
       std::vector<Row> rows;
       uint64_t total = 0;
       for (Uid uid : uids) {
         auto s = c.prepare(
-            "SELECT e.message_id,m.size,e.internal_date,e.flags,e.keywords FROM entries e "
+            "SELECT e.message_id," CM_ENTRY_SIZE ",e.internal_date,e.flags,e.keywords,e.trace FROM entries e "
             "JOIN messages m ON m.id=e.message_id WHERE e.mailbox_id=? AND e.uid=?");
         s.bind(1, src).bind(2, static_cast<int64_t>(uid));
         if (!s.step()) {
@@ -769,7 +1023,7 @@ class SqliteStore final : public Store {
           continue;
         }
         rows.push_back({uid, s.i64(0), static_cast<uint64_t>(s.i64(1)), s.i64(2), static_cast<uint32_t>(s.i64(3)),
-                        s.text(4)});
+                        s.text(4), s.text(5)});
         total += rows.back().size;
       }
       bool same_account = smb->account_id == dmb->account_id;
@@ -779,7 +1033,7 @@ class SqliteStore final : public Store {
       out.dest_uidvalidity = dmb->uidvalidity;
       for (const auto& r : rows) {
         Delivered d;
-        auto a = add_entry(c, dmb->account_id, dest, r.msg, r.size, r.date, r.flags, r.kw, false, d);
+        auto a = add_entry(c, dmb->account_id, dest, r.msg, r.size, r.date, r.flags, r.kw, r.trace, false, d);
         if (!a) return a.error();
         out.uids.emplace_back(r.uid, d.uid);
         if (move) {
@@ -840,7 +1094,7 @@ class SqliteStore final : public Store {
     std::vector<QuotaCheck> out;
     auto s = (*c)->prepare(
         "SELECT a.id,q.bytes,q.messages,a.quota_bytes,"
-        " (SELECT coalesce(sum(m.size),0) FROM mailboxes b JOIN entries e ON e.mailbox_id=b.id"
+        " (SELECT coalesce(sum(" CM_ENTRY_SIZE "),0) FROM mailboxes b JOIN entries e ON e.mailbox_id=b.id"
         "   JOIN messages m ON m.id=e.message_id WHERE b.account_id=a.id),"
         " (SELECT count(*) FROM mailboxes b JOIN entries e ON e.mailbox_id=b.id WHERE b.account_id=a.id) "
         "FROM accounts a JOIN quota_usage q ON q.account_id=a.id ORDER BY a.id");
@@ -1148,6 +1402,13 @@ class SqliteStore final : public Store {
     a.quota_bytes = static_cast<uint64_t>(s.i64(8));
     a.created_at = s.i64(9);
     a.sending_suspended = s.i64(10) != 0;
+    a.password_changed_at = s.i64(11);
+    a.must_change_password = s.i64(12) != 0;
+    if (!s.is_null(13)) a.expiry_reminder_sent = static_cast<int>(s.i64(13));
+    a.locked_until = s.i64(14);
+    a.failures_reset_at = s.i64(15);
+    a.aup_version = static_cast<int>(s.i64(16));
+    a.last_login_at = s.i64(17);
     auto al = c.prepare("SELECT address FROM addresses WHERE account_id=? AND is_alias=1 ORDER BY address");
     al.bind(1, a.id);
     while (al.step()) a.aliases.push_back(al.text(0));
@@ -1284,10 +1545,11 @@ class SqliteStore final : public Store {
     return d.exec();
   }
 
-  // Appends one entry (message `msg`) to a mailbox and updates every counter.
+  // Appends one entry (message `msg`, with the entry's own `trace` lines, "" for none) to a
+  // mailbox and updates every counter. `size` is the entry's: message plus trace.
   static Status add_entry(Conn& c, AccountId account, MailboxId mailbox, MessageId msg, uint64_t size,
-                          UnixTime internal_date, uint32_t flags, const std::string& keywords, bool enforce_quota,
-                          Delivered& d) {
+                          UnixTime internal_date, uint32_t flags, const std::string& keywords,
+                          std::string_view trace, bool enforce_quota, Delivered& d) {
     if (mailbox == 0) {
       auto inbox = find_mailbox(c, account, "INBOX");
       if (!inbox) return inbox.error();
@@ -1311,9 +1573,12 @@ class SqliteStore final : public Store {
     while (s.step()) {
     }
     auto e = c.prepare(
-        "INSERT INTO entries(mailbox_id,uid,message_id,internal_date,flags,keywords,modseq) VALUES(?,?,?,?,?,?,?)");
+        "INSERT INTO entries(mailbox_id,uid,message_id,internal_date,flags,keywords,modseq,trace) "
+        "VALUES(?,?,?,?,?,?,?,?)");
     e.bind(1, mailbox).bind(2, static_cast<int64_t>(d.uid)).bind(3, msg).bind(4, internal_date);
     e.bind(5, static_cast<int64_t>(flags & kAllFlags)).bind(6, keywords).bind(7, static_cast<int64_t>(d.modseq));
+    if (trace.empty()) e.bind_null(8);  // none: APPEND, and copies of untraced entries
+    else e.bind(8, trace);
     if (Status r = e.exec(); !r) return r;
     auto rc = c.prepare("UPDATE messages SET refcount=refcount+1 WHERE id=?");
     rc.bind(1, msg);
@@ -1326,7 +1591,7 @@ class SqliteStore final : public Store {
 
   static Status remove_entry(Conn& c, const Mailbox& mb, Uid uid, MessageId msg, bool log_change) {
     auto info = c.prepare(
-        "SELECT m.size,e.flags,m.blob_id FROM entries e JOIN messages m ON m.id=e.message_id "
+        "SELECT " CM_ENTRY_SIZE ",e.flags,m.blob_id FROM entries e JOIN messages m ON m.id=e.message_id "
         "WHERE e.mailbox_id=? AND e.uid=?");
     info.bind(1, mb.id).bind(2, static_cast<int64_t>(uid));
     if (!info.step()) return info.status() ? Status(not_found("no such entry")) : info.status();

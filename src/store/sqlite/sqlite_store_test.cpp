@@ -205,6 +205,51 @@ TEST_F(SqliteStoreTest, MigratesVersionOneDatabase) {
   EXPECT_EQ(raw_int("PRAGMA user_version"), static_cast<int64_t>(migs.size()));
 }
 
+// Entries stored before schema v7 have no trace column value: after the migration they
+// read as untraced, with the size they had, and the counters that counted them still agree.
+TEST_F(SqliteStoreTest, MigratesVersionSixEntriesAsUntraced) {
+  auto migs = sqlite::migrations();
+  ASSERT_GE(migs.size(), 7u);
+  std::string sql = "BEGIN;";
+  for (size_t v = 0; v < 6; ++v) sql += migs[v];
+  const std::string blob = crypto::sha256_hex("0123456789");
+  sql += "PRAGMA user_version=6;"
+         "INSERT INTO organisations(id,ods_code,name,short_name,open,created_at) VALUES(1,'RXA','A','a',1,1);"
+         "INSERT INTO accounts(id,address,display_name,org_id,kind,state,roles,quota_bytes,created_at) "
+         "  VALUES(1,'old@a.nhs.uk','Old',1,'person','active','user',0,1);"
+         "INSERT INTO addresses VALUES('old@a.nhs.uk',1,0);"
+         "INSERT INTO quota_usage VALUES(1,10,1);"
+         "INSERT INTO mailboxes(id,account_id,name,uidvalidity,uidnext,highest_modseq,messages,unseen,bytes) "
+         "  VALUES(1,1,'INBOX',2000000000,2,2,1,1,10);"
+         "INSERT INTO messages(id,blob_id,size,refcount) VALUES(1,'" + blob + "',10,1);"
+         "INSERT INTO message_headers VALUES(1,CAST('Subject: old' || char(13,10,13,10) AS BLOB));"
+         "INSERT INTO entries(mailbox_id,uid,message_id,internal_date,flags,keywords,modseq) VALUES(1,1,1,1,0,'',2);"
+         "COMMIT;";
+  std::string err;
+  ASSERT_EQ(raw_exec(sql, &err), SQLITE_OK) << err;
+  auto s = open();
+  EXPECT_EQ(raw_int("PRAGMA user_version"), static_cast<int64_t>(migs.size()));
+  auto e = MUST(s->entry(1, 1));
+  EXPECT_EQ(e.trace, "");
+  EXPECT_EQ(e.size, 10u);
+  EXPECT_EQ(MUST(s->headers(1, {})), (std::vector<std::pair<Uid, std::string>>{{1, "Subject: old\r\n\r\n"}}));
+  // New deliveries next to it carry their trace; the counters stay exact.
+  NewMessage m;
+  m.blob_id = crypto::sha256_hex("new");
+  m.size = 3;
+  DeliveryTarget t;
+  t.account_id = 1;
+  t.trace = "Delivered-To: old@a.nhs.uk\r\n";
+  auto out = MUST(s->deliver(m, std::span<const DeliveryTarget>(&t, 1)));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(MUST(s->entry(1, out[0].uid)).trace, t.trace);
+  EXPECT_EQ(MUST(s->mailbox_by_id(1)).bytes, 10u + 3u + t.trace.size());
+  for (const auto& q : MUST(s->verify_quota())) {
+    EXPECT_EQ(q.counted.bytes, q.actual.bytes);
+    EXPECT_EQ(q.actual.bytes, 10u + 3u + t.trace.size());
+  }
+}
+
 TEST_F(SqliteStoreTest, GarbageFileIsCorrupt) {
   {
     std::ofstream out(file(), std::ios::binary);

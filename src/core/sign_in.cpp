@@ -1,0 +1,370 @@
+// AdminService: signing in (lockout, failures, app passwords, expiry, the Acceptable Use
+// Policy) and the identity actions around it. PRODUCT.md S4, S5; see admin_service.hpp for
+// the contract of each function.
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+
+#include <sodium.h>
+
+#include "common/json_text.hpp"
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "core/admin_service.hpp"
+#include "core/mail_service.hpp"
+#include "crypto/crypto.hpp"
+
+namespace caremail {
+
+namespace {
+
+constexpr std::string_view kWrong = "wrong address or password";
+
+metrics::Counter& failures_total() {
+  static auto& c = metrics::counter("caremail_auth_failures_total", "Refused password sign-ins, every protocol");
+  return c;
+}
+metrics::Counter& lockouts_total() {
+  static auto& c = metrics::counter("caremail_auth_lockouts_total", "Accounts locked after repeated failures");
+  return c;
+}
+
+std::string date_text(UnixTime t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%d %B %Y", &tm);
+  return buf;
+}
+
+std::string time_text(UnixTime t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%H:%M UTC", &tm);
+  return buf;
+}
+
+// App passwords look like "abcd-efgh-jkmn-pqrs": 16 characters of an unambiguous alphabet
+// of 31 (79 bits), so a SHA-256 of them is enough (no Argon2id: nobody guesses 2^79).
+constexpr std::string_view kAppAlphabet = "abcdefghjkmnpqrstuvwxyz23456789";
+bool looks_like_app_password(std::string_view p) {
+  if (p.size() != 19) return false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (i % 5 == 4) {
+      if (p[i] != '-') return false;
+    } else if (!std::isalnum(static_cast<unsigned char>(p[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string app_secret() {
+  std::string out;
+  while (out.size() < 19) {
+    if (out.size() % 5 == 4) out += '-';
+    out += kAppAlphabet[randombytes_uniform(static_cast<uint32_t>(kAppAlphabet.size()))];
+  }
+  return out;
+}
+
+}  // namespace
+
+bool AdminService::ip_blocked(const std::string& peer, UnixTime now) {
+  if (peer.empty()) return false;
+  std::lock_guard lock(ip_mu_);
+  auto it = ip_failures_.find(peer);
+  return it != ip_failures_.end() && it->second.blocked_until > now;
+}
+
+void AdminService::note_ip_failure(const std::string& peer, UnixTime now) {
+  if (peer.empty()) return;
+  const auto& lc = config_.lockout;
+  std::lock_guard lock(ip_mu_);
+  if (ip_failures_.size() > 100000) {
+    // Bounded: forget the addresses that have nothing left in their window.
+    std::erase_if(ip_failures_, [&](const auto& kv) {
+      return kv.second.blocked_until <= now && (kv.second.at.empty() || kv.second.at.back() < now - lc.ip_window_seconds);
+    });
+  }
+  IpFailures& f = ip_failures_[peer];
+  f.at.push_back(now);
+  while (!f.at.empty() && f.at.front() < now - lc.ip_window_seconds) f.at.pop_front();
+  if (static_cast<int>(f.at.size()) >= lc.ip_failures && f.blocked_until <= now) {
+    f.blocked_until = now + lc.ip_block_seconds;
+    f.at.clear();
+    log::warn("auth.ip_blocked", {{"peer", peer}, {"seconds", lc.ip_block_seconds}});
+  }
+}
+
+void AdminService::note_failure(const Account& acct, const AuthContext& ctx, std::string_view reason, UnixTime now) {
+  failures_total().inc();
+  AuthFailure f;
+  f.account_id = acct.id;
+  f.at = now;
+  f.protocol = ctx.protocol;
+  f.peer = ctx.peer;
+  f.client = ctx.client.substr(0, std::min<size_t>(ctx.client.size(), 200));
+  f.reason = std::string(reason);
+  if (Status s = store_.record_auth_failure(f); !s)
+    log::warn("auth.failure_not_recorded", {{"account", acct.address}, {"error", s.error().message}});
+  std::string detail = "{\"protocol\":" + json_string(ctx.protocol) + ",\"peer\":" + json_string(ctx.peer) +
+                       ",\"client\":" + json_string(f.client) + ",\"reason\":" + json_string(reason) + "}";
+  audit(store_, Principal{0, acct.address, 0, {}, false, false, false}, "auth.fail", acct.address, acct.org_id,
+        "denied", detail);
+  if (acct.locked_until > now) return;  // already locked
+  const auto& lc = config_.lockout;
+  auto n = store_.count_auth_failures(acct.id, now - lc.window_seconds);
+  if (!n || *n < lc.failures) return;
+  UnixTime until = now + lc.lock_seconds;
+  if (Status s = store_.set_locked_until(acct.id, until, false); !s) {
+    log::warn("auth.lock_failed", {{"account", acct.address}, {"error", s.error().message}});
+    return;
+  }
+  password_cache_.forget(acct.id);
+  lockouts_total().inc();
+  log::info("auth.lockout", {{"account", acct.address}, {"failures", *n}, {"until", until}});
+  audit(store_, Principal::service(), "auth.lockout", acct.address, acct.org_id, "ok",
+        "{\"failures\":" + std::to_string(*n) + ",\"until\":" + std::to_string(until) + "}");
+}
+
+Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view password, const AuthContext& ctx) {
+  // Hash even for unknown addresses so that timing does not reveal who exists.
+  static const std::string dummy = crypto::hash_password("caremail-timing-equaliser");
+  UnixTime t = now();
+  if (ip_blocked(ctx.peer, t)) {
+    failures_total().inc();
+    return make_error(Errc::unauthenticated,
+                      "too many failed sign-ins from your network address; try again in a few minutes");
+  }
+  auto acct = store_.account_by_address(address);
+  if (!acct || acct->password_hash.empty() || acct->kind == AccountKind::shared) {
+    (void)crypto::verify_password(dummy, password);
+    note_ip_failure(ctx.peer, t);
+    failures_total().inc();
+    return make_error(Errc::unauthenticated, std::string(kWrong));
+  }
+
+  // App password first: one indexed lookup, no Argon2id.
+  std::optional<AppPassword> app;
+  if (looks_like_app_password(password)) {
+    std::string lowered(password);
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](unsigned char c) { return std::tolower(c); });
+    auto a = store_.app_password_by_hash(acct->id, crypto::sha256_hex(lowered));
+    if (a) app = std::move(*a);
+  }
+  bool verified = app.has_value();
+  bool cached = false;
+  if (!verified) {
+    cached = password_cache_.check(acct->id, acct->password_hash, password, t);
+    verified = cached || crypto::verify_password(acct->password_hash, password);
+  }
+  bool locked = acct->locked_until > t;
+  if (!verified) {
+    note_failure(*acct, ctx, locked ? "locked" : "password", t);
+    note_ip_failure(ctx.peer, t);
+    return make_error(Errc::unauthenticated, std::string(kWrong));
+  }
+  if (locked) {
+    // Only someone who knows the password learns that the account is locked.
+    note_failure(*acct, ctx, "locked", t);
+    return make_error(Errc::unauthenticated,
+                      "your account is locked after too many failed sign-ins until " + time_text(acct->locked_until) +
+                          "; check which device or app still uses an old password, then wait, unlock it yourself, "
+                          "or ask your local administrator");
+  }
+  if (acct->state != AccountState::active) {
+    password_cache_.forget(acct->id);
+    return make_error(Errc::unauthenticated, "account is not active");
+  }
+  if (!cached && !app) password_cache_.remember(acct->id, acct->password_hash, password, t);
+
+  SignIn out;
+  out.principal = Principal::of(*acct);
+  out.app_password = app.has_value();
+  // App passwords are separate credentials: the account password's age and a forced change
+  // do not stop a phone that was given its own.
+  if (!app) {
+    if (acct->must_change_password) {
+      if (ctx.mail_client)
+        return make_error(Errc::unauthenticated,
+                          "your password was reset by an administrator: sign in on the web and choose a new one, "
+                          "then use it here");
+      out.principal.must_change_password = true;
+    }
+    if (config_.password.expiry_days > 0) {
+      UnixTime expires = acct->password_changed_at + int64_t{config_.password.expiry_days} * 86400;
+      if (t >= expires) {
+        if (ctx.mail_client)
+          return make_error(Errc::unauthenticated, "your password expired on " + date_text(expires) +
+                                                       ": sign in on the web and choose a new one, then use it here");
+        out.principal.must_change_password = true;
+      } else {
+        int first = 0;
+        for (int d : config_.password.reminder_days) first = std::max(first, d);
+        int64_t days_left = (expires - t + 86399) / 86400;
+        if (days_left <= first)
+          out.alert = "Your password expires in " + std::to_string(days_left) + (days_left == 1 ? " day" : " days") +
+                      " (on " + date_text(expires) + "). Change it on the web before then.";
+      }
+    }
+  }
+  if (auto aup = store_.current_aup(); aup && aup->version > acct->aup_version) {
+    if (ctx.mail_client)
+      return make_error(Errc::unauthenticated, "please sign in on the web and accept the Acceptable Use Policy (version " +
+                                                   std::to_string(aup->version) + ") before using this mail client");
+    out.principal.aup_pending = true;
+  }
+  // A success resets the failure count; written at most once a minute (a phone that
+  // reconnects constantly should not cost a durable commit per connection).
+  bool failures_pending = false;
+  if (auto n = store_.count_auth_failures(acct->id, t - config_.lockout.window_seconds); n && *n > 0)
+    failures_pending = true;
+  if (failures_pending || acct->locked_until != 0 || acct->last_login_at < t - 60) {
+    if (acct->locked_until != 0) (void)store_.set_locked_until(acct->id, 0, false);
+    if (Status s = store_.note_login(acct->id, t); !s)
+      log::warn("auth.login_not_recorded", {{"account", acct->address}, {"error", s.error().message}});
+  }
+  if (app && app->last_used_at < t - 60) (void)store_.touch_app_password(app->id, t, ctx.protocol, ctx.peer);
+  return out;
+}
+
+Result<Account> AdminService::account_in_scope(const Principal& by, std::string_view address, std::string_view action,
+                                               bool self_ok, bool helpdesk_ok) {
+  auto acct = store_.account_by_address(address);
+  if (!acct) return acct.error();
+  if (self_ok && by.account_id == acct->id && !by.system) return acct;
+  bool ok = may_administer(by, acct->org_id);
+  if (!ok && helpdesk_ok && !by.restricted()) {
+    ok = by.has(Role::national_helpdesk) || (by.has(Role::local_helpdesk) && by.org_id == acct->org_id);
+  }
+  // Accounts with national roles are managed by national administrators only.
+  bool holds_national = acct->has_role(Role::national_admin) || acct->has_role(Role::national_helpdesk);
+  if (ok && holds_national && !by.system && !by.has(Role::national_admin) && by.account_id != acct->id) ok = false;
+  if (!ok) {
+    audit(store_, by, action, acct->address, acct->org_id, "denied");
+    if (!by.system && !by.national() && acct->org_id != by.org_id)
+      return make_error(Errc::not_found, "no account " + std::string(address));
+    return make_error(Errc::permission_denied, "you may not do this for this account");
+  }
+  return acct;
+}
+
+Status AdminService::unlock(const Principal& by, std::string_view address) {
+  // The person may unlock themselves only through self-service (with a second factor),
+  // which comes with web sign-in; here: administrators and helpdesk in scope.
+  auto acct = account_in_scope(by, address, "auth.unlock", /*self_ok=*/false, /*helpdesk_ok=*/true);
+  if (!acct) return acct.error();
+  if (Status s = store_.set_locked_until(acct->id, 0, true); !s) return s;
+  audit(store_, by, "auth.unlock", acct->address, acct->org_id, "ok");
+  return {};
+}
+
+Result<std::vector<AuthFailure>> AdminService::auth_failures(const Principal& by, std::string_view address,
+                                                             size_t limit) {
+  auto acct = account_in_scope(by, address, "auth.failures.read", /*self_ok=*/true, /*helpdesk_ok=*/true);
+  if (!acct) return acct.error();
+  return store_.auth_failures(acct->id, 0, std::min<size_t>(limit, 1000));
+}
+
+Result<NewAppPassword> AdminService::create_app_password(const Principal& by, std::string_view name) {
+  if (by.system) return make_error(Errc::invalid_argument, "the service itself has no app passwords");
+  if (by.restricted()) return make_error(Errc::permission_denied, "change your password or accept the Acceptable Use Policy first");
+  if (name.empty() || name.size() > 100)
+    return make_error(Errc::invalid_argument, "an app password needs a name of 1 to 100 characters (e.g. \"Work phone\")");
+  auto existing = store_.app_passwords(by.account_id);
+  if (!existing) return existing.error();
+  if (existing->size() >= 20)
+    return make_error(Errc::invalid_argument, "you already have 20 app passwords: revoke one you no longer use first");
+  NewAppPassword out;
+  out.secret = app_secret();
+  auto a = store_.add_app_password(by.account_id, name, crypto::sha256_hex(out.secret));
+  if (!a) return a.error();
+  out.info = std::move(*a);
+  audit(store_, by, "app_password.create", by.address, by.org_id, "ok",
+        "{\"id\":" + std::to_string(out.info.id) + ",\"name\":" + json_string(name) + "}");
+  return out;
+}
+
+Result<std::vector<AppPassword>> AdminService::list_app_passwords(const Principal& by, std::string_view address) {
+  auto acct = account_in_scope(by, address, "app_password.list", /*self_ok=*/true, /*helpdesk_ok=*/true);
+  if (!acct) return acct.error();
+  return store_.app_passwords(acct->id);
+}
+
+Status AdminService::revoke_app_password(const Principal& by, std::string_view address, int64_t id) {
+  auto acct = account_in_scope(by, address, "app_password.revoke", /*self_ok=*/true, /*helpdesk_ok=*/true);
+  if (!acct) return acct.error();
+  if (Status s = store_.delete_app_password(acct->id, id); !s) return s;
+  audit(store_, by, "app_password.revoke", acct->address, acct->org_id, "ok", "{\"id\":" + std::to_string(id) + "}");
+  return {};
+}
+
+Result<AupVersion> AdminService::publish_aup(const Principal& by, std::string_view text) {
+  if (!by.system && (!by.has(Role::national_admin) || by.restricted())) {
+    audit(store_, by, "aup.publish", "aup", 0, "denied");
+    return make_error(Errc::permission_denied, "only national administrators publish the Acceptable Use Policy");
+  }
+  if (text.empty() || text.size() > 100000)
+    return make_error(Errc::invalid_argument, "the policy text must be 1 to 100,000 bytes");
+  auto v = store_.publish_aup(text, by.address);
+  if (!v) return v.error();
+  audit(store_, by, "aup.publish", "aup", 0, "ok", "{\"version\":" + std::to_string(v->version) + "}");
+  return v;
+}
+
+Result<AupVersion> AdminService::current_aup(const Principal&) { return store_.current_aup(); }
+
+Status AdminService::accept_aup(const Principal& by, int version) {
+  if (by.system) return make_error(Errc::invalid_argument, "the service itself accepts no policy");
+  auto cur = store_.current_aup();
+  if (!cur) return cur.error();
+  if (version != cur->version)
+    return make_error(Errc::invalid_argument, "the current Acceptable Use Policy is version " +
+                                                  std::to_string(cur->version) + ": read and accept that one");
+  if (Status s = store_.set_aup_version(by.account_id, version); !s) return s;
+  audit(store_, by, "aup.accept", by.address, by.org_id, "ok", "{\"version\":" + std::to_string(version) + "}");
+  return {};
+}
+
+Result<int> AdminService::send_expiry_reminders(const Notify& notify) {
+  const auto& pc = config_.password;
+  if (pc.expiry_days <= 0 || pc.reminder_days.empty()) return 0;
+  int first = *std::max_element(pc.reminder_days.begin(), pc.reminder_days.end());
+  UnixTime t = now();
+  // Passwords set before this are within the first reminder's reach (or expired).
+  UnixTime before = t - (int64_t{pc.expiry_days} - first) * 86400 + 1;
+  identity::ExpiryRules rules;
+  rules.period = std::chrono::days(pc.expiry_days);
+  rules.reminder_days = pc.reminder_days;
+  int sent = 0;
+  auto due = store_.accounts_with_password_set_before(before, 100000);
+  if (!due) return due.error();
+  for (const Account& a : *due) {
+    if (a.state != AccountState::active) continue;
+    auto d = identity::reminder_due(identity::SysSeconds(std::chrono::seconds(a.password_changed_at)),
+                                    a.expiry_reminder_sent, identity::SysSeconds(std::chrono::seconds(t)), rules);
+    if (!d) continue;
+    UnixTime expires = a.password_changed_at + int64_t{pc.expiry_days} * 86400;
+    std::string subject = "Your password expires in " + std::to_string(*d) + (*d == 1 ? " day" : " days");
+    std::string body = "Your Caremail password expires on " + date_text(expires) + " at " + time_text(expires) +
+                       ".\r\n\r\nChange it before then: sign in on the web and choose a new password. After it "
+                       "expires, your mail apps (phone, Outlook, Thunderbird) will stop signing in until you do.\r\n"
+                       "\r\nA new password must be at least " +
+                       std::to_string(a.kind == AccountKind::application ? pc.min_length_application : pc.min_length) +
+                       " characters, must not contain your name, and must not be one of your last " +
+                       std::to_string(pc.history) + " passwords. A few random words make a good one.\r\n";
+    if (Status s = notify(a, subject, body); !s) {
+      log::warn("identity.reminder_failed", {{"account", a.address}, {"error", s.error().message}});
+      continue;
+    }
+    if (Status s = store_.set_expiry_reminder_sent(a.id, *d); !s) return s.error();
+    ++sent;
+  }
+  return sent;
+}
+
+}  // namespace caremail

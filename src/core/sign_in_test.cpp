@@ -1,0 +1,308 @@
+// Tests for AdminService::sign_in and the identity actions around it (PRODUCT.md S4, S5):
+// the policy on password changes, lockout across protocols with the device recorded, the
+// locked message only for someone who knows the password, per-IP throttling, app
+// passwords, forced changes, expiry ([ALERT] and reminders) and the Acceptable Use Policy.
+// The clock is injected, so periods are crossed without waiting.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "common/config.hpp"
+#include "core/admin_service.hpp"
+#include "crypto/crypto.hpp"
+#include "store/open_storage.hpp"
+
+namespace caremail {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr UnixTime kStart = 1'800'000'000;
+
+class SignInTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { crypto::init(); }
+
+  void SetUp() override {
+    std::string t = (fs::temp_directory_path() / "cm-signin-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(t.data()), nullptr);
+    dir_ = t;
+    cfg_.server.data_dir = dir_;
+    cfg_.national.domain = "care.example";
+    cfg_.lockout.failures = 3;
+    cfg_.lockout.window_seconds = 600;
+    cfg_.lockout.lock_seconds = 1800;
+    cfg_.lockout.ip_failures = 8;
+    cfg_.password.expiry_days = 365;
+    auto storage = open_storage(cfg_);
+    ASSERT_TRUE(storage.ok()) << storage.error().message;
+    store_ = std::move(storage->store);
+    blobs_ = std::move(storage->blobs);
+    admin_ = std::make_unique<AdminService>(*store_, cfg_);
+    admin_->set_clock([this] { return now_; });
+    ASSERT_TRUE(admin_->bootstrap("", "").ok());
+    national_ = Principal::of(*store_->account_by_address("admin@care.example"));
+    ASSERT_TRUE(admin_->create_organisation(national_, {"RA1", "Trust A", "", {"a.care.example"}}).ok());
+    ASSERT_TRUE(admin_->create_organisation(national_, {"RB2", "Trust B", "", {"b.care.example"}}).ok());
+    CreateAccountRequest r;
+    r.address = "jo.bloggs@a.care.example";
+    r.display_name = "Jo Bloggs";
+    r.ods_code = "RA1";
+    r.password = kPw;
+    auto jo = admin_->create_account(national_, r);
+    ASSERT_TRUE(jo.ok()) << jo.error().message;
+    jo_ = Principal::of(*jo);
+    r = {};
+    r.address = "admin@a.care.example";
+    r.ods_code = "RA1";
+    r.roles = {Role::user, Role::local_admin};
+    admin_a_ = Principal::of(*admin_->create_account(national_, r));
+    r.address = "admin@b.care.example";
+    r.ods_code = "RB2";
+    admin_b_ = Principal::of(*admin_->create_account(national_, r));
+  }
+
+  void TearDown() override {
+    admin_.reset();
+    store_.reset();
+    blobs_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  AuthContext ctx(std::string protocol, std::string peer = "192.0.2.1", std::string client = "",
+                  bool mail_client = true) {
+    AuthContext c;
+    c.protocol = std::move(protocol);
+    c.peer = std::move(peer);
+    c.client = std::move(client);
+    c.mail_client = mail_client;
+    return c;
+  }
+
+  static constexpr const char* kPw = "velvet hammock orbit";
+  UnixTime now_ = kStart;
+  fs::path dir_;
+  Config cfg_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<FsBlobStore> blobs_;
+  std::unique_ptr<AdminService> admin_;
+  Principal national_, jo_, admin_a_, admin_b_;
+};
+
+TEST_F(SignInTest, PolicyOnEveryPasswordChange) {
+  struct Case {
+    const char* password;
+    const char* says;  // empty: accepted
+  };
+  const Case cases[] = {
+      {"short one", "at least 10 characters"},
+      {"bloggs is my name", "must not contain your name"},
+      {"JO.BLOGGS.1234", "must not contain your name"},
+      {"password1234", "most often guessed"},
+      {"Password!!2024", "most often guessed"},
+      {kPw, "last 4 passwords"},  // the current one
+      {"granite willow ferry", ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.password);
+    Status s = admin_->set_password(jo_, jo_.address, c.password);
+    if (*c.says == 0) {
+      EXPECT_TRUE(s.ok()) << s.error().message;
+    } else {
+      ASSERT_FALSE(s.ok());
+      EXPECT_EQ(s.error().code, Errc::invalid_argument);
+      EXPECT_NE(s.error().message.find(c.says), std::string::npos) << s.error().message;
+      EXPECT_EQ(s.error().message.find(c.password), std::string::npos);  // never echoed
+    }
+  }
+  // History: the four newest (current included) are refused, the fifth back is allowed.
+  for (const char* p : {"second granite pass", "third granite pass", "fourth granite pass"})
+    ASSERT_TRUE(admin_->set_password(jo_, jo_.address, p).ok()) << p;
+  EXPECT_FALSE(admin_->set_password(jo_, jo_.address, "granite willow ferry").ok());  // 4th newest
+  ASSERT_TRUE(admin_->set_password(jo_, jo_.address, "fifth granite pass").ok());
+  EXPECT_TRUE(admin_->set_password(jo_, jo_.address, "granite willow ferry").ok());   // 5th: allowed
+}
+
+TEST_F(SignInTest, LockoutCountsEveryProtocolAndRecordsTheDevice) {
+  EXPECT_FALSE(admin_->sign_in(jo_.address, "old password one", ctx("imap", "192.0.2.7", "iPhone Mail 17.1")).ok());
+  now_ += 10;
+  EXPECT_FALSE(admin_->sign_in(jo_.address, "old password one", ctx("smtp", "192.0.2.7", "jos-iphone")).ok());
+  now_ += 10;
+  // Still below the limit: the right password works and resets the count.
+  ASSERT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+  now_ += 10;
+  for (int i = 0; i < 2; ++i)
+    EXPECT_FALSE(admin_->sign_in(jo_.address, "old password one", ctx("http", "192.0.2.8", "curl/8")).ok());
+  EXPECT_EQ(store_->account(jo_.account_id)->locked_until, 0);
+  auto third = admin_->sign_in(jo_.address, "old password one", ctx("imap", "192.0.2.7", "iPhone Mail 17.1"));
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.error().message, "wrong address or password");
+  EXPECT_EQ(store_->account(jo_.account_id)->locked_until, now_ + 1800);
+
+  // Locked: the right password learns it is locked, a wrong one learns nothing.
+  now_ += 60;
+  auto right = admin_->sign_in(jo_.address, kPw, ctx("imap"));
+  ASSERT_FALSE(right.ok());
+  EXPECT_NE(right.error().message.find("locked"), std::string::npos);
+  auto wrong = admin_->sign_in(jo_.address, "guess guess guess", ctx("imap", "192.0.2.9"));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().message, "wrong address or password");
+
+  // The person and their administrators see which device; another organisation does not.
+  auto seen = admin_->auth_failures(jo_, jo_.address);
+  ASSERT_TRUE(seen.ok());
+  ASSERT_GE(seen->size(), 6u);
+  EXPECT_EQ((*seen)[0].reason, "locked");
+  bool saw_phone = false;
+  for (const auto& f : *seen) saw_phone |= f.protocol == "imap" && f.client == "iPhone Mail 17.1" && f.peer == "192.0.2.7";
+  EXPECT_TRUE(saw_phone);
+  EXPECT_TRUE(admin_->auth_failures(admin_a_, jo_.address).ok());
+  auto other = admin_->auth_failures(admin_b_, jo_.address);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code, Errc::not_found);
+
+  // The lock runs out by itself...
+  now_ += 1800;
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+  // ...or an administrator lifts it (not one of another organisation, not the person).
+  for (int i = 0; i < 3; ++i) (void)admin_->sign_in(jo_.address, "nope nope nope", ctx("imap"));
+  EXPECT_FALSE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+  EXPECT_FALSE(admin_->unlock(admin_b_, jo_.address).ok());
+  EXPECT_FALSE(admin_->unlock(jo_, jo_.address).ok());
+  ASSERT_TRUE(admin_->unlock(admin_a_, jo_.address).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+}
+
+TEST_F(SignInTest, FailuresOutsideTheWindowDoNotLock) {
+  for (int i = 0; i < 2; ++i) (void)admin_->sign_in(jo_.address, "nope nope nope", ctx("imap"));
+  now_ += 601;  // the first two are outside the window now
+  (void)admin_->sign_in(jo_.address, "nope nope nope", ctx("imap"));
+  EXPECT_EQ(store_->account(jo_.account_id)->locked_until, 0);
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+}
+
+TEST_F(SignInTest, OneAddressSprayingManyAccountsIsBlocked) {
+  // Eight failures from one address over many (mostly unknown) accounts block it; another
+  // address is not affected, and the block ends.
+  for (int i = 0; i < 8; ++i)
+    (void)admin_->sign_in("user" + std::to_string(i) + "@a.care.example", "Winter2026!!", ctx("smtp", "203.0.113.5"));
+  auto blocked = admin_->sign_in(jo_.address, kPw, ctx("smtp", "203.0.113.5"));
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_NE(blocked.error().message.find("network address"), std::string::npos);
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("smtp", "203.0.113.6")).ok());
+  now_ += cfg_.lockout.ip_block_seconds;
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("smtp", "203.0.113.5")).ok());
+}
+
+TEST_F(SignInTest, AppPasswordsWorkAloneAndCanBeRevoked) {
+  auto app = admin_->create_app_password(jo_, "Work phone");
+  ASSERT_TRUE(app.ok()) << app.error().message;
+  ASSERT_EQ(app->secret.size(), 19u);
+  EXPECT_EQ(app->secret[4], '-');
+  auto in = admin_->sign_in(jo_.address, app->secret, ctx("imap"));
+  ASSERT_TRUE(in.ok()) << in.error().message;
+  EXPECT_TRUE(in->app_password);
+  EXPECT_EQ(in->principal.account_id, jo_.account_id);
+  auto list = admin_->list_app_passwords(jo_, jo_.address);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "Work phone");
+  EXPECT_EQ((*list)[0].last_used_protocol, "imap");
+  // Another person's app password does not open this account.
+  CreateAccountRequest r;
+  r.address = "sam.other@a.care.example";
+  r.ods_code = "RA1";
+  r.password = "pebble lantern crane";
+  auto sam = admin_->create_account(national_, r);
+  ASSERT_TRUE(sam.ok());
+  EXPECT_FALSE(admin_->sign_in(sam->address, app->secret, ctx("imap")).ok());
+  // A forced change of the account password does not stop the phone.
+  ASSERT_TRUE(admin_->set_password(admin_a_, jo_.address, "reset by the desk 1").ok());
+  EXPECT_FALSE(admin_->sign_in(jo_.address, "reset by the desk 1", ctx("imap")).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, app->secret, ctx("imap")).ok());
+  // Revoked by an administrator (a lost phone): gone at once.
+  EXPECT_FALSE(admin_->revoke_app_password(admin_b_, jo_.address, app->info.id).ok());
+  ASSERT_TRUE(admin_->revoke_app_password(admin_a_, jo_.address, app->info.id).ok());
+  EXPECT_FALSE(admin_->sign_in(jo_.address, app->secret, ctx("imap")).ok());
+  EXPECT_FALSE(admin_->create_app_password(jo_, "").ok());
+}
+
+TEST_F(SignInTest, ForcedChangeRestrictsTheApiAndRefusesMailClients) {
+  ASSERT_TRUE(admin_->set_password(admin_a_, jo_.address, "reset by the desk 1").ok());
+  auto imap = admin_->sign_in(jo_.address, "reset by the desk 1", ctx("imap"));
+  ASSERT_FALSE(imap.ok());
+  EXPECT_NE(imap.error().message.find("reset by an administrator"), std::string::npos);
+  auto web = admin_->sign_in(jo_.address, "reset by the desk 1", ctx("http", "192.0.2.1", "", false));
+  ASSERT_TRUE(web.ok());
+  EXPECT_TRUE(web->principal.must_change_password);
+  EXPECT_FALSE(admin_->issue_api_token(web->principal, "script").ok());
+  EXPECT_FALSE(admin_->create_app_password(web->principal, "phone").ok());
+  ASSERT_TRUE(admin_->set_password(web->principal, jo_.address, "my own choice again").ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, "my own choice again", ctx("imap")).ok());
+}
+
+TEST_F(SignInTest, ExpiryAlertsThenRefusesMailClients) {
+  auto fresh = admin_->sign_in(jo_.address, kPw, ctx("imap"));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->alert, "");
+  UnixTime changed = store_->account(jo_.account_id)->password_changed_at;
+  now_ = changed + (365 - 5) * 86400LL;
+  auto soon = admin_->sign_in(jo_.address, kPw, ctx("imap"));
+  ASSERT_TRUE(soon.ok());
+  EXPECT_NE(soon->alert.find("expires in 5 days"), std::string::npos) << soon->alert;
+  now_ = changed + 365 * 86400LL;
+  auto expired = admin_->sign_in(jo_.address, kPw, ctx("imap"));
+  ASSERT_FALSE(expired.ok());
+  EXPECT_NE(expired.error().message.find("expired"), std::string::npos);
+  auto web = admin_->sign_in(jo_.address, kPw, ctx("http", "192.0.2.1", "", false));
+  ASSERT_TRUE(web.ok());
+  EXPECT_TRUE(web->principal.must_change_password);
+}
+
+TEST_F(SignInTest, ExpiryRemindersGoOnceEach) {
+  std::vector<std::pair<std::string, std::string>> sent;  // (to, subject)
+  auto notify = [&](const Account& a, std::string subject, std::string) -> Status {
+    sent.emplace_back(a.address, std::move(subject));
+    return {};
+  };
+  UnixTime changed = store_->account(jo_.account_id)->password_changed_at;
+  now_ = changed + (365 - 20) * 86400LL;
+  EXPECT_EQ(*admin_->send_expiry_reminders(notify), 0);
+  now_ = changed + (365 - 18) * 86400LL;
+  EXPECT_EQ(*admin_->send_expiry_reminders(notify), 1);
+  EXPECT_EQ(*admin_->send_expiry_reminders(notify), 0);  // not twice
+  now_ = changed + (365 - 4) * 86400LL;                  // the job was down: only the most urgent
+  EXPECT_EQ(store_->account(jo_.account_id)->expiry_reminder_sent, 18);
+  EXPECT_EQ(*admin_->send_expiry_reminders(notify), 1);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0], std::make_pair(jo_.address, std::string("Your password expires in 18 days")));
+  EXPECT_EQ(sent[1].second, "Your password expires in 5 days");
+  // A new password starts afresh.
+  ASSERT_TRUE(admin_->set_password(jo_, jo_.address, "granite willow ferry").ok());
+  EXPECT_EQ(*admin_->send_expiry_reminders(notify), 0);
+}
+
+TEST_F(SignInTest, AcceptableUsePolicyVersions) {
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());  // none published yet
+  EXPECT_FALSE(admin_->publish_aup(admin_a_, "local text").ok());
+  auto v1 = admin_->publish_aup(national_, "Use the service for health and care work.");
+  ASSERT_TRUE(v1.ok());
+  EXPECT_EQ(v1->version, 1);
+  auto imap = admin_->sign_in(jo_.address, kPw, ctx("smtp"));
+  ASSERT_FALSE(imap.ok());
+  EXPECT_NE(imap.error().message.find("Acceptable Use Policy (version 1)"), std::string::npos);
+  auto web = admin_->sign_in(jo_.address, kPw, ctx("http", "192.0.2.1", "", false));
+  ASSERT_TRUE(web.ok());
+  EXPECT_TRUE(web->principal.aup_pending);
+  EXPECT_FALSE(admin_->accept_aup(web->principal, 2).ok());
+  ASSERT_TRUE(admin_->accept_aup(web->principal, 1).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("smtp")).ok());
+  ASSERT_TRUE(admin_->publish_aup(national_, "Version two.").ok());
+  EXPECT_FALSE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+}
+
+}  // namespace
+}  // namespace caremail
