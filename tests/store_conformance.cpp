@@ -388,6 +388,68 @@ TEST_P(StoreConformance, AppPasswordsAndAup) {
   EXPECT_EQ(MUST(store().account(b.id)).aup_version, 0);
 }
 
+TEST_P(StoreConformance, MfaRecoveryCodesSessionsAndOrgPolicy) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id, 100);
+  EXPECT_EQ(code_of(store().mfa(a.id)), "not_found");
+  MUST(store().begin_mfa(a.id, std::string("sealed\0bytes", 12)));
+  auto m = MUST(store().mfa(a.id));
+  EXPECT_EQ(m.sealed_secret, std::string("sealed\0bytes", 12));
+  EXPECT_FALSE(m.enabled);
+  std::vector<std::string> hashes{"$r1", "$r2"};
+  MUST(store().enable_mfa(a.id, 100, hashes));
+  m = MUST(store().mfa(a.id));
+  EXPECT_TRUE(m.enabled);
+  EXPECT_EQ(m.last_step, 100);
+  EXPECT_FALSE(MUST(store().advance_mfa_step(a.id, 100)));  // not past it: a replay
+  EXPECT_TRUE(MUST(store().advance_mfa_step(a.id, 101)));
+  auto codes = MUST(store().recovery_codes(a.id));
+  ASSERT_EQ(codes.size(), 2u);
+  EXPECT_EQ(codes[1].second, "$r2");
+  EXPECT_TRUE(MUST(store().use_recovery_code(a.id, codes[0].first)));
+  EXPECT_FALSE(MUST(store().use_recovery_code(a.id, codes[0].first)));  // once
+  EXPECT_EQ(MUST(store().recovery_codes(a.id)).size(), 1u);
+  MUST(store().begin_mfa(a.id, "again"));  // a new enrolment drops the old codes
+  EXPECT_FALSE(MUST(store().mfa(a.id)).enabled);
+  EXPECT_EQ(MUST(store().recovery_codes(a.id)).size(), 0u);
+  MUST(store().delete_mfa(a.id));
+  EXPECT_EQ(code_of(store().mfa(a.id)), "not_found");
+
+  WebSession w;
+  w.token_hash = "t1";
+  w.account_id = a.id;
+  w.csrf_hash = "c1";
+  w.created_at = w.last_seen_at = 10;
+  w.idle_seconds = 300;
+  w.expires_at = 1000;
+  w.public_computer = true;
+  w.mfa = true;
+  w.peer = "192.0.2.1";
+  w.user_agent = "Firefox";
+  MUST(store().create_session(w));
+  w.token_hash = "t2";
+  MUST(store().create_session(w));
+  EXPECT_EQ(code_of(store().create_session(w)), "already_exists");
+  MUST(store().touch_session("t1", 50));
+  auto got = MUST(store().session("t1"));
+  EXPECT_EQ(got.last_seen_at, 50);
+  EXPECT_TRUE(got.public_computer);
+  EXPECT_TRUE(got.mfa);
+  EXPECT_EQ(got.user_agent, "Firefox");
+  MUST(store().delete_session("t1"));
+  EXPECT_EQ(code_of(store().session("t1")), "not_found");
+  MUST(store().delete_sessions(a.id));
+  EXPECT_EQ(code_of(store().session("t2")), "not_found");
+
+  MUST(store().set_org_mfa_policy(org.id, true, {"10.0.0.0/8", "2001:db8::/32"}));
+  auto o = MUST(store().organisation(org.id));
+  EXPECT_TRUE(o.mfa_required);
+  EXPECT_EQ(o.trusted_networks, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32"}));
+  MUST(store().set_org_mfa_policy(org.id, false, {}));
+  EXPECT_TRUE(MUST(store().organisation(org.id)).trusted_networks.empty());
+  EXPECT_EQ(code_of(store().set_org_mfa_policy(org.id + 100, true, {})), "not_found");
+}
+
 TEST_P(StoreConformance, QuotaLimitIsEnforcedAtDelivery) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id, 100);

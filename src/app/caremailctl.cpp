@@ -176,6 +176,17 @@ int main(int argc, char** argv) {
   auto* acct_failures = acct->add_subcommand("failures", "recent sign-in failures (which device, which protocol)");
   acct_failures->add_option("address", address)->required();
 
+  auto* acct_mfa_reset = acct->add_subcommand("mfa-reset", "remove an account's second factor (a lost phone)");
+  acct_mfa_reset->add_option("address", address)->required();
+
+  auto* org_mfa = org->add_subcommand("mfa", "an organisation's MFA policy");
+  bool mfa_on = false, mfa_off = false;
+  std::vector<std::string> trusted;
+  org_mfa->add_option("--ods", ods, "ODS code")->required();
+  auto* on_flag = org_mfa->add_flag("--require", mfa_on, "require MFA of everyone in the organisation");
+  org_mfa->add_flag("--no-require", mfa_off, "administrators only (the national minimum)")->excludes(on_flag);
+  org_mfa->add_option("--trusted-network", trusted, "CIDR exempt from the requirement (repeatable)");
+
   auto* app_pw = app.add_subcommand("app-password", "app passwords for mail clients")->require_subcommand(1);
   auto* app_list = app_pw->add_subcommand("list", "list an account's app passwords");
   app_list->add_option("address", address)->required();
@@ -290,6 +301,24 @@ int main(int argc, char** argv) {
                            json::serialize(body)),
                     raw, [&](const json::value&) {
                       std::cout << "sending " << (suspend ? "suspended" : "resumed") << " for " << address << "\n";
+                    });
+    }
+    if (*acct_mfa_reset) {
+      return report(c.call(http::verb::delete_, "/api/v1/accounts/" + url_encode(address) + "/mfa", ""), raw,
+                    [&](const json::value&) { std::cout << "second factor removed for " << address << "\n"; });
+    }
+    if (*org_mfa) {
+      if (mfa_on == mfa_off) {
+        std::cerr << "caremailctl: say --require or --no-require\n";
+        return 2;
+      }
+      json::array nets;
+      for (auto& n : trusted) nets.emplace_back(n);
+      json::object body{{"required", mfa_on}, {"trusted_networks", nets}};
+      return report(c.call(http::verb::put, "/api/v1/organisations/" + url_encode(ods) + "/mfa", json::serialize(body)),
+                    raw, [&](const json::value&) {
+                      std::cout << ods << ": MFA " << (mfa_on ? "required of everyone" : "required of administrators")
+                                << "\n";
                     });
     }
     if (*acct_unlock) {

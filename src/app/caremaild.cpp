@@ -13,6 +13,8 @@
 
 #include "app/daemon.hpp"
 #include "common/config.hpp"
+#include "core/admin_service.hpp"
+#include "crypto/crypto.hpp"
 
 namespace {
 
@@ -50,6 +52,12 @@ int main(int argc, char** argv) {
   }
   if (fsck) return caremail::run_fsck(cfg.value());
   if (check_only) {
+    // The files the configuration names are part of it: the password lists.
+    caremail::crypto::init();
+    if (auto policy = caremail::AdminService::load_policy(cfg.value()); !policy) {
+      std::cerr << "caremaild: configuration error: " << policy.error().message << "\n";
+      return 2;
+    }
     std::cout << "caremaild: configuration OK\n";
     return 0;
   }

@@ -132,6 +132,10 @@ int run_daemon(DaemonOptions opts) {
   if (cfg.password.breached_list.empty())
     log::warn("startup.no_breached_list", {{"hint", "set password.breached_list to the Pwned Passwords SHA-1 file"}});
   AdminService admin(*store, cfg, *policy);
+  // TOTP secrets are sealed with the service key (the blob key), bound to their account.
+  auto service_key = crypto::load_or_create_key(cfg.key_file());
+  if (!service_key) return fatal(service_key.error().message);
+  admin.set_secret_key(*service_key);
   // SEARCH BODY/TEXT: indexed in the background after each delivery (a cache; rebuilt by
   // searching if lost). Declared after `mail`, so it stops before the service goes.
   FullTextIndex fts(cfg.server.data_dir / "fts", [&mail](const std::string& blob) {

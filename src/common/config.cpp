@@ -239,6 +239,12 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("lockout", "ip_failures", c.lockout.ip_failures));
   CM_TRY(r.get("lockout", "ip_window_seconds", c.lockout.ip_window_seconds));
   CM_TRY(r.get("lockout", "ip_block_seconds", c.lockout.ip_block_seconds));
+  CM_TRY(r.get("mfa", "required_for_administrators", c.mfa.required_for_administrators));
+  CM_TRY(r.get("mfa", "required_for_everyone", c.mfa.required_for_everyone));
+  CM_TRY(r.get("mfa", "issuer", c.mfa.issuer));
+  CM_TRY(r.get("mfa", "session_idle_seconds", c.mfa.session_idle_seconds));
+  CM_TRY(r.get("mfa", "public_session_idle_seconds", c.mfa.public_session_idle_seconds));
+  CM_TRY(r.get("mfa", "session_max_seconds", c.mfa.session_max_seconds));
   CM_TRY(r.check_unknown());
 
   // Semantic checks: each names the option and the fix.
@@ -257,6 +263,13 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
       return bad(origin, "password.reminder_days", "every entry must be fewer days than password.expiry_days");
   if (c.password.expiry_check_seconds < 10)
     return bad(origin, "password.expiry_check_seconds", "must be at least 10");
+  if (c.mfa.issuer.empty() || c.mfa.issuer.size() > 60) return bad(origin, "mfa.issuer", "must be 1 to 60 characters");
+  if (c.mfa.session_idle_seconds < 60 || c.mfa.public_session_idle_seconds < 60 ||
+      c.mfa.public_session_idle_seconds > c.mfa.session_idle_seconds)
+    return bad(origin, "mfa.session_idle_seconds",
+               "session_idle_seconds and public_session_idle_seconds must be at least 60, the public one no longer");
+  if (c.mfa.session_max_seconds < c.mfa.session_idle_seconds)
+    return bad(origin, "mfa.session_max_seconds", "must be at least mfa.session_idle_seconds");
   if (c.lockout.failures < 1) return bad(origin, "lockout.failures", "must be at least 1");
   if (c.lockout.window_seconds < 1 || c.lockout.lock_seconds < 1)
     return bad(origin, "lockout.window_seconds", "lockout.window_seconds and lockout.lock_seconds must be at least 1");

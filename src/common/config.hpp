@@ -151,6 +151,16 @@ struct Config {
     int ip_block_seconds = 900;
   } lockout;
 
+  // Multi-factor authentication and sign-in sessions (PRODUCT.md S4, S7).
+  struct Mfa {
+    bool required_for_administrators = true;  // every administrator role (PRODUCT.md S4)
+    bool required_for_everyone = false;  // national policy; organisations may also require it
+    std::string issuer = "Caremail";     // the name authenticator apps show
+    int session_idle_seconds = 1800;     // a web/API session ends after this long unused
+    int public_session_idle_seconds = 300;  // "public computer" sign-in
+    int session_max_seconds = 43200;     // and after this long in any case
+  } mfa;
+
   // Resolved paths (after load): absolute.
   std::filesystem::path key_file() const;
   std::filesystem::path db_file() const { return server.data_dir / "caremail.db"; }

@@ -8,6 +8,8 @@
 #include "core/mail_service.hpp"
 #include "crypto/crypto.hpp"
 
+#include <sodium.h>
+
 namespace caremail {
 
 namespace {
@@ -58,6 +60,7 @@ AdminService::AdminService(Store& store, const Config& config, std::shared_ptr<c
       policy_(std::move(policy)),
       password_cache_(config.server.password_cache_seconds),
       clock_(wall_clock) {
+  randombytes_buf(secret_key_.data(), secret_key_.size());
   if (!policy_) {
     auto cfg = policy_config(config);
     cfg.extra_common_lists.clear();
@@ -209,6 +212,7 @@ Result<Organisation> AdminService::create_organisation(const Principal& by, NewO
 }
 
 Result<std::vector<Organisation>> AdminService::list_organisations(const Principal& by) {
+  if (by.restricted()) return denied("finish signing in first");
   auto all = store_.list_organisations();
   if (!all) return all;
   if (by.system || by.national()) return all;
@@ -270,6 +274,7 @@ Result<Account> AdminService::create_account(const Principal& by, CreateAccountR
 }
 
 Result<std::vector<Account>> AdminService::list_accounts(const Principal& by, std::optional<std::string> ods) {
+  if (by.restricted()) return denied("finish signing in first");
   std::optional<OrgId> org;
   if (ods) {
     auto o = store_.organisation_by_ods(*ods);
@@ -291,6 +296,9 @@ Result<std::vector<Account>> AdminService::list_accounts(const Principal& by, st
 Result<Account> AdminService::get_account(const Principal& by, std::string_view address) {
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
+  if (by.restricted() && by.account_id != acct->id)
+    return denied("finish signing in first (change your password, accept the Acceptable Use Policy or set up "
+                  "two-step verification)");
   if (by.system || by.account_id == acct->id || by.national()) return acct;
   if ((by.has(Role::local_admin) || by.has(Role::primary_local_admin) || by.has(Role::local_helpdesk)) &&
       by.org_id == acct->org_id)
@@ -328,6 +336,9 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
       !s)
     return s;
   password_cache_.forget(acct->id);
+  // Other sign-ins end with the old password (a stolen session does not outlive a reset);
+  // the person changing their own keeps going with the new one at their next request.
+  (void)store_.delete_sessions(acct->id);
   audit(store_, by, "account.set_password", acct->address, acct->org_id, "ok",
         std::string("{\"self\":") + (self ? "true" : "false") + ",\"must_change\":" + (must_change ? "true" : "false") +
             "}");
@@ -365,7 +376,13 @@ Result<Principal> AdminService::authenticate_token(std::string_view token) {
   auto acct = store_.account(*id);
   if (!acct) return make_error(Errc::unauthenticated, "invalid API token");
   if (acct->state != AccountState::active) return make_error(Errc::unauthenticated, "account is not active");
-  return Principal::of(*acct);
+  // A token carries its owner's rights, restrictions included: a forced password change or
+  // a new Acceptable Use Policy applies to scripts too.
+  SignIn in;
+  in.principal = Principal::of(*acct);
+  AuthContext ctx;
+  if (Status s = restrict(*acct, false, ctx, now(), in); !s) return s.error();
+  return in.principal;
 }
 
 Result<Principal> AdminService::authenticate_password(std::string_view address, std::string_view password) {

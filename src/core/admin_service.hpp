@@ -18,6 +18,7 @@
 #include "core/password_cache.hpp"
 #include "identity/password_policy.hpp"
 #include "core/principal.hpp"
+#include "crypto/crypto.hpp"
 #include "store/store.hpp"
 
 namespace caremail {
@@ -45,6 +46,26 @@ struct AuthContext {
   // message that says where to go. Over the API the sign-in succeeds with a restricted
   // Principal that may only do that.
   bool mail_client = false;
+  // start_session: the second factor is asked for there, so MFA does not refuse this
+  // password sign-in the way it refuses Basic and mail clients.
+  bool starts_session = false;
+};
+
+// A new sign-in session (web and API): the token goes into an HttpOnly cookie, the CSRF
+// token into every state-changing request (X-CSRF-Token). Both shown once.
+struct SessionStart {
+  std::string token;
+  std::string csrf_token;
+  Principal principal;
+  UnixTime idle_seconds = 0;
+  UnixTime expires_at = 0;
+  bool public_computer = false;
+  std::string alert;
+};
+
+struct TotpEnrolment {
+  std::string secret;       // base32, for typing into an authenticator app
+  std::string otpauth_uri;  // for a QR code
 };
 
 struct SignIn {
@@ -106,6 +127,35 @@ class AdminService {
   Result<Principal> authenticate_password(std::string_view address, std::string_view password);
   const PasswordCache& password_cache() const { return password_cache_; }
 
+  // Sign-in sessions (PRODUCT.md S4, S7). start_session: password (lockout etc. as
+  // sign_in), then the second factor when the account has one or must have one: `code` is a
+  // TOTP code or a recovery code; without it the answer is Errc::unauthenticated with the
+  // message "second factor required" (the API adds "mfa_required": true). A person who must
+  // use MFA and has not set it up gets a session restricted to enrolling.
+  // `public_computer`: the short idle limit (mfa.public_session_idle_seconds).
+  Result<SessionStart> start_session(std::string_view address, std::string_view password, std::string_view code,
+                                     bool public_computer, const AuthContext& ctx);
+  // The Principal of a live session (restrictions recomputed each time). `csrf`: the token
+  // the request carried when it changes anything (nullopt for reads). Ends idle and expired
+  // sessions, and those of accounts no longer active or locked.
+  Result<Principal> authenticate_session(std::string_view token, std::optional<std::string_view> csrf);
+  Status end_session(std::string_view token);
+
+  // TOTP enrolment by the person: begin (a new secret, not yet active), then confirm with a
+  // code from the app, which turns it on and returns 10 recovery codes (shown once).
+  Result<TotpEnrolment> begin_totp(const Principal& by);
+  Result<std::vector<std::string>> confirm_totp(const Principal& by, std::string_view code);
+  // Removes an account's second factor: the person (with a current code) or helpdesk and
+  // administrators in scope (a lost phone; audited). Their sessions end.
+  Status remove_mfa(const Principal& by, std::string_view address, std::string_view code = {});
+  // An organisation's MFA policy: administrators of that organisation or national ones.
+  // Networks in CIDR notation, at most 50.
+  Status set_org_mfa_policy(const Principal& by, std::string_view ods_code, bool required,
+                            std::vector<std::string> trusted_networks);
+  // Key that seals TOTP secrets at rest (caremaild passes the service key; by default a
+  // random one, which does not survive a restart).
+  void set_secret_key(const crypto::Key& key) { secret_key_ = key; }
+
   // Lockout, for the person and their administrators (helpdesk included).
   Status unlock(const Principal& by, std::string_view address);
   Result<std::vector<AuthFailure>> auth_failures(const Principal& by, std::string_view address, size_t limit = 100);
@@ -145,6 +195,18 @@ class AdminService {
   // May `by` administer accounts of organisation `org`?
   bool may_administer(const Principal& by, OrgId org) const;
 
+  // A completed sign-in: last login, failure count reset (at most one write a minute).
+  void record_login(const Account& acct, UnixTime now);
+  // Restrictions of a password sign-in (forced change, expiry, AUP): refusals for mail
+  // clients, flags on the Principal otherwise; an expiry alert.
+  Status restrict(const Account& acct, bool app, const AuthContext& ctx, UnixTime now, SignIn& out);
+  // Must this account give a second factor (by role, national or organisation policy, not
+  // from a trusted network)? mfa_applies: that, or it has one enabled.
+  bool mfa_required(const Account& acct, const std::string& peer);
+  bool mfa_applies(const Account& acct, const std::string& peer);
+  // Checks a TOTP or recovery code (replays refused); failures count towards lockout.
+  Status check_second_factor(const Account& acct, std::string_view code, const AuthContext& ctx);
+
   // Per-IP failure counting against password spraying (in memory: a restart forgets).
   bool ip_blocked(const std::string& peer, UnixTime now);
   void note_ip_failure(const std::string& peer, UnixTime now);
@@ -160,6 +222,7 @@ class AdminService {
   std::shared_ptr<const identity::PasswordPolicy> policy_;
   PasswordCache password_cache_;
   std::function<UnixTime()> clock_;
+  crypto::Key secret_key_{};
 
   struct IpFailures {
     std::deque<UnixTime> at;   // failures within the window

@@ -39,6 +39,7 @@ class AdminServiceTest : public ::testing::Test {
     dir_ = t;
     cfg_.server.data_dir = dir_;
     cfg_.national.domain = "care.example";
+    cfg_.mfa.required_for_administrators = false;  // sign_in_test covers MFA
 
     // As daemon.cpp does.
     auto storage = open_storage(cfg_);

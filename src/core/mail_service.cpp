@@ -501,6 +501,8 @@ void MailService::index_copies(AccountId account, MailboxId dest, const CopyResu
 }
 
 Result<QuotaUsage> MailService::quota(const Principal& by, AccountId owner) {
+  if (by.restricted() && by.account_id != owner)
+    return make_error(Errc::permission_denied, "change your password or accept the Acceptable Use Policy first");
   if (!by.system && by.account_id != owner) {
     // Administrators may see quota usage of accounts in their scope (not the mail).
     auto acct = store_.account(owner);

@@ -18,10 +18,24 @@ struct Principal {
   // their own password / accept the Acceptable Use Policy. Checked by the core services.
   bool must_change_password = false;
   bool aup_pending = false;
-  bool restricted() const { return must_change_password || aup_pending; }
+  bool mfa_enrolment_pending = false;  // MFA is required and not set up yet: may only enrol
+  bool mfa = false;                    // signed in with a second factor (a session)
+  bool restricted() const { return must_change_password || aup_pending || mfa_enrolment_pending; }
 
-  static Principal of(const Account& a) { return Principal{a.id, a.address, a.org_id, a.roles, false, false, false}; }
-  static Principal service() { return Principal{0, "system", 0, {}, true, false, false}; }
+  static Principal of(const Account& a) {
+    Principal p;
+    p.account_id = a.id;
+    p.address = a.address;
+    p.org_id = a.org_id;
+    p.roles = a.roles;
+    return p;
+  }
+  static Principal service() {
+    Principal p;
+    p.address = "system";
+    p.system = true;
+    return p;
+  }
 
   bool has(Role r) const {
     for (Role x : roles) if (x == r) return true;

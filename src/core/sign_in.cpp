@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "common/json_text.hpp"
+#include "common/cidr.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "core/admin_service.hpp"
@@ -113,8 +114,9 @@ void AdminService::note_failure(const Account& acct, const AuthContext& ctx, std
     log::warn("auth.failure_not_recorded", {{"account", acct.address}, {"error", s.error().message}});
   std::string detail = "{\"protocol\":" + json_string(ctx.protocol) + ",\"peer\":" + json_string(ctx.peer) +
                        ",\"client\":" + json_string(f.client) + ",\"reason\":" + json_string(reason) + "}";
-  audit(store_, Principal{0, acct.address, 0, {}, false, false, false}, "auth.fail", acct.address, acct.org_id,
-        "denied", detail);
+  Principal who;
+  who.address = acct.address;
+  audit(store_, who, "auth.fail", acct.address, acct.org_id, "denied", detail);
   if (acct.locked_until > now) return;  // already locked
   const auto& lc = config_.lockout;
   auto n = store_.count_auth_failures(acct.id, now - lc.window_seconds);
@@ -156,6 +158,11 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
     auto a = store_.app_password_by_hash(acct->id, crypto::sha256_hex(lowered));
     if (a) app = std::move(*a);
   }
+  if (app && !ctx.mail_client) {
+    // App passwords are for IMAP and SMTP clients only: one leaked from a phone must not
+    // open the API (change the password, make more app passwords).
+    return make_error(Errc::unauthenticated, "app passwords are for mail clients: sign in with your own password");
+  }
   bool verified = app.has_value();
   bool cached = false;
   if (!verified) {
@@ -173,8 +180,8 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
     note_failure(*acct, ctx, "locked", t);
     return make_error(Errc::unauthenticated,
                       "your account is locked after too many failed sign-ins until " + time_text(acct->locked_until) +
-                          "; check which device or app still uses an old password, then wait, unlock it yourself, "
-                          "or ask your local administrator");
+                          "; check which device or app still uses an old password, then wait or ask your local "
+                          "administrator to unlock it");
   }
   if (acct->state != AccountState::active) {
     password_cache_.forget(acct->id);
@@ -185,10 +192,42 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
   SignIn out;
   out.principal = Principal::of(*acct);
   out.app_password = app.has_value();
+  // Two-step verification: mail clients cannot do it, so they use app passwords; a Basic
+  // sign-in over the API is refused too (a session with the second factor is the way in).
+  if (!app && !ctx.starts_session && mfa_applies(*acct, ctx.peer)) {
+    if (ctx.mail_client)
+      return make_error(Errc::unauthenticated,
+                        "your account uses two-step verification: create an app password on the web for this "
+                        "mail client and sign in with it");
+    return make_error(Errc::unauthenticated,
+                      "your account uses two-step verification: start a session (POST /api/v1/sessions) with your "
+                      "code");
+  }
+  if (Status r = restrict(*acct, app.has_value(), ctx, t, out); !r) return r.error();
+  // A session's sign-in is complete only after its second factor (start_session records it).
+  if (!ctx.starts_session) record_login(*acct, t);
+  if (app && app->last_used_at < t - 60) (void)store_.touch_app_password(app->id, t, ctx.protocol, ctx.peer);
+  return out;
+}
+
+void AdminService::record_login(const Account& acct, UnixTime t) {
+  // A success resets the failure count; written at most once a minute (a phone that
+  // reconnects constantly should not cost a durable commit per connection).
+  bool failures_pending = false;
+  if (auto n = store_.count_auth_failures(acct.id, t - config_.lockout.window_seconds); n && *n > 0)
+    failures_pending = true;
+  if (failures_pending || acct.locked_until != 0 || acct.last_login_at < t - 60) {
+    if (acct.locked_until != 0) (void)store_.set_locked_until(acct.id, 0, false);
+    if (Status s = store_.note_login(acct.id, t); !s)
+      log::warn("auth.login_not_recorded", {{"account", acct.address}, {"error", s.error().message}});
+  }
+}
+
+Status AdminService::restrict(const Account& acct, bool app, const AuthContext& ctx, UnixTime t, SignIn& out) {
   // App passwords are separate credentials: the account password's age and a forced change
   // do not stop a phone that was given its own.
   if (!app) {
-    if (acct->must_change_password) {
+    if (acct.must_change_password) {
       if (ctx.mail_client)
         return make_error(Errc::unauthenticated,
                           "your password was reset by an administrator: sign in on the web and choose a new one, "
@@ -196,7 +235,7 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
       out.principal.must_change_password = true;
     }
     if (config_.password.expiry_days > 0) {
-      UnixTime expires = acct->password_changed_at + int64_t{config_.password.expiry_days} * 86400;
+      UnixTime expires = acct.password_changed_at + int64_t{config_.password.expiry_days} * 86400;
       if (t >= expires) {
         if (ctx.mail_client)
           return make_error(Errc::unauthenticated, "your password expired on " + date_text(expires) +
@@ -212,24 +251,33 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
       }
     }
   }
-  if (auto aup = store_.current_aup(); aup && aup->version > acct->aup_version) {
+  if (auto aup = store_.current_aup(); aup && aup->version > acct.aup_version) {
     if (ctx.mail_client)
       return make_error(Errc::unauthenticated, "please sign in on the web and accept the Acceptable Use Policy (version " +
                                                    std::to_string(aup->version) + ") before using this mail client");
     out.principal.aup_pending = true;
   }
-  // A success resets the failure count; written at most once a minute (a phone that
-  // reconnects constantly should not cost a durable commit per connection).
-  bool failures_pending = false;
-  if (auto n = store_.count_auth_failures(acct->id, t - config_.lockout.window_seconds); n && *n > 0)
-    failures_pending = true;
-  if (failures_pending || acct->locked_until != 0 || acct->last_login_at < t - 60) {
-    if (acct->locked_until != 0) (void)store_.set_locked_until(acct->id, 0, false);
-    if (Status s = store_.note_login(acct->id, t); !s)
-      log::warn("auth.login_not_recorded", {{"account", acct->address}, {"error", s.error().message}});
-  }
-  if (app && app->last_used_at < t - 60) (void)store_.touch_app_password(app->id, t, ctx.protocol, ctx.peer);
-  return out;
+  return {};
+}
+
+bool AdminService::mfa_required(const Account& acct, const std::string& peer) {
+  if (acct.kind != AccountKind::person) return false;  // applications use their own long secrets
+  bool admin = false;
+  for (Role r : acct.roles) admin |= r != Role::user;
+  if (admin && config_.mfa.required_for_administrators) return true;
+  auto org = store_.organisation(acct.org_id);
+  bool policy = config_.mfa.required_for_everyone || (org && org->mfa_required);
+  if (!policy) return false;
+  if (org)
+    for (const auto& net : org->trusted_networks)
+      if (address_in_network(peer, net)) return false;
+  return true;
+}
+
+bool AdminService::mfa_applies(const Account& acct, const std::string& peer) {
+  auto m = store_.mfa(acct.id);
+  if (m && m->enabled) return true;
+  return mfa_required(acct, peer);
 }
 
 Result<Account> AdminService::account_in_scope(const Principal& by, std::string_view address, std::string_view action,
@@ -312,6 +360,8 @@ Result<AupVersion> AdminService::publish_aup(const Principal& by, std::string_vi
     return make_error(Errc::invalid_argument, "the policy text must be 1 to 100,000 bytes");
   auto v = store_.publish_aup(text, by.address);
   if (!v) return v.error();
+  // Whoever publishes it has read it: their own tools (caremailctl's token) keep working.
+  if (!by.system) (void)store_.set_aup_version(by.account_id, v->version);
   audit(store_, by, "aup.publish", "aup", 0, "ok", "{\"version\":" + std::to_string(v->version) + "}");
   return v;
 }

@@ -12,6 +12,7 @@
 #include "common/config.hpp"
 #include "core/admin_service.hpp"
 #include "crypto/crypto.hpp"
+#include "identity/totp.hpp"
 #include "store/open_storage.hpp"
 
 namespace caremail {
@@ -36,6 +37,7 @@ class SignInTest : public ::testing::Test {
     cfg_.lockout.lock_seconds = 1800;
     cfg_.lockout.ip_failures = 8;
     cfg_.password.expiry_days = 365;
+    cfg_.mfa.required_for_administrators = false;  // MfaTest turns it on
     auto storage = open_storage(cfg_);
     ASSERT_TRUE(storage.ok()) << storage.error().message;
     store_ = std::move(storage->store);
@@ -302,6 +304,145 @@ TEST_F(SignInTest, AcceptableUsePolicyVersions) {
   EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("smtp")).ok());
   ASSERT_TRUE(admin_->publish_aup(national_, "Version two.").ok());
   EXPECT_FALSE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+}
+
+class MfaTest : public SignInTest {
+ protected:
+  void SetUp() override {
+    SignInTest::SetUp();
+    cfg_.mfa.required_for_administrators = true;
+  }
+  // The current code for a base32 secret, at the test clock (or `delta` steps away).
+  std::string code(const std::string& b32, int delta = 0) {
+    auto raw = identity::base32_decode(b32);
+    EXPECT_TRUE(raw.has_value());
+    int64_t step = identity::totp_step(identity::SysSeconds(std::chrono::seconds(now_))) + delta;
+    return identity::totp_code(*raw, step);
+  }
+  AuthContext web(std::string peer = "192.0.2.1") { return ctx("http", std::move(peer), "Firefox", false); }
+};
+
+TEST_F(MfaTest, EnrolThenEverySessionNeedsACodeAndMailClientsAnAppPassword) {
+  auto e = admin_->begin_totp(jo_);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->otpauth_uri.rfind("otpauth://totp/Caremail:jo.bloggs%40a.care.example?secret=" + e->secret, 0), 0u)
+      << e->otpauth_uri;
+  // Not on until confirmed: a session still needs no code.
+  EXPECT_TRUE(admin_->start_session(jo_.address, kPw, "", false, web()).ok());
+  EXPECT_FALSE(admin_->confirm_totp(jo_, "000000").ok());
+  auto codes = admin_->confirm_totp(jo_, code(e->secret));
+  ASSERT_TRUE(codes.ok()) << codes.error().message;
+  ASSERT_EQ(codes->size(), 10u);
+
+  now_ += 30;
+  auto no_code = admin_->start_session(jo_.address, kPw, "", false, web());
+  ASSERT_FALSE(no_code.ok());
+  EXPECT_EQ(no_code.error().message, "second factor required");
+  auto s = admin_->start_session(jo_.address, kPw, code(e->secret), false, web());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_TRUE(s->principal.mfa);
+  EXPECT_FALSE(s->principal.restricted());
+  // The same code again (a replay, or a second sign-in in the same 30 s) is refused.
+  EXPECT_FALSE(admin_->start_session(jo_.address, kPw, code(e->secret), false, web()).ok());
+  // A recovery code works once.
+  EXPECT_TRUE(admin_->start_session(jo_.address, kPw, (*codes)[3], false, web()).ok());
+  EXPECT_FALSE(admin_->start_session(jo_.address, kPw, (*codes)[3], false, web()).ok());
+  // The password alone opens neither Basic nor mail clients.
+  auto imap = admin_->sign_in(jo_.address, kPw, ctx("imap"));
+  ASSERT_FALSE(imap.ok());
+  EXPECT_NE(imap.error().message.find("app password"), std::string::npos);
+  auto basic = admin_->sign_in(jo_.address, kPw, web());
+  ASSERT_FALSE(basic.ok());
+  EXPECT_NE(basic.error().message.find("POST /api/v1/sessions"), std::string::npos);
+  auto app = admin_->create_app_password(s->principal, "Phone");
+  ASSERT_TRUE(app.ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, app->secret, ctx("imap")).ok());
+  // Removing it needs a current code from the person...
+  now_ += 30;
+  EXPECT_FALSE(admin_->remove_mfa(s->principal, jo_.address, "123456").ok());
+  ASSERT_TRUE(admin_->remove_mfa(s->principal, jo_.address, code(e->secret)).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+}
+
+TEST_F(MfaTest, WrongCodesCountTowardsLockout) {
+  auto e = admin_->begin_totp(jo_);
+  ASSERT_TRUE(admin_->confirm_totp(jo_, code(e->secret)).ok());
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(admin_->start_session(jo_.address, kPw, "000000", false, web()).ok());
+  EXPECT_GT(store_->account(jo_.account_id)->locked_until, now_);
+  auto f = admin_->auth_failures(jo_, jo_.address);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ((*f)[0].reason, "second factor");
+}
+
+TEST_F(MfaTest, AdministratorsMustEnrolBeforeAnythingElse) {
+  CreateAccountRequest r;
+  r.address = "la@a.care.example";
+  r.ods_code = "RA1";
+  r.roles = {Role::user, Role::local_admin};
+  r.password = "tidal compass morning";
+  ASSERT_TRUE(admin_->create_account(national_, r).ok());
+  EXPECT_FALSE(admin_->sign_in(r.address, r.password, web()).ok());            // Basic
+  EXPECT_FALSE(admin_->sign_in(r.address, r.password, ctx("smtp")).ok());      // mail client
+  auto s = admin_->start_session(r.address, r.password, "", false, web());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_TRUE(s->principal.mfa_enrolment_pending);
+  EXPECT_FALSE(admin_->list_accounts(s->principal, std::nullopt).ok());
+  EXPECT_FALSE(admin_->create_app_password(s->principal, "Phone").ok());
+  auto e = admin_->begin_totp(s->principal);
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE(admin_->confirm_totp(s->principal, code(e->secret)).ok());
+  // The enrolment session ends; a new one with a code has the full role.
+  auto old = admin_->authenticate_session(s->token, std::nullopt);
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.error().message.find("sign in again"), std::string::npos);
+  now_ += 30;
+  auto full = admin_->start_session(r.address, r.password, code(e->secret), false, web());
+  ASSERT_TRUE(full.ok());
+  auto p = admin_->authenticate_session(full->token, std::nullopt);
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(p->restricted());
+  EXPECT_TRUE(admin_->list_accounts(*p, std::nullopt).ok());
+  // A helpdesk or administrator of the organisation resets it (lost phone); not another's.
+  EXPECT_FALSE(admin_->remove_mfa(admin_b_, r.address).ok());
+  ASSERT_TRUE(admin_->remove_mfa(national_, r.address).ok());
+  EXPECT_FALSE(admin_->authenticate_session(full->token, std::nullopt).ok());  // sessions ended
+}
+
+TEST_F(MfaTest, OrganisationPolicyAndTrustedNetworks) {
+  EXPECT_FALSE(admin_->set_org_mfa_policy(admin_b_, "RA1", true, {}).ok());
+  EXPECT_FALSE(admin_->set_org_mfa_policy(national_, "RA1", true, {"10.0.0.0/33"}).ok());
+  ASSERT_TRUE(admin_->set_org_mfa_policy(national_, "RA1", true, {"10.20.0.0/16", "2001:db8::/32"}).ok());
+  EXPECT_FALSE(admin_->sign_in(jo_.address, kPw, ctx("imap", "192.0.2.1")).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "10.20.3.4")).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "2001:db8::7")).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "::ffff:10.20.9.9")).ok());
+  ASSERT_TRUE(admin_->set_org_mfa_policy(national_, "RA1", false, {}).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "192.0.2.1")).ok());
+}
+
+TEST_F(MfaTest, SessionsEndWhenIdleExpiredOrPasswordChanged) {
+  auto s = admin_->start_session(jo_.address, kPw, "", true, web());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->idle_seconds, cfg_.mfa.public_session_idle_seconds);
+  EXPECT_TRUE(admin_->authenticate_session(s->token, std::nullopt).ok());
+  // Changes need the CSRF token.
+  EXPECT_EQ(admin_->authenticate_session(s->token, std::string_view("forged")).error().code, Errc::permission_denied);
+  EXPECT_TRUE(admin_->authenticate_session(s->token, std::string_view(s->csrf_token)).ok());
+  now_ += cfg_.mfa.public_session_idle_seconds + 1;
+  EXPECT_FALSE(admin_->authenticate_session(s->token, std::nullopt).ok());
+  auto t = admin_->start_session(jo_.address, kPw, "", false, web());
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE(admin_->set_password(admin_a_, jo_.address, "reset by the desk 1").ok());
+  EXPECT_FALSE(admin_->authenticate_session(t->token, std::nullopt).ok());
+  auto u = admin_->start_session(jo_.address, "reset by the desk 1", "", false, web());
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u->principal.must_change_password);
+  ASSERT_TRUE(admin_->end_session(u->token).ok());
+  EXPECT_FALSE(admin_->authenticate_session(u->token, std::nullopt).ok());
+  auto v = admin_->start_session(jo_.address, "reset by the desk 1", "", false, web());
+  ASSERT_TRUE(v.ok());
+  now_ = v->expires_at;
+  EXPECT_FALSE(admin_->authenticate_session(v->token, std::nullopt).ok());
 }
 
 }  // namespace

@@ -36,8 +36,9 @@ std::string_view title_for(int status) {
   }
 }
 
-Response problem(int status, std::string_view detail) {
-  json::object o;
+// RFC 9457 problem document; `extra` members (extensions) are added as they are.
+Response problem(int status, std::string_view detail, json::object extra = {}) {
+  json::object o = std::move(extra);
   o["type"] = "about:blank";
   o["title"] = title_for(status);
   o["status"] = status;
@@ -133,10 +134,15 @@ class Api {
       return m;
     }
     if (r.path.rfind("/api/v1/", 0) != 0) return problem(404, "no such resource");
+    if (r.path == "/api/v1/sessions" && r.method == "POST") return start_session(r);
     auto who = authenticate(r);
     if (std::holds_alternative<Response>(who)) return std::get<Response>(who);
     const Principal& p = std::get<Principal>(who);
     std::string_view rest = std::string_view(r.path).substr(8);
+    if (p.restricted() && !allowed_while_restricted(p, r.method, rest))
+      return problem(403, p.must_change_password ? "change your password first"
+                          : p.aup_pending        ? "accept the Acceptable Use Policy first"
+                                                 : "set up two-step verification first (POST /api/v1/me/mfa/totp)");
 
     if (rest == "organisations") {
       if (r.method == "GET") return list_orgs(p);
@@ -159,6 +165,7 @@ class Api {
       if (sub == "sending" && (r.method == "PUT" || r.method == "POST")) return sending(p, address, r);
       if (sub == "mailboxes" && r.method == "GET") return mailboxes(p, address);
       if (sub == "unlock" && r.method == "POST") return status_response(d_.admin.unlock(p, address));
+      if (sub == "mfa" && r.method == "DELETE") return status_response(d_.admin.remove_mfa(p, address));
       if (sub == "auth-failures" && r.method == "GET") {
         auto f = d_.admin.auth_failures(p, address);
         if (!f) return problem(f.error());
@@ -215,6 +222,61 @@ class Api {
       if (!token) return problem(token.error());
       return json_response(201, json::object{{"token", *token}, {"name", name}});
     }
+    if (rest == "sessions/current" && r.method == "DELETE") {
+      if (auto t = session_cookie(r); !t.empty()) (void)d_.admin.end_session(t);
+      Response out;
+      out.status = 204;
+      out.headers.emplace_back("Set-Cookie", "cm_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+      return out;
+    }
+    if (rest == "me/mfa/totp" && r.method == "POST") {
+      auto e = d_.admin.begin_totp(p);
+      if (!e) return problem(e.error());
+      return json_response(201, json::object{{"secret", e->secret}, {"otpauth_uri", e->otpauth_uri}});
+    }
+    if (rest == "me/mfa/totp/confirm" && r.method == "POST") {
+      auto body = parse_body(r);
+      if (auto* resp = std::get_if<Response>(&body)) return *resp;
+      std::string err;
+      auto code = get_str(std::get<json::object>(body), "code", err);
+      if (!err.empty() || !code) return problem(400, "'code' (the 6 digits your app shows) is required");
+      auto codes = d_.admin.confirm_totp(p, *code);
+      if (!codes) return problem(codes.error());
+      json::array out;
+      for (const auto& c : *codes) out.emplace_back(c);
+      return json_response(200, json::object{{"recovery_codes", out}});
+    }
+    if (rest == "me/mfa" && r.method == "DELETE") {
+      std::string code;
+      if (!r.body.empty()) {
+        auto body = parse_body(r);
+        if (auto* resp = std::get_if<Response>(&body)) return *resp;
+        std::string err;
+        code = get_str(std::get<json::object>(body), "code", err).value_or("");
+      }
+      return status_response(d_.admin.remove_mfa(p, p.address, code));
+    }
+    if (rest.rfind("organisations/", 0) == 0 && rest.size() > 18 && rest.substr(rest.size() - 4) == "/mfa" &&
+        (r.method == "PUT" || r.method == "POST")) {
+      std::string ods(rest.substr(14, rest.size() - 18));
+      auto body = parse_body(r);
+      if (auto* resp = std::get_if<Response>(&body)) return *resp;
+      auto& o = std::get<json::object>(body);
+      bool required = false;
+      std::vector<std::string> nets;
+      if (auto it = o.find("required"); it != o.end()) {
+        if (!it->value().is_bool()) return problem(400, "'required' must be true or false");
+        required = it->value().as_bool();
+      }
+      if (auto it = o.find("trusted_networks"); it != o.end()) {
+        if (!it->value().is_array()) return problem(400, "'trusted_networks' must be a list of networks");
+        for (auto& v : it->value().as_array()) {
+          if (!v.is_string()) return problem(400, "'trusted_networks' must be a list of networks");
+          nets.emplace_back(v.as_string());
+        }
+      }
+      return status_response(d_.admin.set_org_mfa_policy(p, ods, required, std::move(nets)));
+    }
     if (rest == "me/app-passwords") {
       if (r.method == "GET") return app_passwords(p, p.address);
       if (r.method != "POST") return problem(405, "use GET or POST");
@@ -268,6 +330,7 @@ class Api {
       json::array todo;
       if (p.must_change_password) todo.emplace_back("change_password");
       if (p.aup_pending) todo.emplace_back("accept_aup");
+      if (p.mfa_enrolment_pending) todo.emplace_back("enrol_mfa");
       out["required_actions"] = todo;
       return json_response(200, out);
     }
@@ -303,8 +366,20 @@ class Api {
       }
       return std::move(p->principal);
     }
+    if (r.authorization.empty()) {
+      if (auto t = session_cookie(r); !t.empty()) {
+        // A session: changes must carry the CSRF token (a page on another site can make the
+        // browser send the cookie, never this header).
+        bool changes = r.method != "GET" && r.method != "HEAD";
+        std::optional<std::string_view> csrf;
+        if (changes) csrf = std::string_view(r.csrf_token);
+        auto p = d_.admin.authenticate_session(t, csrf);
+        if (!p) return problem(p.error().code == Errc::permission_denied ? 403 : 401, p.error().message);
+        return std::move(p).value();
+      }
+    }
     if (r.authorization.size() <= kBearer.size() || r.authorization.compare(0, kBearer.size(), kBearer) != 0)
-      return problem(401, "send an API token: Authorization: Bearer <token>");
+      return problem(401, "send an API token (Authorization: Bearer <token>) or sign in (POST /api/v1/sessions)");
     auto p = d_.admin.authenticate_token(std::string_view(r.authorization).substr(kBearer.size()));
     if (!p) {
       log::warn("api.auth_failed", {{"peer", r.peer}, {"path", r.path}});
@@ -398,6 +473,77 @@ class Api {
     auto a = d_.admin.create_account(p, c);
     if (!a) return problem(a.error());
     return json_response(201, to_json(*a, c.ods_code));
+  }
+
+  // What a restricted sign-in (password to change, AUP to accept, MFA to set up) may do
+  // over the API: the core refuses the rest too; this keeps the surface small.
+  static bool allowed_while_restricted(const Principal& p, const std::string& method, std::string_view rest) {
+    if (rest == "me" || rest == "aup") return method == "GET";
+    if (rest == "sessions/current") return method == "DELETE";
+    if (rest == "me/aup") return method == "POST" && p.aup_pending;
+    if (rest == "me/mfa/totp" || rest == "me/mfa/totp/confirm") return method == "POST";
+    if (rest == "accounts/" + p.address + "/password") return method == "PUT" || method == "POST";
+    return false;
+  }
+
+  static std::string session_cookie(const Request& r) {
+    // Cookie: a=b; cm_session=TOKEN; c=d
+    std::string_view c = r.cookie;
+    while (!c.empty()) {
+      auto semi = c.find(';');
+      std::string_view part = c.substr(0, semi);
+      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+      if (part.rfind("cm_session=", 0) == 0) return std::string(part.substr(11));
+      if (semi == std::string_view::npos) break;
+      c.remove_prefix(semi + 1);
+    }
+    return {};
+  }
+
+  Response start_session(const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    auto& o = std::get<json::object>(body);
+    std::string err;
+    auto address = get_str(o, "address", err);
+    auto password = get_str(o, "password", err);
+    auto code = get_str(o, "code", err);
+    bool public_computer = false;
+    if (auto it = o.find("public_computer"); it != o.end()) {
+      if (!it->value().is_bool()) return problem(400, "'public_computer' must be true or false");
+      public_computer = it->value().as_bool();
+    }
+    if (!err.empty()) return problem(400, err);
+    if (!address || !password) return problem(400, "'address' and 'password' are required");
+    AuthContext ctx;
+    ctx.protocol = "http";
+    ctx.peer = r.peer;
+    ctx.client = r.user_agent;
+    auto s = d_.admin.start_session(*address, *password, code.value_or(""), public_computer, ctx);
+    if (!s) {
+      log::warn("api.session_refused", {{"peer", r.peer}});
+      json::object extra;
+      if (s.error().message == "second factor required") extra["mfa_required"] = true;
+      return problem(s.error().code == Errc::temporary ? 503 : 401, s.error().message, std::move(extra));
+    }
+    json::array todo;
+    if (s->principal.must_change_password) todo.emplace_back("change_password");
+    if (s->principal.aup_pending) todo.emplace_back("accept_aup");
+    if (s->principal.mfa_enrolment_pending) todo.emplace_back("enrol_mfa");
+    Response out = json_response(201, json::object{{"csrf_token", s->csrf_token},
+                                                   {"expires_at", s->expires_at},
+                                                   {"idle_seconds", s->idle_seconds},
+                                                   {"public_computer", s->public_computer},
+                                                   {"mfa", s->principal.mfa},
+                                                   {"required_actions", todo},
+                                                   {"alert", s->alert}});
+    std::string cookie = "cm_session=" + s->token + "; Path=/; HttpOnly; Secure; SameSite=Strict";
+    // A public computer keeps nothing once the browser closes; otherwise the cookie lives as
+    // long as the session may.
+    if (!s->public_computer)
+      cookie += "; Max-Age=" + std::to_string(std::max<int64_t>(0, s->expires_at - d_.admin.now()));
+    out.headers.emplace_back("Set-Cookie", cookie);
+    return out;
   }
 
   static Response status_response(const Status& s) {

@@ -90,6 +90,8 @@ asio::awaitable<void> serve(std::shared_ptr<Shared> sh, Stream& stream, beast::t
     r.content_type = std::string(req[bhttp::field::content_type]);
     r.authorization = std::string(req[bhttp::field::authorization]);
     r.user_agent = std::string(req[bhttp::field::user_agent]).substr(0, 200);
+    r.cookie = std::string(req[bhttp::field::cookie]).substr(0, 4096);
+    r.csrf_token = std::string(req["X-CSRF-Token"]).substr(0, 200);
     r.peer = peer.address;
     r.session = peer.id;
     bool keep_alive = req.keep_alive();

@@ -29,6 +29,8 @@ struct Request {
   std::string authorization;
   std::string peer;    // client IP
   std::string user_agent;  // for sign-in failure records (which device)
+  std::string cookie;      // the Cookie header (sessions)
+  std::string csrf_token;  // X-CSRF-Token (sessions: required on changes)
   uint64_t session = 0;
 
   std::string query_one(const std::string& key) const {

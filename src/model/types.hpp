@@ -39,6 +39,10 @@ struct Organisation {
   std::vector<std::string> domains;
   bool open = true;
   UnixTime created_at = 0;
+  // MFA for everyone in the organisation (administrators always need it), except from
+  // these networks ("10.0.0.0/8", "2001:db8::/32") when the organisation chooses.
+  bool mfa_required = false;
+  std::vector<std::string> trusted_networks;
 };
 
 struct Account {
@@ -94,6 +98,30 @@ struct AppPassword {
   UnixTime last_used_at = 0;  // 0: never
   std::string last_used_protocol;
   std::string last_used_peer;
+};
+
+// An account's TOTP factor (PRODUCT.md S4). The secret is sealed with the service key.
+struct MfaState {
+  AccountId account_id = 0;
+  std::string sealed_secret;
+  bool enabled = false;     // false: enrolment started, not confirmed with a code
+  int64_t last_step = 0;    // the last accepted TOTP time step (replays refused)
+  UnixTime created_at = 0;
+};
+
+// A signed-in web or API session (cookie), stored as the SHA-256 of its token.
+struct WebSession {
+  std::string token_hash;
+  AccountId account_id = 0;
+  std::string csrf_hash;    // SHA-256 of the CSRF token the client echoes on changes
+  UnixTime created_at = 0;
+  UnixTime last_seen_at = 0;
+  int idle_seconds = 0;     // ends after this long without a request
+  UnixTime expires_at = 0;  // and at the latest then
+  bool public_computer = false;
+  bool mfa = false;         // a second factor was given at sign-in
+  std::string peer;
+  std::string user_agent;
 };
 
 // One version of the Acceptable Use Policy (PRODUCT.md S5).

@@ -168,11 +168,13 @@ class Store {
   virtual Status record_auth_failure(const AuthFailure& f) = 0;
   // Newest first, at or after `since`.
   virtual Result<std::vector<AuthFailure>> auth_failures(AccountId id, UnixTime since, size_t limit) = 0;
-  // Failures at or after `since` (and after the account's failures_reset_at).
+  // Failures at or after `since` and after the last login or unlock (which clear the count:
+  // failures recorded later, even within the same second, count).
   virtual Result<int64_t> count_auth_failures(AccountId id, UnixTime since) = 0;
-  // locked_until = `until` (0 unlocks); with `reset_failures`, failures_reset_at = now.
+  // locked_until = `until` (0 unlocks); with `reset_failures`, the failures so far stop
+  // counting (failures_reset_at = now).
   virtual Status set_locked_until(AccountId id, UnixTime until, bool reset_failures) = 0;
-  // A successful sign-in: last_login_at = at; failures_reset_at = at.
+  // A successful sign-in: last_login_at = at, and the failures so far stop counting.
   virtual Status note_login(AccountId id, UnixTime at) = 0;
 
   // --- app passwords --------------------------------------------------------------
@@ -183,6 +185,31 @@ class Store {
   virtual Status touch_app_password(int64_t app_id, UnixTime at, std::string_view protocol, std::string_view peer) = 0;
   // Errc::not_found when `app_id` is not one of the account's.
   virtual Status delete_app_password(AccountId id, int64_t app_id) = 0;
+
+  // --- MFA and sessions ---------------------------------------------------------------
+  virtual Status set_org_mfa_policy(OrgId id, bool required, const std::vector<std::string>& trusted_networks) = 0;
+  // Errc::not_found when the account has no factor.
+  virtual Result<MfaState> mfa(AccountId id) = 0;
+  // Starts (or restarts) enrolment: the secret, not enabled, last_step 0; drops recovery codes.
+  virtual Status begin_mfa(AccountId id, std::string_view sealed_secret) = 0;
+  // Enables the factor and stores the recovery codes' hashes (replacing any), one transaction.
+  virtual Status enable_mfa(AccountId id, int64_t step, std::span<const std::string> recovery_hashes) = 0;
+  // Moves last_step forward to `step`; false (no error) when it is not past the stored one:
+  // the same code (or an older one) used twice, e.g. by two sign-ins racing.
+  virtual Result<bool> advance_mfa_step(AccountId id, int64_t step) = 0;
+  // Removes the factor and its recovery codes.
+  virtual Status delete_mfa(AccountId id) = 0;
+  // (id, Argon2id hash) of the unused recovery codes.
+  virtual Result<std::vector<std::pair<int64_t, std::string>>> recovery_codes(AccountId id) = 0;
+  // false when it was already used (raced).
+  virtual Result<bool> use_recovery_code(AccountId id, int64_t code_id) = 0;
+
+  virtual Status create_session(const WebSession& s) = 0;
+  virtual Result<WebSession> session(std::string_view token_hash) = 0;
+  virtual Status touch_session(std::string_view token_hash, UnixTime at) = 0;
+  virtual Status delete_session(std::string_view token_hash) = 0;
+  // Every session of the account (password change, lock, disable).
+  virtual Status delete_sessions(AccountId id) = 0;
 
   // --- Acceptable Use Policy --------------------------------------------------------
   // Publishes a new version (numbered 1, 2, ...).

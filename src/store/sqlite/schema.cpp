@@ -219,6 +219,42 @@ CREATE TABLE aup_versions(
   published_at INTEGER NOT NULL,
   published_by TEXT NOT NULL);
 )sql",
+    // 8 -> 9: multi-factor authentication and web sessions (issue 5). An organisation may
+    // require MFA of everyone, exempting its trusted networks; a TOTP secret per account,
+    // sealed with the service key, with the last accepted time step (no code is accepted
+    // twice); recovery codes (Argon2id); sign-in sessions for the web and the API, stored
+    // as SHA-256 of the cookie, with their CSRF token's hash and idle limit. And the last
+    // failure a login or unlock cleared, by id (a time in seconds also cleared the failures
+    // of that second that came after it).
+    R"sql(
+ALTER TABLE accounts ADD COLUMN failures_reset_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE organisations ADD COLUMN mfa_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE organisations ADD COLUMN trusted_networks TEXT NOT NULL DEFAULT '';
+CREATE TABLE mfa(
+  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+  totp_secret BLOB NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 0,
+  last_step INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL);
+CREATE TABLE recovery_codes(
+  id INTEGER PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  phc TEXT NOT NULL);
+CREATE INDEX recovery_codes_by_account ON recovery_codes(account_id);
+CREATE TABLE web_sessions(
+  token_hash TEXT PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  csrf_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  idle_seconds INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  public INTEGER NOT NULL,
+  mfa INTEGER NOT NULL,
+  peer TEXT NOT NULL,
+  user_agent TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX web_sessions_by_account ON web_sessions(account_id);
+)sql",
 };
 
 }  // namespace

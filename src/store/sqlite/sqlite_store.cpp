@@ -361,7 +361,7 @@ class SqliteStore final : public Store {
   Result<Organisation> organisation(OrgId id) override {
     auto c = readers_.take();
     if (!c) return c.error();
-    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at FROM organisations WHERE id=?");
+    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at,mfa_required,trusted_networks FROM organisations WHERE id=?");
     s.bind(1, id);
     if (!s.step()) return s.status() ? not_found("no organisation with id " + std::to_string(id)) : s.status().error();
     return read_org(**c, s);
@@ -370,7 +370,7 @@ class SqliteStore final : public Store {
   Result<Organisation> organisation_by_ods(std::string_view ods) override {
     auto c = readers_.take();
     if (!c) return c.error();
-    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at FROM organisations WHERE ods_code=?");
+    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at,mfa_required,trusted_networks FROM organisations WHERE ods_code=?");
     s.bind(1, ods);
     if (!s.step()) return s.status() ? not_found("no organisation " + std::string(ods)) : s.status().error();
     return read_org(**c, s);
@@ -380,7 +380,7 @@ class SqliteStore final : public Store {
     auto c = readers_.take();
     if (!c) return c.error();
     std::vector<Organisation> out;
-    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at FROM organisations ORDER BY ods_code");
+    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at,mfa_required,trusted_networks FROM organisations ORDER BY ods_code");
     while (s.step()) out.push_back(read_org(**c, s));
     if (!s.status()) return s.status().error();
     return out;
@@ -569,7 +569,7 @@ class SqliteStore final : public Store {
     if (!c) return c.error();
     auto s = (*c)->prepare(
         "SELECT count(*) FROM auth_failures WHERE account_id=?1 AND at>=?2 "
-        "AND at>=(SELECT failures_reset_at FROM accounts WHERE id=?1)");
+        "AND id>(SELECT failures_reset_id FROM accounts WHERE id=?1)");
     s.bind(1, id).bind(2, since);
     if (!s.step()) return s.status() ? int64_t{0} : Result<int64_t>(s.status().error());
     return s.i64(0);
@@ -578,7 +578,9 @@ class SqliteStore final : public Store {
   Status set_locked_until(AccountId id, UnixTime until, bool reset_failures) override {
     UnixTime now = now_s();
     return update_account(id, [&](Conn& c) {
-      auto s = reset_failures ? c.prepare("UPDATE accounts SET locked_until=?,failures_reset_at=? WHERE id=?")
+      auto s = reset_failures ? c.prepare(
+                                    "UPDATE accounts SET locked_until=?1,failures_reset_at=?2,failures_reset_id="
+                                    "(SELECT coalesce(max(id),0) FROM auth_failures WHERE account_id=?3) WHERE id=?3")
                               : c.prepare("UPDATE accounts SET locked_until=? WHERE id=?");
       s.bind(1, until);
       if (reset_failures) s.bind(2, now).bind(3, id); else s.bind(2, id);
@@ -588,7 +590,9 @@ class SqliteStore final : public Store {
 
   Status note_login(AccountId id, UnixTime at) override {
     return update_account(id, [&](Conn& c) {
-      auto s = c.prepare("UPDATE accounts SET last_login_at=?1,failures_reset_at=?1 WHERE id=?2");
+      auto s = c.prepare(
+          "UPDATE accounts SET last_login_at=?1,failures_reset_at=?1,failures_reset_id="
+          "(SELECT coalesce(max(id),0) FROM auth_failures WHERE account_id=?2) WHERE id=?2");
       s.bind(1, at).bind(2, id);
       return s.exec();
     });
@@ -662,6 +666,173 @@ class SqliteStore final : public Store {
       if (Status r = s.exec(); !r) return r;
       if (c.changes() == 0) return not_found("no app password " + std::to_string(app_id));
       return {};
+    });
+  }
+
+  Status set_org_mfa_policy(OrgId id, bool required, const std::vector<std::string>& nets) override {
+    std::string joined;
+    for (const auto& n : nets) joined += (joined.empty() ? "" : ",") + n;
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE organisations SET mfa_required=?,trusted_networks=? WHERE id=?");
+      s.bind(1, required ? 1 : 0).bind(2, joined).bind(3, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no organisation with id " + std::to_string(id));
+      return {};
+    });
+  }
+
+  Result<MfaState> mfa(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT totp_secret,enabled,last_step,created_at FROM mfa WHERE account_id=?");
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no second factor") : s.status().error();
+    MfaState m;
+    m.account_id = id;
+    m.sealed_secret = s.blob(0);
+    m.enabled = s.i64(1) != 0;
+    m.last_step = s.i64(2);
+    m.created_at = s.i64(3);
+    return m;
+  }
+
+  Status begin_mfa(AccountId id, std::string_view sealed) override {
+    UnixTime at = now_s();
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "INSERT INTO mfa(account_id,totp_secret,enabled,last_step,created_at) VALUES(?,?,0,0,?) "
+          "ON CONFLICT(account_id) DO UPDATE SET totp_secret=excluded.totp_secret,enabled=0,last_step=0,"
+          "created_at=excluded.created_at");
+      s.bind(1, id).bind_blob(2, sealed).bind(3, at);
+      if (Status r = s.exec(); !r) return r;
+      auto d = c.prepare("DELETE FROM recovery_codes WHERE account_id=?");
+      d.bind(1, id);
+      return d.exec();
+    });
+  }
+
+  Status enable_mfa(AccountId id, int64_t step, std::span<const std::string> hashes) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE mfa SET enabled=1,last_step=? WHERE account_id=?");
+      s.bind(1, step).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no second factor being set up");
+      auto d = c.prepare("DELETE FROM recovery_codes WHERE account_id=?");
+      d.bind(1, id);
+      if (Status r = d.exec(); !r) return r;
+      for (const auto& h : hashes) {
+        auto i = c.prepare("INSERT INTO recovery_codes(account_id,phc) VALUES(?,?)");
+        i.bind(1, id).bind(2, h);
+        if (Status r = i.exec(); !r) return r;
+      }
+      return {};
+    });
+  }
+
+  Result<bool> advance_mfa_step(AccountId id, int64_t step) override {
+    bool moved = false;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE mfa SET last_step=? WHERE account_id=? AND last_step<?");
+      s.bind(1, step).bind(2, id).bind(3, step);
+      if (Status r = s.exec(); !r) return r;
+      moved = c.changes() > 0;
+      return {};
+    });
+    if (!st) return st.error();
+    return moved;
+  }
+
+  Status delete_mfa(AccountId id) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("DELETE FROM mfa WHERE account_id=?");
+      s.bind(1, id);
+      if (Status r = s.exec(); !r) return r;
+      auto d = c.prepare("DELETE FROM recovery_codes WHERE account_id=?");
+      d.bind(1, id);
+      return d.exec();
+    });
+  }
+
+  Result<std::vector<std::pair<int64_t, std::string>>> recovery_codes(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT id,phc FROM recovery_codes WHERE account_id=? ORDER BY id");
+    s.bind(1, id);
+    std::vector<std::pair<int64_t, std::string>> out;
+    while (s.step()) out.emplace_back(s.i64(0), s.text(1));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<bool> use_recovery_code(AccountId id, int64_t code_id) override {
+    bool used = false;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("DELETE FROM recovery_codes WHERE id=? AND account_id=?");
+      s.bind(1, code_id).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      used = c.changes() > 0;
+      return {};
+    });
+    if (!st) return st.error();
+    return used;
+  }
+
+  Status create_session(const WebSession& w) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "INSERT INTO web_sessions(token_hash,account_id,csrf_hash,created_at,last_seen_at,idle_seconds,expires_at,"
+          "public,mfa,peer,user_agent) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+      s.bind(1, w.token_hash).bind(2, w.account_id).bind(3, w.csrf_hash).bind(4, w.created_at);
+      s.bind(5, w.last_seen_at).bind(6, static_cast<int64_t>(w.idle_seconds)).bind(7, w.expires_at);
+      s.bind(8, w.public_computer ? 1 : 0).bind(9, w.mfa ? 1 : 0).bind(10, w.peer).bind(11, w.user_agent);
+      return s.exec();
+    });
+  }
+
+  Result<WebSession> session(std::string_view token_hash) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT token_hash,account_id,csrf_hash,created_at,last_seen_at,idle_seconds,expires_at,public,mfa,peer,"
+        "user_agent FROM web_sessions WHERE token_hash=?");
+    s.bind(1, token_hash);
+    if (!s.step()) return s.status() ? not_found("no such session") : s.status().error();
+    WebSession w;
+    w.token_hash = s.text(0);
+    w.account_id = s.i64(1);
+    w.csrf_hash = s.text(2);
+    w.created_at = s.i64(3);
+    w.last_seen_at = s.i64(4);
+    w.idle_seconds = static_cast<int>(s.i64(5));
+    w.expires_at = s.i64(6);
+    w.public_computer = s.i64(7) != 0;
+    w.mfa = s.i64(8) != 0;
+    w.peer = s.text(9);
+    w.user_agent = s.text(10);
+    return w;
+  }
+
+  Status touch_session(std::string_view token_hash, UnixTime at) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE web_sessions SET last_seen_at=? WHERE token_hash=?");
+      s.bind(1, at).bind(2, token_hash);
+      return s.exec();
+    });
+  }
+
+  Status delete_session(std::string_view token_hash) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("DELETE FROM web_sessions WHERE token_hash=?");
+      s.bind(1, token_hash);
+      return s.exec();
+    });
+  }
+
+  Status delete_sessions(AccountId id) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("DELETE FROM web_sessions WHERE account_id=?");
+      s.bind(1, id);
+      return s.exec();
     });
   }
 
@@ -1383,6 +1554,17 @@ class SqliteStore final : public Store {
     o.short_name = s.text(3);
     o.open = s.i64(4) != 0;
     o.created_at = s.i64(5);
+    o.mfa_required = s.i64(6) != 0;
+    {
+      std::string nets = s.text(7);
+      size_t start = 0;
+      while (start < nets.size()) {
+        size_t comma = nets.find(',', start);
+        if (comma == std::string::npos) comma = nets.size();
+        if (comma > start) o.trusted_networks.push_back(nets.substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
     auto d = c.prepare("SELECT domain FROM org_domains WHERE org_id=? ORDER BY domain");
     d.bind(1, o.id);
     while (d.step()) o.domains.push_back(d.text(0));
