@@ -83,7 +83,7 @@ KEEP = os.environ.get("IMAP_BENCH_KEEP", "") not in ("", "0")
 PASSWORD_CACHE = os.environ.get("IMAP_BENCH_PASSWORD_CACHE", "")
 PASSWORD_CACHE_LINE = f"password_cache_seconds = {int(PASSWORD_CACHE)}\n" if PASSWORD_CACHE else ""
 USER_FMT = "u{i}@" + DOMAIN
-PASS_FMT = "bench-password-{i}-x7Qz"
+PASS_FMT = "quill-meadow-{i}-x7Qz"  # not the "Bench User" display name (password policy)
 
 
 def log(*a):

@@ -100,7 +100,7 @@ struct Options {
   int connections = 16;
   int users = 16;
   std::string user_format = "u{i}@bench.care.example";
-  std::string password_format = "bench-password-{i}-x7Qz";
+  std::string password_format = "quill-meadow-{i}-x7Qz";
   double duration_s = 20;
   double warmup_s = 2;
   int ops_per_session = 200;

@@ -346,7 +346,7 @@ max_commands = 100000000
             die(f"caremail: creating the organisation: {st} {body}")
         for i in range(1, users + 1):
             st, body = self.api("POST", "accounts", {"address": f"u{i}@{DOMAIN}", "display_name": f"Bench User {i}",
-                                                     "ods_code": ODS, "password": f"bench-password-{i}-x7Qz"})
+                                                     "ods_code": ODS, "password": f"quill-meadow-{i}-x7Qz"})
             if st != 201:
                 die(f"caremail: creating u{i}@{DOMAIN}: {st} {body}")
 

@@ -409,9 +409,21 @@ TEST_P(StoreConformance, MfaRecoveryCodesSessionsAndOrgPolicy) {
   EXPECT_TRUE(MUST(store().use_recovery_code(a.id, codes[0].first)));
   EXPECT_FALSE(MUST(store().use_recovery_code(a.id, codes[0].first)));  // once
   EXPECT_EQ(MUST(store().recovery_codes(a.id)).size(), 1u);
-  MUST(store().begin_mfa(a.id, "again"));  // a new enrolment drops the old codes
-  EXPECT_FALSE(MUST(store().mfa(a.id)).enabled);
-  EXPECT_EQ(MUST(store().recovery_codes(a.id)).size(), 0u);
+  // A replacement waits beside the factor in force, codes and all, until it is enabled.
+  MUST(store().begin_mfa(a.id, "again"));
+  m = MUST(store().mfa(a.id));
+  EXPECT_TRUE(m.enabled);
+  EXPECT_EQ(m.sealed_secret, std::string("sealed\0bytes", 12));
+  EXPECT_EQ(m.sealed_pending, "again");
+  EXPECT_EQ(MUST(store().recovery_codes(a.id)).size(), 1u);
+  std::vector<std::string> fresh{"$n1"};
+  MUST(store().enable_mfa(a.id, 7, fresh));
+  m = MUST(store().mfa(a.id));
+  EXPECT_EQ(m.sealed_secret, "again");
+  EXPECT_EQ(m.sealed_pending, "");
+  EXPECT_EQ(m.last_step, 7);
+  EXPECT_EQ(MUST(store().recovery_codes(a.id)).size(), 1u);
+  EXPECT_EQ(MUST(store().recovery_codes(a.id))[0].second, "$n1");
   MUST(store().delete_mfa(a.id));
   EXPECT_EQ(code_of(store().mfa(a.id)), "not_found");
 

@@ -307,7 +307,8 @@ Result<Account> AdminService::get_account(const Principal& by, std::string_view 
   return make_error(Errc::not_found, "no account " + std::string(address));
 }
 
-Status AdminService::set_password(const Principal& by, std::string_view address, std::string_view password) {
+Status AdminService::set_password(const Principal& by, std::string_view address, std::string_view password,
+                                  std::string_view keep_session) {
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
   bool self = by.account_id == acct->id;
@@ -337,8 +338,9 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
     return s;
   password_cache_.forget(acct->id);
   // Other sign-ins end with the old password (a stolen session does not outlive a reset);
-  // the person changing their own keeps going with the new one at their next request.
-  (void)store_.delete_sessions(acct->id);
+  // the person's own session that made the change goes on.
+  std::string keep = self && !keep_session.empty() ? crypto::sha256_hex(keep_session) : std::string();
+  (void)store_.delete_sessions(acct->id, keep);
   audit(store_, by, "account.set_password", acct->address, acct->org_id, "ok",
         std::string("{\"self\":") + (self ? "true" : "false") + ",\"must_change\":" + (must_change ? "true" : "false") +
             "}");

@@ -102,7 +102,10 @@ class AdminService {
   Result<Account> create_account(const Principal& by, CreateAccountRequest r);
   Result<std::vector<Account>> list_accounts(const Principal& by, std::optional<std::string> ods_code);
   Result<Account> get_account(const Principal& by, std::string_view address);
-  Status set_password(const Principal& by, std::string_view address, std::string_view password);
+  // Every sign-in session of the account ends, except `keep_session` (the token of the
+  // session making the change, when the person changes their own).
+  Status set_password(const Principal& by, std::string_view address, std::string_view password,
+                      std::string_view keep_session = {});
   // Suspends or lifts the suspension of an account's sending (PRODUCT.md S6).
   // Administrators in scope; audited.
   Status set_sending_suspended(const Principal& by, std::string_view address, bool suspended);
@@ -147,7 +150,8 @@ class AdminService {
   Result<std::vector<std::string>> confirm_totp(const Principal& by, std::string_view code);
   // Removes an account's second factor: the person (with a current code) or helpdesk and
   // administrators in scope (a lost phone; audited). Their sessions end.
-  Status remove_mfa(const Principal& by, std::string_view address, std::string_view code = {});
+  Status remove_mfa(const Principal& by, std::string_view address, std::string_view code = {},
+                    const AuthContext& ctx = {});
   // An organisation's MFA policy: administrators of that organisation or national ones.
   // Networks in CIDR notation, at most 50.
   Status set_org_mfa_policy(const Principal& by, std::string_view ods_code, bool required,

@@ -177,8 +177,11 @@ Result<std::vector<std::string>> AdminService::confirm_totp(const Principal& by,
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no second factor");
   auto m = store_.mfa(by.account_id);
   if (!m) return make_error(Errc::invalid_argument, "start setting up two-step verification first");
-  if (m->enabled && !by.mfa) return make_error(Errc::permission_denied, "two-step verification is already on");
-  auto secret = crypto::open(secret_key_, m->sealed_secret, secret_aad(by.account_id));
+  bool replacing = m->enabled && !m->sealed_pending.empty();
+  if (m->enabled && (!by.mfa || !replacing))
+    return make_error(Errc::permission_denied, "two-step verification is already on");
+  // A replacement is checked against the new secret; the old one stays in force until then.
+  auto secret = crypto::open(secret_key_, replacing ? m->sealed_pending : m->sealed_secret, secret_aad(by.account_id));
   if (!secret) return make_error(Errc::invalid_argument, "start setting up two-step verification again");
   auto step = identity::totp_verify(*secret, code, identity::SysSeconds(std::chrono::seconds(now())), std::nullopt);
   if (!step)
@@ -187,18 +190,21 @@ Result<std::vector<std::string>> AdminService::confirm_totp(const Principal& by,
   auto codes = identity::generate_recovery_codes(10);
   if (!codes) return codes.error();
   if (Status s = store_.enable_mfa(by.account_id, *step, codes->hashes); !s) return s.error();
-  audit(store_, by, "mfa.enabled", by.address, by.org_id, "ok");
+  audit(store_, by, replacing ? "mfa.replaced" : "mfa.enabled", by.address, by.org_id, "ok");
   return codes->codes;
 }
 
-Status AdminService::remove_mfa(const Principal& by, std::string_view address, std::string_view code) {
+Status AdminService::remove_mfa(const Principal& by, std::string_view address, std::string_view code,
+                                const AuthContext& ctx) {
   auto acct = account_in_scope(by, address, "mfa.remove", /*self_ok=*/true, /*helpdesk_ok=*/true);
   if (!acct) return acct.error();
   bool self = by.account_id == acct->id;
   if (self) {
-    // The person needs a current code: a stolen password alone must not switch it off.
-    AuthContext ctx;
-    if (Status s = check_second_factor(*acct, code, ctx); !s) return s;
+    // The person needs a current code: a stolen password alone must not switch it off. A
+    // wrong one is a refusal of this request, not the end of the sign-in.
+    if (Status s = check_second_factor(*acct, code, ctx); !s)
+      return make_error(s.error().code == Errc::unauthenticated ? Errc::invalid_argument : s.error().code,
+                        s.error().message);
   }
   if (Status s = store_.delete_mfa(acct->id); !s) return s;
   (void)store_.delete_sessions(acct->id);

@@ -254,7 +254,11 @@ class Api {
         std::string err;
         code = get_str(std::get<json::object>(body), "code", err).value_or("");
       }
-      return status_response(d_.admin.remove_mfa(p, p.address, code));
+      AuthContext ctx;
+      ctx.protocol = "http";
+      ctx.peer = r.peer;
+      ctx.client = r.user_agent;
+      return status_response(d_.admin.remove_mfa(p, p.address, code, ctx));
     }
     if (rest.rfind("organisations/", 0) == 0 && rest.size() > 18 && rest.substr(rest.size() - 4) == "/mfa" &&
         (r.method == "PUT" || r.method == "POST")) {
@@ -584,7 +588,7 @@ class Api {
     auto pw = get_str(std::get<json::object>(body), "password", err);
     if (!err.empty()) return problem(400, err);
     if (!pw) return problem(400, "'password' is required");
-    Status s = d_.admin.set_password(p, address, *pw);
+    Status s = d_.admin.set_password(p, address, *pw, r.authorization.empty() ? session_cookie(r) : std::string());
     if (!s) return problem(s.error());
     Response ok;
     ok.status = 204;

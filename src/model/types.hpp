@@ -105,6 +105,8 @@ struct MfaState {
   AccountId account_id = 0;
   std::string sealed_secret;
   bool enabled = false;     // false: enrolment started, not confirmed with a code
+  // A replacement being set up while the current factor stays in force ("" none).
+  std::string sealed_pending;
   int64_t last_step = 0;    // the last accepted TOTP time step (replays refused)
   UnixTime created_at = 0;
 };

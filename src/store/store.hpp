@@ -190,9 +190,12 @@ class Store {
   virtual Status set_org_mfa_policy(OrgId id, bool required, const std::vector<std::string>& trusted_networks) = 0;
   // Errc::not_found when the account has no factor.
   virtual Result<MfaState> mfa(AccountId id) = 0;
-  // Starts (or restarts) enrolment: the secret, not enabled, last_step 0; drops recovery codes.
+  // Starts (or restarts) enrolment. Without an enabled factor: this secret, not enabled,
+  // last_step 0, no recovery codes. With one: this secret becomes the pending replacement
+  // and the enabled factor (and its recovery codes) stay in force until enable_mfa.
   virtual Status begin_mfa(AccountId id, std::string_view sealed_secret) = 0;
-  // Enables the factor and stores the recovery codes' hashes (replacing any), one transaction.
+  // Enables the factor (promoting a pending replacement, if any, to be the secret) and
+  // stores the recovery codes' hashes (replacing any), one transaction.
   virtual Status enable_mfa(AccountId id, int64_t step, std::span<const std::string> recovery_hashes) = 0;
   // Moves last_step forward to `step`; false (no error) when it is not past the stored one:
   // the same code (or an older one) used twice, e.g. by two sign-ins racing.
@@ -209,7 +212,8 @@ class Store {
   virtual Status touch_session(std::string_view token_hash, UnixTime at) = 0;
   virtual Status delete_session(std::string_view token_hash) = 0;
   // Every session of the account (password change, lock, disable).
-  virtual Status delete_sessions(AccountId id) = 0;
+  // `except`: a token hash to keep (the session that changed the password).
+  virtual Status delete_sessions(AccountId id, std::string_view except = {}) = 0;
 
   // --- Acceptable Use Policy --------------------------------------------------------
   // Publishes a new version (numbered 1, 2, ...).

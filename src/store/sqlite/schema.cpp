@@ -233,6 +233,7 @@ ALTER TABLE organisations ADD COLUMN trusted_networks TEXT NOT NULL DEFAULT '';
 CREATE TABLE mfa(
   account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
   totp_secret BLOB NOT NULL,
+  pending_secret BLOB,
   enabled INTEGER NOT NULL DEFAULT 0,
   last_step INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL);

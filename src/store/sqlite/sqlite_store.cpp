@@ -684,7 +684,8 @@ class SqliteStore final : public Store {
   Result<MfaState> mfa(AccountId id) override {
     auto c = readers_.take();
     if (!c) return c.error();
-    auto s = (*c)->prepare("SELECT totp_secret,enabled,last_step,created_at FROM mfa WHERE account_id=?");
+    auto s = (*c)->prepare(
+        "SELECT totp_secret,enabled,last_step,created_at,pending_secret FROM mfa WHERE account_id=?");
     s.bind(1, id);
     if (!s.step()) return s.status() ? not_found("no second factor") : s.status().error();
     MfaState m;
@@ -693,16 +694,21 @@ class SqliteStore final : public Store {
     m.enabled = s.i64(1) != 0;
     m.last_step = s.i64(2);
     m.created_at = s.i64(3);
+    if (!s.is_null(4)) m.sealed_pending = s.blob(4);
     return m;
   }
 
   Status begin_mfa(AccountId id, std::string_view sealed) override {
     UnixTime at = now_s();
     return committer_.run([&](Conn& c) -> Status {
+      auto p = c.prepare("UPDATE mfa SET pending_secret=? WHERE account_id=? AND enabled=1");
+      p.bind_blob(1, sealed).bind(2, id);
+      if (Status r = p.exec(); !r) return r;
+      if (c.changes() > 0) return {};  // a replacement: the current factor stays in force
       auto s = c.prepare(
           "INSERT INTO mfa(account_id,totp_secret,enabled,last_step,created_at) VALUES(?,?,0,0,?) "
-          "ON CONFLICT(account_id) DO UPDATE SET totp_secret=excluded.totp_secret,enabled=0,last_step=0,"
-          "created_at=excluded.created_at");
+          "ON CONFLICT(account_id) DO UPDATE SET totp_secret=excluded.totp_secret,pending_secret=NULL,enabled=0,"
+          "last_step=0,created_at=excluded.created_at");
       s.bind(1, id).bind_blob(2, sealed).bind(3, at);
       if (Status r = s.exec(); !r) return r;
       auto d = c.prepare("DELETE FROM recovery_codes WHERE account_id=?");
@@ -713,7 +719,9 @@ class SqliteStore final : public Store {
 
   Status enable_mfa(AccountId id, int64_t step, std::span<const std::string> hashes) override {
     return committer_.run([&](Conn& c) -> Status {
-      auto s = c.prepare("UPDATE mfa SET enabled=1,last_step=? WHERE account_id=?");
+      auto s = c.prepare(
+          "UPDATE mfa SET totp_secret=coalesce(pending_secret,totp_secret),pending_secret=NULL,enabled=1,last_step=? "
+          "WHERE account_id=?");
       s.bind(1, step).bind(2, id);
       if (Status r = s.exec(); !r) return r;
       if (c.changes() == 0) return not_found("no second factor being set up");
@@ -828,10 +836,12 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status delete_sessions(AccountId id) override {
+  Status delete_sessions(AccountId id, std::string_view except) override {
     return committer_.run([&](Conn& c) -> Status {
-      auto s = c.prepare("DELETE FROM web_sessions WHERE account_id=?");
-      s.bind(1, id);
+      // (An empty view may bind as NULL, which would match nothing: use a hash that
+      // cannot occur instead.)
+      auto s = c.prepare("DELETE FROM web_sessions WHERE account_id=? AND token_hash!=?");
+      s.bind(1, id).bind(2, except.empty() ? std::string_view("-") : except);
       return s.exec();
     });
   }
