@@ -18,7 +18,8 @@ Environment (all optional):
     SMTP_BENCH_USERS      mailboxes on each system (50)
     SMTP_BENCH_SYSTEMS    caremail,postfix (either alone for investigations)
     SMTP_BENCH_DRAIN_TIMEOUT  seconds to wait for Postfix's queue to drain (600)
-    SMTP_BENCH_CAREMAIL_WORKERS  caremaild's [server] worker_threads (4, the default)
+    SMTP_BENCH_CAREMAIL_WORKERS  caremaild's [server] worker_threads (12, its default)
+    SMTP_BENCH_FTS        1 (default): caremaild indexes every delivery for SEARCH; 0: no index
     SMTP_BENCH_KEEP       1: keep bench/work/smtp-<stamp>/ (mail, logs, configs)
     BENCH_NOTES           free text for the JSON "notes"
 
@@ -61,7 +62,10 @@ USERS = int(os.environ.get("SMTP_BENCH_USERS", "50"))
 SYSTEMS = [s for s in os.environ.get("SMTP_BENCH_SYSTEMS", "caremail,postfix").split(",") if s]
 DRAIN_TIMEOUT = float(os.environ.get("SMTP_BENCH_DRAIN_TIMEOUT", "600"))
 KEEP = os.environ.get("SMTP_BENCH_KEEP", "") not in ("", "0")
-WORKERS = int(os.environ.get("SMTP_BENCH_CAREMAIL_WORKERS", "4"))  # [server] worker_threads
+WORKERS = int(os.environ.get("SMTP_BENCH_CAREMAIL_WORKERS", "12"))  # [server] worker_threads (its default)
+# caremaild's [storage] full_text_index (on by default: every delivery is also indexed for
+# IMAP SEARCH, at idle CPU priority); 0 measures delivery alone.
+FTS = os.environ.get("SMTP_BENCH_FTS", "1") not in ("", "0")
 
 
 def log(*a):
@@ -289,6 +293,9 @@ hostname = "mx.{DOMAIN}"
 user = ""
 shutdown_grace_seconds = 5
 worker_threads = {WORKERS}
+
+[storage]
+full_text_index = {"true" if FTS else "false"}
 
 [log]
 level = "info"
@@ -898,7 +905,8 @@ def main():
                      "order": "each repetition: every case (forward on even, reversed on odd repetitions), the two "
                               "systems back to back (caremail then postfix on even, postfix then caremail on odd "
                               "repetitions); sync + the same rest before every run",
-                     "caremail": {"log_level": "info", "encrypt_blobs": True, "worker_threads": WORKERS},
+                     "caremail": {"log_level": "info", "encrypt_blobs": True, "worker_threads": WORKERS,
+                                  "full_text_index": FTS},
                      "postfix": {"version": versions["postfix"], "dovecot_version": versions["dovecot"],
                                  "path": "smtpd -> cleanup (fsync) -> qmgr -> lmtp -> Dovecot LMTP -> maildir",
                                  "mail_fsync": "optimized", "chroot": False, "defaults_otherwise": True},

@@ -141,7 +141,7 @@ int run_daemon(DaemonOptions opts) {
   FullTextIndex fts(cfg.server.data_dir / "fts", [&mail](const std::string& blob) {
     return mail.read_blob(Principal::service(), blob);
   });
-  mail.set_index(&fts);
+  if (cfg.storage.full_text_index) mail.set_index(&fts);
 
   auto boot = admin.bootstrap(opts.admin_address, opts.admin_password);
   if (!boot) return fatal("bootstrap: " + boot.error().message);

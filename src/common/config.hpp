@@ -118,6 +118,8 @@ struct Config {
     std::string backend = "sqlite";
     std::filesystem::path key_file;  // empty: data_dir/keys/blob.key, created on first start
     bool encrypt_blobs = true;
+    // The Xapian index for IMAP SEARCH BODY/TEXT; off: those searches scan the messages.
+    bool full_text_index = true;
     int group_commit_max_batch = 512;
   } storage;
 

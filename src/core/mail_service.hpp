@@ -167,6 +167,8 @@ class MailService {
     NewMessage msg;
     std::unique_ptr<BlobPin> pin;
   };
+  // Messages at least this large are parsed in parallel with their blob write.
+  static constexpr size_t kParallelParseBytes = 32 * 1024;
   // Fills msg.header from `raw` and the summary just made of it.
   static void cache_header(std::string_view raw, NewMessage& msg);
   Result<Staged> stage(std::string_view raw, UnixTime internal_date);

@@ -63,6 +63,10 @@ class FullTextIndex {
 
  private:
   void run();
+  // One account's part of a batch, one commit. Throws Xapian::Error.
+  void index_batch(AccountId account, const std::vector<std::string>& blobs);
+  // Removes an account's index that cannot be opened or read (a crash mid-commit).
+  void heal(AccountId account, const std::string& why);
   std::filesystem::path db_path(AccountId account) const;
 
   const std::filesystem::path dir_;

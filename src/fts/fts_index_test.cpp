@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "temp_dir.hpp"
@@ -88,6 +90,26 @@ TEST(FullTextIndex, IndexingTwiceAndMissingBlobsAreHarmless) {
   f.fts->drain();
   EXPECT_EQ(*f.fts->match(1, "radiology", true), (std::unordered_set<std::string>{"b1"}));
   EXPECT_EQ(f.fts->indexed(1).size(), 1u);
+}
+
+TEST(FullTextIndex, ACorruptIndexIsRebuilt) {
+  // Commits are not fsync'd, so a machine crash may leave an index unreadable: the writer
+  // removes it and starts again (what it held is scanned by SEARCH until re-indexed).
+  Fixture f;
+  f.add(1, "b1", msg("x", "radiology report"));
+  f.fts->drain();
+  ASSERT_EQ(f.fts->indexed(1).size(), 1u);
+  for (const auto& e : std::filesystem::directory_iterator(f.dir.path() / "fts" / "1")) {
+    std::ofstream out(e.path(), std::ios::binary | std::ios::trunc);
+    out << "not a xapian file";
+  }
+  EXPECT_FALSE(f.fts->match(1, "radiology", true).has_value());  // unreadable: the caller scans
+  f.add(1, "b2", msg("y", "cardiology letter"));
+  f.fts->drain();
+  EXPECT_EQ(*f.fts->match(1, "cardiology", true), (std::unordered_set<std::string>{"b2"}));
+  f.add(1, "b1", f.blobs["b1"]);  // SEARCH queues what the index lost
+  f.fts->drain();
+  EXPECT_EQ(f.fts->indexed(1).size(), 2u);
 }
 
 }  // namespace
