@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/time_text.hpp"
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
@@ -288,11 +289,7 @@ Status MailService::send_notice(std::span<const std::string> to, std::string_vie
   if (to.empty()) return {};
   std::string hdr_to;
   for (const auto& a : to) hdr_to += (hdr_to.empty() ? "" : ", ") + a;
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char date[64];
-  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  std::string date = rfc5322_date(std::time(nullptr));
   std::string msg = "From: Caremail <postmaster@localhost>\r\nTo: " + hdr_to + "\r\nSubject: " + std::string(subject) +
                     "\r\nDate: " + date + "\r\nMessage-ID: <" + crypto::random_token(16) +
                     "@caremail.notice>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "common/time_text.hpp"
 #include "common/json_text.hpp"
 #include "common/cidr.hpp"
 #include "common/log.hpp"
@@ -30,23 +31,8 @@ metrics::Counter& lockouts_total() {
   return c;
 }
 
-std::string date_text(UnixTime t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%d %B %Y", &tm);
-  return buf;
-}
-
-std::string time_text(UnixTime t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%H:%M UTC", &tm);
-  return buf;
-}
+std::string date_text(UnixTime t) { return format_utc(t, "%d %B %Y"); }
+std::string time_text(UnixTime t) { return format_utc(t, "%H:%M UTC"); }
 
 // App passwords look like "abcd-efgh-jkmn-pqrs": 16 characters of an unambiguous alphabet
 // of 31 (79 bits), so a SHA-256 of them is enough (no Argon2id: nobody guesses 2^79).

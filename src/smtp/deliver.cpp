@@ -9,6 +9,7 @@
 // and Date when the client left them out (RFC 6409 8).
 #include <ctime>
 
+#include "common/time_text.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "crypto/crypto.hpp"
@@ -18,14 +19,6 @@
 namespace caremail::smtp {
 
 namespace {
-
-std::string rfc5322_date(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
 
 // True when the header section of `msg` has a field called `name` (case-insensitive).
 bool has_header(std::string_view msg, std::string_view name) {

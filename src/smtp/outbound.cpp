@@ -9,6 +9,7 @@
 
 #include <boost/asio/ssl.hpp>
 
+#include "common/time_text.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "crypto/crypto.hpp"
@@ -23,15 +24,6 @@ namespace asio = boost::asio;
 namespace {
 
 UnixTime now_s() { return static_cast<UnixTime>(std::time(nullptr)); }
-
-std::string rfc5322_date(UnixTime t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -1,0 +1,14 @@
+// Times as text, in UTC: for mail headers and for sentences written to people. Pure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace caremail {
+
+// strftime(`format`) of `t` (seconds since the epoch) in UTC.
+std::string format_utc(int64_t t, const char* format);
+// RFC 5322 date-time: "Mon, 30 Nov 2026 21:05:00 +0000" (Date, Received, DSN fields).
+inline std::string rfc5322_date(int64_t t) { return format_utc(t, "%a, %d %b %Y %H:%M:%S +0000"); }
+
+}  // namespace caremail
