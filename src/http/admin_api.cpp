@@ -331,11 +331,7 @@ class Api {
       if (!acct) return problem(acct.error());
       auto out = to_json(*acct, ods_of(acct->org_id));
       // What this sign-in still has to do before anything else works.
-      json::array todo;
-      if (p.must_change_password) todo.emplace_back("change_password");
-      if (p.aup_pending) todo.emplace_back("accept_aup");
-      if (p.mfa_enrolment_pending) todo.emplace_back("enrol_mfa");
-      out["required_actions"] = todo;
+      out["required_actions"] = required_actions(p);
       return json_response(200, out);
     }
     return problem(404, "no such resource");
@@ -490,6 +486,15 @@ class Api {
     return false;
   }
 
+  // What this sign-in must do before anything else works.
+  static json::array required_actions(const Principal& p) {
+    json::array out;
+    if (p.must_change_password) out.emplace_back("change_password");
+    if (p.aup_pending) out.emplace_back("accept_aup");
+    if (p.mfa_enrolment_pending) out.emplace_back("enrol_mfa");
+    return out;
+  }
+
   static std::string session_cookie(const Request& r) {
     // Cookie: a=b; cm_session=TOKEN; c=d
     std::string_view c = r.cookie;
@@ -530,16 +535,12 @@ class Api {
       if (s.error().message == "second factor required") extra["mfa_required"] = true;
       return problem(s.error().code == Errc::temporary ? 503 : 401, s.error().message, std::move(extra));
     }
-    json::array todo;
-    if (s->principal.must_change_password) todo.emplace_back("change_password");
-    if (s->principal.aup_pending) todo.emplace_back("accept_aup");
-    if (s->principal.mfa_enrolment_pending) todo.emplace_back("enrol_mfa");
     Response out = json_response(201, json::object{{"csrf_token", s->csrf_token},
                                                    {"expires_at", s->expires_at},
                                                    {"idle_seconds", s->idle_seconds},
                                                    {"public_computer", s->public_computer},
                                                    {"mfa", s->principal.mfa},
-                                                   {"required_actions", todo},
+                                                   {"required_actions", required_actions(s->principal)},
                                                    {"alert", s->alert}});
     std::string cookie = "cm_session=" + s->token + "; Path=/; HttpOnly; Secure; SameSite=Strict";
     // A public computer keeps nothing once the browser closes; otherwise the cookie lives as
