@@ -1759,3 +1759,156 @@ TEST_P(StoreConformance, ReadersSeeMonotonicCommittedState) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(reload(inbox).messages, 100u);
 }
+
+// --- life cycle (PRODUCT.md A2, A3, A6) ------------------------------------------------------
+
+TEST_P(StoreConformance, StateChangesLeaverAndJoiner) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto b = make_org("RXB", {"b.nhs.uk"});
+  auto acct = make_account("jo@a.nhs.uk", a.id, 100);
+  EXPECT_EQ(acct.state, AccountState::active);
+  EXPECT_EQ(acct.state_changed_at, acct.created_at);
+  std::vector<Role> roles{Role::user, Role::local_admin};
+  MUST(store().set_roles(acct.id, roles));
+  EXPECT_EQ(MUST(store().account(acct.id)).roles, roles);
+
+  MUST(store().mark_leaver(acct.id, 50, 1000));
+  auto l = MUST(store().account(acct.id));
+  EXPECT_EQ(l.state, AccountState::leaver);
+  EXPECT_EQ(l.state_changed_at, 1000);
+  EXPECT_EQ(l.leaver_from, a.id);
+  EXPECT_EQ(l.roles, std::vector<Role>{Role::user});
+  EXPECT_EQ(l.quota_bytes, 50u);
+
+  MUST(store().move_account(acct.id, b.id, 2000));
+  auto j = MUST(store().account(acct.id));
+  EXPECT_EQ(j.state, AccountState::active);
+  EXPECT_EQ(j.org_id, b.id);
+  EXPECT_EQ(j.leaver_from, 0);
+  EXPECT_EQ(j.state_changed_at, 2000);
+
+  MUST(store().set_account_state(acct.id, AccountState::disabled, 3000));
+  MUST(store().set_legal_hold(acct.id, true));
+  auto d = MUST(store().account(acct.id));
+  EXPECT_EQ(d.state, AccountState::disabled);
+  EXPECT_TRUE(d.legal_hold);
+  EXPECT_EQ(code_of(store().set_account_state(acct.id + 100, AccountState::active, 1)), "not_found");
+}
+
+TEST_P(StoreConformance, IdleAndDueAccounts) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto old = make_account("old@a.nhs.uk", a.id);
+  auto fresh = make_account("fresh@a.nhs.uk", a.id);
+  auto seen = make_account("seen@a.nhs.uk", a.id);
+  NewAccount sh;
+  sh.address = "ward@a.nhs.uk";
+  sh.display_name = "Ward";
+  sh.org_id = a.id;
+  sh.kind = AccountKind::shared;
+  auto shared = MUST(store().create_account(sh));
+  for (const auto& x : {old, seen, shared}) MUST(store().set_account_state(x.id, AccountState::active, 100));
+  MUST(store().set_account_state(fresh.id, AccountState::active, 900));
+  MUST(store().note_login(seen.id, 800));
+  MUST(store().set_aup_version(seen.id, 1));
+  // Idle before 500: `old` only (shared mailboxes never count; `seen` signed in at 800).
+  auto idle = MUST(store().accounts_idle(AccountState::active, 500, false, 10));
+  ASSERT_EQ(idle.size(), 1u);
+  EXPECT_EQ(idle[0].address, "old@a.nhs.uk");
+  // With an AUP published, a sign-in without accepting it does not count.
+  MUST(store().note_login(old.id, 800));
+  EXPECT_TRUE(MUST(store().accounts_idle(AccountState::active, 500, false, 10)).empty());
+  idle = MUST(store().accounts_idle(AccountState::active, 500, true, 10));
+  ASSERT_EQ(idle.size(), 1u);
+  EXPECT_EQ(idle[0].address, "old@a.nhs.uk");
+
+  MUST(store().set_account_state(old.id, AccountState::deleted, 200));
+  MUST(store().set_account_state(fresh.id, AccountState::deleted, 300));
+  auto due = MUST(store().accounts_in_state_since(AccountState::deleted, 1000, 10));
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].address, "old@a.nhs.uk");  // oldest first
+  EXPECT_EQ(MUST(store().accounts_in_state_since(AccountState::deleted, 250, 10)).size(), 1u);
+  MUST(store().set_legal_hold(old.id, true));  // never due while held
+  due = MUST(store().accounts_in_state_since(AccountState::deleted, 1000, 10));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].address, "fresh@a.nhs.uk");
+}
+
+TEST_P(StoreConformance, ForgetAccountKeepsItsAddressesUntilReleased) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto jo = make_account("jo@a.nhs.uk", a.id);
+  MUST(store().add_alias(jo.id, "joanne@a.nhs.uk"));
+  deliver_one(message("Subject: x\r\n\r\nbody\r\n"), jo.id, mailbox(jo.id, "INBOX").id);
+  // Mailboxes first.
+  EXPECT_EQ(code_of(store().forget_account(jo.id, 1000, 5000)), "conflict");
+  for (const auto& mb : MUST(store().list_mailboxes(jo.id))) MUST(store().delete_mailbox(mb.id));
+  MUST(store().forget_account(jo.id, 1000, 5000));
+  EXPECT_EQ(code_of(store().account(jo.id)), "not_found");
+  EXPECT_EQ(code_of(store().account_by_address("joanne@a.nhs.uk")), "not_found");
+  EXPECT_EQ(MUST(store().address_reserved_until("JO@a.nhs.uk")), 5000);
+  EXPECT_EQ(MUST(store().address_reserved_until("joanne@a.nhs.uk")), 5000);
+  EXPECT_EQ(code_of(store().address_reserved_until("free@a.nhs.uk")), "not_found");
+  // Neither can be taken while reserved, as an address or an alias.
+  NewAccount n;
+  n.address = "jo@a.nhs.uk";
+  n.display_name = "New Jo";
+  n.org_id = a.id;
+  EXPECT_EQ(code_of(store().create_account(n)), "already_exists");
+  auto other = make_account("other@a.nhs.uk", a.id);
+  EXPECT_EQ(code_of(store().add_alias(other.id, "joanne@a.nhs.uk")), "already_exists");
+  EXPECT_EQ(MUST(store().release_addresses(4000)), 0);
+  EXPECT_EQ(MUST(store().release_addresses(6000)), 2);
+  EXPECT_EQ(MUST(store().create_account(n)).address, "jo@a.nhs.uk");
+}
+
+TEST_P(StoreConformance, CloseOrganisationMovesAccountsDomainsAndDropsLocalRoles) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto b = make_org("RXB", {"b.nhs.uk"});
+  auto admin = make_account("admin@a.nhs.uk", a.id);
+  std::vector<Role> roles{Role::user, Role::local_admin, Role::auditor, Role::national_helpdesk};
+  MUST(store().set_roles(admin.id, roles));
+  auto jo = make_account("jo@a.nhs.uk", a.id);
+  EXPECT_EQ(code_of(store().close_organisation(a.id, a.id, 10)), "invalid_argument");
+  MUST(store().close_organisation(a.id, b.id, 10));
+  auto closed = MUST(store().organisation(a.id));
+  EXPECT_FALSE(closed.open);
+  EXPECT_EQ(closed.successor_id, b.id);
+  EXPECT_EQ(closed.closed_at, 10);
+  EXPECT_TRUE(closed.domains.empty());
+  EXPECT_EQ(MUST(store().organisation_for_domain("a.nhs.uk")), b.id);
+  EXPECT_EQ(MUST(store().account(jo.id)).org_id, b.id);
+  auto moved = MUST(store().account(admin.id));
+  EXPECT_EQ(moved.org_id, b.id);
+  EXPECT_EQ(moved.roles, (std::vector<Role>{Role::user, Role::national_helpdesk}));
+  EXPECT_EQ(MUST(store().list_accounts(a.id)).size(), 0u);
+  EXPECT_EQ(code_of(store().close_organisation(a.id, b.id, 20)), "conflict");  // already closed
+  auto c = make_org("RXC", {"c.nhs.uk"});
+  EXPECT_EQ(code_of(store().close_organisation(c.id, a.id, 20)), "conflict");  // closed successor
+}
+
+TEST_P(StoreConformance, QuotaAllowanceAndLargeQuotas) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  MUST(store().set_quota_allowance(a.id, 3));
+  EXPECT_EQ(MUST(store().organisation(a.id)).large_quota_allowance, 3);
+  auto x = make_account("x@a.nhs.uk", a.id, 100);
+  auto y = make_account("y@a.nhs.uk", a.id, 500);
+  make_account("z@a.nhs.uk", a.id, 700);
+  EXPECT_EQ(MUST(store().count_large_quotas(a.id, 100, 1000, 0)), 2);
+  EXPECT_EQ(MUST(store().count_large_quotas(a.id, 100, 1000, y.id)), 1);
+  (void)x;
+}
+
+TEST_P(StoreConformance, SecurityQuestionsAndAccountSecret) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto jo = make_account("jo@a.nhs.uk", a.id);
+  EXPECT_TRUE(MUST(store().security_questions(jo.id)).empty());
+  std::vector<std::pair<std::string, std::string>> qa{{"q1", "h1"}, {"q2", "h2"}, {"q3", "h3"}};
+  MUST(store().set_security_questions(jo.id, qa));
+  EXPECT_EQ(MUST(store().security_questions(jo.id)), qa);
+  qa[1].second = "h2b";
+  MUST(store().set_security_questions(jo.id, qa));
+  EXPECT_EQ(MUST(store().security_questions(jo.id)), qa);
+  EXPECT_EQ(code_of(store().account_secret(jo.id)), "not_found");
+  MUST(store().set_account_secret(jo.id, "phc1", 10));
+  MUST(store().set_account_secret(jo.id, "phc2", 20));
+  EXPECT_EQ(MUST(store().account_secret(jo.id)), "phc2");
+}

@@ -203,6 +203,51 @@ int main(int argc, char** argv) {
   auto* quota = app.add_subcommand("quota", "quota")->require_subcommand(1);
   auto* quota_show = quota->add_subcommand("show", "show quota usage");
   quota_show->add_option("address", address)->required();
+  auto* quota_set = quota->add_subcommand("set", "set an account's quota (above the default: the allowance)");
+  uint64_t new_quota = 0;
+  quota_set->add_option("address", address)->required();
+  quota_set->add_option("bytes", new_quota, "the new quota in bytes")->required();
+
+  // Life cycle (PRODUCT.md A2, A6): one POST each, no body.
+  struct StateAction {
+    const char* name;
+    const char* help;
+    const char* path;   // after /api/v1/accounts/{address}
+    const char* done;
+    CLI::App* cmd = nullptr;
+  };
+  StateAction state_actions[] = {
+      {"leaver", "mark a leaver (roles and larger quota go; a new organisation claims them within 30 days)",
+       "/leaver", "marked as a leaver"},
+      {"disable", "disable an account (kept 18 months, then deleted)", "/disable", "disabled"},
+      {"enable", "enable a disabled or inactive account", "/enable", "enabled"},
+      {"delete", "delete an account (restorable for 30 days)", "", "deleted"},
+      {"restore", "restore a deleted account", "/restore", "restored"},
+  };
+  for (auto& a : state_actions) {
+    a.cmd = acct->add_subcommand(a.name, a.help);
+    a.cmd->add_option("address", address)->required();
+  }
+  auto* acct_claim = acct->add_subcommand("claim", "claim a leaver as a joiner into your organisation");
+  acct_claim->add_option("address", address)->required();
+  acct_claim->add_option("--ods", ods, "the new organisation (national administrators)");
+  auto* acct_roles = acct->add_subcommand("roles", "set an account's roles");
+  std::vector<std::string> roles_set;
+  acct_roles->add_option("address", address)->required();
+  acct_roles->add_option("--role", roles_set, "a role (repeatable); none: user only");
+  auto* acct_hold = acct->add_subcommand("legal-hold", "place or lift a legal hold (never deleted)");
+  bool hold_on = false, hold_off = false;
+  acct_hold->add_option("address", address)->required();
+  auto* hold_flag = acct_hold->add_flag("--on", hold_on, "place the hold");
+  acct_hold->add_flag("--off", hold_off, "lift it")->excludes(hold_flag);
+  auto* org_close = org->add_subcommand("close", "close or merge an organisation into its successor");
+  std::string successor;
+  org_close->add_option("--ods", ods, "the organisation closing")->required();
+  org_close->add_option("--successor", successor, "the organisation taking over its accounts and domains")->required();
+  auto* org_allowance = org->add_subcommand("quota-allowance", "how many mailboxes may have a larger quota");
+  int64_t allowance = 0;
+  org_allowance->add_option("--ods", ods, "ODS code")->required();
+  org_allowance->add_option("accounts", allowance, "number of mailboxes")->required();
 
   auto* deliver = app.add_subcommand("deliver", "inject a message file for local recipients (operators)");
   std::vector<std::string> to;
@@ -319,6 +364,58 @@ int main(int argc, char** argv) {
                     raw, [&](const json::value&) {
                       std::cout << ods << ": MFA " << (mfa_on ? "required of everyone" : "required of administrators")
                                 << "\n";
+                    });
+    }
+    for (auto& a : state_actions)
+      if (*a.cmd) {
+        bool del = *a.path == 0;
+        return report(c.call(del ? http::verb::delete_ : http::verb::post,
+                             "/api/v1/accounts/" + url_encode(address) + a.path, ""),
+                      raw, [&](const json::value&) { std::cout << address << " " << a.done << "\n"; });
+      }
+    if (*acct_claim) {
+      json::object body;
+      if (!ods.empty()) body["ods_code"] = ods;
+      return report(c.call(http::verb::post, "/api/v1/accounts/" + url_encode(address) + "/claim", json::serialize(body)),
+                    raw, [&](const json::value& v) {
+                      std::cout << address << " joined " << s(v, "ods_code") << "\n";
+                    });
+    }
+    if (*acct_roles) {
+      json::array roles;
+      for (auto& r : roles_set) roles.emplace_back(r);
+      json::object body{{"roles", roles}};
+      return report(c.call(http::verb::put, "/api/v1/accounts/" + url_encode(address) + "/roles", json::serialize(body)),
+                    raw, [&](const json::value&) { std::cout << "roles set for " << address << "\n"; });
+    }
+    if (*acct_hold) {
+      if (hold_on == hold_off) {
+        std::cerr << "caremailctl: say --on or --off\n";
+        return 2;
+      }
+      json::object body{{"hold", hold_on}};
+      return report(c.call(http::verb::put, "/api/v1/accounts/" + url_encode(address) + "/legal-hold",
+                           json::serialize(body)),
+                    raw, [&](const json::value&) {
+                      std::cout << "legal hold " << (hold_on ? "placed on " : "lifted from ") << address << "\n";
+                    });
+    }
+    if (*quota_set) {
+      json::object body{{"bytes", new_quota}};
+      return report(c.call(http::verb::put, "/api/v1/accounts/" + url_encode(address) + "/quota", json::serialize(body)),
+                    raw, [&](const json::value&) { std::cout << "quota of " << address << " set\n"; });
+    }
+    if (*org_close) {
+      json::object body{{"successor", successor}};
+      return report(c.call(http::verb::post, "/api/v1/organisations/" + url_encode(ods) + "/close", json::serialize(body)),
+                    raw, [&](const json::value&) { std::cout << ods << " closed; accounts moved to " << successor << "\n"; });
+    }
+    if (*org_allowance) {
+      json::object body{{"accounts", allowance}};
+      return report(c.call(http::verb::put, "/api/v1/organisations/" + url_encode(ods) + "/quota-allowance",
+                           json::serialize(body)),
+                    raw, [&](const json::value&) {
+                      std::cout << ods << " may give " << allowance << " mailboxes a larger quota\n";
                     });
     }
     if (*acct_unlock) {

@@ -259,6 +259,34 @@ int run_daemon(DaemonOptions opts) {
   };
   schedule_expiry(std::min(30, cfg.password.expiry_check_seconds));
 
+  // Account life cycle (PRODUCT.md A2, A6): inactive, deleted, purged, addresses freed;
+  // a minute after start, then every lifecycle.check_seconds.
+  admin.set_notifier([&](const Account& a, std::string subject, std::string body) {
+    std::vector<std::string> to{a.address};
+    return mail.send_notice(to, subject, body);
+  });
+  asio::steady_timer lifecycle_timer(server.io());
+  std::function<void(int)> schedule_lifecycle = [&](int delay) {
+    lifecycle_timer.expires_after(std::chrono::seconds(delay));
+    lifecycle_timer.async_wait([&](const boost::system::error_code& e) {
+      if (e) return;
+      asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
+        auto job = [&] {
+          return admin.run_lifecycle([&](AccountId id) {
+            if (auto* fts = mail.index()) fts->forget(id);
+          });
+        };
+        auto r = co_await server.blocking(std::move(job));
+        if (!r) log::warn("lifecycle.job_failed", {{"error", r.error().message}});
+        else if (r->inactive || r->deleted || r->purged || r->addresses_released)
+          log::info("lifecycle.job", {{"inactive", r->inactive}, {"deleted", r->deleted}, {"purged", r->purged},
+                                      {"addresses_released", r->addresses_released}});
+        schedule_lifecycle(cfg.lifecycle.check_seconds);
+      }, asio::detached);
+    });
+  };
+  schedule_lifecycle(std::min(60, cfg.lifecycle.check_seconds));
+
   // Blob garbage collection: a minute after start, then every minute.
   asio::steady_timer gc_timer(server.io());
   std::function<void()> schedule_gc = [&] {

@@ -240,6 +240,14 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("lockout", "ip_failures", c.lockout.ip_failures));
   CM_TRY(r.get("lockout", "ip_window_seconds", c.lockout.ip_window_seconds));
   CM_TRY(r.get("lockout", "ip_block_seconds", c.lockout.ip_block_seconds));
+  CM_TRY(r.get("quota", "max_mailbox_bytes", c.quota.max_mailbox_bytes));
+  CM_TRY(r.get("lifecycle", "inactive_after_days", c.lifecycle.inactive_after_days));
+  CM_TRY(r.get("lifecycle", "delete_after_days", c.lifecycle.delete_after_days));
+  CM_TRY(r.get("lifecycle", "restore_days", c.lifecycle.restore_days));
+  CM_TRY(r.get("lifecycle", "leaver_claim_days", c.lifecycle.leaver_claim_days));
+  CM_TRY(r.get("lifecycle", "disabled_keep_days", c.lifecycle.disabled_keep_days));
+  CM_TRY(r.get("lifecycle", "address_lock_days", c.lifecycle.address_lock_days));
+  CM_TRY(r.get("lifecycle", "check_seconds", c.lifecycle.check_seconds));
   CM_TRY(r.get("mfa", "required_for_administrators", c.mfa.required_for_administrators));
   CM_TRY(r.get("mfa", "required_for_everyone", c.mfa.required_for_everyone));
   CM_TRY(r.get("mfa", "issuer", c.mfa.issuer));
@@ -272,6 +280,23 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (c.mfa.session_max_seconds < c.mfa.session_idle_seconds)
     return bad(origin, "mfa.session_max_seconds", "must be at least mfa.session_idle_seconds");
   if (c.lockout.failures < 1) return bad(origin, "lockout.failures", "must be at least 1");
+  {
+    const auto& l = c.lifecycle;
+    for (auto [name, v] : {std::pair{"lifecycle.inactive_after_days", l.inactive_after_days},
+                           {"lifecycle.delete_after_days", l.delete_after_days},
+                           {"lifecycle.restore_days", l.restore_days},
+                           {"lifecycle.leaver_claim_days", l.leaver_claim_days},
+                           {"lifecycle.disabled_keep_days", l.disabled_keep_days},
+                           {"lifecycle.address_lock_days", l.address_lock_days},
+                           {"lifecycle.check_seconds", l.check_seconds}})
+      if (v < 1) return bad(origin, name, "must be at least 1");
+    if (l.delete_after_days <= l.inactive_after_days)
+      return bad(origin, "lifecycle.delete_after_days", "must be longer than lifecycle.inactive_after_days");
+    if (l.address_lock_days < l.restore_days)
+      return bad(origin, "lifecycle.address_lock_days", "must be at least lifecycle.restore_days");
+  }
+  if (c.quota.max_mailbox_bytes < c.quota.default_mailbox_bytes || c.quota.max_mailbox_bytes < c.quota.shared_mailbox_bytes)
+    return bad(origin, "quota.max_mailbox_bytes", "must be at least the default and shared mailbox quotas");
   if (c.lockout.window_seconds < 1 || c.lockout.lock_seconds < 1)
     return bad(origin, "lockout.window_seconds", "lockout.window_seconds and lockout.lock_seconds must be at least 1");
   if (c.lockout.ip_failures < 1 || c.lockout.ip_window_seconds < 1 || c.lockout.ip_block_seconds < 1)

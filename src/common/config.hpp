@@ -127,7 +127,21 @@ struct Config {
     uint64_t default_mailbox_bytes = 4ull << 30;    // 4 GB, PRODUCT.md M5
     uint64_t shared_mailbox_bytes = 50ull << 30;    // 50 GB
     uint64_t max_message_bytes = 35ull << 20;       // 35 MB attachments
+    // The largest quota an administrator may give one mailbox; quotas above the default
+    // count against the organisation's allowance (set by national administrators).
+    uint64_t max_mailbox_bytes = 100ull << 30;      // 100 GB
   } quota;
+
+  // Account life cycle and retention (PRODUCT.md A2, A6). Days; all configurable.
+  struct Lifecycle {
+    int inactive_after_days = 30;      // no sign-in (or never accepted the AUP): Inactive
+    int delete_after_days = 60;        // no sign-in for this long: Deleted
+    int restore_days = 30;             // a deleted account can be restored for this long
+    int leaver_claim_days = 30;        // a leaver not claimed by a new organisation: Deleted
+    int disabled_keep_days = 548;      // disabled accounts kept 18 months, then Deleted
+    int address_lock_days = 730;       // a deleted account's addresses are not reused for 2 years
+    int check_seconds = 3600;          // how often the life-cycle job runs
+  } lifecycle;
 
   // The national password policy (PRODUCT.md S4); see identity/password_policy.hpp.
   struct Password {

@@ -7,6 +7,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::invalid_argument: return "invalid_argument";
     case Errc::not_found: return "not_found";
     case Errc::already_exists: return "already_exists";
+    case Errc::conflict: return "conflict";
     case Errc::permission_denied: return "permission_denied";
     case Errc::unauthenticated: return "unauthenticated";
     case Errc::quota_exceeded: return "quota_exceeded";

@@ -17,6 +17,7 @@ enum class Errc {
   invalid_argument,   // the request itself is malformed or violates a rule
   not_found,          // the thing named does not exist (or is not visible to the caller)
   already_exists,
+  conflict,           // the thing is not in a state that allows this (e.g. restoring an active account)
   permission_denied,  // authenticated, but not allowed
   unauthenticated,    // credentials missing or wrong
   quota_exceeded,     // the mailbox (or the account) is full

@@ -80,6 +80,30 @@ struct NewAppPassword {
   std::string secret;  // "abcd-efgh-jkmn-pqrs"
 };
 
+// One of the three security questions a person sets for self-service reset.
+struct SecurityQuestion {
+  std::string question;
+  std::string answer;  // hashed (Argon2id) after normalising case, spaces and punctuation
+};
+
+// A self-service reset or unlock (no sign-in): the three answers in the order the questions
+// were given, or a code from the authenticator (TOTP or recovery code). With a new
+// password: reset; without: unlock only.
+struct SelfServiceReset {
+  std::string address;
+  std::vector<std::string> answers;
+  std::string code;
+  std::optional<std::string> new_password;
+};
+
+// What one run of the life-cycle job did.
+struct LifecycleRun {
+  int inactive = 0;            // active -> inactive
+  int deleted = 0;             // inactive, unclaimed leavers, long-disabled -> deleted
+  int purged = 0;              // deleted past the restore window: mail and account removed
+  int addresses_released = 0;  // addresses free again after their lock
+};
+
 struct BootstrapResult {
   bool created = false;        // false: the service was already set up
   std::string admin_address;
@@ -181,6 +205,57 @@ class AdminService {
   using Notify = std::function<Status(const Account& to, std::string subject, std::string body)>;
   Result<int> send_expiry_reminders(const Notify& notify);
 
+  // The audit log (PRODUCT.md S9): national roles read all of it; auditors and local
+  // administrators their own organisation's (events by or about it).
+  Result<std::vector<AuditEvent>> audit_events(const Principal& by, int64_t after_id, size_t limit);
+  // The outbound queue, for operators: national roles.
+  Result<std::vector<OutboundEntry>> outbound_queue(const Principal& by, size_t limit);
+
+  // --- Self-service reset and the account secret (PRODUCT.md S4; core/self_service.cpp) ---
+  Status set_security_questions(const Principal& by, std::vector<SecurityQuestion> qa);
+  // The person's own questions (texts only); empty when none are set.
+  Result<std::vector<std::string>> security_questions(const Principal& by);
+  // The questions to ask someone resetting `address`: theirs, or three stable decoys for an
+  // address without any (so the answer never says whether an account exists).
+  std::vector<std::string> reset_questions(std::string_view address);
+  // Errc::unauthenticated with the same message whether the address exists or not.
+  Status self_service_reset(const SelfServiceReset& r, const AuthContext& ctx);
+  Status set_account_secret(const Principal& by, std::string_view secret);
+  // Helpdesk and administrators in scope check what a caller says against the person's
+  // secret: true/false, audited; Errc::conflict when none is set.
+  Result<bool> check_account_secret(const Principal& by, std::string_view address, std::string_view secret);
+
+  // --- Life cycle (PRODUCT.md A2, A3, A6; see core/lifecycle.cpp) ---------------------------
+  // May an account in this state sign in? (active, inactive: it wakes up, leaver.)
+  static bool may_sign_in(AccountState s);
+  // The old organisation marks a leaver: administrator roles and a larger quota go, the
+  // address and mail stay; a new organisation claims it within leaver_claim_days or it is
+  // deleted. Administrators of the account's organisation.
+  Status mark_leaver(const Principal& by, std::string_view address);
+  // An administrator of the new organisation claims a leaver as a joiner (national
+  // administrators name the organisation with `ods_code`; others claim into their own).
+  Result<Account> claim_joiner(const Principal& by, std::string_view address, std::string_view ods_code = {});
+  // disabled (from active/inactive), active (enable: from disabled/inactive), deleted
+  // (restorable for lifecycle.restore_days). Administrators in scope, never on themselves.
+  Status change_state(const Principal& by, std::string_view address, AccountState to);
+  Status restore_account(const Principal& by, std::string_view address);
+  // National administrators only: an account on legal hold is never deleted.
+  Status set_legal_hold(const Principal& by, std::string_view address, bool hold);
+  // Roles (PRODUCT.md A2b): national administrators grant any; a primary local
+  // administrator the organisation's local_admin, local_helpdesk, authoriser and auditor;
+  // a local administrator local_helpdesk. Nobody changes their own.
+  Status set_roles(const Principal& by, std::string_view address, std::vector<Role> roles);
+  // A quota above the kind's default uses one of the organisation's larger quotas.
+  Status set_quota(const Principal& by, std::string_view address, uint64_t bytes);
+  // Closure or merger (national administrators): accounts and domains move to the successor.
+  Status close_organisation(const Principal& by, std::string_view ods_code, std::string_view successor);
+  Status set_quota_allowance(const Principal& by, std::string_view ods_code, int accounts);
+  // The scheduled job (every lifecycle.check_seconds). `forget_index` removes a purged
+  // account's full-text index.
+  Result<LifecycleRun> run_lifecycle(const std::function<void(AccountId)>& forget_index = {});
+  // Tells a person about their account (leaver, inactive); delivers to their INBOX.
+  void set_notifier(Notify n) { notifier_ = std::move(n); }
+
   // The clock (tests move it).
   void set_clock(std::function<UnixTime()> clock) { clock_ = std::move(clock); }
   UnixTime now() const { return clock_(); }
@@ -198,7 +273,24 @@ class AdminService {
  private:
   // May `by` administer accounts of organisation `org`?
   bool may_administer(const Principal& by, OrgId org) const;
+  // May `by` give or take away role `r` (in an organisation it administers)? PRODUCT.md A2b.
+  static bool may_grant(const Principal& by, Role r);
+  // May `by` reset `target`'s password or second factor (a take-over of the account)?
+  // Never someone with more rights: helpdesk only plain users, local administrators not
+  // other administrators, primary local administrators not each other, national roles
+  // only by national administrators.
+  bool may_reset_credentials(const Principal& by, const Account& target) const;
 
+  uint64_t default_quota(AccountKind kind) const;
+  // An account an administrator manages (life cycle, roles): in scope, not themselves, and
+  // not someone with more rights.
+  Result<Account> account_to_manage(const Principal& by, std::string_view address, std::string_view action);
+  // A quota for an account of `kind` in `org` (between 1 MB and quota.max_mailbox_bytes;
+  // above the default only within the organisation's allowance, which `except` does not use).
+  Status check_quota(const Principal& by, OrgId org, AccountKind kind, uint64_t bytes, AccountId except,
+                     std::string_view target);
+  // An inactive account signed in: active again (audited).
+  void reactivate(const Account& acct, UnixTime t);
   // A completed sign-in: last login, failure count reset (at most one write a minute).
   void record_login(const Account& acct, UnixTime now);
   // Restrictions of a password sign-in (forced change, expiry, AUP): refusals for mail
@@ -209,7 +301,12 @@ class AdminService {
   bool mfa_required(const Account& acct, const std::string& peer);
   bool mfa_applies(const Account& acct, const std::string& peer);
   // Checks a TOTP or recovery code (replays refused); failures count towards lockout.
-  Status check_second_factor(const Account& acct, std::string_view code, const AuthContext& ctx);
+  // `count_failure`: a wrong code counts towards the sign-in lockout (not for a reset).
+  Status check_second_factor(const Account& acct, std::string_view code, const AuthContext& ctx,
+                             bool count_failure = true);
+  // Wrong self-service answers (and account-secret checks) per key within the lockout
+  // window: true when the limit is reached. `add` records one more.
+  bool reset_attempts_exhausted(const std::string& key, UnixTime t, bool add);
 
   // Per-IP failure counting against password spraying (in memory: a restart forgets).
   bool ip_blocked(const std::string& peer, UnixTime now);
@@ -227,6 +324,7 @@ class AdminService {
   PasswordCache password_cache_;
   std::function<UnixTime()> clock_;
   crypto::Key secret_key_{};
+  Notify notifier_;
 
   struct IpFailures {
     std::deque<UnixTime> at;   // failures within the window
@@ -234,6 +332,7 @@ class AdminService {
   };
   std::mutex ip_mu_;
   std::unordered_map<std::string, IpFailures> ip_failures_;  // guarded by ip_mu_
+  std::unordered_map<std::string, std::deque<UnixTime>> reset_failures_;  // guarded by ip_mu_
 };
 
 }  // namespace caremail

@@ -276,14 +276,19 @@ TEST_F(AdminServiceTest, ListOrganisationsByScope) {
 
 TEST_F(AdminServiceTest, CreateAccountScopes) {
   // Local admin, own organisation: allowed, audited with actor and target.
+  // A local administrator appoints helpdesk, not other administrators (the primary local
+  // administrator does, PRODUCT.md A2b).
+  auto peer = admin_->create_account(admin_a_, request("eve@a.care.example", "RA1", {Role::local_admin}));
+  ASSERT_FALSE(peer.ok());
+  EXPECT_EQ(peer.error().code, Errc::permission_denied);
   int64_t mark = last_audit_id();
-  auto own = admin_->create_account(admin_a_, request("Dora@A.Care.Example", "RA1", {Role::local_admin}));
+  auto own = admin_->create_account(admin_a_, request("Dora@A.Care.Example", "RA1", {Role::local_helpdesk}));
   ASSERT_TRUE(own.ok()) << own.error().message;
   EXPECT_EQ(own->address, "dora@a.care.example");  // lower case for life
   EXPECT_EQ(own->display_name, "dora");
   EXPECT_EQ(own->org_id, admin_a_.org_id);
   EXPECT_TRUE(own->has_role(Role::user));  // always added
-  EXPECT_TRUE(own->has_role(Role::local_admin));
+  EXPECT_TRUE(own->has_role(Role::local_helpdesk));
   EXPECT_EQ(own->quota_bytes, cfg_.quota.default_mailbox_bytes);
   EXPECT_TRUE(own->password_hash.empty());
   expect_one_audit(mark, "admin@a.care.example", "account.create", "dora@a.care.example", "ok");
@@ -291,7 +296,7 @@ TEST_F(AdminServiceTest, CreateAccountScopes) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].target_org, admin_a_.org_id);
   EXPECT_EQ(ev[0].actor_org, admin_a_.org_id);
-  EXPECT_NE(ev[0].detail.find("local_admin"), std::string::npos) << ev[0].detail;
+  EXPECT_NE(ev[0].detail.find("local_helpdesk"), std::string::npos) << ev[0].detail;
   // Its mailboxes exist at once.
   auto mbs = store_->list_mailboxes(own->id);
   ASSERT_TRUE(mbs.ok());
@@ -472,12 +477,15 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   EXPECT_FALSE(admin_->authenticate_password("bob@a.care.example", "taken over by B").ok());
   EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
-  // A colleague and the helpdesk: denied.
-  for (const Principal& by : {alice_, helpdesk_a_}) {
-    Status s = admin_->set_password(by, "bob@a.care.example", "taken over by colleague");
-    ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.error().code, Errc::permission_denied);
-  }
+  // A colleague: denied. The helpdesk may reset a plain user's password (after checking
+  // the caller's identity), not an administrator's.
+  Status colleague = admin_->set_password(alice_, "bob@a.care.example", "taken over by colleague");
+  ASSERT_FALSE(colleague.ok());
+  EXPECT_EQ(colleague.error().code, Errc::permission_denied);
+  ASSERT_TRUE(admin_->set_password(helpdesk_a_, "bob@a.care.example", "reset by the helpdesk").ok());
+  Status admin_reset = admin_->set_password(helpdesk_a_, "admin@a.care.example", "taken over by helpdesk");
+  ASSERT_FALSE(admin_reset.ok());
+  EXPECT_EQ(admin_reset.error().code, Errc::permission_denied);
 
   // Bob's own local administrator: allowed.
   mark = last_audit_id();

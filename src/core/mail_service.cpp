@@ -150,6 +150,22 @@ void MailService::cache_header(std::string_view raw, NewMessage& msg) {
   msg.header.assign(raw.substr(0, static_cast<size_t>(end)));
 }
 
+Result<DeliveryReport> MailService::inject(const Principal& by, std::span<const std::string> recipients,
+                                           std::string_view raw) {
+  std::string to;
+  for (const auto& r : recipients) to += (to.empty() ? "" : ",") + r;
+  if (to.size() > 200) to = to.substr(0, 197) + "...";
+  if (by.restricted() || !(by.system || by.has(Role::national_admin))) {
+    audit(store_, by, "mail.inject", to, 0, "denied");
+    return make_error(Errc::permission_denied, "only national administrators may inject mail");
+  }
+  auto rep = deliver(Principal::service(), recipients, raw);
+  if (rep)
+    audit(store_, by, "mail.inject", to, 0, "ok",
+          "{\"blob\":\"" + rep->blob_id + "\",\"size\":" + std::to_string(raw.size()) + "}");
+  return rep;
+}
+
 Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const std::string> recipients,
                                             std::string_view raw, UnixTime internal_date) {
   if (!by.system) return make_error(Errc::permission_denied, "only the mail service delivers mail");
@@ -167,8 +183,10 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
       out.error = acct.error().code == Errc::not_found
                       ? make_error(Errc::not_found, "no mailbox here by that name: " + rcpt)
                       : acct.error();
-    } else if (acct->state == AccountState::deleted || acct->state == AccountState::disabled) {
-      out.error = make_error(Errc::not_found, "mailbox " + rcpt + " is not active");
+    } else if (acct->state == AccountState::deleted) {
+      out.error = make_error(Errc::not_found, "no mailbox here by that name: " + rcpt);
+    } else if (acct->state == AccountState::disabled) {
+      out.error = make_error(Errc::conflict, "mailbox " + rcpt + " is disabled and does not accept mail");
     } else {
       out.account_id = acct->id;
       if (seen.insert(acct->id).second) {
@@ -314,8 +332,12 @@ Result<AccountId> MailService::check_recipient(std::string_view address, uint64_
       return make_error(Errc::not_found, "no mailbox here by that name: " + std::string(address));
     return acct.error();
   }
-  if (acct->state == AccountState::deleted || acct->state == AccountState::disabled)
-    return make_error(Errc::not_found, "mailbox " + std::string(address) + " is not active");
+  // A deleted account's address is unknown to senders; a disabled one says so (RFC 3463
+  // 5.2.1), so the sender learns at once that nobody reads it.
+  if (acct->state == AccountState::deleted)
+    return make_error(Errc::not_found, "no mailbox here by that name: " + std::string(address));
+  if (acct->state == AccountState::disabled)
+    return make_error(Errc::conflict, "mailbox " + std::string(address) + " is disabled and does not accept mail");
   auto q = store_.quota(acct->id);
   if (!q) return q.error();
   if (q->limit_bytes != 0 && q->bytes + size > q->limit_bytes)

@@ -75,6 +75,10 @@ class MailService {
   Result<DeliveryReport> deliver(const Principal& by, std::span<const std::string> recipients,
                                  std::string_view raw, UnixTime internal_date = 0);
 
+  // An operator injects a message (the admin API's POST deliver): national administrators
+  // only; audited either way. Then as deliver().
+  Result<DeliveryReport> inject(const Principal& by, std::span<const std::string> recipients, std::string_view raw);
+
   // True when `domain` (any case) is one of the service's own domains: mail for it is
   // delivered here, never relayed.
   bool is_local_domain(std::string_view domain);

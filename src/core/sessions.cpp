@@ -26,7 +26,8 @@ bool all_digits(std::string_view s) {
 
 }  // namespace
 
-Status AdminService::check_second_factor(const Account& acct, std::string_view code, const AuthContext& ctx) {
+Status AdminService::check_second_factor(const Account& acct, std::string_view code, const AuthContext& ctx,
+                                         bool count_failure) {
   UnixTime t = now();
   auto m = store_.mfa(acct.id);
   if (!m || !m->enabled) return make_error(Errc::unauthenticated, "no second factor is set up");
@@ -56,7 +57,7 @@ Status AdminService::check_second_factor(const Account& acct, std::string_view c
       }
     }
   }
-  note_failure(acct, ctx, "second factor", t);
+  if (count_failure) note_failure(acct, ctx, "second factor", t);
   return make_error(Errc::unauthenticated, "that code is not right (or was used already); try the next one");
 }
 
@@ -128,7 +129,7 @@ Result<Principal> AdminService::authenticate_session(std::string_view token, std
   if (csrf && !crypto::equal_ct(crypto::sha256_hex(*csrf), w->csrf_hash))
     return make_error(Errc::permission_denied, "missing or wrong X-CSRF-Token for this session");
   auto acct = store_.account(w->account_id);
-  if (!acct || acct->state != AccountState::active || acct->locked_until > t) {
+  if (!acct || !may_sign_in(acct->state) || acct->locked_until > t) {
     (void)store_.delete_session(hash);
     return make_error(Errc::unauthenticated, "your session has ended; sign in again");
   }
@@ -199,6 +200,11 @@ Status AdminService::remove_mfa(const Principal& by, std::string_view address, s
   auto acct = account_in_scope(by, address, "mfa.remove", /*self_ok=*/true, /*helpdesk_ok=*/true);
   if (!acct) return acct.error();
   bool self = by.account_id == acct->id;
+  // Removing someone's second factor is half of taking the account over.
+  if (!self && !may_reset_credentials(by, *acct)) {
+    audit(store_, by, "mfa.remove", acct->address, acct->org_id, "denied");
+    return make_error(Errc::permission_denied, "you may not reset the two-step verification of this account");
+  }
   if (self) {
     // The person needs a current code: a stolen password alone must not switch it off. A
     // wrong one is a refusal of this request, not the end of the sign-in.

@@ -31,8 +31,6 @@ metrics::Counter& lockouts_total() {
   return c;
 }
 
-std::string date_text(UnixTime t) { return format_utc(t, "%d %B %Y"); }
-std::string time_text(UnixTime t) { return format_utc(t, "%H:%M UTC"); }
 
 // App passwords look like "abcd-efgh-jkmn-pqrs": 16 characters of an unambiguous alphabet
 // of 31 (79 bits), so a SHA-256 of them is enough (no Argon2id: nobody guesses 2^79).
@@ -169,9 +167,12 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
                           "; check which device or app still uses an old password, then wait or ask your local "
                           "administrator to unlock it");
   }
-  if (acct->state != AccountState::active) {
+  if (!may_sign_in(acct->state)) {
     password_cache_.forget(acct->id);
-    return make_error(Errc::unauthenticated, "account is not active");
+    return make_error(Errc::unauthenticated, acct->state == AccountState::disabled
+                                                 ? "your account is disabled; ask your local administrator"
+                                                 : "your account has been deleted; your local administrator can "
+                                                   "restore it for a while after the deletion");
   }
   if (!cached && !app) password_cache_.remember(acct->id, acct->password_hash, password, t);
 
@@ -197,6 +198,7 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
 }
 
 void AdminService::record_login(const Account& acct, UnixTime t) {
+  reactivate(acct, t);
   // A success resets the failure count; written at most once a minute (a phone that
   // reconnects constantly should not cost a durable commit per connection).
   bool failures_pending = false;
@@ -380,7 +382,7 @@ Result<int> AdminService::send_expiry_reminders(const Notify& notify) {
   auto due = store_.accounts_with_password_set_before(before, 100000);
   if (!due) return due.error();
   for (const Account& a : *due) {
-    if (a.state != AccountState::active) continue;
+    if (!may_sign_in(a.state)) continue;
     auto d = identity::reminder_due(identity::SysSeconds(std::chrono::seconds(a.password_changed_at)),
                                     a.expiry_reminder_sent, identity::SysSeconds(std::chrono::seconds(t)), rules);
     if (!d) continue;

@@ -445,5 +445,105 @@ TEST_F(MfaTest, SessionsEndWhenIdleExpiredOrPasswordChanged) {
   EXPECT_FALSE(admin_->authenticate_session(v->token, std::nullopt).ok());
 }
 
+
+// Self-service reset and unlock (PRODUCT.md S4): three security questions or the
+// authenticator; nothing tells an unknown address from a known one.
+TEST_F(MfaTest, SelfServiceResetWithSecurityQuestionsOrTheAuthenticator) {
+  std::vector<SecurityQuestion> qa{{"First pet?", "Rex"}, {"Town of birth?", "St. Ives"}, {"Favourite teacher?", "Mrs Ng"}};
+  EXPECT_EQ(admin_->set_security_questions(jo_, {qa[0], qa[1]}).error().code, Errc::invalid_argument);
+  EXPECT_EQ(admin_->set_security_questions(jo_, {qa[0], qa[0], qa[1]}).error().code, Errc::invalid_argument);
+  ASSERT_TRUE(admin_->set_security_questions(jo_, qa).ok());
+  EXPECT_EQ(*admin_->security_questions(jo_), (std::vector<std::string>{"First pet?", "Town of birth?",
+                                                                         "Favourite teacher?"}));
+  EXPECT_EQ(admin_->reset_questions(jo_.address), *admin_->security_questions(jo_));
+  // An unknown address gets three stable questions of the same shape.
+  auto decoy = admin_->reset_questions("nobody@a.care.example");
+  ASSERT_EQ(decoy.size(), 3u);
+  EXPECT_EQ(decoy, admin_->reset_questions("Nobody@A.care.example"));
+
+  // Lock jo out with an old password on a phone.
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(admin_->sign_in(jo_.address, "an old password", ctx("imap")).ok());
+  ASSERT_GT(store_->account(jo_.account_id)->locked_until, now_);
+
+  // Wrong answers: the same refusal as for an unknown address; recorded, not a lockout.
+  SelfServiceReset r{jo_.address, {"rex", "st ives", "wrong"}, "", std::nullopt};
+  auto wrong = admin_->self_service_reset(r, web("198.51.100.4"));
+  ASSERT_FALSE(wrong.ok());
+  SelfServiceReset ghost{"nobody@a.care.example", {"a", "b", "c"}, "", std::nullopt};
+  auto unknown = admin_->self_service_reset(ghost, web("198.51.100.4"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(wrong.error().code, unknown.error().code);
+  EXPECT_EQ(wrong.error().message, unknown.error().message);
+  auto failures = admin_->auth_failures(jo_, jo_.address);
+  ASSERT_TRUE(failures.ok());
+  EXPECT_EQ(failures->front().protocol, "reset");
+
+  // Unlock only: case, spaces and punctuation do not matter; the password stays.
+  r.answers = {" REX ", "st ives", "mrs. ng"};
+  ASSERT_TRUE(admin_->self_service_reset(r, web()).ok());
+  EXPECT_EQ(store_->account(jo_.account_id)->locked_until, 0);
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+
+  // Reset: the whole policy applies; the new password works at once (no forced change).
+  r.new_password = "short";
+  EXPECT_EQ(admin_->self_service_reset(r, web()).error().code, Errc::invalid_argument);
+  r.new_password = "copper lantern meadow";
+  ASSERT_TRUE(admin_->self_service_reset(r, web()).ok());
+  EXPECT_FALSE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+  auto in = admin_->sign_in(jo_.address, "copper lantern meadow", ctx("imap"));
+  ASSERT_TRUE(in.ok()) << in.error().message;
+  EXPECT_FALSE(in->principal.must_change_password);
+
+  // With an authenticator, a code does it instead of the answers.
+  auto e = admin_->begin_totp(jo_);
+  ASSERT_TRUE(admin_->confirm_totp(jo_, code(e->secret)).ok());
+  now_ += 30;
+  SelfServiceReset by_code{jo_.address, {}, "000000", std::string("granite orchard bell")};
+  EXPECT_FALSE(admin_->self_service_reset(by_code, web()).ok());
+  by_code.code = code(e->secret);
+  ASSERT_TRUE(admin_->self_service_reset(by_code, web()).ok());
+
+  // Attempts are limited per address, for known and unknown ones alike.
+  int refused_after = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto s = admin_->self_service_reset(ghost, web("198.51.100.9"));
+    if (s.error().message.find("too many attempts") != std::string::npos) {
+      refused_after = i;
+      break;
+    }
+  }
+  EXPECT_EQ(refused_after, 2);  // 3 in all: one wrong attempt came earlier
+  // The audit shows each step.
+  auto events = store_->audit_events(std::nullopt, 0, 1000);
+  int resets = 0, unlocks = 0;
+  for (const auto& ev : *events) {
+    if (ev.action == "password.self_reset" && ev.outcome == "ok") ++resets;
+    if (ev.action == "auth.self_unlock" && ev.outcome == "ok") ++unlocks;
+  }
+  EXPECT_EQ(resets, 2);
+  EXPECT_EQ(unlocks, 1);
+}
+
+TEST_F(SignInTest, HelpdeskChecksTheAccountSecret) {
+  CreateAccountRequest r;
+  r.address = "helpdesk@a.care.example";
+  r.ods_code = "RA1";
+  r.roles = {Role::user, Role::local_helpdesk};
+  Principal hd = Principal::of(*admin_->create_account(national_, r));
+  EXPECT_EQ(admin_->check_account_secret(hd, jo_.address, "anything").error().code, Errc::conflict);
+  EXPECT_EQ(admin_->set_account_secret(jo_, "abc").error().code, Errc::invalid_argument);
+  ASSERT_TRUE(admin_->set_account_secret(jo_, "Purple Giraffe 42").ok());
+  EXPECT_TRUE(*admin_->check_account_secret(hd, jo_.address, "purple giraffe 42"));
+  EXPECT_FALSE(*admin_->check_account_secret(hd, jo_.address, "purple giraffe"));
+  // Not for colleagues or another organisation's administrators; not for oneself.
+  EXPECT_EQ(admin_->check_account_secret(admin_b_, jo_.address, "x").error().code, Errc::not_found);
+  EXPECT_EQ(admin_->check_account_secret(jo_, jo_.address, "x").error().code, Errc::permission_denied);
+  // Guessing is limited.
+  for (int i = 0; i < 2; ++i) EXPECT_FALSE(*admin_->check_account_secret(hd, jo_.address, "guess"));
+  EXPECT_EQ(admin_->check_account_secret(hd, jo_.address, "purple giraffe 42").error().code, Errc::permission_denied);
+  now_ += 601;
+  EXPECT_TRUE(*admin_->check_account_secret(hd, jo_.address, "purple giraffe 42"));
+}
+
 }  // namespace
 }  // namespace caremail

@@ -79,6 +79,18 @@ size_t FullTextIndex::queued() const {
   return queue_.size() + (busy_ ? 1 : 0);
 }
 
+void FullTextIndex::forget(AccountId account) {
+  std::unique_lock lk(mu_);
+  size_t before = queue_.size();
+  std::erase_if(queue_, [&](const auto& q) { return q.first == account; });
+  queue_gauge().add(-static_cast<int64_t>(before - queue_.size()));
+  // The writer takes mu_ before each batch, so once it is idle it cannot open the account's
+  // database again while we remove it.
+  idle_cv_.wait(lk, [this] { return !busy_ || stop_; });
+  std::error_code ec;
+  std::filesystem::remove_all(db_path(account), ec);
+}
+
 void FullTextIndex::drain() {
   std::unique_lock lk(mu_);
   idle_cv_.wait(lk, [this] { return (queue_.empty() && !busy_) || stop_; });

@@ -54,6 +54,10 @@ class FullTextIndex {
   // Every blob id the account's index holds (to tell "not indexed yet" from "no match").
   std::unordered_set<std::string> indexed(AccountId account);
 
+  // Removes `account`'s index and its queued messages (the account was removed; its id may
+  // be given to a new account). Waits for a batch in progress.
+  void forget(AccountId account);
+
   // Waits until the queue is empty (tests and benchmarks).
   void drain();
   size_t queued() const;

@@ -56,7 +56,9 @@ json::object to_json(const Organisation& o) {
   json::array domains;
   for (const auto& d : o.domains) domains.emplace_back(d);
   return {{"id", o.id}, {"ods_code", o.ods_code}, {"name", o.name}, {"short_name", o.short_name},
-          {"domains", domains}, {"open", o.open}, {"created_at", o.created_at}};
+          {"domains", domains}, {"open", o.open}, {"created_at", o.created_at},
+          {"closed_at", o.closed_at}, {"successor_id", o.successor_id},
+          {"large_quota_allowance", o.large_quota_allowance}};
 }
 
 json::object to_json(const Account& a, const std::string& ods) {
@@ -79,7 +81,9 @@ json::object to_json(const Account& a, const std::string& ods) {
           {"must_change_password", a.must_change_password},
           {"locked_until", a.locked_until},
           {"aup_version", a.aup_version},
-          {"last_login_at", a.last_login_at}};
+          {"last_login_at", a.last_login_at},
+          {"state_changed_at", a.state_changed_at},
+          {"legal_hold", a.legal_hold}};
 }
 
 json::object to_json(const AppPassword& a) {
@@ -135,6 +139,9 @@ class Api {
     }
     if (r.path.rfind("/api/v1/", 0) != 0) return problem(404, "no such resource");
     if (r.path == "/api/v1/sessions" && r.method == "POST") return start_session(r);
+    // Self-service reset and unlock: no sign-in (that is what the person cannot do).
+    if (r.path == "/api/v1/password-reset" && r.method == "POST") return reset_questions(r);
+    if (r.path == "/api/v1/password-reset/complete" && r.method == "POST") return reset_complete(r);
     auto who = authenticate(r);
     if (std::holds_alternative<Response>(who)) return std::get<Response>(who);
     const Principal& p = std::get<Principal>(who);
@@ -179,6 +186,32 @@ class Api {
         if (!id) return problem(400, "app password ids are whole numbers");
         return status_response(d_.admin.revoke_app_password(p, address, *id));
       }
+      if (sub.empty() && r.method == "DELETE") return status_response(d_.admin.change_state(p, address, AccountState::deleted));
+      if (sub == "leaver" && r.method == "POST") return status_response(d_.admin.mark_leaver(p, address));
+      if (sub == "claim" && r.method == "POST") return claim(p, address, r);
+      if (sub == "disable" && r.method == "POST") return status_response(d_.admin.change_state(p, address, AccountState::disabled));
+      if (sub == "enable" && r.method == "POST") return status_response(d_.admin.change_state(p, address, AccountState::active));
+      if (sub == "restore" && r.method == "POST") return status_response(d_.admin.restore_account(p, address));
+      if (sub == "roles" && (r.method == "PUT" || r.method == "POST")) return set_roles(p, address, r);
+      if (sub == "quota" && (r.method == "PUT" || r.method == "POST")) return set_quota(p, address, r);
+      if (sub == "account-secret/check" && r.method == "POST") {
+        auto body = parse_body(r);
+        if (auto* resp = std::get_if<Response>(&body)) return *resp;
+        std::string err;
+        auto secret = get_str(std::get<json::object>(body), "secret", err);
+        if (!err.empty() || !secret) return problem(400, "'secret' (what the caller says) is required");
+        auto m = d_.admin.check_account_secret(p, address, *secret);
+        if (!m) return problem(m.error());
+        return json_response(200, json::object{{"match", *m}});
+      }
+      if (sub == "legal-hold" && (r.method == "PUT" || r.method == "POST")) {
+        auto body = parse_body(r);
+        if (auto* resp = std::get_if<Response>(&body)) return *resp;
+        auto& o = std::get<json::object>(body);
+        auto it = o.find("hold");
+        if (it == o.end() || !it->value().is_bool()) return problem(400, "'hold' (true or false) is required");
+        return status_response(d_.admin.set_legal_hold(p, address, it->value().as_bool()));
+      }
       // accounts/{address}/mailboxes/{name}/messages[/{uid}/raw]
       if (sub.rfind("mailboxes/", 0) == 0 && r.method == "GET") return messages(p, address, sub.substr(10), r);
       return problem(404, "no such resource");
@@ -190,8 +223,7 @@ class Api {
     if (rest == "queue") {
       // The outbound queue, for operators (national roles): who waits for what and why.
       if (r.method != "GET") return problem(405, "use GET");
-      if (!p.national()) return problem(403, "only national roles see the outbound queue");
-      auto q = d_.store.list_outbound(1000);
+      auto q = d_.admin.outbound_queue(p, 1000);
       if (!q) return problem(q.error());
       json::array out;
       for (const auto& e : *q)
@@ -260,6 +292,31 @@ class Api {
       ctx.client = r.user_agent;
       return status_response(d_.admin.remove_mfa(p, p.address, code, ctx));
     }
+    if (rest.rfind("organisations/", 0) == 0) {
+      std::string_view tail = rest.substr(14);
+      auto slash = tail.find('/');
+      std::string ods(tail.substr(0, slash));
+      std::string_view sub = slash == std::string_view::npos ? "" : tail.substr(slash + 1);
+      if (sub == "close" && r.method == "POST") {
+        auto body = parse_body(r);
+        if (auto* resp = std::get_if<Response>(&body)) return *resp;
+        std::string err;
+        auto succ = get_str(std::get<json::object>(body), "successor", err);
+        if (!err.empty() || !succ) return problem(400, "'successor' (the ODS code of the organisation taking over) is required");
+        return status_response(d_.admin.close_organisation(p, ods, *succ));
+      }
+      if (sub == "quota-allowance" && (r.method == "PUT" || r.method == "POST")) {
+        auto body = parse_body(r);
+        if (auto* resp = std::get_if<Response>(&body)) return *resp;
+        auto& o = std::get<json::object>(body);
+        auto it = o.find("accounts");
+        if (it == o.end() || !it->value().is_int64())
+          return problem(400, "'accounts' (how many mailboxes may have a larger quota) is required");
+        int64_t n = it->value().as_int64();
+        if (n < 0 || n > 1000000) return problem(400, "'accounts' must be 0 to 1000000");
+        return status_response(d_.admin.set_quota_allowance(p, ods, static_cast<int>(n)));
+      }
+    }
     if (rest.rfind("organisations/", 0) == 0 && rest.size() > 18 && rest.substr(rest.size() - 4) == "/mfa" &&
         (r.method == "PUT" || r.method == "POST")) {
       std::string ods(rest.substr(14, rest.size() - 18));
@@ -280,6 +337,41 @@ class Api {
         }
       }
       return status_response(d_.admin.set_org_mfa_policy(p, ods, required, std::move(nets)));
+    }
+    if (rest == "me/security-questions") {
+      if (r.method == "GET") {
+        auto q = d_.admin.security_questions(p);
+        if (!q) return problem(q.error());
+        json::array out;
+        for (const auto& x : *q) out.emplace_back(x);
+        return json_response(200, json::object{{"questions", out}, {"set", !q->empty()}});
+      }
+      if (r.method != "PUT" && r.method != "POST") return problem(405, "use GET or PUT");
+      auto body = parse_body(r);
+      if (auto* resp = std::get_if<Response>(&body)) return *resp;
+      auto& o = std::get<json::object>(body);
+      auto it = o.find("questions");
+      constexpr const char* kShape = "'questions' must be a list of three {\"question\": ..., \"answer\": ...}";
+      if (it == o.end() || !it->value().is_array()) return problem(400, kShape);
+      std::vector<SecurityQuestion> qa;
+      for (auto& v : it->value().as_array()) {
+        if (!v.is_object()) return problem(400, kShape);
+        std::string err;
+        auto q = get_str(v.as_object(), "question", err);
+        auto a = get_str(v.as_object(), "answer", err);
+        if (!err.empty() || !q || !a) return problem(400, kShape);
+        qa.push_back({*q, *a});
+      }
+      return status_response(d_.admin.set_security_questions(p, std::move(qa)));
+    }
+    if (rest == "me/account-secret") {
+      if (r.method != "PUT" && r.method != "POST") return problem(405, "use PUT");
+      auto body = parse_body(r);
+      if (auto* resp = std::get_if<Response>(&body)) return *resp;
+      std::string err;
+      auto secret = get_str(std::get<json::object>(body), "secret", err);
+      if (!err.empty() || !secret) return problem(400, "'secret' is required");
+      return status_response(d_.admin.set_account_secret(p, *secret));
     }
     if (rest == "me/app-passwords") {
       if (r.method == "GET") return app_passwords(p, p.address);
@@ -386,6 +478,87 @@ class Api {
       return problem(401, p.error().message);
     }
     return std::move(p).value();
+  }
+
+  Response reset_questions(const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    std::string err;
+    auto address = get_str(std::get<json::object>(body), "address", err);
+    if (!err.empty() || !address || address->empty() || address->size() > 254)
+      return problem(400, "'address' (your email address) is required");
+    json::array qs;
+    for (auto& q : d_.admin.reset_questions(*address)) qs.emplace_back(q);
+    // The same answer for every address: nothing here says whether an account exists.
+    return json_response(200, json::object{{"questions", qs},
+                                           {"methods", json::array{"security_questions", "authenticator"}}});
+  }
+
+  Response reset_complete(const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    auto& o = std::get<json::object>(body);
+    std::string err;
+    SelfServiceReset req;
+    req.address = get_str(o, "address", err).value_or("");
+    req.code = get_str(o, "code", err).value_or("");
+    req.new_password = get_str(o, "new_password", err);
+    if (!err.empty()) return problem(400, err);
+    if (req.address.empty() || req.address.size() > 254) return problem(400, "'address' (your email address) is required");
+    if (auto it = o.find("answers"); it != o.end()) {
+      if (!it->value().is_array()) return problem(400, "'answers' must be a list of three strings");
+      for (auto& v : it->value().as_array()) {
+        if (!v.is_string() || v.as_string().size() > 200) return problem(400, "'answers' must be a list of three strings");
+        req.answers.emplace_back(v.as_string());
+      }
+    }
+    AuthContext ctx;
+    ctx.protocol = "http";
+    ctx.peer = r.peer;
+    ctx.client = r.user_agent;
+    return status_response(d_.admin.self_service_reset(req, ctx));
+  }
+
+  Response claim(const Principal& p, const std::string& address, const Request& r) {
+    std::string ods;
+    if (!r.body.empty()) {
+      auto body = parse_body(r);
+      if (auto* resp = std::get_if<Response>(&body)) return *resp;
+      std::string err;
+      ods = get_str(std::get<json::object>(body), "ods_code", err).value_or("");
+      if (!err.empty()) return problem(400, err);
+    }
+    auto a = d_.admin.claim_joiner(p, address, ods);
+    if (!a) return problem(a.error());
+    return json_response(200, to_json(*a, ods_of(a->org_id)));
+  }
+
+  Response set_roles(const Principal& p, const std::string& address, const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    auto& o = std::get<json::object>(body);
+    auto it = o.find("roles");
+    if (it == o.end() || !it->value().is_array()) return problem(400, "'roles' (a list of role names) is required");
+    std::vector<Role> roles;
+    for (auto& v : it->value().as_array()) {
+      auto role = v.is_string() ? parse_role(std::string_view(v.as_string())) : std::nullopt;
+      if (!role) return problem(400, "unknown role in 'roles'; roles are user, local_admin, primary_local_admin, "
+                                     "local_helpdesk, authoriser, auditor, national_admin, national_helpdesk");
+      roles.push_back(*role);
+    }
+    return status_response(d_.admin.set_roles(p, address, std::move(roles)));
+  }
+
+  Response set_quota(const Principal& p, const std::string& address, const Request& r) {
+    auto body = parse_body(r);
+    if (auto* resp = std::get_if<Response>(&body)) return *resp;
+    auto& o = std::get<json::object>(body);
+    auto it = o.find("bytes");
+    if (it == o.end() || !(it->value().is_int64() || it->value().is_uint64()))
+      return problem(400, "'bytes' (the new quota in bytes) is required");
+    if (it->value().is_int64() && it->value().as_int64() < 0) return problem(400, "'bytes' must not be negative");
+    uint64_t bytes = it->value().is_uint64() ? it->value().as_uint64() : static_cast<uint64_t>(it->value().as_int64());
+    return status_response(d_.admin.set_quota(p, address, bytes));
   }
 
   std::string ods_of(OrgId id) {
@@ -689,15 +862,11 @@ class Api {
   // Operator injection of a message (interim, until SMTP/LMTP): body is the raw
   // message, recipients in ?to=. National administrators only; audited.
   Response deliver(const Principal& p, const Request& r) {
-    if (!p.has(Role::national_admin)) {
-      audit(d_.store, p, "mail.inject", "", 0, "denied");
-      return problem(403, "only national administrators may inject mail");
-    }
     std::vector<std::string> rcpts;
     for (auto [b, e] = r.query.equal_range("to"); b != e; ++b) rcpts.push_back(b->second);
     if (rcpts.empty()) return problem(400, "name at least one recipient: ?to=address");
     if (rcpts.size() > 1000) return problem(400, "at most 1000 recipients per request");
-    auto rep = d_.mail.deliver(Principal::service(), rcpts, r.body);
+    auto rep = d_.mail.inject(p, rcpts, r.body);
     if (!rep) return problem(rep.error());
     json::array out;
     for (const auto& o : rep->recipients) {
@@ -716,11 +885,6 @@ class Api {
   }
 
   Response audit_log(const Principal& p, const Request& r) {
-    std::optional<OrgId> scope;
-    if (!p.national() && !p.has(Role::national_admin)) {
-      if (!p.has(Role::auditor)) return problem(403, "only auditors and national roles read the audit log");
-      scope = p.org_id;  // auditors see their own organisation only
-    }
     int64_t after = 0;
     size_t limit = 100;
     try {
@@ -729,7 +893,7 @@ class Api {
     } catch (const std::exception&) {
       return problem(400, "'after' and 'limit' must be whole numbers");
     }
-    auto ev = d_.store.audit_events(scope, after, limit);
+    auto ev = d_.admin.audit_events(p, after, limit);
     if (!ev) return problem(ev.error());
     json::array out;
     for (const auto& e : *ev)
@@ -751,6 +915,7 @@ int status_for(Errc e) {
     case Errc::permission_denied: return 403;
     case Errc::not_found: return 404;
     case Errc::already_exists: return 409;
+    case Errc::conflict: return 409;
     case Errc::too_large: return 413;
     case Errc::quota_exceeded: return 507;
     case Errc::temporary: return 503;

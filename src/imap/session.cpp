@@ -84,7 +84,8 @@ std::string_view code_for(Errc e) {
     case Errc::quota_exceeded: return "[OVERQUOTA] ";
     case Errc::too_large: return "[TOOBIG] ";
     case Errc::temporary: return "[UNAVAILABLE] ";
-    case Errc::invalid_argument: return "[CANNOT] ";
+    case Errc::invalid_argument:
+    case Errc::conflict: return "[CANNOT] ";
     case Errc::corrupt:
     case Errc::io: return "[SERVERBUG] ";
   }

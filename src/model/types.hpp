@@ -43,6 +43,12 @@ struct Organisation {
   // these networks ("10.0.0.0/8", "2001:db8::/32") when the organisation chooses.
   bool mfa_required = false;
   std::vector<std::string> trusted_networks;
+  // Closure or merger (PRODUCT.md A3): the organisation its accounts and domains moved to.
+  OrgId successor_id = 0;
+  UnixTime closed_at = 0;
+  // How many of its mailboxes may have more than the national default quota (PRODUCT.md
+  // A1: the national allowance of larger quotas); set by national administrators.
+  int large_quota_allowance = 0;
 };
 
 struct Account {
@@ -69,6 +75,12 @@ struct Account {
   UnixTime failures_reset_at = 0;  // failures before this do not count towards a lockout
   int aup_version = 0;
   UnixTime last_login_at = 0;
+  // Life cycle (PRODUCT.md A2, A6): when the state last changed (creation included); the
+  // organisation that marked the account a leaver (0: not a leaver); legal hold keeps it
+  // from being deleted.
+  UnixTime state_changed_at = 0;
+  OrgId leaver_from = 0;
+  bool legal_hold = false;
 
   bool has_role(Role r) const {
     for (Role x : roles) if (x == r) return true;

@@ -80,6 +80,7 @@ boost::asio::awaitable<void> cmd_rcpt(Session& s, Command& c) {
     switch (ok.error().code) {
       case Errc::not_found: s.reply(550, "5.1.1", "No such user here: " + r.address); break;
       case Errc::quota_exceeded: s.reply(552, "5.2.2", ok.error().message); break;
+      case Errc::conflict: s.reply(550, "5.2.1", ok.error().message); break;
       default: s.reply(451, "4.3.0", "Temporary problem checking the recipient, try again later"); break;
     }
     co_return;

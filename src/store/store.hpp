@@ -221,6 +221,51 @@ class Store {
   // The newest version; Errc::not_found when none was ever published.
   virtual Result<AupVersion> current_aup() = 0;
   virtual Status set_aup_version(AccountId id, int version) = 0;
+  // --- life cycle (PRODUCT.md A2, A3, A6) ----------------------------------------------
+  // Sets the state and state_changed_at. Leaving `leaver` clears leaver_from.
+  virtual Status set_account_state(AccountId id, AccountState state, UnixTime at) = 0;
+  virtual Status set_roles(AccountId id, std::span<const Role> roles) = 0;
+  // A leaver: state leaver, roles only `user`, quota `quota_bytes`, leaver_from = its
+  // organisation now. One transaction.
+  virtual Status mark_leaver(AccountId id, uint64_t quota_bytes, UnixTime at) = 0;
+  // A joiner: the account moves to `org` and is active again (leaver_from cleared).
+  virtual Status move_account(AccountId id, OrgId org, UnixTime at) = 0;
+  virtual Status set_legal_hold(AccountId id, bool hold) = 0;
+  // Person and application accounts in `state` not signed in since `before`: the later of
+  // last_login_at and state_changed_at is before it. With `aup_published`, an account that
+  // never accepted an Acceptable Use Policy counts from state_changed_at only (its
+  // restricted sign-ins do not keep it alive). Oldest first, at most `limit`.
+  virtual Result<std::vector<Account>> accounts_idle(AccountState state, UnixTime before, bool aup_published,
+                                                     size_t limit) = 0;
+  // Accounts in `state` whose state changed before `before`, oldest first; never those on
+  // legal hold (this feeds the steps towards deletion).
+  virtual Result<std::vector<Account>> accounts_in_state_since(AccountState state, UnixTime before, size_t limit) = 0;
+  // Removes the account and everything it still owns (delete its mailboxes first: this
+  // refuses with Errc::conflict while it has any). Its addresses are kept from anyone
+  // else until release_addresses passes `reusable_at`.
+  virtual Status forget_account(AccountId id, UnixTime at, UnixTime reusable_at) = 0;
+  // When a removed account's address may be used again; Errc::not_found when it is free.
+  // create_account and add_alias refuse such an address (Errc::already_exists).
+  virtual Result<UnixTime> address_reserved_until(std::string_view address) = 0;
+  // Frees addresses whose reservation ended before `before`; returns how many.
+  virtual Result<int> release_addresses(UnixTime before) = 0;
+  // Closure or merger (PRODUCT.md A3): every account and domain of `id` moves to
+  // `successor`; organisation-scoped roles (administrators, helpdesk, authoriser, auditor)
+  // are removed from the moved accounts; `id` is closed. One transaction.
+  virtual Status close_organisation(OrgId id, OrgId successor, UnixTime at) = 0;
+  virtual Status set_quota_allowance(OrgId id, int accounts) = 0;
+  // How many accounts of `org` other than `except` have a quota above their kind's default.
+  virtual Result<int> count_large_quotas(OrgId org, uint64_t person_default, uint64_t shared_default,
+                                         AccountId except) = 0;
+
+  // --- self-service reset and helpdesk checks (PRODUCT.md S4) ----------------------------
+  // Replaces the account's security questions: (question, Argon2id PHC of the answer).
+  virtual Status set_security_questions(AccountId id, std::span<const std::pair<std::string, std::string>> qa) = 0;
+  virtual Result<std::vector<std::pair<std::string, std::string>>> security_questions(AccountId id) = 0;
+  virtual Status set_account_secret(AccountId id, std::string_view phc, UnixTime at) = 0;
+  // Errc::not_found when none is set.
+  virtual Result<std::string> account_secret(AccountId id) = 0;
+
   virtual Status add_alias(AccountId id, std::string_view alias) = 0;
   virtual Status set_quota_limit(AccountId id, uint64_t bytes) = 0;
   virtual Status set_sending_suspended(AccountId id, bool suspended) = 0;

@@ -299,7 +299,7 @@ class LockoutTest(IdentityBase):
 
     def test_failures_on_every_protocol_count_together_and_are_recorded(self):
         u = self.user()
-        tok = self.d.user_token(*u)  # issued before the lock: the person can still read their records
+        tok = self.d.user_token(*u)  # issued before the lock: refused while it lasts
         self.assert_imap_no(u[0], "wrong-on-imap-1", INVALID_IMAP, client_id=PHONE_ID)
         self.assertEqual(smtp_auth(self.d, u[0], "wrong-on-smtp-2"), INVALID_SMTP)
         self.assertEqual(self.account(u[0])["locked_until"], 0, "two failures do not lock")
@@ -337,9 +337,10 @@ class LockoutTest(IdentityBase):
         ats = [f["at"] for f in failures]
         self.assertEqual(ats, sorted(ats, reverse=True), "newest first")
         self.assertLessEqual(abs(ats[0] - time.time()), 30)
-        for who in ({"token": tok}, {}):  # the person themselves, the national administrator
-            st, _, body = self.d.api("GET", path, **who)
-            self.assertEqual((st, body["failures"]), (200, failures))
+        st, _, body = self.d.api("GET", path)  # the national administrator
+        self.assertEqual((st, body["failures"]), (200, failures))
+        st, _, body = self.d.api("GET", path, token=tok)  # a token stops with the lock, like app passwords
+        self.assertEqual(st, 401, body)
         st, _, body = self.d.api("GET", path, basic=self.KIM)  # another organisation: absent
         self.assertEqual(st, 404, body)
         st, _, body = self.d.api("GET", path, basic=self.JO)   # same organisation, no admin role
@@ -1402,6 +1403,110 @@ class MfaConfigTest(unittest.TestCase):
         finally:
             d.cleanup()
 
+
+
+# ==========================================================================================
+class SelfServiceTest(IdentityBase):
+    """Self-service reset and unlock with security questions or the authenticator, and the
+    helpdesk's account secret, through the API with no sign-in (the person cannot sign in)."""
+
+    QA = [{"question": "Name of your first pet?", "answer": "Biscuit"},
+          {"question": "Street you grew up on?", "answer": "Church Lane"},
+          {"question": "Your first concert?", "answer": "Blur, 1995"}]
+
+    def reset(self, body, peer_ok=True):
+        return self.d.api("POST", "/api/v1/password-reset/complete", body, token=False)
+
+    def test_forgotten_password_reset_with_the_three_answers(self):
+        u = self.user()
+        st, _, body = self.d.api("PUT", "/api/v1/me/security-questions", {"questions": self.QA[:2]}, basic=u)
+        self.assertEqual(st, 400, body)
+        st, _, body = self.d.api("PUT", "/api/v1/me/security-questions", {"questions": self.QA}, basic=u)
+        self.assertEqual(st, 204, body)
+        st, _, body = self.d.api("GET", "/api/v1/me/security-questions", basic=u)
+        self.assertEqual((st, body["questions"], body["set"]), (200, [q["question"] for q in self.QA], True))
+
+        # Step 1: the questions, for anyone who asks; an unknown address gets plausible ones.
+        st, _, body = self.d.api("POST", "/api/v1/password-reset", {"address": u[0]}, token=False)
+        self.assertEqual((st, body["questions"]), (200, [q["question"] for q in self.QA]))
+        st, _, ghost = self.d.api("POST", "/api/v1/password-reset", {"address": "nobody@" + DOMAIN}, token=False)
+        self.assertEqual(st, 200)
+        self.assertEqual(len(ghost["questions"]), 3)
+        self.assertEqual(sorted(ghost), sorted(body))
+        st, _, again = self.d.api("POST", "/api/v1/password-reset", {"address": "nobody@" + DOMAIN}, token=False)
+        self.assertEqual(again, ghost, "the same questions every time")
+
+        # Wrong answers and an unknown address look the same.
+        st1, _, wrong = self.reset({"address": u[0], "answers": ["biscuit", "church lane", "oasis"],
+                                    "new_password": "velvet-compass-991"})
+        st2, _, unknown = self.reset({"address": "nobody@" + DOMAIN, "answers": ["a", "b", "c"],
+                                      "new_password": "velvet-compass-991"})
+        self.assertEqual((st1, wrong["detail"]), (st2, unknown["detail"]))
+        self.assertEqual(st1, 401)
+        self.assert_imap_ok(*u)  # nothing changed
+
+        # The right answers (any case, spacing, punctuation) set a new password at once.
+        st, _, body = self.reset({"address": u[0], "answers": [" BISCUIT", "church-lane", "blur 1995"],
+                                  "new_password": "velvet-compass-991"})
+        self.assertEqual(st, 204, body)
+        self.assert_imap_no(u[0], u[1], INVALID_IMAP)
+        self.assert_imap_ok(u[0], "velvet-compass-991")
+        # The failed attempt is in the person's records as a reset attempt.
+        st, _, body = self.d.api("GET", f"/api/v1/accounts/{u[0]}/auth-failures", basic=(u[0], "velvet-compass-991"))
+        self.assertIn("reset", [f["protocol"] for f in body["failures"]])
+
+    def test_locked_by_an_old_phone_unlock_without_changing_the_password(self):
+        u = self.user()
+        self.assertEqual(self.d.api("PUT", "/api/v1/me/security-questions", {"questions": self.QA}, basic=u)[0], 204)
+        for i in range(3):
+            self.assert_imap_no(u[0], f"old-phone-password-{i}", INVALID_IMAP)
+        self.assertTrue(imap_login(self.d, *u)[1].startswith("[AUTHENTICATIONFAILED] " + LOCKED))
+        st, _, body = self.reset({"address": u[0], "answers": ["biscuit", "church lane", "blur 1995"]})
+        self.assertEqual(st, 204, body)
+        self.assert_imap_ok(*u)
+
+    def test_attempts_are_limited(self):
+        u = self.user()
+        self.assertEqual(self.d.api("PUT", "/api/v1/me/security-questions", {"questions": self.QA}, basic=u)[0], 204)
+        codes = [self.reset({"address": u[0], "answers": ["x", "y", "z"]})[0] for _ in range(4)]
+        self.assertEqual(codes, [401, 401, 401, 403])
+        # Now even the right answers wait.
+        st, _, body = self.reset({"address": u[0], "answers": ["biscuit", "church lane", "blur 1995"]})
+        self.assertEqual(st, 403, body)
+        self.assertIn("too many attempts", body["detail"])
+
+    def test_bad_input(self):
+        for body in ({}, {"address": "x@" + DOMAIN}, {"address": "x@" + DOMAIN, "answers": "biscuit"},
+                     {"address": "x@" + DOMAIN, "answers": ["a", "b"]}):
+            st, _, out = self.reset(body)
+            self.assertEqual(st, 400, (body, out))
+        st, _, out = self.d.api("POST", "/api/v1/password-reset", b"not json", token=False)
+        self.assertEqual(st, 400, out)
+
+    def test_helpdesk_checks_the_account_secret(self):
+        u = self.user()
+        hd = self.user(roles=["local_helpdesk"])
+        path = f"/api/v1/accounts/{u[0]}/account-secret/check"
+        st, _, body = self.d.api("POST", path, {"secret": "anything"}, basic=hd)
+        self.assertEqual(st, 409, body)  # none set yet
+        st, _, body = self.d.api("PUT", "/api/v1/me/account-secret", {"secret": "Blue Heron 77"}, basic=u)
+        self.assertEqual(st, 204, body)
+        st, _, body = self.d.api("POST", path, {"secret": "blue heron 77"}, basic=hd)
+        self.assertEqual((st, body), (200, {"match": True}))
+        st, _, body = self.d.api("POST", path, {"secret": "grey heron"}, basic=hd)
+        self.assertEqual((st, body), (200, {"match": False}))
+        for who, want in ((self.JO, 403), (self.KIM, 404)):
+            st, _, body = self.d.api("POST", path, {"secret": "blue heron 77"}, basic=who)
+            self.assertEqual(st, want, body)
+        # Each check is audited.
+        st, _, body = self.d.api("GET", "/api/v1/audit?limit=1000")
+        checks = [e["outcome"] for e in body["events"] if e["action"] == "account_secret.check" and e["target"] == u[0]]
+        self.assertEqual(checks, ["ok", "mismatch", "denied", "denied"])
+        # The helpdesk may then reset a plain user's password (forced change at next sign-in).
+        st, _, body = self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password", {"password": "helpdesk-set-4471"},
+                                 basic=hd)
+        self.assertEqual(st, 204, body)
+        self.assert_imap_no(u[0], "helpdesk-set-4471", "[AUTHENTICATIONFAILED] " + RESET)
 
 if __name__ == "__main__":
     unittest.main()

@@ -256,6 +256,36 @@ CREATE TABLE web_sessions(
   user_agent TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX web_sessions_by_account ON web_sessions(account_id);
 )sql",
+    // v10: account life cycle and organisations (PRODUCT.md A1-A3, A6): when an account's
+    // state last changed, who marked it a leaver, legal hold; organisation successor and
+    // closure, the allowance of larger quotas; addresses of removed accounts kept from
+    // reuse until a date; self-service reset (three security questions, Argon2id answers)
+    // and the account secret helpdesk checks identity with.
+    R"sql(
+ALTER TABLE accounts ADD COLUMN state_changed_at INTEGER NOT NULL DEFAULT 0;
+UPDATE accounts SET state_changed_at=created_at;
+ALTER TABLE accounts ADD COLUMN leaver_from INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX accounts_by_state ON accounts(state, state_changed_at);
+ALTER TABLE organisations ADD COLUMN successor_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE organisations ADD COLUMN closed_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE organisations ADD COLUMN large_quota_allowance INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE retired_addresses(
+  address TEXT PRIMARY KEY,
+  account_id INTEGER NOT NULL,
+  retired_at INTEGER NOT NULL,
+  reusable_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE security_questions(
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  position INTEGER NOT NULL,
+  question TEXT NOT NULL,
+  answer_phc TEXT NOT NULL,
+  PRIMARY KEY(account_id, position)) WITHOUT ROWID;
+CREATE TABLE account_secrets(
+  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+  phc TEXT NOT NULL,
+  set_at INTEGER NOT NULL);
+)sql",
 };
 
 }  // namespace

@@ -257,8 +257,12 @@ class ReaderPool {
 constexpr const char* kAccountCols =
     "SELECT id,address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at,sending_suspended,"
     "password_changed_at,must_change_password,expiry_reminder_sent,locked_until,failures_reset_at,aup_version,"
-    "last_login_at "
+    "last_login_at,state_changed_at,leaver_from,legal_hold "
     "FROM accounts ";
+
+constexpr const char* kOrgCols =
+    "SELECT id,ods_code,name,short_name,open,created_at,mfa_required,trusted_networks,successor_id,closed_at,"
+    "large_quota_allowance FROM organisations ";
 
 constexpr const char* kMailboxCols =
     "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,subscribed,messages,unseen,bytes "
@@ -361,7 +365,8 @@ class SqliteStore final : public Store {
   Result<Organisation> organisation(OrgId id) override {
     auto c = readers_.take();
     if (!c) return c.error();
-    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at,mfa_required,trusted_networks FROM organisations WHERE id=?");
+    static const std::string sql = std::string(kOrgCols) + "WHERE id=?";
+    auto s = (*c)->prepare(sql.c_str());
     s.bind(1, id);
     if (!s.step()) return s.status() ? not_found("no organisation with id " + std::to_string(id)) : s.status().error();
     return read_org(**c, s);
@@ -370,7 +375,8 @@ class SqliteStore final : public Store {
   Result<Organisation> organisation_by_ods(std::string_view ods) override {
     auto c = readers_.take();
     if (!c) return c.error();
-    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at,mfa_required,trusted_networks FROM organisations WHERE ods_code=?");
+    static const std::string sql = std::string(kOrgCols) + "WHERE ods_code=?";
+    auto s = (*c)->prepare(sql.c_str());
     s.bind(1, ods);
     if (!s.step()) return s.status() ? not_found("no organisation " + std::string(ods)) : s.status().error();
     return read_org(**c, s);
@@ -380,7 +386,8 @@ class SqliteStore final : public Store {
     auto c = readers_.take();
     if (!c) return c.error();
     std::vector<Organisation> out;
-    auto s = (*c)->prepare("SELECT id,ods_code,name,short_name,open,created_at,mfa_required,trusted_networks FROM organisations ORDER BY ods_code");
+    static const std::string sql = std::string(kOrgCols) + "ORDER BY ods_code";
+    auto s = (*c)->prepare(sql.c_str());
     while (s.step()) out.push_back(read_org(**c, s));
     if (!s.status()) return s.status().error();
     return out;
@@ -403,10 +410,11 @@ class SqliteStore final : public Store {
     Status st = committer_.run([&](Conn& c) -> Status {
       auto s = c.prepare(
           "INSERT INTO accounts(address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at,"
-          "password_changed_at,must_change_password) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+          "password_changed_at,must_change_password,state_changed_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
       s.bind(1, addr).bind(2, a.display_name).bind(3, a.org_id).bind(4, to_string(a.kind));
       s.bind(5, to_string(AccountState::active)).bind(6, join_roles(a.roles)).bind(7, a.password_hash);
       s.bind(8, static_cast<int64_t>(a.quota_bytes)).bind(9, at).bind(10, at).bind(11, a.must_change_password ? 1 : 0);
+      s.bind(12, at);
       if (Status r = s.exec(); !r) {
         if (r.error().code == Errc::invalid_argument)
           return make_error(Errc::invalid_argument, "organisation " + std::to_string(a.org_id) + " does not exist");
@@ -415,6 +423,7 @@ class SqliteStore final : public Store {
         return r;
       }
       id = c.last_insert_rowid();
+      if (Status r = check_not_retired(c, addr); !r) return r;
       {
         auto u = c.prepare("INSERT INTO addresses(address,account_id,is_alias) VALUES(?,?,0)");
         u.bind(1, addr).bind(2, id);
@@ -568,7 +577,7 @@ class SqliteStore final : public Store {
     auto c = readers_.take();
     if (!c) return c.error();
     auto s = (*c)->prepare(
-        "SELECT count(*) FROM auth_failures WHERE account_id=?1 AND at>=?2 "
+        "SELECT count(*) FROM auth_failures WHERE account_id=?1 AND at>=?2 AND protocol NOT IN ('reset','helpdesk') "
         "AND id>(SELECT failures_reset_id FROM accounts WHERE id=?1)");
     s.bind(1, id).bind(2, since);
     if (!s.step()) return s.status() ? int64_t{0} : Result<int64_t>(s.status().error());
@@ -897,9 +906,260 @@ class SqliteStore final : public Store {
     });
   }
 
+  // An address a removed account held stays unusable until release_addresses frees it.
+  static Status check_not_retired(Conn& c, const std::string& address) {
+    auto s = c.prepare("SELECT reusable_at FROM retired_addresses WHERE address=?");
+    s.bind(1, address);
+    if (s.step())
+      return make_error(Errc::already_exists, "address " + address + " belonged to a deleted account and cannot be "
+                                              "reused yet");
+    return s.status();
+  }
+
+  // --- life cycle --------------------------------------------------------------------
+  Status set_account_state(AccountId id, AccountState state, UnixTime at) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare(
+          "UPDATE accounts SET state=?1,state_changed_at=?2,"
+          "leaver_from=CASE WHEN ?1='leaver' THEN leaver_from ELSE 0 END WHERE id=?3");
+      s.bind(1, to_string(state)).bind(2, at).bind(3, id);
+      return s.exec();
+    });
+  }
+
+  Status set_roles(AccountId id, std::span<const Role> roles) override {
+    std::vector<Role> v(roles.begin(), roles.end());
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare("UPDATE accounts SET roles=? WHERE id=?");
+      s.bind(1, join_roles(v)).bind(2, id);
+      return s.exec();
+    });
+  }
+
+  Status mark_leaver(AccountId id, uint64_t quota_bytes, UnixTime at) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare(
+          "UPDATE accounts SET state='leaver',state_changed_at=?1,leaver_from=org_id,roles='user',quota_bytes=?2 "
+          "WHERE id=?3");
+      s.bind(1, at).bind(2, static_cast<int64_t>(quota_bytes)).bind(3, id);
+      return s.exec();
+    });
+  }
+
+  Status move_account(AccountId id, OrgId org, UnixTime at) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare(
+          "UPDATE accounts SET org_id=?1,state='active',state_changed_at=?2,leaver_from=0 WHERE id=?3");
+      s.bind(1, org).bind(2, at).bind(3, id);
+      return s.exec();
+    });
+  }
+
+  Status set_legal_hold(AccountId id, bool hold) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare("UPDATE accounts SET legal_hold=? WHERE id=?");
+      s.bind(1, hold ? 1 : 0).bind(2, id);
+      return s.exec();
+    });
+  }
+
+  Result<std::vector<Account>> accounts_idle(AccountState state, UnixTime before, bool aup_published,
+                                             size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    // Shared mailboxes never sign in: they are not idle for that.
+    static const std::string sql =
+        std::string(kAccountCols) +
+        "WHERE state=?1 AND kind<>'shared' AND "
+        "(CASE WHEN ?2 AND aup_version=0 THEN state_changed_at ELSE max(last_login_at,state_changed_at) END)<?3 "
+        "ORDER BY max(last_login_at,state_changed_at) LIMIT ?4";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, to_string(state)).bind(2, aup_published ? 1 : 0).bind(3, before).bind(4, static_cast<int64_t>(limit));
+    std::vector<Account> out;
+    while (s.step()) out.push_back(read_account(**c, s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<std::vector<Account>> accounts_in_state_since(AccountState state, UnixTime before, size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql =
+        std::string(kAccountCols) +
+        "WHERE state=? AND state_changed_at<? AND legal_hold=0 ORDER BY state_changed_at LIMIT ?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, to_string(state)).bind(2, before).bind(3, static_cast<int64_t>(limit));
+    std::vector<Account> out;
+    while (s.step()) out.push_back(read_account(**c, s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status forget_account(AccountId id, UnixTime at, UnixTime reusable_at) override {
+    return committer_.run([&](Conn& c) -> Status {
+      {
+        auto m = c.prepare("SELECT count(*) FROM mailboxes WHERE account_id=?");
+        m.bind(1, id);
+        if (!m.step()) return m.status();
+        if (m.i64(0) != 0) return make_error(Errc::conflict, "the account still has mailboxes");
+      }
+      {
+        auto r = c.prepare(
+            "INSERT OR REPLACE INTO retired_addresses(address,account_id,retired_at,reusable_at) "
+            "SELECT address,account_id,?1,?2 FROM addresses WHERE account_id=?3");
+        r.bind(1, at).bind(2, reusable_at).bind(3, id);
+        if (Status st = r.exec(); !st) return st;
+      }
+      for (const char* sql : {"DELETE FROM addresses WHERE account_id=?", "DELETE FROM api_tokens WHERE account_id=?",
+                              "DELETE FROM quota_usage WHERE account_id=?", "DELETE FROM changes WHERE account_id=?",
+                              "DELETE FROM password_history WHERE account_id=?",
+                              "DELETE FROM auth_failures WHERE account_id=?",
+                              "DELETE FROM app_passwords WHERE account_id=?", "DELETE FROM mfa WHERE account_id=?",
+                              "DELETE FROM recovery_codes WHERE account_id=?",
+                              "DELETE FROM web_sessions WHERE account_id=?",
+                              "DELETE FROM security_questions WHERE account_id=?",
+                              "DELETE FROM account_secrets WHERE account_id=?", "DELETE FROM accounts WHERE id=?"}) {
+        auto d = c.prepare(sql);
+        d.bind(1, id);
+        if (Status st = d.exec(); !st) return st;
+      }
+      if (c.changes() == 0) return not_found("no account with id " + std::to_string(id));
+      return {};
+    });
+  }
+
+  Result<UnixTime> address_reserved_until(std::string_view address) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT reusable_at FROM retired_addresses WHERE address=?");
+    s.bind(1, lower(address));
+    if (!s.step()) return s.status() ? not_found("address is free") : s.status().error();
+    return s.i64(0);
+  }
+
+  Result<int> release_addresses(UnixTime before) override {
+    int n = 0;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("DELETE FROM retired_addresses WHERE reusable_at<?");
+      s.bind(1, before);
+      if (Status r = s.exec(); !r) return r;
+      n = static_cast<int>(c.changes());
+      return {};
+    });
+    if (!st) return st.error();
+    return n;
+  }
+
+  Status close_organisation(OrgId id, OrgId successor, UnixTime at) override {
+    return committer_.run([&](Conn& c) -> Status {
+      if (id == successor) return make_error(Errc::invalid_argument, "an organisation cannot succeed itself");
+      {
+        auto s = c.prepare("SELECT open FROM organisations WHERE id=?");
+        s.bind(1, successor);
+        if (!s.step()) return s.status() ? not_found("no successor organisation") : s.status();
+        if (s.i64(0) == 0) return make_error(Errc::conflict, "the successor organisation is closed");
+      }
+      {
+        auto s = c.prepare("UPDATE organisations SET open=0,successor_id=?1,closed_at=?2 WHERE id=?3 AND open=1");
+        s.bind(1, successor).bind(2, at).bind(3, id);
+        if (Status r = s.exec(); !r) return r;
+        if (c.changes() == 0) return make_error(Errc::conflict, "the organisation does not exist or is closed");
+      }
+      // Roles scoped to the old organisation do not carry over (the successor appoints its
+      // own administrators); national roles and user stay.
+      std::vector<std::pair<AccountId, std::string>> moved;
+      {
+        auto s = c.prepare("SELECT id,roles FROM accounts WHERE org_id=?");
+        s.bind(1, id);
+        while (s.step()) moved.emplace_back(s.i64(0), s.text(1));
+        if (!s.status()) return s.status();
+      }
+      for (auto& [acct, roles] : moved) {
+        std::vector<Role> keep;
+        for (Role r : split_roles(roles))
+          if (r == Role::user || r == Role::national_admin || r == Role::national_helpdesk) keep.push_back(r);
+        auto u = c.prepare("UPDATE accounts SET org_id=?,roles=?,leaver_from=CASE WHEN leaver_from=? THEN ? "
+                           "ELSE leaver_from END WHERE id=?");
+        u.bind(1, successor).bind(2, join_roles(keep)).bind(3, id).bind(4, successor).bind(5, acct);
+        if (Status r = u.exec(); !r) return r;
+      }
+      auto d = c.prepare("UPDATE org_domains SET org_id=? WHERE org_id=?");
+      d.bind(1, successor).bind(2, id);
+      return d.exec();
+    });
+  }
+
+  Status set_quota_allowance(OrgId id, int accounts) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE organisations SET large_quota_allowance=? WHERE id=?");
+      s.bind(1, accounts).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no organisation with id " + std::to_string(id));
+      return {};
+    });
+  }
+
+  Result<int> count_large_quotas(OrgId org, uint64_t person_default, uint64_t shared_default,
+                                 AccountId except) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT count(*) FROM accounts WHERE org_id=?1 AND id<>?4 AND state<>'deleted' AND "
+        "quota_bytes>(CASE WHEN kind='shared' THEN ?3 ELSE ?2 END)");
+    s.bind(1, org).bind(2, static_cast<int64_t>(person_default)).bind(3, static_cast<int64_t>(shared_default));
+    s.bind(4, except);
+    if (!s.step()) return s.status().error();
+    return static_cast<int>(s.i64(0));
+  }
+
+  // --- self-service reset, helpdesk checks ---------------------------------------------
+  Status set_security_questions(AccountId id, std::span<const std::pair<std::string, std::string>> qa) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto d = c.prepare("DELETE FROM security_questions WHERE account_id=?");
+      d.bind(1, id);
+      if (Status r = d.exec(); !r) return r;
+      int pos = 0;
+      for (const auto& [q, phc] : qa) {
+        auto s = c.prepare("INSERT INTO security_questions(account_id,position,question,answer_phc) VALUES(?,?,?,?)");
+        s.bind(1, id).bind(2, pos++).bind(3, q).bind(4, phc);
+        if (Status r = s.exec(); !r) return r;
+      }
+      return {};
+    });
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> security_questions(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT question,answer_phc FROM security_questions WHERE account_id=? ORDER BY position");
+    s.bind(1, id);
+    std::vector<std::pair<std::string, std::string>> out;
+    while (s.step()) out.emplace_back(s.text(0), s.text(1));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status set_account_secret(AccountId id, std::string_view phc, UnixTime at) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("INSERT OR REPLACE INTO account_secrets(account_id,phc,set_at) VALUES(?,?,?)");
+      s.bind(1, id).bind(2, phc).bind(3, at);
+      return s.exec();
+    });
+  }
+
+  Result<std::string> account_secret(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT phc FROM account_secrets WHERE account_id=?");
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no account secret set") : s.status().error();
+    return s.text(0);
+  }
+
   Status add_alias(AccountId id, std::string_view alias) override {
     std::string a = lower(alias);
     return committer_.run([&](Conn& c) -> Status {
+      if (Status r = check_not_retired(c, a); !r) return r;
       auto s = c.prepare("INSERT INTO addresses(address,account_id,is_alias) SELECT ?,id,1 FROM accounts WHERE id=?");
       s.bind(1, a).bind(2, id);
       if (Status r = s.exec(); !r) return make_error(r.error().code, "address " + a + " is already taken");
@@ -1565,6 +1825,9 @@ class SqliteStore final : public Store {
     o.open = s.i64(4) != 0;
     o.created_at = s.i64(5);
     o.mfa_required = s.i64(6) != 0;
+    o.successor_id = s.i64(8);
+    o.closed_at = s.i64(9);
+    o.large_quota_allowance = static_cast<int>(s.i64(10));
     {
       std::string nets = s.text(7);
       size_t start = 0;
@@ -1601,6 +1864,9 @@ class SqliteStore final : public Store {
     a.failures_reset_at = s.i64(15);
     a.aup_version = static_cast<int>(s.i64(16));
     a.last_login_at = s.i64(17);
+    a.state_changed_at = s.i64(18);
+    a.leaver_from = s.i64(19);
+    a.legal_hold = s.i64(20) != 0;
     auto al = c.prepare("SELECT address FROM addresses WHERE account_id=? AND is_alias=1 ORDER BY address");
     al.bind(1, a.id);
     while (al.step()) a.aliases.push_back(al.text(0));
