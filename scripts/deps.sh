@@ -13,6 +13,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # identity: TOTP (liboath); john's password.lst, source of data/common-passwords.txt
   liboath-dev john-data
+  # directory search: Unicode folding (accents, case) for names
+  libutf8proc-dev
   # real clients used by the tests and tools used by the scripts
   python3 python3-aiosmtpd curl openssl sqlite3 swaks libnet-ssleay-perl libauthen-sasl-perl procps
   # real IMAP clients for tests/integration/test_imap_clients.py

@@ -1912,3 +1912,26 @@ TEST_P(StoreConformance, SecurityQuestionsAndAccountSecret) {
   MUST(store().set_account_secret(jo.id, "phc2", 20));
   EXPECT_EQ(MUST(store().account_secret(jo.id)), "phc2");
 }
+
+TEST_P(StoreConformance, ProfileAndAliasRemoval) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto jo = make_account("jo@a.nhs.uk", a.id);
+  MUST(store().set_profile(jo.id, std::string("Jo Bloggs"), std::nullopt));
+  auto x = MUST(store().account(jo.id));
+  EXPECT_EQ(x.display_name, "Jo Bloggs");
+  EXPECT_EQ(x.external_id, "");
+  MUST(store().set_profile(jo.id, std::nullopt, std::string("HR-1")));
+  x = MUST(store().account(jo.id));
+  EXPECT_EQ(x.display_name, "Jo Bloggs");
+  EXPECT_EQ(x.external_id, "HR-1");
+  MUST(store().set_profile(jo.id, std::nullopt, std::string()));
+  EXPECT_EQ(MUST(store().account(jo.id)).external_id, "");
+
+  MUST(store().add_alias(jo.id, "joanne@a.nhs.uk"));
+  EXPECT_EQ(code_of(store().remove_alias(jo.id, "jo@a.nhs.uk", 10, 100)), "not_found");  // the primary address
+  EXPECT_EQ(code_of(store().remove_alias(jo.id, "nobody@a.nhs.uk", 10, 100)), "not_found");
+  MUST(store().remove_alias(jo.id, "JOANNE@a.nhs.uk", 10, 100));
+  EXPECT_TRUE(MUST(store().account(jo.id)).aliases.empty());
+  EXPECT_EQ(MUST(store().address_reserved_until("joanne@a.nhs.uk")), 100);
+  EXPECT_EQ(code_of(store().add_alias(jo.id, "joanne@a.nhs.uk")), "already_exists");
+}

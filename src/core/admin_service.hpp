@@ -245,6 +245,14 @@ class AdminService {
   // administrator the organisation's local_admin, local_helpdesk, authoriser and auditor;
   // a local administrator local_helpdesk. Nobody changes their own.
   Status set_roles(const Principal& by, std::string_view address, std::vector<Role> roles);
+  // Display name and the organisation's own identifier (SCIM externalId): administrators
+  // in scope. nullopt leaves a field as it is.
+  Status update_profile(const Principal& by, std::string_view address, std::optional<std::string> display_name,
+                        std::optional<std::string> external_id);
+  // Aliases: administrators in scope, in one of the organisation's domains; a removed alias
+  // is kept from anyone else for lifecycle.address_lock_days.
+  Status add_alias(const Principal& by, std::string_view address, std::string_view alias);
+  Status remove_alias(const Principal& by, std::string_view address, std::string_view alias);
   // A quota above the kind's default uses one of the organisation's larger quotas.
   Status set_quota(const Principal& by, std::string_view address, uint64_t bytes);
   // Closure or merger (national administrators): accounts and domains move to the successor.

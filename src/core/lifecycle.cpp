@@ -104,7 +104,8 @@ Result<Account> AdminService::account_to_manage(const Principal& by, std::string
 
 Status AdminService::check_quota(const Principal& by, OrgId org_id, AccountKind kind, uint64_t bytes,
                                  AccountId except, std::string_view target) {
-  if (bytes < (1u << 20)) return make_error(Errc::invalid_argument, "a quota must be at least 1 MB");
+  // Not 0: the store reads a limit of 0 as none.
+  if (bytes == 0) return make_error(Errc::invalid_argument, "a quota must be at least 1 byte (there is no unlimited quota)");
   if (bytes > config_.quota.max_mailbox_bytes)
     return make_error(Errc::invalid_argument,
                       "a quota may be at most " + std::to_string(config_.quota.max_mailbox_bytes) + " bytes");
@@ -271,6 +272,53 @@ Status AdminService::set_roles(const Principal& by, std::string_view address, st
   if (Status s = store_.set_roles(acct->id, roles); !s) return s;
   audit(store_, by, "account.roles", acct->address, acct->org_id, "ok",
         "{\"from\":" + json_string(roles_text(acct->roles)) + ",\"to\":" + json_string(roles_text(roles)) + "}");
+  return {};
+}
+
+Status AdminService::update_profile(const Principal& by, std::string_view address,
+                                    std::optional<std::string> display_name, std::optional<std::string> external_id) {
+  auto acct = account_in_scope(by, address, "account.profile", /*self_ok=*/false, /*helpdesk_ok=*/false);
+  if (!acct) return acct.error();
+  auto printable = [](const std::string& s) {
+    return std::none_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+  };
+  if (display_name && (display_name->empty() || display_name->size() > 200 || !printable(*display_name)))
+    return make_error(Errc::invalid_argument, "a display name must be 1 to 200 printable characters");
+  if (external_id && (external_id->size() > 200 || !printable(*external_id)))
+    return make_error(Errc::invalid_argument, "an external id must be at most 200 printable characters");
+  if (Status s = store_.set_profile(acct->id, display_name, external_id); !s) return s;
+  std::string detail = "{";
+  if (display_name) detail += "\"display_name\":" + json_string(*display_name);
+  if (external_id) detail += std::string(display_name ? "," : "") + "\"external_id\":" + json_string(*external_id);
+  audit(store_, by, "account.profile", acct->address, acct->org_id, "ok", detail + "}");
+  return {};
+}
+
+Status AdminService::add_alias(const Principal& by, std::string_view address, std::string_view alias_in) {
+  auto acct = account_in_scope(by, address, "account.alias_add", /*self_ok=*/false, /*helpdesk_ok=*/false);
+  if (!acct) return acct.error();
+  std::string alias(alias_in);
+  std::transform(alias.begin(), alias.end(), alias.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (Status s = validate_address(alias); !s) return s;
+  auto owner = store_.organisation_for_domain(alias.substr(alias.find('@') + 1));
+  if (!owner || (*owner != acct->org_id && !(by.system || by.has(Role::national_admin))))
+    return make_error(Errc::invalid_argument, "an alias must be in one of the organisation's domains");
+  if (auto until = store_.address_reserved_until(alias); until)
+    return make_error(Errc::already_exists, alias + " belonged to someone else and cannot be used before " +
+                                                date_text(*until));
+  if (Status s = store_.add_alias(acct->id, alias); !s) return s;
+  audit(store_, by, "account.alias_add", acct->address, acct->org_id, "ok", "{\"alias\":" + json_string(alias) + "}");
+  return {};
+}
+
+Status AdminService::remove_alias(const Principal& by, std::string_view address, std::string_view alias) {
+  auto acct = account_in_scope(by, address, "account.alias_remove", /*self_ok=*/false, /*helpdesk_ok=*/false);
+  if (!acct) return acct.error();
+  UnixTime t = now();
+  if (Status s = store_.remove_alias(acct->id, alias, t, t + int64_t{config_.lifecycle.address_lock_days} * kDay); !s)
+    return s;
+  audit(store_, by, "account.alias_remove", acct->address, acct->org_id, "ok",
+        "{\"alias\":" + json_string(alias) + "}");
   return {};
 }
 

@@ -1,4 +1,5 @@
 #include "http/admin_api.hpp"
+#include "http/scim_api.hpp"
 
 #include <boost/json.hpp>
 
@@ -83,7 +84,8 @@ json::object to_json(const Account& a, const std::string& ods) {
           {"aup_version", a.aup_version},
           {"last_login_at", a.last_login_at},
           {"state_changed_at", a.state_changed_at},
-          {"legal_hold", a.legal_hold}};
+          {"legal_hold", a.legal_hold},
+          {"external_id", a.external_id}};
 }
 
 json::object to_json(const AppPassword& a) {
@@ -136,6 +138,12 @@ class Api {
       m.content_type = "text/plain; version=0.0.4";
       m.body = metrics::render();
       return m;
+    }
+    if (r.path.rfind("/scim/v2/", 0) == 0) {
+      // SCIM 2.0 provisioning (http/scim_api.cpp), with the same authentication.
+      auto who = authenticate(r);
+      if (std::holds_alternative<Response>(who)) return std::get<Response>(who);
+      return scim_route(std::get<Principal>(who), r, d_);
     }
     if (r.path.rfind("/api/v1/", 0) != 0) return problem(404, "no such resource");
     if (r.path == "/api/v1/sessions" && r.method == "POST") return start_session(r);
@@ -194,6 +202,16 @@ class Api {
       if (sub == "restore" && r.method == "POST") return status_response(d_.admin.restore_account(p, address));
       if (sub == "roles" && (r.method == "PUT" || r.method == "POST")) return set_roles(p, address, r);
       if (sub == "quota" && (r.method == "PUT" || r.method == "POST")) return set_quota(p, address, r);
+      if (sub == "aliases" && r.method == "POST") {
+        auto body = parse_body(r);
+        if (auto* resp = std::get_if<Response>(&body)) return *resp;
+        std::string err;
+        auto alias = get_str(std::get<json::object>(body), "alias", err);
+        if (!err.empty() || !alias) return problem(400, "'alias' (the new address) is required");
+        return status_response(d_.admin.add_alias(p, address, *alias));
+      }
+      if (sub.rfind("aliases/", 0) == 0 && r.method == "DELETE")
+        return status_response(d_.admin.remove_alias(p, address, sub.substr(8)));
       if (sub == "account-secret/check" && r.method == "POST") {
         auto body = parse_body(r);
         if (auto* resp = std::get_if<Response>(&body)) return *resp;

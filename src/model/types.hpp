@@ -81,6 +81,8 @@ struct Account {
   UnixTime state_changed_at = 0;
   OrgId leaver_from = 0;
   bool legal_hold = false;
+  // The organisation's own directory's identifier for the person (SCIM externalId).
+  std::string external_id;
 
   bool has_role(Role r) const {
     for (Role x : roles) if (x == r) return true;

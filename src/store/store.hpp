@@ -231,6 +231,12 @@ class Store {
   // A joiner: the account moves to `org` and is active again (leaver_from cleared).
   virtual Status move_account(AccountId id, OrgId org, UnixTime at) = 0;
   virtual Status set_legal_hold(AccountId id, bool hold) = 0;
+  // Display name and the organisation's own identifier (SCIM externalId); nullopt: unchanged.
+  virtual Status set_profile(AccountId id, const std::optional<std::string>& display_name,
+                             const std::optional<std::string>& external_id) = 0;
+  // Removes an alias (never the primary address); it stays reserved until `reusable_at`.
+  // Errc::not_found when it is not one of the account's aliases.
+  virtual Status remove_alias(AccountId id, std::string_view alias, UnixTime at, UnixTime reusable_at) = 0;
   // Person and application accounts in `state` not signed in since `before`: the later of
   // last_login_at and state_changed_at is before it. With `aup_published`, an account that
   // never accepted an Acceptable Use Policy counts from state_changed_at only (its

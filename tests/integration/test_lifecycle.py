@@ -537,7 +537,7 @@ class LifecycleTest(unittest.TestCase):
                             why="a larger quota without an allowance")
         self.assertIn("larger quotas", body["detail"])
         self.refused(one.address, lambda: admin.api("PUT", f"/api/v1/accounts/{one.address}/quota",
-                                                    {"bytes": 1000}), statuses=(400,), why="below 1 MB")
+                                                    {"bytes": 0}), statuses=(400,), why="zero (no unlimited quota)")
         self.refused(one.address, lambda: d.api("PUT", f"/api/v1/accounts/{one.address}/quota",
                                                 {"bytes": MAX_QUOTA + 1}), statuses=(400,), why="above the maximum")
         # Only national administrators set the allowance.
@@ -622,6 +622,41 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(st, 204, body)
         self.assertEqual(vic.api("GET", "/api/v1/me")[0], 200)
 
+
+    # -- aliases: more addresses, never reused while reserved ----------------------------------
+    def test_aliases(self):
+        d = self.d
+        ods, dom = self.org("Alias")
+        other_ods, other_dom = self.org("Else")
+        admin = Who(d, f"admin@{dom}", ods, ["local_admin"])
+        stranger = Who(d, f"admin@{other_dom}", other_ods, ["local_admin"])
+        pat = Who(d, f"patricia.long@{dom}", ods)
+        alias = f"pat.long@{dom}"
+        self.refused(pat.address, lambda: stranger.api("POST", f"/api/v1/accounts/{pat.address}/aliases",
+                                                       {"alias": alias}), statuses=(404,), why="another organisation")
+        self.refused(pat.address, lambda: admin.api("POST", f"/api/v1/accounts/{pat.address}/aliases",
+                                                    {"alias": f"pat@{other_dom}"}), statuses=(400,),
+                     why="an alias in another organisation's domain")
+        self.refused(pat.address, lambda: admin.api("POST", f"/api/v1/accounts/{pat.address}/aliases",
+                                                    {"alias": admin.address}), statuses=(409,), why="taken")
+        st, _, body = admin.api("POST", f"/api/v1/accounts/{pat.address}/aliases", {"alias": alias.upper()})
+        self.assertEqual(st, 204, body)
+        self.assertEqual(self.account(pat.address)["aliases"], [alias])
+        # Mail to the alias reaches the account, traced with the alias.
+        self.assertEqual(mx_send(d, alias, "to the alias")[0], 250)
+        self.wait_subject(pat, "to the alias")
+        # Removed: the address is reserved (no one else gets it for the lock period).
+        st, _, body = admin.api("DELETE", f"/api/v1/accounts/{pat.address}/aliases/{alias}")
+        self.assertEqual(st, 204, body)
+        self.assertEqual(self.account(pat.address)["aliases"], [])
+        self.assertEqual(mx_send(d, alias, "after removal")[0], 550)
+        st, _, body = d.api("POST", "/api/v1/accounts", {"address": alias, "ods_code": ods})
+        self.assertEqual(st, 409, body)
+        st, _, body = admin.api("POST", f"/api/v1/accounts/{pat.address}/aliases", {"alias": alias})
+        self.assertEqual(st, 409, body)
+        self.assertIn("cannot be used before", body["detail"])
+        st, _, body = admin.api("DELETE", f"/api/v1/accounts/{pat.address}/aliases/{pat.address}")
+        self.assertEqual(st, 404, body)  # the primary address is not an alias
 
 if __name__ == "__main__":
     unittest.main()

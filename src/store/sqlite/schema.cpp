@@ -286,6 +286,10 @@ CREATE TABLE account_secrets(
   phc TEXT NOT NULL,
   set_at INTEGER NOT NULL);
 )sql",
+    // v11: the identifier an organisation's own directory gives a person (SCIM externalId).
+    R"sql(
+ALTER TABLE accounts ADD COLUMN external_id TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace

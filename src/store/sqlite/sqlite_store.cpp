@@ -257,7 +257,7 @@ class ReaderPool {
 constexpr const char* kAccountCols =
     "SELECT id,address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at,sending_suspended,"
     "password_changed_at,must_change_password,expiry_reminder_sent,locked_until,failures_reset_at,aup_version,"
-    "last_login_at,state_changed_at,leaver_from,legal_hold "
+    "last_login_at,state_changed_at,leaver_from,legal_hold,external_id "
     "FROM accounts ";
 
 constexpr const char* kOrgCols =
@@ -952,6 +952,34 @@ class SqliteStore final : public Store {
           "UPDATE accounts SET org_id=?1,state='active',state_changed_at=?2,leaver_from=0 WHERE id=?3");
       s.bind(1, org).bind(2, at).bind(3, id);
       return s.exec();
+    });
+  }
+
+  Status set_profile(AccountId id, const std::optional<std::string>& display_name,
+                     const std::optional<std::string>& external_id) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare(
+          "UPDATE accounts SET display_name=CASE WHEN ?1 THEN ?2 ELSE display_name END,"
+          "external_id=CASE WHEN ?3 THEN ?4 ELSE external_id END WHERE id=?5");
+      // A sentinel, not "": an empty string_view may bind as NULL (CONTRIBUTING.md).
+      s.bind(1, display_name ? 1 : 0).bind(2, display_name ? std::string_view(*display_name) : std::string_view("-"));
+      s.bind(3, external_id ? 1 : 0).bind(4, external_id ? std::string_view(*external_id) : std::string_view("-"));
+      s.bind(5, id);
+      return s.exec();
+    });
+  }
+
+  Status remove_alias(AccountId id, std::string_view alias, UnixTime at, UnixTime reusable_at) override {
+    std::string a = lower(alias);
+    return committer_.run([&](Conn& c) -> Status {
+      auto d = c.prepare("DELETE FROM addresses WHERE address=? AND account_id=? AND is_alias=1");
+      d.bind(1, a).bind(2, id);
+      if (Status r = d.exec(); !r) return r;
+      if (c.changes() == 0) return not_found(a + " is not an alias of this account");
+      auto r = c.prepare(
+          "INSERT OR REPLACE INTO retired_addresses(address,account_id,retired_at,reusable_at) VALUES(?,?,?,?)");
+      r.bind(1, a).bind(2, id).bind(3, at).bind(4, reusable_at);
+      return r.exec();
     });
   }
 
@@ -1867,6 +1895,7 @@ class SqliteStore final : public Store {
     a.state_changed_at = s.i64(18);
     a.leaver_from = s.i64(19);
     a.legal_hold = s.i64(20) != 0;
+    a.external_id = s.text(21);
     auto al = c.prepare("SELECT address FROM addresses WHERE account_id=? AND is_alias=1 ORDER BY address");
     al.bind(1, a.id);
     while (al.step()) a.aliases.push_back(al.text(0));

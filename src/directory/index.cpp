@@ -1,0 +1,692 @@
+// Searching the directory index (see index.hpp).
+#include "directory/index.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+#include <shared_mutex>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "directory/index_data.hpp"
+#include "directory/normalize.hpp"
+
+namespace caremail::directory {
+
+using namespace detail;
+
+// ---- Searching ---------------------------------------------------------------------------
+
+namespace {
+
+// One text word (or address) of the query, resolved against the dictionary.
+struct Clause {
+  bool allow_prefix = false;
+  uint32_t exact = kNone;
+  uint32_t lo = 0, hi = 0;             // base terms with the prefix (the exact one included)
+  std::vector<uint32_t> extra_prefix;  // overlay terms with the prefix, sorted
+  std::vector<uint32_t> fuzzy;         // terms one edit away, sorted
+  uint32_t prefix_key = kNone;         // the ready-made list for a 1-2 byte prefix
+  int max_tier = 0;
+  uint64_t cost = 0;                     // postings in its widest stream
+  std::array<uint64_t, 3> level_cost{};  // postings in its stream for each level
+
+  // 0 exact, 1 prefix, 2 fuzzy, 3 no match.
+  int tier(std::span<const uint32_t> terms, int best = 3) const {
+    for (uint32_t t : terms) {
+      if (t == exact) return 0;
+      if (allow_prefix && ((t >= lo && t < hi) || std::binary_search(extra_prefix.begin(), extra_prefix.end(), t))) {
+        best = 1;
+      } else if (best > 2 && !fuzzy.empty() && std::binary_search(fuzzy.begin(), fuzzy.end(), t)) {
+        best = 2;
+      }
+    }
+    return best;
+  }
+};
+
+// A k-way merge of posting lists sorted by `Less`, each document once.
+template <class Less>
+class Union {
+ public:
+  explicit Union(Less less = {}) : less_(less) {}
+  void add(std::span<const uint32_t> s) {
+    if (!s.empty()) heap_.push_back({s.data(), s.data() + s.size()});
+  }
+  void start() { std::make_heap(heap_.begin(), heap_.end(), Greater{less_}); }
+  bool next(uint32_t& doc) {
+    while (!heap_.empty()) {
+      uint32_t d;
+      if (heap_.size() == 1) {
+        Cursor& c = heap_[0];
+        d = *c.p++;
+        if (c.p == c.end) heap_.clear();
+      } else {
+        std::pop_heap(heap_.begin(), heap_.end(), Greater{less_});
+        Cursor& c = heap_.back();
+        d = *c.p++;
+        if (c.p == c.end) {
+          heap_.pop_back();
+        } else {
+          std::push_heap(heap_.begin(), heap_.end(), Greater{less_});
+        }
+      }
+      if (d != last_) {
+        last_ = d;
+        doc = d;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Cursor {
+    const uint32_t* p;
+    const uint32_t* end;
+  };
+  struct Greater {
+    Less less;
+    bool operator()(const Cursor& a, const Cursor& b) const { return less(*b.p, *a.p); }
+  };
+  Less less_;
+  std::vector<Cursor> heap_;
+  uint32_t last_ = kNone;
+};
+
+// The lists a stream of candidates is made of: base parts and overlay parts.
+struct Stream {
+  std::vector<std::span<const uint32_t>> base, overlay;
+  uint64_t base_size = 0;
+  void add(const Postings& p, uint32_t key) {
+    auto b = p.base(key);
+    if (!b.empty()) {
+      base.push_back(b);
+      base_size += b.size();
+    }
+    auto o = p.overlay(key);
+    if (!o.empty()) overlay.push_back(o);
+  }
+};
+
+// The matches of one rank group (level, own organisation or not): the first `need` from
+// the base and the first `need` from the overlay, each of which arrives in display order.
+struct Bucket {
+  std::vector<uint32_t> docs;
+  size_t base_n = 0;
+  size_t overlay_n = 0;
+  size_t count = 0;  // every match seen, kept or not
+  void offer(uint32_t doc, uint32_t base_docs, size_t need) {
+    ++count;
+    size_t& n = doc >= base_docs ? overlay_n : base_n;
+    if (n < need) {
+      docs.push_back(doc);
+      ++n;
+    }
+  }
+  size_t kept(bool overlay) const { return overlay ? overlay_n : base_n; }
+};
+
+class Searcher {
+ public:
+  Searcher(const IndexData& d, const Query& q, const Viewer& v, const SearchLimits& limits)
+      : d_(d), q_(q), v_(v), limits_(limits) {
+    auto it = d.org_by_id.find(v.org_id);
+    viewer_org_ = it == d.org_by_id.end() ? kNone : it->second;
+  }
+
+  Result<SearchResult> run(size_t limit, size_t offset);
+
+ private:
+  enum class DriverKind { clause, orgs, value };
+
+  bool parse();  // false: nothing can match
+  void add_word_clause(const std::string& word, bool allow_prefix);
+  void add_address_clause(const std::string& address, bool allow_prefix);
+  void finish_clause(Clause& c, bool address, std::string_view word);
+  bool resolve_filters();
+  bool resolve_values();
+  int evaluate(uint32_t doc) const;
+  Stream stream(int level) const;
+  // An organisation's documents that can match: all of them, or with admins_only its
+  // administrators (a few among thousands).
+  const Postings& members() const { return q_.admins_only ? d_.admin_docs : d_.org_docs; }
+  size_t level_driver(int level) const;
+  Stream clause_stream(size_t i, int level) const;
+  std::optional<Stream> sieve(int level, bool driver_is_clause) const;
+
+  const IndexData& d_;
+  const Query& q_;
+  const Viewer& v_;
+  const SearchLimits& limits_;
+  uint32_t viewer_org_ = kNone;
+
+  std::vector<Clause> clauses_;
+  // Per clause and organisation: how the clause matches the organisation's words (-1: not
+  // yet known). Filled as candidates from each organisation appear.
+  mutable std::vector<std::vector<int8_t>> org_tier_;
+  bool any_search_term_ = false;  // text, address or an org/value filter
+  bool org_filter_ = false;
+  std::vector<uint8_t> org_mask_;
+  std::vector<uint32_t> org_list_;
+  std::array<bool, kFields> value_filter_{};
+  std::array<std::vector<uint8_t>, kFields> value_mask_;
+  std::array<std::vector<uint32_t>, kFields> value_list_;
+
+  DriverKind driver_ = DriverKind::clause;
+  size_t driver_index_ = 0;  // clause index or field
+  uint64_t driver_cost_ = 0;
+};
+
+void Searcher::finish_clause(Clause& c, bool address, std::string_view word) {
+  c.exact = d_.dict.find(word);
+  if (c.allow_prefix) {
+    std::tie(c.lo, c.hi) = d_.dict.base_range(word);
+    d_.dict.overlay_range(word, c.extra_prefix);
+    std::sort(c.extra_prefix.begin(), c.extra_prefix.end());
+    if (!address && word.size() <= 2) c.prefix_key = d_.find_prefix_key(prefix_code(word, word.size()));
+  }
+  if (!address && word.size() >= kFuzzyMinWord) {
+    std::vector<uint64_t> hs;
+    for_each_variant(word, [&](uint64_t h) { hs.push_back(h); });
+    for (uint64_t h : hs) {
+      auto consider = [&](uint32_t t) {
+        if (t != c.exact && within_one_edit(word, d_.dict.term(t))) c.fuzzy.push_back(t);
+      };
+      auto r = std::equal_range(d_.fuzzy.begin(), d_.fuzzy.end(), FuzzyEntry{h, 0},
+                                [](const FuzzyEntry& a, const FuzzyEntry& b) { return a.hash < b.hash; });
+      for (auto it = r.first; it != r.second; ++it) consider(it->term);
+      auto o = d_.fuzzy_overlay.equal_range(h);
+      for (auto it = o.first; it != o.second; ++it) consider(it->second);
+    }
+    std::sort(c.fuzzy.begin(), c.fuzzy.end());
+    c.fuzzy.erase(std::unique(c.fuzzy.begin(), c.fuzzy.end()), c.fuzzy.end());
+  }
+  c.max_tier = !c.fuzzy.empty() ? 2 : c.allow_prefix ? 1 : 0;
+  c.level_cost[0] = c.exact != kNone ? d_.term_docs.size(c.exact) : 0;
+  if (c.prefix_key != kNone) {
+    c.level_cost[1] = d_.prefix_docs.size(c.prefix_key);
+  } else if (c.allow_prefix) {
+    for (uint32_t t = c.lo; t < c.hi; ++t) c.level_cost[1] += d_.term_docs.size(t);
+    for (uint32_t t : c.extra_prefix) c.level_cost[1] += d_.term_docs.size(t);
+  } else {
+    c.level_cost[1] = c.level_cost[0];
+  }
+  c.level_cost[2] = c.level_cost[1];
+  for (uint32_t t : c.fuzzy) c.level_cost[2] += d_.term_docs.size(t);
+  c.cost = c.level_cost[2];
+}
+
+void Searcher::add_word_clause(const std::string& word, bool allow_prefix) {
+  Clause c;
+  c.allow_prefix = allow_prefix;
+  finish_clause(c, false, word);
+  clauses_.push_back(std::move(c));
+}
+
+void Searcher::add_address_clause(const std::string& address, bool allow_prefix) {
+  Clause c;
+  c.allow_prefix = allow_prefix;
+  finish_clause(c, true, "@" + address);
+  clauses_.push_back(std::move(c));
+}
+
+bool Searcher::resolve_filters() {
+  std::vector<std::string> words = fold_words(std::string_view(q_.organisation).substr(0, limits_.max_text_bytes));
+  if (words.size() > limits_.max_words) words.resize(limits_.max_words);
+  // Only punctuation in the organisation and no ODS code: no constraint.
+  if (!words.empty() || !q_.ods_code.empty()) {
+    org_filter_ = true;
+    any_search_term_ = true;
+    org_mask_.assign(d_.orgs.size(), 0);
+    if (!words.empty()) org_list_ = d_.org_words.match(words);
+    if (!q_.ods_code.empty()) {
+      auto it = d_.org_by_ods.find(fold_address(std::string_view(q_.ods_code).substr(0, limits_.max_text_bytes)));
+      if (it == d_.org_by_ods.end()) return false;
+      if (!words.empty() && !std::binary_search(org_list_.begin(), org_list_.end(), it->second)) return false;
+      org_list_.assign(1, it->second);
+    }
+    if (org_list_.empty()) return false;
+    for (uint32_t o : org_list_) org_mask_[o] = 1;
+  }
+  return resolve_values();
+}
+
+bool Searcher::resolve_values() {
+  const std::array<const std::string*, kFields> given = {nullptr,       &q_.job_role, &q_.speciality,
+                                                         &q_.work_area, &q_.unit,     &q_.site};
+  for (int f = kRole; f < kFields; ++f) {
+    if (given[f]->empty()) continue;
+    std::vector<std::string> words = fold_words(std::string_view(*given[f]).substr(0, limits_.max_text_bytes));
+    if (words.size() > limits_.max_words) words.resize(limits_.max_words);
+    if (words.empty()) continue;  // only punctuation: no constraint
+    value_filter_[f] = true;
+    any_search_term_ = true;
+    const ValueTable& t = d_.values[f];
+    value_mask_[f].assign(t.values.size(), 0);
+    value_list_[f] = t.words.match(words);
+    for (uint32_t id : value_list_[f]) value_mask_[f][id] = 1;
+    if (value_list_[f].empty()) return false;
+  }
+  return true;
+}
+
+bool Searcher::parse() {
+  std::string_view text = std::string_view(q_.text).substr(0, limits_.max_text_bytes);
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  std::vector<std::string_view> tokens;
+  for (size_t i = 0; i < text.size();) {
+    while (i < text.size() && is_space(text[i])) ++i;
+    size_t j = i;
+    while (j < text.size() && !is_space(text[j])) ++j;
+    if (j > i) tokens.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  const bool ended = !text.empty() && is_space(text.back());
+  // Which words may be prefixes: all of them, or in typeahead only the one being typed.
+  struct Pending {
+    std::string word;
+    bool address;
+  };
+  std::vector<Pending> pending;
+  for (std::string_view tok : tokens) {
+    if (tok.find('@') != std::string_view::npos) {
+      std::string a = fold_address(tok);
+      if (a.size() > 1) pending.push_back({std::move(a), true});
+    } else {
+      for (auto& w : fold_words(tok)) pending.push_back({std::move(w), false});
+    }
+  }
+  // Words past the limit are ignored (see SearchLimits::max_words).
+  if (pending.size() > limits_.max_words) pending.resize(limits_.max_words);
+  for (size_t i = 0; i < pending.size(); ++i) {
+    bool prefix = !q_.typeahead || (i + 1 == pending.size() && !ended);
+    if (pending[i].address) {
+      add_address_clause(pending[i].word, prefix);
+    } else {
+      add_word_clause(pending[i].word, prefix);
+    }
+  }
+  if (!q_.address.empty()) {
+    std::string a = fold_address(q_.address.substr(0, limits_.max_text_bytes));
+    if (!a.empty()) add_address_clause(a, q_.address_prefix);
+  }
+  if (!clauses_.empty()) any_search_term_ = true;
+  org_tier_.assign(clauses_.size(), std::vector<int8_t>(d_.orgs.size(), -1));
+  for (const Clause& c : clauses_) {
+    if (c.cost == 0) return false;
+  }
+  return resolve_filters();
+}
+
+int Searcher::evaluate(uint32_t doc) const {
+  const Record& r = d_.records[doc];
+  if (r.flags & kDeleted) return -1;
+  if ((r.flags & kHidden) && !d_.may_see_hidden(r, v_, viewer_org_)) return -1;
+  if (q_.kind && r.kind != *q_.kind) return -1;
+  if (q_.admins_only && !(r.flags & kAdmin)) return -1;
+  if (org_filter_ && !org_mask_[r.org]) return -1;
+  for (int f = kRole; f < kFields; ++f) {
+    if (!value_filter_[f]) continue;
+    uint32_t v = value_of(r, f);
+    if (v >= value_mask_[f].size() || !value_mask_[f][v]) return -1;
+  }
+  int tier = 0;
+  const TermView terms = d_.terms(r);
+  for (size_t i = 0; i < clauses_.size(); ++i) {
+    const Clause& c = clauses_[i];
+    int t = c.tier(terms.b, c.tier(terms.a));
+    if (t > 0) {
+      int8_t& o = org_tier_[i][r.org];
+      if (o < 0) o = static_cast<int8_t>(c.tier(d_.orgs[r.org].terms));
+      t = std::min<int>(t, o);
+    }
+    if (t == 3) return -1;
+    tier = std::max(tier, t);
+  }
+  return tier;
+}
+
+// The candidates for rank level `level` (0 exact, 1 prefix, 2 fuzzy): a superset of the
+// documents whose weakest match is at that level or better.
+Stream Searcher::stream(int level) const {
+  Stream s;
+  switch (driver_) {
+    case DriverKind::orgs:
+      for (uint32_t o : org_list_) s.add(members(), o);
+      break;
+    case DriverKind::value:
+      for (uint32_t id : value_list_[driver_index_]) s.add(d_.values[driver_index_].docs, id);
+      break;
+    case DriverKind::clause:
+      s = clause_stream(level_driver(level), level);
+      break;
+  }
+  return s;
+}
+
+// The cheapest word for this level: for exact matches that can be a short word whose
+// prefixes are everywhere ("jones o": the few entries with the word "o").
+size_t Searcher::level_driver(int level) const {
+  size_t best = driver_index_;
+  for (size_t i = 0; i < clauses_.size(); ++i) {
+    if (clauses_[i].level_cost[level] < clauses_[best].level_cost[level]) best = i;
+  }
+  return best;
+}
+
+// The documents where clause i matches at `level` or better.
+Stream Searcher::clause_stream(size_t i, int level) const {
+  Stream s;
+  const Clause& c = clauses_[i];
+  if (level == 0 || !c.allow_prefix) {
+    if (c.exact != kNone) s.add(d_.term_docs, c.exact);
+  } else if (c.prefix_key != kNone) {
+    s.add(d_.prefix_docs, c.prefix_key);
+  } else {
+    for (uint32_t t = c.lo; t < c.hi; ++t) s.add(d_.term_docs, t);
+    for (uint32_t t : c.extra_prefix) s.add(d_.term_docs, t);
+  }
+  if (level == 2) {
+    for (uint32_t t : c.fuzzy) s.add(d_.term_docs, t);
+  }
+  return s;
+}
+
+// A second list that every match at `level` must be in, to check candidates against
+// before reading their records: the smallest of the other words' streams and the filters'
+// lists that has few enough lists to gallop along (see member_of in run()).
+std::optional<Stream> Searcher::sieve(int level, bool driver_is_clause) const {
+  constexpr size_t kMaxLists = 8;
+  std::optional<Stream> best;
+  uint64_t best_size = UINT64_MAX;
+  auto consider = [&](Stream s) {
+    if (s.base.size() <= kMaxLists && (!best || s.base_size < best_size)) {
+      best_size = s.base_size;
+      best = std::move(s);
+    }
+  };
+  const size_t skip = driver_is_clause ? level_driver(level) : clauses_.size();
+  for (size_t i = 0; i < clauses_.size(); ++i) {
+    if (i != skip && clauses_[i].level_cost[level] < best_size) consider(clause_stream(i, level));
+  }
+  if (org_filter_ && org_list_.size() <= kMaxLists && !(driver_ == DriverKind::orgs)) {
+    Stream s;
+    for (uint32_t o : org_list_) s.add(members(), o);
+    consider(std::move(s));
+  }
+  for (int f = kRole; f < kFields; ++f) {
+    if (!value_filter_[f] || value_list_[f].size() > kMaxLists) continue;
+    if (driver_ == DriverKind::value && driver_index_ == static_cast<size_t>(f)) continue;
+    Stream s;
+    for (uint32_t id : value_list_[f]) s.add(d_.values[f].docs, id);
+    consider(std::move(s));
+  }
+  return best;
+}
+
+Result<SearchResult> Searcher::run(size_t limit, size_t offset) {
+  if (limit == 0) return make_error(Errc::invalid_argument, "limit must be at least 1");
+  if (offset > limits_.max_window || limit > limits_.max_window - offset) {
+    return make_error(Errc::invalid_argument,
+                      "too deep: offset + limit may be at most " + std::to_string(limits_.max_window));
+  }
+  const size_t need = offset + limit;
+  const bool can_match = parse();
+  if (!any_search_term_) {
+    return make_error(Errc::invalid_argument, "nothing to search by: give a name, address or organisation");
+  }
+  SearchResult result;
+  if (!can_match) return result;
+
+  // Drive from the cheapest part of the query; check every candidate against all of it.
+  driver_cost_ = UINT64_MAX;
+  for (size_t i = 0; i < clauses_.size(); ++i) {
+    if (clauses_[i].cost < driver_cost_) {
+      driver_ = DriverKind::clause;
+      driver_index_ = i;
+      driver_cost_ = clauses_[i].cost;
+    }
+  }
+  if (org_filter_) {
+    uint64_t cost = 0;
+    for (uint32_t o : org_list_) cost += members().size(o);
+    if (cost < driver_cost_) {
+      driver_ = DriverKind::orgs;
+      driver_cost_ = cost;
+    }
+  }
+  for (int f = kRole; f < kFields; ++f) {
+    if (!value_filter_[f]) continue;
+    uint64_t cost = 0;
+    for (uint32_t id : value_list_[f]) cost += d_.values[f].docs.size(id);
+    if (cost < driver_cost_) {
+      driver_ = DriverKind::value;
+      driver_index_ = static_cast<size_t>(f);
+      driver_cost_ = cost;
+    }
+  }
+
+  int max_tier = 0;
+  for (const Clause& c : clauses_) max_tier = std::max(max_tier, c.max_tier);
+
+  // Walks a stream in display order: the base part, then the overlay part, each until
+  // done(overlay) says the page is settled (later documents of that part rank after what
+  // it has). Returns by how much the base part's count should be scaled to estimate what
+  // a full scan would have counted. Candidates are taken in batches whose records are
+  // prefetched: a candidate's check is one memory miss, and misses in flight together
+  // cost little more than one.
+  bool overlay_cut = false;
+  struct Scan {
+    double factor = 1.0;  // what the counts of a cut walk are scaled by to estimate a full one
+    bool cut = false;
+  };
+  auto walk = [&](const Stream& s, auto&& process, auto&& done, auto&& keep) -> Scan {
+    constexpr size_t kBatch = 16;
+    uint32_t batch[kBatch];
+    auto run_part = [&](auto& u, bool overlay, size_t& scanned) {
+      u.start();
+      while (true) {
+        size_t n = 0;
+        while (n < kBatch && u.next(batch[n])) {
+          ++scanned;  // every candidate, kept or not: the estimate scales by this
+          if (!keep(batch[n])) continue;
+          __builtin_prefetch(&d_.records[batch[n++]]);
+        }
+        if (n == 0) return false;
+        for (size_t i = 0; i < n; ++i) {
+          process(batch[i]);
+          if (done(overlay)) return true;
+        }
+      }
+    };
+    size_t scanned = 0, overlay_scanned = 0;
+    Union<std::less<uint32_t>> base;
+    for (auto sp : s.base) base.add(sp);
+    bool stopped = run_part(base, false, scanned);
+    auto less = [this](uint32_t a, uint32_t b) { return d_.overlay_before(a, b); };
+    Union<decltype(less)> over(less);
+    for (auto sp : s.overlay) over.add(sp);
+    if (run_part(over, true, overlay_scanned)) overlay_cut = true;
+    if (!stopped) return Scan{};
+    return Scan{std::max(1.0, static_cast<double>(s.base_size) / static_cast<double>(std::max<size_t>(scanned, 1))),
+                true};
+  };
+  auto size_of = [](const Stream& s) {
+    uint64_t n = s.base_size;
+    for (auto sp : s.overlay) n += sp.size();
+    return n;
+  };
+  // For the walk of the viewer's own organisation: drops base documents that are not in
+  // the stream `s` by galloping along its lists (cache-friendly), before their records are
+  // read (a miss each). Too many lists (a short prefix's range): no filter.
+  auto member_of = [&](const Stream& s, bool use = true) {
+    struct Cursor {
+      const uint32_t* p;
+      const uint32_t* end;
+    };
+    std::vector<Cursor> cs;
+    bool filter = use && s.base.size() <= 8;
+    if (filter) {
+      for (auto sp : s.base) cs.push_back({sp.data(), sp.data() + sp.size()});
+    }
+    return [this, cs = std::move(cs), filter](uint32_t doc) mutable {
+      if (org_filter_ && !org_mask_[d_.doc_org[doc]]) return false;
+      if (!filter || doc >= d_.base_docs) return true;
+      for (Cursor& c : cs) {
+        size_t step = 1;
+        const uint32_t* lo = c.p;
+        while (lo + step < c.end && lo[step] < doc) {
+          lo += step;
+          step *= 2;
+        }
+        c.p = std::lower_bound(lo, std::min(lo + step + 1, c.end), doc);
+        if (c.p != c.end && *c.p == doc) return true;
+      }
+      return false;
+    };
+  };
+  // No own-organisation group when the viewer has none, or the query's organisation
+  // filter leaves theirs out (then walking their member list would be wasted).
+  const bool no_own = viewer_org_ == kNone || (org_filter_ && !org_mask_[viewer_org_]);
+  Stream own_stream;
+  if (!no_own) own_stream.add(members(), viewer_org_);
+  // What a walk checks candidates against first: `first` if it can gallop, else `second`.
+  auto keeper = [&](const Stream& first, const std::optional<Stream>& second) {
+    if (first.base.size() <= 8 || !second) return member_of(first);
+    return member_of(*second);
+  };
+
+  std::array<Bucket, 3> own, other;
+  double estimate = 0;
+  bool exact = true;
+  auto bucket_estimate = [&](Bucket& b, const Scan& scan) {
+    if (scan.cut) exact = false;
+    estimate += static_cast<double>(b.count) * scan.factor;
+  };
+  std::vector<std::pair<uint32_t, int>> ranked;  // document, level
+  auto by_display = [&](uint32_t a, uint32_t b) { return d_.before(a, b); };
+  auto emit_level = [&](int level) {
+    for (Bucket* b : {&own[level], &other[level]}) {
+      std::sort(b->docs.begin(), b->docs.end(), by_display);
+      for (uint32_t doc : b->docs) {
+        if (ranked.size() >= need) break;
+        ranked.emplace_back(doc, level);
+      }
+    }
+  };
+
+  // With a filter, most candidates of a word's stream fail it and every level's walk
+  // would read the whole stream again: one pass instead.
+  bool filtered = org_filter_;
+  for (int f = kRole; f < kFields; ++f) filtered = filtered || value_filter_[f];
+  if (driver_ == DriverKind::clause && !filtered) {
+    // Level by level: exact matches come from the driver's exact postings (usually few);
+    // prefix and typo levels from wider streams that stop as soon as the page is full.
+    // No document matches better than its weakest word can: a word that is no term and
+    // no prefix of one (a typo) starts the walk at the typo level.
+    int min_level = 0;
+    for (const Clause& c : clauses_) {
+      bool has_prefix = c.allow_prefix && (c.hi > c.lo || !c.extra_prefix.empty());
+      min_level = std::max(min_level, c.exact != kNone ? 0 : has_prefix ? 1 : 2);
+    }
+    for (int level = min_level; level <= max_tier; ++level) {
+      Stream s = stream(level);
+      const std::optional<Stream> sv = sieve(level, true);
+      // Own-organisation matches rank first. When the organisation is smaller than the
+      // stream, walk its member list instead of waiting for the stream to yield them.
+      const bool own_apart = !no_own && size_of(own_stream) < size_of(s);
+      Scan own_factor;
+      if (own_apart) {
+        own_factor = walk(
+            own_stream,
+            [&](uint32_t doc) {
+              if (evaluate(doc) == level) own[level].offer(doc, d_.base_docs, need);
+            },
+            [&](bool ov) { return own[level].kept(ov) >= need; }, keeper(s, sv));
+      }
+      Scan factor = walk(
+          s,
+          [&](uint32_t doc) {
+            if (evaluate(doc) != level) return;
+            if (d_.records[doc].org == viewer_org_) {
+              if (!own_apart) own[level].offer(doc, d_.base_docs, need);
+            } else {
+              other[level].offer(doc, d_.base_docs, need);
+            }
+          },
+          [&](bool ov) {
+            return other[level].kept(ov) >= need && (own_apart || no_own || own[level].kept(ov) >= need);
+          },
+          sv ? member_of(*sv) : member_of(s, false));
+      bucket_estimate(own[level], own_apart ? own_factor : factor);
+      bucket_estimate(other[level], factor);
+      emit_level(level);
+      if (ranked.size() >= need && level < max_tier) {
+        exact = false;  // the weaker levels were not counted
+        break;
+      }
+    }
+  } else {
+    // One pass over the widest stream sorts each candidate into its level. It can stop
+    // early only when the exact level alone fills the page.
+    const bool by_clause = driver_ == DriverKind::clause;
+    Stream s = by_clause ? clause_stream(level_driver(max_tier), max_tier) : stream(0);
+    const std::optional<Stream> sv = sieve(max_tier, by_clause);
+    const bool own_apart = !no_own && size_of(own_stream) < size_of(s);
+    Scan own_factor;
+    if (own_apart) {
+      own_factor = walk(
+          own_stream,
+          [&](uint32_t doc) {
+            int t = evaluate(doc);
+            if (t >= 0) own[t].offer(doc, d_.base_docs, need);
+          },
+          [&](bool ov) { return own[0].kept(ov) >= need; }, keeper(s, sv));
+    }
+    Scan factor = walk(
+        s,
+        [&](uint32_t doc) {
+          int t = evaluate(doc);
+          if (t < 0) return;
+          if (d_.records[doc].org == viewer_org_) {
+            if (!own_apart) own[t].offer(doc, d_.base_docs, need);
+          } else {
+            other[t].offer(doc, d_.base_docs, need);
+          }
+        },
+        [&](bool ov) { return other[0].kept(ov) >= need && (own_apart || no_own || own[0].kept(ov) >= need); },
+        sv ? member_of(*sv) : member_of(s, false));
+    for (int level = 0; level <= max_tier; ++level) {
+      bucket_estimate(own[level], own_apart ? own_factor : factor);
+      bucket_estimate(other[level], factor);
+      emit_level(level);
+    }
+  }
+  result.total = static_cast<size_t>(estimate + 0.5);
+  result.total_exact = exact && !overlay_cut;
+  for (size_t i = offset; i < ranked.size() && i < need; ++i) {
+    const Record& r = d_.records[ranked[i].first];
+    Hit h;
+    h.entry = d_.materialise(ranked[i].first, d_.may_see_hidden(r, v_, viewer_org_));
+    h.match = static_cast<Match>(ranked[i].second);
+    h.own_org = r.org == viewer_org_;
+    result.hits.push_back(std::move(h));
+  }
+  return result;
+}
+
+}  // namespace
+
+Result<SearchResult> DirectoryIndex::search(const Query& query, const Viewer& viewer, size_t limit, size_t offset,
+                                            const SearchLimits& limits) const {
+  std::shared_lock lock(impl_->mu);
+  Searcher s(impl_->d, query, viewer, limits);
+  return s.run(limit, offset);
+}
+
+}  // namespace caremail::directory
