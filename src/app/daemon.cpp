@@ -17,6 +17,7 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "core/admin_service.hpp"
+#include "core/directory_service.hpp"
 #include "core/change_feed.hpp"
 #include "core/mail_service.hpp"
 #include "crypto/crypto.hpp"
@@ -28,6 +29,7 @@
 #include <malloc.h>
 
 #include "imap/session.hpp"
+#include "ldap/session.hpp"
 #include "smtp/outbound.hpp"
 #include "smtp/session.hpp"
 #include "store/blob/fs_blob_store.hpp"
@@ -145,6 +147,11 @@ int run_daemon(DaemonOptions opts) {
 
   auto boot = admin.bootstrap(opts.admin_address, opts.admin_password);
   if (!boot) return fatal("bootstrap: " + boot.error().message);
+  // The directory (PRODUCT.md D1-D3): built in memory from the store before serving, then
+  // kept current by every account change AdminService makes.
+  DirectoryService directory(*store, cfg);
+  if (Status s = directory.load(); !s) return fatal("directory: " + s.error().message);
+  admin.set_observer([&directory](AccountId id) { directory.refresh(id); });
   fs::path token_file = cfg.server.data_dir / "admin.token";
   if (boot->created) {
     if (!write_private_file(token_file, boot->api_token + "\n"))
@@ -163,7 +170,7 @@ int run_daemon(DaemonOptions opts) {
   if (!tls) return fatal(tls.error().message);
 
   net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads);
-  http::Router router = http::make_admin_router({admin, mail, *store});
+  http::Router router = http::make_admin_router({admin, mail, *store, directory});
   std::string ports = "{";
   auto add_port = [&](const std::string& name, uint16_t port, const Endpoint& ep) {
     if (ports.size() > 1) ports += ",";
@@ -209,6 +216,18 @@ int run_daemon(DaemonOptions opts) {
       std::string name = i == 0 ? base : base + std::to_string(i);
       auto port = imap::listen_imap(imap_shared, name, eps[i], implicit);
       if (!port) return fatal(std::string(implicit ? "imap.tls_listen" : "imap.listen") + ": " + port.error().message);
+      add_port(name, *port, eps[i]);
+    }
+  }
+  // LDAP address book (PRODUCT.md D2): searches go through the DirectoryService.
+  auto ldap_shared = std::make_shared<ldap::Shared>(ldap::Shared{server, directory, admin, cfg, *tls});
+  for (bool implicit : {false, true}) {
+    const auto& eps = implicit ? cfg.ldap.tls_listen : cfg.ldap.listen;
+    for (size_t i = 0; i < eps.size(); ++i) {
+      std::string base = implicit ? "ldaps" : "ldap";
+      std::string name = i == 0 ? base : base + std::to_string(i);
+      auto port = ldap::listen_ldap(ldap_shared, name, eps[i], implicit);
+      if (!port) return fatal(std::string(implicit ? "ldap.tls_listen" : "ldap.listen") + ": " + port.error().message);
       add_port(name, *port, eps[i]);
     }
   }

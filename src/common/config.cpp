@@ -211,6 +211,17 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("smtp", "outbound_ca_file", c.smtp.outbound_ca_file));
   CM_TRY(r.get("smtp", "dns_servers", c.smtp.dns_servers));
   CM_TRY(r.get("smtp", "mx_port", c.smtp.mx_port));
+  CM_TRY(r.get("directory", "export_page", c.directory.export_page));
+  CM_TRY(r.get("directory", "synthetic_entries", c.directory.synthetic_entries));
+  CM_TRY(r.get("directory", "synthetic_organisations", c.directory.synthetic_organisations));
+  CM_TRY(r.get("directory", "synthetic_seed", c.directory.synthetic_seed));
+  CM_TRY(r.get("ldap", "listen", c.ldap.listen));
+  CM_TRY(r.get("ldap", "tls_listen", c.ldap.tls_listen));
+  CM_TRY(r.get("ldap", "base_dn", c.ldap.base_dn));
+  CM_TRY(r.get("ldap", "size_limit", c.ldap.size_limit));
+  CM_TRY(r.get("ldap", "time_limit_seconds", c.ldap.time_limit_seconds));
+  CM_TRY(r.get("ldap", "allow_plaintext_bind_on_loopback", c.ldap.allow_plaintext_bind_on_loopback));
+  CM_TRY(r.get("ldap", "idle_timeout_seconds", c.ldap.idle_timeout_seconds));
   CM_TRY(r.get("imap", "listen", c.imap.listen));
   CM_TRY(r.get("imap", "tls_listen", c.imap.tls_listen));
   CM_TRY(r.get("imap", "allow_plaintext_auth_on_loopback", c.imap.allow_plaintext_auth_on_loopback));
@@ -280,6 +291,16 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (c.mfa.session_max_seconds < c.mfa.session_idle_seconds)
     return bad(origin, "mfa.session_max_seconds", "must be at least mfa.session_idle_seconds");
   if (c.lockout.failures < 1) return bad(origin, "lockout.failures", "must be at least 1");
+  if (c.directory.export_page < 1 || c.directory.export_page > 10000)
+    return bad(origin, "directory.export_page", "must be 1 to 10000");
+  if (c.directory.synthetic_entries > 5000000)
+    return bad(origin, "directory.synthetic_entries", "at most 5000000 (it is for benchmarks)");
+  if (c.directory.synthetic_organisations < 1) return bad(origin, "directory.synthetic_organisations", "must be at least 1");
+  if (c.ldap.size_limit < 1 || c.ldap.size_limit > 100000) return bad(origin, "ldap.size_limit", "must be 1 to 100000");
+  if (c.ldap.time_limit_seconds < 1) return bad(origin, "ldap.time_limit_seconds", "must be at least 1");
+  if (c.ldap.idle_timeout_seconds < 1) return bad(origin, "ldap.idle_timeout_seconds", "must be at least 1");
+  if (c.ldap.base_dn.empty() || c.ldap.base_dn.find('=') == std::string::npos)
+    return bad(origin, "ldap.base_dn", "must be a DN such as \"o=caremail\"");
   {
     const auto& l = c.lifecycle;
     for (auto [name, v] : {std::pair{"lifecycle.inactive_after_days", l.inactive_after_days},

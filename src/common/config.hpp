@@ -114,6 +114,32 @@ struct Config {
     int preauth_timeout_seconds = 60;   // before login
   } imap;
 
+  // The directory (PRODUCT.md D1-D3).
+  struct Directory {
+    // Organisations whose bulk export (sync) is allowed are flagged by an authoriser; the
+    // page size of an export.
+    int export_page = 1000;
+    // Benchmarks and demonstrations only: the directory also holds this many synthetic
+    // entries (directory/synth.hpp, deterministic from synthetic_seed) besides the real
+    // accounts, so that a search at national scale can be measured without 1.3 million
+    // accounts. 0 (the default): none.
+    int synthetic_entries = 0;
+    int synthetic_organisations = 10000;
+    uint64_t synthetic_seed = 1;
+  } directory;
+
+  // LDAPv3 read-only address book (RFC 4511): port 389 (StartTLS) and 636 (implicit TLS)
+  // in production.
+  struct Ldap {
+    std::vector<Endpoint> listen{{"127.0.0.1", 3890}};
+    std::vector<Endpoint> tls_listen{{"127.0.0.1", 6360}};
+    std::string base_dn = "o=caremail";
+    int size_limit = 500;              // entries per search at most (clients may ask for fewer)
+    int time_limit_seconds = 10;       // per search at most
+    bool allow_plaintext_bind_on_loopback = false;  // simple bind without TLS (development, tests)
+    int idle_timeout_seconds = 600;
+  } ldap;
+
   struct Storage {
     std::string backend = "sqlite";
     std::filesystem::path key_file;  // empty: data_dir/keys/blob.key, created on first start

@@ -272,6 +272,7 @@ Result<Account> AdminService::create_account(const Principal& by, CreateAccountR
   }
   auto acct = store_.create_account(na);
   if (!acct) return acct.error();
+  changed(acct->id);
   std::string roles;
   for (Role x : acct->roles) roles += (roles.empty() ? "" : ",") + std::string(to_string(x));
   audit(store_, by, "account.create", acct->address, acct->org_id, "ok",

@@ -263,6 +263,9 @@ class AdminService {
   Result<LifecycleRun> run_lifecycle(const std::function<void(AccountId)>& forget_index = {});
   // Tells a person about their account (leaver, inactive); delivers to their INBOX.
   void set_notifier(Notify n) { notifier_ = std::move(n); }
+  // Called with an account's id after every change that may show in the directory
+  // (DirectoryService::refresh): creation, roles, names, state, organisation.
+  void set_observer(std::function<void(AccountId)> o) { observer_ = std::move(o); }
 
   // The clock (tests move it).
   void set_clock(std::function<UnixTime()> clock) { clock_ = std::move(clock); }
@@ -333,6 +336,10 @@ class AdminService {
   std::function<UnixTime()> clock_;
   crypto::Key secret_key_{};
   Notify notifier_;
+  std::function<void(AccountId)> observer_;
+  void changed(AccountId id) {
+    if (observer_) observer_(id);
+  }
 
   struct IpFailures {
     std::deque<UnixTime> at;   // failures within the window

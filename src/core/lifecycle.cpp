@@ -141,6 +141,7 @@ Status AdminService::mark_leaver(const Principal& by, std::string_view address) 
   uint64_t quota = std::min(acct->quota_bytes, default_quota(acct->kind));
   UnixTime t = now();
   if (Status s = store_.mark_leaver(acct->id, quota, t); !s) return s;
+  changed(acct->id);
   (void)store_.delete_sessions(acct->id);  // roles changed: sign in again
   audit(store_, by, "account.leaver", acct->address, acct->org_id, "ok",
         "{\"roles_removed\":" + json_string(roles_text(acct->roles)) + ",\"quota_bytes\":" + std::to_string(quota) +
@@ -184,6 +185,7 @@ Result<Account> AdminService::claim_joiner(const Principal& by, std::string_view
     return make_error(Errc::conflict, "only a leaver can be claimed; ask the person's current organisation to mark "
                                       "them as a leaver first");
   if (Status s = store_.move_account(acct->id, to, now()); !s) return s.error();
+  changed(acct->id);
   audit(store_, by, "account.join", acct->address, to, "ok",
         "{\"from_org\":" + std::to_string(acct->org_id) + ",\"to\":" + json_string(org->ods_code) + "}");
   return store_.account(acct->id);
@@ -213,6 +215,7 @@ Status AdminService::change_state(const Principal& by, std::string_view address,
                                                ? " (restore it instead)"
                                                : ""));
   if (Status s = store_.set_account_state(acct->id, to, now()); !s) return s;
+  changed(acct->id);
   if (to != AccountState::active) {
     (void)store_.delete_sessions(acct->id);
     password_cache_.forget(acct->id);
@@ -230,6 +233,7 @@ Status AdminService::restore_account(const Principal& by, std::string_view addre
   auto org = store_.organisation(acct->org_id);
   if (org && !org->open) return make_error(Errc::conflict, "the account's organisation is closed");
   if (Status s = store_.set_account_state(acct->id, AccountState::active, now()); !s) return s;
+  changed(acct->id);
   audit(store_, by, "account.restore", acct->address, acct->org_id, "ok");
   return {};
 }
@@ -256,10 +260,10 @@ Status AdminService::set_roles(const Principal& by, std::string_view address, st
   roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
   std::vector<Role> before = acct->roles;
   std::sort(before.begin(), before.end());
-  std::vector<Role> changed;
-  std::set_symmetric_difference(before.begin(), before.end(), roles.begin(), roles.end(), std::back_inserter(changed));
-  if (changed.empty()) return {};
-  for (Role r : changed)
+  std::vector<Role> diff;
+  std::set_symmetric_difference(before.begin(), before.end(), roles.begin(), roles.end(), std::back_inserter(diff));
+  if (diff.empty()) return {};
+  for (Role r : diff)
     if (!may_grant(by, r)) {
       audit(store_, by, "account.roles", acct->address, acct->org_id, "denied",
             "{\"role\":" + json_string(to_string(r)) + "}");
@@ -270,6 +274,7 @@ Status AdminService::set_roles(const Principal& by, std::string_view address, st
   if (acct->state != AccountState::active && acct->state != AccountState::inactive && roles.size() > 1)
     return make_error(Errc::conflict, "a " + std::string(to_string(acct->state)) + " account cannot hold administrator roles");
   if (Status s = store_.set_roles(acct->id, roles); !s) return s;
+  changed(acct->id);
   audit(store_, by, "account.roles", acct->address, acct->org_id, "ok",
         "{\"from\":" + json_string(roles_text(acct->roles)) + ",\"to\":" + json_string(roles_text(roles)) + "}");
   return {};
@@ -287,6 +292,7 @@ Status AdminService::update_profile(const Principal& by, std::string_view addres
   if (external_id && (external_id->size() > 200 || !printable(*external_id)))
     return make_error(Errc::invalid_argument, "an external id must be at most 200 printable characters");
   if (Status s = store_.set_profile(acct->id, display_name, external_id); !s) return s;
+  if (display_name) changed(acct->id);
   std::string detail = "{";
   if (display_name) detail += "\"display_name\":" + json_string(*display_name);
   if (external_id) detail += std::string(display_name ? "," : "") + "\"external_id\":" + json_string(*external_id);
@@ -353,6 +359,7 @@ Status AdminService::close_organisation(const Principal& by, std::string_view od
   if (Status s = store_.close_organisation(org->id, succ->id, now()); !s) return s;
   // Their organisation-scoped roles are gone: sessions start again with the new rights.
   int stripped = 0;
+  for (const auto& a : *accounts) changed(a.id);
   for (const auto& a : *accounts)
     if (std::any_of(a.roles.begin(), a.roles.end(), org_scoped)) {
       (void)store_.delete_sessions(a.id);
@@ -420,6 +427,7 @@ Result<LifecycleRun> AdminService::run_lifecycle(const std::function<void(Accoun
       if (!due) return due.error();
       for (const Account& a : *due) {
         if (Status s = store_.set_account_state(a.id, AccountState::deleted, t); !s) return s.error();
+        changed(a.id);
         (void)store_.delete_sessions(a.id);
         password_cache_.forget(a.id);
         audit(store_, sys, "account.delete", a.address, a.org_id, "ok",
@@ -443,6 +451,7 @@ Result<LifecycleRun> AdminService::run_lifecycle(const std::function<void(Accoun
         if (Status s = store_.delete_mailbox(mb.id); !s) return s.error();
       UnixTime reusable = a.state_changed_at + int64_t{L.address_lock_days} * kDay;
       if (Status s = store_.forget_account(a.id, t, reusable); !s) return s.error();
+      changed(a.id);
       password_cache_.forget(a.id);
       if (forget_index) forget_index(a.id);
       audit(store_, sys, "account.purge", a.address, a.org_id, "ok",

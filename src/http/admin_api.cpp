@@ -59,7 +59,8 @@ json::object to_json(const Organisation& o) {
   return {{"id", o.id}, {"ods_code", o.ods_code}, {"name", o.name}, {"short_name", o.short_name},
           {"domains", domains}, {"open", o.open}, {"created_at", o.created_at},
           {"closed_at", o.closed_at}, {"successor_id", o.successor_id},
-          {"large_quota_allowance", o.large_quota_allowance}};
+          {"large_quota_allowance", o.large_quota_allowance},
+          {"sharing_agreement", o.sharing_agreement}};
 }
 
 json::object to_json(const Account& a, const std::string& ods) {
@@ -234,6 +235,7 @@ class Api {
       if (sub.rfind("mailboxes/", 0) == 0 && r.method == "GET") return messages(p, address, sub.substr(10), r);
       return problem(404, "no such resource");
     }
+    if (rest.rfind("directory/", 0) == 0) return directory_route(p, r, d_, rest);
     if (rest == "deliver") {
       if (r.method != "POST") return problem(405, "use POST");
       return deliver(p, r);
@@ -322,6 +324,14 @@ class Api {
         auto succ = get_str(std::get<json::object>(body), "successor", err);
         if (!err.empty() || !succ) return problem(400, "'successor' (the ODS code of the organisation taking over) is required");
         return status_response(d_.admin.close_organisation(p, ods, *succ));
+      }
+      if (sub == "sharing-agreement" && (r.method == "PUT" || r.method == "POST")) {
+        auto body = parse_body(r);
+        if (auto* resp = std::get_if<Response>(&body)) return *resp;
+        auto& o = std::get<json::object>(body);
+        auto it = o.find("approved");
+        if (it == o.end() || !it->value().is_bool()) return problem(400, "'approved' (true or false) is required");
+        return status_response(d_.directory.set_sharing_agreement(p, ods, it->value().as_bool()));
       }
       if (sub == "quota-allowance" && (r.method == "PUT" || r.method == "POST")) {
         auto body = parse_body(r);

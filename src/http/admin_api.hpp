@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/admin_service.hpp"
+#include "core/directory_service.hpp"
 #include "core/mail_service.hpp"
 #include "http/http_server.hpp"
 
@@ -13,7 +14,11 @@ struct ApiDeps {
   AdminService& admin;
   MailService& mail;
   Store& store;
+  DirectoryService& directory;
 };
+
+// /api/v1/directory/... (http/directory_api.cpp); `rest` is the path after /api/v1/.
+Response directory_route(const Principal& p, const Request& r, const ApiDeps& deps, std::string_view rest);
 
 Router make_admin_router(ApiDeps deps);
 

@@ -49,6 +49,29 @@ struct Organisation {
   // How many of its mailboxes may have more than the national default quota (PRODUCT.md
   // A1: the national allowance of larger quotas); set by national administrators.
   int large_quota_allowance = 0;
+  // Bulk directory export allowed (PRODUCT.md D2): an approved sharing agreement, set by an
+  // authoriser.
+  bool sharing_agreement = false;
+};
+
+// What a person (or their administrator) says about them in the directory (PRODUCT.md D1).
+struct DirectoryProfile {
+  std::string title;        // "Dr", "Mrs"
+  std::string given_name;
+  std::string surname;
+  std::string job_role;
+  std::string speciality;
+  std::string work_area;
+  std::string unit;
+  std::string site;
+  std::string telephone;
+  std::string mobile;
+  std::string pager;
+  std::string fax;
+  std::string notes;
+  bool hidden = false;         // not listed, except to the organisation's administrators
+  bool mobile_hidden = false;  // the mobile shown only to them
+  bool operator==(const DirectoryProfile&) const = default;
 };
 
 struct Account {

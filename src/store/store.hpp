@@ -264,6 +264,22 @@ class Store {
   virtual Result<int> count_large_quotas(OrgId org, uint64_t person_default, uint64_t shared_default,
                                          AccountId except) = 0;
 
+  // --- directory (PRODUCT.md D1-D3) ------------------------------------------------------
+  // Errc::not_found when the account has said nothing yet.
+  virtual Result<DirectoryProfile> directory_profile(AccountId id) = 0;
+  // Every profile (the directory's start-up load).
+  virtual Result<std::vector<std::pair<AccountId, DirectoryProfile>>> directory_profiles() = 0;
+  virtual Status set_directory_profile(AccountId id, const DirectoryProfile& p, UnixTime at) = 0;
+  // Appends to the change log (the export cursor); returns its sequence number.
+  virtual Result<int64_t> note_directory_change(AccountId id, UnixTime at) = 0;
+  // Accounts changed after `after_seq`, oldest first, each once with its newest sequence
+  // number, at most `limit`.
+  virtual Result<std::vector<std::pair<int64_t, AccountId>>> directory_changes(int64_t after_seq, size_t limit) = 0;
+  virtual Result<int64_t> last_directory_change() = 0;
+  // Listed candidates for a full export: account ids above `after`, ascending, at most `limit`.
+  virtual Result<std::vector<AccountId>> account_ids(AccountId after, size_t limit) = 0;
+  virtual Status set_sharing_agreement(OrgId id, bool approved) = 0;
+
   // --- self-service reset and helpdesk checks (PRODUCT.md S4) ----------------------------
   // Replaces the account's security questions: (question, Argon2id PHC of the answer).
   virtual Status set_security_questions(AccountId id, std::span<const std::pair<std::string, std::string>> qa) = 0;

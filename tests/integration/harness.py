@@ -56,6 +56,7 @@ class Daemon:
             "smtp": {"mx_listen": '["127.0.0.1:0"]', "submission_listen": '["127.0.0.1:0"]',
                      "submissions_listen": '["127.0.0.1:0"]'},
             "imap": {"listen": '["127.0.0.1:0"]', "tls_listen": '["127.0.0.1:0"]'},
+            "ldap": {"listen": '["127.0.0.1:0"]', "tls_listen": '["127.0.0.1:0"]'},
             "log": {"level": '"info"'},
             # Administrators need MFA in production; tests that are not about it sign them in
             # with a password (test_identity.py turns it back on).

@@ -82,6 +82,11 @@ def scan_routes(source):
         for m in re.finditer(r'rest == "([^"]+)"', line):
             found.append(("/api/v1/" + m.group(1), True))
         m = re.search(r'rest\.rfind\("([^"]*)", 0\) == 0', line)
+        if m and re.search(r"return \w+_route\(", line):
+            # Handed whole to another file's router (directory/...): some documented path
+            # must live under the prefix.
+            found.append(("/api/v1/" + m.group(1), False))
+            m = None
         if m:
             base = "/api/v1/" + m.group(1) + "{}"
             suffix = re.search(r'\) == "(/[^"]+)"', line[m.end():])

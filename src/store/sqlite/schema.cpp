@@ -290,6 +290,24 @@ CREATE TABLE account_secrets(
     R"sql(
 ALTER TABLE accounts ADD COLUMN external_id TEXT NOT NULL DEFAULT '';
 )sql",
+    // v12: the directory (PRODUCT.md D1-D3): each account's profile (absent: nothing said
+    // yet); organisations' sharing agreements (bulk export allowed); a log of directory
+    // changes, the cursor of incremental exports.
+    R"sql(
+CREATE TABLE directory_profiles(
+  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+  title TEXT NOT NULL, given_name TEXT NOT NULL, surname TEXT NOT NULL, job_role TEXT NOT NULL,
+  speciality TEXT NOT NULL, work_area TEXT NOT NULL, unit TEXT NOT NULL, site TEXT NOT NULL,
+  telephone TEXT NOT NULL, mobile TEXT NOT NULL, pager TEXT NOT NULL, fax TEXT NOT NULL, notes TEXT NOT NULL,
+  hidden INTEGER NOT NULL, mobile_hidden INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+ALTER TABLE organisations ADD COLUMN sharing_agreement INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE directory_changes(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  account_id INTEGER NOT NULL,
+  at INTEGER NOT NULL);
+CREATE INDEX directory_changes_by_account ON directory_changes(account_id, seq);
+)sql",
 };
 
 }  // namespace

@@ -262,7 +262,7 @@ constexpr const char* kAccountCols =
 
 constexpr const char* kOrgCols =
     "SELECT id,ods_code,name,short_name,open,created_at,mfa_required,trusted_networks,successor_id,closed_at,"
-    "large_quota_allowance FROM organisations ";
+    "large_quota_allowance,sharing_agreement FROM organisations ";
 
 constexpr const char* kMailboxCols =
     "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,subscribed,messages,unseen,bytes "
@@ -1140,6 +1140,114 @@ class SqliteStore final : public Store {
     return static_cast<int>(s.i64(0));
   }
 
+  // --- directory -----------------------------------------------------------------------
+  static constexpr const char* kProfileCols =
+      "title,given_name,surname,job_role,speciality,work_area,unit,site,telephone,mobile,pager,fax,notes,hidden,"
+      "mobile_hidden";
+
+  static DirectoryProfile read_profile(const Stmt& s, int base) {
+    DirectoryProfile p;
+    std::string* text[] = {&p.title, &p.given_name, &p.surname, &p.job_role, &p.speciality, &p.work_area, &p.unit,
+                           &p.site, &p.telephone, &p.mobile, &p.pager, &p.fax, &p.notes};
+    for (int i = 0; i < 13; ++i) *text[i] = s.text(base + i);
+    p.hidden = s.i64(base + 13) != 0;
+    p.mobile_hidden = s.i64(base + 14) != 0;
+    return p;
+  }
+
+  Result<DirectoryProfile> directory_profile(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string("SELECT ") + kProfileCols + " FROM directory_profiles WHERE account_id=?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no directory profile") : s.status().error();
+    return read_profile(s, 0);
+  }
+
+  Result<std::vector<std::pair<AccountId, DirectoryProfile>>> directory_profiles() override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string("SELECT account_id,") + kProfileCols + " FROM directory_profiles";
+    auto s = (*c)->prepare(sql.c_str());
+    std::vector<std::pair<AccountId, DirectoryProfile>> out;
+    while (s.step()) out.emplace_back(s.i64(0), read_profile(s, 1));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status set_directory_profile(AccountId id, const DirectoryProfile& p, UnixTime at) override {
+    return committer_.run([&](Conn& c) -> Status {
+      static const std::string sql = std::string("INSERT OR REPLACE INTO directory_profiles(account_id,") + kProfileCols +
+                                     ",updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      auto s = c.prepare(sql.c_str());
+      s.bind(1, id);
+      const std::string* text[] = {&p.title, &p.given_name, &p.surname, &p.job_role, &p.speciality, &p.work_area,
+                                   &p.unit, &p.site, &p.telephone, &p.mobile, &p.pager, &p.fax, &p.notes};
+      // A std::string's data() is never null, so "" binds as '' (not NULL, CONTRIBUTING.md).
+      for (int i = 0; i < 13; ++i) s.bind(2 + i, std::string_view(*text[i]));
+      s.bind(15, p.hidden ? 1 : 0).bind(16, p.mobile_hidden ? 1 : 0).bind(17, at);
+      if (Status r = s.exec(); !r) return r;
+      auto ch = c.prepare("INSERT INTO directory_changes(account_id,at) VALUES(?,?)");
+      ch.bind(1, id).bind(2, at);
+      return ch.exec();
+    });
+  }
+
+  Result<int64_t> note_directory_change(AccountId id, UnixTime at) override {
+    int64_t seq = 0;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto ch = c.prepare("INSERT INTO directory_changes(account_id,at) VALUES(?,?)");
+      ch.bind(1, id).bind(2, at);
+      if (Status r = ch.exec(); !r) return r;
+      seq = c.last_insert_rowid();
+      return {};
+    });
+    if (!st) return st.error();
+    return seq;
+  }
+
+  Result<std::vector<std::pair<int64_t, AccountId>>> directory_changes(int64_t after_seq, size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT max(seq) AS m,account_id FROM directory_changes WHERE seq>? GROUP BY account_id ORDER BY m LIMIT ?");
+    s.bind(1, after_seq).bind(2, static_cast<int64_t>(limit));
+    std::vector<std::pair<int64_t, AccountId>> out;
+    while (s.step()) out.emplace_back(s.i64(0), s.i64(1));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<int64_t> last_directory_change() override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT coalesce(max(seq),0) FROM directory_changes");
+    if (!s.step()) return s.status().error();
+    return s.i64(0);
+  }
+
+  Result<std::vector<AccountId>> account_ids(AccountId after, size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT id FROM accounts WHERE id>? ORDER BY id LIMIT ?");
+    s.bind(1, after).bind(2, static_cast<int64_t>(limit));
+    std::vector<AccountId> out;
+    while (s.step()) out.push_back(s.i64(0));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status set_sharing_agreement(OrgId id, bool approved) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE organisations SET sharing_agreement=? WHERE id=?");
+      s.bind(1, approved ? 1 : 0).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no organisation with id " + std::to_string(id));
+      return {};
+    });
+  }
+
   // --- self-service reset, helpdesk checks ---------------------------------------------
   Status set_security_questions(AccountId id, std::span<const std::pair<std::string, std::string>> qa) override {
     return committer_.run([&](Conn& c) -> Status {
@@ -1856,6 +1964,7 @@ class SqliteStore final : public Store {
     o.successor_id = s.i64(8);
     o.closed_at = s.i64(9);
     o.large_quota_allowance = static_cast<int>(s.i64(10));
+    o.sharing_agreement = s.i64(11) != 0;
     {
       std::string nets = s.text(7);
       size_t start = 0;

@@ -1,0 +1,360 @@
+#include "core/directory_service.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+
+#include "common/json_text.hpp"
+#include "common/log.hpp"
+#include "core/mail_service.hpp"
+#include "directory/synth.hpp"
+
+namespace caremail {
+
+namespace {
+
+Error denied(std::string what) { return make_error(Errc::permission_denied, std::move(what)); }
+
+// Synthetic entries (benchmarks) live apart from real accounts and organisations.
+constexpr uint64_t kSyntheticIdBase = uint64_t{1} << 40;
+constexpr uint32_t kSyntheticOrgBase = 0x40000000u;
+
+bool administrator(const Account& a) {
+  return a.has_role(Role::local_admin) || a.has_role(Role::primary_local_admin);
+}
+
+UnixTime wall_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Cursors: "f<last account id>:<change seq when the full export began>" during a full
+// export, "c<change seq>" afterwards.
+struct Cursor {
+  bool full = true;
+  AccountId after = 0;
+  int64_t seq = 0;
+};
+
+std::optional<Cursor> parse_cursor(std::string_view c) {
+  Cursor out;
+  if (c.empty()) return out;
+  auto num = [](std::string_view s, int64_t& v) {
+    if (s.empty() || s.size() > 18) return false;
+    v = 0;
+    for (char ch : s) {
+      if (ch < '0' || ch > '9') return false;
+      v = v * 10 + (ch - '0');
+    }
+    return true;
+  };
+  if (c[0] == 'f') {
+    auto colon = c.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    int64_t a = 0;
+    if (!num(c.substr(1, colon - 1), a) || !num(c.substr(colon + 1), out.seq)) return std::nullopt;
+    out.after = a;
+    return out;
+  }
+  if (c[0] == 'c') {
+    out.full = false;
+    if (!num(c.substr(1), out.seq)) return std::nullopt;
+    return out;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+DirectoryService::DirectoryService(Store& store, const Config& config) : store_(store), config_(config) {}
+
+directory::Viewer DirectoryService::viewer(const Principal& p) {
+  directory::Viewer v;
+  v.org_id = static_cast<uint32_t>(p.org_id);
+  v.org_admin = p.has(Role::local_admin) || p.has(Role::primary_local_admin) || p.has(Role::local_helpdesk);
+  v.national = p.system || p.national();
+  return v;
+}
+
+bool DirectoryService::listed(const Account& a) const {
+  return (a.kind == AccountKind::person || a.kind == AccountKind::shared) &&
+         (a.state == AccountState::active || a.state == AccountState::inactive || a.state == AccountState::leaver);
+}
+
+namespace {
+
+directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, const DirectoryProfile* p) {
+  directory::DirectoryEntry e;
+  e.id = static_cast<uint64_t>(a.id);
+  e.kind = a.kind == AccountKind::shared ? directory::EntryKind::shared : directory::EntryKind::person;
+  e.display_name = a.display_name;
+  e.address = a.address;
+  e.org_id = static_cast<uint32_t>(org.id);
+  e.ods_code = org.ods_code;
+  e.org_name = org.name;
+  e.is_org_admin = administrator(a);
+  if (p) {
+    e.title = p->title;
+    e.given_name = p->given_name;
+    e.surname = p->surname;
+    e.job_role = p->job_role;
+    e.speciality = p->speciality;
+    e.work_area = p->work_area;
+    e.unit = p->unit;
+    e.site = p->site;
+    e.telephone = p->telephone;
+    e.mobile = p->mobile;
+    e.pager = p->pager;
+    e.fax = p->fax;
+    e.notes = p->notes;
+    e.hidden = p->hidden;
+    e.mobile_hidden = p->mobile_hidden;
+  }
+  // Without names of its own, a person's entry is found by the words of the display name.
+  if (e.given_name.empty() && e.surname.empty() && e.kind == directory::EntryKind::person) {
+    auto sp = a.display_name.rfind(' ');
+    if (sp != std::string::npos) {
+      e.given_name = a.display_name.substr(0, sp);
+      e.surname = a.display_name.substr(sp + 1);
+    } else {
+      e.surname = a.display_name;
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+std::optional<directory::DirectoryEntry> DirectoryService::build_entry(const Account& a) {
+  if (!listed(a)) return std::nullopt;
+  auto org = store_.organisation(a.org_id);
+  if (!org) return std::nullopt;
+  auto p = store_.directory_profile(a.id);
+  return make_entry(a, *org, p ? &*p : nullptr);
+}
+
+Status DirectoryService::load() {
+  auto t0 = std::chrono::steady_clock::now();
+  directory::DirectoryIndex::Builder b;
+  size_t real = 0, synthetic = 0;
+  {
+    auto orgs = store_.list_organisations();
+    if (!orgs) return orgs.error();
+    std::unordered_map<OrgId, Organisation> by_id;
+    for (auto& o : *orgs) by_id.emplace(o.id, std::move(o));
+    auto profiles = store_.directory_profiles();
+    if (!profiles) return profiles.error();
+    std::unordered_map<AccountId, DirectoryProfile> prof;
+    for (auto& [id, p] : *profiles) prof.emplace(id, std::move(p));
+    auto accounts = store_.list_accounts(std::nullopt);
+    if (!accounts) return accounts.error();
+    for (const auto& a : *accounts) {
+      if (!listed(a)) continue;
+      auto o = by_id.find(a.org_id);
+      if (o == by_id.end()) continue;
+      auto p = prof.find(a.id);
+      b.add(make_entry(a, o->second, p == prof.end() ? nullptr : &p->second));
+      ++real;
+    }
+  }
+  const auto& d = config_.directory;
+  if (d.synthetic_entries > 0) {
+    directory::synth::Options opt;
+    opt.seed = d.synthetic_seed;
+    opt.organisations = static_cast<uint32_t>(d.synthetic_organisations);
+    opt.entries = static_cast<uint32_t>(d.synthetic_entries);
+    auto orgs = directory::synth::make_organisations(opt);
+    directory::synth::for_each_entry(opt, orgs, [&](directory::DirectoryEntry&& e) {
+      e.id += kSyntheticIdBase;
+      e.org_id += kSyntheticOrgBase;
+      b.add(e);
+      ++synthetic;
+    });
+  }
+  directory::DirectoryIndex built = std::move(b).finish();
+  index_ = std::move(built);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto st = index_.stats();
+  log::info("directory.loaded", {{"entries", static_cast<int64_t>(real)}, {"synthetic", static_cast<int64_t>(synthetic)},
+                                 {"seconds", secs}, {"memory_bytes", static_cast<int64_t>(st.memory_bytes)}});
+  return {};
+}
+
+void DirectoryService::refresh(AccountId id) {
+  auto a = store_.account(id);
+  std::optional<directory::DirectoryEntry> e;
+  if (a) e = build_entry(*a);
+  bool was = index_.get(static_cast<uint64_t>(id), directory::Viewer{0, false, true}).has_value();
+  if (e) {
+    if (Status s = index_.upsert(*e); !s) log::warn("directory.update_failed", {{"account", id}, {"error", s.error().message}});
+  } else {
+    index_.remove(static_cast<uint64_t>(id));
+  }
+  if (e || was) (void)store_.note_directory_change(id, wall_now());
+}
+
+void DirectoryService::refresh_organisation(OrgId id) {
+  auto accounts = store_.list_accounts(id);
+  if (!accounts) return;
+  for (const auto& a : *accounts) refresh(a.id);
+}
+
+Result<directory::SearchResult> DirectoryService::search(const Principal& by, const directory::Query& q, size_t limit,
+                                                         size_t offset) {
+  if (by.restricted()) return denied("finish signing in first");
+  if (limit == 0 || limit > 100) return make_error(Errc::invalid_argument, "limit must be 1 to 100");
+  return index_.search(q, viewer(by), limit, offset);
+}
+
+Result<directory::DirectoryEntry> DirectoryService::entry(const Principal& by, std::string_view address) {
+  if (by.restricted()) return denied("finish signing in first");
+  auto a = store_.account_by_address(address);
+  if (!a) return make_error(Errc::not_found, "no directory entry for " + std::string(address));
+  auto e = index_.get(static_cast<uint64_t>(a->id), viewer(by));
+  if (!e) return make_error(Errc::not_found, "no directory entry for " + std::string(address));
+  return *e;
+}
+
+Result<std::vector<directory::DirectoryEntry>> DirectoryService::administrators(const Principal& by,
+                                                                                std::string_view ods_code) {
+  if (by.restricted()) return denied("finish signing in first");
+  directory::Query q;
+  q.admins_only = true;
+  if (ods_code.empty()) {
+    auto org = store_.organisation(by.org_id);
+    if (!org) return org.error();
+    q.ods_code = org->ods_code;
+  } else {
+    q.ods_code = std::string(ods_code);
+  }
+  auto r = index_.search(q, viewer(by), 100, 0);
+  if (!r) return r.error();
+  std::vector<directory::DirectoryEntry> out;
+  for (auto& h : r->hits) out.push_back(std::move(h.entry));
+  return out;
+}
+
+Result<DirectoryProfile> DirectoryService::profile(const Principal& by, std::string_view address) {
+  auto a = store_.account_by_address(address);
+  if (!a) return a.error();
+  bool self = by.account_id == a->id;
+  bool admin = by.system || by.has(Role::national_admin) ||
+               ((by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == a->org_id);
+  if (by.restricted() || (!self && !admin)) {
+    if (!by.national() && by.org_id != a->org_id) return make_error(Errc::not_found, "no account " + std::string(address));
+    return denied("only the person and their organisation's administrators see the whole profile");
+  }
+  auto p = store_.directory_profile(a->id);
+  if (!p && p.error().code == Errc::not_found) return DirectoryProfile{};
+  return p;
+}
+
+Status DirectoryService::set_profile(const Principal& by, std::string_view address, const DirectoryProfile& p) {
+  auto a = store_.account_by_address(address);
+  if (!a) return a.error();
+  bool self = by.account_id == a->id;
+  bool admin = by.system || by.has(Role::national_admin) ||
+               ((by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == a->org_id);
+  if (by.restricted() || (!self && !admin)) {
+    audit(store_, by, "directory.edit", a->address, a->org_id, "denied");
+    if (!by.national() && by.org_id != a->org_id) return make_error(Errc::not_found, "no account " + std::string(address));
+    return denied("only the person and their organisation's administrators edit this entry");
+  }
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"title", &p.title},         {"given_name", &p.given_name}, {"surname", &p.surname},
+      {"job_role", &p.job_role},   {"speciality", &p.speciality}, {"work_area", &p.work_area},
+      {"unit", &p.unit},           {"site", &p.site},             {"telephone", &p.telephone},
+      {"mobile", &p.mobile},       {"pager", &p.pager},           {"fax", &p.fax},
+      {"notes", &p.notes}};
+  for (auto [name, v] : fields) {
+    size_t max = std::string_view(name) == "notes" ? 1000 : 200;
+    if (v->size() > max)
+      return make_error(Errc::invalid_argument, std::string(name) + " is longer than " + std::to_string(max) + " characters");
+    if (std::any_of(v->begin(), v->end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+      return make_error(Errc::invalid_argument, std::string(name) + " has control characters");
+  }
+  auto before = store_.directory_profile(a->id);
+  if (Status s = store_.set_directory_profile(a->id, p, wall_now()); !s) return s;
+  // What changed, for the audit (values of the changed fields, never the whole profile).
+  std::string changed;
+  DirectoryProfile old = before ? *before : DirectoryProfile{};
+  const std::string* olds[] = {&old.title, &old.given_name, &old.surname, &old.job_role, &old.speciality, &old.work_area,
+                               &old.unit,  &old.site,       &old.telephone, &old.mobile, &old.pager,     &old.fax,
+                               &old.notes};
+  for (size_t i = 0; i < std::size(fields); ++i)
+    if (*olds[i] != *fields[i].second) changed += std::string(changed.empty() ? "" : ",") + json_string(fields[i].first);
+  if (old.hidden != p.hidden) changed += std::string(changed.empty() ? "" : ",") + "\"hidden\"";
+  if (old.mobile_hidden != p.mobile_hidden) changed += std::string(changed.empty() ? "" : ",") + "\"mobile_hidden\"";
+  audit(store_, by, "directory.edit", a->address, a->org_id, "ok",
+        std::string("{\"self\":") + (self ? "true" : "false") + ",\"fields\":[" + changed + "]}");
+  if (auto e = build_entry(*a)) (void)index_.upsert(*e);
+  return {};
+}
+
+Status DirectoryService::set_sharing_agreement(const Principal& by, std::string_view ods_code, bool approved) {
+  auto org = store_.organisation_by_ods(ods_code);
+  if (!org) return org.error();
+  // An authoriser of the organisation approves its agreement; national administrators may too.
+  bool ok = !by.restricted() &&
+            (by.system || by.has(Role::national_admin) || (by.has(Role::authoriser) && by.org_id == org->id));
+  if (!ok) {
+    audit(store_, by, "directory.sharing_agreement", org->ods_code, org->id, "denied");
+    return denied("only the organisation's authoriser or a national administrator approves a sharing agreement");
+  }
+  if (Status s = store_.set_sharing_agreement(org->id, approved); !s) return s;
+  audit(store_, by, "directory.sharing_agreement", org->ods_code, org->id, "ok",
+        std::string("{\"approved\":") + (approved ? "true" : "false") + "}");
+  return {};
+}
+
+Result<DirectoryExport> DirectoryService::export_changes(const Principal& by, std::string_view cursor_text, size_t limit) {
+  if (by.restricted()) return denied("finish signing in first");
+  auto org = store_.organisation(by.org_id);
+  if (!org) return org.error();
+  bool admin = by.has(Role::local_admin) || by.has(Role::primary_local_admin);
+  if (!by.system && !(admin && org->sharing_agreement)) {
+    audit(store_, by, "directory.export", org->ods_code, org->id, "denied");
+    return denied(admin ? "your organisation has no approved sharing agreement for bulk export"
+                        : "only administrators of an organisation with a sharing agreement export the directory");
+  }
+  auto cursor = parse_cursor(cursor_text);
+  if (!cursor) return make_error(Errc::invalid_argument, "unknown cursor; start again without one");
+  limit = std::clamp<size_t>(limit, 1, static_cast<size_t>(config_.directory.export_page));
+  // What a member of the organisation sees (not its administrators' view: hidden entries
+  // stay out of other directories).
+  directory::Viewer member{static_cast<uint32_t>(by.org_id), false, false};
+  DirectoryExport out;
+  if (cursor->full) {
+    if (cursor_text.empty()) {
+      auto last = store_.last_directory_change();
+      if (!last) return last.error();
+      cursor->seq = *last;
+    }
+    auto ids = store_.account_ids(cursor->after, limit);
+    if (!ids) return ids.error();
+    for (AccountId id : *ids)
+      if (auto e = index_.get(static_cast<uint64_t>(id), member)) out.entries.push_back(std::move(*e));
+    if (ids->size() == limit) {
+      out.next_cursor = "f" + std::to_string(ids->back()) + ":" + std::to_string(cursor->seq);
+      out.more = true;
+    } else {
+      out.next_cursor = "c" + std::to_string(cursor->seq);
+      out.more = true;  // the changes made during the full export follow
+    }
+  } else {
+    auto changes = store_.directory_changes(cursor->seq, limit);
+    if (!changes) return changes.error();
+    int64_t seq = cursor->seq;
+    for (auto [s, id] : *changes) {
+      seq = std::max(seq, s);
+      if (auto e = index_.get(static_cast<uint64_t>(id), member)) out.entries.push_back(std::move(*e));
+      else out.removed.push_back(static_cast<uint64_t>(id));
+    }
+    out.next_cursor = "c" + std::to_string(seq);
+    out.more = changes->size() == limit;
+  }
+  audit(store_, by, "directory.export", org->ods_code, org->id, "ok",
+        "{\"entries\":" + std::to_string(out.entries.size()) + ",\"removed\":" + std::to_string(out.removed.size()) + "}");
+  return out;
+}
+
+}  // namespace caremail

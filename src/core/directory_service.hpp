@@ -1,0 +1,87 @@
+// DirectoryService: the national directory (PRODUCT.md D1-D3) over the accounts. It keeps a
+// directory::DirectoryIndex in memory, built from the store at start and kept current as
+// accounts and directory profiles change; every front-end (the JSON API, LDAP) searches
+// through it with the caller's Principal, so privacy and scope are decided here once.
+//
+// Listed: person and shared-mailbox accounts that are active, inactive or leavers, with
+// their directory profile (title, names, role, speciality, work area, unit, site, phones,
+// notes, privacy switches) and organisation. Disabled and deleted accounts, and
+// application accounts, are not listed. People edit their own profile; administrators
+// their organisation's; every edit is audited.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/result.hpp"
+#include "core/principal.hpp"
+#include "directory/index.hpp"
+#include "store/store.hpp"
+
+namespace caremail {
+
+class AdminService;
+
+// One page of a bulk export (PRODUCT.md D2). Cursors are opaque to the client: "" starts
+// a full export (every listed entry, page by page, then the changes made meanwhile);
+// afterwards the next cursor asks for what changed since. `removed`: ids no longer listed.
+struct DirectoryExport {
+  std::vector<directory::DirectoryEntry> entries;
+  std::vector<uint64_t> removed;
+  std::string next_cursor;
+  bool more = false;  // ask again with next_cursor now; false: up to date (ask later)
+};
+
+class DirectoryService {
+ public:
+  DirectoryService(Store& store, const Config& config);
+
+  // Builds the index from the store (and, for benchmarks, the configured synthetic
+  // entries). At start, before serving; takes seconds at national scale.
+  Status load();
+
+  // Search as `by` may see it (directory::DirectoryIndex::search: privacy from the
+  // caller's roles). Anyone signed in (not restricted); limit at most 100.
+  Result<directory::SearchResult> search(const Principal& by, const directory::Query& q, size_t limit = 20,
+                                         size_t offset = 0);
+  // One entry by address, as `by` may see it; not_found when absent or hidden from them.
+  Result<directory::DirectoryEntry> entry(const Principal& by, std::string_view address);
+  // D3: the local administrators of an organisation (its ODS code; empty: the caller's own).
+  Result<std::vector<directory::DirectoryEntry>> administrators(const Principal& by, std::string_view ods_code);
+
+  // The person's own profile, or an administrator's edit of one in scope. Audited.
+  Result<DirectoryProfile> profile(const Principal& by, std::string_view address);
+  Status set_profile(const Principal& by, std::string_view address, const DirectoryProfile& p);
+
+  // D2: bulk synchronisation for organisations with an approved sharing agreement (an
+  // authoriser of that organisation, or a national administrator, sets it). The export
+  // holds every listed entry visible to a member of that organisation (hidden ones not).
+  Status set_sharing_agreement(const Principal& by, std::string_view ods_code, bool approved);
+  Result<DirectoryExport> export_changes(const Principal& by, std::string_view cursor, size_t limit);
+
+  // An account (or its organisation) changed: re-read it and update the index. AdminService
+  // calls this for every change it makes (set as its observer).
+  void refresh(AccountId id);
+  // Every account of an organisation (closure, merger, renaming).
+  void refresh_organisation(OrgId id);
+
+  // The Viewer that `p` is in the index's terms.
+  static directory::Viewer viewer(const Principal& p);
+  directory::IndexStats stats() const { return index_.stats(); }
+
+ private:
+  std::optional<directory::DirectoryEntry> build_entry(const Account& a);
+  bool listed(const Account& a) const;
+
+  Store& store_;
+  const Config& config_;
+  directory::DirectoryIndex index_;
+};
+
+}  // namespace caremail
