@@ -240,6 +240,20 @@ int main(int argc, char** argv) {
   acct_hold->add_option("address", address)->required();
   auto* hold_flag = acct_hold->add_flag("--on", hold_on, "place the hold");
   acct_hold->add_flag("--off", hold_off, "lift it")->excludes(hold_flag);
+  auto* alias_cmd = acct->add_subcommand("alias", "add or remove an alias (another address)");
+  std::string alias;
+  bool alias_remove = false;
+  alias_cmd->add_option("address", address)->required();
+  alias_cmd->add_option("alias", alias)->required();
+  alias_cmd->add_flag("--remove", alias_remove, "remove it (it stays reserved for the address lock period)");
+  auto* secret_check = acct->add_subcommand("check-secret",
+                                            "check what a caller says against their account secret (read from stdin)");
+  secret_check->add_option("address", address)->required();
+  auto* org_agreement = org->add_subcommand("sharing-agreement", "approve or withdraw bulk directory export");
+  bool agree_on = false, agree_off = false;
+  org_agreement->add_option("--ods", ods, "ODS code")->required();
+  auto* agree_flag = org_agreement->add_flag("--approve", agree_on, "approve");
+  org_agreement->add_flag("--withdraw", agree_off, "withdraw")->excludes(agree_flag);
   auto* org_close = org->add_subcommand("close", "close or merge an organisation into its successor");
   std::string successor;
   org_close->add_option("--ods", ods, "the organisation closing")->required();
@@ -373,6 +387,38 @@ int main(int argc, char** argv) {
                              "/api/v1/accounts/" + url_encode(address) + a.path, ""),
                       raw, [&](const json::value&) { std::cout << address << " " << a.done << "\n"; });
       }
+    if (*alias_cmd) {
+      if (alias_remove)
+        return report(c.call(http::verb::delete_,
+                             "/api/v1/accounts/" + url_encode(address) + "/aliases/" + url_encode(alias), ""),
+                      raw, [&](const json::value&) { std::cout << "alias " << alias << " removed\n"; });
+      json::object body{{"alias", alias}};
+      return report(c.call(http::verb::post, "/api/v1/accounts/" + url_encode(address) + "/aliases",
+                           json::serialize(body)),
+                    raw, [&](const json::value&) { std::cout << "alias " << alias << " added to " << address << "\n"; });
+    }
+    if (*secret_check) {
+      std::string secret;
+      std::getline(std::cin, secret);
+      json::object body{{"secret", secret}};
+      return report(c.call(http::verb::post, "/api/v1/accounts/" + url_encode(address) + "/account-secret/check",
+                           json::serialize(body)),
+                    raw, [&](const json::value& v) {
+                      std::cout << (v.at("match").as_bool() ? "match" : "no match") << "\n";
+                    });
+    }
+    if (*org_agreement) {
+      if (agree_on == agree_off) {
+        std::cerr << "caremailctl: say --approve or --withdraw\n";
+        return 2;
+      }
+      json::object body{{"approved", agree_on}};
+      return report(c.call(http::verb::put, "/api/v1/organisations/" + url_encode(ods) + "/sharing-agreement",
+                           json::serialize(body)),
+                    raw, [&](const json::value&) {
+                      std::cout << ods << ": sharing agreement " << (agree_on ? "approved" : "withdrawn") << "\n";
+                    });
+    }
     if (*acct_claim) {
       json::object body;
       if (!ods.empty()) body["ods_code"] = ods;

@@ -233,32 +233,34 @@ Result<std::vector<directory::DirectoryEntry>> DirectoryService::administrators(
   return out;
 }
 
-Result<DirectoryProfile> DirectoryService::profile(const Principal& by, std::string_view address) {
+Result<Account> DirectoryService::profile_owner(const Principal& by, std::string_view address,
+                                                std::string_view audit_action) {
   auto a = store_.account_by_address(address);
-  if (!a) return a.error();
+  if (!a) return a;
   bool self = by.account_id == a->id;
   bool admin = by.system || by.has(Role::national_admin) ||
                ((by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == a->org_id);
   if (by.restricted() || (!self && !admin)) {
+    if (!audit_action.empty()) audit(store_, by, audit_action, a->address, a->org_id, "denied");
+    // Another organisation's account answers like an absent one.
     if (!by.national() && by.org_id != a->org_id) return make_error(Errc::not_found, "no account " + std::string(address));
-    return denied("only the person and their organisation's administrators see the whole profile");
+    return denied("only the person and their organisation's administrators see or edit the whole profile");
   }
+  return a;
+}
+
+Result<DirectoryProfile> DirectoryService::profile(const Principal& by, std::string_view address) {
+  auto a = profile_owner(by, address, "");
+  if (!a) return a.error();
   auto p = store_.directory_profile(a->id);
   if (!p && p.error().code == Errc::not_found) return DirectoryProfile{};
   return p;
 }
 
 Status DirectoryService::set_profile(const Principal& by, std::string_view address, const DirectoryProfile& p) {
-  auto a = store_.account_by_address(address);
+  auto a = profile_owner(by, address, "directory.edit");
   if (!a) return a.error();
   bool self = by.account_id == a->id;
-  bool admin = by.system || by.has(Role::national_admin) ||
-               ((by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == a->org_id);
-  if (by.restricted() || (!self && !admin)) {
-    audit(store_, by, "directory.edit", a->address, a->org_id, "denied");
-    if (!by.national() && by.org_id != a->org_id) return make_error(Errc::not_found, "no account " + std::string(address));
-    return denied("only the person and their organisation's administrators edit this entry");
-  }
   const std::pair<const char*, const std::string*> fields[] = {
       {"title", &p.title},         {"given_name", &p.given_name}, {"surname", &p.surname},
       {"job_role", &p.job_role},   {"speciality", &p.speciality}, {"work_area", &p.work_area},

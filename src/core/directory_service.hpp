@@ -77,6 +77,9 @@ class DirectoryService {
 
  private:
   std::optional<directory::DirectoryEntry> build_entry(const Account& a);
+  // The account whose whole profile `by` may see and edit (the person, their organisation's
+  // administrators); refusals audited as `audit_action` when not empty.
+  Result<Account> profile_owner(const Principal& by, std::string_view address, std::string_view audit_action);
   bool listed(const Account& a) const;
 
   Store& store_;

@@ -313,19 +313,25 @@ class Scim {
     return scim_json(200, user_json(*fresh));
   }
 
+  // The PatchOp's list of operations (RFC 7644 §3.5.2), bounded.
+  static std::variant<const json::array*, Response> operations(const json::object& o) {
+    auto ops = o.find("Operations");
+    if (ops == o.end() || !ops->value().is_array() || ops->value().as_array().empty())
+      return scim_error(400, "'Operations' (a list of PatchOp operations) is required", "invalidSyntax");
+    if (ops->value().as_array().size() > 100) return scim_error(400, "at most 100 operations", "tooMany");
+    return &ops->value().as_array();
+  }
+
   // RFC 7644 §3.5.2: add/replace/remove of active, displayName, externalId, name.*; a
   // replace without a path carries an object of those.
   Response patch_user(const Account& a, const Request& r) {
     auto b = body(r);
     if (auto* e = std::get_if<Response>(&b)) return *e;
-    auto& o = std::get<json::object>(b);
-    auto ops = o.find("Operations");
-    if (ops == o.end() || !ops->value().is_array() || ops->value().as_array().empty())
-      return scim_error(400, "'Operations' (a list of PatchOp operations) is required", "invalidSyntax");
-    if (ops->value().as_array().size() > 100) return scim_error(400, "at most 100 operations", "tooMany");
+    auto ops = operations(std::get<json::object>(b));
+    if (auto* e = std::get_if<Response>(&ops)) return *e;
     std::optional<std::string> name, ext;
     std::optional<bool> want_active;
-    for (const auto& v : ops->value().as_array()) {
+    for (const auto& v : *std::get<const json::array*>(ops)) {
       if (!v.is_object()) return scim_error(400, "each operation is an object", "invalidSyntax");
       const auto& op = v.as_object();
       std::string kind = str(op, "op").value_or("");
@@ -455,12 +461,9 @@ class Scim {
   Response patch_group(Role role, const Request& r) {
     auto b = body(r);
     if (auto* e = std::get_if<Response>(&b)) return *e;
-    auto& o = std::get<json::object>(b);
-    auto ops = o.find("Operations");
-    if (ops == o.end() || !ops->value().is_array() || ops->value().as_array().empty())
-      return scim_error(400, "'Operations' (a list of PatchOp operations) is required", "invalidSyntax");
-    if (ops->value().as_array().size() > 100) return scim_error(400, "at most 100 operations", "tooMany");
-    for (const auto& v : ops->value().as_array()) {
+    auto ops = operations(std::get<json::object>(b));
+    if (auto* e = std::get_if<Response>(&ops)) return *e;
+    for (const auto& v : *std::get<const json::array*>(ops)) {
       if (!v.is_object()) return scim_error(400, "each operation is an object", "invalidSyntax");
       const auto& op = v.as_object();
       std::string kind = str(op, "op").value_or("");

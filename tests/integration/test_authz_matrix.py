@@ -672,6 +672,29 @@ def run_allowance(ctx, c):
     return call(c, "PUT", f"/api/v1/organisations/{c.target.ods}/quota-allowance", {"accounts": next(_counter) % 997})
 
 
+def run_directory_search(ctx, c):
+    return call(c, "GET", "/api/v1/directory/search?q=target")
+
+
+def snap_profile(ctx, c):
+    st, _, body = ctx.admin("GET", f"/api/v1/directory/entries/{c.target.address}/profile")
+    return body if st == 200 else None
+
+
+def run_directory_edit(ctx, c):
+    return call(c, "PUT", f"/api/v1/directory/entries/{c.target.address}", {"job_role": f"Role {next(_counter)}"})
+
+
+def snap_agreement(ctx, c):
+    st, _, body = ctx.admin("GET", "/api/v1/organisations")
+    return next(o["sharing_agreement"] for o in body["organisations"] if o["ods_code"] == c.target.ods)
+
+
+def run_agreement(ctx, c):
+    return call(c, "PUT", f"/api/v1/organisations/{c.target.ods}/sharing-agreement",
+                {"approved": next(_counter) % 2 == 0})
+
+
 def on_peer(prepare=None):
     """Rows about organisation A's other local administrator ("own" column): a local
     administrator resetting a peer's credentials takes over an account with its own rights."""
@@ -845,6 +868,16 @@ ACTIONS = [
                 "administrator's cell is not run: it would close organisation A)"),
     Action("organisation.quota-allowance", run_allowance, {"own": NATIONAL_ADMIN, "other": NATIONAL_ADMIN},
            changes=True, snapshot=snap_allowance),
+    # -- the directory (D1, D2) --
+    Action("directory.search", run_directory_search, {"any": ALL}, session_too=True),
+    Action("directory.entry.edit", run_directory_edit,
+           {"self": ALL, "own": ADMINS_IN_SCOPE, "admin": ADMINS_IN_SCOPE, "other": NATIONAL_ADMIN},
+           changes=True, snapshot=snap_profile, hides_absent=True,
+           note="D1: people edit their own entry, administrators their organisation's; helpdesk does not"),
+    Action("organisation.sharing-agreement", run_agreement,
+           {"own": frozenset({"authoriser"}) | NATIONAL_ADMIN, "other": NATIONAL_ADMIN}, changes=True,
+           snapshot=snap_agreement,
+           note="D2: the organisation's authoriser approves bulk export (not its administrators)"),
     Action("audit.read", run_audit, {"own": LOCAL_ADMINS | frozenset({"auditor"}) | NATIONAL, "other": NATIONAL},
            note="S9: 'administrators see their own organisation only': local administrators, primary local "
                 "administrators and auditors read their own organisation's events"),

@@ -138,6 +138,13 @@ class DirectoryApiTest(unittest.TestCase):
                                 token=self.tok["sam.admin"], raw_body=True)
         lines = [json.loads(x) for x in raw.decode().splitlines()]
         self.assertEqual([x["entry"]["job_role"] for x in lines if "entry" in x], ["Receptionist"])
+        st, _, out = self.as_("sam.admin", "GET", "export?cursor=nonsense")
+        self.assertEqual(st, 400, out)
+        # Withdrawn (caremailctl, as the national administrator): no more exports.
+        r = self.d.ctl("org", "sharing-agreement", "--ods", ORG_A, "--withdraw")
+        self.assertEqual(r.stdout, f"{ORG_A}: sharing agreement withdrawn\n")
+        st, _, out = self.as_("sam.admin", "GET", "export")
+        self.assertEqual(st, 403, out)
 
     def test_f_bad_input(self):
         for q in ("", "limit=0&q=x", "limit=101&q=x", "offset=5000&q=x", "kind=robot&q=x", "q=" + "x" * 600):
@@ -145,8 +152,6 @@ class DirectoryApiTest(unittest.TestCase):
             self.assertEqual(st, 400, (q, out))
         st, _, out = self.d.api("GET", "/api/v1/directory/search?q=x", token=False)
         self.assertEqual(st, 401, out)
-        st, _, out = self.as_("sam.admin", "GET", "export?cursor=nonsense")
-        self.assertEqual(st, 400, out)
 
 
 if __name__ == "__main__":

@@ -1498,10 +1498,12 @@ class SelfServiceTest(IdentityBase):
         for who, want in ((self.JO, 403), (self.KIM, 404)):
             st, _, body = self.d.api("POST", path, {"secret": "blue heron 77"}, basic=who)
             self.assertEqual(st, want, body)
+        r = self.d.ctl("account", "check-secret", u[0], input="BLUE heron 77\n")
+        self.assertEqual(r.stdout, "match\n")
         # Each check is audited.
         st, _, body = self.d.api("GET", "/api/v1/audit?limit=1000")
         checks = [e["outcome"] for e in body["events"] if e["action"] == "account_secret.check" and e["target"] == u[0]]
-        self.assertEqual(checks, ["ok", "mismatch", "denied", "denied"])
+        self.assertEqual(checks, ["ok", "mismatch", "denied", "denied", "ok"])
         # The helpdesk may then reset a plain user's password (forced change at next sign-in).
         st, _, body = self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password", {"password": "helpdesk-set-4471"},
                                  basic=hd)

@@ -657,6 +657,13 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn("cannot be used before", body["detail"])
         st, _, body = admin.api("DELETE", f"/api/v1/accounts/{pat.address}/aliases/{pat.address}")
         self.assertEqual(st, 404, body)  # the primary address is not an alias
+        # caremailctl does the same.
+        r = admin.ctl("account", "alias", pat.address, f"patricia@{dom}")
+        self.assertEqual((r.returncode, r.stdout), (0, f"alias patricia@{dom} added to {pat.address}\n"), r.stderr)
+        self.assertEqual(self.account(pat.address)["aliases"], [f"patricia@{dom}"])
+        r = admin.ctl("account", "alias", pat.address, f"patricia@{dom}", "--remove")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.account(pat.address)["aliases"], [])
 
 if __name__ == "__main__":
     unittest.main()
