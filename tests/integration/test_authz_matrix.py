@@ -695,6 +695,16 @@ def run_agreement(ctx, c):
                 {"approved": next(_counter) % 2 == 0})
 
 
+def snap_aliases(ctx, c):
+    a = ctx.account(c.target.address)
+    return a and a["aliases"]
+
+
+def run_add_alias(ctx, c):
+    domain = c.target.address.split("@")[1]
+    return call(c, "POST", f"/api/v1/accounts/{c.target.address}/aliases", {"alias": f"alias{next(_counter)}@{domain}"})
+
+
 def on_peer(prepare=None):
     """Rows about organisation A's other local administrator ("own" column): a local
     administrator resetting a peer's credentials takes over an account with its own rights."""
@@ -868,6 +878,10 @@ ACTIONS = [
                 "administrator's cell is not run: it would close organisation A)"),
     Action("organisation.quota-allowance", run_allowance, {"own": NATIONAL_ADMIN, "other": NATIONAL_ADMIN},
            changes=True, snapshot=snap_allowance),
+    Action("account.aliases.add", run_add_alias,
+           {"self": ADMINS_IN_SCOPE, "own": ADMINS_IN_SCOPE, "admin": ADMINS_IN_SCOPE, "other": NATIONAL_ADMIN},
+           changes=True, snapshot=snap_aliases, hides_absent=True,
+           note="A1: administrators in scope give addresses in the organisation's domains"),
     # -- the directory (D1, D2) --
     Action("directory.search", run_directory_search, {"any": ALL}, session_too=True),
     Action("directory.entry.edit", run_directory_edit,
