@@ -16,5 +16,7 @@ Starting caremaild (config $CONFIG, data in ./var). Try, in another terminal:
   $BUILD/src/caremailctl org list
   $BUILD/src/caremailctl account create --address jo.bloggs@care.example --ods X26 --name "Jo Bloggs" --password-stdin
   curl -u jo.bloggs@care.example http://127.0.0.1:8080/api/v1/accounts/jo.bloggs@care.example/mailboxes
+  curl -u jo.bloggs@care.example 'http://127.0.0.1:8080/api/v1/directory/search?q=jo&typeahead=1'
+  ldapsearch -x -H ldap://127.0.0.1:3890 -D jo.bloggs@care.example -W -b o=caremail '(cn=jo*)'
 MSG
 exec "$BIN" --config "$CONFIG"
