@@ -13,6 +13,7 @@
 //   build-directory/src/directory/directory_bench                 # full scale
 //   build-directory/src/directory/directory_bench --entries 100000 --xapian
 //   build-directory/src/directory/directory_bench --entries 1000 --jsonl /tmp/dir.jsonl
+//   build-directory/src/directory/directory_bench --jsonl /tmp/dir.jsonl --jsonl-only   # data only
 #include <sys/resource.h>
 #include <unistd.h>
 #include <xapian.h>
@@ -66,6 +67,7 @@ struct Options {
   std::vector<int> threads{1, 32};
   bool xapian = false;
   std::string jsonl;
+  bool jsonl_only = false;  // write --jsonl and stop (bench/directory_bench.py feeds slapd from it)
   size_t updates = 20000;
 };
 
@@ -327,7 +329,7 @@ void xapian_compare(const Options& o, const std::vector<TimedQuery>& qs) {
 int usage() {
   std::fprintf(stderr,
                "usage: directory_bench [--entries N] [--orgs N] [--seed S] [--queries N] [--threads 1,32]\n"
-               "                       [--updates N] [--xapian] [--jsonl FILE]\n");
+               "                       [--updates N] [--xapian] [--jsonl FILE [--jsonl-only]]\n");
   return 2;
 }
 
@@ -342,6 +344,8 @@ int main(int argc, char** argv) {
     const char* v = nullptr;
     if (a == "--xapian") {
       o.xapian = true;
+    } else if (a == "--jsonl-only") {
+      o.jsonl_only = true;
     } else if ((v = value()) == nullptr) {
       return usage();
     } else if (a == "--entries") {
@@ -367,6 +371,19 @@ int main(int argc, char** argv) {
     }
   }
   if (o.synth.organisations == 0 || o.synth.entries == 0) return usage();
+  if (o.jsonl_only) {
+    if (o.jsonl.empty()) return usage();
+    // The same entries DirectoryService loads for [directory] synthetic_entries, as JSON lines.
+    std::ofstream out(o.jsonl);
+    auto orgs = synth::make_organisations(o.synth);
+    synth::for_each_entry(o.synth, orgs, [&](DirectoryEntry&& e) { synth::write_jsonl(out, e); });
+    out.close();
+    if (!out) {
+      std::fprintf(stderr, "directory_bench: cannot write %s\n", o.jsonl.c_str());
+      return 1;
+    }
+    return 0;
+  }
 
   std::printf("directory_bench: %u entries, %u organisations, seed %llu; %u cores\n", o.synth.entries,
               o.synth.organisations, static_cast<unsigned long long>(o.synth.seed),

@@ -516,10 +516,104 @@ Entry select(const Entry& e, const Selection& s) {
   return out;
 }
 
+// ---- direct encoding ----
+
+namespace {
+
+size_t len_octets(size_t n) { return n < 0x80 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : n <= 0xffffff ? 4 : 5; }
+size_t tlv(size_t content) { return 1 + len_octets(content) + content; }
+void put_len(std::string& o, size_t n) {
+  if (n < 0x80) {
+    o.push_back(static_cast<char>(n));
+    return;
+  }
+  size_t k = len_octets(n) - 1;
+  o.push_back(static_cast<char>(0x80 | k));
+  for (size_t i = k; i-- > 0;) o.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+}
+void put_string(std::string& o, std::string_view v) {
+  o.push_back(0x04);
+  put_len(o, v.size());
+  o.append(v);
+}
+
+}  // namespace
+
+std::string encode_entry(int32_t message_id, const directory::DirectoryEntry& e, std::string_view base_dn,
+                         const Selection& s, bool types_only) {
+  struct Attr {
+    std::string_view name;
+    const std::string_view* values;
+    size_t count;
+    size_t set_len = 0;
+    size_t len = 0;  // of the PartialAttribute's contents
+  };
+  static const std::string_view kClasses[] = {"top", "person", "organizationalPerson", "inetOrgPerson"};
+  auto wanted = [&](std::string_view name) {
+    return s.all ||
+           std::any_of(s.names.begin(), s.names.end(), [&](const std::string& n) { return iequals(n, name); });
+  };
+  std::string name;
+  std::string_view values[kSlots.size()];
+  Attr attrs[kSlots.size() + 1];
+  size_t n = 0;
+  if (wanted("objectClass")) attrs[n++] = Attr{"objectClass", kClasses, 4};
+  for_each_slot(e, name, [&](size_t i, std::string_view v) {
+    values[i] = v;
+    if (!v.empty() && wanted(kSlots[i].name)) attrs[n++] = Attr{kSlots[i].name, &values[i], 1};
+  });
+  std::string dn = entry_dn(e, base_dn);
+  size_t attrs_len = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Attr& a = attrs[i];
+    if (!types_only)
+      for (size_t k = 0; k < a.count; ++k) a.set_len += tlv(a.values[k].size());
+    a.len = tlv(a.name.size()) + tlv(a.set_len);
+    attrs_len += tlv(a.len);
+  }
+  const size_t entry_len = tlv(dn.size()) + tlv(attrs_len);
+  // messageID: minimal two's complement of a non-negative INTEGER.
+  unsigned char id[5];
+  size_t id_len = 0;
+  {
+    auto v = static_cast<uint32_t>(message_id);
+    unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                          static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+    size_t start = 0;
+    while (start < 3 && b[start] == 0 && !(b[start + 1] & 0x80)) ++start;
+    for (size_t i = start; i < 4; ++i) id[id_len++] = b[i];
+  }
+  const size_t msg_len = tlv(id_len) + tlv(entry_len);
+  std::string o;
+  o.reserve(tlv(msg_len));
+  o.push_back(0x30);
+  put_len(o, msg_len);
+  o.push_back(0x02);
+  put_len(o, id_len);
+  o.append(reinterpret_cast<const char*>(id), id_len);
+  o.push_back(0x64);  // [APPLICATION 4] SearchResultEntry
+  put_len(o, entry_len);
+  put_string(o, dn);
+  o.push_back(0x30);
+  put_len(o, attrs_len);
+  for (size_t i = 0; i < n; ++i) {
+    const Attr& a = attrs[i];
+    o.push_back(0x30);
+    put_len(o, a.len);
+    put_string(o, a.name);
+    o.push_back(0x31);
+    put_len(o, a.set_len);
+    if (!types_only)
+      for (size_t k = 0; k < a.count; ++k) put_string(o, a.values[k]);
+  }
+  return o;
+}
+
 // ---- the search loop ----
 
 RunResult run_search(const SearchPlan& plan, const Filter& filter, std::string_view base_dn, const Fetch& fetch,
                      const RunOptions& options, Cursor from, std::unordered_set<uint64_t>& seen) {
+  (void)base_dn;  // the filter sees no DN (dn:attributes are not evaluated)
   RunResult r;
   r.next = from;
   const size_t want = std::max<size_t>(options.want, 1);
@@ -550,7 +644,7 @@ RunResult run_search(const SearchPlan& plan, const Filter& filter, std::string_v
       r.next = at;
       return r;
     }
-    const auto& hits = page->hits;
+    auto& hits = page->hits;
     size_t i = 0;
     for (; i < hits.size(); ++i) {
       const directory::DirectoryEntry& de = hits[i].entry;
@@ -565,7 +659,7 @@ RunResult run_search(const SearchPlan& plan, const Filter& filter, std::string_v
       }
       seen.insert(de.id);
       r.ids.push_back(de.id);
-      r.entries.push_back(to_entry(de, base_dn));
+      r.entries.push_back(std::move(hits[i].entry));
       r.next = Cursor{at.query, at.offset + i + 1};
       if (r.entries.size() == want && !options.probe_more) break;
     }

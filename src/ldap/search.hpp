@@ -184,6 +184,11 @@ struct Selection {
 Selection parse_selection(const std::vector<std::string>& attributes);
 Entry select(const Entry& e, const Selection& s);
 
+// encode_search_entry(id, select(to_entry(e, base_dn), s), types_only), byte for byte, but
+// written in one pass with no intermediate Entry: a typeahead answers 100 entries.
+std::string encode_entry(int32_t message_id, const directory::DirectoryEntry& e, std::string_view base_dn,
+                         const Selection& s, bool types_only = false);
+
 // ---- the search loop -------------------------------------------------------------------
 
 // Where the next candidate is: a query of the plan and an offset into its ranked results.
@@ -207,8 +212,10 @@ struct RunOptions {
 };
 
 struct RunResult {
-  std::vector<Entry> entries;  // full entries (select() them), at most `want`, in rank order
-  std::vector<uint64_t> ids;   // their directory ids
+  // The matches, at most `want`, in rank order, as the viewer may see them (to_entry() or
+  // encode_entry() them).
+  std::vector<directory::DirectoryEntry> entries;
+  std::vector<uint64_t> ids;  // their directory ids
   enum class End {
     exhausted,     // every candidate checked
     more,          // `want` entries returned and at least one more matches (after `next`)
