@@ -201,9 +201,7 @@ void DirectoryService::refresh_organisation(OrgId id) {
 Result<directory::SearchResult> DirectoryService::search(const Principal& by, const directory::Query& q, size_t limit,
                                                          size_t offset) {
   if (by.restricted()) return denied("finish signing in first");
-  // The HTTP API pages by at most 100; in-process callers (LDAP, which checks candidates
-  // against its exact filter) may take the index's whole window in one call.
-  if (limit == 0 || limit > 1000) return make_error(Errc::invalid_argument, "limit must be 1 to 1000");
+  if (limit == 0 || limit > 100) return make_error(Errc::invalid_argument, "limit must be 1 to 100");
   return index_.search(q, viewer(by), limit, offset);
 }
 

@@ -47,7 +47,7 @@ class DirectoryService {
   Status load();
 
   // Search as `by` may see it (directory::DirectoryIndex::search: privacy from the
-  // caller's roles). Anyone signed in (not restricted); limit at most 1000.
+  // caller's roles). Anyone signed in (not restricted); limit at most 100.
   Result<directory::SearchResult> search(const Principal& by, const directory::Query& q, size_t limit = 20,
                                          size_t offset = 0);
   // One entry by address, as `by` may see it; not_found when absent or hidden from them.

@@ -617,10 +617,7 @@ RunResult run_search(const SearchPlan& plan, const Filter& filter, std::string_v
   RunResult r;
   r.next = from;
   const size_t want = std::max<size_t>(options.want, 1);
-  // The first call asks for about a page; when the candidates it brought did not fill the
-  // page, the rest of the window comes in one call (every call rescans the index from the
-  // start of its ranking, so ten calls of 100 cost five times one of 1000).
-  constexpr size_t kFirstBatch = 100;
+  constexpr size_t kBatch = 100;  // DirectoryService's page limit
   Cursor at = from;
   bool found_extra = false;
   bool window_passed = false;
@@ -639,8 +636,7 @@ RunResult run_search(const SearchPlan& plan, const Filter& filter, std::string_v
       continue;
     }
     size_t needed = want + (options.probe_more ? 1 : 0) - r.entries.size();
-    size_t limit = at.offset == 0 ? std::min({kFirstBatch, options.window, std::max<size_t>(needed, 20)})
-                                  : options.window - at.offset;
+    size_t limit = std::min({kBatch, options.window - at.offset, std::max<size_t>(needed, 20)});
     auto page = fetch(plan.queries[at.query], limit, at.offset);
     if (!page) {
       r.end = RunResult::End::error;

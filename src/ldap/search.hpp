@@ -44,10 +44,10 @@
 // below the suffix is refused with unwillingToPerform (53); address-book clients always
 // send what the person typed. Below an organisation it lists that organisation.
 //
-// Window: each query's candidates are read a page first (up to 100), then the rest of the
-// index's window (1000, directory::SearchLimits::max_window) in one call; past it the
-// search goes on with the plan's next query, and one that ends without filling its size
-// limit ends with adminLimitExceeded (11) after the matches found: refine the search.
+// Window: each query's candidates are read 100 at a time up to the index's window (1000,
+// directory::SearchLimits::max_window); past it the search goes on with the plan's next
+// query, and one that ends without filling its size limit ends with adminLimitExceeded (11)
+// after the matches found: refine the search.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -199,7 +199,7 @@ struct Cursor {
 };
 
 // Asks the directory for [offset, offset + limit) of a query's ranked candidates.
-// REQUIRES of callers: limit <= 1000.
+// REQUIRES of callers: limit <= 100.
 using Fetch = std::function<Result<directory::SearchResult>(const directory::Query&, size_t limit, size_t offset)>;
 
 struct RunOptions {
