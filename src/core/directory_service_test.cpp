@@ -4,28 +4,24 @@
 #include "core/directory_service.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 
 #include "core/admin_service.hpp"
 #include "crypto/crypto.hpp"
 #include "store/open_storage.hpp"
+#include "temp_dir.hpp"
 
 namespace caremail {
 namespace {
 
-namespace fs = std::filesystem;
 
 class DirectoryServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { crypto::init(); }
 
   void SetUp() override {
-    std::string t = (fs::temp_directory_path() / "cm-directory-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(t.data()), nullptr);
-    dir_ = t;
-    cfg_.server.data_dir = dir_;
+    cfg_.server.data_dir = dir_.path();
     cfg_.national.domain = "care.example";
     cfg_.mfa.required_for_administrators = false;
     auto storage = open_storage(cfg_);
@@ -52,8 +48,6 @@ class DirectoryServiceTest : public ::testing::Test {
     admin_.reset();
     store_.reset();
     blobs_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   Principal make(const std::string& address, const std::string& ods, const std::string& name,
@@ -80,7 +74,7 @@ class DirectoryServiceTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
+  testing::TempDir dir_{"cm-directory-test"};  // before the store: removed after it closes
   Config cfg_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<FsBlobStore> blobs_;

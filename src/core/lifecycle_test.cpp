@@ -4,7 +4,6 @@
 // grant which role, the allowance of larger quotas, and closing an organisation into its
 // successor.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <ctime>
 #include <filesystem>
@@ -16,11 +15,11 @@
 #include "core/mail_service.hpp"
 #include "crypto/crypto.hpp"
 #include "store/open_storage.hpp"
+#include "temp_dir.hpp"
 
 namespace caremail {
 namespace {
 
-namespace fs = std::filesystem;
 constexpr UnixTime kDay = 86400;
 
 class LifecycleTest : public ::testing::Test {
@@ -28,10 +27,7 @@ class LifecycleTest : public ::testing::Test {
   static void SetUpTestSuite() { crypto::init(); }
 
   void SetUp() override {
-    std::string t = (fs::temp_directory_path() / "cm-lifecycle-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(t.data()), nullptr);
-    dir_ = t;
-    cfg_.server.data_dir = dir_;
+    cfg_.server.data_dir = dir_.path();
     cfg_.national.domain = "care.example";
     cfg_.mfa.required_for_administrators = false;
     cfg_.quota.default_mailbox_bytes = 4ull << 30;
@@ -64,8 +60,6 @@ class LifecycleTest : public ::testing::Test {
     mail_.reset();
     store_.reset();
     blobs_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   Principal make(const std::string& address, const std::string& ods, std::vector<Role> roles = {Role::user}) {
@@ -108,7 +102,7 @@ class LifecycleTest : public ::testing::Test {
 
   static constexpr const char* kPw = "velvet hammock orbit";
   UnixTime now_ = 0;
-  fs::path dir_;
+  testing::TempDir dir_{"cm-lifecycle-test"};  // before the store: removed after it closes
   Config cfg_;
   ChangeFeed feed_;
   std::unique_ptr<Store> store_;
