@@ -1,4 +1,5 @@
 #include "http/admin_api.hpp"
+#include "http/json_response.hpp"
 #include "http/scim_api.hpp"
 
 #include <boost/json.hpp>
@@ -13,44 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-Response json_response(int status, const json::value& v) {
-  Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
-std::string_view title_for(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 503: return "Service Unavailable";
-    case 507: return "Insufficient Storage";
-    default: return "Internal Server Error";
-  }
-}
-
-// RFC 9457 problem document; `extra` members (extensions) are added as they are.
-Response problem(int status, std::string_view detail, json::object extra = {}) {
-  json::object o = std::move(extra);
-  o["type"] = "about:blank";
-  o["title"] = title_for(status);
-  o["status"] = status;
-  o["detail"] = detail;
-  Response r = json_response(status, o);
-  r.content_type = "application/problem+json";
-  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"caremail\"");
-  return r;
-}
-
-Response problem(const Error& e) { return problem(status_for(e.code), e.message); }
 
 
 json::object to_json(const Organisation& o) {

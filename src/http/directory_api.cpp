@@ -6,30 +6,13 @@
 #include <charconv>
 
 #include "http/admin_api.hpp"
+#include "http/json_response.hpp"
 
 namespace caremail::http {
 
 namespace json = boost::json;
 
 namespace {
-
-Response json_out(int status, const json::value& v) {
-  Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
-Response problem(int status, std::string_view detail) {
-  json::object o{{"type", "about:blank"}, {"status", status}, {"detail", detail}};
-  o["title"] = status == 400 ? "Bad Request" : status == 403 ? "Forbidden" : status == 404 ? "Not Found"
-             : status == 405 ? "Method Not Allowed" : status == 415 ? "Unsupported Media Type" : "Error";
-  Response r = json_out(status, o);
-  r.content_type = "application/problem+json";
-  return r;
-}
-
-Response problem(const Error& e) { return problem(status_for(e.code), e.message); }
 
 json::object to_json(const directory::DirectoryEntry& e) {
   json::object o{{"id", e.id},
@@ -95,7 +78,7 @@ Response search(const Principal& p, const Request& r, const ApiDeps& d) {
     if (h.own_org) o["own_organisation"] = true;
     hits.push_back(std::move(o));
   }
-  return json_out(200, json::object{{"results", hits}, {"total", res->total}, {"total_exact", res->total_exact}});
+  return json_response(200, json::object{{"results", hits}, {"total", res->total}, {"total_exact", res->total_exact}});
 }
 
 std::variant<DirectoryProfile, Response> parse_profile(const Request& r) {
@@ -152,7 +135,7 @@ Response directory_route(const Principal& p, const Request& r, const ApiDeps& d,
     if (!admins) return problem(admins.error());
     json::array out;
     for (const auto& e : *admins) out.push_back(to_json(e));
-    return json_out(200, json::object{{"administrators", out}});
+    return json_response(200, json::object{{"administrators", out}});
   }
   if (sub.rfind("entries/", 0) == 0) {
     std::string_view tail = sub.substr(8);
@@ -161,12 +144,12 @@ Response directory_route(const Principal& p, const Request& r, const ApiDeps& d,
     if (profile && r.method == "GET") {
       auto pr = d.directory.profile(p, address);
       if (!pr) return problem(pr.error());
-      return json_out(200, to_json(*pr));
+      return json_response(200, to_json(*pr));
     }
     if (!profile && r.method == "GET") {
       auto e = d.directory.entry(p, address);
       if (!e) return problem(e.error());
-      return json_out(200, to_json(*e));
+      return json_response(200, to_json(*e));
     }
     if (r.method == "PUT") {
       auto parsed = parse_profile(r);
