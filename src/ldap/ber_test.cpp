@@ -1,5 +1,6 @@
 // Tables for the BER reader and writer (ber.hpp): every accepted form, every rejected one.
 #include "ldap/ber.hpp"
+#include "ldap/hex_test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,25 +10,8 @@
 namespace caremail::ldap {
 namespace {
 
-std::string unhex(std::string_view h) {
-  std::string digits, out;
-  for (char c : h)
-    if (c != ' ') digits.push_back(c);
-  auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-  for (size_t i = 0; i + 1 < digits.size(); i += 2)
-    out.push_back(static_cast<char>(nib(digits[i]) * 16 + nib(digits[i + 1])));
-  return out;
-}
-
-std::string hex(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : s) {
-    out.push_back(kHex[static_cast<uint8_t>(c) >> 4]);
-    out.push_back(kHex[static_cast<uint8_t>(c) & 15]);
-  }
-  return out;
-}
+using testing_hex::hex;
+using testing_hex::unhex;
 
 // ---- headers ---------------------------------------------------------------------------
 
