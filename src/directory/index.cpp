@@ -340,7 +340,7 @@ int Searcher::evaluate(uint32_t doc) const {
   for (size_t i = 0; i < clauses_.size(); ++i) {
     const Clause& c = clauses_[i];
     int t = c.tier(terms.b, c.tier(terms.a));
-    if (t > 0) {
+    if (t > 0 && !q_.names_only) {
       int8_t& o = org_tier_[i][r.org];
       if (o < 0) o = static_cast<int8_t>(c.tier(d_.orgs[r.org].terms));
       t = std::min<int>(t, o);

@@ -58,6 +58,10 @@ struct Query {
   // The text is being typed (address-book typeahead): only the last word is a prefix,
   // the earlier ones are whole words (or one typo away). A trailing space ends the word.
   bool typeahead = false;
+  // The text words must match the entry's own words (its names, title and address), not
+  // its organisation's: how an LDAP (cn=...) filter reads. Off, "smith northfield" finds
+  // the Smiths of Northfield.
+  bool names_only = false;
 
   std::string ods_code;      // exact, any case
   std::string organisation;  // words of the organisation's name, each a whole word or a prefix

@@ -178,6 +178,27 @@ TEST_F(IndexTest, OrganisationAddressAndFilters) {
   EXPECT_TRUE(ids(index_.search(q, {})).empty());
 }
 
+TEST_F(IndexTest, NamesOnlyLeavesTheOrganisationsWordsOut) {
+  // How an LDAP (cn=...) filter reads the words: "ashford" is the name of no one, though
+  // two people work at The Ashford Surgery; "north*" matches no name either.
+  Query q;
+  q.text = "ashford";
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{7, 3}));
+  q.names_only = true;
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{}));
+  q.text = "smith northfield";
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{}));
+  q.text = "north";
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{}));
+  // The entry's own words still match: names, by prefix and by typo, and the organisation
+  // as a filter.
+  q.text = "sarah smith";
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{1, 3, 7}));
+  q.text = "smith";
+  q.organisation = "northfield";
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{2, 1}));
+}
+
 TEST_F(IndexTest, FindYourLocalAdministrator) {
   Query q;
   q.ods_code = "RXX";

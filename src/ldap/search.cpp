@@ -66,12 +66,15 @@ bool same_query(const directory::Query& a, const directory::Query& b) {
   return a.text == b.text && a.typeahead == b.typeahead && a.ods_code == b.ods_code &&
          a.organisation == b.organisation && a.job_role == b.job_role && a.speciality == b.speciality &&
          a.work_area == b.work_area && a.unit == b.unit && a.site == b.site && a.address == b.address &&
-         a.address_prefix == b.address_prefix && a.kind == b.kind && a.admins_only == b.admins_only;
+         a.address_prefix == b.address_prefix && a.kind == b.kind && a.admins_only == b.admins_only &&
+         a.names_only == b.names_only;
 }
 
 // Both queries' conditions at once (AND). Where both name an address, the first one's is
 // kept: the candidates can only grow.
 directory::Query merge(directory::Query a, const directory::Query& b) {
+  // The merged words must be the entry's own only if each side's had to be.
+  a.names_only = (a.names_only || a.text.empty()) && (b.names_only || b.text.empty());
   append_words(a.text, b.text);
   append_words(a.organisation, b.organisation);
   append_words(a.job_role, b.job_role);
@@ -171,6 +174,9 @@ std::optional<Queries> plan(const Filter& f) {
           if (f.final_) append_words(words, mail_words(*f.final_));
           if (words.empty()) return std::nullopt;
           q.text = std::move(words);
+          // Read as the local part's words, the entry's own: a fragment of the domain
+          // ("*northfield*") finds nothing this way (see docs/ARCHITECTURE.md).
+          q.names_only = true;
         }
         return Queries{std::move(q)};
       }
@@ -185,6 +191,10 @@ std::optional<Queries> plan(const Filter& f) {
         words = words_of(f.value);
       }
       if (words.empty()) return std::nullopt;
+      // A name's words must be the entry's own: otherwise (cn=wa*) would gather everyone
+      // whose organisation has a word in "wa" (Walsall, Warrington) for the exact filter
+      // to throw away.
+      if (field == &q.text) q.names_only = true;
       *field = std::move(words);
       return Queries{std::move(q)};
     }

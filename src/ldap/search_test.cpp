@@ -118,7 +118,14 @@ TEST(LdapPlan, Table) {
     SearchPlan p = plan_search(F(c.filter));
     EXPECT_EQ(p.unbounded, c.unbounded) << c.filter;
     std::vector<std::string> got;
-    for (const auto& q : p.queries) got.push_back(describe(q));
+    for (const auto& q : p.queries) {
+      got.push_back(describe(q));
+      // Text from names and addresses must match the entry's own words, never its
+      // organisation's.
+      if (!q.text.empty()) {
+        EXPECT_TRUE(q.names_only) << c.filter;
+      }
+    }
     EXPECT_EQ(got, c.texts) << c.filter;
   }
 }
@@ -320,6 +327,14 @@ TEST_F(LdapRun, ExactFilterAfterCandidates) {
   auto mail = run("(mail=simon.jones101@ashford.care.example)", 10, v);
   ASSERT_EQ(mail.entries.size(), 1u);
   EXPECT_EQ(mail.ids[0], 101u);
+}
+
+TEST_F(LdapRun, NameWordsAreNotOrganisationWords) {
+  directory::Viewer v{1, false, false};
+  // Everyone here works at Northfield or Ashford; nobody is called either.
+  EXPECT_EQ(run("(cn=northfield*)", 100, v).entries.size(), 0u);
+  EXPECT_EQ(run("(|(cn=ash*)(mail=ash*)(sn=ash*))", 100, v).entries.size(), 0u);
+  EXPECT_EQ(run("(&(cn=sam*)(o=northfield*))", 100, v).entries.size(), 30u);
 }
 
 TEST_F(LdapRun, PagesCoverEverythingOnce) {
