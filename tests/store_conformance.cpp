@@ -1585,6 +1585,30 @@ TEST_P(StoreConformance, AuditEventsScopedByOrganisationAndPaged) {
 // ===========================================================================
 // Blob garbage.
 
+TEST_P(StoreConformance, InlineBlobLivesAndDiesWithItsMessage) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  auto m = message("small enough to keep with its row");
+  m.inline_blob = std::string("CMBL\x01\x00\0\0", 8) + std::string(8, '\0') + "the sealed record\0bytes";
+  EXPECT_FALSE(MUST(store().inline_blob(m.blob_id)).has_value());
+  deliver_one(m, a.id, 0, kDeleted);
+  deliver_one(m, b.id);  // the same content again: one row, one record
+  EXPECT_EQ(MUST(store().inline_blob(m.blob_id)), std::optional<std::string>(m.inline_blob));
+  // A blob stored as a file has no record.
+  auto filed = message("stored in the blob store");
+  deliver_one(filed, a.id);
+  EXPECT_FALSE(MUST(store().inline_blob(filed.blob_id)).has_value());
+  // Still referenced by bob's copy after alice's goes.
+  MUST(store().expunge(inbox.id, std::nullopt));
+  EXPECT_TRUE(MUST(store().inline_blob(m.blob_id)).has_value());
+  MUST(store().update_flags(mailbox(b.id, "INBOX").id, std::vector<Uid>{1}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(mailbox(b.id, "INBOX").id, std::nullopt));
+  EXPECT_FALSE(MUST(store().blob_referenced(m.blob_id)));
+  EXPECT_FALSE(MUST(store().inline_blob(m.blob_id)).has_value());
+}
+
 TEST_P(StoreConformance, DeadBlobsLimitAndForget) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id);

@@ -234,6 +234,7 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("storage", "encrypt_blobs", c.storage.encrypt_blobs));
   CM_TRY(r.get("storage", "full_text_index", c.storage.full_text_index));
   CM_TRY(r.get("storage", "group_commit_max_batch", c.storage.group_commit_max_batch));
+  CM_TRY(r.get("storage", "inline_blob_bytes", c.storage.inline_blob_bytes));
   CM_TRY(r.get("quota", "default_mailbox_bytes", c.quota.default_mailbox_bytes));
   CM_TRY(r.get("quota", "shared_mailbox_bytes", c.quota.shared_mailbox_bytes));
   CM_TRY(r.get("quota", "max_message_bytes", c.quota.max_message_bytes));

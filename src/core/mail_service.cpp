@@ -122,9 +122,15 @@ Result<MailService::Staged> MailService::stage(std::string_view raw, UnixTime in
   // would cost more than the parse.
   std::future<NewMessage> parsed;
   if (raw.size() >= kParallelParseBytes) parsed = std::async(std::launch::async, summarize);
-  auto ref = blobs_.put_with_id(raw, st.msg.blob_id);
+  Status stored;
+  if (raw.size() <= limits_.inline_blob_bytes) {
+    // Sealed here, made durable by the metadata commit together with its row.
+    st.msg.inline_blob = blobs_.seal_record(raw, st.msg.blob_id);
+  } else if (auto ref = blobs_.put_with_id(raw, st.msg.blob_id); !ref) {
+    stored = ref.error();
+  }
   NewMessage m = parsed.valid() ? parsed.get() : summarize();  // waits for the parse even when the put failed
-  if (!ref) return ref.error();
+  if (!stored) return stored.error();
   st.msg.summary = std::move(m.summary);
   st.msg.header = std::move(m.header);
   st.msg.size = raw.size();

@@ -31,6 +31,8 @@ struct MailLimits {
   int max_recipients_per_hour = 3000;
   int app_max_messages_per_hour = 20000;
   int app_max_recipients_per_hour = 100000;
+  // Bodies up to this size are stored with their message row (storage.inline_blob_bytes).
+  uint64_t inline_blob_bytes = 128 * 1024;
 };
 
 struct RecipientOutcome {

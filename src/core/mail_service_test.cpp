@@ -52,7 +52,11 @@ class MailServiceTest : public ::testing::Test {
     ASSERT_TRUE(storage.ok()) << storage.error().message;
     store_ = std::move(storage->store);
     blobs_ = std::move(storage->blobs);
-    mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, MailLimits{cfg_.quota.max_message_bytes});
+    // Bodies as blob files, which most tests below look at; InlineBodies... covers the
+    // default, small bodies kept with their message row.
+    MailLimits limits{cfg_.quota.max_message_bytes};
+    limits.inline_blob_bytes = 0;
+    mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, limits);
     admin_ = std::make_unique<AdminService>(*store_, cfg_);
 
     auto boot = admin_->bootstrap("", "");
@@ -311,6 +315,43 @@ TEST_F(MailServiceTest, EachCopyHasItsOwnDeliveredToAndTheBlobIsShared) {
   auto check = store_->verify_quota();
   ASSERT_TRUE(check.ok());
   for (const auto& q : *check) EXPECT_EQ(q.counted.bytes, q.actual.bytes) << "account " << q.account_id;
+}
+
+TEST_F(MailServiceTest, InlineBodiesAreKeptWithTheirRowAndLargerOnesAreFiles) {
+  MailLimits limits{cfg_.quota.max_message_bytes};
+  limits.inline_blob_bytes = 2048;
+  mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, limits);
+  auto blob_files = [&] {
+    size_t n = 0;
+    for (const auto& f : fs::recursive_directory_iterator(dir_ / "blobs"))
+      if (f.is_regular_file()) ++n;
+    return n;
+  };
+  const std::string small = message("a referral", "Please see this patient.\r\n");
+  ASSERT_LE(small.size(), 2048u);
+  auto r = deliver({"alice@a.care.example", "bob@a.care.example"}, small);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->delivered(), 2u);
+  EXPECT_EQ(blob_files(), 0u) << "a small body is no file";
+  auto record = store_->inline_blob(r->blob_id);
+  ASSERT_TRUE(record.ok());
+  ASSERT_TRUE(record->has_value());
+  EXPECT_EQ((*record)->find("Please see"), std::string::npos) << "sealed at rest like a file";
+  EXPECT_TRUE(blobs_->exists(r->blob_id));
+  auto got = mail_->fetch(bob_, r->recipients[1].mailbox_id, r->recipients[1].uid);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(*got, as_seen_by("bob@a.care.example", small));
+  auto appended = mail_->append(alice_, alice_.account_id, "Drafts", small);  // same content: same row
+  ASSERT_TRUE(appended.ok()) << appended.error().message;
+  EXPECT_EQ(*mail_->fetch(alice_, appended->mailbox_id, appended->uid), small);
+
+  const std::string large = message("a scan", std::string(3000, 'x') + "\r\n");
+  auto big = deliver({"carol@b.care.example"}, large);
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  EXPECT_EQ(blob_files(), 1u) << "a larger body is a blob file";
+  EXPECT_FALSE(store_->inline_blob(big->blob_id)->has_value());
+  EXPECT_EQ(*mail_->fetch(carol_, big->recipients[0].mailbox_id, big->recipients[0].uid),
+            as_seen_by("carol@b.care.example", large));
 }
 
 TEST_F(MailServiceTest, TooLargeIsRefusedAndNothingIsStored) {

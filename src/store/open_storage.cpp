@@ -14,6 +14,10 @@ Result<Storage> open_storage(const Config& cfg) {
   if (!blobs) return blobs.error();
   FsBlobStore* blob_ptr = blobs->get();
   (*store)->set_pre_commit_hook([blob_ptr] { return blob_ptr->sync(); });
+  // Small messages' blobs live with their message rows (NewMessage::inline_blob). The
+  // Storage keeps the store alive for as long as the blob store.
+  Store* store_ptr = store->get();
+  blob_ptr->set_inline_reader([store_ptr](std::string_view id) { return store_ptr->inline_blob(id); });
   return Storage{std::move(store).value(), std::move(blobs).value()};
 }
 

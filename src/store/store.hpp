@@ -56,6 +56,11 @@ struct NewMessage {
   // decrypt the blob. Empty = not cached (too big, or not known): readers use the blob.
   // At most kMaxCachedHeader bytes. Like subject and addresses, stored in clear.
   std::string header;
+  // Small messages: the blob record itself (FsBlobStore::seal_record, sealed like a blob
+  // file), stored with the message row in the same transaction, so that the delivery's
+  // one WAL fsync makes body and metadata durable together; no blob file is written.
+  // Empty: the blob is in the BlobStore (put() returned before this commit).
+  std::string inline_blob;
 };
 
 // Headers larger than this are not cached (real ones are 1-8 KB; a bigger one is rare
@@ -371,6 +376,9 @@ class Store {
   virtual Status forget_dead_blob(std::string_view id) = 0;
   // True if some message refers to the blob.
   virtual Result<bool> blob_referenced(std::string_view id) = 0;
+  // The blob record stored with its message row (NewMessage::inline_blob); nullopt when
+  // the blob is not stored inline (it is a BlobStore file, or unknown).
+  virtual Result<std::optional<std::string>> inline_blob(std::string_view id) = 0;
 
   // --- outbound queue ----------------------------------------------------------
   // Queues one row per recipient; each row holds a reference to the message (so its blob

@@ -5,6 +5,7 @@ import pathlib
 import pwd
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -147,7 +148,8 @@ class ProcessTest(unittest.TestCase):
 
 class CorruptionTest(unittest.TestCase):
     def test_corrupt_blob_is_detected_never_served(self):
-        d = Daemon()
+        # Every body a blob file, the one this test damages.
+        d = Daemon("[storage]\ninline_blob_bytes = 0\n")
         try:
             d.start()
             d.create_org("RX1", "Leeds", ["leeds.care.example"])
@@ -171,6 +173,46 @@ class CorruptionTest(unittest.TestCase):
             r = d.fsck()
             self.assertEqual(r.returncode, 1, r.stdout)
             self.assertIn("PROBLEM", r.stdout)
+            self.assertIn("authentication tag", r.stdout)
+        finally:
+            d.cleanup()
+
+    def test_corrupt_inline_body_is_detected_never_served(self):
+        # A small body is kept, sealed, beside its message row (storage.inline_blob_bytes):
+        # no blob file, and damage to the record is caught exactly as for a file.
+        d = Daemon()
+        try:
+            d.start()
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            d.create_user("jo@leeds.care.example", "RX1", "jo-password-123")
+            msg = make_message("kept inline", body="Patient results attached.\r\n")
+            st, _, body = d.deliver(["jo@leeds.care.example"], msg)
+            self.assertEqual(st, 200)
+            blob, uid = body["blob"], body["recipients"][0]["uid"]
+            self.assertFalse(os.path.exists(os.path.join(d.data_dir, "blobs", blob[:2], blob[2:4], blob)))
+            raw_url = f"/api/v1/accounts/jo@leeds.care.example/mailboxes/INBOX/messages/{uid}/raw"
+            jo = ("jo@leeds.care.example", "jo-password-123")
+            st, _, resp = d.api("GET", raw_url, basic=jo, raw_body=True)
+            self.assertEqual(st, 200)
+            self.assertIn(b"Patient results", resp)
+            db = sqlite3.connect(os.path.join(d.data_dir, "caremail.db"), timeout=10)
+            try:
+                (record,) = db.execute("SELECT b.record FROM message_blobs b JOIN messages m ON m.id=b.message_id "
+                                       "WHERE m.blob_id=?", (blob,)).fetchone()
+                self.assertNotIn(b"Patient results", record, "sealed at rest")
+                damaged = bytearray(record)
+                damaged[len(damaged) // 2] ^= 0x01
+                with db:
+                    db.execute("UPDATE message_blobs SET record=? WHERE message_id=(SELECT id FROM messages "
+                               "WHERE blob_id=?)", (bytes(damaged), blob))
+            finally:
+                db.close()
+            st, hdrs, resp = d.api("GET", raw_url, basic=jo)
+            self.assertEqual(st, 500)
+            self.assertIn("corrupt", resp["detail"])
+            d.stop()
+            r = d.fsck()
+            self.assertEqual(r.returncode, 1, r.stdout)
             self.assertIn("authentication tag", r.stdout)
         finally:
             d.cleanup()

@@ -4,6 +4,7 @@ import imaplib
 import os
 import re
 import smtplib
+import sqlite3
 import socket
 import ssl
 import subprocess
@@ -139,8 +140,16 @@ class SmtpTest(unittest.TestCase):
         self.assertEqual((len(jo), len(al)), (1, 1))
         blob = jo[0]["blob"]
         self.assertEqual(al[0]["blob"], blob, "one stored copy for both recipients")
+        # A small body is kept with its one message row (storage.inline_blob_bytes), no file.
         blobs = [f for _, _, files in os.walk(os.path.join(self.d.data_dir, "blobs")) for f in files if f == blob]
-        self.assertEqual(len(blobs), 1)
+        self.assertEqual(len(blobs), 0)
+        db = sqlite3.connect(os.path.join(self.d.data_dir, "caremail.db"), timeout=10)
+        try:
+            rows = db.execute("SELECT count(*), count(b.record) FROM messages m LEFT JOIN message_blobs b "
+                              "ON b.message_id=m.id WHERE m.blob_id=?", (blob,)).fetchone()
+        finally:
+            db.close()
+        self.assertEqual(rows, (1, 1), "one message row and one stored body for both recipients")
         for me, other in ((JO, AL), (AL, JO)):
             with self.subTest(me=me[0]):
                 c = imaplib.IMAP4_SSL("127.0.0.1", self.d.ports["imaps"], ssl_context=client_tls(), timeout=15)

@@ -110,6 +110,13 @@ Status FsBlobStore::ensure_dir(const std::filesystem::path& dir) {
   return {};
 }
 
+std::string FsBlobStore::seal_record(std::string_view data, std::string_view id) const {
+  std::string header = make_header(key_.has_value(), data.size());
+  if (!key_) return header.append(data);
+  std::string aad = header + std::string(id);
+  return header + crypto::seal(*key_, data, aad);
+}
+
 Result<BlobRef> FsBlobStore::put(std::string_view data) { return put_with_id(data, crypto::sha256_hex(data)); }
 
 Result<BlobRef> FsBlobStore::put_with_id(std::string_view data, std::string_view id) {
@@ -140,16 +147,7 @@ Result<BlobRef> FsBlobStore::put_with_id(std::string_view data, std::string_view
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return io_error("create " + tmp, errno);
   }
-  std::string header = make_header(key_.has_value(), data.size());
-  Status w = write_all(fd, header);
-  if (w) {
-    if (key_) {
-      std::string aad = header + std::string(id);
-      w = write_all(fd, crypto::seal(*key_, data, aad));
-    } else {
-      w = write_all(fd, data);
-    }
-  }
+  Status w = write_all(fd, seal_record(data, id));
   if (w && ::fsync(fd) != 0) w = io_error("fsync blob " + std::string(id), errno);
   if (w) {
     int rc;
@@ -182,8 +180,13 @@ Result<std::string> FsBlobStore::get(std::string_view id) {
   auto path = path_for(id);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return make_error(Errc::corrupt, "blob " + std::string(id) + " is missing from the store");
-    return io_error("open " + path.string(), errno);
+    if (errno != ENOENT) return io_error("open " + path.string(), errno);
+    if (inline_reader_) {
+      auto record = inline_reader_(id);
+      if (!record) return record.error();
+      if (*record) return open_record(id, **record);
+    }
+    return make_error(Errc::corrupt, "blob " + std::string(id) + " is missing from the store");
   }
   struct stat st{};
   if (::fstat(fd, &st) != 0) {
@@ -201,6 +204,10 @@ Result<std::string> FsBlobStore::get(std::string_view id) {
   }
   ::close(fd);
   raw.resize(got);
+  return open_record(id, raw);
+}
+
+Result<std::string> FsBlobStore::open_record(std::string_view id, const std::string& raw) const {
   auto corrupt = [&](const std::string& why) {
     return make_error(Errc::corrupt, "blob " + std::string(id) + " is corrupt: " + why);
   };
@@ -229,7 +236,10 @@ Result<std::string> FsBlobStore::get(std::string_view id) {
 bool FsBlobStore::exists(std::string_view id) {
   if (!valid_blob_id(id)) return false;
   struct stat st{};
-  return ::stat(path_for(id).c_str(), &st) == 0;
+  if (::stat(path_for(id).c_str(), &st) == 0) return true;
+  if (!inline_reader_) return false;
+  auto record = inline_reader_(id);
+  return record && record->has_value();
 }
 
 Status FsBlobStore::remove(std::string_view id) {

@@ -12,6 +12,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -31,6 +32,15 @@ class FsBlobStore final : public BlobStore {
   // Creates `root` when missing. Removes leftover temporary files of a crashed run.
   static Result<std::unique_ptr<FsBlobStore>> open(const std::filesystem::path& root,
                                                     std::optional<crypto::Key> key);
+
+  // The bytes a blob file for `data` holds (header, then the payload, sealed when a key
+  // is configured), for a caller that stores them elsewhere: small messages go into the
+  // metadata store with their message row (NewMessage::inline_blob), one fsync for both.
+  std::string seal_record(std::string_view data, std::string_view id) const;
+  // Where get() and exists() look for a blob that has no file: the metadata store's
+  // inline records. Set once, before use.
+  using InlineReader = std::function<Result<std::optional<std::string>>(std::string_view id)>;
+  void set_inline_reader(InlineReader reader) { inline_reader_ = std::move(reader); }
 
   Result<BlobRef> put(std::string_view data) override;
   // put() for a caller that already hashed the data (the id must be sha256_hex(data)).
@@ -53,6 +63,9 @@ class FsBlobStore final : public BlobStore {
  private:
   FsBlobStore(std::filesystem::path root, std::optional<crypto::Key> key) : root_(std::move(root)), key_(key) {}
   Status ensure_dir(const std::filesystem::path& dir);
+  // Verifies and opens a record (a file's bytes or an inline one).
+  Result<std::string> open_record(std::string_view id, const std::string& raw) const;
+  InlineReader inline_reader_;
 
   const std::filesystem::path root_;
   const std::optional<crypto::Key> key_;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -234,6 +235,42 @@ TEST_F(FsBlobStoreTest, WrongOrMissingKeyIsCorrupt) {
   // A clear blob stays readable after a key is configured (verified by its hash).
   std::string clear_id = MUST(open(std::nullopt)->put("written in clear")).id;
   EXPECT_EQ(MUST(open(key_of(1))->get(clear_id)), "written in clear");
+}
+
+TEST_F(FsBlobStoreTest, InlineRecordsAreReadLikeFiles) {
+  auto bs = open(key_of(3));
+  const std::string data = "Subject: a discharge letter\r\n\r\nkept with its message row\r\n";
+  const std::string id = crypto::sha256_hex(data);
+  std::string record = bs->seal_record(data, id);
+  EXPECT_EQ(record.substr(0, 4), "CMBL");
+  EXPECT_EQ(record.find("discharge"), std::string::npos) << "sealed like a file";
+  EXPECT_EQ(record.size(), 16 + crypto::kSealOverhead + data.size());
+  // No file, no reader: missing.
+  EXPECT_FALSE(bs->exists(id));
+  EXPECT_EQ(code_of(bs->get(id)), "corrupt");
+  std::map<std::string, std::string> rows;
+  bs->set_inline_reader([&rows](std::string_view want) -> Result<std::optional<std::string>> {
+    auto it = rows.find(std::string(want));
+    if (it == rows.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  });
+  EXPECT_FALSE(bs->exists(id));
+  rows[id] = record;
+  EXPECT_TRUE(bs->exists(id));
+  EXPECT_EQ(MUST(bs->get(id)), data);
+  EXPECT_TRUE(files_under(root()).empty()) << "nothing written to the blob directory";
+  // A record is bound to its id and verified like a file.
+  const std::string other = crypto::sha256_hex("something else");
+  rows[other] = record;
+  EXPECT_EQ(code_of(bs->get(other)), "corrupt");
+  std::string flipped = record;
+  flipped[flipped.size() - 3] ^= 1;
+  rows[id] = flipped;
+  EXPECT_EQ(code_of(bs->get(id)), "corrupt");
+  // A file of the same content wins over the record (both are the same bytes).
+  rows[id] = "garbage";
+  MUST(bs->put(data));
+  EXPECT_EQ(MUST(bs->get(id)), data);
 }
 
 TEST_F(FsBlobStoreTest, MissingBlobIsCorrupt) {

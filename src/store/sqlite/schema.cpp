@@ -308,6 +308,14 @@ CREATE TABLE directory_changes(
   at INTEGER NOT NULL);
 CREATE INDEX directory_changes_by_account ON directory_changes(account_id, seq);
 )sql",
+    // v13: small messages' blob records beside their message row (NewMessage::inline_blob):
+    // one fsync per delivery instead of three. A table of its own keeps the messages rows
+    // small for the scans that read them; it goes with its row.
+    R"sql(
+CREATE TABLE message_blobs(
+  message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+  record BLOB NOT NULL);
+)sql",
 };
 
 }  // namespace

@@ -1818,6 +1818,17 @@ class SqliteStore final : public Store {
     return found;
   }
 
+  Result<std::optional<std::string>> inline_blob(std::string_view id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT b.record FROM messages m JOIN message_blobs b ON b.message_id=m.id WHERE m.blob_id=?");
+    s.bind(1, id);
+    if (s.step()) return std::optional<std::string>(s.blob(0));
+    if (!s.status()) return s.status().error();
+    return std::optional<std::string>();
+  }
+
   // --- outbound queue --------------------------------------------------------
   Result<std::vector<OutboundEntry>> enqueue(const NewMessage& m, std::span<const NewOutbound> rcpts) override {
     std::vector<int64_t> ids;
@@ -2118,6 +2129,11 @@ class SqliteStore final : public Store {
       h.bind(1, id).bind_blob(2, m.header);
       if (Status r = h.exec(); !r) return r.error();
     }
+    if (!m.inline_blob.empty()) {
+      auto b = c.prepare("INSERT OR REPLACE INTO message_blobs(message_id,record) VALUES(?,?)");
+      b.bind(1, id).bind_blob(2, m.inline_blob);
+      if (Status r = b.exec(); !r) return r.error();
+    }
     // The blob may have been queued for deletion; it is alive again.
     auto d = c.prepare("DELETE FROM dead_blobs WHERE blob_id=?");
     d.bind(1, m.blob_id);
@@ -2131,6 +2147,12 @@ class SqliteStore final : public Store {
           "DELETE FROM message_headers WHERE message_id=(SELECT id FROM messages WHERE id=? AND refcount<=0)");
       h.bind(1, msg);
       if (Status r = h.exec(); !r) return r;
+    }
+    {
+      auto b = c.prepare(
+          "DELETE FROM message_blobs WHERE message_id=(SELECT id FROM messages WHERE id=? AND refcount<=0)");
+      b.bind(1, msg);
+      if (Status r = b.exec(); !r) return r;
     }
     auto s = c.prepare("DELETE FROM messages WHERE id=? AND refcount<=0");
     s.bind(1, msg);
