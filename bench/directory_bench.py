@@ -44,7 +44,9 @@ Results: bench/results/directory-<UTC timestamp>.json (smoke runs write nothing 
 Environment: BENCH_ENTRIES (1300000), BENCH_RUNS (3), BENCH_SECONDS (15), BENCH_WARMUP (2),
 BENCH_REST (3), BENCH_CLIENTS ("1,32"), BENCH_PREWARM (60: seconds of the mix against slapd,
 after reading its database files once, and a third of that against caremaild, before any
-measurement), BENCH_NOTES (free text for the JSON).
+measurement), BENCH_SLAPD_CACHE (1: keep slapd's loaded database in bench/work/slapd-cache and
+reuse it, reporting the slapadd time of the run that made it; 0: slapadd every run),
+BENCH_NOTES (free text for the JSON).
 """
 import base64
 import json
@@ -247,10 +249,11 @@ def make_queries(sample, n):
 class Slapd:
     name = "slapd"
 
-    def __init__(self, work):
+    def __init__(self, work, db=None):
         self.dir = os.path.join(work, "slapd")
-        self.db = os.path.join(self.dir, "db")
-        os.makedirs(self.db)
+        self.db = db or os.path.join(self.dir, "db")
+        os.makedirs(self.dir)
+        os.makedirs(self.db, exist_ok=True)
         self.conf = os.path.join(self.dir, "slapd.conf")
         self.port = free_port()
         self.pidfile = os.path.join(self.dir, "slapd.pid")
@@ -491,10 +494,30 @@ def main():
             for cat, flt in queries:
                 f.write(f"{cat}\t{flt}\n")
 
-        slapd = Slapd(work)
-        log("slapadd ...")
-        slapadd_s = slapd.load(ldif)
-        log(f"slapadd: {slapadd_s} s")
+        # slapadd takes 10-15 minutes at full scale: its database is kept between runs in
+        # bench/work/slapd-cache/<entries>-<orgs>-<seed> (BENCH_SLAPD_CACHE=0: load afresh).
+        cache = os.path.join(ROOT, "bench", "work", "slapd-cache", f"{entries}-{ORGS}-{SEED}")
+        meta_path = os.path.join(cache, "meta.json")
+        use_cache = os.environ.get("BENCH_SLAPD_CACHE", "0" if smoke else "1") == "1"
+        slapd_cached = False
+        if use_cache and os.path.exists(meta_path):
+            with open(meta_path) as f:
+                meta = json.load(f)
+            slapd = Slapd(work, os.path.join(cache, "db"))
+            slapadd_s = meta["slapadd_seconds"]
+            slapd_cached = True
+            log(f"slapd: database from {cache} (slapadd took {slapadd_s} s on {meta['date']})")
+        else:
+            if use_cache:
+                shutil.rmtree(cache, ignore_errors=True)
+            slapd = Slapd(work, os.path.join(cache, "db") if use_cache else None)
+            log("slapadd ...")
+            slapadd_s = slapd.load(ldif)
+            log(f"slapadd: {slapadd_s} s")
+            if use_cache:
+                with open(meta_path, "w") as f:
+                    json.dump({"slapadd_seconds": slapadd_s, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "slapd": package_version("slapd")}, f)
         os.unlink(ldif)
         # Blocks in use: data.mdb is a sparse file of `maxsize` octets.
         db_bytes = sum(os.stat(os.path.join(slapd.db, f)).st_blocks * 512 for f in os.listdir(slapd.db))
@@ -571,6 +594,7 @@ def main():
                          "rss_mb_end": rss_end // 1024 if rss_end else None,
                          "hwm_mb": hwm // 1024 if hwm else None},
             "slapd": {"version": package_version("slapd"), "slapadd_seconds": slapadd_s,
+                      "database_from_cache": slapd_cached,
                       "db_mb": db_bytes // (1 << 20), "rss_mb_end": slapd_rss // 1024 if slapd_rss else None},
             "summary": summary,
             "raw": results,
