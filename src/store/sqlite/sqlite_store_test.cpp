@@ -499,6 +499,35 @@ TEST_F(SqliteStoreTest, FlagUpdatesSkipTheWalFsyncOtherWritesDoNot) {
 }
 
 // One writer's failure inside a batch rolls back only that writer.
+// Checkpoints run beside the commits, not inside them: writing well past SQLite's
+// 1000-page threshold moves the pages into the database file without any caller asking,
+// and the WAL stays bounded.
+TEST_F(SqliteStoreTest, CheckpointsRunInTheBackground) {
+  auto s = open();
+  auto org = MUST(s->create_organisation({"RXA", "Alpha", "alpha", {}}));
+  NewAccount na;
+  na.address = "ward@a.nhs.uk";
+  na.org_id = org.id;
+  auto acc = MUST(s->create_account(na));
+  const auto db_size = [&] { return std::filesystem::file_size(file()); };
+  const auto before = db_size();
+  constexpr int kMessages = 200;  // 200 x 100 KB inline bodies: 20 MB through the WAL
+  for (int i = 0; i < kMessages; ++i) {
+    NewMessage m = msg("body " + std::to_string(i));
+    m.inline_blob = std::string(100 * 1024, static_cast<char>('a' + i % 26));
+    auto d = MUST(s->deliver(m, std::vector<DeliveryTarget>{{acc.id, 0, 0, {}, true}}));
+    ASSERT_FALSE(d[0].error.has_value());
+  }
+  // The background checkpointer catches up within moments.
+  for (int i = 0; i < 100 && db_size() < before + 10 * 1024 * 1024; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GE(db_size(), before + 10 * 1024 * 1024) << "the WAL was not checkpointed into the database";
+  std::filesystem::path wal = file();
+  wal += "-wal";
+  EXPECT_LE(std::filesystem::file_size(wal), 80ull * 1024 * 1024) << "the WAL is not bounded";
+  EXPECT_EQ(MUST(s->quota(acc.id)).messages, static_cast<uint64_t>(kMessages));
+}
+
 TEST_F(SqliteStoreTest, FailedJobInBatchDoesNotSpoilOthers) {
   auto s = open();
   auto org = MUST(s->create_organisation({"RXA", "Alpha", "alpha", {}}));
