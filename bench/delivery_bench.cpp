@@ -555,6 +555,8 @@ DeliveryRun run_delivery(size_t size, int writers, const fs::path& dir, const st
   auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
   if (!blobs) die("blobs: " + blobs.error().message);
   FsBlobStore* blob_ptr = blobs->get();
+  Store* store_ptr = store->get();
+  blob_ptr->set_inline_reader([store_ptr](std::string_view id) { return store_ptr->inline_blob(id); });
   // The daemon's hook, timed: how often the committer commits and how long it spends
   // syncing blob directories before each COMMIT.
   std::atomic<uint64_t> hook_calls{0}, hook_ns{0};
@@ -579,7 +581,9 @@ DeliveryRun run_delivery(size_t size, int writers, const fs::path& dir, const st
     return s;
   });
   auto feed = std::make_unique<ChangeFeed>();
-  auto mail = std::make_unique<MailService>(**store, **blobs, *feed, MailLimits{cfg.quota.max_message_bytes});
+  MailLimits limits{cfg.quota.max_message_bytes};
+  limits.inline_blob_bytes = cfg.storage.inline_blob_bytes;  // small bodies with their row, as the daemon
+  auto mail = std::make_unique<MailService>(**store, **blobs, *feed, limits);
 
   // One organisation, `accounts` people with the default quota.
   NewOrganisation org;

@@ -8,11 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 namespace caremail::crypto {
-
-static_assert(sizeof(crypto_hash_sha256_state) <= 128);
 
 void init() {
   if (sodium_init() < 0) {
@@ -22,19 +21,41 @@ void init() {
 }
 
 
-Sha256::Sha256() { crypto_hash_sha256_init(reinterpret_cast<crypto_hash_sha256_state*>(state_)); }
+namespace {
+
+// Fetched once: an implicit fetch in every EVP_DigestInit_ex costs a lookup per message.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+[[noreturn]] void digest_failed() {
+  // Out of memory or a broken OpenSSL: a content address must never be guessed.
+  std::fprintf(stderr, "caremail: SHA-256 failed in OpenSSL\n");
+  std::abort();
+}
+
+}  // namespace
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (ctx_ == nullptr || sha256_md() == nullptr ||
+      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), sha256_md(), nullptr) != 1)
+    digest_failed();
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 
 void Sha256::update(std::string_view data) {
-  crypto_hash_sha256_update(reinterpret_cast<crypto_hash_sha256_state*>(state_),
-                            reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  if (EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) != 1) digest_failed();
 }
 
 std::string Sha256::hex() {
-  unsigned char out[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(reinterpret_cast<crypto_hash_sha256_state*>(state_), out);
-  char hex[crypto_hash_sha256_BYTES * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, out, sizeof out);
-  return std::string(hex, crypto_hash_sha256_BYTES * 2);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), out, &n) != 1 || n != 32) digest_failed();
+  char hex[65];
+  sodium_bin2hex(hex, sizeof hex, out, n);
+  return std::string(hex, 64);
 }
 
 std::string sha256_hex(std::string_view data) {

@@ -21,13 +21,19 @@ void init();
 std::string sha256_hex(std::string_view data);
 
 // Incremental SHA-256, for content that arrives in pieces.
+// SHA-256 through OpenSSL, which uses the CPU's SHA instructions where it has them: 1.7 GB/s
+// on this machine's EPYC against libsodium's portable 83 MB/s (1.2 ms for every 100 KB
+// message hashed into its blob id, most of a single SMTP connection's delivery time).
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void update(std::string_view data);
   std::string hex();  // finishes; the object must not be updated afterwards
  private:
-  alignas(64) unsigned char state_[128];
+  void* ctx_;  // EVP_MD_CTX
 };
 
 // Argon2id (interactive limits unless `strong`) in the PHC string format. Empty on
