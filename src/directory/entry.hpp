@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace caremail::directory {
 
@@ -18,6 +19,29 @@ enum class EntryKind : uint8_t {
 };
 
 std::string_view to_string(EntryKind k) noexcept;
+
+// The name an address book shows for an entry (LDAP cn): the display name, else given name
+// and surname, else the address. Written into `out`.
+void common_name(std::string_view display_name, std::string_view given_name, std::string_view surname,
+                 std::string_view address, std::string& out);
+
+// One of an entry's names or its address, for substring assertions (index.hpp Query).
+enum class NameField : uint8_t {
+  common_name,  // as common_name() derives it
+  given_name,
+  surname,  // the surname, else the common name (LDAP sn of an entry without one)
+  address,
+};
+
+// initial*any*...*final on one field, matched as LDAP's caseIgnoreSubstringsMatch
+// (common/case_ignore.hpp). The components as given; the index prepares them.
+struct SubstringAssertion {
+  NameField field = NameField::common_name;
+  std::string initial;  // empty: none
+  std::vector<std::string> any;
+  std::string final_;  // empty: none
+  bool operator==(const SubstringAssertion&) const = default;
+};
 
 struct DirectoryEntry {
   uint64_t id = 0;  // the account (or list, contact) id; unique in the directory

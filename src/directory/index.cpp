@@ -6,12 +6,14 @@
 #include <cstring>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
+#include "common/case_ignore.hpp"
 #include "directory/index_data.hpp"
 #include "directory/normalize.hpp"
 
@@ -151,6 +153,7 @@ class Searcher {
   bool resolve_filters();
   bool resolve_values();
   int evaluate(uint32_t doc) const;
+  bool assertions_hold(uint32_t doc) const;
   Stream stream(int level) const;
   // An organisation's documents that can match: all of them, or with admins_only its
   // administrators (a few among thousands).
@@ -166,6 +169,13 @@ class Searcher {
   uint32_t viewer_org_ = kNone;
 
   std::vector<Clause> clauses_;
+  // Query::assertions with their components prepared (caseIgnore), empty ones absent.
+  struct Prepared {
+    NameField field;
+    std::optional<std::string> initial, final_;
+    std::vector<std::string> any;
+  };
+  std::vector<std::vector<Prepared>> assertions_;
   // Per clause and organisation: how the clause matches the organisation's words (-1: not
   // yet known). Filled as candidates from each organisation appear.
   mutable std::vector<std::vector<int8_t>> org_tier_;
@@ -316,6 +326,17 @@ bool Searcher::parse() {
     if (!a.empty()) add_address_clause(a, q_.address_prefix);
   }
   if (!clauses_.empty()) any_search_term_ = true;
+  for (const auto& clause : q_.assertions) {
+    auto& out = assertions_.emplace_back();
+    for (const SubstringAssertion& a : clause) {
+      Prepared p{a.field, {}, {}, {}};
+      if (!a.initial.empty()) p.initial = prepare_case_ignore(a.initial, false);
+      if (!a.final_.empty()) p.final_ = prepare_case_ignore(a.final_, false);
+      for (const std::string& x : a.any) p.any.push_back(prepare_case_ignore(x, false));
+      out.push_back(std::move(p));
+    }
+    if (out.empty()) return false;  // an empty OR holds for no entry
+  }
   org_tier_.assign(clauses_.size(), std::vector<int8_t>(d_.orgs.size(), -1));
   for (const Clause& c : clauses_) {
     if (c.cost == 0) return false;
@@ -348,7 +369,46 @@ int Searcher::evaluate(uint32_t doc) const {
     if (t == 3) return -1;
     tier = std::max(tier, t);
   }
+  if (!assertions_.empty() && !assertions_hold(doc)) return -1;
   return tier;
+}
+
+bool Searcher::assertions_hold(uint32_t doc) const {
+  // Per thread, reused: a broad scan checks thousands of candidates.
+  thread_local std::string name, value;
+  const Cold& c = d_.cold[doc];
+  bool have_name = false;
+  auto common = [&]() -> std::string_view {
+    if (!have_name) {
+      common_name(d_.str(c, kDisplay), d_.str(c, kGiven), d_.str(c, kSurname), d_.str(c, kAddress), name);
+      have_name = true;
+    }
+    return name;
+  };
+  auto field = [&](NameField f) -> std::string_view {
+    switch (f) {
+      case NameField::common_name: return common();
+      case NameField::given_name: return d_.str(c, kGiven);
+      case NameField::surname: {
+        std::string_view s = d_.str(c, kSurname);
+        return s.empty() ? common() : s;
+      }
+      case NameField::address: return d_.str(c, kAddress);
+    }
+    return {};
+  };
+  for (const auto& clause : assertions_) {
+    bool held = false;
+    for (const Prepared& a : clause) {
+      prepare_case_ignore(field(a.field), true, value);
+      if (substrings_match(value, a.initial ? &*a.initial : nullptr, a.any, a.final_ ? &*a.final_ : nullptr)) {
+        held = true;
+        break;
+      }
+    }
+    if (!held) return false;
+  }
+  return true;
 }
 
 // The candidates for rank level `level` (0 exact, 1 prefix, 2 fuzzy): a superset of the

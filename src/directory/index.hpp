@@ -74,6 +74,12 @@ struct Query {
   bool address_prefix = false;
   std::optional<EntryKind> kind;
   bool admins_only = false;  // D3: the organisation's local administrators
+  // Conditions on the stored names and address, checked once an entry's words matched and
+  // before it is counted or returned: every inner list needs one assertion that holds (an
+  // AND of ORs). The LDAP front-end passes its filter's substring tests, so that a page of
+  // candidates is a page of matches: "(cn=williams*sa*)" finds the Williamses' words, and
+  // Sarah Williams, whose cn starts with "Sarah", is dropped here, not after a round trip.
+  std::vector<std::vector<SubstringAssertion>> assertions;
 };
 
 enum class Match : uint8_t { exact, prefix, fuzzy };

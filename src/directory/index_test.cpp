@@ -199,6 +199,35 @@ TEST_F(IndexTest, NamesOnlyLeavesTheOrganisationsWordsOut) {
   EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{2, 1}));
 }
 
+TEST_F(IndexTest, SubstringAssertionsDropCandidatesBeforeTheyCount) {
+  // (cn=sarah*smith*): the words find Sarah Smith, Sarah Smithson and, one typo away, Sara
+  // Smith; the assertion keeps those whose name starts with "sarah" and has "smith" after.
+  Query q;
+  q.text = "sarah smith";
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{1, 3, 7}));
+  q.assertions = {{SubstringAssertion{NameField::common_name, "SARAH  ", {"Smith"}, ""}}};
+  auto r = index_.search(q, {});
+  EXPECT_EQ(ids(r), (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ(r->total, 2u) << "dropped candidates are not counted";
+  // Typed surname first, (cn=smith*sa*): nobody's name starts with "smith"...
+  q.text = "smith sa";
+  q.assertions = {{SubstringAssertion{NameField::common_name, "smith", {"sa"}, ""}}};
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{}));
+  // ...but an OR with the address holds for the addresses that do ("sarah.smith1@...").
+  q.text = "sarah smith";
+  q.assertions = {{SubstringAssertion{NameField::common_name, "smith", {}, ""},
+                   SubstringAssertion{NameField::address, "", {".smith"}, "northfield.care.example"}}};
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{1}));
+  // Every inner list must hold: surname and given name.
+  q.text = "smith";
+  q.assertions = {{SubstringAssertion{NameField::surname, "", {}, "ith"}},
+                  {SubstringAssertion{NameField::given_name, "j", {}, ""}}};
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{2}));
+  // An empty OR holds for nobody.
+  q.assertions = {{}};
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{}));
+}
+
 TEST_F(IndexTest, FindYourLocalAdministrator) {
   Query q;
   q.ods_code = "RXX";

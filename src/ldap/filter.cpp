@@ -3,6 +3,8 @@
 
 #include <array>
 
+#include "common/case_ignore.hpp"
+
 namespace caremail::ldap {
 
 namespace {
@@ -94,26 +96,13 @@ bool is_phone_attribute(std::string_view canonical) {
 }
 
 // Prepares a value or assertion for caseIgnore / telephoneNumber matching (RFC 4518, ASCII
-// part): lower-case; for phones drop spaces and hyphens; otherwise collapse runs of spaces
-// to one, and, when `trim`, drop them at both ends.
+// part): lower-case; for phones drop spaces and hyphens; otherwise as prepare_case_ignore.
 std::string prepare(std::string_view v, bool phone, bool trim) {
+  if (!phone) return prepare_case_ignore(v, trim);
   std::string out;
   out.reserve(v.size());
-  bool pending_space = false;
-  for (char c : v) {
-    if (phone) {
-      if (c != ' ' && c != '-') out.push_back(lower(c));
-      continue;
-    }
-    if (c == ' ') {
-      pending_space = true;
-      continue;
-    }
-    if (pending_space && (!out.empty() || !trim)) out.push_back(' ');
-    pending_space = false;
-    out.push_back(lower(c));
-  }
-  if (pending_space && !trim) out.push_back(' ');
+  for (char c : v)
+    if (c != ' ' && c != '-') out.push_back(lower(c));
   return out;
 }
 
@@ -122,28 +111,6 @@ std::string strip_spaces(std::string_view v) {
   for (char c : v)
     if (c != ' ') out.push_back(c);
   return out;
-}
-
-// Greedy left-to-right substring match: each "any" component is taken at its first
-// occurrence after the previous one, which is optimal for plain strings, so no backtracking.
-bool substring_match(std::string_view value, const std::string* initial, const std::vector<std::string>& any,
-                     const std::string* final_) {
-  size_t pos = 0;
-  if (initial) {
-    if (value.substr(0, initial->size()) != *initial) return false;
-    pos = initial->size();
-  }
-  for (const std::string& a : any) {
-    if (a.empty()) continue;
-    size_t at = value.find(a, pos);
-    if (at == std::string_view::npos) return false;
-    pos = at + a.size();
-  }
-  if (final_) {
-    if (value.size() < pos + final_->size()) return false;
-    if (value.substr(value.size() - final_->size()) != *final_) return false;
-  }
-  return true;
 }
 
 bool valid_utf8(std::string_view s) {
@@ -277,7 +244,7 @@ Match test_values(const Filter& f, const EntryView& entry, const std::string& ca
       any.reserve(f.any.size());
       for (const std::string& a : f.any) any.push_back(prep(a, false));
       for (const std::string& v : *values)
-        if (substring_match(prep(v, true), initial ? &*initial : nullptr, any, final_ ? &*final_ : nullptr))
+        if (substrings_match(prep(v, true), initial ? &*initial : nullptr, any, final_ ? &*final_ : nullptr))
           return Match::true_;
       return Match::false_;
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 #include "directory/normalize.hpp"
 
@@ -73,6 +74,7 @@ bool same_query(const directory::Query& a, const directory::Query& b) {
 // Both queries' conditions at once (AND). Where both name an address, the first one's is
 // kept: the candidates can only grow.
 directory::Query merge(directory::Query a, const directory::Query& b) {
+  a.assertions.insert(a.assertions.end(), b.assertions.begin(), b.assertions.end());
   // The merged words must be the entry's own only if each side's had to be.
   a.names_only = (a.names_only || a.text.empty()) && (b.names_only || b.text.empty());
   append_words(a.text, b.text);
@@ -88,6 +90,41 @@ directory::Query merge(directory::Query a, const directory::Query& b) {
     a.address_prefix = b.address_prefix;
   }
   return a;
+}
+
+// Two branches of an OR that became the same query: an entry may pass either's
+// assertions. One OR of assertions each: their union. Anything else: no condition (a
+// wider net; the exact filter still decides).
+void or_assertions(std::vector<std::vector<directory::SubstringAssertion>>& into,
+                   const std::vector<std::vector<directory::SubstringAssertion>>& other) {
+  if (into.size() != 1 || other.size() != 1) {
+    into.clear();
+    return;
+  }
+  for (const auto& a : other[0])
+    if (std::find(into[0].begin(), into[0].end(), a) == into[0].end()) into[0].push_back(a);
+}
+
+// The stored field an attribute's substring assertion reads (CandidateView's slots).
+std::optional<directory::NameField> name_field(std::string_view base) {
+  if (base == "cn" || base == "displayname" || base == "name") return directory::NameField::common_name;
+  if (base == "givenname") return directory::NameField::given_name;
+  if (base == "sn") return directory::NameField::surname;
+  if (base == "mail") return directory::NameField::address;
+  return std::nullopt;
+}
+
+// The substring test of a filter, for the index to check before it counts a candidate.
+void add_assertion(directory::Query& q, const Filter& f, std::string_view base) {
+  if (f.kind != Filter::Kind::substrings) return;
+  auto field = name_field(base);
+  if (!field) return;
+  directory::SubstringAssertion a;
+  a.field = *field;
+  if (f.initial) a.initial = *f.initial;
+  a.any = f.any;
+  if (f.final_) a.final_ = *f.final_;
+  q.assertions.push_back({std::move(a)});
 }
 
 // The Query field a directory attribute's words go to; nullptr when the attribute is not
@@ -135,8 +172,12 @@ std::optional<Queries> plan(const Filter& f) {
         std::optional<Queries> p = plan(c);
         if (!p) return std::nullopt;
         for (auto& q : *p) {
-          bool dup = std::any_of(all.begin(), all.end(), [&](const directory::Query& x) { return same_query(x, q); });
-          if (!dup) all.push_back(std::move(q));
+          auto same = std::find_if(all.begin(), all.end(), [&](const directory::Query& x) { return same_query(x, q); });
+          if (same == all.end()) {
+            all.push_back(std::move(q));
+          } else {
+            or_assertions(same->assertions, q.assertions);
+          }
         }
         if (all.size() > kMaxQueries) return std::nullopt;
       }
@@ -167,6 +208,7 @@ std::optional<Queries> plan(const Filter& f) {
           // of them together are the narrower net.
           q.address = *f.initial;
           q.address_prefix = true;
+          add_assertion(q, f, base);
         } else {
           std::string words;
           if (f.initial) append_words(words, mail_words(*f.initial));
@@ -177,6 +219,7 @@ std::optional<Queries> plan(const Filter& f) {
           // Read as the local part's words, the entry's own: a fragment of the domain
           // ("*northfield*") finds nothing this way (see docs/ARCHITECTURE.md).
           q.names_only = true;
+          add_assertion(q, f, base);
         }
         return Queries{std::move(q)};
       }
@@ -194,7 +237,10 @@ std::optional<Queries> plan(const Filter& f) {
       // A name's words must be the entry's own: otherwise (cn=wa*) would gather everyone
       // whose organisation has a word in "wa" (Walsall, Warrington) for the exact filter
       // to throw away.
-      if (field == &q.text) q.names_only = true;
+      if (field == &q.text) {
+        q.names_only = true;
+        add_assertion(q, f, base);
+      }
       *field = std::move(words);
       return Queries{std::move(q)};
     }
@@ -236,15 +282,7 @@ constexpr std::array<Slot, 17> kSlots{{{"cn", "cn"},
 // space for the composed display name.
 template <class Fn>
 void for_each_slot(const directory::DirectoryEntry& e, std::string& name, Fn&& fn) {
-  name = e.display_name;
-  if (name.empty()) {
-    name = e.given_name;
-    if (!e.surname.empty()) {
-      if (!name.empty()) name += ' ';
-      name += e.surname;
-    }
-  }
-  if (name.empty()) name = e.address;
+  directory::common_name(e.display_name, e.given_name, e.surname, e.address, name);
   const std::string_view values[kSlots.size()] = {
       name,        name,        e.given_name, e.surname.empty() ? std::string_view(name) : std::string_view(e.surname),
       e.address,   e.org_name,  e.unit,       e.job_role,

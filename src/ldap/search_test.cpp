@@ -130,6 +130,32 @@ TEST(LdapPlan, Table) {
   }
 }
 
+TEST(LdapPlan, SubstringTestsTravelWithTheQuery) {
+  using directory::NameField;
+  using directory::SubstringAssertion;
+  // Thunderbird's filter: one query, one OR of the four attributes' tests.
+  SearchPlan t = plan_search(F("(|(cn=sarah*wi*)(mail=sarah*wi*)(sn=sarah*wi*))"));
+  ASSERT_EQ(t.queries.size(), 1u);
+  ASSERT_EQ(t.queries[0].assertions.size(), 1u);
+  const auto& any_of = t.queries[0].assertions[0];
+  ASSERT_EQ(any_of.size(), 3u);
+  EXPECT_EQ(any_of[0], (SubstringAssertion{NameField::common_name, "sarah", {"wi"}, ""}));
+  EXPECT_EQ(any_of[1], (SubstringAssertion{NameField::address, "sarah", {"wi"}, ""}));
+  EXPECT_EQ(any_of[2], (SubstringAssertion{NameField::surname, "sarah", {"wi"}, ""}));
+  // AND: both tests must hold.
+  SearchPlan a = plan_search(F("(&(givenName=sa*)(sn=*ith))"));
+  ASSERT_EQ(a.queries.size(), 1u);
+  EXPECT_EQ(a.queries[0].assertions.size(), 2u);
+  // A branch with no test (equality) widens the OR to no condition.
+  SearchPlan e = plan_search(F("(|(cn=smith)(sn=smith*))"));
+  ASSERT_EQ(e.queries.size(), 1u);
+  EXPECT_TRUE(e.queries[0].assertions.empty());
+  // Attributes the index does not hold carry no test.
+  SearchPlan o = plan_search(F("(&(cn=sam*)(o=north*))"));
+  ASSERT_EQ(o.queries.size(), 1u);
+  EXPECT_EQ(o.queries[0].assertions.size(), 1u);
+}
+
 TEST(LdapPlan, BoundedQueryCount) {
   // A wide OR of different words is a union of at most kMaxQueries queries, else unbounded.
   std::string wide = "(|";
@@ -335,6 +361,19 @@ TEST_F(LdapRun, NameWordsAreNotOrganisationWords) {
   EXPECT_EQ(run("(cn=northfield*)", 100, v).entries.size(), 0u);
   EXPECT_EQ(run("(|(cn=ash*)(mail=ash*)(sn=ash*))", 100, v).entries.size(), 0u);
   EXPECT_EQ(run("(&(cn=sam*)(o=northfield*))", 100, v).entries.size(), 30u);
+}
+
+TEST_F(LdapRun, CandidatesThatFailTheSubstringsNeverFillTheWindow) {
+  directory::Viewer v{1, false, false};
+  // Surname first, as "smith sa" is typed: the words find all 30 Sam Smiths, none of whose
+  // cn, mail or sn starts with "smith" and goes on to "sa". The index drops them, so even
+  // a window of 10 candidates ends the search cleanly instead of passing the window.
+  auto r = run("(|(cn=smith*sa*)(mail=smith*sa*)(sn=smith*sa*))", 100, v, {}, nullptr, 10);
+  EXPECT_EQ(r.entries.size(), 0u);
+  EXPECT_EQ(r.end, RunResult::End::exhausted);
+  // Given name first finds them all.
+  auto g = run("(|(cn=sam*smi*)(mail=sam*smi*)(sn=sam*smi*))", 100, v, {}, nullptr, 1000);
+  EXPECT_EQ(g.entries.size(), 30u);
 }
 
 TEST_F(LdapRun, PagesCoverEverythingOnce) {

@@ -147,17 +147,20 @@ class ProcessTest(unittest.TestCase):
 
 
 class CorruptionTest(unittest.TestCase):
+    def deliver_to_jo(self, d, subject):
+        """Starts `d` with one account and delivers it one message; returns (blob id, uid)."""
+        d.start()
+        d.create_org("RX1", "Leeds", ["leeds.care.example"])
+        d.create_user("jo@leeds.care.example", "RX1", "jo-password-123")
+        st, _, body = d.deliver(["jo@leeds.care.example"], make_message(subject, body="Patient results attached.\r\n"))
+        self.assertEqual(st, 200)
+        return body["blob"], body["recipients"][0]["uid"]
+
     def test_corrupt_blob_is_detected_never_served(self):
         # Every body a blob file, the one this test damages.
         d = Daemon("[storage]\ninline_blob_bytes = 0\n")
         try:
-            d.start()
-            d.create_org("RX1", "Leeds", ["leeds.care.example"])
-            d.create_user("jo@leeds.care.example", "RX1", "jo-password-123")
-            msg = make_message("will be damaged", body="Patient results attached.\r\n")
-            st, _, body = d.deliver(["jo@leeds.care.example"], msg)
-            self.assertEqual(st, 200)
-            blob, uid = body["blob"], body["recipients"][0]["uid"]
+            blob, uid = self.deliver_to_jo(d, "will be damaged")
             path = os.path.join(d.data_dir, "blobs", blob[:2], blob[2:4], blob)
             data = bytearray(pathlib.Path(path).read_bytes())
             self.assertNotIn(b"Patient results", data, "blobs are encrypted at rest")
@@ -182,13 +185,7 @@ class CorruptionTest(unittest.TestCase):
         # no blob file, and damage to the record is caught exactly as for a file.
         d = Daemon()
         try:
-            d.start()
-            d.create_org("RX1", "Leeds", ["leeds.care.example"])
-            d.create_user("jo@leeds.care.example", "RX1", "jo-password-123")
-            msg = make_message("kept inline", body="Patient results attached.\r\n")
-            st, _, body = d.deliver(["jo@leeds.care.example"], msg)
-            self.assertEqual(st, 200)
-            blob, uid = body["blob"], body["recipients"][0]["uid"]
+            blob, uid = self.deliver_to_jo(d, "kept inline")
             self.assertFalse(os.path.exists(os.path.join(d.data_dir, "blobs", blob[:2], blob[2:4], blob)))
             raw_url = f"/api/v1/accounts/jo@leeds.care.example/mailboxes/INBOX/messages/{uid}/raw"
             jo = ("jo@leeds.care.example", "jo-password-123")

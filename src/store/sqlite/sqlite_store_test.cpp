@@ -79,6 +79,16 @@ class SqliteStoreTest : public ::testing::Test {
   TempDir dir_;
 };
 
+// Organisation RXA and its account ward@a.nhs.uk, for the tests that only need somewhere
+// to deliver.
+Account ward_account(Store& s) {
+  auto org = MUST(s.create_organisation({"RXA", "Alpha", "alpha", {}}));
+  NewAccount na;
+  na.address = "ward@a.nhs.uk";
+  na.org_id = org.id;
+  return MUST(s.create_account(na));
+}
+
 NewMessage msg(const std::string& content) {
   NewMessage m;
   m.blob_id = crypto::sha256_hex(content);
@@ -300,11 +310,7 @@ TEST_F(SqliteStoreTest, AuditTableIsAppendOnlyInSql) {
 TEST_F(SqliteStoreTest, GroupCommitBatchesConcurrentWriters) {
   constexpr int kThreads = 32, kPerThread = 10;
   auto s = open();
-  auto org = MUST(s->create_organisation({"RXA", "Alpha", "alpha", {}}));
-  NewAccount na;
-  na.address = "ward@a.nhs.uk";
-  na.org_id = org.id;
-  auto acc = MUST(s->create_account(na));
+  auto acc = ward_account(*s);
   std::atomic<int> commits{0};
   s->set_pre_commit_hook([&]() -> Status {
     ++commits;
@@ -340,11 +346,7 @@ TEST_F(SqliteStoreTest, GroupCommitBatchesConcurrentWriters) {
 TEST_F(SqliteStoreTest, MaxBatchOneCommitsEveryWriterAlone) {
   constexpr int kThreads = 8, kPerThread = 5;
   auto s = open(/*max_batch=*/1);
-  auto org = MUST(s->create_organisation({"RXA", "Alpha", "alpha", {}}));
-  NewAccount na;
-  na.address = "ward@a.nhs.uk";
-  na.org_id = org.id;
-  auto acc = MUST(s->create_account(na));
+  auto acc = ward_account(*s);
   std::atomic<int> commits{0};
   s->set_pre_commit_hook([&]() -> Status {
     ++commits;
@@ -461,11 +463,7 @@ class SyncCountingVfs {
 TEST_F(SqliteStoreTest, FlagUpdatesSkipTheWalFsyncOtherWritesDoNot) {
   SyncCountingVfs vfs;
   auto s = open();
-  auto org = MUST(s->create_organisation({"RXA", "Alpha", "alpha", {}}));
-  NewAccount na;
-  na.address = "ward@a.nhs.uk";
-  na.org_id = org.id;
-  auto acc = MUST(s->create_account(na));
+  auto acc = ward_account(*s);
   ASSERT_GT(vfs.wal_syncs(), 0) << "the shim sees the store's syncs";
   std::vector<DeliveryTarget> to{{acc.id, 0, 0, {}, true}};
   auto d = MUST(s->deliver(msg("one"), to));
@@ -498,17 +496,12 @@ TEST_F(SqliteStoreTest, FlagUpdatesSkipTheWalFsyncOtherWritesDoNot) {
   EXPECT_EQ(raw_int("SELECT count(*) FROM entries WHERE uid=3"), 0);
 }
 
-// One writer's failure inside a batch rolls back only that writer.
 // Checkpoints run beside the commits, not inside them: writing well past SQLite's
 // 1000-page threshold moves the pages into the database file without any caller asking,
 // and the WAL stays bounded.
 TEST_F(SqliteStoreTest, CheckpointsRunInTheBackground) {
   auto s = open();
-  auto org = MUST(s->create_organisation({"RXA", "Alpha", "alpha", {}}));
-  NewAccount na;
-  na.address = "ward@a.nhs.uk";
-  na.org_id = org.id;
-  auto acc = MUST(s->create_account(na));
+  auto acc = ward_account(*s);
   const auto db_size = [&] { return std::filesystem::file_size(file()); };
   const auto before = db_size();
   constexpr int kMessages = 200;  // 200 x 100 KB inline bodies: 20 MB through the WAL
@@ -528,6 +521,7 @@ TEST_F(SqliteStoreTest, CheckpointsRunInTheBackground) {
   EXPECT_EQ(MUST(s->quota(acc.id)).messages, static_cast<uint64_t>(kMessages));
 }
 
+// One writer's failure inside a batch rolls back only that writer.
 TEST_F(SqliteStoreTest, FailedJobInBatchDoesNotSpoilOthers) {
   auto s = open();
   auto org = MUST(s->create_organisation({"RXA", "Alpha", "alpha", {}}));
