@@ -433,6 +433,17 @@ TEST_F(DirectoryEntriesTest, MailToAListIsExpandedOnceWithListIdAndLoopsStop) {
   EXPECT_EQ(inbox_count(jo_), 1u);
   EXPECT_EQ(store_->list_outbound(100)->size(), 2u);
 
+  // Two lists sharing members in one message: each member gets one copy.
+  DistributionList second = ward_list({jo_.address, "partner@physio.example"});
+  second.address = "ward8@a.care.example";
+  ASSERT_TRUE(dir_svc_->create_list(admin_a_, "RA1", second).ok());
+  auto both = mail_->deliver(Principal::service(), std::vector<std::string>{"ward7@a.care.example", "ward8@a.care.example"},
+                             "Subject: both\r\n\r\nx\r\n", 0, Envelope{"", "Q4"});
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->recipients[1].list_local + both->recipients[1].list_queued, 0u);
+  EXPECT_EQ(inbox_count(jo_), 2u);
+  EXPECT_EQ(store_->list_outbound(100)->size(), 4u);  // partner and gp once more, not partner twice
+
   // A member who cannot take it (disabled) is reported on its own, the others still get it.
   ASSERT_TRUE(admin_->change_state(admin_b_, kim_.address, AccountState::disabled).ok());
   auto again = mail_->deliver(Principal::service(), std::vector<std::string>{"ward7@a.care.example"}, raw, 0,
@@ -444,8 +455,8 @@ TEST_F(DirectoryEntriesTest, MailToAListIsExpandedOnceWithListIdAndLoopsStop) {
   EXPECT_EQ(again->recipients[1].via_list, "ward7@a.care.example");
   ASSERT_TRUE(again->recipients[1].error);
   EXPECT_EQ(again->recipients[1].error->code, Errc::conflict);
-  EXPECT_EQ(inbox_count(jo_), 2u);
-  EXPECT_EQ(inbox_count(pat_), 2u);
+  EXPECT_EQ(inbox_count(jo_), 3u);
+  EXPECT_EQ(inbox_count(pat_), 3u);
 }
 
 }  // namespace

@@ -297,9 +297,10 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
   }
   // Lists after the direct recipients: someone addressed directly keeps the plain copy.
   std::vector<RecipientOutcome> failures;
+  std::set<std::string> queued;  // outside members already queued by an earlier list
   for (auto& [pos, l] : lists) {
     RecipientOutcome& out = report.recipients[pos];
-    if (Status s = expand_list(l, out, raw, internal_date, envelope, seen, failures, report.blob_id); !s) {
+    if (Status s = expand_list(l, out, raw, internal_date, envelope, seen, queued, failures, report.blob_id); !s) {
       // Nothing of this list's copy was committed: the list fails as a whole (a temporary
       // error makes SMTP answer 4xx when nothing else was delivered).
       out.error = s.error();
@@ -320,7 +321,8 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
 
 Status MailService::expand_list(const DistributionList& l, RecipientOutcome& out, std::string_view raw,
                                 UnixTime internal_date, const Envelope& envelope, std::set<AccountId>& seen,
-                                std::vector<RecipientOutcome>& failures, std::string& blob_id) {
+                                std::set<std::string>& queued, std::vector<RecipientOutcome>& failures,
+                                std::string& blob_id) {
   if (carries_list_id(raw, list_id_of(l.address))) {
     out.list_loop = true;
     log::warn("mail.list_loop", {{"list", l.address}, {"sender", envelope.sender}, {"queue_id", envelope.queue_id}});
@@ -333,6 +335,7 @@ Status MailService::expand_list(const DistributionList& l, RecipientOutcome& out
   for (const auto& m : l.members) {
     std::string domain = m.substr(m.rfind('@') + 1);
     if (!is_local_domain(domain)) {
+      if (!queued.insert(m).second) continue;  // one copy each
       NewOutbound o;
       o.queue_id = queue_id;
       o.sender = envelope.sender;

@@ -97,8 +97,9 @@ class MailService {
   // here: the list's copy is the message with a List-Id field (RFC 2919) in front, stored
   // once (one blob) for every member: delivered to each local member's INBOX (an account
   // reached directly, or through an earlier list, gets no second copy) and queued for the
-  // outside members with the original envelope sender (so non-delivery reports go to whoever
-  // wrote, as Exchange distribution groups do). A message that already carries this list's
+  // outside members (once each, whatever lists they are on) with the original envelope
+  // sender (so non-delivery reports go to whoever wrote, as Exchange distribution groups
+  // do). A message that already carries this list's
   // List-Id went through it before (a loop through a member's forwarding): it is not
   // expanded again (RecipientOutcome::list_loop). Sender rules are check_recipient's: call
   // it first.
@@ -216,11 +217,13 @@ class MailService {
   Result<Staged> stage(std::string_view raw, UnixTime internal_date);
 
   void index_copies(AccountId account, MailboxId dest, const CopyResult& r);
-  // Expands list `l` (a recipient of `raw`, reported in `out`): see deliver(). Members whose
-  // copy failed go to `failures`; `blob_id` is set to the list copy's when still empty.
+  // Expands list `l` (a recipient of `raw`, reported in `out`): see deliver(). `seen`: the
+  // accounts that have a copy already; `queued`: the outside addresses queued already.
+  // Members whose copy failed go to `failures`; `blob_id` is set to the list copy's when
+  // still empty.
   Status expand_list(const DistributionList& l, RecipientOutcome& out, std::string_view raw, UnixTime internal_date,
-                     const Envelope& envelope, std::set<AccountId>& seen, std::vector<RecipientOutcome>& failures,
-                     std::string& blob_id);
+                     const Envelope& envelope, std::set<AccountId>& seen, std::set<std::string>& queued,
+                     std::vector<RecipientOutcome>& failures, std::string& blob_id);
 
   Store& store_;
   FsBlobStore& blobs_;
