@@ -306,6 +306,15 @@ int main(int argc, char** argv) {
   dlist_create->add_option("--senders", senders, "who may send: anyone, service (default) or members");
   dlist_create->add_option("--member", members, "a member's address (repeatable)");
   dlist_create->add_flag("--hidden", dlist_hidden, "not in the directory");
+  auto* dlist_set = dlist->add_subcommand("set", "change a list's name, senders or visibility");
+  std::string dlist_name;
+  bool dlist_hide = false, dlist_show_flag = false;
+  dlist_set->add_option("--ods", ods, "ODS code")->required();
+  dlist_set->add_option("address", address)->required();
+  dlist_set->add_option("--name", dlist_name, "display name");
+  dlist_set->add_option("--senders", senders, "who may send: anyone, service or members");
+  auto* hide_flag = dlist_set->add_flag("--hidden", dlist_hide, "hide it from the directory");
+  dlist_set->add_flag("--listed", dlist_show_flag, "list it in the directory")->excludes(hide_flag);
   auto* dlist_delete = dlist->add_subcommand("delete", "delete a list (its address is retired like an alias)");
   dlist_delete->add_option("--ods", ods, "ODS code")->required();
   dlist_delete->add_option("address", address)->required();
@@ -634,6 +643,19 @@ int main(int argc, char** argv) {
                       std::cout << "created ";
                       print_list(v);
                     });
+    }
+    if (*dlist_set) {
+      json::object body;
+      if (!dlist_name.empty()) body["display_name"] = dlist_name;
+      if (!senders.empty()) body["senders"] = senders;
+      if (dlist_hide || dlist_show_flag) body["hidden"] = dlist_hide;
+      if (body.empty()) {
+        std::cerr << "caremailctl: say what to change: --name, --senders, --hidden or --listed\n";
+        return 2;
+      }
+      return report(c.call(http::verb::put, "/api/v1/organisations/" + url_encode(ods) + "/lists/" + url_encode(address),
+                           json::serialize(body)),
+                    raw, [&](const json::value& v) { print_list(v); });
     }
     if (*dlist_delete) {
       return report(c.call(http::verb::delete_,

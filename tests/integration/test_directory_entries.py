@@ -223,6 +223,8 @@ class DirectoryEntriesTest(unittest.TestCase):
         out = self.d.ctl("list", "show", "--ods", ORG, "porters@" + DOMAIN).stdout
         self.assertIn(SARAH[0], out)
         self.assertIn("senders anyone", out)
+        out = self.d.ctl("list", "set", "--ods", ORG, "porters@" + DOMAIN, "--senders", "members", "--hidden").stdout
+        self.assertIn("senders members\thidden", out)
         r = self.d.ctl("list", "create", "--ods", ORG, "--address", "porters@" + DOMAIN, "--name", "Again", check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("409", r.stderr)
@@ -320,8 +322,10 @@ class DirectoryEntriesTest(unittest.TestCase):
         self.assertEqual(self.search("bank staff rota", self.sarah), [])
         st, _, _ = self.d.api("GET", f"/api/v1/directory/entries/bank.staff@{DOMAIN}", token=self.sarah)
         self.assertEqual(st, 404)
-        rc, entries, _ = self.ldapsearch("(cn=Bank Staff*)")
-        self.assertEqual(entries, [])
+        rc, entries, err = self.ldapsearch("(cn=Bank Staff*)", "mail")
+        self.assertEqual((rc, entries), (0, []), err)
+        rc, entries, err = self.ldapsearch("(cn=Bank Staff*)", "mail", who=KIM)
+        self.assertEqual((rc, [e["mail"] for e in entries]), (0, [["bank.staff@" + DOMAIN]]), err)
         # Its organisation's administrators still see it; unhiding shows it to everyone.
         self.assertEqual([h["address"] for h in self.search("bank staff rota", self.kim)], ["bank.staff@" + DOMAIN])
         st, _, body = self.d.api("PUT", f"{base}/bank.staff@{DOMAIN}", {"hidden": False}, token=self.kim)
