@@ -343,6 +343,35 @@ TEST_F(DirectoryEntriesTest, ListsAreManagedInScopeAndShareTheAddressLock) {
             (std::vector<std::string>{"denied lee.admin@b.care.example", "ok sam.admin@a.care.example"}));
 }
 
+TEST_F(DirectoryEntriesTest, ClosingAnOrganisationMovesItsContactsAndLists) {
+  // Both list the physiotherapist; RB2 also a second contact and a list.
+  ASSERT_TRUE(dir_svc_->create_contact(admin_a_, "RA1", physio()).ok());
+  ASSERT_TRUE(dir_svc_->create_contact(admin_b_, "RB2", physio()).ok());
+  DirectoryContact other = physio();
+  other.address = "gp@surgery.example";
+  other.display_name = "Duty GP";
+  ASSERT_TRUE(dir_svc_->create_contact(admin_b_, "RB2", other).ok());
+  DistributionList l = ward_list({kim_.address});
+  l.address = "reception@b.care.example";
+  l.display_name = "Reception";
+  auto made = dir_svc_->create_list(admin_b_, "RB2", l);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+
+  ASSERT_TRUE(admin_->close_organisation(national_, "RB2", "RA1").ok());
+  auto a = store_->organisation_by_ods("RA1");
+  auto contacts = store_->contacts(a->id);
+  ASSERT_TRUE(contacts.ok());
+  std::vector<std::string> addresses;
+  for (const auto& c : *contacts) addresses.push_back(c.address);
+  EXPECT_EQ(addresses, (std::vector<std::string>{"ana.oconnor@riverside-physio.example", "gp@surgery.example"}));
+  EXPECT_TRUE(store_->contacts(store_->organisation_by_ods("RB2")->id)->empty());
+  // The index follows: the list and the moved contact under RA1, no duplicate contact.
+  EXPECT_EQ(dir_svc_->entry(jo_, "reception@b.care.example")->ods_code, "RA1");
+  EXPECT_EQ(dir_svc_->entry(jo_, "gp@surgery.example")->ods_code, "RA1");
+  EXPECT_EQ(find(jo_, "ana o'connor").size(), 1u);
+  EXPECT_TRUE(dir_svc_->list(admin_a_, "RA1", "reception@b.care.example").ok());
+}
+
 TEST_F(DirectoryEntriesTest, ListSenderRulesAtRcpt) {
   auto anyone = ward_list({jo_.address, "partner@physio.example"}, ListSenders::anyone);
   anyone.address = "open@a.care.example";
