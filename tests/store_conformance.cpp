@@ -1959,3 +1959,157 @@ TEST_P(StoreConformance, ProfileAndAliasRemoval) {
   EXPECT_EQ(MUST(store().address_reserved_until("joanne@a.nhs.uk")), 100);
   EXPECT_EQ(code_of(store().add_alias(jo.id, "joanne@a.nhs.uk")), "already_exists");
 }
+
+// ===========================================================================
+// Directory contacts and distribution lists (schema v14).
+
+TEST_P(StoreConformance, DirectoryContactsCrudAndChangeLog) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto b = make_org("RXB", {"b.nhs.uk"});
+  int64_t seq0 = MUST(store().last_directory_change());
+  DirectoryContact c;
+  c.org_id = a.id;
+  c.address = "Ana.Costa@Physio.example";
+  c.display_name = "Ana Costa";
+  c.profile.job_role = "Physiotherapist";
+  c.profile.mobile = "07700 900123";
+  c.profile.mobile_hidden = true;
+  auto made = MUST(store().create_contact(c, 1000));
+  EXPECT_GT(made.id, 0);
+  EXPECT_EQ(made.address, "ana.costa@physio.example");
+  EXPECT_EQ(made.profile.job_role, "Physiotherapist");
+  EXPECT_TRUE(made.profile.mobile_hidden);
+  EXPECT_EQ(made.created_at, 1000);
+  EXPECT_EQ(MUST(store().contact(made.id)), made);
+  // The same address once per organisation; another organisation may list it too.
+  EXPECT_EQ(code_of(store().create_contact(c, 1001)), "already_exists");
+  c.org_id = b.id;
+  auto other = MUST(store().create_contact(c, 1002));
+  EXPECT_NE(other.id, made.id);
+  c.org_id = 99999;
+  EXPECT_EQ(code_of(store().create_contact(c, 1003)), "invalid_argument");
+  EXPECT_EQ(MUST(store().contacts_by_address("ANA.COSTA@physio.example")).size(), 2u);
+  EXPECT_EQ(MUST(store().contacts(a.id)).size(), 1u);
+  EXPECT_EQ(MUST(store().contacts(std::nullopt)).size(), 2u);
+
+  made.display_name = "Dr Ana Costa";
+  made.profile.title = "Dr";
+  MUST(store().update_contact(made, 2000));
+  auto again = MUST(store().contact(made.id));
+  EXPECT_EQ(again.display_name, "Dr Ana Costa");
+  EXPECT_EQ(again.profile.title, "Dr");
+  EXPECT_EQ(again.updated_at, 2000);
+  EXPECT_EQ(again.created_at, 1000);
+
+  // Every write is in the change log under the contact's directory id.
+  auto changes = MUST(store().directory_changes(seq0, 100));
+  std::set<uint64_t> ids;
+  for (auto [s, id] : changes) ids.insert(static_cast<uint64_t>(id));
+  EXPECT_EQ(ids, (std::set<uint64_t>{made.directory_id(), other.directory_id()}));
+
+  MUST(store().delete_contact(made.id, 3000));
+  EXPECT_EQ(code_of(store().contact(made.id)), "not_found");
+  EXPECT_EQ(code_of(store().delete_contact(made.id, 3001)), "not_found");
+  EXPECT_EQ(code_of(store().update_contact(made, 3002)), "not_found");
+  auto last = MUST(store().directory_changes(seq0, 100));
+  EXPECT_EQ(static_cast<uint64_t>(last.back().second), made.directory_id());
+  EXPECT_EQ(MUST(store().entry_ids(0, 10)), (std::vector<uint64_t>{other.directory_id()}));
+}
+
+TEST_P(StoreConformance, DistributionListsShareTheAddressNamespace) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto jo = make_account("jo@a.nhs.uk", a.id);
+  MUST(store().add_alias(jo.id, "joanne@a.nhs.uk"));
+  DistributionList l;
+  l.org_id = a.id;
+  l.address = "Ward7@a.nhs.uk";
+  l.display_name = "Ward 7 nurses";
+  l.senders = ListSenders::members;
+  l.members = {"JO@a.nhs.uk", "partner@elsewhere.example", "jo@a.nhs.uk"};
+  auto made = MUST(store().create_list(l, 1000));
+  EXPECT_EQ(made.address, "ward7@a.nhs.uk");
+  EXPECT_EQ(made.senders, ListSenders::members);
+  EXPECT_EQ(made.members, (std::vector<std::string>{"jo@a.nhs.uk", "partner@elsewhere.example"}));
+  EXPECT_EQ(MUST(store().list_by_address("WARD7@a.nhs.uk")), made);
+  EXPECT_EQ(MUST(store().list(made.id)), made);
+  EXPECT_EQ(code_of(store().list_by_address("jo@a.nhs.uk")), "not_found");
+
+  // One namespace: a list may not take an account's or alias's address, nor they a list's.
+  l.address = "jo@a.nhs.uk";
+  EXPECT_EQ(code_of(store().create_list(l, 1001)), "already_exists");
+  l.address = "joanne@a.nhs.uk";
+  EXPECT_EQ(code_of(store().create_list(l, 1001)), "already_exists");
+  l.address = "ward7@a.nhs.uk";
+  EXPECT_EQ(code_of(store().create_list(l, 1001)), "already_exists");
+  EXPECT_EQ(code_of(store().add_alias(jo.id, "ward7@a.nhs.uk")), "already_exists");
+  NewAccount na;
+  na.address = "ward7@a.nhs.uk";
+  na.display_name = "Ward 7";
+  na.org_id = a.id;
+  EXPECT_EQ(code_of(store().create_account(na)), "already_exists");
+  EXPECT_EQ(code_of(store().account_by_address("ward7@a.nhs.uk")), "not_found");  // nothing half-made
+
+  // Members and settings.
+  EXPECT_TRUE(MUST(store().set_list_member(made.id, "Kim@elsewhere.example", true)));
+  EXPECT_FALSE(MUST(store().set_list_member(made.id, "kim@elsewhere.example", true)));
+  EXPECT_TRUE(MUST(store().set_list_member(made.id, "partner@elsewhere.example", false)));
+  EXPECT_FALSE(MUST(store().set_list_member(made.id, "partner@elsewhere.example", false)));
+  EXPECT_EQ(code_of(store().set_list_member(made.id + 100, "x@y.example", true)), "not_found");
+  made.display_name = "Ward 7";
+  made.hidden = true;
+  made.senders = ListSenders::anyone;
+  MUST(store().update_list(made, 2000));
+  auto again = MUST(store().list(made.id));
+  EXPECT_EQ(again.display_name, "Ward 7");
+  EXPECT_TRUE(again.hidden);
+  EXPECT_EQ(again.senders, ListSenders::anyone);
+  EXPECT_EQ(again.members, (std::vector<std::string>{"jo@a.nhs.uk", "kim@elsewhere.example"}));
+  EXPECT_EQ(MUST(store().lists(a.id)).size(), 1u);
+
+  // Deleting retires the address like an alias.
+  MUST(store().delete_list(made.id, 3000, 9000));
+  EXPECT_EQ(code_of(store().list(made.id)), "not_found");
+  EXPECT_EQ(MUST(store().address_reserved_until("ward7@a.nhs.uk")), 9000);
+  EXPECT_EQ(code_of(store().add_alias(jo.id, "ward7@a.nhs.uk")), "already_exists");
+  l.address = "ward7@a.nhs.uk";
+  l.members.clear();
+  EXPECT_EQ(code_of(store().create_list(l, 3001)), "already_exists");
+  EXPECT_EQ(code_of(store().delete_list(made.id, 3002, 9000)), "not_found");
+  EXPECT_EQ(MUST(store().release_addresses(9001)), 1);
+  auto reborn = MUST(store().create_list(l, 9002));
+  EXPECT_NE(reborn.id, made.id);  // ids are never handed out twice
+}
+
+TEST_P(StoreConformance, EntryIdsListContactsThenListsAfterAccounts) {
+  auto a = make_org("RXA", {"a.nhs.uk"});
+  auto jo = make_account("jo@a.nhs.uk", a.id);
+  DirectoryContact c;
+  c.org_id = a.id;
+  c.display_name = "Partner";
+  std::vector<uint64_t> want;
+  for (int i = 0; i < 3; ++i) {
+    c.address = "p" + std::to_string(i) + "@elsewhere.example";
+    want.push_back(MUST(store().create_contact(c, 10)).directory_id());
+  }
+  DistributionList l;
+  l.org_id = a.id;
+  l.display_name = "List";
+  for (int i = 0; i < 2; ++i) {
+    l.address = "list" + std::to_string(i) + "@a.nhs.uk";
+    want.push_back(MUST(store().create_list(l, 10)).directory_id());
+  }
+  EXPECT_GT(want.front(), static_cast<uint64_t>(jo.id));
+  EXPECT_EQ(MUST(store().entry_ids(0, 100)), want);
+  // Paged with the last id as cursor, across the two kinds.
+  std::vector<uint64_t> paged;
+  uint64_t after = static_cast<uint64_t>(jo.id);
+  for (;;) {
+    auto page = MUST(store().entry_ids(after, 2));
+    if (page.empty()) break;
+    paged.insert(paged.end(), page.begin(), page.end());
+    after = page.back();
+  }
+  EXPECT_EQ(paged, want);
+  EXPECT_TRUE(is_contact_id(want[0]));
+  EXPECT_TRUE(is_list_id(want.back()));
+}

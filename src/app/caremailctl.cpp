@@ -263,6 +263,69 @@ int main(int argc, char** argv) {
   org_allowance->add_option("--ods", ods, "ODS code")->required();
   org_allowance->add_option("accounts", allowance, "number of mailboxes")->required();
 
+  // Directory contacts and distribution lists of an organisation (its administrators).
+  auto* contact = app.add_subcommand("contact", "directory contacts: people outside the service an organisation lists")
+                      ->require_subcommand(1);
+  auto* contact_list = contact->add_subcommand("list", "an organisation's directory contacts");
+  contact_list->add_option("--ods", ods, "ODS code")->required();
+  auto* contact_add = contact->add_subcommand("add", "list someone outside the service in the directory");
+  std::vector<std::pair<const char*, std::string>> contact_fields = {
+      {"title", ""}, {"given_name", ""}, {"surname", ""}, {"job_role", ""}, {"speciality", ""}, {"work_area", ""},
+      {"unit", ""},  {"site", ""},       {"telephone", ""}, {"mobile", ""}, {"pager", ""},      {"fax", ""},
+      {"notes", ""}};
+  bool contact_hidden = false, contact_mobile_hidden = false;
+  contact_add->add_option("--ods", ods, "ODS code")->required();
+  contact_add->add_option("--address", address, "their email address (outside the service)")->required();
+  contact_add->add_option("--name", display, "display name")->required();
+  for (auto& [field, value] : contact_fields) {
+    std::string opt = std::string("--") + field;
+    for (char& ch : opt)
+      if (ch == '_') ch = '-';
+    contact_add->add_option(opt, value, field);
+  }
+  contact_add->add_flag("--hidden", contact_hidden, "only the organisation's administrators see the entry");
+  contact_add->add_flag("--mobile-hidden", contact_mobile_hidden, "only they see the mobile number");
+  auto* contact_remove = contact->add_subcommand("remove", "remove a directory contact");
+  uint64_t contact_id = 0;
+  contact_remove->add_option("--ods", ods, "ODS code")->required();
+  contact_remove->add_option("id", contact_id, "the contact's id (from 'contact list')")->required();
+
+  auto* dlist = app.add_subcommand("list", "distribution lists")->require_subcommand(1);
+  auto* dlist_list = dlist->add_subcommand("list", "an organisation's distribution lists");
+  dlist_list->add_option("--ods", ods, "ODS code")->required();
+  auto* dlist_show = dlist->add_subcommand("show", "one list and its members");
+  dlist_show->add_option("--ods", ods, "ODS code")->required();
+  dlist_show->add_option("address", address)->required();
+  auto* dlist_create = dlist->add_subcommand("create", "create a distribution list");
+  std::string senders;
+  std::vector<std::string> members;
+  bool dlist_hidden = false;
+  dlist_create->add_option("--ods", ods, "ODS code")->required();
+  dlist_create->add_option("--address", address, "in one of the organisation's domains")->required();
+  dlist_create->add_option("--name", display, "display name")->required();
+  dlist_create->add_option("--senders", senders, "who may send: anyone, service (default) or members");
+  dlist_create->add_option("--member", members, "a member's address (repeatable)");
+  dlist_create->add_flag("--hidden", dlist_hidden, "not in the directory");
+  auto* dlist_set = dlist->add_subcommand("set", "change a list's name, senders or visibility");
+  std::string dlist_name;
+  bool dlist_hide = false, dlist_show_flag = false;
+  dlist_set->add_option("--ods", ods, "ODS code")->required();
+  dlist_set->add_option("address", address)->required();
+  dlist_set->add_option("--name", dlist_name, "display name");
+  dlist_set->add_option("--senders", senders, "who may send: anyone, service or members");
+  auto* hide_flag = dlist_set->add_flag("--hidden", dlist_hide, "hide it from the directory");
+  dlist_set->add_flag("--listed", dlist_show_flag, "list it in the directory")->excludes(hide_flag);
+  auto* dlist_delete = dlist->add_subcommand("delete", "delete a list (its address is retired like an alias)");
+  dlist_delete->add_option("--ods", ods, "ODS code")->required();
+  dlist_delete->add_option("address", address)->required();
+  auto* dlist_member = dlist->add_subcommand("member", "add or remove a member");
+  std::string member;
+  bool member_remove = false;
+  dlist_member->add_option("--ods", ods, "ODS code")->required();
+  dlist_member->add_option("address", address, "the list")->required();
+  dlist_member->add_option("member", member, "the member's address")->required();
+  dlist_member->add_flag("--remove", member_remove, "remove instead of adding");
+
   auto* deliver = app.add_subcommand("deliver", "inject a message file for local recipients (operators)");
   std::vector<std::string> to;
   deliver->add_option("--to", to, "recipient (repeatable)")->required();
@@ -523,6 +586,89 @@ int main(int argc, char** argv) {
                     [](const json::value& v) {
                       std::cout << s(v, "address") << ": " << s(v, "used_bytes") << " of " << s(v, "limit_bytes")
                                 << " bytes, " << s(v, "messages") << " messages\n";
+                    });
+    }
+    if (*contact_list) {
+      return report(c.call(http::verb::get, "/api/v1/organisations/" + url_encode(ods) + "/contacts", ""), raw,
+                    [](const json::value& v) {
+                      for (auto& e : v.at("contacts").as_array())
+                        std::cout << s(e, "id") << "\t" << s(e, "address") << "\t" << s(e, "display_name") << "\t"
+                                  << s(e, "job_role") << "\n";
+                    });
+    }
+    if (*contact_add) {
+      json::object body{{"address", address}, {"display_name", display}};
+      for (auto& [field, value] : contact_fields)
+        if (!value.empty()) body[field] = value;
+      if (contact_hidden) body["hidden"] = true;
+      if (contact_mobile_hidden) body["mobile_hidden"] = true;
+      return report(c.call(http::verb::post, "/api/v1/organisations/" + url_encode(ods) + "/contacts",
+                           json::serialize(body)),
+                    raw, [](const json::value& v) {
+                      std::cout << "contact " << s(v, "id") << " " << s(v, "address") << " added\n";
+                    });
+    }
+    if (*contact_remove) {
+      return report(c.call(http::verb::delete_,
+                           "/api/v1/organisations/" + url_encode(ods) + "/contacts/" + std::to_string(contact_id), ""),
+                    raw, [&](const json::value&) { std::cout << "contact " << contact_id << " removed\n"; });
+    }
+    auto print_list = [](const json::value& l) {
+      std::cout << s(l, "address") << "\t" << s(l, "display_name") << "\tsenders " << s(l, "senders")
+                << (l.at("hidden").as_bool() ? "\thidden" : "") << "\t" << l.at("members").as_array().size()
+                << " members\n";
+    };
+    if (*dlist_list) {
+      return report(c.call(http::verb::get, "/api/v1/organisations/" + url_encode(ods) + "/lists", ""), raw,
+                    [&](const json::value& v) {
+                      for (auto& l : v.at("lists").as_array()) print_list(l);
+                    });
+    }
+    if (*dlist_show) {
+      return report(c.call(http::verb::get,
+                           "/api/v1/organisations/" + url_encode(ods) + "/lists/" + url_encode(address), ""),
+                    raw, [&](const json::value& v) {
+                      print_list(v);
+                      for (auto& m : v.at("members").as_array()) std::cout << "  " << m.as_string() << "\n";
+                    });
+    }
+    if (*dlist_create) {
+      json::array m;
+      for (auto& x : members) m.emplace_back(x);
+      json::object body{{"address", address}, {"display_name", display}, {"members", m}, {"hidden", dlist_hidden}};
+      if (!senders.empty()) body["senders"] = senders;
+      return report(c.call(http::verb::post, "/api/v1/organisations/" + url_encode(ods) + "/lists",
+                           json::serialize(body)),
+                    raw, [&](const json::value& v) {
+                      std::cout << "created ";
+                      print_list(v);
+                    });
+    }
+    if (*dlist_set) {
+      json::object body;
+      if (!dlist_name.empty()) body["display_name"] = dlist_name;
+      if (!senders.empty()) body["senders"] = senders;
+      if (dlist_hide || dlist_show_flag) body["hidden"] = dlist_hide;
+      if (body.empty()) {
+        std::cerr << "caremailctl: say what to change: --name, --senders, --hidden or --listed\n";
+        return 2;
+      }
+      return report(c.call(http::verb::put, "/api/v1/organisations/" + url_encode(ods) + "/lists/" + url_encode(address),
+                           json::serialize(body)),
+                    raw, [&](const json::value& v) { print_list(v); });
+    }
+    if (*dlist_delete) {
+      return report(c.call(http::verb::delete_,
+                           "/api/v1/organisations/" + url_encode(ods) + "/lists/" + url_encode(address), ""),
+                    raw, [&](const json::value&) { std::cout << "list " << address << " deleted\n"; });
+    }
+    if (*dlist_member) {
+      return report(c.call(member_remove ? http::verb::delete_ : http::verb::put,
+                           "/api/v1/organisations/" + url_encode(ods) + "/lists/" + url_encode(address) + "/members/" +
+                               url_encode(member),
+                           ""),
+                    raw, [&](const json::value&) {
+                      std::cout << member << (member_remove ? " removed from " : " added to ") << address << "\n";
                     });
     }
     if (*deliver) {

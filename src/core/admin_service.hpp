@@ -264,7 +264,8 @@ class AdminService {
   // Tells a person about their account (leaver, inactive); delivers to their INBOX.
   void set_notifier(Notify n) { notifier_ = std::move(n); }
   // Called with an account's id after every change that may show in the directory
-  // (DirectoryService::refresh): creation, roles, names, state, organisation.
+  // (DirectoryService::refresh): creation, roles, names, state, organisation; and with the
+  // directory ids (model/types.hpp) of the contacts and lists a closure moved.
   void set_observer(std::function<void(AccountId)> o) { observer_ = std::move(o); }
 
   // The clock (tests move it).

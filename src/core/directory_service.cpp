@@ -1,6 +1,7 @@
 #include "core/directory_service.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <unordered_map>
 
@@ -82,6 +83,12 @@ bool DirectoryService::listed(const Account& a) const {
 
 namespace {
 
+bool iequals_ascii(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, const DirectoryProfile* p) {
   directory::DirectoryEntry e;
   e.id = static_cast<uint64_t>(a.id);
@@ -124,6 +131,57 @@ directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, 
 
 }  // namespace
 
+directory::DirectoryEntry DirectoryService::contact_entry(const DirectoryContact& c, const Organisation& org) {
+  directory::DirectoryEntry e;
+  e.id = c.directory_id();
+  e.kind = directory::EntryKind::contact;
+  e.display_name = c.display_name;
+  e.address = c.address;
+  e.org_id = static_cast<uint32_t>(org.id);
+  e.ods_code = org.ods_code;
+  e.org_name = org.name;
+  const DirectoryProfile& p = c.profile;
+  e.title = p.title;
+  e.given_name = p.given_name;
+  e.surname = p.surname;
+  e.job_role = p.job_role;
+  e.speciality = p.speciality;
+  e.work_area = p.work_area;
+  e.unit = p.unit;
+  e.site = p.site;
+  e.telephone = p.telephone;
+  e.mobile = p.mobile;
+  e.pager = p.pager;
+  e.fax = p.fax;
+  e.notes = p.notes;
+  e.hidden = p.hidden;
+  e.mobile_hidden = p.mobile_hidden;
+  // Like a person without names of their own: found (and sorted) by the display name.
+  if (e.given_name.empty() && e.surname.empty()) {
+    auto sp = c.display_name.rfind(' ');
+    if (sp != std::string::npos) {
+      e.given_name = c.display_name.substr(0, sp);
+      e.surname = c.display_name.substr(sp + 1);
+    } else {
+      e.surname = c.display_name;
+    }
+  }
+  return e;
+}
+
+directory::DirectoryEntry DirectoryService::list_entry(const DistributionList& l, const Organisation& org) {
+  directory::DirectoryEntry e;
+  e.id = l.directory_id();
+  e.kind = directory::EntryKind::list;
+  e.display_name = l.display_name;
+  e.address = l.address;
+  e.org_id = static_cast<uint32_t>(org.id);
+  e.ods_code = org.ods_code;
+  e.org_name = org.name;
+  e.hidden = l.hidden;
+  return e;
+}
+
 std::optional<directory::DirectoryEntry> DirectoryService::build_entry(const Account& a) {
   if (!listed(a)) return std::nullopt;
   auto org = store_.organisation(a.org_id);
@@ -155,6 +213,20 @@ Status DirectoryService::load() {
       b.add(make_entry(a, o->second, p == prof.end() ? nullptr : &p->second));
       ++real;
     }
+    auto contacts = store_.contacts(std::nullopt);
+    if (!contacts) return contacts.error();
+    for (const auto& c : *contacts)
+      if (auto o = by_id.find(c.org_id); o != by_id.end()) {
+        b.add(contact_entry(c, o->second));
+        ++real;
+      }
+    auto lists = store_.lists(std::nullopt);
+    if (!lists) return lists.error();
+    for (const auto& l : *lists)
+      if (auto o = by_id.find(l.org_id); o != by_id.end()) {
+        b.add(list_entry(l, o->second));
+        ++real;
+      }
   }
   const auto& d = config_.directory;
   if (d.synthetic_entries > 0) {
@@ -180,6 +252,21 @@ Status DirectoryService::load() {
 }
 
 void DirectoryService::refresh(AccountId id) {
+  const auto uid = static_cast<uint64_t>(id);
+  if (is_contact_id(uid) || is_list_id(uid)) {
+    std::optional<directory::DirectoryEntry> e;
+    if (is_contact_id(uid)) {
+      if (auto c = store_.contact(static_cast<int64_t>(uid - kContactIdBase)))
+        if (auto org = store_.organisation(c->org_id)) e = contact_entry(*c, *org);
+    } else if (auto l = store_.list(static_cast<int64_t>(uid - kListIdBase))) {
+      if (auto org = store_.organisation(l->org_id)) e = list_entry(*l, *org);
+    }
+    // The store noted the change in the export log with the write itself.
+    if (!e) index_.remove(uid);
+    else if (Status s = index_.upsert(*e); !s)
+      log::warn("directory.update_failed", {{"entry", id}, {"error", s.error().message}});
+    return;
+  }
   auto a = store_.account(id);
   std::optional<directory::DirectoryEntry> e;
   if (a) e = build_entry(*a);
@@ -205,13 +292,46 @@ Result<directory::SearchResult> DirectoryService::search(const Principal& by, co
   return index_.search(q, viewer(by), limit, offset);
 }
 
-Result<directory::DirectoryEntry> DirectoryService::entry(const Principal& by, std::string_view address) {
+Result<directory::DirectoryEntry> DirectoryService::entry(const Principal& by, std::string_view address,
+                                                          std::string_view ods_code) {
   if (by.restricted()) return denied("finish signing in first");
-  auto a = store_.account_by_address(address);
-  if (!a) return make_error(Errc::not_found, "no directory entry for " + std::string(address));
-  auto e = index_.get(static_cast<uint64_t>(a->id), viewer(by));
-  if (!e) return make_error(Errc::not_found, "no directory entry for " + std::string(address));
-  return *e;
+  auto absent = [&] { return make_error(Errc::not_found, "no directory entry for " + std::string(address)); };
+  const directory::Viewer v = viewer(by);
+  auto in_org = [&](const directory::DirectoryEntry& e) {
+    return ods_code.empty() || iequals_ascii(e.ods_code, ods_code);
+  };
+  // Accounts, aliases and lists share one namespace: at most one of them has the address.
+  std::optional<uint64_t> id;
+  if (auto a = store_.account_by_address(address)) id = static_cast<uint64_t>(a->id);
+  else if (auto l = store_.list_by_address(address)) id = l->directory_id();
+  if (id) {
+    auto e = index_.get(*id, v);
+    if (!e || !in_org(*e)) return absent();
+    return *e;
+  }
+  auto contacts = store_.contacts_by_address(address);
+  if (!contacts) return contacts.error();
+  std::optional<directory::DirectoryEntry> found;
+  for (const auto& c : *contacts) {
+    auto e = index_.get(c.directory_id(), v);
+    if (!e) continue;
+    if (!ods_code.empty()) {
+      if (in_org(*e)) return *e;
+      continue;
+    }
+    if (e->org_id == v.org_id) return *e;
+    if (!found) found = std::move(e);
+  }
+  if (found) return *found;
+  // Entries that only the index holds (the benchmark's synthetic directory): by address.
+  if (config_.directory.synthetic_entries > 0) {
+    directory::Query q;
+    q.address = std::string(address);
+    if (!ods_code.empty()) q.ods_code = std::string(ods_code);
+    auto r = index_.search(q, v, 1, 0);
+    if (r && !r->hits.empty() && iequals_ascii(r->hits[0].entry.address, address)) return r->hits[0].entry;
+  }
+  return absent();
 }
 
 Result<std::vector<directory::DirectoryEntry>> DirectoryService::administrators(const Principal& by,
@@ -257,10 +377,7 @@ Result<DirectoryProfile> DirectoryService::profile(const Principal& by, std::str
   return p;
 }
 
-Status DirectoryService::set_profile(const Principal& by, std::string_view address, const DirectoryProfile& p) {
-  auto a = profile_owner(by, address, "directory.edit");
-  if (!a) return a.error();
-  bool self = by.account_id == a->id;
+Status DirectoryService::validate_profile(const DirectoryProfile& p) {
   const std::pair<const char*, const std::string*> fields[] = {
       {"title", &p.title},         {"given_name", &p.given_name}, {"surname", &p.surname},
       {"job_role", &p.job_role},   {"speciality", &p.speciality}, {"work_area", &p.work_area},
@@ -274,6 +391,20 @@ Status DirectoryService::set_profile(const Principal& by, std::string_view addre
     if (std::any_of(v->begin(), v->end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
       return make_error(Errc::invalid_argument, std::string(name) + " has control characters");
   }
+  return {};
+}
+
+Status DirectoryService::set_profile(const Principal& by, std::string_view address, const DirectoryProfile& p) {
+  auto a = profile_owner(by, address, "directory.edit");
+  if (!a) return a.error();
+  bool self = by.account_id == a->id;
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"title", &p.title},         {"given_name", &p.given_name}, {"surname", &p.surname},
+      {"job_role", &p.job_role},   {"speciality", &p.speciality}, {"work_area", &p.work_area},
+      {"unit", &p.unit},           {"site", &p.site},             {"telephone", &p.telephone},
+      {"mobile", &p.mobile},       {"pager", &p.pager},           {"fax", &p.fax},
+      {"notes", &p.notes}};
+  if (Status s = validate_profile(p); !s) return s;
   auto before = store_.directory_profile(a->id);
   if (Status s = store_.set_directory_profile(a->id, p, wall_now()); !s) return s;
   // What changed, for the audit (values of the changed fields, never the whole profile).
@@ -331,12 +462,23 @@ Result<DirectoryExport> DirectoryService::export_changes(const Principal& by, st
       if (!last) return last.error();
       cursor->seq = *last;
     }
-    auto ids = store_.account_ids(cursor->after, limit);
-    if (!ids) return ids.error();
-    for (AccountId id : *ids)
-      if (auto e = index_.get(static_cast<uint64_t>(id), member)) out.entries.push_back(std::move(*e));
-    if (ids->size() == limit) {
-      out.next_cursor = "f" + std::to_string(ids->back()) + ":" + std::to_string(cursor->seq);
+    // Accounts, then contacts and lists, whose directory ids are all above every account's
+    // (model/types.hpp), so one "last id" cursor walks both.
+    std::vector<uint64_t> ids;
+    if (static_cast<uint64_t>(cursor->after) < kContactIdBase) {
+      auto accounts = store_.account_ids(cursor->after, limit);
+      if (!accounts) return accounts.error();
+      for (AccountId id : *accounts) ids.push_back(static_cast<uint64_t>(id));
+    }
+    if (ids.size() < limit) {
+      auto more = store_.entry_ids(static_cast<uint64_t>(cursor->after), limit - ids.size());
+      if (!more) return more.error();
+      ids.insert(ids.end(), more->begin(), more->end());
+    }
+    for (uint64_t id : ids)
+      if (auto e = index_.get(id, member)) out.entries.push_back(std::move(*e));
+    if (ids.size() == limit) {
+      out.next_cursor = "f" + std::to_string(ids.back()) + ":" + std::to_string(cursor->seq);
       out.more = true;
     } else {
       out.next_cursor = "c" + std::to_string(cursor->seq);

@@ -356,10 +356,17 @@ Status AdminService::close_organisation(const Principal& by, std::string_view od
   }
   auto accounts = store_.list_accounts(org->id);
   if (!accounts) return accounts.error();
+  auto contacts = store_.contacts(org->id);
+  if (!contacts) return contacts.error();
+  auto lists = store_.lists(org->id);
+  if (!lists) return lists.error();
   if (Status s = store_.close_organisation(org->id, succ->id, now()); !s) return s;
   // Their organisation-scoped roles are gone: sessions start again with the new rights.
   int stripped = 0;
   for (const auto& a : *accounts) changed(a.id);
+  // Directory contacts and lists moved (or, for duplicate contacts, went) with the domains.
+  for (const auto& c : *contacts) changed(static_cast<AccountId>(c.directory_id()));
+  for (const auto& l : *lists) changed(static_cast<AccountId>(l.directory_id()));
   for (const auto& a : *accounts)
     if (std::any_of(a.roles.begin(), a.roles.end(), org_scoped)) {
       (void)store_.delete_sessions(a.id);

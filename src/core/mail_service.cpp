@@ -33,6 +33,72 @@ std::string delivered_to(std::string_view address, std::string_view primary) {
   });
   return "Delivered-To: " + std::string(clean ? address : primary) + "\r\n";
 }
+// RFC 2919 list identifier of a list: its address with the @ as a dot ("ward7@a.nhs.uk"
+// -> "ward7.a.nhs.uk"), a dot-atom since our list addresses are dot-atoms.
+std::string list_id_of(std::string_view address) {
+  std::string id(address);
+  for (char& c : id) {
+    if (c == '@') c = '.';
+    else if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return id;
+}
+
+// "List-Id: "Ward 7 nurses" <ward7.a.nhs.uk>\r\n". The phrase only when it is printable
+// ASCII (a quoted string, " and \ escaped); otherwise the identifier alone, which RFC 2919
+// allows.
+std::string list_id_field(const DistributionList& l) {
+  std::string phrase;
+  bool ascii = !l.display_name.empty() && std::all_of(l.display_name.begin(), l.display_name.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x7f;
+  });
+  if (ascii) {
+    phrase = "\"";
+    for (char c : l.display_name) {
+      if (c == '"' || c == '\\') phrase += '\\';
+      phrase += c;
+    }
+    phrase += "\" ";
+  }
+  return "List-Id: " + phrase + "<" + list_id_of(l.address) + ">\r\n";
+}
+
+// True when a List-Id field of the header section of `raw` names `id` (any case): the
+// message has been through that list before.
+bool carries_list_id(std::string_view raw, std::string_view id) {
+  auto lower = [](std::string_view v) {
+    std::string out(v);
+    for (char& c : out)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+  };
+  const std::string want = "<" + lower(id) + ">";
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    size_t eol = raw.find('\n', pos);
+    if (eol == std::string_view::npos) eol = raw.size();
+    std::string_view line = raw.substr(pos, eol - pos);
+    if (line.empty() || line == "\r") return false;  // end of the header section
+    if (line.size() > 8 && lower(line.substr(0, 8)) == "list-id:") {
+      std::string value(line.substr(8));
+      size_t next = eol + 1;  // unfold
+      while (next < raw.size() && (raw[next] == ' ' || raw[next] == '\t')) {
+        size_t e2 = raw.find('\n', next);
+        if (e2 == std::string_view::npos) e2 = raw.size();
+        value += raw.substr(next, e2 - next);
+        next = e2 + 1;
+      }
+      if (lower(value).find(want) != std::string::npos) return true;
+    }
+    pos = eol + 1;
+  }
+  return false;
+}
+
+Error no_mailbox(std::string_view address) {
+  return make_error(Errc::not_found, "no mailbox here by that name: " + std::string(address));
+}
 }  // namespace
 
 void audit(Store& store, const Principal& by, std::string_view action, std::string_view target, OrgId target_org,
@@ -173,7 +239,7 @@ Result<DeliveryReport> MailService::inject(const Principal& by, std::span<const 
 }
 
 Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const std::string> recipients,
-                                            std::string_view raw, UnixTime internal_date) {
+                                            std::string_view raw, UnixTime internal_date, const Envelope& envelope) {
   if (!by.system) return make_error(Errc::permission_denied, "only the mail service delivers mail");
   if (raw.size() > limits_.max_message_bytes)  // before resolving anyone
     return make_error(Errc::too_large, "message is " + std::to_string(raw.size()) + " bytes; the limit is " +
@@ -181,10 +247,21 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
   DeliveryReport report;
   std::vector<DeliveryTarget> targets;
   std::set<AccountId> seen;
+  std::vector<std::pair<size_t, DistributionList>> lists;  // (position in the report, list)
   for (const auto& rcpt : recipients) {
     RecipientOutcome out;
     out.address = rcpt;
     auto acct = store_.account_by_address(rcpt);
+    if (!acct && acct.error().code == Errc::not_found) {
+      // Lists share the address namespace: an address no account has may be a list's.
+      if (auto l = store_.list_by_address(rcpt)) {
+        out.list_id = l->directory_id();
+        bool again = std::any_of(lists.begin(), lists.end(), [&](const auto& x) { return x.second.id == l->id; });
+        if (!again) lists.emplace_back(report.recipients.size(), std::move(*l));
+        report.recipients.push_back(std::move(out));
+        continue;
+      }
+    }
     if (!acct) {
       out.error = acct.error().code == Errc::not_found
                       ? make_error(Errc::not_found, "no mailbox here by that name: " + rcpt)
@@ -204,27 +281,129 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
     }
     report.recipients.push_back(std::move(out));
   }
-  if (targets.empty()) return report;
-
-  auto staged = stage(raw, internal_date);
-  if (!staged) return staged.error();
-  report.blob_id = staged->msg.blob_id;
-  auto done = store_.deliver(staged->msg, targets);
-  if (!done) return done.error();
-  for (size_t i = 0; i < done->size(); ++i) {
-    const Delivered& d = (*done)[i];
-    // Aliases of one account share the single copy; mark each of them.
-    for (auto& out : report.recipients) {
-      if (out.account_id != d.account_id || out.error) continue;
-      if (d.error) out.error = d.error;
-      else { out.mailbox_id = d.mailbox_id; out.uid = d.uid; }
+  if (!targets.empty()) {
+    auto staged = stage(raw, internal_date);
+    if (!staged) return staged.error();
+    report.blob_id = staged->msg.blob_id;
+    auto done = store_.deliver(staged->msg, targets);
+    if (!done) return done.error();
+    for (size_t i = 0; i < done->size(); ++i) {
+      const Delivered& d = (*done)[i];
+      // Aliases of one account share the single copy; mark each of them.
+      for (auto& out : report.recipients) {
+        if (out.account_id != d.account_id || out.error) continue;
+        if (d.error) out.error = d.error;
+        else { out.mailbox_id = d.mailbox_id; out.uid = d.uid; }
+      }
+      if (!d.error) {
+        feed_.notify(d.account_id);
+        if (fts_) fts_->enqueue(d.account_id, staged->msg.blob_id);
+      }
     }
-    if (!d.error) {
+  }
+  // Lists after the direct recipients: someone addressed directly keeps the plain copy.
+  std::vector<RecipientOutcome> failures;
+  std::set<std::string> queued;  // outside members already queued by an earlier list
+  for (auto& [pos, l] : lists) {
+    RecipientOutcome& out = report.recipients[pos];
+    if (Status s = expand_list(l, out, raw, internal_date, envelope, seen, queued, failures, report.blob_id); !s) {
+      // Nothing of this list's copy was committed: the list fails as a whole (a temporary
+      // error makes SMTP answer 4xx when nothing else was delivered).
+      out.error = s.error();
+      log::warn("mail.list_failed", {{"list", l.address}, {"error", s.error().message}});
+    }
+  }
+  // The same list given twice (two spellings): both outcomes are the expansion's.
+  for (auto& out : report.recipients)
+    if (out.list_id)
+      for (const auto& [pos, l] : lists)
+        if (l.directory_id() == out.list_id && &report.recipients[pos] != &out) {
+          out.error = report.recipients[pos].error;
+          out.list_loop = report.recipients[pos].list_loop;
+        }
+  for (auto& f : failures) report.recipients.push_back(std::move(f));
+  return report;
+}
+
+Status MailService::expand_list(const DistributionList& l, RecipientOutcome& out, std::string_view raw,
+                                UnixTime internal_date, const Envelope& envelope, std::set<AccountId>& seen,
+                                std::set<std::string>& queued, std::vector<RecipientOutcome>& failures,
+                                std::string& blob_id) {
+  if (carries_list_id(raw, list_id_of(l.address))) {
+    out.list_loop = true;
+    log::warn("mail.list_loop", {{"list", l.address}, {"sender", envelope.sender}, {"queue_id", envelope.queue_id}});
+    return {};
+  }
+  std::vector<DeliveryTarget> targets;
+  std::vector<std::string> target_address;
+  std::vector<NewOutbound> remote;
+  const std::string queue_id = envelope.queue_id.empty() ? crypto::random_token(8) : envelope.queue_id;
+  for (const auto& m : l.members) {
+    std::string domain = m.substr(m.rfind('@') + 1);
+    if (!is_local_domain(domain)) {
+      if (!queued.insert(m).second) continue;  // one copy each
+      NewOutbound o;
+      o.queue_id = queue_id;
+      o.sender = envelope.sender;
+      o.recipient = m;
+      remote.push_back(std::move(o));
+      continue;
+    }
+    RecipientOutcome f;
+    f.address = m;
+    f.via_list = l.address;
+    auto acct = store_.account_by_address(m);
+    if (!acct) {
+      f.error = acct.error().code == Errc::not_found ? no_mailbox(m) : acct.error();
+    } else if (acct->state == AccountState::deleted) {
+      f.error = no_mailbox(m);
+    } else if (acct->state == AccountState::disabled) {
+      f.error = make_error(Errc::conflict, "mailbox " + m + " is disabled and does not accept mail");
+    } else {
+      if (!seen.insert(acct->id).second) continue;  // one copy each
+      DeliveryTarget t;
+      t.account_id = acct->id;
+      t.trace = delivered_to(m, acct->address);
+      targets.push_back(std::move(t));
+      target_address.push_back(m);
+      continue;
+    }
+    failures.push_back(std::move(f));
+  }
+  if (targets.empty() && remote.empty()) return {};
+  // One copy for every member: the message with the list's List-Id in front.
+  std::string copy = list_id_field(l);
+  copy += raw;
+  auto staged = stage(copy, internal_date);
+  if (!staged) return staged.error();
+  if (blob_id.empty()) blob_id = staged->msg.blob_id;
+  if (!targets.empty()) {
+    auto done = store_.deliver(staged->msg, targets);
+    if (!done) return done.error();
+    for (size_t i = 0; i < done->size(); ++i) {
+      const Delivered& d = (*done)[i];
+      if (d.error) {
+        RecipientOutcome f;
+        f.address = target_address[i];
+        f.via_list = l.address;
+        f.account_id = d.account_id;
+        f.error = d.error;
+        failures.push_back(std::move(f));
+        continue;
+      }
+      ++out.list_local;
       feed_.notify(d.account_id);
       if (fts_) fts_->enqueue(d.account_id, staged->msg.blob_id);
     }
   }
-  return report;
+  if (!remote.empty()) {
+    auto queued = store_.enqueue(staged->msg, remote);
+    if (!queued) return queued.error();
+    out.list_queued = remote.size();
+  }
+  log::info("mail.list_expanded", {{"list", l.address}, {"queue_id", queue_id}, {"local", out.list_local},
+                                   {"queued", out.list_queued}, {"blob", staged->msg.blob_id}});
+  return {};
 }
 
 Result<std::vector<OutboundEntry>> MailService::enqueue_remote(const Principal& by,
@@ -332,7 +511,52 @@ bool MailService::is_local_domain(std::string_view domain) {
 }
 
 Result<AccountId> MailService::check_recipient(std::string_view address, uint64_t size) {
+  return check_recipient(address, size, Sender{});
+}
+
+Result<AccountId> MailService::check_recipient(std::string_view address, uint64_t size, const Sender& from) {
   auto acct = store_.account_by_address(address);
+  if (!acct && acct.error().code == Errc::not_found) {
+    if (auto l = store_.list_by_address(address)) {
+      auto refuse = [&](std::string why) -> Result<AccountId> {
+        log::info("mail.list_refused", {{"list", l->address}, {"sender", from.envelope_from},
+                                        {"user", from.user ? from.user->address : std::string()}});
+        return make_error(Errc::permission_denied, std::move(why));
+      };
+      const bool signed_in = from.user && !from.user->restricted() && !from.user->system;
+      switch (l->senders) {
+        case ListSenders::anyone:
+          break;
+        case ListSenders::service:
+          if (!signed_in)
+            return refuse("only people signed in to the service may send to the list " + l->address +
+                          "; send it from your account through the submission port");
+          break;
+        case ListSenders::members: {
+          bool member = false;
+          auto is_member = [&](std::string_view a) {
+            std::string x(a);
+            for (char& c : x)
+              if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+            return std::binary_search(l->members.begin(), l->members.end(), x);
+          };
+          if (signed_in) {
+            if (auto me = store_.account(from.user->account_id)) {
+              member = is_member(me->address);
+              for (const auto& a : me->aliases) member = member || is_member(a);
+            }
+          } else if (auto at = from.envelope_from.rfind('@'); at != std::string::npos) {
+            // Unauthenticated (port 25): only an outside member's address counts; the
+            // service's own addresses must sign in to be believed.
+            member = !is_local_domain(from.envelope_from.substr(at + 1)) && is_member(from.envelope_from);
+          }
+          if (!member) return refuse("only members of the list " + l->address + " may send to it");
+          break;
+        }
+      }
+      return static_cast<AccountId>(l->directory_id());
+    }
+  }
   if (!acct) {
     if (acct.error().code == Errc::not_found)
       return make_error(Errc::not_found, "no mailbox here by that name: " + std::string(address));

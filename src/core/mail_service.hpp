@@ -12,6 +12,7 @@
 #include <mutex>
 #include <unordered_map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,6 +42,25 @@ struct RecipientOutcome {
   AccountId account_id = 0;
   MailboxId mailbox_id = 0;
   Uid uid = 0;
+  // A distribution list's address: its directory id, and how its expansion went. Members
+  // whose copy failed follow in the report as recipients of their own (with `via_list`).
+  uint64_t list_id = 0;
+  size_t list_local = 0;     // members delivered here (one copy each, the first address wins)
+  size_t list_queued = 0;    // outside members queued for the outbound queue
+  bool list_loop = false;    // the message had been through this list already: not expanded again
+  std::string via_list;      // set on a member's outcome: the list it came through
+};
+
+// The SMTP envelope of a delivery, for what distribution lists do with it.
+struct Envelope {
+  std::string sender;    // MAIL FROM, "" for the null sender; outside members' copies keep it
+  std::string queue_id;  // the transaction's id, for the outbound rows (generated when empty)
+};
+
+// Who is sending, for distribution lists' sender rules (check_recipient).
+struct Sender {
+  std::string envelope_from;    // MAIL FROM ("" null sender)
+  std::optional<Principal> user;  // after SMTP AUTH (submission ports); none on port 25
 };
 
 struct DeliveryReport {
@@ -74,8 +94,19 @@ class MailService {
   // its entry (MailboxEntry::trace) rather than in the shared blob, so that no recipient
   // sees another's address (Bcc). Several addresses of one account (aliases) get one copy,
   // traced with the first of them. The entry's size (quota) counts the trace.
+  //
+  // A recipient that is a distribution list (a static subset of PRODUCT.md M9) is expanded
+  // here: the list's copy is the message with a List-Id field (RFC 2919) in front, stored
+  // once (one blob) for every member: delivered to each local member's INBOX (an account
+  // reached directly, or through an earlier list, gets no second copy) and queued for the
+  // outside members (once each, whatever lists they are on) with the original envelope
+  // sender (so non-delivery reports go to whoever wrote, as Exchange distribution groups
+  // do). A message that already carries this list's
+  // List-Id went through it before (a loop through a member's forwarding): it is not
+  // expanded again (RecipientOutcome::list_loop). Sender rules are check_recipient's: call
+  // it first.
   Result<DeliveryReport> deliver(const Principal& by, std::span<const std::string> recipients,
-                                 std::string_view raw, UnixTime internal_date = 0);
+                                 std::string_view raw, UnixTime internal_date = 0, const Envelope& envelope = {});
 
   // An operator injects a message (the admin API's POST deliver): national administrators
   // only; audited either way. Then as deliver().
@@ -89,6 +120,14 @@ class MailService {
   // local address? Errors: not_found (no such active mailbox), quota_exceeded (with the
   // plain reason). Answers for the address as given; aliases resolve to their account.
   Result<AccountId> check_recipient(std::string_view address, uint64_t size);
+  // The same with the sender known, which distribution lists need: for a list's address
+  // the result is the list's directory id (kListIdBase + n, never an account's) when
+  // `from` may send to it: anyone; people in the service (an authenticated sender, not
+  // restricted); the list's members (an authenticated sender one of whose addresses is a
+  // member, or on port 25 an envelope sender that is an outside member: an address of
+  // the service's own domains must authenticate). Otherwise permission_denied with the
+  // reason (SMTP: 550 5.7.1). The two-argument form is a sender with neither.
+  Result<AccountId> check_recipient(std::string_view address, uint64_t size, const Sender& from);
 
   // Submission policy: may `by` put `from` in the envelope sender / From header? Own
   // address and aliases today; delegation (send as / on behalf) extends this function.
@@ -180,6 +219,13 @@ class MailService {
   Result<Staged> stage(std::string_view raw, UnixTime internal_date);
 
   void index_copies(AccountId account, MailboxId dest, const CopyResult& r);
+  // Expands list `l` (a recipient of `raw`, reported in `out`): see deliver(). `seen`: the
+  // accounts that have a copy already; `queued`: the outside addresses queued already.
+  // Members whose copy failed go to `failures`; `blob_id` is set to the list copy's when
+  // still empty.
+  Status expand_list(const DistributionList& l, RecipientOutcome& out, std::string_view raw, UnixTime internal_date,
+                     const Envelope& envelope, std::set<AccountId>& seen, std::set<std::string>& queued,
+                     std::vector<RecipientOutcome>& failures, std::string& blob_id);
 
   Store& store_;
   FsBlobStore& blobs_;

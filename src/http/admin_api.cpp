@@ -275,6 +275,8 @@ class Api {
       ctx.client = r.user_agent;
       return status_response(d_.admin.remove_mfa(p, p.address, code, ctx));
     }
+    // Directory contacts and distribution lists (http/entries_api.cpp).
+    if (rest.rfind("organisations/", 0) == 0 && is_entries_path(rest)) return entries_route(p, r, d_, rest);
     if (rest.rfind("organisations/", 0) == 0) {
       std::string_view tail = rest.substr(14);
       auto slash = tail.find('/');

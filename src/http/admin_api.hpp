@@ -20,6 +20,11 @@ struct ApiDeps {
 // /api/v1/directory/... (http/directory_api.cpp); `rest` is the path after /api/v1/.
 Response directory_route(const Principal& p, const Request& r, const ApiDeps& deps, std::string_view rest);
 
+// /api/v1/organisations/{ods}/contacts[/{id}] and .../lists[/{address}[/members/{member}]]
+// (http/entries_api.cpp): is_entries_path says whether `rest` (after /api/v1/) is one.
+bool is_entries_path(std::string_view rest);
+Response entries_route(const Principal& p, const Request& r, const ApiDeps& deps, std::string_view rest);
+
 Router make_admin_router(ApiDeps deps);
 
 // Error kind -> HTTP status (shared by every JSON API).

@@ -271,7 +271,7 @@ asio::awaitable<void> Session::search(const Request& req, const SearchRequest& s
           r.entry = organisation_entry(any->hits[0].entry.ods_code, any->hits[0].entry.org_name, base_dn);
           return r;
         }
-        auto e = dir.entry(who, at.address);
+        auto e = dir.entry(who, at.address, at.ods_code);
         if (!e || (!at.ods_code.empty() && !iequals(at.ods_code, e->ods_code))) {
           r.code = ResultCode::no_such_object;
           return r;

@@ -68,4 +68,19 @@ std::optional<Role> parse_role(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(ListSenders s) {
+  switch (s) {
+    case ListSenders::anyone: return "anyone";
+    case ListSenders::service: return "service";
+    case ListSenders::members: return "members";
+  }
+  return "service";
+}
+
+std::optional<ListSenders> parse_list_senders(std::string_view s) {
+  for (auto k : {ListSenders::anyone, ListSenders::service, ListSenders::members})
+    if (to_string(k) == s) return k;
+  return std::nullopt;
+}
+
 }  // namespace caremail

@@ -74,6 +74,56 @@ struct DirectoryProfile {
   bool operator==(const DirectoryProfile&) const = default;
 };
 
+// Directory ids (DirectoryEntry::id, the bulk export's ids, directory_changes.account_id)
+// share one 64-bit space: accounts use their row id (below 2^40), the benchmarks'
+// synthetic entries 2^40 + n, directory contacts kContactIdBase + their row id, and
+// distribution lists kListIdBase + theirs. Below 2^53, so every id survives JSON numbers.
+inline constexpr uint64_t kContactIdBase = uint64_t{1} << 44;
+inline constexpr uint64_t kListIdBase = uint64_t{1} << 45;
+inline constexpr uint64_t kDirectoryIdMax = uint64_t{1} << 46;
+inline bool is_contact_id(uint64_t id) { return id >= kContactIdBase && id < kListIdBase; }
+inline bool is_list_id(uint64_t id) { return id >= kListIdBase && id < kDirectoryIdMax; }
+
+// A directory contact (PRODUCT.md D1): someone outside the service whom an organisation
+// lists in the directory (a practice's external partner). No mailbox, no sign-in: an entry
+// only. The address is external and need not be unique across organisations; within one
+// organisation it is.
+struct DirectoryContact {
+  int64_t id = 0;  // row id; the directory id is kContactIdBase + id
+  OrgId org_id = 0;
+  std::string address;       // lower case
+  std::string display_name;  // "Dr Ana Costa (Riverside Physiotherapy)"
+  DirectoryProfile profile;  // title, names, role, ..., notes, hidden, mobile_hidden
+  UnixTime created_at = 0;
+  UnixTime updated_at = 0;
+  uint64_t directory_id() const { return kContactIdBase + static_cast<uint64_t>(id); }
+  bool operator==(const DirectoryContact&) const = default;
+};
+
+// Who may send to a distribution list.
+enum class ListSenders {
+  anyone,   // any sender, from the internet too
+  service,  // people signed in to the service (authenticated submission)
+  members,  // the list's own members only
+};
+
+// A static distribution list (PRODUCT.md M9, without the approval workflow, owners,
+// moderation and dynamic lists, which come later). Its address is in the organisation's
+// domains and shares the account/alias namespace: no account, alias or retired address may
+// have it, and deleting the list retires it like an alias.
+struct DistributionList {
+  int64_t id = 0;  // row id; the directory id is kListIdBase + id
+  OrgId org_id = 0;
+  std::string address;  // lower case
+  std::string display_name;
+  bool hidden = false;  // not in the directory (except to the organisation's administrators)
+  ListSenders senders = ListSenders::service;
+  std::vector<std::string> members;  // addresses, lower case, sorted: local or external
+  UnixTime created_at = 0;
+  uint64_t directory_id() const { return kListIdBase + static_cast<uint64_t>(id); }
+  bool operator==(const DistributionList&) const = default;
+};
+
 struct Account {
   AccountId id = 0;
   std::string address;  // the address for life, lower case
@@ -298,5 +348,7 @@ std::string_view to_string(ChangeKind k);
 std::optional<AccountKind> parse_account_kind(std::string_view s);
 std::optional<AccountState> parse_account_state(std::string_view s);
 std::optional<Role> parse_role(std::string_view s);
+std::string_view to_string(ListSenders s);
+std::optional<ListSenders> parse_list_senders(std::string_view s);
 
 }  // namespace caremail

@@ -2,7 +2,7 @@
 //   rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" / Forward-path )
 //          [ SP Rcpt-parameters ] CRLF
 // Needs MAIL. Local recipients are checked now: unknown 550 5.1.1, full 552 5.2.2 (the
-// reason in plain words). Other domains: the MX port never relays (550 5.7.1); submission
+// reason in plain words), a distribution list this sender may not write to 550 5.7.1. Other domains: the MX port never relays (550 5.7.1); submission
 // (after AUTH) hands them to the outbound queue. More than smtp.max_recipients: 452 4.5.3.
 #include <algorithm>
 
@@ -66,7 +66,11 @@ boost::asio::awaitable<void> cmd_rcpt(Session& s, Command& c) {
     co_return;
   }
   uint64_t size = t.params.size.value_or(0);
-  auto check = [&mail = s.shared().mail, addr = r.address, size]() { return mail.check_recipient(addr, size); };
+  // The sender matters for distribution lists (who may send to them).
+  Sender from{t.from.address(), s.user};
+  auto check = [&mail = s.shared().mail, addr = r.address, size, from]() {
+    return mail.check_recipient(addr, size, from);
+  };
   auto ok = co_await s.shared().server.blocking(std::move(check));
   if (!ok && local_part_postmaster && ok.error().code == Errc::not_found) {
     // RFC 5321 4.5.1: postmaster must always be accepted; it reaches the national postmaster.
@@ -81,6 +85,7 @@ boost::asio::awaitable<void> cmd_rcpt(Session& s, Command& c) {
       case Errc::not_found: s.reply(550, "5.1.1", "No such user here: " + r.address); break;
       case Errc::quota_exceeded: s.reply(552, "5.2.2", ok.error().message); break;
       case Errc::conflict: s.reply(550, "5.2.1", ok.error().message); break;
+      case Errc::permission_denied: s.reply(550, "5.7.1", ok.error().message); break;  // a list's senders
       default: s.reply(451, "4.3.0", "Temporary problem checking the recipient, try again later"); break;
     }
     co_return;

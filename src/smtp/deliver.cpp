@@ -182,7 +182,11 @@ boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
   }
   // Shared with the job, and kept for a failure report should a recipient fail now.
   auto msg = std::make_shared<const std::string>(std::move(message));
-  auto job = [&mail = s.shared().mail, rcpts, msg]() { return mail.deliver(Principal::service(), rcpts, *msg); };
+  // The envelope: distribution lists among the recipients queue their outside members'
+  // copies with the original sender and this transaction's id.
+  auto job = [&mail = s.shared().mail, rcpts, msg, env = Envelope{t.from.address(), t.queue_id}]() {
+    return mail.deliver(Principal::service(), rcpts, *msg, 0, env);
+  };
   auto report = co_await s.shared().server.blocking(std::move(job));
   delivery_seconds().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 

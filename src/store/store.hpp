@@ -255,14 +255,17 @@ class Store {
   // refuses with Errc::conflict while it has any). Its addresses are kept from anyone
   // else until release_addresses passes `reusable_at`.
   virtual Status forget_account(AccountId id, UnixTime at, UnixTime reusable_at) = 0;
-  // When a removed account's address may be used again; Errc::not_found when it is free.
-  // create_account and add_alias refuse such an address (Errc::already_exists).
+  // When a removed account's (or alias's, or deleted list's) address may be used again;
+  // Errc::not_found when it is free. create_account, add_alias and create_list refuse such
+  // an address (Errc::already_exists).
   virtual Result<UnixTime> address_reserved_until(std::string_view address) = 0;
   // Frees addresses whose reservation ended before `before`; returns how many.
   virtual Result<int> release_addresses(UnixTime before) = 0;
   // Closure or merger (PRODUCT.md A3): every account and domain of `id` moves to
   // `successor`; organisation-scoped roles (administrators, helpdesk, authoriser, auditor)
-  // are removed from the moved accounts; `id` is closed. One transaction.
+  // are removed from the moved accounts; its distribution lists and directory contacts move
+  // too (a contact whose address the successor already lists is dropped), each noted in the
+  // directory change log; `id` is closed. One transaction.
   virtual Status close_organisation(OrgId id, OrgId successor, UnixTime at) = 0;
   virtual Status set_quota_allowance(OrgId id, int accounts) = 0;
   // How many accounts of `org` other than `except` have a quota above their kind's default.
@@ -284,6 +287,45 @@ class Store {
   // Listed candidates for a full export: account ids above `after`, ascending, at most `limit`.
   virtual Result<std::vector<AccountId>> account_ids(AccountId after, size_t limit) = 0;
   virtual Status set_sharing_agreement(OrgId id, bool approved) = 0;
+
+  // --- directory contacts and distribution lists (PRODUCT.md D1, M9) ----------------------
+  // Every write below also appends the entry's directory id to the directory change log
+  // (the export cursor), in the same transaction; member changes do not (members are not
+  // part of the directory entry).
+  //
+  // Fills id, created_at and updated_at (= at). Errc::already_exists when the organisation
+  // already lists that address; invalid_argument when the organisation does not exist.
+  virtual Result<DirectoryContact> create_contact(const DirectoryContact& c, UnixTime at) = 0;
+  virtual Result<DirectoryContact> contact(int64_t id) = 0;
+  // Every contact (org: nullopt) or one organisation's, ordered by address.
+  virtual Result<std::vector<DirectoryContact>> contacts(std::optional<OrgId> org) = 0;
+  // The contacts with this address (any case), in any organisation, by id.
+  virtual Result<std::vector<DirectoryContact>> contacts_by_address(std::string_view address) = 0;
+  // Replaces address, display name and profile of contact c.id. not_found, already_exists.
+  virtual Status update_contact(const DirectoryContact& c, UnixTime at) = 0;
+  virtual Status delete_contact(int64_t id, UnixTime at) = 0;
+
+  // Fills id and created_at; the members given are added too. Errc::already_exists when
+  // the address is an account's, an alias, another list's, or retired and not yet
+  // reusable (the one address namespace: create_account and add_alias refuse a list's
+  // address in turn).
+  virtual Result<DistributionList> create_list(const DistributionList& l, UnixTime at) = 0;
+  virtual Result<DistributionList> list(int64_t id) = 0;
+  // By address (any case); not_found when no list has it.
+  virtual Result<DistributionList> list_by_address(std::string_view address) = 0;
+  // Every list (org: nullopt) or one organisation's, ordered by address, with members.
+  virtual Result<std::vector<DistributionList>> lists(std::optional<OrgId> org) = 0;
+  // Display name, hidden and senders of list l.id (its address and members stay).
+  virtual Status update_list(const DistributionList& l, UnixTime at) = 0;
+  // Adds (present) or removes a member; returns whether anything changed. not_found when
+  // there is no such list.
+  virtual Result<bool> set_list_member(int64_t id, std::string_view member, bool present) = 0;
+  // Removes the list and its members; its address is reserved until `reusable_at`
+  // (address_reserved_until answers for it).
+  virtual Status delete_list(int64_t id, UnixTime at, UnixTime reusable_at) = 0;
+  // Directory ids of contacts and lists above `after`, ascending, at most `limit`: the rest
+  // of a full export after the accounts (their ids are all above every account id).
+  virtual Result<std::vector<uint64_t>> entry_ids(uint64_t after, size_t limit) = 0;
 
   // --- self-service reset and helpdesk checks (PRODUCT.md S4) ----------------------------
   // Replaces the account's security questions: (question, Argon2id PHC of the answer).

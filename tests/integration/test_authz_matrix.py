@@ -705,6 +705,46 @@ def run_add_alias(ctx, c):
     return call(c, "POST", f"/api/v1/accounts/{c.target.address}/aliases", {"alias": f"alias{next(_counter)}@{domain}"})
 
 
+def snap_contacts(ctx, c):
+    st, _, body = ctx.admin("GET", f"/api/v1/organisations/{c.target.ods}/contacts")
+    assert st == 200, body
+    return sorted(x["address"] for x in body["contacts"])
+
+
+def run_create_contact(ctx, c):
+    return call(c, "POST", f"/api/v1/organisations/{c.target.ods}/contacts",
+                {"address": f"partner{next(_counter)}@physio.example", "display_name": "Outside Partner"})
+
+
+def run_list_contacts(ctx, c):
+    return call(c, "GET", f"/api/v1/organisations/{c.target.ods}/contacts")
+
+
+def snap_lists(ctx, c):
+    st, _, body = ctx.admin("GET", f"/api/v1/organisations/{c.target.ods}/lists")
+    assert st == 200, body
+    return sorted((x["address"], tuple(x["members"])) for x in body["lists"])
+
+
+def run_create_list(ctx, c):
+    domain = c.target.address.split("@")[1]
+    return call(c, "POST", f"/api/v1/organisations/{c.target.ods}/lists",
+                {"address": f"list{next(_counter)}@{domain}", "display_name": "Ward list",
+                 "members": [c.target.address]})
+
+
+def prep_list(ctx, c):
+    domain = c.target.address.split("@")[1]
+    c.vars["list"] = f"members{next(_counter)}@{domain}"
+    st, _, b = ctx.admin("POST", f"/api/v1/organisations/{c.target.ods}/lists",
+                         {"address": c.vars["list"], "display_name": "Members list"})
+    assert st == 201, (st, b)
+
+
+def run_add_list_member(ctx, c):
+    return call(c, "PUT", f"/api/v1/organisations/{c.target.ods}/lists/{c.vars['list']}/members/{c.target.address}")
+
+
 def on_peer(prepare=None):
     """Rows about organisation A's other local administrator ("own" column): a local
     administrator resetting a peer's credentials takes over an account with its own rights."""
@@ -888,6 +928,15 @@ ACTIONS = [
            {"self": ALL, "own": ADMINS_IN_SCOPE, "admin": ADMINS_IN_SCOPE, "other": NATIONAL_ADMIN},
            changes=True, snapshot=snap_profile, hides_absent=True,
            note="D1: people edit their own entry, administrators their organisation's; helpdesk does not"),
+    Action("directory.contacts.create", run_create_contact, {"own": ADMINS_IN_SCOPE, "other": NATIONAL_ADMIN},
+           changes=True, snapshot=snap_contacts,
+           note="D1: an organisation's administrators list people outside the service"),
+    Action("directory.contacts.list", run_list_contacts, {"own": ADMINS_IN_SCOPE, "other": NATIONAL_ADMIN}),
+    Action("directory.lists.create", run_create_list, {"own": ADMINS_IN_SCOPE, "other": NATIONAL_ADMIN},
+           changes=True, snapshot=snap_lists,
+           note="M9 (static subset): the organisation's administrators create its lists"),
+    Action("directory.lists.member.add", run_add_list_member, {"own": ADMINS_IN_SCOPE, "other": NATIONAL_ADMIN},
+           changes=True, snapshot=snap_lists, prepare=prep_list, always_prepare=True),
     Action("organisation.sharing-agreement", run_agreement,
            {"own": frozenset({"authoriser"}) | NATIONAL_ADMIN, "other": NATIONAL_ADMIN}, changes=True,
            snapshot=snap_agreement,

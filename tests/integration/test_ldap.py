@@ -256,6 +256,23 @@ class LdapTest(LdapBase):
         self.assertEqual(e["telephonenumber"], ["0113 243 3144"])
         self.assertEqual(e["mobile"], ["07700 900001"])
 
+    def test_typed_surname_first(self):
+        # Thunderbird's filter with "smith sa" typed: nobody's cn, mail or sn starts with
+        # "smith" and goes on to "sa" (Sarah Smith's cn starts with "Sarah"), though the
+        # words match; given name first finds her and the Sams.
+        v = "smith*sa*"
+        rc, entries, err = self.ldapsearch(f"(|(cn={v})(mail={v})(sn={v}))", "mail")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(entries, [])
+        v = "sa*smith*"
+        rc, entries, err = self.ldapsearch(f"(|(cn={v})(mail={v})(sn={v}))", "mail")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.mails(entries), sorted([SARAH[0]] + [f"sam.smith{i}@{DOMAIN}" for i in range(6)]))
+        # Case and repeated spaces do not matter, as in the filter's own matching.
+        rc, entries, err = self.ldapsearch("(cn=SARAH  S*)", "mail")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.mails(entries), [SARAH[0]])
+
     def test_surname_and_organisation(self):
         rc, entries, err = self.ldapsearch("(&(sn=smith*)(o=sheffield*))", "mail")
         self.assertEqual(rc, 0, err)
@@ -327,6 +344,9 @@ class LdapTest(LdapBase):
         self.assertEqual([e["cn"] for e in entries], [["John Smithson"]])
         rc, entries, err = self.ldapsearch("(objectClass=*)", base=f"mail=nobody@{DOMAIN},ou={ORG},{BASE}",
                                            scope="base")
+        self.assertEqual(rc, 32, err)
+        # The right address under another organisation is no entry either.
+        rc, entries, err = self.ldapsearch("(objectClass=*)", base=f"mail={JOHN[0]},ou={ORG2},{BASE}", scope="base")
         self.assertEqual(rc, 32, err)
         # Below an organisation: that organisation only.
         rc, entries, err = self.ldapsearch("(sn=smith*)", "mail", base=f"ou={ORG2},{BASE}")
@@ -401,6 +421,22 @@ class LdapTest(LdapBase):
         rc, _, err = self.ldapsearch(bomb, "cn")
         self.assertNotEqual(rc, 0)
         self.assertIsNone(self.d.proc.poll())
+
+
+class LdapSyntheticTest(LdapBase):
+    """A synthetic directory (the benchmark's) beside the real accounts: its entries, which only
+    the index holds, answer base searches on their DNs like any other."""
+    EXTRA = PLAINTEXT + "[directory]\nsynthetic_entries = 300\nsynthetic_organisations = 10\n"
+
+    def test_base_search_on_a_synthetic_entry(self):
+        rc, entries, err = self.ldapsearch("(sn=a*)", "mail", "cn", extra=("-z", "5"))
+        self.assertIn(rc, (0, 4), err)  # 4: sizeLimitExceeded
+        synthetic = [e for e in entries if not e["mail"][0].endswith(DOMAIN) and not e["mail"][0].endswith(DOMAIN2)]
+        self.assertTrue(synthetic, entries)
+        dn, cn = synthetic[0]["dn"], synthetic[0]["cn"]
+        rc, found, err = self.ldapsearch("(objectClass=*)", "cn", base=dn, scope="base")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([e["cn"] for e in found], [cn])
 
 
 class LdapTlsTest(LdapBase):

@@ -316,6 +316,43 @@ CREATE TABLE message_blobs(
   message_id INTEGER PRIMARY KEY REFERENCES messages(id),
   record BLOB NOT NULL);
 )sql",
+    // v14: directory contacts (people outside the service an organisation lists) and
+    // static distribution lists with their members (PRODUCT.md D1, M9). Their directory
+    // ids are kContactIdBase/kListIdBase (model/types.hpp) plus the row id, which
+    // AUTOINCREMENT never hands out twice; directory_changes.account_id holds those ids for
+    // their changes. A list's address is in the one address namespace: the store checks
+    // `addresses` and `retired_addresses` before creating a list, and this table before
+    // creating an account or alias; a deleted list's address goes to retired_addresses
+    // (its account_id column then holds the list's directory id).
+    R"sql(
+CREATE TABLE directory_contacts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  org_id INTEGER NOT NULL REFERENCES organisations(id),
+  address TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  title TEXT NOT NULL, given_name TEXT NOT NULL, surname TEXT NOT NULL, job_role TEXT NOT NULL,
+  speciality TEXT NOT NULL, work_area TEXT NOT NULL, unit TEXT NOT NULL, site TEXT NOT NULL,
+  telephone TEXT NOT NULL, mobile TEXT NOT NULL, pager TEXT NOT NULL, fax TEXT NOT NULL, notes TEXT NOT NULL,
+  hidden INTEGER NOT NULL, mobile_hidden INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE(org_id, address));
+CREATE INDEX directory_contacts_by_address ON directory_contacts(address);
+CREATE TABLE distribution_lists(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  org_id INTEGER NOT NULL REFERENCES organisations(id),
+  address TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL,
+  hidden INTEGER NOT NULL,
+  senders TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE INDEX distribution_lists_by_org ON distribution_lists(org_id, address);
+CREATE TABLE list_members(
+  list_id INTEGER NOT NULL REFERENCES distribution_lists(id),
+  address TEXT NOT NULL,
+  PRIMARY KEY(list_id, address)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

@@ -500,6 +500,7 @@ class SqliteStore final : public Store {
       }
       id = c.last_insert_rowid();
       if (Status r = check_not_retired(c, addr); !r) return r;
+      if (Status r = check_not_list(c, addr); !r) return r;
       {
         auto u = c.prepare("INSERT INTO addresses(address,account_id,is_alias) VALUES(?,?,0)");
         u.bind(1, addr).bind(2, id);
@@ -983,6 +984,14 @@ class SqliteStore final : public Store {
   }
 
   // An address a removed account held stays unusable until release_addresses frees it.
+  // Lists share the address namespace of accounts and aliases (schema v14).
+  static Status check_not_list(Conn& c, const std::string& address) {
+    auto s = c.prepare("SELECT 1 FROM distribution_lists WHERE address=?");
+    s.bind(1, address);
+    if (s.step()) return make_error(Errc::already_exists, "address " + address + " is a distribution list's");
+    return s.status();
+  }
+
   static Status check_not_retired(Conn& c, const std::string& address) {
     auto s = c.prepare("SELECT reusable_at FROM retired_addresses WHERE address=?");
     s.bind(1, address);
@@ -1189,7 +1198,25 @@ class SqliteStore final : public Store {
       }
       auto d = c.prepare("UPDATE org_domains SET org_id=? WHERE org_id=?");
       d.bind(1, successor).bind(2, id);
-      return d.exec();
+      if (Status r = d.exec(); !r) return r;
+      // Lists and directory contacts go with the domains. A contact the successor already
+      // lists (same address) is not duplicated: the old organisation's copy goes.
+      {
+        auto ch = c.prepare(
+            "INSERT INTO directory_changes(account_id,at) SELECT ?1+id,?3 FROM directory_contacts WHERE org_id=?2 "
+            "UNION ALL SELECT ?4+id,?3 FROM distribution_lists WHERE org_id=?2");
+        ch.bind(1, static_cast<int64_t>(kContactIdBase)).bind(2, id).bind(3, at);
+        ch.bind(4, static_cast<int64_t>(kListIdBase));
+        if (Status r = ch.exec(); !r) return r;
+      }
+      for (const char* sql : {"UPDATE distribution_lists SET org_id=?1 WHERE org_id=?2",
+                              "UPDATE OR IGNORE directory_contacts SET org_id=?1 WHERE org_id=?2",
+                              "DELETE FROM directory_contacts WHERE org_id=?2"}) {
+        auto u = c.prepare(sql);
+        u.bind(1, successor).bind(2, id);
+        if (Status r = u.exec(); !r) return r;
+      }
+      return {};
     });
   }
 
@@ -1324,6 +1351,287 @@ class SqliteStore final : public Store {
     });
   }
 
+  // --- directory contacts and distribution lists ----------------------------------------
+  static constexpr const char* kContactCols =
+      "id,org_id,address,display_name,title,given_name,surname,job_role,speciality,work_area,unit,site,telephone,"
+      "mobile,pager,fax,notes,hidden,mobile_hidden,created_at,updated_at ";
+
+  static DirectoryContact read_contact(const Stmt& s) {
+    DirectoryContact c;
+    c.id = s.i64(0);
+    c.org_id = s.i64(1);
+    c.address = s.text(2);
+    c.display_name = s.text(3);
+    c.profile = read_profile(s, 4);
+    c.created_at = s.i64(19);
+    c.updated_at = s.i64(20);
+    return c;
+  }
+
+  static void bind_contact_fields(Stmt& s, int first, const DirectoryContact& c, const std::string& address) {
+    const DirectoryProfile& p = c.profile;
+    s.bind(first, address).bind(first + 1, std::string_view(c.display_name));
+    const std::string* text[] = {&p.title, &p.given_name, &p.surname, &p.job_role, &p.speciality, &p.work_area,
+                                 &p.unit, &p.site, &p.telephone, &p.mobile, &p.pager, &p.fax, &p.notes};
+    for (int i = 0; i < 13; ++i) s.bind(first + 2 + i, std::string_view(*text[i]));
+    s.bind(first + 15, p.hidden ? 1 : 0).bind(first + 16, p.mobile_hidden ? 1 : 0);
+  }
+
+  static Status note_change(Conn& c, uint64_t directory_id, UnixTime at) {
+    auto ch = c.prepare("INSERT INTO directory_changes(account_id,at) VALUES(?,?)");
+    ch.bind(1, static_cast<int64_t>(directory_id)).bind(2, at);
+    return ch.exec();
+  }
+
+  Result<DirectoryContact> create_contact(const DirectoryContact& in, UnixTime at) override {
+    int64_t id = 0;
+    std::string addr = lower(in.address);
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "INSERT INTO directory_contacts(org_id,address,display_name,title,given_name,surname,job_role,speciality,"
+          "work_area,unit,site,telephone,mobile,pager,fax,notes,hidden,mobile_hidden,created_at,updated_at) "
+          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      s.bind(1, in.org_id);
+      bind_contact_fields(s, 2, in, addr);
+      s.bind(19, at).bind(20, at);
+      if (Status r = s.exec(); !r) {
+        if (r.error().code == Errc::invalid_argument)
+          return make_error(Errc::invalid_argument, "organisation " + std::to_string(in.org_id) + " does not exist");
+        if (r.error().code == Errc::already_exists)
+          return make_error(Errc::already_exists, "the organisation already lists a contact " + addr);
+        return r;
+      }
+      id = c.last_insert_rowid();
+      return note_change(c, kContactIdBase + static_cast<uint64_t>(id), at);
+    });
+    if (!st) return st.error();
+    return contact(id);
+  }
+
+  Result<DirectoryContact> contact(int64_t id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string("SELECT ") + kContactCols + "FROM directory_contacts WHERE id=?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no directory contact " + std::to_string(id)) : s.status().error();
+    return read_contact(s);
+  }
+
+  Result<std::vector<DirectoryContact>> contacts(std::optional<OrgId> org) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string all = std::string("SELECT ") + kContactCols + "FROM directory_contacts ORDER BY address,id";
+    static const std::string by_org =
+        std::string("SELECT ") + kContactCols + "FROM directory_contacts WHERE org_id=? ORDER BY address,id";
+    auto s = (*c)->prepare(org ? by_org.c_str() : all.c_str());
+    if (org) s.bind(1, *org);
+    std::vector<DirectoryContact> out;
+    while (s.step()) out.push_back(read_contact(s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Result<std::vector<DirectoryContact>> contacts_by_address(std::string_view address) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql =
+        std::string("SELECT ") + kContactCols + "FROM directory_contacts WHERE address=? ORDER BY id";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, lower(address));
+    std::vector<DirectoryContact> out;
+    while (s.step()) out.push_back(read_contact(s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status update_contact(const DirectoryContact& in, UnixTime at) override {
+    std::string addr = lower(in.address);
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "UPDATE directory_contacts SET address=?,display_name=?,title=?,given_name=?,surname=?,job_role=?,"
+          "speciality=?,work_area=?,unit=?,site=?,telephone=?,mobile=?,pager=?,fax=?,notes=?,hidden=?,mobile_hidden=?,"
+          "updated_at=? WHERE id=?");
+      bind_contact_fields(s, 1, in, addr);
+      s.bind(18, at).bind(19, in.id);
+      if (Status r = s.exec(); !r) {
+        if (r.error().code == Errc::already_exists)
+          return make_error(Errc::already_exists, "the organisation already lists a contact " + addr);
+        return r;
+      }
+      if (c.changes() == 0) return not_found("no directory contact " + std::to_string(in.id));
+      return note_change(c, kContactIdBase + static_cast<uint64_t>(in.id), at);
+    });
+  }
+
+  Status delete_contact(int64_t id, UnixTime at) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto d = c.prepare("DELETE FROM directory_contacts WHERE id=?");
+      d.bind(1, id);
+      if (Status r = d.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no directory contact " + std::to_string(id));
+      return note_change(c, kContactIdBase + static_cast<uint64_t>(id), at);
+    });
+  }
+
+  static constexpr const char* kListCols = "id,org_id,address,display_name,hidden,senders,created_at ";
+
+  static DistributionList read_list(Conn& c, const Stmt& s) {
+    DistributionList l;
+    l.id = s.i64(0);
+    l.org_id = s.i64(1);
+    l.address = s.text(2);
+    l.display_name = s.text(3);
+    l.hidden = s.i64(4) != 0;
+    l.senders = parse_list_senders(s.text(5)).value_or(ListSenders::members);  // unknown: the narrowest
+    l.created_at = s.i64(6);
+    auto m = c.prepare("SELECT address FROM list_members WHERE list_id=? ORDER BY address");
+    m.bind(1, l.id);
+    while (m.step()) l.members.push_back(m.text(0));
+    return l;
+  }
+
+  Result<DistributionList> create_list(const DistributionList& in, UnixTime at) override {
+    int64_t id = 0;
+    std::string addr = lower(in.address);
+    Status st = committer_.run([&](Conn& c) -> Status {
+      if (Status r = check_not_retired(c, addr); !r) return r;
+      {
+        auto a = c.prepare("SELECT 1 FROM addresses WHERE address=?");
+        a.bind(1, addr);
+        if (a.step()) return make_error(Errc::already_exists, "address " + addr + " is already taken");
+        if (!a.status()) return a.status();
+      }
+      auto s = c.prepare(
+          "INSERT INTO distribution_lists(org_id,address,display_name,hidden,senders,created_at,updated_at) "
+          "VALUES(?,?,?,?,?,?,?)");
+      s.bind(1, in.org_id).bind(2, addr).bind(3, std::string_view(in.display_name)).bind(4, in.hidden ? 1 : 0);
+      s.bind(5, to_string(in.senders)).bind(6, at).bind(7, at);
+      if (Status r = s.exec(); !r) {
+        if (r.error().code == Errc::invalid_argument)
+          return make_error(Errc::invalid_argument, "organisation " + std::to_string(in.org_id) + " does not exist");
+        if (r.error().code == Errc::already_exists)
+          return make_error(Errc::already_exists, "address " + addr + " is already taken");
+        return r;
+      }
+      id = c.last_insert_rowid();
+      for (const auto& m : in.members) {
+        auto ins = c.prepare("INSERT OR IGNORE INTO list_members(list_id,address) VALUES(?,?)");
+        ins.bind(1, id).bind(2, lower(m));
+        if (Status r = ins.exec(); !r) return r;
+      }
+      return note_change(c, kListIdBase + static_cast<uint64_t>(id), at);
+    });
+    if (!st) return st.error();
+    return list(id);
+  }
+
+  Result<DistributionList> list(int64_t id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string("SELECT ") + kListCols + "FROM distribution_lists WHERE id=?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? not_found("no distribution list " + std::to_string(id)) : s.status().error();
+    return read_list(**c, s);
+  }
+
+  Result<DistributionList> list_by_address(std::string_view address) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string("SELECT ") + kListCols + "FROM distribution_lists WHERE address=?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, lower(address));
+    if (!s.step())
+      return s.status() ? not_found("no distribution list " + std::string(address)) : s.status().error();
+    return read_list(**c, s);
+  }
+
+  Result<std::vector<DistributionList>> lists(std::optional<OrgId> org) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string all = std::string("SELECT ") + kListCols + "FROM distribution_lists ORDER BY address";
+    static const std::string by_org =
+        std::string("SELECT ") + kListCols + "FROM distribution_lists WHERE org_id=? ORDER BY address";
+    auto s = (*c)->prepare(org ? by_org.c_str() : all.c_str());
+    if (org) s.bind(1, *org);
+    std::vector<DistributionList> out;
+    while (s.step()) out.push_back(read_list(**c, s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status update_list(const DistributionList& in, UnixTime at) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("UPDATE distribution_lists SET display_name=?,hidden=?,senders=?,updated_at=? WHERE id=?");
+      s.bind(1, std::string_view(in.display_name)).bind(2, in.hidden ? 1 : 0).bind(3, to_string(in.senders));
+      s.bind(4, at).bind(5, in.id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no distribution list " + std::to_string(in.id));
+      return note_change(c, kListIdBase + static_cast<uint64_t>(in.id), at);
+    });
+  }
+
+  Result<bool> set_list_member(int64_t id, std::string_view member, bool present) override {
+    bool changed = false;
+    std::string m = lower(member);
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto l = c.prepare("SELECT 1 FROM distribution_lists WHERE id=?");
+      l.bind(1, id);
+      if (!l.step()) return l.status() ? not_found("no distribution list " + std::to_string(id)) : l.status();
+      auto s = present ? c.prepare("INSERT OR IGNORE INTO list_members(list_id,address) VALUES(?,?)")
+                       : c.prepare("DELETE FROM list_members WHERE list_id=? AND address=?");
+      s.bind(1, id).bind(2, m);
+      if (Status r = s.exec(); !r) return r;
+      changed = c.changes() != 0;
+      return {};
+    });
+    if (!st) return st.error();
+    return changed;
+  }
+
+  Status delete_list(int64_t id, UnixTime at, UnixTime reusable_at) override {
+    return committer_.run([&](Conn& c) -> Status {
+      const uint64_t dir_id = kListIdBase + static_cast<uint64_t>(id);
+      {
+        auto r = c.prepare(
+            "INSERT OR REPLACE INTO retired_addresses(address,account_id,retired_at,reusable_at) "
+            "SELECT address,?1,?2,?3 FROM distribution_lists WHERE id=?4");
+        r.bind(1, static_cast<int64_t>(dir_id)).bind(2, at).bind(3, reusable_at).bind(4, id);
+        if (Status st = r.exec(); !st) return st;
+        if (c.changes() == 0) return not_found("no distribution list " + std::to_string(id));
+      }
+      for (const char* sql : {"DELETE FROM list_members WHERE list_id=?", "DELETE FROM distribution_lists WHERE id=?"}) {
+        auto d = c.prepare(sql);
+        d.bind(1, id);
+        if (Status st = d.exec(); !st) return st;
+      }
+      return note_change(c, dir_id, at);
+    });
+  }
+
+  Result<std::vector<uint64_t>> entry_ids(uint64_t after, size_t limit) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    std::vector<uint64_t> out;
+    // Contacts' ids are all below lists' (kContactIdBase < kListIdBase): contacts first,
+    // each table read along its primary key from where the cursor stands.
+    auto range = [&](const char* sql, uint64_t base) -> Status {
+      if (out.size() >= limit) return {};
+      int64_t from = after < base ? 0 : static_cast<int64_t>(after - base);
+      auto s = (*c)->prepare(sql);
+      s.bind(1, from).bind(2, static_cast<int64_t>(limit - out.size()));
+      while (s.step()) out.push_back(base + static_cast<uint64_t>(s.i64(0)));
+      return s.status();
+    };
+    if (after < kListIdBase)
+      if (Status st = range("SELECT id FROM directory_contacts WHERE id>? ORDER BY id LIMIT ?", kContactIdBase); !st)
+        return st.error();
+    if (Status st = range("SELECT id FROM distribution_lists WHERE id>? ORDER BY id LIMIT ?", kListIdBase); !st)
+      return st.error();
+    return out;
+  }
+
   // --- self-service reset, helpdesk checks ---------------------------------------------
   Status set_security_questions(AccountId id, std::span<const std::pair<std::string, std::string>> qa) override {
     return committer_.run([&](Conn& c) -> Status {
@@ -1372,6 +1680,7 @@ class SqliteStore final : public Store {
     std::string a = lower(alias);
     return committer_.run([&](Conn& c) -> Status {
       if (Status r = check_not_retired(c, a); !r) return r;
+      if (Status r = check_not_list(c, a); !r) return r;
       auto s = c.prepare("INSERT INTO addresses(address,account_id,is_alias) SELECT ?,id,1 FROM accounts WHERE id=?");
       s.bind(1, a).bind(2, id);
       if (Status r = s.exec(); !r) return make_error(r.error().code, "address " + a + " is already taken");
