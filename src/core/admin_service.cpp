@@ -100,7 +100,7 @@ Status AdminService::check_password(std::string_view password, AccountKind kind)
   return {};
 }
 
-Status AdminService::validate_address(std::string_view a) {
+Status AdminService::validate_address(std::string_view a, bool external) {
   auto bad = [&](const char* why) {
     return Status(make_error(Errc::invalid_argument, "address '" + std::string(a) + "' " + why));
   };
@@ -111,9 +111,13 @@ Status AdminService::validate_address(std::string_view a) {
   if (local.size() > 64) return bad("has a local part longer than 64 characters");
   if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
     return bad("has a misplaced dot");
+  // Outside addresses: RFC 5322 atext (O'Neill and the like); the service's own: a
+  // conservative set every client and gateway handles.
+  const std::string_view punctuation = external ? ".!#$%&'*+-/=?^_`{|}~" : ".-_+";
   for (char c : local)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view(".-_+").find(c) != std::string_view::npos))
-      return bad("may use only letters, digits and . - _ + before the @");
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || punctuation.find(c) != std::string_view::npos))
+      return bad(external ? "has a character that is not allowed before the @"
+                          : "may use only letters, digits and . - _ + before the @");
   if (domain.size() < 3 || domain.find('.') == std::string_view::npos || domain.front() == '.' ||
       domain.back() == '.' || domain.find("..") != std::string_view::npos)
     return bad("has no valid domain");

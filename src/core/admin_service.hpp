@@ -279,7 +279,10 @@ class AdminService {
   Status check_new_password(const Account& acct, std::string_view password);
   // The configured policy (lists loaded): for caremaild's start-up.
   static Result<std::shared_ptr<const identity::PasswordPolicy>> load_policy(const Config& config);
-  static Status validate_address(std::string_view address);
+  // An address's syntax: local@domain, 3-254 characters, a dot-atom local part of at most 64,
+  // a host-name domain. The service's own addresses allow letters, digits and . - _ + before
+  // the @; `external` ones (directory contacts, list members) all of RFC 5322's atext.
+  static Status validate_address(std::string_view address, bool external = false);
   static Status validate_ods_code(std::string_view ods);
 
  private:

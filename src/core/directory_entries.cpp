@@ -41,25 +41,7 @@ bool printable(std::string_view s) {
 // An address outside the service: RFC 5322 dot-atom local part (atext and dots, which
 // allows O'Neill and similar), a host name domain. Quoted local parts and address
 // literals are refused: no directory needs them and they complicate every consumer.
-Status valid_external_address(std::string_view a) {
-  auto bad = [&](const char* why) { return Status(invalid("address '" + std::string(a) + "' " + why)); };
-  if (a.size() < 3 || a.size() > 254) return bad("must be 3 to 254 characters");
-  auto at = a.rfind('@');
-  if (at == std::string_view::npos || at == 0) return bad("must be local-part@domain");
-  auto local = a.substr(0, at), domain = a.substr(at + 1);
-  if (local.size() > 64) return bad("has a local part longer than 64 characters");
-  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
-    return bad("has a misplaced dot");
-  for (char c : local)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view(".!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos))
-      return bad("has a character that is not allowed before the @");
-  if (domain.size() < 3 || domain.find('.') == std::string_view::npos || domain.front() == '.' ||
-      domain.back() == '.' || domain.find("..") != std::string_view::npos)
-    return bad("has no valid domain");
-  for (char c : domain)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-')) return bad("has no valid domain");
-  return {};
-}
+Status valid_external_address(std::string_view a) { return AdminService::validate_address(a, true); }
 
 std::string domain_of(std::string_view a) { return std::string(a.substr(a.rfind('@') + 1)); }
 

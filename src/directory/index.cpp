@@ -200,7 +200,7 @@ void Searcher::finish_clause(Clause& c, bool address, std::string_view word) {
     std::sort(c.extra_prefix.begin(), c.extra_prefix.end());
     if (!address && word.size() <= 2) c.prefix_key = d_.find_prefix_key(prefix_code(word, word.size()));
   }
-  if (!address && word.size() >= kFuzzyMinWord) {
+  if (!address && q_.allow_typos && word.size() >= kFuzzyMinWord) {
     std::vector<uint64_t> hs;
     for_each_variant(word, [&](uint64_t h) { hs.push_back(h); });
     for (uint64_t h : hs) {

@@ -62,6 +62,11 @@ struct Query {
   // its organisation's: how an LDAP (cn=...) filter reads. Off, "smith northfield" finds
   // the Smiths of Northfield.
   bool names_only = false;
+  // Words of 5+ letters may match a word one typo away. Off for LDAP, whose filters have
+  // no such notion: a typo match passes the exact filter that follows only by accident (a
+  // component inside a word), and looking for them once the exact and prefix matches run
+  // short is the costliest part of a query.
+  bool allow_typos = true;
 
   std::string ods_code;      // exact, any case
   std::string organisation;  // words of the organisation's name, each a whole word or a prefix

@@ -199,6 +199,16 @@ TEST_F(IndexTest, NamesOnlyLeavesTheOrganisationsWordsOut) {
   EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{2, 1}));
 }
 
+TEST_F(IndexTest, TyposCanBeTurnedOff) {
+  Query q;
+  q.text = "sarah smith";
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{1, 3, 7}));  // 7: Sara, one letter short
+  q.allow_typos = false;
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{1, 3}));
+  q.text = "smiht";  // no word, no prefix: only a typo would find it
+  EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{}));
+}
+
 TEST_F(IndexTest, SubstringAssertionsDropCandidatesBeforeTheyCount) {
   // (cn=sarah*smith*): the words find Sarah Smith, Sarah Smithson and, one typo away, Sara
   // Smith; the assertion keeps those whose name starts with "sarah" and has "smith" after.

@@ -69,16 +69,6 @@ json::object to_json(const QuotaUsage& q) {
   return {{"used_bytes", q.bytes}, {"messages", q.messages}, {"limit_bytes", q.limit_bytes}};
 }
 
-// Body as a JSON object, or a 400/415 problem.
-std::variant<json::object, Response> parse_body(const Request& r) {
-  if (r.content_type.find("application/json") == std::string::npos)
-    return problem(415, "send the request body as application/json");
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec) return problem(400, "the body is not valid JSON: " + ec.message());
-  if (!v.is_object()) return problem(400, "the body must be a JSON object");
-  return std::move(v.as_object());
-}
 
 // Optional string member; a wrong type is an error.
 std::optional<std::string> get_str(const json::object& o, std::string_view key, std::string& err) {

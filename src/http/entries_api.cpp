@@ -40,20 +40,10 @@ json::object to_json(const DistributionList& l, std::string_view ods) {
           {"members", members},     {"created_at", l.created_at}};
 }
 
-std::variant<json::object, Response> body_object(const Request& r) {
-  if (r.content_type.find("application/json") == std::string::npos)
-    return problem(415, "send the request body as application/json");
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec) return problem(400, "the body is not valid JSON: " + ec.message());
-  if (!v.is_object()) return problem(400, "the body must be a JSON object");
-  return std::move(v.as_object());
-}
-
 // The whole contact (POST and PUT replace every field): address and display_name are
 // required, the profile fields default to empty, the switches to false.
 std::variant<DirectoryContact, Response> parse_contact(const Request& r) {
-  auto body = body_object(r);
+  auto body = parse_body(r);
   if (auto* resp = std::get_if<Response>(&body)) return std::move(*resp);
   DirectoryContact c;
   bool has_address = false, has_name = false;
@@ -98,7 +88,7 @@ std::optional<ListSenders> senders_of(const json::value& v) {
 constexpr const char* kSendersHelp = "'senders' is anyone, service (people signed in to the service) or members";
 
 std::variant<DistributionList, Response> parse_new_list(const Request& r) {
-  auto body = body_object(r);
+  auto body = parse_body(r);
   if (auto* resp = std::get_if<Response>(&body)) return std::move(*resp);
   DistributionList l;
   bool has_address = false, has_name = false;
@@ -130,7 +120,7 @@ std::variant<DistributionList, Response> parse_new_list(const Request& r) {
 
 // PUT lists/{address}: display_name, hidden, senders; a field left out keeps its value.
 std::variant<DistributionList, Response> parse_list_settings(const Request& r, DistributionList current) {
-  auto body = body_object(r);
+  auto body = parse_body(r);
   if (auto* resp = std::get_if<Response>(&body)) return std::move(*resp);
   for (const auto& [k, v] : std::get<json::object>(body)) {
     if (k == "display_name") {

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <string_view>
+#include <variant>
 
 #include "common/result.hpp"
 #include "http/http_server.hpp"
@@ -51,5 +52,16 @@ inline Response problem(int status, std::string_view detail, boost::json::object
 }
 
 inline Response problem(const Error& e) { return problem(status_for(e.code), e.message); }
+
+// The request body as a JSON object, or the 415/400 problem to answer with.
+inline std::variant<boost::json::object, Response> parse_body(const Request& r) {
+  if (r.content_type.find("application/json") == std::string::npos)
+    return problem(415, "send the request body as application/json");
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(r.body, ec);
+  if (ec) return problem(400, "the body is not valid JSON: " + ec.message());
+  if (!v.is_object()) return problem(400, "the body must be a JSON object");
+  return std::move(v.as_object());
+}
 
 }  // namespace caremail::http

@@ -443,6 +443,7 @@ SearchPlan plan_search(const Filter& f) {
     return p;
   }
   p.queries = std::move(*q);
+  for (auto& query : p.queries) query.allow_typos = false;
   // Queries by an address first: they are the most selective (an address, or the beginning
   // of addresses), and a typeahead's (mail=sarah.c*) branch then fills the page before the
   // broader name words are looked at.
@@ -455,6 +456,7 @@ void restrict_to_organisation(SearchPlan& plan, std::string_view ods_code) {
   if (plan.unbounded) {
     plan.unbounded = false;
     plan.queries.assign(1, directory::Query{});
+    plan.queries[0].allow_typos = false;
   }
   for (auto& q : plan.queries) q.ods_code = std::string(ods_code);
 }

@@ -125,6 +125,7 @@ TEST(LdapPlan, Table) {
       if (!q.text.empty()) {
         EXPECT_TRUE(q.names_only) << c.filter;
       }
+      EXPECT_FALSE(q.allow_typos) << c.filter;  // no LDAP filter matches by typo
     }
     EXPECT_EQ(got, c.texts) << c.filter;
   }
