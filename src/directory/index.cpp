@@ -176,6 +176,8 @@ class Searcher {
     std::vector<std::string> any;
   };
   std::vector<std::vector<Prepared>> assertions_;
+  mutable size_t rejected_ = 0;       // candidates the assertions dropped
+  mutable bool budget_spent_ = false;  // rejected_ reached limits_.max_rejected: stop scanning
   // Per clause and organisation: how the clause matches the organisation's words (-1: not
   // yet known). Filled as candidates from each organisation appear.
   mutable std::vector<std::vector<int8_t>> org_tier_;
@@ -369,7 +371,10 @@ int Searcher::evaluate(uint32_t doc) const {
     if (t == 3) return -1;
     tier = std::max(tier, t);
   }
-  if (!assertions_.empty() && !assertions_hold(doc)) return -1;
+  if (!assertions_.empty() && !assertions_hold(doc)) {
+    if (++rejected_ >= limits_.max_rejected) budget_spent_ = true;
+    return -1;
+  }
   return tier;
 }
 
@@ -560,7 +565,7 @@ Result<SearchResult> Searcher::run(size_t limit, size_t offset) {
         if (n == 0) return false;
         for (size_t i = 0; i < n; ++i) {
           process(batch[i]);
-          if (done(overlay)) return true;
+          if (done(overlay) || budget_spent_) return true;
         }
       }
     };
@@ -728,7 +733,8 @@ Result<SearchResult> Searcher::run(size_t limit, size_t offset) {
     }
   }
   result.total = static_cast<size_t>(estimate + 0.5);
-  result.total_exact = exact && !overlay_cut;
+  result.total_exact = exact && !overlay_cut && !budget_spent_;
+  result.truncated = budget_spent_;
   for (size_t i = offset; i < ranked.size() && i < need; ++i) {
     const Record& r = d_.records[ranked[i].first];
     Hit h;

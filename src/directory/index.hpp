@@ -101,6 +101,8 @@ struct SearchResult {
   // typeahead stops scanning once the page is full), good for "about N".
   size_t total = 0;
   bool total_exact = true;
+  // The scan stopped at SearchLimits::max_rejected: matches may lie beyond it.
+  bool truncated = false;
 };
 
 struct SearchLimits {
@@ -113,6 +115,11 @@ struct SearchLimits {
   // Why: offset + limit is the work a page costs (the scan keeps that many per rank
   // group); deep paging past this is refused with invalid_argument.
   size_t max_window = 1000;
+  // Why: Query::assertions can drop nearly every candidate of a broad word ("(cn=o'*)"
+  // finds every word in "o", few names starting "o'"), and a page that never fills would
+  // scan the whole list (100 ms at national scale). After this many dropped candidates
+  // the search returns what it has, marked truncated.
+  size_t max_rejected = 2000;
 };
 
 struct IndexStats {

@@ -236,6 +236,19 @@ TEST_F(IndexTest, SubstringAssertionsDropCandidatesBeforeTheyCount) {
   // An empty OR holds for nobody.
   q.assertions = {{}};
   EXPECT_EQ(ids(index_.search(q, {})), (std::vector<uint64_t>{}));
+  // Dropping candidates is bounded: past max_rejected the scan stops, marked truncated.
+  q.text = "smith";
+  q.assertions = {{SubstringAssertion{NameField::common_name, "x", {}, ""}}};
+  SearchLimits few;
+  few.max_rejected = 2;
+  auto cut = index_.search(q, {}, 20, 0, few);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_TRUE(cut->hits.empty());
+  EXPECT_TRUE(cut->truncated);
+  EXPECT_FALSE(cut->total_exact);
+  auto whole = index_.search(q, {});
+  ASSERT_TRUE(whole.ok());
+  EXPECT_FALSE(whole->truncated) << "five Smiths are under the default bound";
 }
 
 TEST_F(IndexTest, FindYourLocalAdministrator) {

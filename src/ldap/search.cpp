@@ -722,7 +722,12 @@ RunResult run_search(const SearchPlan& plan, const Filter& filter, std::string_v
       }
       return r;
     }
-    if (hits.size() < limit) {
+    if (page->truncated && hits.size() < limit) {
+      // The index gave up on this query (too many candidates failed its substring
+      // tests): like passing the window, the others may still fill the page.
+      window_passed = true;
+      at = Cursor{at.query + 1, 0};
+    } else if (hits.size() < limit) {
       at = Cursor{at.query + 1, 0};  // this query has no more candidates
     } else {
       at.offset += hits.size();
