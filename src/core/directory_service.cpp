@@ -89,58 +89,8 @@ bool iequals_ascii(std::string_view a, std::string_view b) {
          });
 }
 
-directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, const DirectoryProfile* p) {
-  directory::DirectoryEntry e;
-  e.id = static_cast<uint64_t>(a.id);
-  e.kind = a.kind == AccountKind::shared ? directory::EntryKind::shared : directory::EntryKind::person;
-  e.display_name = a.display_name;
-  e.address = a.address;
-  e.org_id = static_cast<uint32_t>(org.id);
-  e.ods_code = org.ods_code;
-  e.org_name = org.name;
-  e.is_org_admin = administrator(a);
-  if (p) {
-    e.title = p->title;
-    e.given_name = p->given_name;
-    e.surname = p->surname;
-    e.job_role = p->job_role;
-    e.speciality = p->speciality;
-    e.work_area = p->work_area;
-    e.unit = p->unit;
-    e.site = p->site;
-    e.telephone = p->telephone;
-    e.mobile = p->mobile;
-    e.pager = p->pager;
-    e.fax = p->fax;
-    e.notes = p->notes;
-    e.hidden = p->hidden;
-    e.mobile_hidden = p->mobile_hidden;
-  }
-  // Without names of its own, a person's entry is found by the words of the display name.
-  if (e.given_name.empty() && e.surname.empty() && e.kind == directory::EntryKind::person) {
-    auto sp = a.display_name.rfind(' ');
-    if (sp != std::string::npos) {
-      e.given_name = a.display_name.substr(0, sp);
-      e.surname = a.display_name.substr(sp + 1);
-    } else {
-      e.surname = a.display_name;
-    }
-  }
-  return e;
-}
-
-}  // namespace
-
-directory::DirectoryEntry DirectoryService::contact_entry(const DirectoryContact& c, const Organisation& org) {
-  directory::DirectoryEntry e;
-  e.id = c.directory_id();
-  e.kind = directory::EntryKind::contact;
-  e.display_name = c.display_name;
-  e.address = c.address;
-  e.org_id = static_cast<uint32_t>(org.id);
-  e.ods_code = org.ods_code;
-  e.org_name = org.name;
-  const DirectoryProfile& p = c.profile;
+// What a profile says, onto an entry.
+void apply_profile(directory::DirectoryEntry& e, const DirectoryProfile& p) {
   e.title = p.title;
   e.given_name = p.given_name;
   e.surname = p.surname;
@@ -156,16 +106,51 @@ directory::DirectoryEntry DirectoryService::contact_entry(const DirectoryContact
   e.notes = p.notes;
   e.hidden = p.hidden;
   e.mobile_hidden = p.mobile_hidden;
-  // Like a person without names of their own: found (and sorted) by the display name.
-  if (e.given_name.empty() && e.surname.empty()) {
-    auto sp = c.display_name.rfind(' ');
-    if (sp != std::string::npos) {
-      e.given_name = c.display_name.substr(0, sp);
-      e.surname = c.display_name.substr(sp + 1);
-    } else {
-      e.surname = c.display_name;
-    }
+}
+
+// An entry without names of its own is found (and sorted) by its display name's words:
+// the last as the surname.
+void names_from_display(directory::DirectoryEntry& e) {
+  if (!e.given_name.empty() || !e.surname.empty()) return;
+  auto sp = e.display_name.rfind(' ');
+  if (sp != std::string::npos) {
+    e.given_name = e.display_name.substr(0, sp);
+    e.surname = e.display_name.substr(sp + 1);
+  } else {
+    e.surname = e.display_name;
   }
+}
+
+directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, const DirectoryProfile* p) {
+  directory::DirectoryEntry e;
+  e.id = static_cast<uint64_t>(a.id);
+  e.kind = a.kind == AccountKind::shared ? directory::EntryKind::shared : directory::EntryKind::person;
+  e.display_name = a.display_name;
+  e.address = a.address;
+  e.org_id = static_cast<uint32_t>(org.id);
+  e.ods_code = org.ods_code;
+  e.org_name = org.name;
+  e.is_org_admin = administrator(a);
+  if (p) apply_profile(e, *p);
+  // Without names of its own, a person's entry is found by the words of the display name.
+  if (e.kind == directory::EntryKind::person) names_from_display(e);
+  return e;
+}
+
+}  // namespace
+
+directory::DirectoryEntry DirectoryService::contact_entry(const DirectoryContact& c, const Organisation& org) {
+  directory::DirectoryEntry e;
+  e.id = c.directory_id();
+  e.kind = directory::EntryKind::contact;
+  e.display_name = c.display_name;
+  e.address = c.address;
+  e.org_id = static_cast<uint32_t>(org.id);
+  e.ods_code = org.ods_code;
+  e.org_name = org.name;
+  apply_profile(e, c.profile);
+  // Like a person without names of their own: found (and sorted) by the display name.
+  names_from_display(e);
   return e;
 }
 
