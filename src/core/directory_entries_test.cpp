@@ -13,6 +13,7 @@
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
 #include "store/open_storage.hpp"
+#include "make_account.hpp"
 #include "temp_dir.hpp"
 
 namespace caremail {
@@ -59,14 +60,7 @@ class DirectoryEntriesTest : public ::testing::Test {
 
   Principal make(const std::string& address, const std::string& ods, const std::string& name,
                  std::vector<Role> roles = {Role::user}) {
-    CreateAccountRequest r;
-    r.address = address;
-    r.ods_code = ods;
-    r.display_name = name;
-    r.roles = std::move(roles);
-    auto a = admin_->create_account(national_, r);
-    EXPECT_TRUE(a.ok()) << (a.ok() ? "" : a.error().message);
-    return a.ok() ? Principal::of(*a) : Principal{};
+    return testing::make_account(*admin_, national_, address, ods, name, std::move(roles));
   }
 
   std::vector<std::string> find(const Principal& by, const std::string& text) {

@@ -121,15 +121,25 @@ void names_from_display(directory::DirectoryEntry& e) {
   }
 }
 
-directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, const DirectoryProfile* p) {
+// The fields every kind of entry has: who it is and whose.
+directory::DirectoryEntry entry_of(uint64_t id, directory::EntryKind kind, const std::string& display_name,
+                                   const std::string& address, const Organisation& org) {
   directory::DirectoryEntry e;
-  e.id = static_cast<uint64_t>(a.id);
-  e.kind = a.kind == AccountKind::shared ? directory::EntryKind::shared : directory::EntryKind::person;
-  e.display_name = a.display_name;
-  e.address = a.address;
+  e.id = id;
+  e.kind = kind;
+  e.display_name = display_name;
+  e.address = address;
   e.org_id = static_cast<uint32_t>(org.id);
   e.ods_code = org.ods_code;
   e.org_name = org.name;
+  return e;
+}
+
+directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, const DirectoryProfile* p) {
+  directory::DirectoryEntry e =
+      entry_of(static_cast<uint64_t>(a.id),
+               a.kind == AccountKind::shared ? directory::EntryKind::shared : directory::EntryKind::person,
+               a.display_name, a.address, org);
   e.is_org_admin = administrator(a);
   if (p) apply_profile(e, *p);
   // Without names of its own, a person's entry is found by the words of the display name.
@@ -140,14 +150,7 @@ directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, 
 }  // namespace
 
 directory::DirectoryEntry DirectoryService::contact_entry(const DirectoryContact& c, const Organisation& org) {
-  directory::DirectoryEntry e;
-  e.id = c.directory_id();
-  e.kind = directory::EntryKind::contact;
-  e.display_name = c.display_name;
-  e.address = c.address;
-  e.org_id = static_cast<uint32_t>(org.id);
-  e.ods_code = org.ods_code;
-  e.org_name = org.name;
+  directory::DirectoryEntry e = entry_of(c.directory_id(), directory::EntryKind::contact, c.display_name, c.address, org);
   apply_profile(e, c.profile);
   // Like a person without names of their own: found (and sorted) by the display name.
   names_from_display(e);
@@ -155,14 +158,7 @@ directory::DirectoryEntry DirectoryService::contact_entry(const DirectoryContact
 }
 
 directory::DirectoryEntry DirectoryService::list_entry(const DistributionList& l, const Organisation& org) {
-  directory::DirectoryEntry e;
-  e.id = l.directory_id();
-  e.kind = directory::EntryKind::list;
-  e.display_name = l.display_name;
-  e.address = l.address;
-  e.org_id = static_cast<uint32_t>(org.id);
-  e.ods_code = org.ods_code;
-  e.org_name = org.name;
+  directory::DirectoryEntry e = entry_of(l.directory_id(), directory::EntryKind::list, l.display_name, l.address, org);
   e.hidden = l.hidden;
   return e;
 }
