@@ -1,8 +1,36 @@
 #include "common/case_ignore.hpp"
 
+#include <utf8proc.h>
+
+#include <cstdlib>
+#include <memory>
+
 namespace caremail {
 
+namespace {
+
+// Case folding and NFKC (RFC 4518 §2.2-2.3) of a value that is not all ASCII; false when
+// it is not UTF-8 (then it is compared byte for byte, ASCII letters folded).
+bool fold_unicode(std::string_view v, std::string& out) {
+  utf8proc_uint8_t* mapped = nullptr;
+  auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(v.data()), static_cast<utf8proc_ssize_t>(v.size()),
+                        &mapped, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE |
+                                                                UTF8PROC_CASEFOLD));
+  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(mapped, &std::free);
+  if (n < 0) return false;
+  out.assign(reinterpret_cast<const char*>(mapped), static_cast<size_t>(n));
+  return true;
+}
+
+}  // namespace
+
 void prepare_case_ignore(std::string_view v, bool trim, std::string& out) {
+  // Most values are ASCII: folded here without a copy. Others are case-folded and
+  // normalised first (Ł and ł, "ﬁ" and "fi", a precomposed é and e + U+0301 are equal).
+  thread_local std::string folded;
+  bool ascii = true;
+  for (char c : v) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+  if (!ascii && fold_unicode(v, folded)) v = folded;
   out.clear();
   out.reserve(v.size());
   bool pending_space = false;

@@ -1,4 +1,5 @@
-// caseIgnore matching as LDAP does it (RFC 4518 string preparation, its ASCII part): what
+// caseIgnore matching as LDAP does it (RFC 4518 string preparation: case folding, NFKC,
+// insignificant spaces; no prohibited-character check): what
 // the LDAP front-end's filters and the directory index's substring assertions share, so
 // that the index never drops an entry the filter would have matched. Pure, thread-safe.
 #pragma once
@@ -9,7 +10,8 @@
 
 namespace caremail {
 
-// Lower-cases ASCII letters and turns every run of spaces into one; with `trim`, drops
+// Case-folds (Unicode, NFKC; a value that is not UTF-8 only has its ASCII letters folded)
+// and turns every run of spaces into one; with `trim`, drops
 // the spaces at both ends. Values are prepared with trim, substring components without
 // (RFC 4518 §2.6.1: a component's spaces are significant where they touch the wildcard).
 void prepare_case_ignore(std::string_view v, bool trim, std::string& out);

@@ -95,8 +95,8 @@ bool is_phone_attribute(std::string_view canonical) {
          base == "homephone" || base == "pager";
 }
 
-// Prepares a value or assertion for caseIgnore / telephoneNumber matching (RFC 4518, ASCII
-// part): lower-case; for phones drop spaces and hyphens; otherwise as prepare_case_ignore.
+// Prepares a value or assertion for caseIgnore / telephoneNumber matching (RFC 4518): for
+// phones lower-case and drop spaces and hyphens; otherwise as prepare_case_ignore.
 std::string prepare(std::string_view v, bool phone, bool trim) {
   if (!phone) return prepare_case_ignore(v, trim);
   std::string out;

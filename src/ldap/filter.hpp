@@ -13,10 +13,10 @@
 //     address-book attributes are folded to their short names (commonName and 2.5.4.3 are
 //     cn; see canonical_attribute()).
 //   - Equality, substrings, ordering: caseIgnoreMatch / caseIgnoreSubstringsMatch /
-//     caseIgnoreOrderingMatch with RFC 4518's insignificant-space handling for ASCII:
-//     runs of spaces count as one, leading and trailing spaces do not count. Case folding
-//     is ASCII only; other UTF-8 is compared octet for octet (a full Unicode fold is for
-//     the directory's own search, not for this helper).
+//     caseIgnoreOrderingMatch with RFC 4518's string preparation (common/case_ignore):
+//     Unicode case folding and NFKC, runs of spaces count as one, leading and trailing
+//     spaces do not count; accents stay significant; a value that is not UTF-8 is
+//     compared octet for octet with its ASCII letters folded.
 //   - Telephone attributes (telephoneNumber, mobile, facsimileTelephoneNumber, homePhone,
 //     pager) use telephoneNumberMatch: spaces and hyphens do not count.
 //   - Approximate (~=): equality after removing all spaces (our "sounds like" is modest).

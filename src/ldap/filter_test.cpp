@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/case_ignore.hpp"
 #include "ldap/message.hpp"
 
 namespace caremail::ldap {
@@ -320,11 +321,44 @@ TEST(LdapFilter, ThreeValuedLogic) {
   EXPECT_EQ(m("(!(mobile=x))"), Match::true_);
 }
 
-TEST(LdapFilter, NonAsciiIsOctetForOctet) {
+TEST(LdapFilter, NonAsciiFoldsCase) {
   Entry e{"cn=x", {{"cn", {"Zo\xc3\xab \xc3\x89lise"}}}};
   EXPECT_TRUE(matches(*parse_filter("(cn=zo\xc3\xab \xc3\x89lise)"), e));
   EXPECT_TRUE(matches(*parse_filter("(cn=*\\c3\\89li*)"), e));
-  EXPECT_FALSE(matches(*parse_filter("(cn=zo\xc3\xab \xc3\xa9lise)"), e));  // no Unicode fold
+  EXPECT_TRUE(matches(*parse_filter("(cn=zo\xc3\xab \xc3\xa9lise)"), e));  // É and é
+  EXPECT_FALSE(matches(*parse_filter("(cn=zoe elise)"), e));
+}
+
+// caseIgnoreMatch folds case beyond ASCII and normalises (RFC 4518 §2.2-2.3), as slapd
+// does: an address book typing "ł" finds Łukasz. Accents stay significant.
+TEST(LdapFilter, CaseIgnoreBeyondAscii) {
+  const Entry lukasz{"cn=Łukasz Wójcik,o=St Elsewhere",
+                     {{"objectClass", {"person"}},
+                      {"cn", {"Łukasz Wójcik"}},
+                      {"sn", {"Wójcik"}},
+                      {"givenName", {"Łukasz"}}}};
+  struct Case {
+    const char* filter;
+    Match want;
+  };
+  const Case cases[] = {
+      {"(cn=ł*)", Match::true_},
+      {"(cn=ŁUKASZ WÓJCIK)", Match::true_},
+      {"(givenName=łukasz)", Match::true_},
+      {"(sn=*ÓJC*)", Match::true_},
+      {"(sn=Wo\\cc\\81jcik)", Match::true_},  // o + U+0301 COMBINING ACUTE is ó
+      {"(sn=wojcik)", Match::false_},          // an accent is not a case
+      {"(cn=l*)", Match::false_},
+      {"(sn=\\ff\\fe)", Match::false_},        // not UTF-8: compared as bytes, no match
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.filter);
+    auto f = parse_filter(c.filter);
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(evaluate(*f, lukasz), c.want);
+  }
+  EXPECT_EQ(prepare_case_ignore("  ＡＢＣ  Ｄ ", true), "abc d");  // fullwidth letters: NFKC
+  EXPECT_EQ(prepare_case_ignore("STRASSE \xff", false), "strasse \xff");  // not UTF-8: ASCII folded
 }
 
 }  // namespace
