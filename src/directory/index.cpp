@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <mutex>
 #include <numeric>
@@ -32,23 +33,70 @@ struct Clause {
   uint32_t lo = 0, hi = 0;             // base terms with the prefix (the exact one included)
   std::vector<uint32_t> extra_prefix;  // overlay terms with the prefix, sorted
   std::vector<uint32_t> fuzzy;         // terms one edit away, sorted
-  uint32_t prefix_key = kNone;         // the ready-made list for a 1-2 byte prefix
+  uint32_t prefix_key = kNone;         // the ready-made list for a short prefix
   int max_tier = 0;
   uint64_t cost = 0;                     // postings in its widest stream
   std::array<uint64_t, 3> level_cost{};  // postings in its stream for each level
 
-  // 0 exact, 1 prefix, 2 fuzzy, 3 no match.
+  // How the word matches term t: 0 exact, 1 prefix, 2 fuzzy, 3 not.
+  int tier_of(uint32_t t) const {
+    if (t == exact) return 0;
+    if (allow_prefix && ((t >= lo && t < hi) || std::binary_search(extra_prefix.begin(), extra_prefix.end(), t))) {
+      return 1;
+    }
+    if (!fuzzy.empty() && std::binary_search(fuzzy.begin(), fuzzy.end(), t)) return 2;
+    return 3;
+  }
+  // The best match among `terms` (or `best`).
   int tier(std::span<const uint32_t> terms, int best = 3) const {
     for (uint32_t t : terms) {
-      if (t == exact) return 0;
-      if (allow_prefix && ((t >= lo && t < hi) || std::binary_search(extra_prefix.begin(), extra_prefix.end(), t))) {
-        best = 1;
-      } else if (best > 2 && !fuzzy.empty() && std::binary_search(fuzzy.begin(), fuzzy.end(), t)) {
-        best = 2;
-      }
+      best = std::min(best, tier_of(t));
+      if (best == 0) break;
     }
     return best;
   }
+  // The best match among `terms`, and in `mask` (from bit `first` on) which of them match.
+  int tier(std::span<const uint32_t> terms, size_t first, uint64_t& mask, int best = 3) const {
+    for (size_t i = 0; i < terms.size(); ++i) {
+      int t = tier_of(terms[i]);
+      if (t < 3) mask |= uint64_t{1} << (first + i);
+      best = std::min(best, t);
+    }
+    return best;
+  }
+};
+
+// Whether every word can have an entry word of its own: masks[i] holds the entry words
+// word i matches (bits), and a bipartite matching must cover all words. A handful of words
+// and words: augmenting paths (Kuhn) are instant.
+class DistinctWords {
+ public:
+  static bool possible(std::span<const uint64_t> masks) {
+    if (masks.size() <= 1) return true;
+    if (masks.size() == 2) return !(masks[0] == masks[1] && std::has_single_bit(masks[0]));
+    DistinctWords d(masks);
+    for (size_t i = 0; i < masks.size(); ++i) {
+      uint64_t seen = 0;
+      if (!d.place(i, seen)) return false;
+    }
+    return true;
+  }
+
+ private:
+  explicit DistinctWords(std::span<const uint64_t> masks) : masks_(masks) { owner_.fill(-1); }
+  bool place(size_t i, uint64_t& seen) {
+    for (uint64_t m = masks_[i] & ~seen; m != 0; m &= m - 1) {
+      int p = std::countr_zero(m);
+      seen |= uint64_t{1} << p;
+      if (owner_[p] < 0 || place(static_cast<size_t>(owner_[p]), seen)) {
+        owner_[p] = static_cast<int16_t>(i);
+        return true;
+      }
+    }
+    return false;
+  }
+  std::span<const uint64_t> masks_;
+  std::array<int16_t, 64> owner_;
 };
 
 // A k-way merge of posting lists sorted by `Less`, each document once.
@@ -158,6 +206,9 @@ class Searcher {
   // An organisation's documents that can match: all of them, or with admins_only its
   // administrators (a few among thousands).
   const Postings& members() const { return q_.admins_only ? d_.admin_docs : d_.org_docs; }
+  // The prefix lists a word's matches come from: names-only queries look at the entry's
+  // own words only.
+  const Postings& prefix_docs() const { return q_.names_only ? d_.own_prefix_docs : d_.prefix_docs; }
   size_t level_driver(int level) const;
   Stream clause_stream(size_t i, int level) const;
   std::optional<Stream> sieve(int level, bool driver_is_clause) const;
@@ -181,6 +232,8 @@ class Searcher {
   // Per clause and organisation: how the clause matches the organisation's words (-1: not
   // yet known). Filled as candidates from each organisation appear.
   mutable std::vector<std::vector<int8_t>> org_tier_;
+  mutable std::vector<uint64_t> masks_;  // per clause: the entry words it matches (evaluate)
+  mutable std::vector<uint64_t> need_;   // the masks of the words that need an entry word
   bool any_search_term_ = false;  // text, address or an org/value filter
   bool org_filter_ = false;
   std::vector<uint8_t> org_mask_;
@@ -200,7 +253,7 @@ void Searcher::finish_clause(Clause& c, bool address, std::string_view word) {
     std::tie(c.lo, c.hi) = d_.dict.base_range(word);
     d_.dict.overlay_range(word, c.extra_prefix);
     std::sort(c.extra_prefix.begin(), c.extra_prefix.end());
-    if (!address && word.size() <= 2) c.prefix_key = d_.find_prefix_key(prefix_code(word, word.size()));
+    if (word.size() <= prefix_list_bytes(word)) c.prefix_key = d_.find_prefix_key(prefix_code(word, word.size()));
   }
   if (!address && q_.allow_typos && word.size() >= kFuzzyMinWord) {
     std::vector<uint64_t> hs;
@@ -221,7 +274,7 @@ void Searcher::finish_clause(Clause& c, bool address, std::string_view word) {
   c.max_tier = !c.fuzzy.empty() ? 2 : c.allow_prefix ? 1 : 0;
   c.level_cost[0] = c.exact != kNone ? d_.term_docs.size(c.exact) : 0;
   if (c.prefix_key != kNone) {
-    c.level_cost[1] = d_.prefix_docs.size(c.prefix_key);
+    c.level_cost[1] = prefix_docs().size(c.prefix_key);
   } else if (c.allow_prefix) {
     for (uint32_t t = c.lo; t < c.hi; ++t) c.level_cost[1] += d_.term_docs.size(t);
     for (uint32_t t : c.extra_prefix) c.level_cost[1] += d_.term_docs.size(t);
@@ -317,6 +370,14 @@ bool Searcher::parse() {
   if (pending.size() > limits_.max_words) pending.resize(limits_.max_words);
   for (size_t i = 0; i < pending.size(); ++i) {
     bool prefix = !q_.typeahead || (i + 1 == pending.size() && !ended);
+    // A word given twice is one word ("lee lee" finds Lee Lee, whose words are a set).
+    auto same = [&](size_t j) {
+      bool prefix_j = !q_.typeahead || (j + 1 == pending.size() && !ended);
+      return pending[j].word == pending[i].word && pending[j].address == pending[i].address && prefix_j == prefix;
+    };
+    bool repeated = false;
+    for (size_t j = 0; j < i && !repeated; ++j) repeated = same(j);
+    if (repeated) continue;
     if (pending[i].address) {
       add_address_clause(pending[i].word, prefix);
     } else {
@@ -340,6 +401,7 @@ bool Searcher::parse() {
     if (out.empty()) return false;  // an empty OR holds for no entry
   }
   org_tier_.assign(clauses_.size(), std::vector<int8_t>(d_.orgs.size(), -1));
+  masks_.assign(clauses_.size(), 0);
   for (const Clause& c : clauses_) {
     if (c.cost == 0) return false;
   }
@@ -360,16 +422,46 @@ int Searcher::evaluate(uint32_t doc) const {
   }
   int tier = 0;
   const TermView terms = d_.terms(r);
+  // With two or more words each needs an entry word of its own ("david dav" is David
+  // Davies, not every David); a word the organisation's name matches needs none.
+  const bool distinct = clauses_.size() > 1 && terms.a.size() + terms.b.size() <= 64;
+  auto org_tier = [&](size_t i) {
+    int8_t& o = org_tier_[i][r.org];
+    if (o < 0) o = static_cast<int8_t>(clauses_[i].tier(d_.orgs[r.org].terms));
+    return static_cast<int>(o);
+  };
   for (size_t i = 0; i < clauses_.size(); ++i) {
     const Clause& c = clauses_[i];
-    int t = c.tier(terms.b, c.tier(terms.a));
+    int t;
+    if (distinct) {
+      uint64_t& m = masks_[i];
+      m = 0;
+      t = c.tier(terms.b, terms.a.size(), m, c.tier(terms.a, 0, m));
+    } else {
+      t = c.tier(terms.b, c.tier(terms.a));
+    }
     if (t > 0 && !q_.names_only) {
-      int8_t& o = org_tier_[i][r.org];
-      if (o < 0) o = static_cast<int8_t>(c.tier(d_.orgs[r.org].terms));
-      t = std::min<int>(t, o);
+      int o = org_tier(i);
+      if (o < 3 && distinct) masks_[i] = 0;
+      t = std::min(t, o);
     }
     if (t == 3) return -1;
     tier = std::max(tier, t);
+  }
+  if (distinct) {
+    need_.clear();
+    for (uint64_t m : masks_) {
+      if (m != 0) need_.push_back(m);
+    }
+    if (!DistinctWords::possible(need_)) {
+      // Words that matched a name exactly may match the organisation's name too.
+      if (q_.names_only) return -1;
+      need_.clear();
+      for (size_t i = 0; i < clauses_.size(); ++i) {
+        if (masks_[i] != 0 && org_tier(i) == 3) need_.push_back(masks_[i]);
+      }
+      if (!DistinctWords::possible(need_)) return -1;
+    }
   }
   if (!assertions_.empty() && !assertions_hold(doc)) {
     if (++rejected_ >= limits_.max_rejected) budget_spent_ = true;
@@ -451,7 +543,7 @@ Stream Searcher::clause_stream(size_t i, int level) const {
   if (level == 0 || !c.allow_prefix) {
     if (c.exact != kNone) s.add(d_.term_docs, c.exact);
   } else if (c.prefix_key != kNone) {
-    s.add(d_.prefix_docs, c.prefix_key);
+    s.add(prefix_docs(), c.prefix_key);
   } else {
     for (uint32_t t = c.lo; t < c.hi; ++t) s.add(d_.term_docs, t);
     for (uint32_t t : c.extra_prefix) s.add(d_.term_docs, t);

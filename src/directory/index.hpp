@@ -11,8 +11,9 @@
 //     site..., term ids) in one 64-byte record; strings in one arena; repeated values
 //     (roles, sites, organisations) interned;
 //   - a term dictionary sorted so that a prefix is a range of term ids, each term with a
-//     sorted posting list of document ids, and a ready-made list for every 1- and 2-letter
-//     prefix (the first letters typed, whose ranges cover most of the dictionary);
+//     sorted posting list of document ids, and a ready-made list for every word prefix of
+//     up to 4 bytes and address prefix of up to 5 characters (the first letters typed,
+//     whose ranges hold thousands of terms);
 //   - a deletion-neighbourhood index over the dictionary for one-typo lookup;
 //   - document ids assigned in display order at build time, so that the first k matches in
 //     id order are the first k in rank order: a broad typeahead stops after k per rank

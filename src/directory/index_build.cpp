@@ -147,12 +147,19 @@ void finish_build(IndexData& d, const std::vector<std::string_view>& terms, cons
   std::vector<uint32_t> keys;
   for (uint32_t t = 0; t < d.dict.size(); ++t) {  // keys first, so that build() knows how many
     std::string_view w = d.dict.term(t);
-    if (is_address_term(w)) continue;
-    for (size_t n = 1; n <= 2 && n <= w.size(); ++n) d.prefix_key(prefix_code(w, n), true);
+    const size_t first = is_address_term(w) ? 2 : 1, last = std::min(w.size(), prefix_list_bytes(w));
+    for (size_t n = first; n <= last; ++n) d.prefix_key(prefix_code(w, n), true);
   }
   d.prefix_docs.build(d.prefix_keys.size(), [&](auto&& emit) {
     for (uint32_t doc = 0; doc < ndocs; ++doc) {
       d.all_terms(d.records[doc], ts);
+      d.prefix_keys_of(ts, keys, false);
+      for (uint32_t k : keys) emit(k, doc);
+    }
+  });
+  d.own_prefix_docs.build(d.prefix_keys.size(), [&](auto&& emit) {
+    for (uint32_t doc = 0; doc < ndocs; ++doc) {
+      d.own_terms(d.records[doc], ts);
       d.prefix_keys_of(ts, keys, false);
       for (uint32_t k : keys) emit(k, doc);
     }
@@ -255,6 +262,9 @@ Status DirectoryIndex::upsert(const DirectoryEntry& entry) {
   std::vector<uint32_t> keys;
   d.prefix_keys_of(ts, keys, true);
   for (uint32_t k : keys) d.prefix_docs.insert(k, doc, less);
+  d.own_terms(r, ts);
+  d.prefix_keys_of(ts, keys, true);
+  for (uint32_t k : keys) d.own_prefix_docs.insert(k, doc, less);
   d.org_docs.insert(r.org, doc, less);
   if (r.flags & kAdmin) d.admin_docs.insert(r.org, doc, less);
   for (int f = kRole; f < kFields; ++f) d.values[f].docs.insert(value_of(r, f), doc, less);

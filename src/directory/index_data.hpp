@@ -83,13 +83,16 @@ class Postings {
     std::vector<uint32_t> cursor(offsets_.begin(), offsets_.end() - 1);
     each([&](uint32_t key, uint32_t doc) { docs_[cursor[key]++] = doc; });
     overlay_.clear();
+    in_overlay_.clear();
   }
   std::span<const uint32_t> base(uint32_t key) const {
     if (key + 1 >= offsets_.size()) return {};
     return {docs_.data() + offsets_[key], offsets_[key + 1] - offsets_[key]};
   }
   std::span<const uint32_t> overlay(uint32_t key) const {
-    if (overlay_.empty()) return {};
+    // Most keys have no overlay part: answered without hashing (a search asks for
+    // thousands of keys).
+    if (key >= in_overlay_.size() || !in_overlay_[key]) return {};
     auto it = overlay_.find(key);
     if (it == overlay_.end()) return {};
     return it->second;
@@ -99,17 +102,20 @@ class Postings {
   void insert(uint32_t key, uint32_t doc, Less&& less) {
     auto& v = overlay_[key];
     v.insert(std::upper_bound(v.begin(), v.end(), doc, less), doc);
+    if (key >= in_overlay_.size()) in_overlay_.resize(key + 1, false);
+    in_overlay_[key] = true;
   }
   size_t memory() const {
     size_t m = offsets_.capacity() * 4 + docs_.capacity() * 4;
     for (const auto& [k, v] : overlay_) m += 48 + v.capacity() * 4;
-    return m;
+    return m + in_overlay_.capacity() / 8;
   }
 
  private:
   std::vector<uint32_t> offsets_;
   std::vector<uint32_t> docs_;
   std::unordered_map<uint32_t, std::vector<uint32_t>> overlay_;
+  std::vector<bool> in_overlay_;  // by key: has an overlay part
 };
 
 // Terms: base ids in sorted order (a prefix is a range of ids), then terms added since
@@ -287,10 +293,20 @@ void for_each_variant(std::string_view w, Fn&& fn) {
   }
 }
 
-// The prefix lists: 1- and 2-byte prefixes of word terms, coded into one integer.
-inline uint32_t prefix_code(std::string_view w, size_t n) {
-  uint32_t c = static_cast<uint32_t>(n) << 16;
-  for (size_t i = 0; i < n; ++i) c |= static_cast<uint32_t>(static_cast<unsigned char>(w[i])) << (8 * (1 - i));
+// The prefix lists: ready-made lists for the short prefixes of terms, whose ranges hold
+// thousands of terms that a search would otherwise merge one by one: words' first 1 to 4
+// bytes and addresses' first 1 to 5 characters ("@" and up to 5; every address is a term
+// of its own, so "@sar" spans the ten thousand addresses of the Sarahs). From there on a
+// range holds a few terms ("david": david, davids, davidson). Each is coded into one
+// integer: the length in the top byte, then up to 7 bytes.
+inline constexpr size_t kPrefixListBytes = 4;
+inline constexpr size_t kAddressPrefixListBytes = 6;
+inline size_t prefix_list_bytes(std::string_view term) {
+  return !term.empty() && term[0] == '@' ? kAddressPrefixListBytes : kPrefixListBytes;
+}
+inline uint64_t prefix_code(std::string_view w, size_t n) {
+  uint64_t c = static_cast<uint64_t>(n) << 56;
+  for (size_t i = 0; i < n; ++i) c |= static_cast<uint64_t>(static_cast<unsigned char>(w[i])) << (8 * (6 - i));
   return c;
 }
 
@@ -342,8 +358,10 @@ struct IndexData {
 
   TermDict dict;
   Postings term_docs;
-  std::unordered_map<uint32_t, uint32_t> prefix_keys;  // prefix code → key in prefix_docs
-  Postings prefix_docs;
+  std::unordered_map<uint64_t, uint32_t> prefix_keys;  // prefix code → key in prefix_docs
+  Postings prefix_docs;      // by the entry's terms and its organisation's
+  Postings own_prefix_docs;  // by the entry's own terms: for names-only queries, where
+                             // "t" must not mean everyone in a Trust
   std::vector<FuzzyEntry> fuzzy;  // sorted by hash
   std::unordered_multimap<uint64_t, uint32_t> fuzzy_overlay;
 
@@ -382,6 +400,12 @@ struct IndexData {
   }
 
   // The document's terms and its organisation's, sorted and unique: its postings.
+  void own_terms(const Record& r, std::vector<uint32_t>& out) const {
+    TermView v = terms(r);
+    out.assign(v.a.begin(), v.a.end());
+    out.insert(out.end(), v.b.begin(), v.b.end());
+  }
+
   void all_terms(const Record& r, std::vector<uint32_t>& out) const {
     out.clear();
     TermView v = terms(r);
@@ -558,12 +582,12 @@ struct IndexData {
     for (uint64_t h : hs) fuzzy_overlay.emplace(h, term);
   }
 
-  uint32_t find_prefix_key(uint32_t code) const {
+  uint32_t find_prefix_key(uint64_t code) const {
     auto it = prefix_keys.find(code);
     return it == prefix_keys.end() ? kNone : it->second;
   }
 
-  uint32_t prefix_key(uint32_t code, bool create) {
+  uint32_t prefix_key(uint64_t code, bool create) {
     auto it = prefix_keys.find(code);
     if (it != prefix_keys.end()) return it->second;
     if (!create) return kNone;
@@ -572,13 +596,13 @@ struct IndexData {
     return key;
   }
 
-  // The prefix-list keys of a document's word terms (all_terms), sorted and unique.
+  // The prefix-list keys of a document's terms (all_terms), sorted and unique.
   void prefix_keys_of(std::span<const uint32_t> terms, std::vector<uint32_t>& out, bool create) {
     out.clear();
     for (uint32_t t : terms) {
       std::string_view w = dict.term(t);
-      if (is_address_term(w)) continue;
-      for (size_t n = 1; n <= 2 && n <= w.size(); ++n) out.push_back(prefix_key(prefix_code(w, n), create));
+      const size_t first = is_address_term(w) ? 2 : 1, last = std::min(w.size(), prefix_list_bytes(w));
+      for (size_t n = first; n <= last; ++n) out.push_back(prefix_key(prefix_code(w, n), create));
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -587,7 +611,7 @@ struct IndexData {
   size_t memory() const {
     size_t m = records.capacity() * sizeof(Record) + cold.capacity() * sizeof(Cold) + arena.capacity() +
                overlay_key.capacity() * 8 + overflow.capacity() * 4 + doc_org.capacity() * 4 + by_id.size() * 40 +
-               dict.memory() + term_docs.memory() + prefix_docs.memory() + prefix_keys.size() * 32 +
+               dict.memory() + term_docs.memory() + prefix_docs.memory() + own_prefix_docs.memory() + prefix_keys.size() * 32 +
                fuzzy.capacity() * sizeof(FuzzyEntry) + fuzzy_overlay.size() * 40 + org_docs.memory() +
                admin_docs.memory();
     for (const auto& o : orgs) m += sizeof(Org) + o.name.capacity() + o.words.size() * 32 + o.terms.capacity() * 4;

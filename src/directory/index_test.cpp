@@ -437,7 +437,8 @@ TEST(Index, ConcurrentSearchesAndUpdates) {
 struct Reference {
   struct Doc {
     DirectoryEntry e;
-    std::vector<std::string> words;  // free-text terms, addresses as "@..."
+    std::vector<std::string> words;      // the entry's own terms, addresses as "@...", each once
+    std::vector<std::string> org_words;  // its organisation's name and ODS code
     std::string key;
   };
   std::map<uint64_t, Doc> docs;
@@ -457,13 +458,16 @@ struct Reference {
       if (end != std::string::npos) w.resize(end + 1);
     }
     d.words.push_back("@" + a);
-    fold_words(e.org_name, WordMode::index, d.words);
-    d.words.push_back(fold_address(e.ods_code));
+    std::sort(d.words.begin(), d.words.end());
+    d.words.erase(std::unique(d.words.begin(), d.words.end()), d.words.end());
+    fold_words(e.org_name, WordMode::index, d.org_words);
+    d.org_words.push_back(fold_address(e.ods_code));
     d.key = fold_text(e.surname.empty() ? e.display_name : e.surname) + "\x01" + fold_text(e.given_name);
     docs[e.id] = std::move(d);
   }
 
-  // Same semantics as the index: each text word must match some term; tier is the weakest.
+  // Same semantics as the index: each text word must match a term (the organisation's, or
+  // one of the entry's own that no other word takes); tier is the weakest.
   // Every filter word is a whole word or a prefix of a word of the value.
   static bool filter_matches(const std::string& filter, std::vector<std::string> value_words) {
     for (const auto& w : fold_words(filter)) {
@@ -475,14 +479,28 @@ struct Reference {
     return true;
   }
 
+  // Whether each word can have a term of its own: every assignment, tried.
+  static bool distinct_terms(const std::vector<std::vector<size_t>>& own, size_t i = 0,
+                             std::vector<size_t> taken = {}) {
+    if (i == own.size()) return true;
+    for (size_t t : own[i]) {
+      if (std::find(taken.begin(), taken.end(), t) != taken.end()) continue;
+      taken.push_back(t);
+      if (distinct_terms(own, i + 1, taken)) return true;
+      taken.pop_back();
+    }
+    return false;
+  }
+
   std::vector<uint64_t> search(const std::string& text, bool typeahead, const Viewer& v, size_t n, size_t* total,
                                const std::string& org_filter = "", const std::string& role_filter = "",
-                               bool admins_only = false) const {
+                               bool admins_only = false, bool names_only = false) const {
     std::vector<std::pair<std::string, bool>> words;  // word, allow prefix
     std::vector<std::string> ws = fold_words(text);
     bool ended = !text.empty() && text.back() == ' ';
     for (size_t i = 0; i < ws.size(); ++i) {
-      words.emplace_back(ws[i], !typeahead || (i + 1 == ws.size() && !ended));
+      std::pair<std::string, bool> w{ws[i], !typeahead || (i + 1 == ws.size() && !ended)};
+      if (std::find(words.begin(), words.end(), w) == words.end()) words.push_back(std::move(w));
     }
     struct Ranked {
       int tier;
@@ -501,19 +519,28 @@ struct Reference {
       }
       if (!role_filter.empty() && !filter_matches(role_filter, fold_words(d.e.job_role, WordMode::index))) continue;
       int tier = 0;
+      std::vector<std::vector<size_t>> own;  // per word the organisation does not match: its terms
       for (const auto& [w, prefix] : words) {
-        int best = 3;
-        for (const auto& t : d.words) {
-          if (t == w)
-            best = 0;
-          else if (prefix && t.starts_with(w))
-            best = std::min(best, 1);
-          else if (w.size() >= 5 && t[0] != '@' && within_one_edit(w, t))
-            best = std::min(best, 2);
+        auto tier_of = [&](const std::string& t) {
+          if (t == w) return 0;
+          if (prefix && t.starts_with(w)) return 1;
+          if (w.size() >= 5 && t[0] != '@' && within_one_edit(w, t)) return 2;
+          return 3;
+        };
+        int best = 3, org = 3;
+        std::vector<size_t> matched;
+        for (size_t i = 0; i < d.words.size(); ++i) {
+          int t = tier_of(d.words[i]);
+          if (t < 3) matched.push_back(i);
+          best = std::min(best, t);
         }
-        tier = std::max(tier, best);
+        if (!names_only) {
+          for (const auto& t : d.org_words) org = std::min(org, tier_of(t));
+        }
+        if (org == 3) own.push_back(std::move(matched));
+        tier = std::max(tier, std::min(best, org));
       }
-      if (tier == 3) continue;
+      if (tier == 3 || !distinct_terms(own)) continue;
       all.push_back({tier, d.e.org_id != v.org_id, &d});
     }
     std::sort(all.begin(), all.end(), [](const Ranked& a, const Ranked& b) {
@@ -562,7 +589,9 @@ void run_reference(uint64_t seed, uint32_t organisations, uint32_t entries) {
     std::vector<std::string> g = fold_words(e.given_name), s = fold_words(e.surname);
     std::string gw = g.empty() ? "x" : g[0], sw = s.empty() ? "y" : s[0];
     typeahead = pick(2) == 0;
-    switch (pick(8)) {
+    switch (pick(9)) {
+      case 8:  // the second word a prefix of the first: only entries with two such words
+        return gw + " " + gw.substr(0, 1 + pick(gw.size()));
       case 0:
         return gw.substr(0, 1 + pick(gw.size()));
       case 1:
@@ -602,13 +631,15 @@ void run_reference(uint64_t seed, uint32_t organisations, uint32_t entries) {
       }
       if (pick(8) == 0 && !other.job_role.empty()) q.job_role = fold_words(other.job_role).back();
       q.admins_only = pick(10) == 0;
+      q.names_only = pick(6) == 0;
       auto r = ix.search(q, v, limit);
       ASSERT_TRUE(r.ok()) << text;
       size_t total = 0;
-      auto want = ref.search(text, typeahead, v, limit, &total, q.organisation, q.job_role, q.admins_only);
+      auto want = ref.search(text, typeahead, v, limit, &total, q.organisation, q.job_role, q.admins_only,
+                             q.names_only);
       ASSERT_EQ(ids(r), want) << "query '" << text << "' typeahead " << typeahead << " org " << v.org_id
                               << " organisation '" << q.organisation << "' role '" << q.job_role << "' admins "
-                              << q.admins_only;
+                              << q.admins_only << " names only " << q.names_only;
       if (r->total_exact) {
         EXPECT_EQ(r->total, total) << text;
       } else {
