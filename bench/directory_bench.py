@@ -36,9 +36,11 @@ The mix (deterministic), every search with sizeLimit 100 (Thunderbird's maxHits)
   surname+org   15%  (&(objectClass=person)(sn=<surname>)(o=<first word of organisation>*))
   address       10%  (mail=<address>)
   address-prefix 5%  (mail=<beginning of the local part>*)
-caremaild finds candidates by word beginnings (ldap/search.hpp), so its answers to
-"contains" and to a substring inside a word can hold fewer entries than slapd's: the JSON
-reports the mean entries per search of each category for both.
+Before the timed runs, every 50th search of the mix goes to both servers (python3-ldap3,
+size limit 500) and the addresses each returns are compared: "agreement" in the JSON
+counts the searches both answered in full and how many of those gave the same entries
+(with a few differing filters as examples). Searches either one cut short (size limit,
+caremaild's window) are counted apart.
 
 Results: bench/results/directory-<UTC timestamp>.json (smoke runs write nothing there).
 Environment: BENCH_ENTRIES (1300000), BENCH_RUNS (3), BENCH_SECONDS (15), BENCH_WARMUP (2),
@@ -433,6 +435,50 @@ required_for_administrators = false
 
 # ---------------------------------------------------------------------------------------
 
+def agreement(servers, queries, every=50, size_limit=500):
+    """The same searches on both servers: do they return the same entries?"""
+    try:
+        import ldap3
+    except ImportError:  # a pyenv interpreter: Debian's python3-ldap3 (pure Python)
+        sys.path.append("/usr/lib/python3/dist-packages")
+        import ldap3
+    conns = {}
+    for server in servers:
+        dn, pw = server.bind()
+        c = ldap3.Connection(ldap3.Server("127.0.0.1", port=server.port, get_info=ldap3.NONE), user=dn,
+                             password=pw, raise_exceptions=False, receive_timeout=60)
+        c.open()
+        if not c.bind():
+            die(f"agreement: bind to {server.name} failed: {c.result}")
+        conns[server.name] = c
+    out = {"compared": 0, "same": 0, "differ": 0, "cut_short": 0, "examples": []}
+    for cat, flt in queries[::every]:
+        got = {}
+        for name, c in conns.items():
+            c.search(BASE_DN, flt, attributes=["mail"], size_limit=size_limit, time_limit=30)
+            mails = {r["attributes"]["mail"][0].lower() for r in c.response
+                     if r.get("type") == "searchResEntry" and r["attributes"].get("mail")}
+            # caremaild's own accounts (its first administrator, the bench reader) are not
+            # in the synthetic data slapd holds.
+            mails = {m for m in mails if m.rsplit("@", 1)[-1] not in ("care.example", BENCH_USER[0].split("@")[1])}
+            got[name] = (c.result["result"], mails)
+        if any(rc != 0 for rc, _ in got.values()):
+            out["cut_short"] += 1
+            continue
+        out["compared"] += 1
+        a, b = got["caremail"][1], got["slapd"][1]
+        if a == b:
+            out["same"] += 1
+            continue
+        out["differ"] += 1
+        if len(out["examples"]) < 10:
+            out["examples"].append({"category": cat, "filter": flt, "only_caremail": sorted(a - b)[:5],
+                                    "only_slapd": sorted(b - a)[:5], "caremail": len(a), "slapd": len(b)})
+    for c in conns.values():
+        c.unbind()
+    return out
+
+
 def load_run(loader, server, queries_file, clients, seconds, warmup):
     dn, pw = server.bind()
     r = subprocess.run([loader, "--port", str(server.port), "--bind-dn", dn, "--password", pw, "--base", BASE_DN,
@@ -532,6 +578,13 @@ def main():
         rss_after_start = rss_kb(cm.pid)
         log(f"caremaild: started in {start_s} s, index build {build_s} s, VmRSS {rss_after_start // 1024} MB")
 
+        agree = agreement((cm, slapd), queries, every=2 if smoke else 50)
+        log(f"agreement: {agree['same']} of {agree['compared']} searches answered in full gave the same entries "
+            f"({agree['cut_short']} cut short by a limit)")
+        for x in agree["examples"][:3]:
+            log(f"  differ: {x['filter']} caremail {x['caremail']} slapd {x['slapd']} "
+                f"only caremail {x['only_caremail'][:2]} only slapd {x['only_slapd'][:2]}")
+
         # Warm both: slapd's database is a memory map read from disk on first use (read it
         # once, then run the mix); caremaild's index is in memory already (a shorter pass).
         if prewarm > 0:
@@ -596,6 +649,7 @@ def main():
             "slapd": {"version": package_version("slapd"), "slapadd_seconds": slapadd_s,
                       "database_from_cache": slapd_cached,
                       "db_mb": db_bytes // (1 << 20), "rss_mb_end": slapd_rss // 1024 if slapd_rss else None},
+            "agreement": agree,
             "summary": summary,
             "raw": results,
             "targets": {"typeahead_p99_ms": 5, "qps_ratio": 5, "index_build_s": 60, "rss_gb": 2},
@@ -611,6 +665,9 @@ def main():
             log("wrote", path)
             print(json.dumps(summary, indent=1))
         failed = any(r.get("failed") for srv in results.values() for lst in srv.values() for r in lst)
+        if smoke and agree["differ"]:
+            log("smoke: the servers disagree")
+            failed = True
         return 1 if failed else 0
     finally:
         if cm:

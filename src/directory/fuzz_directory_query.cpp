@@ -67,6 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   q.job_role = take_field(in);
   q.site = take_field(in);
   q.address = take_field(in);
+  if (std::string_view piece = take_field(in); !piece.empty()) q.contains.emplace_back(piece);
+  q.names_only = flags & 0x20 && flags & 0x10;
   q.typeahead = flags & 1;
   q.address_prefix = flags & 2;
   q.admins_only = flags & 4;

@@ -38,9 +38,22 @@ struct Clause {
   uint64_t cost = 0;                     // postings in its widest stream
   std::array<uint64_t, 3> level_cost{};  // postings in its stream for each level
 
-  // How the word matches term t: 0 exact, 1 prefix, 2 fuzzy, 3 not.
+  // Query::contains: the piece may lie anywhere inside an own word (no prefix, no typos);
+  // with in_address (Query::address_contains), anywhere in the address.
+  bool contains = false;
+  bool in_address = false;
+  std::string piece;
+  const TermDict* dict = nullptr;
+  uint32_t trigram = 0;  // the piece's trigram with the shortest list
+
+  // How the word matches term t: 0 exact, 1 prefix (for a piece: inside), 2 fuzzy, 3 not.
   int tier_of(uint32_t t) const {
     if (t == exact) return 0;
+    if (contains) {
+      std::string_view w = dict->term(t);
+      if (is_address_term(w) != in_address) return 3;
+      return w.find(piece, in_address ? 1 : 0) != std::string_view::npos ? 1 : 3;
+    }
     if (allow_prefix && ((t >= lo && t < hi) || std::binary_search(extra_prefix.begin(), extra_prefix.end(), t))) {
       return 1;
     }
@@ -197,6 +210,7 @@ class Searcher {
   bool parse();  // false: nothing can match
   void add_word_clause(const std::string& word, bool allow_prefix);
   void add_address_clause(const std::string& address, bool allow_prefix);
+  void add_contains_clause(const std::string& piece, bool in_address);
   void finish_clause(Clause& c, bool address, std::string_view word);
   bool resolve_filters();
   bool resolve_values();
@@ -300,6 +314,31 @@ void Searcher::add_address_clause(const std::string& address, bool allow_prefix)
   clauses_.push_back(std::move(c));
 }
 
+void Searcher::add_contains_clause(const std::string& piece, bool in_address) {
+  Clause c;
+  c.contains = true;
+  c.in_address = in_address;
+  c.piece = piece;
+  c.dict = &d_.dict;
+  c.exact = in_address ? kNone : d_.dict.find(piece);
+  // Every entry whose words hold the piece is in each of its trigrams' lists: the
+  // shortest one is the stream (and the others are left to the check of each candidate).
+  uint64_t shortest = UINT64_MAX;
+  for (size_t i = 0; i + 3 <= piece.size(); ++i) {
+    uint32_t key = trigram_key(piece, i, in_address);
+    uint64_t n = d_.trigram_docs.size(key);
+    if (n < shortest) {
+      shortest = n;
+      c.trigram = key;
+    }
+  }
+  c.max_tier = 1;
+  c.level_cost[0] = c.exact != kNone ? d_.term_docs.size(c.exact) : 0;
+  c.level_cost[1] = c.level_cost[2] = shortest;
+  c.cost = shortest;
+  clauses_.push_back(std::move(c));
+}
+
 bool Searcher::resolve_filters() {
   std::vector<std::string> words = fold_words(std::string_view(q_.organisation).substr(0, limits_.max_text_bytes));
   if (words.size() > limits_.max_words) words.resize(limits_.max_words);
@@ -388,6 +427,22 @@ bool Searcher::parse() {
     std::string a = fold_address(q_.address.substr(0, limits_.max_text_bytes));
     if (!a.empty()) add_address_clause(a, q_.address_prefix);
   }
+  // Pieces to find inside words: three letters at least, each at most once.
+  std::vector<std::string> pieces;
+  for (const std::string& p : q_.contains) {
+    for (auto& w : fold_words(std::string_view(p).substr(0, limits_.max_text_bytes))) {
+      if (w.size() >= 3 && std::find(pieces.begin(), pieces.end(), w) == pieces.end()) pieces.push_back(std::move(w));
+    }
+  }
+  if (pieces.size() > limits_.max_words) pieces.resize(limits_.max_words);
+  for (const std::string& p : pieces) add_contains_clause(p, false);
+  pieces.clear();
+  for (const std::string& p : q_.address_contains) {
+    std::string a = fold_address(std::string_view(p).substr(0, limits_.max_text_bytes));
+    if (a.size() >= 3 && std::find(pieces.begin(), pieces.end(), a) == pieces.end()) pieces.push_back(std::move(a));
+  }
+  if (pieces.size() > limits_.max_words) pieces.resize(limits_.max_words);
+  for (const std::string& p : pieces) add_contains_clause(p, true);
   if (!clauses_.empty()) any_search_term_ = true;
   for (const auto& clause : q_.assertions) {
     auto& out = assertions_.emplace_back();
@@ -433,14 +488,17 @@ int Searcher::evaluate(uint32_t doc) const {
   for (size_t i = 0; i < clauses_.size(); ++i) {
     const Clause& c = clauses_[i];
     int t;
-    if (distinct) {
+    if (distinct && !c.contains) {
       uint64_t& m = masks_[i];
       m = 0;
       t = c.tier(terms.b, terms.a.size(), m, c.tier(terms.a, 0, m));
     } else {
+      // A piece inside a word may share it with other words' pieces ("(cn=*ohn*son*)" is
+      // Johnson): it takes no word of its own.
+      if (distinct) masks_[i] = 0;
       t = c.tier(terms.b, c.tier(terms.a));
     }
-    if (t > 0 && !q_.names_only) {
+    if (t > 0 && !q_.names_only && !c.contains) {
       int o = org_tier(i);
       if (o < 3 && distinct) masks_[i] = 0;
       t = std::min(t, o);
@@ -540,6 +598,14 @@ size_t Searcher::level_driver(int level) const {
 Stream Searcher::clause_stream(size_t i, int level) const {
   Stream s;
   const Clause& c = clauses_[i];
+  if (c.contains) {
+    if (level == 0) {
+      if (c.exact != kNone) s.add(d_.term_docs, c.exact);
+    } else {
+      s.add(d_.trigram_docs, c.trigram);
+    }
+    return s;
+  }
   if (level == 0 || !c.allow_prefix) {
     if (c.exact != kNone) s.add(d_.term_docs, c.exact);
   } else if (c.prefix_key != kNone) {
@@ -748,7 +814,7 @@ Result<SearchResult> Searcher::run(size_t limit, size_t offset) {
     // no prefix of one (a typo) starts the walk at the typo level.
     int min_level = 0;
     for (const Clause& c : clauses_) {
-      bool has_prefix = c.allow_prefix && (c.hi > c.lo || !c.extra_prefix.empty());
+      bool has_prefix = c.contains || (c.allow_prefix && (c.hi > c.lo || !c.extra_prefix.empty()));
       min_level = std::max(min_level, c.exact != kNone ? 0 : has_prefix ? 1 : 2);
     }
     for (int level = min_level; level <= max_tier; ++level) {

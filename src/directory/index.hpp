@@ -68,6 +68,16 @@ struct Query {
   // component inside a word), and looking for them once the exact and prefix matches run
   // short is the costliest part of a query.
   bool allow_typos = true;
+  // Pieces that must each occur inside one of the entry's own words (names, title, the
+  // words of its address), anywhere in it: "son" finds Johnson as well as Sonia. Folded
+  // like text; pieces of one or two letters narrow nothing and are ignored. Ranked exact
+  // when a word is the piece, prefix otherwise. The LDAP front-end's second pass for a
+  // substring filter's inner components ("(cn=*son*)"), after the word-start pass.
+  std::vector<std::string> contains;
+  // Pieces that must each occur anywhere in the entry's address, domain included ("how"
+  // finds everyone at chowdhury-chemists): LDAP's (mail=*how*). Folded like an address;
+  // pieces shorter than 3 characters are ignored.
+  std::vector<std::string> address_contains;
 
   std::string ods_code;      // exact, any case
   std::string organisation;  // words of the organisation's name, each a whole word or a prefix

@@ -164,6 +164,13 @@ void finish_build(IndexData& d, const std::vector<std::string_view>& terms, cons
       for (uint32_t k : keys) emit(k, doc);
     }
   });
+  d.trigram_docs.build(kTrigramKeys, [&](auto&& emit) {
+    for (uint32_t doc = 0; doc < ndocs; ++doc) {
+      d.own_terms(d.records[doc], ts);
+      d.trigram_keys_of(ts, keys);
+      for (uint32_t k : keys) emit(k, doc);
+    }
+  });
 
   d.admin_docs.build(d.orgs.size(), [&](auto&& emit) {
     for (uint32_t doc = 0; doc < ndocs; ++doc) {
@@ -265,6 +272,8 @@ Status DirectoryIndex::upsert(const DirectoryEntry& entry) {
   d.own_terms(r, ts);
   d.prefix_keys_of(ts, keys, true);
   for (uint32_t k : keys) d.own_prefix_docs.insert(k, doc, less);
+  d.trigram_keys_of(ts, keys);
+  for (uint32_t k : keys) d.trigram_docs.insert(k, doc, less);
   d.org_docs.insert(r.org, doc, less);
   if (r.flags & kAdmin) d.admin_docs.insert(r.org, doc, less);
   for (int f = kRole; f < kFields; ++f) d.values[f].docs.insert(value_of(r, f), doc, less);

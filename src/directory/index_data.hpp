@@ -312,6 +312,16 @@ inline uint64_t prefix_code(std::string_view w, size_t n) {
 
 inline bool is_address_term(std::string_view t) { return !t.empty() && t[0] == '@'; }
 
+// Trigram lists: every 3-byte piece of the entry's own words, for Query::contains ("son"
+// finds Johnson), and of its address, for Query::address_contains. A key is the three
+// bytes' low 7 bits each, plus one bit for the address: bytes of other scripts share keys
+// with ASCII ones, which only widens a list (candidates are checked against their words).
+inline constexpr size_t kTrigramKeys = size_t{1} << 22;
+inline uint32_t trigram_key(std::string_view w, size_t i, bool address) {
+  auto b = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(w[i + k]) & 0x7f); };
+  return (address ? 1u << 21 : 0u) | b(0) << 14 | b(1) << 7 | b(2);
+}
+
 inline void put_varint(std::string& out, size_t n) {
   while (n >= 0x80) {
     out.push_back(static_cast<char>((n & 0x7f) | 0x80));
@@ -362,6 +372,7 @@ struct IndexData {
   Postings prefix_docs;      // by the entry's terms and its organisation's
   Postings own_prefix_docs;  // by the entry's own terms: for names-only queries, where
                              // "t" must not mean everyone in a Trust
+  Postings trigram_docs;     // by trigram_key of the entry's own words
   std::vector<FuzzyEntry> fuzzy;  // sorted by hash
   std::unordered_multimap<uint64_t, uint32_t> fuzzy_overlay;
 
@@ -608,10 +619,23 @@ struct IndexData {
     out.erase(std::unique(out.begin(), out.end()), out.end());
   }
 
+  // The trigram keys of a document's own terms (own_terms), sorted and unique.
+  void trigram_keys_of(std::span<const uint32_t> own, std::vector<uint32_t>& out) const {
+    out.clear();
+    for (uint32_t t : own) {
+      std::string_view w = dict.term(t);
+      const bool address = is_address_term(w);
+      if (address) w.remove_prefix(1);
+      for (size_t i = 0; i + 3 <= w.size(); ++i) out.push_back(trigram_key(w, i, address));
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  }
+
   size_t memory() const {
     size_t m = records.capacity() * sizeof(Record) + cold.capacity() * sizeof(Cold) + arena.capacity() +
                overlay_key.capacity() * 8 + overflow.capacity() * 4 + doc_org.capacity() * 4 + by_id.size() * 40 +
-               dict.memory() + term_docs.memory() + prefix_docs.memory() + own_prefix_docs.memory() + prefix_keys.size() * 32 +
+               dict.memory() + term_docs.memory() + prefix_docs.memory() + own_prefix_docs.memory() + trigram_docs.memory() + prefix_keys.size() * 32 +
                fuzzy.capacity() * sizeof(FuzzyEntry) + fuzzy_overlay.size() * 40 + org_docs.memory() +
                admin_docs.memory();
     for (const auto& o : orgs) m += sizeof(Org) + o.name.capacity() + o.words.size() * 32 + o.terms.capacity() * 4;

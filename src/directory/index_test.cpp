@@ -494,7 +494,9 @@ struct Reference {
 
   std::vector<uint64_t> search(const std::string& text, bool typeahead, const Viewer& v, size_t n, size_t* total,
                                const std::string& org_filter = "", const std::string& role_filter = "",
-                               bool admins_only = false, bool names_only = false) const {
+                               bool admins_only = false, bool names_only = false,
+                               const std::vector<std::string>& contains = {},
+                               const std::vector<std::string>& address_contains = {}) const {
     std::vector<std::pair<std::string, bool>> words;  // word, allow prefix
     std::vector<std::string> ws = fold_words(text);
     bool ended = !text.empty() && text.back() == ' ';
@@ -539,6 +541,26 @@ struct Reference {
         }
         if (org == 3) own.push_back(std::move(matched));
         tier = std::max(tier, std::min(best, org));
+      }
+      for (const std::string& given : contains) {
+        for (const std::string& piece : fold_words(given)) {
+          if (piece.size() < 3) continue;
+          int best = 3;
+          for (const auto& t : d.words) {
+            if (t == piece) best = 0;
+            else if (t[0] != '@' && t.find(piece) != std::string::npos) best = std::min(best, 1);
+          }
+          tier = std::max(tier, best);
+        }
+      }
+      for (const std::string& given : address_contains) {
+        std::string piece = fold_address(given);
+        if (piece.size() < 3) continue;
+        bool in = std::any_of(d.words.begin(), d.words.end(), [&](const std::string& t) {
+          return t[0] == '@' && t.find(piece, 1) != std::string::npos;
+        });
+        if (!in) tier = 3;
+        tier = std::max(tier, 1);
       }
       if (tier == 3 || !distinct_terms(own)) continue;
       all.push_back({tier, d.e.org_id != v.org_id, &d});
@@ -632,14 +654,33 @@ void run_reference(uint64_t seed, uint32_t organisations, uint32_t entries) {
       if (pick(8) == 0 && !other.job_role.empty()) q.job_role = fold_words(other.job_role).back();
       q.admins_only = pick(10) == 0;
       q.names_only = pick(6) == 0;
+      // Some with a piece from inside a surname ("ohnso"), alone or with the text.
+      const auto& third = data.entries[pick(data.entries.size())];
+      if (pick(5) == 0 && third.surname.size() >= 5) {
+        std::string sw = fold_words(third.surname)[0];
+        if (sw.size() >= 4) {
+          size_t from = 1 + pick(sw.size() - 3);
+          q.contains.push_back(sw.substr(from, 3 + pick(sw.size() - from - 2)));
+          if (pick(2) == 0) q.text.clear();
+        }
+      }
+      // Some with a piece of an address, local part or domain ("hdury-ch").
+      if (pick(6) == 0) {
+        std::string a = fold_address(data.entries[pick(data.entries.size())].address);
+        size_t from = pick(a.size() - 3);
+        q.address_contains.push_back(a.substr(from, 3 + pick(std::min<size_t>(6, a.size() - from - 2))));
+        if (pick(2) == 0) q.text.clear();
+      }
       auto r = ix.search(q, v, limit);
       ASSERT_TRUE(r.ok()) << text;
       size_t total = 0;
-      auto want = ref.search(text, typeahead, v, limit, &total, q.organisation, q.job_role, q.admins_only,
-                             q.names_only);
+      auto want = ref.search(q.text, typeahead, v, limit, &total, q.organisation, q.job_role, q.admins_only,
+                             q.names_only, q.contains, q.address_contains);
       ASSERT_EQ(ids(r), want) << "query '" << text << "' typeahead " << typeahead << " org " << v.org_id
                               << " organisation '" << q.organisation << "' role '" << q.job_role << "' admins "
-                              << q.admins_only << " names only " << q.names_only;
+                              << q.admins_only << " names only " << q.names_only << " contains '"
+                              << (q.contains.empty() ? "" : q.contains[0]) << "' in address '"
+                              << (q.address_contains.empty() ? "" : q.address_contains[0]) << "'";
       if (r->total_exact) {
         EXPECT_EQ(r->total, total) << text;
       } else {

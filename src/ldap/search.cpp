@@ -68,7 +68,7 @@ bool same_query(const directory::Query& a, const directory::Query& b) {
          a.organisation == b.organisation && a.job_role == b.job_role && a.speciality == b.speciality &&
          a.work_area == b.work_area && a.unit == b.unit && a.site == b.site && a.address == b.address &&
          a.address_prefix == b.address_prefix && a.kind == b.kind && a.admins_only == b.admins_only &&
-         a.names_only == b.names_only;
+         a.names_only == b.names_only && a.contains == b.contains && a.address_contains == b.address_contains;
 }
 
 // Both queries' conditions at once (AND). Where both name an address, the first one's is
@@ -78,6 +78,8 @@ directory::Query merge(directory::Query a, const directory::Query& b) {
   // The merged words must be the entry's own only if each side's had to be.
   a.names_only = (a.names_only || a.text.empty()) && (b.names_only || b.text.empty());
   append_words(a.text, b.text);
+  a.contains.insert(a.contains.end(), b.contains.begin(), b.contains.end());
+  a.address_contains.insert(a.address_contains.end(), b.address_contains.begin(), b.address_contains.end());
   append_words(a.organisation, b.organisation);
   append_words(a.job_role, b.job_role);
   append_words(a.speciality, b.speciality);
@@ -139,6 +141,35 @@ std::string* field_for(directory::Query& q, std::string_view canonical) {
   if (base == "departmentnumber") return &q.work_area;
   if (base == "physicaldeliveryofficename" || base == "l") return &q.site;
   return nullptr;
+}
+
+// The second look for a substring filter: the first took every component as the start
+// of a word ("(cn=*son*)": Sonia), this one takes the inner and final components anywhere
+// inside a word (Johnson, Davidson) and the initial's words as before, so that together
+// they find every entry the filter matches. Run after the first, so word starts come
+// first. nullopt when there is nothing more to find, or nothing to bound it by (no
+// initial and no piece of three letters: "(cn=*jo*)" finds only words starting "jo").
+// For mail the pieces may lie anywhere in the address, domain included ("(mail=*how*)" is
+// everyone at chowdhury-chemists).
+std::optional<directory::Query> inside_pass(const directory::Query& first, const Filter& f, bool mail) {
+  if (f.any.empty() && !f.final_) return std::nullopt;
+  directory::Query q = first;
+  q.text = f.initial ? (mail ? mail_words(*f.initial) : words_of(*f.initial)) : std::string();
+  bool bounded = !q.text.empty();
+  auto add = [&](std::string_view component) {
+    if (mail) {
+      bounded = bounded || directory::fold_address(component).size() >= 3;
+      q.address_contains.emplace_back(component);
+      return;
+    }
+    std::string w = words_of(component);
+    for (const std::string& piece : directory::fold_words(w)) bounded = bounded || piece.size() >= 3;
+    if (!w.empty()) q.contains.push_back(std::move(w));
+  };
+  for (const std::string& a : f.any) add(a);
+  if (f.final_) add(*f.final_);
+  if (!bounded) return std::nullopt;
+  return q;
 }
 
 // The shortest mail=<initial>* taken as an address prefix.
@@ -220,6 +251,7 @@ std::optional<Queries> plan(const Filter& f) {
           // ("*northfield*") finds nothing this way (see docs/ARCHITECTURE.md).
           q.names_only = true;
           add_assertion(q, f, base);
+          if (auto inside = inside_pass(q, f, true)) return Queries{std::move(q), std::move(*inside)};
         }
         return Queries{std::move(q)};
       }
@@ -242,6 +274,9 @@ std::optional<Queries> plan(const Filter& f) {
         add_assertion(q, f, base);
       }
       *field = std::move(words);
+      if (field == &q.text && f.kind == K::substrings) {
+        if (auto inside = inside_pass(q, f, false)) return Queries{std::move(q), std::move(*inside)};
+      }
       return Queries{std::move(q)};
     }
   }
@@ -446,9 +481,13 @@ SearchPlan plan_search(const Filter& f) {
   for (auto& query : p.queries) query.allow_typos = false;
   // Queries by an address first: they are the most selective (an address, or the beginning
   // of addresses), and a typeahead's (mail=sarah.c*) branch then fills the page before the
-  // broader name words are looked at.
-  std::stable_partition(p.queries.begin(), p.queries.end(),
-                        [](const directory::Query& x) { return !x.address.empty(); });
+  // broader name words are looked at. Pieces inside words last: they find what word
+  // starts did not.
+  auto rank = [](const directory::Query& x) {
+    return !x.address.empty() ? 0 : x.contains.empty() && x.address_contains.empty() ? 1 : 2;
+  };
+  std::stable_sort(p.queries.begin(), p.queries.end(),
+                   [&](const directory::Query& a, const directory::Query& b) { return rank(a) < rank(b); });
   return p;
 }
 

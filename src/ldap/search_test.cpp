@@ -85,21 +85,29 @@ std::string describe(const directory::Query& q) {
   if (!q.job_role.empty()) s += "|role=" + q.job_role;
   if (!q.site.empty()) s += "|site=" + q.site;
   if (!q.ods_code.empty()) s += "|ods=" + q.ods_code;
+  for (const auto& piece : q.contains) s += "|in=" + piece;
+  for (const auto& piece : q.address_contains) s += "|in-addr=" + piece;
   return s;
 }
 
 TEST(LdapPlan, Table) {
   const PlanCase cases[] = {
-      // Thunderbird's autocomplete: four tests of one word, one query.
-      {"(|(mail=*smi*)(cn=*smi*)(givenName=*smi*)(sn=*smi*))", false, {"smi"}},
+      // Thunderbird's address-book search: four tests of one piece, one query for words
+      // starting with it, then one for words holding it.
+      {"(|(mail=*smi*)(cn=*smi*)(givenName=*smi*)(sn=*smi*))", false, {"smi", "|in-addr=smi", "|in=smi"}},
       // Outlook: name or address beginning.
       {"(&(objectClass=person)(|(cn=smi*)(mail=smi*)))", false, {"|addr=smi*", "smi"}},
       {"(|(cn=sm*)(mail=sm*)(sn=sm*))", false, {"sm"}},
       {"(mail=John.Smith@x.example)", false, {"|addr=John.Smith@x.example"}},
       {"(mail=john.smith@x*)", false, {"|addr=john.smith@x*"}},
       {"(mail=williams17*)", false, {"|addr=williams17*"}},
-      {"(mail=sarah*cr*)", false, {"sarah cr"}},
-      {"(mail=*williams17*)", false, {"williams"}},
+      // For mail the second look covers the whole address, the domain too.
+      {"(mail=sarah*cr*)", false, {"sarah cr", "sarah|in-addr=cr"}},
+      {"(mail=*williams17*)", false, {"williams", "|in-addr=williams17"}},
+      {"(mail=*chowdhury*)", false, {"chowdhury", "|in-addr=chowdhury"}},
+      {"(sn=*son)", false, {"son", "|in=son"}},
+      {"(cn=*jo*)", false, {"jo"}},  // two letters inside a word: nothing to bound a scan by
+      {"(cn=smith*m*)", false, {"smith m", "smith|in=m"}},
       {"(cn=John Smi*)", false, {"john smi"}},
       {"(&(sn=smith)(o=northfield))", false, {"smith|o=northfield"}},
       {"(&(|(cn=sarah*)(cn=sara*))(ou=ward 7*))", false, {"sarah|ou=ward 7", "sara|ou=ward 7"}},
@@ -134,19 +142,28 @@ TEST(LdapPlan, Table) {
 TEST(LdapPlan, SubstringTestsTravelWithTheQuery) {
   using directory::NameField;
   using directory::SubstringAssertion;
-  // Thunderbird's filter: one query, one OR of the four attributes' tests.
+  // Thunderbird's autocomplete filter: one OR of the three attributes' tests on the
+  // word-start query; the inside-words look is one query for the names and one for the
+  // address, each with its own attributes' tests.
   SearchPlan t = plan_search(F("(|(cn=sarah*wi*)(mail=sarah*wi*)(sn=sarah*wi*))"));
-  ASSERT_EQ(t.queries.size(), 1u);
-  ASSERT_EQ(t.queries[0].assertions.size(), 1u);
-  const auto& any_of = t.queries[0].assertions[0];
-  ASSERT_EQ(any_of.size(), 3u);
-  EXPECT_EQ(any_of[0], (SubstringAssertion{NameField::common_name, "sarah", {"wi"}, ""}));
-  EXPECT_EQ(any_of[1], (SubstringAssertion{NameField::address, "sarah", {"wi"}, ""}));
-  EXPECT_EQ(any_of[2], (SubstringAssertion{NameField::surname, "sarah", {"wi"}, ""}));
-  // AND: both tests must hold.
+  ASSERT_EQ(t.queries.size(), 3u);
+  EXPECT_EQ(describe(t.queries[0]), "sarah wi");
+  EXPECT_EQ(describe(t.queries[1]), "sarah|in=wi");
+  EXPECT_EQ(describe(t.queries[2]), "sarah|in-addr=wi");
+  const SubstringAssertion cn{NameField::common_name, "sarah", {"wi"}, ""};
+  const SubstringAssertion mail{NameField::address, "sarah", {"wi"}, ""};
+  const SubstringAssertion sn{NameField::surname, "sarah", {"wi"}, ""};
+  using Tests = std::vector<std::vector<SubstringAssertion>>;
+  EXPECT_EQ(t.queries[0].assertions, (Tests{{cn, mail, sn}}));
+  EXPECT_EQ(t.queries[1].assertions, (Tests{{cn, sn}}));
+  EXPECT_EQ(t.queries[2].assertions, (Tests{{mail}}));
+  // AND: both tests must hold, on each query.
   SearchPlan a = plan_search(F("(&(givenName=sa*)(sn=*ith))"));
-  ASSERT_EQ(a.queries.size(), 1u);
+  ASSERT_EQ(a.queries.size(), 2u);
+  EXPECT_EQ(describe(a.queries[0]), "sa ith");
+  EXPECT_EQ(describe(a.queries[1]), "sa|in=ith");
   EXPECT_EQ(a.queries[0].assertions.size(), 2u);
+  EXPECT_EQ(a.queries[1].assertions.size(), 2u);
   // A branch with no test (equality) widens the OR to no condition.
   SearchPlan e = plan_search(F("(|(cn=smith)(sn=smith*))"));
   ASSERT_EQ(e.queries.size(), 1u);
@@ -319,10 +336,16 @@ TEST_F(LdapRun, ThunderbirdFilterAndSizeLimit) {
   directory::Viewer outsider{1, false, false};
   auto r = run("(|(mail=*smi*)(cn=*smi*)(givenName=*smi*)(sn=*smi*))", 100, outsider);
   EXPECT_EQ(r.end, RunResult::End::exhausted);
-  // 30 Sam Smiths and Priya Smithson; not the hidden Smithers; not Goldsmith (the index
-  // finds words by their beginning).
-  EXPECT_EQ(r.entries.size(), 31u);
+  // 30 Sam Smiths, Priya Smithson and, from the look inside words, Sarah Goldsmith; not
+  // the hidden Smithers.
+  EXPECT_EQ(r.entries.size(), 32u);
   EXPECT_EQ(std::count(r.ids.begin(), r.ids.end(), 102u), 0);
+  EXPECT_EQ(r.ids.back(), 100u);  // word starts first
+
+  // A final component is a piece inside a word too; the word-start pass finds nothing.
+  auto ending = run("(sn=*smith)", 100, outsider);
+  EXPECT_EQ(ending.end, RunResult::End::exhausted);
+  EXPECT_EQ(ending.entries.size(), 31u);  // the Smiths and Goldsmith, not Smithson
 
   auto limited = run("(cn=*smi*)", 4, outsider);
   EXPECT_EQ(limited.end, RunResult::End::more);

@@ -43,6 +43,8 @@ LOCKME = ("lock.me@" + DOMAIN, "copper-meadow-123")
 KIM = ("kim.admin@" + DOMAIN2, "silver-birch-123")   # local administrator of RR8
 HIDDEN = ("hidden.smithers@" + DOMAIN2, "velvet-canyon-123")
 PRIYA = ("priya.smithwick@" + DOMAIN2, "maple-orchard-123")
+NINA = ("nina.goldsmith@" + DOMAIN, "harbour-lantern-123")
+LUKASZ = ("lukasz.wojcik@" + DOMAIN, "granite-willow-123")
 
 
 def parse_ldif(text):
@@ -103,6 +105,8 @@ class LdapBase(unittest.TestCase):
         d.create_user(KIM[0], ORG2, KIM[1], display_name="Kim Admin", roles=["local_admin"])
         d.create_user(HIDDEN[0], ORG2, HIDDEN[1], display_name="Hidden Smithers")
         d.create_user(PRIYA[0], ORG2, PRIYA[1], display_name="Priya Smithwick")
+        d.create_user(NINA[0], ORG, NINA[1], display_name="Nina Goldsmith")
+        d.create_user(LUKASZ[0], ORG, LUKASZ[1], display_name="Łukasz Wójcik")
         for i in range(6):
             d.create_user(f"sam.smith{i}@{DOMAIN}", ORG, "pebble-stream-123", display_name=f"Sam Smith")
         cls.profile(SARAH[0], title="Dr", given_name="Sarah", surname="Smith", job_role="Consultant",
@@ -114,6 +118,8 @@ class LdapBase(unittest.TestCase):
                     telephone="0114 271 1900", mobile="07700 900002", mobile_hidden=True)
         for i in range(6):
             cls.profile(f"sam.smith{i}@{DOMAIN}", given_name="Sam", surname="Smith", job_role="Porter")
+        cls.profile(NINA[0], given_name="Nina", surname="Goldsmith")
+        cls.profile(LUKASZ[0], given_name="Łukasz", surname="Wójcik")
 
     @classmethod
     def profile(cls, address, **fields):
@@ -272,6 +278,42 @@ class LdapTest(LdapBase):
         rc, entries, err = self.ldapsearch("(cn=SARAH  S*)", "mail")
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.mails(entries), [SARAH[0]])
+
+    def test_pieces_inside_words(self):
+        # Thunderbird's address-book search looks for the text anywhere in the value, as
+        # the filter says: Goldsmith holds "smith". Word starts come first.
+        rc, entries, err = self.ldapsearch("(|(mail=*smith*)(cn=*smith*)(sn=*smith*))", "mail")
+        self.assertEqual(rc, 0, err)
+        m = [e["mail"][0] for e in entries]
+        self.assertIn(NINA[0], m)
+        self.assertEqual(m[-1], NINA[0])
+        self.assertIn(SARAH[0], m)
+        # A final component: the surnames ending in "smith", not Smithson or Smithwick.
+        rc, entries, err = self.ldapsearch("(sn=*SMITH)", "mail")
+        self.assertEqual(rc, 0, err)
+        sams = [f"sam.smith{i}@{DOMAIN}" for i in range(6)]
+        self.assertEqual(self.mails(entries), sorted([SARAH[0], NINA[0]] + sams))
+        # For mail, anywhere in the address, across the @ and into the domain.
+        rc, entries, err = self.ldapsearch("(mail=*wick@sheff*)", "mail")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.mails(entries), [PRIYA[0]])
+        # An inner component after an initial: "Nina Goldsmith" starts "nina" and holds "dsm".
+        if ldap3 is not None:
+            c = self.conn()
+            c.search(BASE, "(cn=nina*dsm*)", attributes=["mail"])
+            self.assertEqual([r["attributes"]["mail"][0] for r in c.response if r["type"] == "searchResEntry"],
+                             [NINA[0]])
+            c.unbind()
+
+    def test_case_beyond_ascii(self):
+        # caseIgnoreMatch folds Unicode case, as slapd does; accents stay significant.
+        for flt in ("(cn=ł*)", "(sn=WÓJCIK)", "(givenName=ŁUKASZ)", "(|(cn=*ÓJC*)(mail=*ójc*))"):
+            rc, entries, err = self.ldapsearch(flt, "mail", "cn")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(self.mails(entries), [LUKASZ[0]], flt)
+        self.assertEqual(entries[0]["cn"], ["Łukasz Wójcik"])
+        rc, entries, err = self.ldapsearch("(sn=wojcik)", "mail")
+        self.assertEqual((rc, entries), (0, []), err)
 
     def test_surname_and_organisation(self):
         rc, entries, err = self.ldapsearch("(&(sn=smith*)(o=sheffield*))", "mail")
