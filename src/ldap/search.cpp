@@ -155,20 +155,21 @@ std::optional<directory::Query> inside_pass(const directory::Query& first, const
   if (f.any.empty() && !f.final_) return std::nullopt;
   directory::Query q = first;
   q.text = f.initial ? (mail ? mail_words(*f.initial) : words_of(*f.initial)) : std::string();
-  bool bounded = !q.text.empty();
+  // Pieces of one or two letters narrow nothing (the index ignores them): left out here,
+  // so that the names' and the address's second looks at "(cn=david*t*)" and
+  // "(mail=david*t*)" are one query (the Davids) with both tests.
   auto add = [&](std::string_view component) {
     if (mail) {
-      bounded = bounded || directory::fold_address(component).size() >= 3;
-      q.address_contains.emplace_back(component);
+      if (directory::fold_address(component).size() >= 3) q.address_contains.emplace_back(component);
       return;
     }
-    std::string w = words_of(component);
-    for (const std::string& piece : directory::fold_words(w)) bounded = bounded || piece.size() >= 3;
-    if (!w.empty()) q.contains.push_back(std::move(w));
+    for (std::string& piece : directory::fold_words(component)) {
+      if (piece.size() >= 3) q.contains.push_back(std::move(piece));
+    }
   };
   for (const std::string& a : f.any) add(a);
   if (f.final_) add(*f.final_);
-  if (!bounded) return std::nullopt;
+  if (q.text.empty() && q.contains.empty() && q.address_contains.empty()) return std::nullopt;
   return q;
 }
 

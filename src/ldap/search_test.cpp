@@ -102,12 +102,12 @@ TEST(LdapPlan, Table) {
       {"(mail=john.smith@x*)", false, {"|addr=john.smith@x*"}},
       {"(mail=williams17*)", false, {"|addr=williams17*"}},
       // For mail the second look covers the whole address, the domain too.
-      {"(mail=sarah*cr*)", false, {"sarah cr", "sarah|in-addr=cr"}},
+      {"(mail=sarah*cr*)", false, {"sarah cr", "sarah"}},  // "cr" narrows nothing: the Sarahs
       {"(mail=*williams17*)", false, {"williams", "|in-addr=williams17"}},
       {"(mail=*chowdhury*)", false, {"chowdhury", "|in-addr=chowdhury"}},
       {"(sn=*son)", false, {"son", "|in=son"}},
       {"(cn=*jo*)", false, {"jo"}},  // two letters inside a word: nothing to bound a scan by
-      {"(cn=smith*m*)", false, {"smith m", "smith|in=m"}},
+      {"(cn=smith*m*)", false, {"smith m", "smith"}},
       {"(cn=John Smi*)", false, {"john smi"}},
       {"(&(sn=smith)(o=northfield))", false, {"smith|o=northfield"}},
       {"(&(|(cn=sarah*)(cn=sara*))(ou=ward 7*))", false, {"sarah|ou=ward 7", "sara|ou=ward 7"}},
@@ -142,21 +142,28 @@ TEST(LdapPlan, Table) {
 TEST(LdapPlan, SubstringTestsTravelWithTheQuery) {
   using directory::NameField;
   using directory::SubstringAssertion;
-  // Thunderbird's autocomplete filter: one OR of the three attributes' tests on the
-  // word-start query; the inside-words look is one query for the names and one for the
-  // address, each with its own attributes' tests.
+  // Thunderbird's autocomplete filter: one OR of the three attributes' tests, on the
+  // word-start query and on the second look (the Sarahs: "wi" is too short to narrow it).
   SearchPlan t = plan_search(F("(|(cn=sarah*wi*)(mail=sarah*wi*)(sn=sarah*wi*))"));
-  ASSERT_EQ(t.queries.size(), 3u);
+  ASSERT_EQ(t.queries.size(), 2u);
   EXPECT_EQ(describe(t.queries[0]), "sarah wi");
-  EXPECT_EQ(describe(t.queries[1]), "sarah|in=wi");
-  EXPECT_EQ(describe(t.queries[2]), "sarah|in-addr=wi");
+  EXPECT_EQ(describe(t.queries[1]), "sarah");
   const SubstringAssertion cn{NameField::common_name, "sarah", {"wi"}, ""};
   const SubstringAssertion mail{NameField::address, "sarah", {"wi"}, ""};
   const SubstringAssertion sn{NameField::surname, "sarah", {"wi"}, ""};
   using Tests = std::vector<std::vector<SubstringAssertion>>;
   EXPECT_EQ(t.queries[0].assertions, (Tests{{cn, mail, sn}}));
-  EXPECT_EQ(t.queries[1].assertions, (Tests{{cn, sn}}));
-  EXPECT_EQ(t.queries[2].assertions, (Tests{{mail}}));
+  EXPECT_EQ(t.queries[1].assertions, (Tests{{cn, mail, sn}}));
+  // With a longer piece the names and the address are looked into apart, each with its
+  // own attributes' tests.
+  SearchPlan w = plan_search(F("(|(cn=sarah*wil*)(mail=sarah*wil*))"));
+  ASSERT_EQ(w.queries.size(), 3u);
+  EXPECT_EQ(describe(w.queries[1]), "sarah|in=wil");
+  EXPECT_EQ(describe(w.queries[2]), "sarah|in-addr=wil");
+  EXPECT_EQ(w.queries[1].assertions.size(), 1u);
+  EXPECT_EQ(w.queries[1].assertions[0].size(), 1u);
+  EXPECT_EQ(w.queries[1].assertions[0][0].field, NameField::common_name);
+  EXPECT_EQ(w.queries[2].assertions[0][0].field, NameField::address);
   // AND: both tests must hold, on each query.
   SearchPlan a = plan_search(F("(&(givenName=sa*)(sn=*ith))"));
   ASSERT_EQ(a.queries.size(), 2u);
