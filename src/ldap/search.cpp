@@ -249,7 +249,7 @@ std::optional<Queries> plan(const Filter& f) {
           if (words.empty()) return std::nullopt;
           q.text = std::move(words);
           // Read as the local part's words, the entry's own: a fragment of the domain
-          // ("*northfield*") finds nothing this way (see docs/ARCHITECTURE.md).
+          // ("*northfield*") is for the second look (inside_pass).
           q.names_only = true;
           add_assertion(q, f, base);
           if (auto inside = inside_pass(q, f, true)) return Queries{std::move(q), std::move(*inside)};

@@ -18,16 +18,22 @@
 // A subtree search at the suffix searches everything; at an organisation, that
 // organisation's entries; a base search on an entry's DN returns it.
 //
-// Candidates (plan_search): the directory's index finds words by their beginning, not by
-// any substring, so a substring test is read the way an address-book user types: every
-// component is the beginning of a word ("(cn=*smi*)" finds Smith and Smithson, not
-// Goldsmith). The plan maps each test to the query parts that find a superset of what the
-// test selects under that reading, and the exact RFC 4511 filter is then evaluated on every
-// candidate, so an entry is returned only when the filter matches it:
-//   cn, displayName, givenName, sn, name          words of the value -> Query::text
+// Candidates (plan_search): a substring test is read twice. First the way an address-book
+// user types: every component is the beginning of a word ("(cn=*smi*)" finds Smith and
+// Smithson). Then, for what that did not find, the inner and final components anywhere
+// inside a word, or for mail anywhere in the address (Query::contains, address_contains:
+// Goldsmith, everyone at chowdhury-chemists for "(mail=*how*)"), which the index serves
+// from trigram lists; a component of one or two letters narrows nothing and is only
+// checked, and with no initial and no longer piece there is no second look
+// ("(cn=*jo*)": word beginnings only). The plan maps each test to the query parts that
+// find a superset of what the test selects, and the exact RFC 4511 filter is then
+// evaluated on every candidate, so an entry is returned only when the filter matches it:
+//   cn, displayName, givenName, sn, name          words of the value -> Query::text,
+//                                                 then inner pieces -> Query::contains
 //   mail   equality                               Query::address (whole address)
 //          initial only, with '@' or 3+ octets    Query::address prefix
-//          other substrings                       words of the local part -> Query::text
+//          other substrings                       words of the local part -> Query::text,
+//                                                 then pieces -> Query::address_contains
 //   o                                             Query::organisation
 //   ou                                            Query::unit
 //   title                                         Query::job_role
