@@ -516,8 +516,10 @@ def main():
     for p in (caremaild, dirbench, loader):
         if not os.access(p, os.X_OK):
             die(f"missing {p} (cmake --build {build} --target caremaild directory_bench bench_ldap_load)")
-    if smoke and not package_version("slapd"):
-        log("smoke: slapd is not installed (run once without --smoke as root, or apt-get install slapd): skipped")
+    # The smoke run (in `make test`) installs slapd too when it can (root): its agreement
+    # check is what says caremaild's LDAP answers are complete.
+    if smoke and not package_version("slapd") and os.geteuid() != 0:
+        log("smoke: slapd is not installed and this is not root (apt-get install slapd): skipped")
         return 77  # ctest SKIP_RETURN_CODE
     ensure_slapd()
 
