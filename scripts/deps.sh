@@ -19,8 +19,9 @@ PACKAGES=(
   python3 python3-aiosmtpd curl openssl sqlite3 swaks libnet-ssleay-perl libauthen-sasl-perl procps
   # real IMAP clients for tests/integration/test_imap_clients.py
   isync libsasl2-modules neomutt tmux
-  # the OpenAPI check (PyYAML); LDAP clients for the directory (ldapsearch, python3-ldap3)
-  python3-yaml python3-ldap3 ldap-utils
+  # the OpenAPI check (PyYAML); LDAP clients for the directory (ldapsearch, python3-ldap3,
+  # Thunderbird's address-book autocomplete, run headless in tests/integration/test_thunderbird.py)
+  python3-yaml python3-ldap3 ldap-utils thunderbird
 )
 
 missing=()
