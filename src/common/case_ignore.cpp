@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -28,8 +29,7 @@ void prepare_case_ignore(std::string_view v, bool trim, std::string& out) {
   // Most values are ASCII: folded here without a copy. Others are case-folded and
   // normalised first (Ł and ł, "ﬁ" and "fi", a precomposed é and e + U+0301 are equal).
   thread_local std::string folded;
-  bool ascii = true;
-  for (char c : v) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+  const bool ascii = std::all_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (!ascii && fold_unicode(v, folded)) v = folded;
   out.clear();
   out.reserve(v.size());

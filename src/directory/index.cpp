@@ -427,22 +427,28 @@ bool Searcher::parse() {
     std::string a = fold_address(q_.address.substr(0, limits_.max_text_bytes));
     if (!a.empty()) add_address_clause(a, q_.address_prefix);
   }
-  // Pieces to find inside words: three letters at least, each at most once.
-  std::vector<std::string> pieces;
-  for (const std::string& p : q_.contains) {
-    for (auto& w : fold_words(std::string_view(p).substr(0, limits_.max_text_bytes))) {
-      if (w.size() >= 3 && std::find(pieces.begin(), pieces.end(), w) == pieces.end()) pieces.push_back(std::move(w));
+  // Pieces to find inside words or addresses: three letters at least, each at most once,
+  // at most max_words of each kind.
+  auto add_pieces = [&](const std::vector<std::string>& given, bool in_address) {
+    std::vector<std::string> pieces;
+    auto keep = [&](std::string piece) {
+      if (piece.size() >= 3 && std::find(pieces.begin(), pieces.end(), piece) == pieces.end()) {
+        pieces.push_back(std::move(piece));
+      }
+    };
+    for (const std::string& p : given) {
+      std::string_view text = std::string_view(p).substr(0, limits_.max_text_bytes);
+      if (in_address) {
+        keep(fold_address(text));
+      } else {
+        for (auto& w : fold_words(text)) keep(std::move(w));
+      }
     }
-  }
-  if (pieces.size() > limits_.max_words) pieces.resize(limits_.max_words);
-  for (const std::string& p : pieces) add_contains_clause(p, false);
-  pieces.clear();
-  for (const std::string& p : q_.address_contains) {
-    std::string a = fold_address(std::string_view(p).substr(0, limits_.max_text_bytes));
-    if (a.size() >= 3 && std::find(pieces.begin(), pieces.end(), a) == pieces.end()) pieces.push_back(std::move(a));
-  }
-  if (pieces.size() > limits_.max_words) pieces.resize(limits_.max_words);
-  for (const std::string& p : pieces) add_contains_clause(p, true);
+    if (pieces.size() > limits_.max_words) pieces.resize(limits_.max_words);
+    for (const std::string& p : pieces) add_contains_clause(p, in_address);
+  };
+  add_pieces(q_.contains, false);
+  add_pieces(q_.address_contains, true);
   if (!clauses_.empty()) any_search_term_ = true;
   for (const auto& clause : q_.assertions) {
     auto& out = assertions_.emplace_back();

@@ -146,30 +146,28 @@ void finish_build(IndexData& d, const std::vector<std::string_view>& terms, cons
   d.prefix_keys.clear();
   std::vector<uint32_t> keys;
   for (uint32_t t = 0; t < d.dict.size(); ++t) {  // keys first, so that build() knows how many
-    std::string_view w = d.dict.term(t);
-    const size_t first = is_address_term(w) ? 2 : 1, last = std::min(w.size(), prefix_list_bytes(w));
-    for (size_t n = first; n <= last; ++n) d.prefix_key(prefix_code(w, n), true);
+    for_each_prefix_code(d.dict.term(t), [&](uint64_t code) { d.prefix_key(code, true); });
   }
-  d.prefix_docs.build(d.prefix_keys.size(), [&](auto&& emit) {
-    for (uint32_t doc = 0; doc < ndocs; ++doc) {
-      d.all_terms(d.records[doc], ts);
-      d.prefix_keys_of(ts, keys, false);
-      for (uint32_t k : keys) emit(k, doc);
-    }
+  // Lists by the keys `keys_of(record)` puts in `keys`.
+  auto build_lists = [&](Postings& lists, size_t nkeys, auto&& keys_of) {
+    lists.build(nkeys, [&](auto&& emit) {
+      for (uint32_t doc = 0; doc < ndocs; ++doc) {
+        keys_of(d.records[doc]);
+        for (uint32_t k : keys) emit(k, doc);
+      }
+    });
+  };
+  build_lists(d.prefix_docs, d.prefix_keys.size(), [&](const Record& r) {
+    d.all_terms(r, ts);
+    d.prefix_keys_of(ts, keys, false);
   });
-  d.own_prefix_docs.build(d.prefix_keys.size(), [&](auto&& emit) {
-    for (uint32_t doc = 0; doc < ndocs; ++doc) {
-      d.own_terms(d.records[doc], ts);
-      d.prefix_keys_of(ts, keys, false);
-      for (uint32_t k : keys) emit(k, doc);
-    }
+  build_lists(d.own_prefix_docs, d.prefix_keys.size(), [&](const Record& r) {
+    d.own_terms(r, ts);
+    d.prefix_keys_of(ts, keys, false);
   });
-  d.trigram_docs.build(kTrigramKeys, [&](auto&& emit) {
-    for (uint32_t doc = 0; doc < ndocs; ++doc) {
-      d.own_terms(d.records[doc], ts);
-      d.trigram_keys_of(ts, keys);
-      for (uint32_t k : keys) emit(k, doc);
-    }
+  build_lists(d.trigram_docs, kTrigramKeys, [&](const Record& r) {
+    d.own_terms(r, ts);
+    d.trigram_keys_of(ts, keys);
   });
 
   d.admin_docs.build(d.orgs.size(), [&](auto&& emit) {

@@ -299,18 +299,24 @@ void for_each_variant(std::string_view w, Fn&& fn) {
 // of its own, so "@sar" spans the ten thousand addresses of the Sarahs). From there on a
 // range holds a few terms ("david": david, davids, davidson). Each is coded into one
 // integer: the length in the top byte, then up to 7 bytes.
+inline bool is_address_term(std::string_view t) { return !t.empty() && t[0] == '@'; }
+
 inline constexpr size_t kPrefixListBytes = 4;
 inline constexpr size_t kAddressPrefixListBytes = 6;
 inline size_t prefix_list_bytes(std::string_view term) {
-  return !term.empty() && term[0] == '@' ? kAddressPrefixListBytes : kPrefixListBytes;
+  return is_address_term(term) ? kAddressPrefixListBytes : kPrefixListBytes;
 }
 inline uint64_t prefix_code(std::string_view w, size_t n) {
   uint64_t c = static_cast<uint64_t>(n) << 56;
   for (size_t i = 0; i < n; ++i) c |= static_cast<uint64_t>(static_cast<unsigned char>(w[i])) << (8 * (6 - i));
   return c;
 }
-
-inline bool is_address_term(std::string_view t) { return !t.empty() && t[0] == '@'; }
+// fn(code) for each prefix of `term` that has a list ("@" alone is none).
+template <class Fn>
+void for_each_prefix_code(std::string_view term, Fn&& fn) {
+  const size_t first = is_address_term(term) ? 2 : 1, last = std::min(term.size(), prefix_list_bytes(term));
+  for (size_t n = first; n <= last; ++n) fn(prefix_code(term, n));
+}
 
 // Trigram lists: every 3-byte piece of the entry's own words, for Query::contains ("son"
 // finds Johnson), and of its address, for Query::address_contains. A key is the three
@@ -372,7 +378,7 @@ struct IndexData {
   Postings prefix_docs;      // by the entry's terms and its organisation's
   Postings own_prefix_docs;  // by the entry's own terms: for names-only queries, where
                              // "t" must not mean everyone in a Trust
-  Postings trigram_docs;     // by trigram_key of the entry's own words
+  Postings trigram_docs;     // by trigram_key of the entry's own words and address
   std::vector<FuzzyEntry> fuzzy;  // sorted by hash
   std::unordered_multimap<uint64_t, uint32_t> fuzzy_overlay;
 
@@ -410,13 +416,14 @@ struct IndexData {
     }
   }
 
-  // The document's terms and its organisation's, sorted and unique: its postings.
+  // The document's own terms (names, title, address), sorted and unique.
   void own_terms(const Record& r, std::vector<uint32_t>& out) const {
     TermView v = terms(r);
     out.assign(v.a.begin(), v.a.end());
     out.insert(out.end(), v.b.begin(), v.b.end());
   }
 
+  // The document's terms and its organisation's, sorted and unique: its postings.
   void all_terms(const Record& r, std::vector<uint32_t>& out) const {
     out.clear();
     TermView v = terms(r);
@@ -611,9 +618,7 @@ struct IndexData {
   void prefix_keys_of(std::span<const uint32_t> terms, std::vector<uint32_t>& out, bool create) {
     out.clear();
     for (uint32_t t : terms) {
-      std::string_view w = dict.term(t);
-      const size_t first = is_address_term(w) ? 2 : 1, last = std::min(w.size(), prefix_list_bytes(w));
-      for (size_t n = first; n <= last; ++n) out.push_back(prefix_key(prefix_code(w, n), create));
+      for_each_prefix_code(dict.term(t), [&](uint64_t code) { out.push_back(prefix_key(code, create)); });
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -635,7 +640,8 @@ struct IndexData {
   size_t memory() const {
     size_t m = records.capacity() * sizeof(Record) + cold.capacity() * sizeof(Cold) + arena.capacity() +
                overlay_key.capacity() * 8 + overflow.capacity() * 4 + doc_org.capacity() * 4 + by_id.size() * 40 +
-               dict.memory() + term_docs.memory() + prefix_docs.memory() + own_prefix_docs.memory() + trigram_docs.memory() + prefix_keys.size() * 32 +
+               dict.memory() + term_docs.memory() + prefix_docs.memory() + own_prefix_docs.memory() +
+               trigram_docs.memory() + prefix_keys.size() * 32 +
                fuzzy.capacity() * sizeof(FuzzyEntry) + fuzzy_overlay.size() * 40 + org_docs.memory() +
                admin_docs.memory();
     for (const auto& o : orgs) m += sizeof(Org) + o.name.capacity() + o.words.size() * 32 + o.terms.capacity() * 4;
