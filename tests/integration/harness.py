@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 SOURCE = os.environ.get("CAREMAIL_SOURCE", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 CAREMAILD = os.environ.get("CAREMAILD", os.path.join(SOURCE, "build", "src", "caremaild"))
@@ -218,3 +219,29 @@ class Daemon:
     def fsck(self):
         return subprocess.run([CAREMAILD, "--config", self.config_path, "--fsck"], capture_output=True, text=True,
                               timeout=600)
+
+
+class DaemonTestCase(unittest.TestCase):
+    """A test class whose tests share one daemon, cls.d, started with the configuration
+    EXTRA and filled by populate() (organisations, accounts). When starting or filling it
+    fails, its log is printed and it is removed before the error goes on."""
+    EXTRA = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(cls.EXTRA)
+        try:
+            cls.d.start()
+            cls.populate()
+        except Exception:
+            print(cls.d.read_log()[-4000:])
+            cls.d.cleanup()
+            raise
+
+    @classmethod
+    def populate(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()

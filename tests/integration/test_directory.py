@@ -10,39 +10,28 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon  # noqa: E402
+from harness import DaemonTestCase  # noqa: E402
 
 ORG_A, DOM_A = "RDA1", "northfield.care.example"
 ORG_B, DOM_B = "RDB2", "southgate.care.example"
 
 
-class DirectoryApiTest(unittest.TestCase):
+class DirectoryApiTest(DaemonTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon()
-        try:
-            cls.d.start()
-            d = cls.d
-            d.create_org(ORG_A, "Northfield Hospitals NHS Trust", [DOM_A])
-            d.create_org(ORG_B, "Southgate Medical Practice", [DOM_B])
-            cls.tok = {}
-            for addr, ods, name, roles in (
-                    (f"siobhan.oneill@{DOM_A}", ORG_A, "Siobhán O'Neill", []),
-                    (f"sam.admin@{DOM_A}", ORG_A, "Sam Admin", ["local_admin"]),
-                    (f"ann.auth@{DOM_A}", ORG_A, "Ann Authoriser", ["authoriser"]),
-                    (f"kim.smith@{DOM_B}", ORG_B, "Kim Smith", []),
-                    (f"lee.admin@{DOM_B}", ORG_B, "Lee Admin", ["local_admin"])):
-                pw = "dir-" + os.urandom(6).hex()
-                d.create_user(addr, ods, pw, display_name=name, roles=roles)
-                cls.tok[addr.split("@")[0]] = d.user_token(addr, pw)
-        except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.d.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
+    def populate(cls):
+        d = cls.d
+        d.create_org(ORG_A, "Northfield Hospitals NHS Trust", [DOM_A])
+        d.create_org(ORG_B, "Southgate Medical Practice", [DOM_B])
+        cls.tok = {}
+        for addr, ods, name, roles in (
+                (f"siobhan.oneill@{DOM_A}", ORG_A, "Siobhán O'Neill", []),
+                (f"sam.admin@{DOM_A}", ORG_A, "Sam Admin", ["local_admin"]),
+                (f"ann.auth@{DOM_A}", ORG_A, "Ann Authoriser", ["authoriser"]),
+                (f"kim.smith@{DOM_B}", ORG_B, "Kim Smith", []),
+                (f"lee.admin@{DOM_B}", ORG_B, "Lee Admin", ["local_admin"])):
+            pw = "dir-" + os.urandom(6).hex()
+            d.create_user(addr, ods, pw, display_name=name, roles=roles)
+            cls.tok[addr.split("@")[0]] = d.user_token(addr, pw)
 
     def as_(self, who, method, path, body=None):
         return self.d.api(method, "/api/v1/directory/" + path, body, token=self.tok[who])

@@ -26,7 +26,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as tests/integration/test_identity.py
-from harness import ADMIN, Daemon, make_message  # noqa: E402
+from harness import ADMIN, Daemon, DaemonTestCase, make_message  # noqa: E402
 
 ORG, DOMAIN = "RX1", "leeds.care.example"
 ORG2, DOMAIN2 = "RR8", "sheffield.care.example"
@@ -107,7 +107,7 @@ def day_text(t):
 
 
 # -- a daemon with two organisations ------------------------------------------------------
-class IdentityBase(unittest.TestCase):
+class IdentityBase(DaemonTestCase):
     EXTRA = PLAINTEXT + "[lockout]\nfailures = 3\nip_failures = 1000\n"
     _n = itertools.count(1)
 
@@ -116,23 +116,12 @@ class IdentityBase(unittest.TestCase):
     KIM = ("kim.smith@" + DOMAIN2, "copper-meadow-123")    # plain user of RR8
 
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(cls.EXTRA)
-        try:
-            cls.d.start()
-            cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
-            cls.d.create_org(ORG2, "Sheffield Teaching Hospitals", [DOMAIN2])
-            cls.d.create_user(cls.SAM[0], ORG, cls.SAM[1], roles=["local_admin"])
-            cls.d.create_user(cls.JO[0], ORG, cls.JO[1], display_name="Jo Bloggs")
-            cls.d.create_user(cls.KIM[0], ORG2, cls.KIM[1])
-        except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.d.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
+    def populate(cls):
+        cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
+        cls.d.create_org(ORG2, "Sheffield Teaching Hospitals", [DOMAIN2])
+        cls.d.create_user(cls.SAM[0], ORG, cls.SAM[1], roles=["local_admin"])
+        cls.d.create_user(cls.JO[0], ORG, cls.JO[1], display_name="Jo Bloggs")
+        cls.d.create_user(cls.KIM[0], ORG2, cls.KIM[1])
 
     def user(self, **extra):
         n = next(self._n)
@@ -702,14 +691,9 @@ class ExpiryTest(IdentityBase):
     EXTRA = PLAINTEXT + "[password]\nexpiry_days = 20\nreminder_days = [18, 10, 5, 2, 1]\nexpiry_check_seconds = 10\n"
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.age_passwords()
-        except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.d.cleanup()
-            raise
+    def populate(cls):
+        super().populate()
+        cls.age_passwords()
 
     @classmethod
     def age_passwords(cls):
@@ -1270,13 +1254,9 @@ class MfaPolicyTest(MfaBase):
     ORG3, DOMAIN3 = "RY3", "york.care.example"
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.d.create_org(cls.ORG3, "York Hospitals", [cls.DOMAIN3])
-        except Exception:
-            cls.d.cleanup()
-            raise
+    def populate(cls):
+        super().populate()
+        cls.d.create_org(cls.ORG3, "York Hospitals", [cls.DOMAIN3])
 
     def test_organisation_requires_it_outside_trusted_networks(self):
         u, v = self.user(), self.user()

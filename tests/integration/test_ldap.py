@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as a script
-from harness import Daemon  # noqa: E402
+from harness import DaemonTestCase  # noqa: E402
 
 try:
     import ldap3  # noqa: F401
@@ -80,22 +80,11 @@ def parse_ldif(text):
     return entries
 
 
-class LdapBase(unittest.TestCase):
+class LdapBase(DaemonTestCase):
     EXTRA = PLAINTEXT
 
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(cls.EXTRA)
-        try:
-            cls.d.start()
-            cls.setup_directory()
-        except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.d.cleanup()
-            raise
-
-    @classmethod
-    def setup_directory(cls):
+    def populate(cls):
         d = cls.d
         d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
         d.create_org(ORG2, "Sheffield Teaching Hospitals", [DOMAIN2])
@@ -125,10 +114,6 @@ class LdapBase(unittest.TestCase):
     def profile(cls, address, **fields):
         st, _, body = cls.d.api("PUT", f"/api/v1/directory/entries/{address}", fields)
         assert st == 204, (st, body)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
 
     # -- clients ---------------------------------------------------------------------
     def url(self, tls=False):

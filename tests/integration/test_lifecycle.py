@@ -25,7 +25,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ADMIN, Daemon, make_message  # noqa: E402
+from harness import ADMIN, DaemonTestCase, make_message  # noqa: E402
 
 PLAINTEXT = "[imap]\nallow_plaintext_auth_on_loopback = true\n[smtp]\nallow_plaintext_auth_on_loopback = true\n"
 GB = 1 << 30
@@ -94,24 +94,18 @@ class Who:
         return self.d.ctl("--token", self.token, *args, check=check)
 
 
-class LifecycleTest(unittest.TestCase):
+class LifecycleTest(DaemonTestCase):
+    EXTRA = PLAINTEXT + "[lockout]\nfailures = 3\nip_failures = 100000\n"
+
     @classmethod
     def setUpClass(cls):
         cls.t0 = time.time()
-        cls.d = Daemon(PLAINTEXT + "[lockout]\nfailures = 3\nip_failures = 100000\n")
-        try:
-            cls.d.start()
-            d = cls.d
-            # An AUP everyone must accept would get in the way: none is published here.
-            cls.national_helpdesk = Who(d, "nhelp@care.example", "X26", ["national_helpdesk"])
-        except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.d.cleanup()
-            raise
+        super().setUpClass()
 
     @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
+    def populate(cls):
+        # An AUP everyone must accept would get in the way: none is published here.
+        cls.national_helpdesk = Who(cls.d, "nhelp@care.example", "X26", ["national_helpdesk"])
 
     # -- helpers ---------------------------------------------------------------------------
     def org(self, label):

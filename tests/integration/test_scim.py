@@ -12,7 +12,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon  # noqa: E402
+from harness import DaemonTestCase  # noqa: E402
 
 ORG, DOMAIN = "RSC1", "scim-a.care.example"
 ORG2, DOMAIN2 = "RSC2", "scim-b.care.example"
@@ -23,28 +23,19 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PLAINTEXT = "[imap]\nallow_plaintext_auth_on_loopback = true\n"
 
 
-class ScimTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(PLAINTEXT)
-        try:
-            cls.d.start()
-            cls.d.create_org(ORG, "Scim Trust A", [DOMAIN])
-            cls.d.create_org(ORG2, "Scim Trust B", [DOMAIN2])
-            cls.d.create_user("primary@" + DOMAIN, ORG, "amber-kettle-9031", roles=["primary_local_admin"])
-            cls.d.create_user("admin@" + DOMAIN2, ORG2, "silver-ferry-4410", roles=["local_admin"])
-            cls.d.create_user("plain@" + DOMAIN, ORG, "copper-gate-7722")
-            cls.tok_a = cls.d.user_token("primary@" + DOMAIN, "amber-kettle-9031")
-            cls.tok_b = cls.d.user_token("admin@" + DOMAIN2, "silver-ferry-4410")
-            cls.tok_plain = cls.d.user_token("plain@" + DOMAIN, "copper-gate-7722")
-        except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.d.cleanup()
-            raise
+class ScimTest(DaemonTestCase):
+    EXTRA = PLAINTEXT
 
     @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
+    def populate(cls):
+        cls.d.create_org(ORG, "Scim Trust A", [DOMAIN])
+        cls.d.create_org(ORG2, "Scim Trust B", [DOMAIN2])
+        cls.d.create_user("primary@" + DOMAIN, ORG, "amber-kettle-9031", roles=["primary_local_admin"])
+        cls.d.create_user("admin@" + DOMAIN2, ORG2, "silver-ferry-4410", roles=["local_admin"])
+        cls.d.create_user("plain@" + DOMAIN, ORG, "copper-gate-7722")
+        cls.tok_a = cls.d.user_token("primary@" + DOMAIN, "amber-kettle-9031")
+        cls.tok_b = cls.d.user_token("admin@" + DOMAIN2, "silver-ferry-4410")
+        cls.tok_plain = cls.d.user_token("plain@" + DOMAIN, "copper-gate-7722")
 
     def scim(self, method, path, body=None, token=None):
         st, headers, out = self.d.api(method, "/scim/v2/" + path, body, token=token or self.tok_a,

@@ -18,7 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as a script
-from harness import Daemon  # noqa: E402
+from harness import DaemonTestCase  # noqa: E402
 
 THUNDERBIRD = shutil.which("thunderbird")
 ORG, DOMAIN = "RX1", "leeds.care.example"
@@ -126,31 +126,21 @@ RESULT_NOMATCH, RESULT_SUCCESS = 3, 4  # nsIAutoCompleteResult
 
 
 @unittest.skipIf(THUNDERBIRD is None, "thunderbird is not installed (scripts/deps.sh installs it)")
-class ThunderbirdTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon("[ldap]\nallow_plaintext_bind_on_loopback = true\n")
-        cls.profile = tempfile.mkdtemp(prefix="caremail-tb-")
-        cls.tb = None
-        try:
-            cls.d.start()
-            cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
-            cls.d.create_org(ORG2, "Sheffield Teaching Hospitals", [DOMAIN2])
-            for address, org, password, name in PEOPLE:
-                cls.d.create_user(address, org, password, display_name=name)
-            st, _, body = cls.d.api("PUT", f"/api/v1/directory/entries/{PEOPLE[4][0]}", {"hidden": True})
-            assert st == 204, (st, body)
-        except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.d.cleanup()
-            raise
+class ThunderbirdTest(DaemonTestCase):
+    EXTRA = "[ldap]\nallow_plaintext_bind_on_loopback = true\n"
 
     @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
-        shutil.rmtree(cls.profile, ignore_errors=True)
+    def populate(cls):
+        cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
+        cls.d.create_org(ORG2, "Sheffield Teaching Hospitals", [DOMAIN2])
+        for address, org, password, name in PEOPLE:
+            cls.d.create_user(address, org, password, display_name=name)
+        st, _, body = cls.d.api("PUT", f"/api/v1/directory/entries/{PEOPLE[4][0]}", {"hidden": True})
+        assert st == 204, (st, body)
 
     def start_thunderbird(self):
+        self.profile = tempfile.mkdtemp(prefix="caremail-tb-")
+        self.addCleanup(shutil.rmtree, self.profile, True)
         port = free_port()
         prefs = {
             "marionette.port": port,
