@@ -475,7 +475,9 @@ asio::awaitable<void> Session::run() {
       }
       net::ReadStatus rs = net::ReadStatus::timeout;
       try {
-        if (wait > Clock::duration::zero()) rs = co_await stream_.read_more(wait);
+        if (wait > Clock::duration::zero()) {
+          rs = co_await stream_.read_more(wait);
+        }
       } catch (const boost::system::system_error&) {
         rs = net::ReadStatus::cancelled;
       }

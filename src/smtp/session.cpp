@@ -142,8 +142,9 @@ asio::awaitable<void> Session::run() {
     net::ProtoStream::Clock::duration wait = command_timeout();
     if (!engaged) wait = std::min(wait, preauth_deadline - net::ProtoStream::Clock::now());
     try {
-      if (wait > net::ProtoStream::Clock::duration::zero())
+      if (wait > net::ProtoStream::Clock::duration::zero()) {
         st = co_await stream_.read_line(line, limits.max_line, wait, &bare_lf);
+      }
     } catch (const boost::system::system_error&) {
       // Shutdown cancelled the read; nested coroutines report that by throwing.
       st = net::ReadStatus::cancelled;
