@@ -54,8 +54,7 @@ bench-imap: build
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	  -DCAREMAIL_FUZZ=ON -DCAREMAIL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_mime fuzz_smtp_command fuzz_smtp_data fuzz_imap_command fuzz_imap_render \
-	  fuzz_identity_password fuzz_ldap_message fuzz_scim_filter fuzz_directory_query
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz

@@ -182,7 +182,13 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("tls", "key_file", c.tls.key_file));
   CM_TRY(r.get("tls", "min_version", c.tls.min_version));
   CM_TRY(r.get("limits", "max_connections", c.limits.max_connections));
+  CM_TRY(r.get("limits", "max_connections_smtp", c.limits.max_connections_smtp));
+  CM_TRY(r.get("limits", "max_connections_imap", c.limits.max_connections_imap));
+  CM_TRY(r.get("limits", "max_connections_ldap", c.limits.max_connections_ldap));
+  CM_TRY(r.get("limits", "max_connections_http", c.limits.max_connections_http));
   CM_TRY(r.get("limits", "max_connections_per_ip", c.limits.max_connections_per_ip));
+  CM_TRY(r.get("limits", "ipv4_prefix_length", c.limits.ipv4_prefix_length));
+  CM_TRY(r.get("limits", "ipv6_prefix_length", c.limits.ipv6_prefix_length));
   CM_TRY(r.get("limits", "idle_timeout_seconds", c.limits.idle_timeout_seconds));
   CM_TRY(r.get("limits", "command_timeout_seconds", c.limits.command_timeout_seconds));
   CM_TRY(r.get("limits", "max_http_body_bytes", c.limits.max_http_body_bytes));
@@ -195,6 +201,8 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("smtp", "max_errors", c.smtp.max_errors));
   CM_TRY(r.get("smtp", "max_auth_failures", c.smtp.max_auth_failures));
   CM_TRY(r.get("smtp", "max_commands", c.smtp.max_commands));
+  CM_TRY(r.get("smtp", "max_commands_before_mail", c.smtp.max_commands_before_mail));
+  CM_TRY(r.get("smtp", "preauth_timeout_seconds", c.smtp.preauth_timeout_seconds));
   CM_TRY(r.get("smtp", "data_timeout_seconds", c.smtp.data_timeout_seconds));
   CM_TRY(r.get("smtp", "allow_plaintext_auth_on_loopback", c.smtp.allow_plaintext_auth_on_loopback));
   CM_TRY(r.get("smtp", "max_messages_per_hour", c.smtp.max_messages_per_hour));
@@ -222,6 +230,8 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("ldap", "time_limit_seconds", c.ldap.time_limit_seconds));
   CM_TRY(r.get("ldap", "allow_plaintext_bind_on_loopback", c.ldap.allow_plaintext_bind_on_loopback));
   CM_TRY(r.get("ldap", "idle_timeout_seconds", c.ldap.idle_timeout_seconds));
+  CM_TRY(r.get("ldap", "max_anonymous_requests", c.ldap.max_anonymous_requests));
+  CM_TRY(r.get("ldap", "anonymous_timeout_seconds", c.ldap.anonymous_timeout_seconds));
   CM_TRY(r.get("imap", "listen", c.imap.listen));
   CM_TRY(r.get("imap", "tls_listen", c.imap.tls_listen));
   CM_TRY(r.get("imap", "allow_plaintext_auth_on_loopback", c.imap.allow_plaintext_auth_on_loopback));
@@ -339,7 +349,16 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (c.tls.cert_file.empty() != c.tls.key_file.empty())
     return bad(origin, "tls.cert_file", "set both tls.cert_file and tls.key_file, or neither (self-signed)");
   if (c.limits.max_connections < 1) return bad(origin, "limits.max_connections", "must be at least 1");
+  for (auto [v, name] : {std::pair{c.limits.max_connections_smtp, "limits.max_connections_smtp"},
+                         std::pair{c.limits.max_connections_imap, "limits.max_connections_imap"},
+                         std::pair{c.limits.max_connections_ldap, "limits.max_connections_ldap"},
+                         std::pair{c.limits.max_connections_http, "limits.max_connections_http"}})
+    if (v < 1) return bad(origin, name, "must be at least 1");
   if (c.limits.max_connections_per_ip < 1) return bad(origin, "limits.max_connections_per_ip", "must be at least 1");
+  if (c.limits.ipv4_prefix_length < 1 || c.limits.ipv4_prefix_length > 32)
+    return bad(origin, "limits.ipv4_prefix_length", "must be 1 to 32 (32: each address counts alone)");
+  if (c.limits.ipv6_prefix_length < 1 || c.limits.ipv6_prefix_length > 128)
+    return bad(origin, "limits.ipv6_prefix_length", "must be 1 to 128 (64: each /64, one host's usual share)");
   if (c.limits.idle_timeout_seconds < 1) return bad(origin, "limits.idle_timeout_seconds", "must be at least 1");
   if (c.limits.command_timeout_seconds < 1) return bad(origin, "limits.command_timeout_seconds", "must be at least 1");
   if (c.smtp.max_recipients < 1) return bad(origin, "smtp.max_recipients", "must be at least 1");
@@ -347,6 +366,12 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (c.smtp.max_auth_failures < 1) return bad(origin, "smtp.max_auth_failures", "must be at least 1");
   if (c.smtp.max_commands < 10) return bad(origin, "smtp.max_commands", "must be at least 10");
   if (c.smtp.data_timeout_seconds < 1) return bad(origin, "smtp.data_timeout_seconds", "must be at least 1");
+  if (c.smtp.max_commands_before_mail < 5)
+    return bad(origin, "smtp.max_commands_before_mail", "must be at least 5 (EHLO, STARTTLS, EHLO, AUTH, MAIL)");
+  if (c.smtp.preauth_timeout_seconds < 1) return bad(origin, "smtp.preauth_timeout_seconds", "must be at least 1");
+  if (c.ldap.max_anonymous_requests < 3)
+    return bad(origin, "ldap.max_anonymous_requests", "must be at least 3 (StartTLS, bind, root DSE)");
+  if (c.ldap.anonymous_timeout_seconds < 1) return bad(origin, "ldap.anonymous_timeout_seconds", "must be at least 1");
   for (const auto& route : c.smtp.relay_routes) {
     auto eq = route.find('=');
     if (eq == std::string::npos || eq == 0 || !parse_endpoint(route.substr(eq + 1)))

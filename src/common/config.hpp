@@ -47,8 +47,21 @@ struct Config {
   } tls;
 
   struct Limits {
+    // SMTP, IMAP and LDAP connections together (the HTTP pool is outside it, so that a mail
+    // flood can never lock administrators out of the API).
     int max_connections = 20000;
+    // Each listener kind has its own pool, so a flood on one cannot take the slots of the
+    // others. IMAP holds the most (one or two IDLE connections per device, 10,000 in
+    // bench-imap); SMTP sessions are short; HTTP is the admin API (and /healthz, /metrics).
+    int max_connections_smtp = 2000;    // MX, submission and submissions together
+    int max_connections_imap = 16000;   // imap and imaps
+    int max_connections_ldap = 2000;    // ldap and ldaps
+    int max_connections_http = 256;     // http and https
+    // Per client network and listener kind (so one busy network cannot lock the same
+    // network's administrators out either). The network: the address under these prefixes.
     int max_connections_per_ip = 50;
+    int ipv4_prefix_length = 32;   // one IPv4 address is one client (or one NAT)
+    int ipv6_prefix_length = 64;   // one IPv6 host usually holds a whole /64
     int idle_timeout_seconds = 300;
     int command_timeout_seconds = 60;
     uint64_t max_http_body_bytes = 40ull * 1024 * 1024;
@@ -70,6 +83,11 @@ struct Config {
     int max_errors = 10;             // bad commands before the connection is closed
     int max_auth_failures = 3;       // per connection, then it is closed
     int max_commands = 10000;        // per connection (a session that never ends is a bug or an attack)
+    // Before the first accepted MAIL FROM (MX) or a successful AUTH (submission): commands
+    // and seconds. A real client needs four commands (EHLO, STARTTLS, EHLO, MAIL or AUTH)
+    // and well under a second; anything more is holding a slot without sending mail.
+    int max_commands_before_mail = 20;
+    int preauth_timeout_seconds = 60;
     int data_timeout_seconds = 180;  // between chunks of DATA/BDAT
     // AUTH without TLS from a loopback address (development and tests only).
     bool allow_plaintext_auth_on_loopback = false;
@@ -138,6 +156,10 @@ struct Config {
     int time_limit_seconds = 10;       // per search at most
     bool allow_plaintext_bind_on_loopback = false;  // simple bind without TLS (development, tests)
     int idle_timeout_seconds = 600;
+    // While anonymous (before a successful bind): requests and seconds. A real client needs
+    // two or three (StartTLS, bind, perhaps the root DSE) at once.
+    int max_anonymous_requests = 20;
+    int anonymous_timeout_seconds = 60;
   } ldap;
 
   struct Storage {

@@ -37,6 +37,16 @@ TEST(ParseConfig, EmptyTextGivesTheDocumentedDefaults) {
   EXPECT_EQ(c.tls.min_version, "1.2");
   EXPECT_EQ(c.limits.max_connections, 20000);
   EXPECT_EQ(c.limits.max_connections_per_ip, 50);
+  EXPECT_EQ(c.limits.max_connections_smtp, 2000);
+  EXPECT_EQ(c.limits.max_connections_imap, 16000);
+  EXPECT_EQ(c.limits.max_connections_ldap, 2000);
+  EXPECT_EQ(c.limits.max_connections_http, 256);
+  EXPECT_EQ(c.limits.ipv4_prefix_length, 32);
+  EXPECT_EQ(c.limits.ipv6_prefix_length, 64);
+  EXPECT_EQ(c.smtp.max_commands_before_mail, 20);
+  EXPECT_EQ(c.smtp.preauth_timeout_seconds, 60);
+  EXPECT_EQ(c.ldap.max_anonymous_requests, 20);
+  EXPECT_EQ(c.ldap.anonymous_timeout_seconds, 60);
   EXPECT_EQ(c.limits.idle_timeout_seconds, 300);
   EXPECT_EQ(c.limits.command_timeout_seconds, 60);
   EXPECT_EQ(c.limits.max_http_body_bytes, 40ull * 1024 * 1024);
@@ -85,6 +95,12 @@ min_version = "1.3"
 
 [limits]
 max_connections = 100
+max_connections_smtp = 11
+max_connections_imap = 12
+max_connections_ldap = 13
+max_connections_http = 14
+ipv4_prefix_length = 24
+ipv6_prefix_length = 56
 max_connections_per_ip = 7
 idle_timeout_seconds = 30
 command_timeout_seconds = 5
@@ -123,6 +139,12 @@ max_message_bytes = 4096
   EXPECT_EQ(c.tls.min_version, "1.3");
   EXPECT_EQ(c.limits.max_connections, 100);
   EXPECT_EQ(c.limits.max_connections_per_ip, 7);
+  EXPECT_EQ(c.limits.max_connections_smtp, 11);
+  EXPECT_EQ(c.limits.max_connections_imap, 12);
+  EXPECT_EQ(c.limits.max_connections_ldap, 13);
+  EXPECT_EQ(c.limits.max_connections_http, 14);
+  EXPECT_EQ(c.limits.ipv4_prefix_length, 24);
+  EXPECT_EQ(c.limits.ipv6_prefix_length, 56);
   EXPECT_EQ(c.limits.idle_timeout_seconds, 30);
   EXPECT_EQ(c.limits.command_timeout_seconds, 5);
   EXPECT_EQ(c.limits.max_http_body_bytes, 12345u);
@@ -213,6 +235,11 @@ const BadCase kBadCases[] = {
     {"key_without_cert", "[tls]\nkey_file = \"/etc/k.pem\"\n", "tls.cert_file", "or neither"},
     {"zero_connections", "[limits]\nmax_connections = 0\n", "limits.max_connections", "at least 1"},
     {"zero_per_ip", "[limits]\nmax_connections_per_ip = 0\n", "limits.max_connections_per_ip", "at least 1"},
+    {"zero_http_pool", "[limits]\nmax_connections_http = 0\n", "limits.max_connections_http", "at least 1"},
+    {"ipv4_prefix_33", "[limits]\nipv4_prefix_length = 33\n", "limits.ipv4_prefix_length", "1 to 32"},
+    {"ipv6_prefix_0", "[limits]\nipv6_prefix_length = 0\n", "limits.ipv6_prefix_length", "1 to 128"},
+    {"smtp_preauth_cap", "[smtp]\nmax_commands_before_mail = 2\n", "smtp.max_commands_before_mail", "at least 5"},
+    {"ldap_anon_cap", "[ldap]\nmax_anonymous_requests = 1\n", "ldap.max_anonymous_requests", "at least 3"},
     {"zero_idle", "[limits]\nidle_timeout_seconds = 0\n", "limits.idle_timeout_seconds", "at least 1"},
     {"zero_command", "[limits]\ncommand_timeout_seconds = 0\n", "limits.command_timeout_seconds", "at least 1"},
     {"backend", "[storage]\nbackend = \"postgres\"\n", "storage.backend", "must be \"sqlite\""},

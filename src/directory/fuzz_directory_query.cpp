@@ -6,7 +6,7 @@
 //
 //   cmake -S . -B build-directory-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
 //         -DCAREMAIL_FUZZ=ON && cmake --build build-directory-fuzz --target fuzz_directory_query
-//   build-directory-fuzz/src/directory/fuzz_directory_query -max_len=512 $(mktemp -d)
+//   build-directory-fuzz/src/fuzz_directory_query -max_len=512 $(mktemp -d)
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

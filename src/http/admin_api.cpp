@@ -652,17 +652,7 @@ class Api {
   }
 
   static std::string session_cookie(const Request& r) {
-    // Cookie: a=b; cm_session=TOKEN; c=d
-    std::string_view c = r.cookie;
-    while (!c.empty()) {
-      auto semi = c.find(';');
-      std::string_view part = c.substr(0, semi);
-      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-      if (part.rfind("cm_session=", 0) == 0) return std::string(part.substr(11));
-      if (semi == std::string_view::npos) break;
-      c.remove_prefix(semi + 1);
-    }
-    return {};
+    return cookie_value(r.cookie, "cm_session").value_or(std::string());
   }
 
   Response start_session(const Request& r) {

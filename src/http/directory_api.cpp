@@ -82,7 +82,7 @@ Response search(const Principal& p, const Request& r, const ApiDeps& d) {
 }
 
 std::variant<DirectoryProfile, Response> parse_profile(const Request& r) {
-  if (r.content_type.find("application/json") == std::string::npos)
+  if (!is_media_type(r.content_type, "application", "json"))
     return problem(415, "send the request body as application/json");
   boost::system::error_code ec;
   json::value v = json::parse(r.body, ec);

@@ -19,13 +19,6 @@ using net::tcp;
 
 namespace {
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 metrics::Counter& requests_total() {
   static auto& c = metrics::counter("caremail_http_requests_total", "HTTP requests served");
   return c;
@@ -126,40 +119,6 @@ asio::awaitable<void> serve(std::shared_ptr<Shared> sh, Stream& stream, beast::t
 }
 
 }  // namespace
-
-std::string percent_decode(std::string_view s, bool form) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-      if (h >= 0 && l >= 0) {
-        out.push_back(static_cast<char>(h * 16 + l));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(form && s[i] == '+' ? ' ' : s[i]);
-  }
-  return out;
-}
-
-std::multimap<std::string, std::string> parse_query(std::string_view q) {
-  std::multimap<std::string, std::string> out;
-  size_t pos = 0;
-  while (pos <= q.size()) {
-    size_t amp = q.find('&', pos);
-    if (amp == std::string_view::npos) amp = q.size();
-    std::string_view kv = q.substr(pos, amp - pos);
-    if (!kv.empty()) {
-      size_t eq = kv.find('=');
-      if (eq == std::string_view::npos) out.emplace(percent_decode(kv, true), "");
-      else out.emplace(percent_decode(kv.substr(0, eq), true), percent_decode(kv.substr(eq + 1), true));
-    }
-    pos = amp + 1;
-  }
-  return out;
-}
 
 Result<uint16_t> listen_http(net::Server& server, const std::string& name, const Endpoint& ep,
                              std::shared_ptr<asio::ssl::context> tls, Router router, const Config::Limits& limits) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "http/http_parse.hpp"
 #include "net/listener.hpp"
 
 namespace boost::asio::ssl { class context; }
@@ -53,10 +54,5 @@ using Router = std::function<Response(const Request&)>;
 Result<uint16_t> listen_http(net::Server& server, const std::string& name, const Endpoint& ep,
                              std::shared_ptr<boost::asio::ssl::context> tls, Router router,
                              const Config::Limits& limits);
-
-// Splits "a=1&b=x%20y" into decoded pairs. Malformed escapes are kept literally.
-std::multimap<std::string, std::string> parse_query(std::string_view q);
-// `form`: also turn + into a space (query strings only, never paths).
-std::string percent_decode(std::string_view s, bool form = false);
 
 }  // namespace caremail::http

@@ -55,7 +55,7 @@ inline Response problem(const Error& e) { return problem(status_for(e.code), e.m
 
 // The request body as a JSON object, or the 415/400 problem to answer with.
 inline std::variant<boost::json::object, Response> parse_body(const Request& r) {
-  if (r.content_type.find("application/json") == std::string::npos)
+  if (!is_media_type(r.content_type, "application", "json"))
     return problem(415, "send the request body as application/json");
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(r.body, ec);

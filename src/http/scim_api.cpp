@@ -241,7 +241,7 @@ class Scim {
   }
 
   std::variant<json::object, Response> body(const Request& r) {
-    if (r.content_type.find("json") == std::string::npos)
+    if (!is_json_media_type(r.content_type))
       return scim_error(415, "send application/scim+json");
     boost::system::error_code ec;
     json::value v = json::parse(r.body, ec);

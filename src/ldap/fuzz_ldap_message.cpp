@@ -4,7 +4,7 @@
 // inject a log line, or an encoding that does not survive a round trip is a finding too.
 //
 //   cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCAREMAIL_FUZZ=ON ...
-//   build-fuzz/src/ldap/fuzz_ldap_message -max_len=65536 $(mktemp -d) tests/fuzz/corpus/ldap
+//   build-fuzz/src/fuzz_ldap_message -max_len=65536 $(mktemp -d) tests/fuzz/corpus/ldap_message
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -438,7 +438,14 @@ asio::awaitable<void> Session::run() {
       co_return;
     }
   }
+  using Clock = net::ProtoStream::Clock;
   int requests = 0;
+  // While anonymous, a client is held to a few requests and seconds (ldap.max_anonymous_
+  // requests, anonymous_timeout_seconds); a request once begun must arrive whole within the
+  // command timeout, however slowly its bytes trickle in.
+  int anonymous_requests = 0;
+  const auto anonymous_deadline = Clock::now() + std::chrono::seconds(cfg_.ldap.anonymous_timeout_seconds);
+  std::optional<Clock::time_point> request_deadline;
   while (!closing_) {
     if (stream_.has_buffered()) {
       size_t n = framer_.feed(stream_.peek());
@@ -452,15 +459,31 @@ asio::awaitable<void> Session::run() {
         end_reason_ = "write failed";
         break;
       }
-      net::ReadStatus rs;
+      const auto now = Clock::now();
+      Clock::duration wait = idle_timeout();
+      const char* why = "idle for too long";
+      if (framer_.buffered() > 0) {
+        if (!request_deadline) request_deadline = now + io_timeout();
+        if (*request_deadline - now < wait) {
+          wait = *request_deadline - now;
+          why = "request not completed in time";
+        }
+      }
+      if (!user_ && anonymous_deadline - now < wait) {
+        wait = anonymous_deadline - now;
+        why = "bind first: anonymous for too long";
+      }
+      net::ReadStatus rs = net::ReadStatus::timeout;
       try {
-        rs = co_await stream_.read_more(idle_timeout());
+        if (wait > Clock::duration::zero()) {
+          rs = co_await stream_.read_more(wait);
+        }
       } catch (const boost::system::system_error&) {
         rs = net::ReadStatus::cancelled;
       }
       if (rs == net::ReadStatus::ok) continue;
       if (rs == net::ReadStatus::timeout) {
-        out_ += encode_notice_of_disconnection(ResultCode::unavailable, "idle for too long");
+        out_ += encode_notice_of_disconnection(ResultCode::unavailable, why);
         end_reason_ = "timeout";
       } else if (rs == net::ReadStatus::cancelled) {
         co_await asio::this_coro::reset_cancellation_state();
@@ -478,7 +501,9 @@ asio::awaitable<void> Session::run() {
     }
     DecodeResult decoded = decode_request(framer_.message(), limits_);
     framer_.next();
+    request_deadline.reset();
     ++requests;
+    const bool was_anonymous = !user_;
     if (!decoded) {
       out_ += encode_error(decoded.error());
       if (decoded.error().disconnect) {
@@ -499,6 +524,11 @@ asio::awaitable<void> Session::run() {
         end_reason_ = "shutdown";
         break;
       }
+    }
+    if (was_anonymous && !user_ && ++anonymous_requests >= cfg_.ldap.max_anonymous_requests && !closing_) {
+      out_ += encode_notice_of_disconnection(ResultCode::unwilling_to_perform, "too many requests without a bind");
+      end_reason_ = "too many anonymous requests";
+      break;
     }
     if (errors_ >= kMaxErrorsInARow) {
       out_ += encode_notice_of_disconnection(ResultCode::unwilling_to_perform, "too many refused requests");

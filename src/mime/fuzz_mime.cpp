@@ -1,10 +1,8 @@
 // libFuzzer target for mime::summarize. Beyond "no crash, no leak, no UB" it checks the
 // promises mime.hpp makes about the output, so a wrong offset or bad UTF-8 is a finding too.
 //
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//     $(pkg-config --cflags gmime-3.0) src/mime/fuzz_mime.cpp src/mime/mime.cpp \
-//     src/common/result.cpp $(pkg-config --libs gmime-3.0) -o fuzz_mime
-//   ./fuzz_mime -max_len=65536 tests/fuzz/corpus/mime
+//   make fuzz   # builds build-fuzz/src/fuzz_mime
+//   build-fuzz/src/fuzz_mime -max_len=65536 $(mktemp -d) tests/fuzz/corpus/mime
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

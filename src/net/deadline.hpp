@@ -15,7 +15,8 @@ namespace caremail::net {
 // a named local, never a temporary inside the co_await expression (GCC 12, see
 // docs/CONTRIBUTING.md).
 template <class T>
-boost::asio::awaitable<std::optional<T>> with_deadline(boost::asio::awaitable<T> op, std::chrono::seconds timeout) {
+boost::asio::awaitable<std::optional<T>> with_deadline(boost::asio::awaitable<T> op,
+                                                      std::chrono::steady_clock::duration timeout) {
   using namespace boost::asio::experimental::awaitable_operators;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   timer.expires_after(timeout);

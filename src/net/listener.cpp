@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "net/peer_key.hpp"
 
 namespace caremail::net {
 
@@ -20,6 +21,25 @@ metrics::Counter& g_accepted() {
   static auto& c = metrics::counter("caremail_connections_accepted_total", "Connections accepted");
   return c;
 }
+struct PoolOf {
+  int pool;
+  const char* busy_reply;
+};
+
+// "smtp2" -> the SMTP pool. Replies go only where the client reads plain text first.
+PoolOf pool_of(std::string_view name, int smtp, int imap, int ldap, int http, int other) {
+  while (!name.empty() && name.back() >= '0' && name.back() <= '9') name.remove_suffix(1);
+  if (name == "smtp" || name == "submission") return {smtp, "421 4.7.0 Too many connections, try again later\r\n"};
+  if (name == "submissions") return {smtp, ""};
+  if (name == "imap") return {imap, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n"};
+  if (name == "imaps") return {imap, ""};
+  if (name == "ldap" || name == "ldaps") return {ldap, ""};
+  if (name == "http")
+    return {http, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"};
+  if (name == "https") return {http, ""};
+  return {other, ""};
+}
+
 }  // namespace
 
 Server::Server(const Config::Limits& limits, int io_threads, int worker_threads, int auth_threads)
@@ -39,6 +59,9 @@ Result<uint16_t> Server::listen(const std::string& name, const Endpoint& ep, Ses
   auto addr = asio::ip::make_address(ep.host, ec);
   if (ec) return make_error(Errc::invalid_argument, name + ": '" + ep.host + "' is not a numeric IP address");
   auto l = std::make_unique<Listener>(Listener{name, tcp::acceptor(io_), std::move(fn)});
+  PoolOf p = pool_of(name, kSmtp, kImap, kLdap, kHttp, kOther);
+  l->pool = static_cast<Pool>(p.pool);
+  l->busy_reply = p.busy_reply;
   tcp::endpoint endpoint(addr, ep.port);
   l->acceptor.open(endpoint.protocol(), ec);
   if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -52,20 +75,31 @@ Result<uint16_t> Server::listen(const std::string& name, const Endpoint& ep, Ses
   return port;
 }
 
-bool Server::admit(const std::string& ip) {
+// Three limits, each with its own reason: the listener kind's pool (a flood of one protocol
+// cannot take another's slots), the total of the mail and directory pools (memory and file
+// descriptors; HTTP stays outside it so administrators can always get in), and per client
+// network within the pool (one client cannot take a whole pool).
+bool Server::admit(Pool pool, const std::string& key) {
+  static_assert(kPools == 5);
   std::lock_guard lk(mu_);
   if (stopping_) return false;
-  if (static_cast<int>(sessions_.size()) >= limits_.max_connections) return false;
-  int& n = per_ip_[ip];
+  const int pool_max[kPools] = {limits_.max_connections_smtp, limits_.max_connections_imap,
+                                limits_.max_connections_ldap, limits_.max_connections_http, limits_.max_connections};
+  if (in_pool_[pool] >= pool_max[pool]) return false;
+  if (pool != kHttp && in_pool_[kSmtp] + in_pool_[kImap] + in_pool_[kLdap] + in_pool_[kOther] >= limits_.max_connections)
+    return false;
+  int& n = per_ip_[std::to_string(pool) + " " + key];
   if (n >= limits_.max_connections_per_ip) return false;
   ++n;
+  ++in_pool_[pool];
   return true;
 }
 
-void Server::release(const std::string& ip, uint64_t id) {
+void Server::release(Pool pool, const std::string& key, uint64_t id) {
   std::lock_guard lk(mu_);
-  auto it = per_ip_.find(ip);
+  auto it = per_ip_.find(std::to_string(pool) + " " + key);
   if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
+  --in_pool_[pool];
   sessions_.erase(id);
 }
 
@@ -84,9 +118,16 @@ asio::awaitable<void> Server::accept_loop(Listener& l) {
     auto remote = sock.remote_endpoint(rec);
     if (rec) continue;
     std::string ip = remote.address().to_string();
-    if (!admit(ip)) {
+    std::string key = peer_key(ip, limits_.ipv4_prefix_length, limits_.ipv6_prefix_length);
+    if (!admit(l.pool, key)) {
       g_refused().inc();
       log::warn("listener.refused", {{"listener", l.name}, {"peer", ip}, {"reason", "connection limit"}});
+      if (!l.busy_reply.empty()) {
+        // Best effort and never blocking: a fresh socket's send buffer takes these few bytes.
+        sock.non_blocking(true, rec);
+        sock.write_some(asio::buffer(l.busy_reply), rec);
+        sock.shutdown(tcp::socket::shutdown_send, rec);
+      }
       sock.close(rec);
       continue;
     }
@@ -105,7 +146,7 @@ asio::awaitable<void> Server::accept_loop(Listener& l) {
     g_sessions().add(1);
     uint64_t id = peer.id;
     asio::co_spawn(strand, l.fn(std::move(sock), std::move(peer)),
-                   asio::bind_cancellation_slot(cancel->slot(), [this, ip, id, name = l.name](std::exception_ptr e) {
+                   asio::bind_cancellation_slot(cancel->slot(), [this, key, pool = l.pool, id, name = l.name](std::exception_ptr e) {
                      if (e) {
                        try {
                          std::rethrow_exception(e);
@@ -114,7 +155,7 @@ asio::awaitable<void> Server::accept_loop(Listener& l) {
                        }
                      }
                      g_sessions().add(-1);
-                     release(ip, id);
+                     release(pool, key, id);
                    }));
   }
 }

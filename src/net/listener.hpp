@@ -1,6 +1,7 @@
 // The listener framework every protocol shares: one io_context run by a few I/O threads,
 // acceptors bound up front (so that root can be dropped afterwards), a strand and a
-// cancellation signal per session, connection limits (total and per IP), and graceful
+// cancellation signal per session, connection limits (per listener kind, total, and per
+// client network: see admit() in listener.cpp), and graceful
 // shutdown: stop accepting, cancel sessions' pending I/O, wait for them up to a grace
 // period, then let the worker pool finish what it had started.
 //
@@ -53,6 +54,10 @@ class Server {
 
   // Binds and listens now; accepting starts in run(). Returns the bound port (useful with
   // port 0). Errors name the listener and the address.
+  // The name, without a trailing number, picks the connection pool and the reply a refused
+  // client gets: smtp/submission/submissions (limits.max_connections_smtp, "421"),
+  // imap/imaps (_imap, "* BYE"), ldap/ldaps (_ldap), http/https (_http, "503"); implicit-TLS
+  // listeners are closed without a reply. Any other name counts only towards the total.
   Result<uint16_t> listen(const std::string& name, const Endpoint& ep, SessionFn fn);
 
   // Runs the I/O threads until shutdown() has completed. Blocks the caller (which becomes
@@ -90,10 +95,14 @@ class Server {
     co_return std::move(*r);
   }
 
+  // Connection pools: one per listener kind (limits.max_connections_<kind>).
+  enum Pool { kSmtp, kImap, kLdap, kHttp, kOther, kPools };
   struct Listener {
     std::string name;
     tcp::acceptor acceptor;
     SessionFn fn;
+    Pool pool = kOther;
+    std::string busy_reply;  // written (best effort) to a client refused by a limit
   };
   struct Session {
     asio::strand<asio::io_context::executor_type> strand;
@@ -101,8 +110,9 @@ class Server {
   };
 
   asio::awaitable<void> accept_loop(Listener& l);
-  bool admit(const std::string& ip);
-  void release(const std::string& ip, uint64_t id);
+  // REQUIRES: `key` is peer_key() of the client's address.
+  bool admit(Pool pool, const std::string& key);
+  void release(Pool pool, const std::string& key, uint64_t id);
 
   const Config::Limits limits_;
   const int io_threads_;
@@ -112,7 +122,8 @@ class Server {
   std::vector<std::unique_ptr<Listener>> listeners_;
 
   mutable std::mutex mu_;
-  std::unordered_map<std::string, int> per_ip_;       // guarded by mu_
+  std::unordered_map<std::string, int> per_ip_;       // pool and network -> count; guarded by mu_
+  int in_pool_[kPools] = {};                          // guarded by mu_
   std::map<uint64_t, Session> sessions_;              // guarded by mu_
   uint64_t next_id_ = 1;                              // guarded by mu_
   bool stopping_ = false;                             // guarded by mu_

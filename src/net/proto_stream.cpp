@@ -2,9 +2,8 @@
 
 #include <algorithm>
 
-#include <zlib.h>
-
 #include "net/deadline.hpp"
+#include "net/line_codec.hpp"
 
 namespace caremail::net {
 
@@ -38,7 +37,7 @@ std::string ProtoStream::tls_cipher() const {
   return c ? c : "";
 }
 
-asio::awaitable<bool> ProtoStream::start_tls(std::chrono::seconds timeout) {
+asio::awaitable<bool> ProtoStream::start_tls(Clock::duration timeout) {
   if (!tls_ctx_ || ssl_) co_return false;
   buf_.clear();  // never carry plaintext across the handshake
   ssl_.emplace(sock_, *tls_ctx_);
@@ -49,7 +48,7 @@ asio::awaitable<bool> ProtoStream::start_tls(std::chrono::seconds timeout) {
 
 asio::awaitable<bool> ProtoStream::start_tls_client(std::shared_ptr<asio::ssl::context> ctx,
                                                   const std::string& server_name, bool verify,
-                                                  std::chrono::seconds timeout, std::string* error) {
+                                                  Clock::duration timeout, std::string* error) {
   if (ssl_) co_return false;
   buf_.clear();
   tls_ctx_ = std::move(ctx);
@@ -74,30 +73,21 @@ asio::awaitable<bool> ProtoStream::start_tls_client(std::shared_ptr<asio::ssl::c
 
 // RFC 4978 COMPRESS=DEFLATE: raw deflate both ways, each write ending in a sync flush.
 struct ProtoStream::Deflate {
-  z_stream in{};
-  z_stream out{};
-  bool in_ok = false, out_ok = false;
-  ~Deflate() {
-    if (in_ok) inflateEnd(&in);
-    if (out_ok) deflateEnd(&out);
-  }
+  Inflater in;
+  Deflater out;
 };
 
 bool ProtoStream::start_deflate() {
   if (z_) return false;
   auto z = std::make_unique<Deflate>();
-  // Window 2^15 to read (the client may use any); 2^12 and memLevel 5 to write, which keeps
-  // the per-connection state near 40 KB instead of 256 KB (any window is valid to send).
-  z->in_ok = inflateInit2(&z->in, -15) == Z_OK;
-  z->out_ok = z->in_ok && deflateInit2(&z->out, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 5, Z_DEFAULT_STRATEGY) == Z_OK;
-  if (!z->in_ok || !z->out_ok) return false;
+  if (!z->in.ok() || !z->out.ok()) return false;
   z_ = std::move(z);
   return true;
 }
 
 ProtoStream::~ProtoStream() = default;
 
-asio::awaitable<std::pair<ReadStatus, size_t>> ProtoStream::read_raw(char* p, size_t n, std::chrono::seconds timeout) {
+asio::awaitable<std::pair<ReadStatus, size_t>> ProtoStream::read_raw(char* p, size_t n, Clock::duration timeout) {
   std::optional<std::tuple<boost::system::error_code, size_t>> r;
   if (ssl_) {
     auto op = ssl_->async_read_some(asio::buffer(p, n), asio::as_tuple(asio::use_awaitable));
@@ -112,7 +102,7 @@ asio::awaitable<std::pair<ReadStatus, size_t>> ProtoStream::read_raw(char* p, si
   co_return std::pair{ec ? status_of(ec) : ReadStatus::eof, size_t{0}};
 }
 
-asio::awaitable<ReadStatus> ProtoStream::fill(std::chrono::seconds timeout) {
+asio::awaitable<ReadStatus> ProtoStream::fill(Clock::duration timeout) {
   if (buf_.empty() && !ssl_) {
     // An idle connection (IMAP IDLE can last 30 minutes) holds no read buffer: give the
     // memory back and wait for readability first, then read into a fresh buffer.
@@ -128,18 +118,7 @@ asio::awaitable<ReadStatus> ProtoStream::fill(std::chrono::seconds timeout) {
     std::string chunk(4096, '\0');
     auto [st, n] = co_await read_raw(chunk.data(), chunk.size(), timeout);
     if (st != ReadStatus::ok) co_return st;
-    z_stream& zs = z_->in;
-    zs.next_in = reinterpret_cast<Bytef*>(chunk.data());
-    zs.avail_in = static_cast<uInt>(n);
-    while (zs.avail_in > 0) {
-      size_t old = buf_.size();
-      buf_.resize(old + 4 * kReadChunk);
-      zs.next_out = reinterpret_cast<Bytef*>(buf_.data() + old);
-      zs.avail_out = static_cast<uInt>(4 * kReadChunk);
-      int rc = inflate(&zs, Z_SYNC_FLUSH);
-      buf_.resize(buf_.size() - zs.avail_out);
-      if (rc != Z_OK && rc != Z_BUF_ERROR) co_return ReadStatus::error;  // corrupt stream (or its end)
-    }
+    if (!z_->in.feed(std::string_view(chunk.data(), n), buf_)) co_return ReadStatus::error;  // corrupt stream
     co_return ReadStatus::ok;
   }
   // Plain TCP: read what has arrived, not a whole chunk. A request of a few hundred bytes
@@ -166,37 +145,24 @@ asio::awaitable<ReadStatus> ProtoStream::fill(std::chrono::seconds timeout) {
   co_return r.first;
 }
 
-asio::awaitable<ReadStatus> ProtoStream::read_line(std::string& line, size_t max, std::chrono::seconds timeout,
+asio::awaitable<ReadStatus> ProtoStream::read_line(std::string& line, size_t max, Clock::duration timeout,
                                                    bool* bare_lf) {
-  line.clear();
-  bool overflow = false;
-  size_t scanned = 0;
+  // One deadline for the whole line, not one per read: a peer sending a byte at a time
+  // must not hold the session past `timeout` (each read would otherwise restart it).
+  const auto deadline = Clock::now() + timeout;
+  LineSplitter split(max);
   for (;;) {
-    auto lf = buf_.find('\n', scanned);
-    if (lf != std::string::npos) {
-      size_t end = lf;
-      bool cr = end > 0 && buf_[end - 1] == '\r';
-      if (cr) --end;
-      if (bare_lf) *bare_lf = !cr;
-      if (!overflow) {
-        if (end > max) overflow = true;
-        else line.assign(buf_, 0, end);
-      }
-      buf_.erase(0, lf + 1);
-      co_return overflow ? ReadStatus::too_long : ReadStatus::ok;
-    }
-    if (buf_.size() > max + 1) {
-      // Too long: drop what we have, remember to report it at the end of the line.
-      overflow = true;
-      buf_.clear();
-    }
-    scanned = buf_.size();
-    ReadStatus st = co_await fill(timeout);
+    LineStatus ls = split.next(buf_, line, bare_lf);
+    if (ls == LineStatus::ok) co_return ReadStatus::ok;
+    if (ls == LineStatus::too_long) co_return ReadStatus::too_long;
+    auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) co_return ReadStatus::timeout;
+    ReadStatus st = co_await fill(left);
     if (st != ReadStatus::ok) co_return st;
   }
 }
 
-asio::awaitable<ReadStatus> ProtoStream::read_some(std::string& out, size_t max, std::chrono::seconds timeout) {
+asio::awaitable<ReadStatus> ProtoStream::read_some(std::string& out, size_t max, Clock::duration timeout) {
   if (buf_.empty()) {
     ReadStatus st = co_await fill(timeout);
     if (st != ReadStatus::ok) co_return st;
@@ -207,20 +173,10 @@ asio::awaitable<ReadStatus> ProtoStream::read_some(std::string& out, size_t max,
   co_return ReadStatus::ok;
 }
 
-asio::awaitable<bool> ProtoStream::write(std::string_view data, std::chrono::seconds timeout) {
+asio::awaitable<bool> ProtoStream::write(std::string_view data, Clock::duration timeout) {
   std::string packed;
   if (z_) {
-    z_stream& zs = z_->out;
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    zs.avail_in = static_cast<uInt>(data.size());
-    do {
-      size_t old = packed.size();
-      packed.resize(old + data.size() / 2 + 1024);
-      zs.next_out = reinterpret_cast<Bytef*>(packed.data() + old);
-      zs.avail_out = static_cast<uInt>(packed.size() - old);
-      if (deflate(&zs, Z_SYNC_FLUSH) == Z_STREAM_ERROR) co_return false;
-      packed.resize(packed.size() - zs.avail_out);
-    } while (zs.avail_out == 0 || zs.avail_in > 0);
+    if (!z_->out.feed(data, packed)) co_return false;
     data = packed;
   }
   std::optional<std::tuple<boost::system::error_code, size_t>> r;

@@ -41,43 +41,47 @@ class ProtoStream {
 
   // Server-side handshake (implicit TLS, or after the STARTTLS reply). False on failure;
   // the session must then close.
-  boost::asio::awaitable<bool> start_tls(std::chrono::seconds timeout);
+  boost::asio::awaitable<bool> start_tls(Clock::duration timeout);
 
   // Client-side handshake (the outbound SMTP client after STARTTLS). With `verify`, the
   // peer's certificate must chain to a trusted CA and match `server_name`.
   boost::asio::awaitable<bool> start_tls_client(std::shared_ptr<boost::asio::ssl::context> ctx,
                                                 const std::string& server_name, bool verify,
-                                                std::chrono::seconds timeout, std::string* error = nullptr);
+                                                Clock::duration timeout, std::string* error = nullptr);
 
   // Reads one line ending in LF; `line` receives it without the CRLF (or LF) and
   // `bare_lf` tells whether it ended in a bare LF. A line longer than `max` is consumed
   // up to its end and reported as too_long (the session replies and carries on).
-  boost::asio::awaitable<ReadStatus> read_line(std::string& line, size_t max, std::chrono::seconds timeout,
+  // `timeout` covers the whole line, however many reads it takes (a peer trickling a
+  // byte at a time is cut off when it passes).
+  boost::asio::awaitable<ReadStatus> read_line(std::string& line, size_t max, Clock::duration timeout,
                                                bool* bare_lf = nullptr);
 
+  // Timeouts below are per read: callers that frame messages themselves (LDAP, DATA)
+  // pass what is left of their own deadline.
   // Moves whatever is buffered (or, if nothing is, what one read returns) into `out`,
   // appending at most `max` bytes. For DATA and BDAT.
-  boost::asio::awaitable<ReadStatus> read_some(std::string& out, size_t max, std::chrono::seconds timeout);
+  boost::asio::awaitable<ReadStatus> read_some(std::string& out, size_t max, Clock::duration timeout);
 
   // Framing done by the caller (DATA, BDAT): look at the buffered bytes, consume some,
   // and read more when the buffer does not hold enough.
   std::string_view peek() const { return buf_; }
   void consume(size_t n) { buf_.erase(0, n); }
-  boost::asio::awaitable<ReadStatus> read_more(std::chrono::seconds timeout) { return fill(timeout); }
+  boost::asio::awaitable<ReadStatus> read_more(Clock::duration timeout) { return fill(timeout); }
 
   // Bytes received but not yet consumed (pipelined commands).
   bool has_buffered() const { return !buf_.empty(); }
   // Drops unconsumed input (used before a TLS handshake).
   void discard_buffered() { buf_.clear(); }
 
-  boost::asio::awaitable<bool> write(std::string_view data, std::chrono::seconds timeout);
+  boost::asio::awaitable<bool> write(std::string_view data, Clock::duration timeout);
 
   // Sends TLS close_notify (when TLS) and closes the socket. Never throws.
   boost::asio::awaitable<void> close();
 
  private:
-  boost::asio::awaitable<ReadStatus> fill(std::chrono::seconds timeout);
-  boost::asio::awaitable<std::pair<ReadStatus, size_t>> read_raw(char* p, size_t n, std::chrono::seconds timeout);
+  boost::asio::awaitable<ReadStatus> fill(Clock::duration timeout);
+  boost::asio::awaitable<std::pair<ReadStatus, size_t>> read_raw(char* p, size_t n, Clock::duration timeout);
   struct Deflate;
 
   // Deadlines cancel the pending operation but leave the socket open, so the session can

@@ -123,6 +123,12 @@ asio::awaitable<void> Session::run() {
   CommandLimits limits;
   std::string line;
   std::string end_reason = "quit";
+  // Until the first accepted MAIL FROM (MX) or a successful AUTH (submission) the session
+  // is held to a few commands and seconds: before that, a client is only holding a slot.
+  bool engaged = false;
+  int commands_before_mail = 0;
+  const auto preauth_deadline =
+      net::ProtoStream::Clock::now() + std::chrono::seconds(cfg.smtp.preauth_timeout_seconds);
   while (!closing_) {
     if (!stream_.has_buffered()) {
       bool flushed = co_await flush();
@@ -132,9 +138,13 @@ asio::awaitable<void> Session::run() {
       }
     }
     bool bare_lf = false;
-    net::ReadStatus st;
+    net::ReadStatus st = net::ReadStatus::timeout;
+    net::ProtoStream::Clock::duration wait = command_timeout();
+    if (!engaged) wait = std::min(wait, preauth_deadline - net::ProtoStream::Clock::now());
     try {
-      st = co_await stream_.read_line(line, limits.max_line, command_timeout(), &bare_lf);
+      if (wait > net::ProtoStream::Clock::duration::zero()) {
+        st = co_await stream_.read_line(line, limits.max_line, wait, &bare_lf);
+      }
     } catch (const boost::system::system_error&) {
       // Shutdown cancelled the read; nested coroutines report that by throwing.
       st = net::ReadStatus::cancelled;
@@ -169,6 +179,12 @@ asio::awaitable<void> Session::run() {
         }
       } else {
         co_await dispatch(parsed.value());
+      }
+      if (!engaged) engaged = in_transaction() || user.has_value();
+      if (!engaged && ++commands_before_mail >= cfg.smtp.max_commands_before_mail && !closing_) {
+        reply(421, "4.7.0", "Too many commands without a mail transaction, closing connection");
+        end_reason = "too many commands before mail";
+        break;
       }
     }
     if (errors_ >= cfg.smtp.max_errors) {
