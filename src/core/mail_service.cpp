@@ -13,6 +13,7 @@
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
+#include "mime/originators.hpp"
 
 namespace caremail {
 
@@ -584,6 +585,19 @@ Status MailService::may_send_as(const Principal& by, std::string_view from) {
   audit(store_, by, "mail.send_as", std::string(from), acct ? acct->org_id : 0, "denied");
   return make_error(Errc::permission_denied,
                     "you may send only as your own address (" + by.address + "), not as " + std::string(from));
+}
+
+Status MailService::may_send_message_as(const Principal& by, std::string_view raw) {
+  if (by.system) return {};
+  auto who = mime::originators(raw);
+  if (!who) {
+    boost::json::object detail{{"reason", who.error().message}};
+    audit(store_, by, "mail.send_as", "(message header)", by.org_id, "denied", boost::json::serialize(detail));
+    return who.error();
+  }
+  for (const auto& a : who->all())
+    if (Status s = may_send_as(by, a); !s) return s;
+  return {};
 }
 
 Result<AppendResult> MailService::append(const Principal& by, AccountId owner, std::string_view mailbox,

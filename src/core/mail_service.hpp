@@ -133,6 +133,14 @@ class MailService {
   // address and aliases today; delegation (send as / on behalf) extends this function.
   // Refusals are audited.
   Status may_send_as(const Principal& by, std::string_view from);
+  // Submission policy for the message itself: every mailbox of its From field (groups
+  // included), its Sender and any Resent-From/Resent-Sender must be one `by` may send as
+  // (may_send_as, each refusal audited). The header is read strictly (mime::originators):
+  // no From, several From or Sender fields, an empty or unreadable one, or a header line
+  // that is not a field are refused with invalid_argument (audited as "mail.send_as"
+  // with the reason). Reply-To is not checked: it claims no authorship, and people
+  // legitimately point replies elsewhere (a team address, a personal one).
+  Status may_send_message_as(const Principal& by, std::string_view raw);
 
   // Submission to other domains: stores the message once and queues one outbound row per
   // recipient (durable on return). Only the service (the SMTP session, after it checked
