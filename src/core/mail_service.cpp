@@ -546,9 +546,11 @@ Result<AccountId> MailService::check_recipient(std::string_view address, uint64_
               member = is_member(me->address);
               for (const auto& a : me->aliases) member = member || is_member(a);
             }
-          } else if (auto at = from.envelope_from.rfind('@'); at != std::string::npos) {
-            // Unauthenticated (port 25): only an outside member's address counts; the
-            // service's own addresses must sign in to be believed.
+          } else if (auto at = from.envelope_from.rfind('@'); at != std::string::npos && from.trust_envelope) {
+            // Unauthenticated (port 25), and the operator chose to believe the envelope:
+            // only an outside member's address counts; the service's own addresses must
+            // sign in to be believed. By default nothing unauthenticated counts: anyone can
+            // forge a member's address, and the list would fan the forgery out.
             member = !is_local_domain(from.envelope_from.substr(at + 1)) && is_member(from.envelope_from);
           }
           if (!member) return refuse("only members of the list " + l->address + " may send to it");

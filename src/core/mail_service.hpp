@@ -61,6 +61,9 @@ struct Envelope {
 struct Sender {
   std::string envelope_from;    // MAIL FROM ("" null sender)
   std::optional<Principal> user;  // after SMTP AUTH (submission ports); none on port 25
+  // Believe envelope_from as an outside member of a members-only list without AUTH
+  // (smtp.trust_envelope_sender_for_lists; off by default: anyone can forge it).
+  bool trust_envelope = false;
 };
 
 struct DeliveryReport {
@@ -124,8 +127,9 @@ class MailService {
   // the result is the list's directory id (kListIdBase + n, never an account's) when
   // `from` may send to it: anyone; people in the service (an authenticated sender, not
   // restricted); the list's members (an authenticated sender one of whose addresses is a
-  // member, or on port 25 an envelope sender that is an outside member: an address of
-  // the service's own domains must authenticate). Otherwise permission_denied with the
+  // member, or, only when `from.trust_envelope`, on port 25 an envelope sender that is an
+  // outside member: an address of the service's own domains must authenticate).
+  // Otherwise permission_denied with the
   // reason (SMTP: 550 5.7.1). The two-argument form is a sender with neither.
   Result<AccountId> check_recipient(std::string_view address, uint64_t size, const Sender& from);
 
