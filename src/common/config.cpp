@@ -1,5 +1,7 @@
 #include "common/config.hpp"
 
+#include "common/cidr.hpp"
+
 #include <arpa/inet.h>
 
 #include <fstream>
@@ -205,6 +207,9 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("smtp", "preauth_timeout_seconds", c.smtp.preauth_timeout_seconds));
   CM_TRY(r.get("smtp", "data_timeout_seconds", c.smtp.data_timeout_seconds));
   CM_TRY(r.get("smtp", "allow_plaintext_auth_on_loopback", c.smtp.allow_plaintext_auth_on_loopback));
+  CM_TRY(r.get("smtp", "trusted_relays", c.smtp.trusted_relays));
+  CM_TRY(r.get("smtp", "trust_envelope_sender_for_lists", c.smtp.trust_envelope_sender_for_lists));
+  CM_TRY(r.get("smtp", "spool_threshold_bytes", c.smtp.spool_threshold_bytes));
   CM_TRY(r.get("smtp", "max_messages_per_hour", c.smtp.max_messages_per_hour));
   CM_TRY(r.get("smtp", "max_recipients_per_hour", c.smtp.max_recipients_per_hour));
   CM_TRY(r.get("smtp", "app_max_messages_per_hour", c.smtp.app_max_messages_per_hour));
@@ -372,6 +377,9 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (c.ldap.max_anonymous_requests < 3)
     return bad(origin, "ldap.max_anonymous_requests", "must be at least 3 (StartTLS, bind, root DSE)");
   if (c.ldap.anonymous_timeout_seconds < 1) return bad(origin, "ldap.anonymous_timeout_seconds", "must be at least 1");
+  for (const auto& net : c.smtp.trusted_relays)
+    if (!valid_network(net))
+      return bad(origin, "smtp.trusted_relays", "'" + net + "' is not an IP network (\"192.0.2.0/24\", \"2001:db8::1\")");
   for (const auto& route : c.smtp.relay_routes) {
     auto eq = route.find('=');
     if (eq == std::string::npos || eq == 0 || !parse_endpoint(route.substr(eq + 1)))

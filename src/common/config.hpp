@@ -91,6 +91,21 @@ struct Config {
     int data_timeout_seconds = 180;  // between chunks of DATA/BDAT
     // AUTH without TLS from a loopback address (development and tests only).
     bool allow_plaintext_auth_on_loopback = false;
+    // Networks (CIDR) whose port 25 mail may use the service's own domains in MAIL FROM
+    // and in From/Sender: the inbound gateway or an internal relay that has checked the
+    // sender. Empty by default: until the gateway's SPF/DKIM/DMARC lands, nobody on port
+    // 25 is believed to be one of us (people use the submission port and sign in).
+    std::vector<std::string> trusted_relays;
+    // Believe port 25's MAIL FROM when it names an outside member of a members-only list.
+    // Off by default: the envelope sender is unauthenticated, anyone can forge a member's
+    // address, and one forged message fans out to every member. Turn on only when port 25
+    // is reached through a gateway that verifies senders (SPF/DMARC).
+    bool trust_envelope_sender_for_lists = false;
+    // Messages received on SMTP larger than this are written to a spool file in the data
+    // directory as they arrive instead of being held in memory (0: always in memory).
+    // 1 MB keeps ordinary mail in memory (no file I/O) and bounds what a connection
+    // sending a 35 MB message holds to about this much.
+    uint64_t spool_threshold_bytes = 1u << 20;
 
     // Sending limits per account and hour (PRODUCT.md S6); passing one suspends sending
     // until an administrator lifts it. Application accounts (relay service) have their own.

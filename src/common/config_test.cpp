@@ -220,6 +220,8 @@ const BadCase kBadCases[] = {
     {"endpoint_no_host", "[http]\ntls_listen = [\":25\"]\n", "http.tls_listen", "has no host"},
     {"endpoint_v6_no_port", "[http]\nlisten = [\"[::1]\"]\n", "http.listen", "is not [ipv6]:port"},
     {"endpoint_bad_port", "[http]\nlisten = [\"127.0.0.1:8o80\"]\n", "http.listen", "bad port"},
+    {"trusted_relay_not_a_network", "[smtp]\ntrusted_relays = [\"relay.example\"]\n", "smtp.trusted_relays",
+     "is not an IP network"},
     // Semantic checks.
     {"empty_data_dir", "[server]\ndata_dir = \"\"\n", "server.data_dir", "must not be empty"},
     {"zero_workers", "[server]\nworker_threads = 0\n", "server.worker_threads", "between 1 and 256"},

@@ -389,9 +389,12 @@ TEST_F(DirectoryEntriesTest, ListSenderRulesAtRcpt) {
   EXPECT_EQ(code("staff@a.care.example", from(kim_.address, kim_)), "ok");
   EXPECT_EQ(code("staff@a.care.example", from(kim_.address, std::nullopt)), "permission_denied");
   EXPECT_EQ(code("staff@a.care.example", from("stranger@internet.example", std::nullopt)), "permission_denied");
-  // Members: a signed-in member, an outside member on port 25; nobody else.
+  // Members: a signed-in member; an outside member on port 25 only when the operator
+  // trusts the envelope (issue 14: by default a forged member address is refused).
   EXPECT_EQ(code("closed@a.care.example", from(jo_.address, jo_)), "ok");
-  EXPECT_EQ(code("closed@a.care.example", from("Partner@Physio.example", std::nullopt)), "ok");
+  EXPECT_EQ(code("closed@a.care.example", from("Partner@Physio.example", std::nullopt)), "permission_denied");
+  EXPECT_EQ(code("closed@a.care.example", Sender{"Partner@Physio.example", std::nullopt, true}), "ok");
+  EXPECT_EQ(code("closed@a.care.example", Sender{jo_.address, std::nullopt, true}), "permission_denied");
   EXPECT_EQ(code("closed@a.care.example", from(pat_.address, pat_)), "permission_denied");
   EXPECT_EQ(code("closed@a.care.example", from(jo_.address, std::nullopt)), "permission_denied");  // spoofable
   EXPECT_EQ(code("closed@a.care.example", from("stranger@internet.example", std::nullopt)), "permission_denied");

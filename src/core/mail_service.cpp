@@ -13,6 +13,7 @@
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
+#include "mime/originators.hpp"
 
 namespace caremail {
 
@@ -545,9 +546,11 @@ Result<AccountId> MailService::check_recipient(std::string_view address, uint64_
               member = is_member(me->address);
               for (const auto& a : me->aliases) member = member || is_member(a);
             }
-          } else if (auto at = from.envelope_from.rfind('@'); at != std::string::npos) {
-            // Unauthenticated (port 25): only an outside member's address counts; the
-            // service's own addresses must sign in to be believed.
+          } else if (auto at = from.envelope_from.rfind('@'); at != std::string::npos && from.trust_envelope) {
+            // Unauthenticated (port 25), and the operator chose to believe the envelope:
+            // only an outside member's address counts; the service's own addresses must
+            // sign in to be believed. By default nothing unauthenticated counts: anyone can
+            // forge a member's address, and the list would fan the forgery out.
             member = !is_local_domain(from.envelope_from.substr(at + 1)) && is_member(from.envelope_from);
           }
           if (!member) return refuse("only members of the list " + l->address + " may send to it");
@@ -584,6 +587,19 @@ Status MailService::may_send_as(const Principal& by, std::string_view from) {
   audit(store_, by, "mail.send_as", std::string(from), acct ? acct->org_id : 0, "denied");
   return make_error(Errc::permission_denied,
                     "you may send only as your own address (" + by.address + "), not as " + std::string(from));
+}
+
+Status MailService::may_send_message_as(const Principal& by, std::string_view raw) {
+  if (by.system) return {};
+  auto who = mime::originators(raw);
+  if (!who) {
+    boost::json::object detail{{"reason", who.error().message}};
+    audit(store_, by, "mail.send_as", "(message header)", by.org_id, "denied", boost::json::serialize(detail));
+    return who.error();
+  }
+  for (const auto& a : who->all())
+    if (Status s = may_send_as(by, a); !s) return s;
+  return {};
 }
 
 Result<AppendResult> MailService::append(const Principal& by, AccountId owner, std::string_view mailbox,

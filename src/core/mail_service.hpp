@@ -61,6 +61,9 @@ struct Envelope {
 struct Sender {
   std::string envelope_from;    // MAIL FROM ("" null sender)
   std::optional<Principal> user;  // after SMTP AUTH (submission ports); none on port 25
+  // Believe envelope_from as an outside member of a members-only list without AUTH
+  // (smtp.trust_envelope_sender_for_lists; off by default: anyone can forge it).
+  bool trust_envelope = false;
 };
 
 struct DeliveryReport {
@@ -124,8 +127,9 @@ class MailService {
   // the result is the list's directory id (kListIdBase + n, never an account's) when
   // `from` may send to it: anyone; people in the service (an authenticated sender, not
   // restricted); the list's members (an authenticated sender one of whose addresses is a
-  // member, or on port 25 an envelope sender that is an outside member: an address of
-  // the service's own domains must authenticate). Otherwise permission_denied with the
+  // member, or, only when `from.trust_envelope`, on port 25 an envelope sender that is an
+  // outside member: an address of the service's own domains must authenticate).
+  // Otherwise permission_denied with the
   // reason (SMTP: 550 5.7.1). The two-argument form is a sender with neither.
   Result<AccountId> check_recipient(std::string_view address, uint64_t size, const Sender& from);
 
@@ -133,6 +137,14 @@ class MailService {
   // address and aliases today; delegation (send as / on behalf) extends this function.
   // Refusals are audited.
   Status may_send_as(const Principal& by, std::string_view from);
+  // Submission policy for the message itself: every mailbox of its From field (groups
+  // included), its Sender and any Resent-From/Resent-Sender must be one `by` may send as
+  // (may_send_as, each refusal audited). The header is read strictly (mime::originators):
+  // no From, several From or Sender fields, an empty or unreadable one, or a header line
+  // that is not a field are refused with invalid_argument (audited as "mail.send_as"
+  // with the reason). Reply-To is not checked: it claims no authorship, and people
+  // legitimately point replies elsewhere (a team address, a personal one).
+  Status may_send_message_as(const Principal& by, std::string_view raw);
 
   // Submission to other domains: stores the message once and queues one outbound row per
   // recipient (durable on return). Only the service (the SMTP session, after it checked

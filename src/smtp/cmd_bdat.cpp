@@ -43,7 +43,10 @@ boost::asio::awaitable<void> cmd_bdat(Session& s, Command& c) {
     co_return;
   }
   Transaction& t = s.txn();
-  if (!t.bdat) t.bdat.emplace(s.data_limits(), false);
+  if (!t.bdat) {
+    t.bdat.emplace(s.data_limits(), false);
+    spill_large_messages(s, *t.bdat);
+  }
   bool over = t.bdat->would_exceed(c.chunk_size);
   bool read = co_await read_chunk(s, c.chunk_size, over ? nullptr : &*t.bdat);
   if (!read) {
@@ -66,7 +69,14 @@ boost::asio::awaitable<void> cmd_bdat(Session& s, Command& c) {
     s.reset_transaction();
     co_return;
   }
-  co_await finish_message(s, t.bdat->take_message());
+  std::optional<ReceivedMessage> message = take_received(*t.bdat);
+  if (!message) {
+    log::warn("smtp.spool_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}});
+    s.reply(452, "4.3.1", "Insufficient system storage for the message, try again later");
+    s.reset_transaction();
+    co_return;
+  }
+  co_await finish_message(s, std::move(*message));
 }
 
 }  // namespace caremail::smtp

@@ -3,7 +3,8 @@
 // Needs MAIL and at least one accepted RCPT; not after BDAT. The message is read by
 // DataReader: only CRLF.CRLF ends it; bare CR or LF anywhere rejects the message (SMTP
 // smuggling) while still reading to the real end, so the session stays in step; a message
-// past a limit is counted, not held, and refused at the end.
+// past a limit is counted, not held, and refused at the end. A message past
+// smtp.spool_threshold_bytes is written to a spool file as it arrives, not held.
 #include "common/log.hpp"
 #include "smtp/session.hpp"
 
@@ -33,6 +34,7 @@ boost::asio::awaitable<void> cmd_data(Session& s, Command&) {
     co_return;
   }
   DataReader reader(s.data_limits());
+  spill_large_messages(s, reader);
   auto& stream = s.stream();
   while (reader.status() == DataStatus::need_more) {
     if (stream.peek().empty()) {
@@ -55,7 +57,14 @@ boost::asio::awaitable<void> cmd_data(Session& s, Command&) {
     s.reset_transaction();
     co_return;
   }
-  co_await finish_message(s, reader.take_message());
+  std::optional<ReceivedMessage> message = take_received(reader);
+  if (!message) {
+    log::warn("smtp.spool_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}});
+    s.reply(452, "4.3.1", "Insufficient system storage for the message, try again later");
+    s.reset_transaction();
+    co_return;
+  }
+  co_await finish_message(s, std::move(*message));
 }
 
 }  // namespace caremail::smtp

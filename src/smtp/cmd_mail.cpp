@@ -2,7 +2,9 @@
 //   mail = "MAIL FROM:" Reverse-path [ SP Mail-parameters ] CRLF
 // Needs HELO/EHLO; on submission ports needs AUTH, and the sender must be one the user may
 // send as (MailService::may_send_as decides); not inside another transaction. A declared
-// SIZE over the limit is refused here, before any data moves.
+// SIZE over the limit is refused here, before any data moves. On port 25 a sender in one
+// of the service's own domains is refused (550 5.7.1) unless the peer is a trusted relay
+// (smtp.trusted_relays): only the submission port, after AUTH, speaks for our domains.
 #include "common/log.hpp"
 #include "smtp/session.hpp"
 
@@ -57,6 +59,22 @@ boost::asio::awaitable<void> cmd_mail(Session& s, Command& c) {
     Status may_send = co_await s.shared().server.blocking(std::move(suspended));
     if (!may_send) {
       s.reply(550, "5.7.1", may_send.error().message);
+      co_return;
+    }
+  }
+  if (s.mode() == Mode::mx && c.path.kind != Path::Kind::null && !from_trusted_relay(s)) {
+    // Issue 14: until the gateway checks SPF/DKIM/DMARC, nobody on port 25 is believed to
+    // be one of us; our people sign in on the submission port.
+    std::string domain = c.path.domain;
+    while (!domain.empty() && domain.back() == '.') domain.pop_back();  // "ceo@ours.example." is ours too
+    auto is_local = [&mail = s.shared().mail, domain]() { return mail.is_local_domain(domain); };
+    bool local = co_await s.shared().server.blocking(std::move(is_local));
+    if (local) {
+      count_local_sender_refused();
+      log::warn("smtp.local_sender_refused", {{"session", s.peer().id}, {"peer", s.peer().address},
+                                              {"from", c.path.address()}, {"where", "envelope"}});
+      s.reply(550, "5.7.1", "Sender address " + c.path.address() +
+                                " is in a domain of this service: sign in and send through the submission port");
       co_return;
     }
   }

@@ -1,8 +1,8 @@
 // RCPT (RFC 5321 4.1.1.3, RFC 3461 NOTIFY/ORCPT)
 //   rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" / Forward-path )
 //          [ SP Rcpt-parameters ] CRLF
-// Needs MAIL. Local recipients are checked now: unknown 550 5.1.1, full 552 5.2.2 (the
-// reason in plain words), a distribution list this sender may not write to 550 5.7.1. Other domains: the MX port never relays (550 5.7.1); submission
+// Needs MAIL. Local recipients are checked now: unknown (or disabled) 550 5.1.1, full
+// 552 5.2.2 (no figures), a distribution list this sender may not write to 550 5.7.1. Other domains: the MX port never relays (550 5.7.1); submission
 // (after AUTH) hands them to the outbound queue. More than smtp.max_recipients: 452 4.5.3.
 #include <algorithm>
 
@@ -67,7 +67,7 @@ boost::asio::awaitable<void> cmd_rcpt(Session& s, Command& c) {
   }
   uint64_t size = t.params.size.value_or(0);
   // The sender matters for distribution lists (who may send to them).
-  Sender from{t.from.address(), s.user};
+  Sender from{t.from.address(), s.user, s.config().smtp.trust_envelope_sender_for_lists};
   auto check = [&mail = s.shared().mail, addr = r.address, size, from]() {
     return mail.check_recipient(addr, size, from);
   };
@@ -81,10 +81,12 @@ boost::asio::awaitable<void> cmd_rcpt(Session& s, Command& c) {
   if (!ok) {
     log::info("smtp.rcpt_refused", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"to", r.address},
                                     {"reason", std::string(to_string(ok.error().code))}});
+    // Only "unknown" or "full": a stranger learns neither that a mailbox is disabled nor
+    // how full it is (issue 14); the log above keeps the reason.
     switch (ok.error().code) {
-      case Errc::not_found: s.reply(550, "5.1.1", "No such user here: " + r.address); break;
-      case Errc::quota_exceeded: s.reply(552, "5.2.2", ok.error().message); break;
-      case Errc::conflict: s.reply(550, "5.2.1", ok.error().message); break;
+      case Errc::not_found:
+      case Errc::conflict: s.reply(550, "5.1.1", "No such user here: " + r.address); break;
+      case Errc::quota_exceeded: s.reply(552, "5.2.2", "Mailbox full: " + r.address); break;
       case Errc::permission_denied: s.reply(550, "5.7.1", ok.error().message); break;  // a list's senders
       default: s.reply(451, "4.3.0", "Temporary problem checking the recipient, try again later"); break;
     }

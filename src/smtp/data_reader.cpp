@@ -44,6 +44,7 @@ MessageBuilder::MessageBuilder(const DataLimits& limits, bool binary)
 
 void MessageBuilder::reset() {
   std::string().swap(message_);
+  spool_.reset();
   rejection_.reset();
   size_ = 0;
   header_bytes_ = 0;
@@ -63,6 +64,7 @@ void MessageBuilder::reject(Reply reply) {
   if (rejection_) return;
   rejection_ = std::move(reply);
   std::string().swap(message_);  // free it now: a rejected message is never stored
+  spool_.reset();
 }
 
 void MessageBuilder::grow(size_t needed) {
@@ -141,6 +143,24 @@ void MessageBuilder::append(std::string_view bytes) {
 
   if (problem != Problem::none) {
     reject(reply_for(problem, limits_));
+    return;
+  }
+  store(bytes);
+}
+
+void MessageBuilder::store(std::string_view bytes) {
+  if (!spool_ && open_spool_ && message_.size() + bytes.size() > spill_threshold_) {
+    spool_ = open_spool_();
+    bool moved = spool_ && spool_->write(message_);
+    std::string().swap(message_);
+    if (!moved) {
+      reject(Reply{452, "4.3.1", "Insufficient system storage for the message, try again later"});
+      return;
+    }
+  }
+  if (spool_) {
+    if (!spool_->write(bytes))
+      reject(Reply{452, "4.3.1", "Insufficient system storage for the message, try again later"});
     return;
   }
   grow(message_.size() + bytes.size());

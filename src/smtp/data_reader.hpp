@@ -4,7 +4,9 @@
 //
 // SECURITY: the input is untrusted and arrives before any decision about the sender is
 // final. Memory is bounded: the message is held only while it is within
-// max_message_bytes, and a rejected message is freed at once and never grows again. A
+// max_message_bytes, and a rejected message is freed at once and never grows again; with
+// spill_to() a message past a threshold (smtp.spool_threshold_bytes, 1 MB) goes to a
+// spool file instead, so a connection holds about that much whatever it sends. A
 // problem found in the middle of DATA never stops the reader early: it keeps consuming,
 // without storing, up to the real end of data, so the session stays in step with the
 // client and the rejection is the reply to the final dot. Only CRLF "." CRLF at the start
@@ -18,6 +20,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +56,18 @@ struct DataLimits {
   uint64_t max_stream_bytes = 1u << 30;
 };
 
+// Where a message too large to hold in memory goes (smtp/spool.hpp has the file one).
+// Written once, in order; the session reads it back when the message is complete.
+class Spool {
+ public:
+  virtual ~Spool() = default;
+  // False when the octets could not be written (disk full): the message is then refused
+  // with 452 4.3.1 and the rest of it only counted.
+  virtual bool write(std::string_view bytes) = 0;
+};
+// Opens a spool; nullptr when it cannot (treated as a failed write).
+using SpoolFactory = std::function<std::unique_ptr<Spool>()>;
+
 // Accumulates one message and applies DataLimits. Used by DataReader (fed unstuffed bytes)
 // and BdatReader; usable directly by a session that frames the message itself.
 // The first problem found (by position in the message) is the one reported; after it,
@@ -63,6 +79,14 @@ class MessageBuilder {
   // 7BIT/8BITMIME content; it also features in smuggling probes).
   explicit MessageBuilder(const DataLimits& limits = {}, bool binary = false);
 
+  // From now on, once the message would pass `threshold` octets, it is written to a spool
+  // from `open` (what was held so far first) and memory holds none of it: a connection
+  // then holds at most about `threshold` octets whatever the message size.
+  void spill_to(SpoolFactory open, uint64_t threshold) {
+    open_spool_ = std::move(open);
+    spill_threshold_ = threshold;
+  }
+
   // Appends message octets (already unstuffed).
   void append(std::string_view bytes);
   // Rejects the message with `reply` unless it already is; frees the message.
@@ -71,9 +95,13 @@ class MessageBuilder {
   bool rejected() const noexcept { return rejection_.has_value(); }
   // nullopt while the message is acceptable; else the reply for the end of data.
   const std::optional<Reply>& rejection() const noexcept { return rejection_; }
-  // The octets appended so far; empty once rejected.
+  // The octets appended so far; empty once rejected or spilled.
   const std::string& message() const noexcept { return message_; }
   std::string take_message();
+  // The spool holding the message once it was spilled (nullptr otherwise, or once
+  // rejected): the whole message, in order, with nothing of it in message().
+  bool spilled() const noexcept { return spool_ != nullptr; }
+  std::unique_ptr<Spool> take_spool() { return std::move(spool_); }
   // Octets appended, counted even after a rejection (for logs).
   uint64_t size() const noexcept { return size_; }
   // Header accounting so far (frozen at the rejection).
@@ -84,10 +112,15 @@ class MessageBuilder {
 
  private:
   void grow(size_t needed);
+  void store(std::string_view bytes);
 
   // Constant after construction
   const DataLimits limits_;
   const bool binary_;
+
+  SpoolFactory open_spool_;      // unset: never spill
+  uint64_t spill_threshold_ = 0;
+  std::unique_ptr<Spool> spool_;  // set once spilled
 
   std::string message_;  // capacity never exceeds max_message_bytes (+ allocator rounding)
   std::optional<Reply> rejection_;
@@ -125,6 +158,10 @@ class DataReader {
   // Complete only when done() and !rejection(); empty once rejected.
   const std::string& message() const noexcept { return builder_.message(); }
   std::string take_message() { return builder_.take_message(); }
+  // See MessageBuilder.
+  void spill_to(SpoolFactory open, uint64_t threshold) { builder_.spill_to(std::move(open), threshold); }
+  bool spilled() const noexcept { return builder_.spilled(); }
+  std::unique_ptr<Spool> take_spool() { return builder_.take_spool(); }
   uint64_t message_size() const noexcept { return builder_.size(); }
   size_t header_fields() const noexcept { return builder_.header_fields(); }
   // Wire octets consumed by this DATA so far.
@@ -163,6 +200,10 @@ class BdatReader {
   const std::optional<Reply>& rejection() const noexcept { return builder_.rejection(); }
   const std::string& message() const noexcept { return builder_.message(); }
   std::string take_message() { return builder_.take_message(); }
+  // See MessageBuilder.
+  void spill_to(SpoolFactory open, uint64_t threshold) { builder_.spill_to(std::move(open), threshold); }
+  bool spilled() const noexcept { return builder_.spilled(); }
+  std::unique_ptr<Spool> take_spool() { return builder_.take_spool(); }
   uint64_t message_size() const noexcept { return builder_.size(); }
   size_t header_fields() const noexcept { return builder_.header_fields(); }
   void reset() { builder_.reset(); }

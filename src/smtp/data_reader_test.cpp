@@ -502,3 +502,93 @@ TEST(SmtpBdat, Limits) {
 
 }  // namespace
 }  // namespace caremail::smtp
+
+namespace caremail::smtp {
+namespace {
+
+// A spool that keeps what it is given, and can be told to fail after some octets.
+struct TestSpool : Spool {
+  std::string* out;
+  size_t fail_after;
+  TestSpool(std::string* o, size_t f) : out(o), fail_after(f) {}
+  bool write(std::string_view b) override {
+    if (out->size() + b.size() > fail_after) return false;
+    out->append(b);
+    return true;
+  }
+};
+
+// Issue 14: a message past the threshold is not held in memory; the spool gets all of it,
+// in order, whatever the split, and a spool that fails refuses the message with 452 4.3.1.
+TEST(SmtpData, LargeMessagesSpillToTheSpool) {
+  std::string body;
+  for (int i = 0; body.size() < 300000; ++i) body += "line " + std::to_string(i) + " of the message\r\n";
+  const std::string wire = "Subject: big\r\n\r\n" + body + ".\r\n";
+  const std::string want = "Subject: big\r\n\r\n" + body;
+  std::mt19937 rng(7);
+  for (int round = 0; round < 5; ++round) {
+    std::string spooled;
+    int opened = 0;
+    DataReader r;
+    r.spill_to([&]() -> std::unique_ptr<Spool> { ++opened; return std::make_unique<TestSpool>(&spooled, SIZE_MAX); },
+               64 * 1024);
+    size_t pos = 0;
+    size_t max_held = 0;
+    while (pos < wire.size() && !r.done()) {
+      size_t n = std::uniform_int_distribution<size_t>(1, 9000)(rng);
+      pos += r.feed(std::string_view(wire).substr(pos, n));
+      max_held = std::max(max_held, r.message().capacity());
+    }
+    ASSERT_TRUE(r.done());
+    EXPECT_FALSE(r.rejection());
+    EXPECT_TRUE(r.spilled());
+    EXPECT_EQ(opened, 1);
+    EXPECT_TRUE(r.message().empty());
+    EXPECT_LE(max_held, 2 * 64 * 1024u);
+    auto spool = r.take_spool();
+    ASSERT_NE(spool, nullptr);
+    EXPECT_EQ(spooled, want);
+  }
+  // Under the threshold: in memory, no spool opened.
+  DataReader small;
+  int opened = 0;
+  small.spill_to([&]() -> std::unique_ptr<Spool> { ++opened; return nullptr; }, 1 << 20);
+  small.feed("Subject: s\r\n\r\nhi\r\n.\r\n");
+  ASSERT_TRUE(small.done());
+  EXPECT_FALSE(small.spilled());
+  EXPECT_EQ(small.take_message(), "Subject: s\r\n\r\nhi\r\n");
+  EXPECT_EQ(opened, 0);
+  // A spool that cannot be opened, or fills up: 452 4.3.1 at the end, the stream still read.
+  for (size_t fail_after : {size_t{0}, size_t{100000}}) {
+    std::string spooled;
+    DataReader r;
+    if (fail_after == 0)
+      r.spill_to([]() -> std::unique_ptr<Spool> { return nullptr; }, 64 * 1024);
+    else
+      r.spill_to([&]() -> std::unique_ptr<Spool> { return std::make_unique<TestSpool>(&spooled, fail_after); },
+                 64 * 1024);
+    EXPECT_EQ(r.feed(wire + "QUIT\r\n"), wire.size());
+    ASSERT_TRUE(r.done());
+    ASSERT_TRUE(r.rejection());
+    EXPECT_EQ(r.rejection()->code, 452);
+    EXPECT_EQ(r.rejection()->enhanced, "4.3.1");
+    EXPECT_FALSE(r.spilled());
+  }
+}
+
+TEST(SmtpBdat, LargeMessagesSpillToTheSpool) {
+  std::string spooled;
+  BdatReader r;
+  r.spill_to([&]() -> std::unique_ptr<Spool> { return std::make_unique<TestSpool>(&spooled, SIZE_MAX); }, 1000);
+  std::string msg = "Subject: b\r\n\r\n" + std::string(5000, 'x') + "\r\n";
+  r.append_chunk(std::string_view(msg).substr(0, 700));
+  EXPECT_FALSE(r.spilled());
+  r.append_chunk(std::string_view(msg).substr(700));
+  EXPECT_TRUE(r.spilled());
+  EXPECT_FALSE(r.rejection());
+  EXPECT_TRUE(r.message().empty());
+  EXPECT_EQ(spooled, msg);
+}
+
+}  // namespace
+}  // namespace caremail::smtp

@@ -12,7 +12,9 @@
 #include "common/time_text.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "common/cidr.hpp"
 #include "crypto/crypto.hpp"
+#include "mime/originators.hpp"
 #include "smtp/outbound.hpp"
 #include "smtp/session.hpp"
 
@@ -20,7 +22,8 @@ namespace caremail::smtp {
 
 namespace {
 
-// True when the header section of `msg` has a field called `name` (case-insensitive).
+// True when the header section of `msg` has a field called `name` (case-insensitive;
+// whitespace before the colon allowed, as RFC 5322's obsolete syntax does).
 bool has_header(std::string_view msg, std::string_view name) {
   size_t pos = 0;
   while (pos < msg.size()) {
@@ -28,10 +31,13 @@ bool has_header(std::string_view msg, std::string_view name) {
     if (eol == std::string_view::npos) eol = msg.size();
     std::string_view line = msg.substr(pos, eol - pos);
     if (line.empty() || line == "\r") return false;  // end of headers
-    if (line.size() > name.size() && line[name.size()] == ':') {
-      bool same = true;
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos && colon >= name.size()) {
+      std::string_view field = line.substr(0, colon);
+      while (!field.empty() && (field.back() == ' ' || field.back() == '\t')) field.remove_suffix(1);
+      bool same = field.size() == name.size();
       for (size_t i = 0; i < name.size() && same; ++i)
-        same = std::tolower(static_cast<unsigned char>(line[i])) == std::tolower(static_cast<unsigned char>(name[i]));
+        same = std::tolower(static_cast<unsigned char>(field[i])) == std::tolower(static_cast<unsigned char>(name[i]));
       if (same) return true;
     }
     pos = eol + 1;
@@ -39,42 +45,27 @@ bool has_header(std::string_view msg, std::string_view name) {
   return false;
 }
 
-// The address in the first `name:` header ("Jo <jo@x>" or "jo@x"); "" when absent.
-std::string header_address(std::string_view msg, std::string_view name) {
-  size_t pos = 0;
-  while (pos < msg.size()) {
-    size_t eol = msg.find('\n', pos);
-    if (eol == std::string_view::npos) eol = msg.size();
-    std::string_view line = msg.substr(pos, eol - pos);
-    if (line.empty() || line == "\r") return {};
-    if (line.size() > name.size() && line[name.size()] == ':') {
-      bool same = true;
-      for (size_t i = 0; i < name.size() && same; ++i)
-        same = std::tolower(static_cast<unsigned char>(line[i])) == std::tolower(static_cast<unsigned char>(name[i]));
-      if (same) {
-        // Unfold continuation lines.
-        std::string value(line.substr(name.size() + 1));
-        size_t next = eol + 1;
-        while (next < msg.size() && (msg[next] == ' ' || msg[next] == '\t')) {
-          size_t e2 = msg.find('\n', next);
-          if (e2 == std::string_view::npos) e2 = msg.size();
-          value += " ";
-          value += msg.substr(next, e2 - next);
-          next = e2 + 1;
-        }
-        auto lt = value.rfind('<');
-        auto gt = value.rfind('>');
-        std::string addr = (lt != std::string::npos && gt != std::string::npos && gt > lt)
-                               ? value.substr(lt + 1, gt - lt - 1)
-                               : value;
-        auto b = addr.find_first_not_of(" \t\r");
-        auto e = addr.find_last_not_of(" \t\r");
-        return b == std::string::npos ? std::string() : addr.substr(b, e - b + 1);
-      }
-    }
-    pos = eol + 1;
+// The reply code and text a sender gets for a local recipient that failed: only "unknown"
+// or "full", never whether a mailbox is disabled or how full it is (issue 14; the log keeps
+// the real reason).
+Reply recipient_failure(const Error& e, std::string_view address) {
+  switch (e.code) {
+    case Errc::not_found:
+    case Errc::conflict:  // disabled: said as unknown
+      return Reply{550, "5.1.1", "No such user here: " + std::string(address)};
+    case Errc::quota_exceeded:
+      return Reply{552, "5.2.2", "Mailbox full: " + std::string(address)};
+    case Errc::permission_denied:
+      return Reply{550, "5.7.1", e.message};
+    default:
+      return Reply{451, "4.3.0", "Temporary failure delivering the message, try again later"};
   }
-  return {};
+}
+
+metrics::Counter& local_sender_refused_total() {
+  static auto& c = metrics::counter("caremail_smtp_local_sender_refused_total",
+                                    "Port 25 messages refused for claiming a domain of this service as sender");
+  return c;
 }
 
 metrics::Counter& accepted_total() {
@@ -88,7 +79,59 @@ metrics::Histogram& delivery_seconds() {
 
 }  // namespace
 
-boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
+bool from_trusted_relay(const Session& s) {
+  if (s.mode() != Mode::mx) return false;
+  for (const auto& net : s.config().smtp.trusted_relays)
+    if (address_in_network(s.peer().address, net)) return true;
+  return false;
+}
+
+void count_local_sender_refused() { local_sender_refused_total().inc(); }
+
+namespace {
+
+// Failure reports (RFC 3464) to the sender for local recipients that failed after DATA, and
+// for remote ones that could not be queued, unless the sender asked for none.
+boost::asio::awaitable<void> report_failures(Session& s, const std::vector<std::pair<std::string, Reply>>& failed,
+                                             const std::shared_ptr<const ReceivedMessage>& msg) {
+  Transaction& t = s.txn();
+  if (failed.empty() || t.from.address().empty()) co_return;
+  std::vector<OutboundEntry> bounced;
+  for (const auto& [address, reply] : failed) {
+    const Recipient* rc = nullptr;
+    for (const auto& x : t.rcpts)
+      if (x.address == address) rc = &x;
+    const Notify n = rc ? rc->params.notify : Notify{};
+    if (n.given && (n.never || !n.failure)) continue;
+    OutboundEntry e;
+    e.queue_id = t.queue_id;
+    e.sender = t.from.address();
+    e.recipient = address;
+    if (rc && rc->params.orcpt) e.orcpt = rc->params.orcpt->address;
+    if (t.params.envid) e.envid = *t.params.envid;
+    e.ret_headers_only = t.params.ret == Ret::hdrs;
+    e.last_error = std::to_string(reply.code) + " " + reply.enhanced + " " + reply.text;
+    e.created_at = std::time(nullptr);
+    bounced.push_back(std::move(e));
+  }
+  if (bounced.empty()) co_return;
+  auto bounce = [&mail = s.shared().mail, bounced, msg, host = s.config().server.hostname]() {
+    for (const auto& e : bounced) {
+      AttemptResult last;
+      last.kind = AttemptResult::Kind::permanent;
+      last.reply = e.last_error;
+      last.remote = host;
+      send_report(mail, e.sender, e.queue_id, build_dsn(DsnKind::failed, e, last, msg->view(), host, std::time(nullptr)));
+      log::info("smtp.report", {{"queue_id", e.queue_id}, {"kind", "failed"}, {"to", e.sender}, {"rcpt", e.recipient}});
+    }
+    return true;
+  };
+  co_await s.shared().server.blocking(std::move(bounce));
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> finish_message(Session& s, ReceivedMessage message) {
   Transaction& t = s.txn();
   const auto& cfg = s.config();
   auto start = std::chrono::steady_clock::now();
@@ -105,30 +148,52 @@ boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
   if (t.rcpts.size() == 1) trace += "\r\n\tfor <" + t.rcpts.front().address + ">";
   trace += ";\r\n\t" + rfc5322_date(now) + "\r\n";
   if (s.mode() != Mode::mx) {
-    if (!has_header(message, "Message-ID"))
+    if (!has_header(message.view(), "Message-ID"))
       trace += "Message-ID: <" + crypto::random_token(16) + "@" + cfg.server.hostname + ">\r\n";
-    if (!has_header(message, "Date")) trace += "Date: " + rfc5322_date(now) + "\r\n";
+    if (!has_header(message.view(), "Date")) trace += "Date: " + rfc5322_date(now) + "\r\n";
   }
   if (s.user) {
-    // Submission: the From header must be an address the user may send as, like the
-    // envelope (an application account's From is its own address), and the message counts
-    // against the hourly sending limits.
-    std::string from = header_address(message, "From");
-    auto check = [&mail = s.shared().mail, by = *s.user, from, n = t.rcpts.size()]() -> Status {
-      if (!from.empty())
-        if (Status st = mail.may_send_as(by, from); !st) return st;
+    // Submission: every address the message claims to be from (From, groups included,
+    // Sender, Resent-*) must be one the user may send as, like the envelope (an
+    // application account's is its own address); a header that cannot be read that way is
+    // refused, not waved through. Then the message counts against the hourly limits.
+    auto check = [&mail = s.shared().mail, by = *s.user, &message, n = t.rcpts.size()]() -> Status {
+      if (Status st = mail.may_send_message_as(by, message.view()); !st) return st;
       return mail.record_submission(by, n);
     };
     Status allowed = co_await s.shared().server.blocking(std::move(check));
     if (!allowed) {
       log::info("smtp.submission_refused", {{"session", s.peer().id}, {"queue_id", t.queue_id},
                                             {"reason", allowed.error().message}});
-      s.reply(550, "5.7.1", allowed.error().message);
+      if (allowed.error().code == Errc::invalid_argument)
+        s.reply(550, "5.7.1", "Message refused: " + allowed.error().message);
+      else
+        s.reply(550, "5.7.1", allowed.error().message);
+      s.reset_transaction();
+      co_return;
+    }
+  } else if (s.mode() == Mode::mx && !from_trusted_relay(s)) {
+    // Port 25: a message whose From or Sender names one of the service's domains is a
+    // forgery until proved otherwise (our people use the submission port). Read leniently:
+    // any "@domain" a mail client might show counts, however malformed the field.
+    auto hosted = [&mail = s.shared().mail, &message]() -> std::string {
+      for (const auto& d : mime::originator_domains(message.view()))
+        if (mail.is_local_domain(d)) return d;
+      return {};
+    };
+    std::string domain = co_await s.shared().server.blocking(std::move(hosted));
+    if (!domain.empty()) {
+      count_local_sender_refused();
+      log::warn("smtp.local_sender_refused", {{"session", s.peer().id}, {"queue_id", t.queue_id},
+                                              {"peer", s.peer().address}, {"from", t.from.address()},
+                                              {"domain", domain}, {"where", "header"}});
+      s.reply(550, "5.7.1", "The message claims to be from " + domain +
+                                ", a domain of this service: sign in and send through the submission port");
       s.reset_transaction();
       co_return;
     }
   }
-  message.insert(0, trace);
+  message.prepend(trace);
   if (message.size() > cfg.quota.max_message_bytes) {
     s.reply(552, "5.3.4", "Message size exceeds the limit of " + std::to_string(cfg.quota.max_message_bytes) + " bytes");
     s.reset_transaction();
@@ -160,111 +225,85 @@ boost::asio::awaitable<void> finish_message(Session& s, std::string message) {
     o.ret_headers_only = t.params.ret == Ret::hdrs;
     remote.push_back(std::move(o));
   }
+  // Shared with the jobs, and kept for a failure report should a recipient fail now.
+  auto msg = std::make_shared<const ReceivedMessage>(std::move(message));
+
+  // Local recipients first, remote ones after: a failure that makes us answer 4xx must
+  // come before anything is queued, or the sender's retry would send the remote copies
+  // twice. Once a copy is stored or queued, the answer is 250 (RFC 5321: the message is
+  // ours) and what failed later gets a failure report.
+  std::vector<std::pair<std::string, Reply>> failed;  // (recipient, why), for the report
+  size_t delivered = 0;
+  std::string blob;
+  if (!rcpts.empty()) {
+    // The envelope: distribution lists among the recipients queue their outside members'
+    // copies with the original sender and this transaction's id.
+    auto job = [&mail = s.shared().mail, rcpts, msg, env = Envelope{t.from.address(), t.queue_id}]() {
+      return mail.deliver(Principal::service(), rcpts, msg->view(), 0, env);
+    };
+    auto report = co_await s.shared().server.blocking(std::move(job));
+    if (!report) {
+      const Error& e = report.error();
+      log::warn("smtp.delivery_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"error", e.message}});
+      switch (e.code) {
+        case Errc::too_large: s.reply(552, "5.3.4", e.message); break;
+        case Errc::temporary: s.reply(451, "4.3.0", "Temporary failure storing the message, try again later"); break;
+        default: s.reply(451, "4.3.0", "Local error in processing, try again later"); break;
+      }
+      s.reset_transaction();
+      co_return;
+    }
+    blob = report->blob_id;
+    delivered = report->delivered();
+    const Error* first_error = nullptr;
+    for (const auto& r : report->recipients) {
+      if (!r.error) continue;
+      if (!first_error) first_error = &*r.error;
+      log::warn("smtp.recipient_failed", {{"queue_id", t.queue_id}, {"to", r.address}, {"error", r.error->message}});
+      failed.emplace_back(r.address, recipient_failure(*r.error, r.address));
+    }
+    if (delivered == 0 && first_error && remote.empty()) {
+      // Nothing stored anywhere: the whole transaction fails, and the sender may retry.
+      delivery_seconds().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      s.reply(recipient_failure(*first_error, failed.front().first));
+      s.reset_transaction();
+      co_return;
+    }
+  }
   if (!remote.empty()) {
-    auto queue = [&mail = s.shared().mail, remote, &message]() {
-      return mail.enqueue_remote(Principal::service(), remote, message);
+    auto queue = [&mail = s.shared().mail, remote, msg]() {
+      return mail.enqueue_remote(Principal::service(), remote, msg->view());
     };
     auto queued = co_await s.shared().server.blocking(std::move(queue));
     if (!queued) {
       log::warn("smtp.queue_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"error", queued.error().message}});
-      s.reply(451, "4.3.0", "Temporary failure queueing the message, try again later");
-      s.reset_transaction();
-      co_return;
-    }
-    log::info("smtp.queued", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"recipients", remote.size()},
-                              {"size", size}});
-    if (rcpts.empty()) {
-      accepted_total().inc();
-      s.reply(250, "2.0.0", "Ok: queued as " + t.queue_id);
-      s.reset_transaction();
-      co_return;
+      if (delivered == 0) {
+        s.reply(451, "4.3.0", "Temporary failure queueing the message, try again later");
+        s.reset_transaction();
+        co_return;
+      }
+      // Local copies are stored: a 4xx now would make the sender's retry deliver them twice.
+      for (const auto& o : remote)
+        failed.emplace_back(o.recipient, Reply{451, "4.3.0", "The message could not be queued for this recipient"});
+    } else {
+      log::info("smtp.queued", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"recipients", remote.size()},
+                                {"size", size}});
     }
   }
-  // Shared with the job, and kept for a failure report should a recipient fail now.
-  auto msg = std::make_shared<const std::string>(std::move(message));
-  // The envelope: distribution lists among the recipients queue their outside members'
-  // copies with the original sender and this transaction's id.
-  auto job = [&mail = s.shared().mail, rcpts, msg, env = Envelope{t.from.address(), t.queue_id}]() {
-    return mail.deliver(Principal::service(), rcpts, *msg, 0, env);
-  };
-  auto report = co_await s.shared().server.blocking(std::move(job));
   delivery_seconds().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-
-  if (!report) {
-    const Error& e = report.error();
-    log::warn("smtp.delivery_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}, {"error", e.message}});
-    switch (e.code) {
-      case Errc::too_large: s.reply(552, "5.3.4", e.message); break;
-      case Errc::temporary: s.reply(451, "4.3.0", "Temporary failure storing the message, try again later"); break;
-      default: s.reply(451, "4.3.0", "Local error in processing, try again later"); break;
-    }
-    s.reset_transaction();
-    co_return;
-  }
-  size_t failed = 0;
-  const Error* first_error = nullptr;
-  for (const auto& r : report->recipients) {
-    if (!r.error) continue;
-    ++failed;
-    if (!first_error) first_error = &*r.error;
-    log::warn("smtp.recipient_failed", {{"queue_id", t.queue_id}, {"to", r.address}, {"error", r.error->message}});
-  }
   log::info("smtp.delivered", {{"session", s.peer().id},
                                {"queue_id", t.queue_id},
                                {"from", t.from.address()},
-                               {"recipients", report->recipients.size()},
-                               {"failed", failed},
-                               {"blob", report->blob_id},
+                               {"recipients", t.rcpts.size()},
+                               {"failed", failed.size()},
+                               {"blob", blob},
                                {"size", size}});
-  if (report->delivered() == 0 && first_error && remote.empty()) {
-    if (first_error->code == Errc::quota_exceeded) s.reply(552, "5.2.2", first_error->message);
-    else if (first_error->code == Errc::not_found) s.reply(550, "5.1.1", first_error->message);
-    else s.reply(451, "4.3.0", "Temporary failure delivering the message, try again later");
-  } else {
-    accepted_total().inc();
-    s.reply(250, "2.0.0", "Ok: queued as " + t.queue_id);
-    // Recipients that failed between RCPT and now (a mailbox filled up meanwhile): the
-    // message is accepted for the others, so these get a failure report (RFC 3461/3464)
-    // unless the sender asked for none or there is no one to tell.
-    if (failed > 0 && !t.from.address().empty()) {
-      std::vector<OutboundEntry> bounced;
-      for (const auto& r : report->recipients) {
-        if (!r.error) continue;
-        const Recipient* rc = nullptr;
-        for (const auto& x : t.rcpts)
-          if (x.address == r.address) rc = &x;
-        const Notify n = rc ? rc->params.notify : Notify{};
-        if (n.given && (n.never || !n.failure)) continue;
-        OutboundEntry e;
-        e.queue_id = t.queue_id;
-        e.sender = t.from.address();
-        e.recipient = r.address;
-        if (rc && rc->params.orcpt) e.orcpt = rc->params.orcpt->address;
-        if (t.params.envid) e.envid = *t.params.envid;
-        e.ret_headers_only = t.params.ret == Ret::hdrs;
-        e.last_error = (r.error->code == Errc::not_found ? "550 5.1.1 " : r.error->code == Errc::quota_exceeded
-                                                                        ? "552 5.2.2 "
-                                                                        : "554 5.3.0 ") +
-                       r.error->message;
-        e.created_at = std::time(nullptr);
-        bounced.push_back(std::move(e));
-      }
-      if (!bounced.empty()) {
-        auto bounce = [&mail = s.shared().mail, bounced, msg, host = cfg.server.hostname]() {
-          for (const auto& e : bounced) {
-            AttemptResult last;
-            last.kind = AttemptResult::Kind::permanent;
-            last.reply = e.last_error;
-            last.remote = host;
-            send_report(mail, e.sender, e.queue_id, build_dsn(DsnKind::failed, e, last, *msg, host, std::time(nullptr)));
-            log::info("smtp.report", {{"queue_id", e.queue_id}, {"kind", "failed"}, {"to", e.sender}, {"rcpt", e.recipient}});
-          }
-          return true;
-        };
-        co_await s.shared().server.blocking(std::move(bounce));
-      }
-    }
-  }
+  accepted_total().inc();
+  s.reply(250, "2.0.0", "Ok: queued as " + t.queue_id);
+  // Recipients that failed between RCPT and now (a mailbox filled up meanwhile): the
+  // message is accepted for the others, so these get a failure report (RFC 3461/3464)
+  // unless the sender asked for none or there is no one to tell.
+  co_await report_failures(s, failed, msg);
   s.reset_transaction();
 }
 

@@ -8,9 +8,15 @@
 // MailService::is_local_domain/check_recipient and AdminService::authenticate_password,
 // and counts errors and commands so that a misbehaving peer is disconnected. AUTH is
 // refused without TLS (except on loopback when the configuration allows it for
-// development). Relaying to other domains needs authentication. Message content is never
-// interpreted here beyond header limits: delivery goes through MailService, which
-// authorises, enforces quota and makes the message durable before we answer 250.
+// development). Relaying to other domains needs authentication. On port 25 nobody may
+// claim the service's own domains as sender (MAIL FROM, From/Sender) unless the peer is in
+// smtp.trusted_relays, and a members-only list does not believe the unauthenticated
+// envelope sender (smtp.trust_envelope_sender_for_lists). DATA/BDAT are read only after an
+// accepted RCPT, and a message past smtp.spool_threshold_bytes goes to a spool file, not
+// memory. Message content is interpreted here only for the originator checks
+// (mime/originators.hpp) and header limits: delivery goes through MailService, which
+// authorises (the From check on submission too), enforces quota and makes the message
+// durable before we answer 250.
 #pragma once
 
 #include <chrono>
@@ -27,6 +33,7 @@
 #include "smtp/command.hpp"
 #include "smtp/data_reader.hpp"
 #include "smtp/reply.hpp"
+#include "smtp/spool.hpp"
 
 namespace boost::asio::ssl { class context; }
 
@@ -128,9 +135,41 @@ boost::asio::awaitable<void> cmd_bdat(Session& s, Command& c);
 boost::asio::awaitable<void> cmd_misc(Session& s, Command& c);  // RSET NOOP QUIT VRFY EXPN HELP
 
 // Finishing a message (shared by DATA and BDAT LAST): trace headers, delivery, the reply.
-boost::asio::awaitable<void> finish_message(Session& s, std::string message);
+boost::asio::awaitable<void> finish_message(Session& s, ReceivedMessage message);
+
+// Makes `reader` (DataReader or BdatReader) spill a message past smtp.spool_threshold_bytes
+// to a spool file (smtp/spool.hpp) rather than hold it.
+template <class Reader>
+void spill_large_messages(const Session& s, Reader& reader);
+// The message `reader` completed (it must not be rejected), in memory or spooled; nullopt
+// when the spool file cannot be finished (then reply 452 4.3.1).
+template <class Reader>
+std::optional<ReceivedMessage> take_received(Reader& reader);
+
+// Port 25 only: is the peer in smtp.trusted_relays, so that it may use the service's own
+// domains as the sender (MAIL FROM, From/Sender)? Always false on the submission ports.
+bool from_trusted_relay(const Session& s);
+// Counts a port 25 message refused for claiming one of the service's domains as sender.
+void count_local_sender_refused();
 
 // Adds an SMTP listener of the given mode to `server`.
 Result<uint16_t> listen_smtp(std::shared_ptr<Shared> shared, const std::string& name, const Endpoint& ep, Mode mode);
+
+template <class Reader>
+void spill_large_messages(const Session& s, Reader& reader) {
+  const uint64_t threshold = s.config().smtp.spool_threshold_bytes;
+  if (threshold == 0) return;
+  reader.spill_to([dir = spool_dir(s.config().server.data_dir)]() -> std::unique_ptr<Spool> {
+    return FileSpool::create(dir);
+  }, threshold);
+}
+
+template <class Reader>
+std::optional<ReceivedMessage> take_received(Reader& reader) {
+  if (!reader.spilled()) return ReceivedMessage(reader.take_message());
+  std::unique_ptr<FileSpool> file(static_cast<FileSpool*>(reader.take_spool().release()));
+  if (!file->finish()) return std::nullopt;
+  return ReceivedMessage(std::move(file));
+}
 
 }  // namespace caremail::smtp

@@ -295,18 +295,18 @@ class DirectoryEntriesTest(unittest.TestCase):
         self.assertEqual(code, 550)
         self.assertIn(b"5.7.1", text)
         self.assertIn(b"only members", text)
-        # Port 25: a stranger is refused; the outside member is accepted.
+        # Port 25: a stranger is refused, and so is the outside member's address: the
+        # envelope sender is not authenticated and anyone can forge it (issue 14), unless
+        # smtp.trust_envelope_sender_for_lists is on (MailService's unit test covers that).
         with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"]) as c:
             c.ehlo("client.example")
             c.mail("stranger@internet.example")
             self.assertEqual(c.rcpt("mdt@" + DOMAIN)[0], 550)
             c.rset()
             c.mail(PARTNER)
-            self.assertEqual(c.rcpt("mdt@" + DOMAIN)[0], 250)
-            code, _ = c.data(make_message("mdt from the partner", sender=PARTNER, to="mdt@" + DOMAIN))
-            self.assertEqual(code, 250)
-        msgs = wait_for(lambda: self.imap_messages(JO, "mdt from the partner"), what="delivery to the member")
-        self.assertEqual(len(msgs), 1)
+            code, text = c.rcpt("mdt@" + DOMAIN)
+            self.assertEqual(code, 550, text)
+            self.assertIn(b"5.7.1", text)
         # A member signed in may send.
         self.assertEqual(self.submit(JO, ["mdt@" + DOMAIN], "mdt from a member"), {})
         # Membership changes through the API: now Sarah may too.

@@ -9,7 +9,7 @@ harness, caremailctl):
   domains move to the successor, mail to the old domain is still delivered, the successor's
   administrators administer the accounts, the closed organisation takes no new accounts;
 - disable / enable and delete / restore: sign-in refused (IMAP says "disabled"), RCPT 550
-  5.2.1 for a disabled account and 550 5.1.1 for a deleted one, and back again;
+  5.1.1 for a disabled account as for a deleted one (never saying which), and back again;
 - roles (caremailctl `account roles`), the quota allowance (507, then allowed once a national
   administrator gives an allowance), legal hold (national administrators only);
 - every refused action changes nothing (the account as the national administrator reads it
@@ -388,7 +388,9 @@ class LifecycleTest(DaemonTestCase):
         self.assertIn("disabled", text)
         code, text = mx_send(d, jo.address, "To a disabled account")
         self.assertEqual(code, 550, text)
-        self.assertIn("5.2.1", text)
+        # Said as unknown: a stranger must not learn that the mailbox exists but is disabled.
+        self.assertIn("5.1.1", text)
+        self.assertNotIn("disabled", text)
         self.assertEqual(smtp_auth(d, jo.address, jo.password)[0], 535)
         st, _, body = d.api("GET", "/api/v1/me", basic=(jo.address, jo.password))
         self.assertEqual(st, 401, body)

@@ -69,7 +69,10 @@ class Raw:
 class SmtpTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon("[smtp]\nmax_recipients = 5\n").start()
+        # 127.0.0.2 is a trusted relay (it may use our domains on port 25); 127.0.0.1 is not.
+        # Messages over 64 KB go through the spool file (smtp.spool_threshold_bytes).
+        cls.d = Daemon('[smtp]\nmax_recipients = 5\ntrusted_relays = ["127.0.0.2/32"]\n'
+                       'spool_threshold_bytes = 65536\n').start()
         cls.d.create_org("RX1", "Leeds Teaching Hospitals", ["leeds.care.example"])
         cls.d.create_user(JO[0], "RX1", JO[1], display_name="Jo Bloggs")
         cls.d.create_user(AL[0], "RX1", AL[1])
@@ -201,6 +204,7 @@ class SmtpTest(unittest.TestCase):
             self.assertEqual(code, 552, text)
             self.assertIn(b"5.2.2", text)
             self.assertIn(b"full", text)
+            self.assertNotIn(b"MB", text, "how full a mailbox is is nobody else's business")
             c.rset()
             code, text = c.mail("gp@practice.example", ["SIZE=99999999"])
             self.assertEqual(code, 552)
@@ -211,7 +215,8 @@ class SmtpTest(unittest.TestCase):
         # JO gets the message, the sender (a local address) gets a report naming TINY.
         subject = "too big for tiny after data"
         msg = make_message(subject, body="x" * 3000 + "\r\n", to=TINY[0])
-        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+        # From the trusted relay, which may use the service's own domains as sender.
+        with smtplib.SMTP("127.0.0.1", self.mx, source_address=("127.0.0.2", 0)) as c:
             c.ehlo()
             c.mail(AL[0])  # smtplib's sendmail would announce SIZE=, and RCPT would refuse
             self.assertEqual(c.rcpt(JO[0])[0], 250)
@@ -235,7 +240,7 @@ class SmtpTest(unittest.TestCase):
         # NOTIFY=NEVER: no report.
         subject = "too big for tiny, notify never"
         msg = make_message(subject, body="y" * 3000 + "\r\n", to=TINY[0])
-        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+        with smtplib.SMTP("127.0.0.1", self.mx, source_address=("127.0.0.2", 0)) as c:
             c.ehlo()
             c.mail(AL[0])
             c.rcpt(JO[0])
@@ -342,6 +347,45 @@ class SmtpTest(unittest.TestCase):
                 self.assertEqual(self.find(JO, "smuggled %d" % i), [])
                 self.assertEqual(self.find(JO, "outer %d" % i), [])
 
+    def test_large_messages_go_through_the_spool_unchanged(self):
+        # Issue 14: past spool_threshold_bytes a message is written to an unlinked spool
+        # file as it arrives, not held; what is delivered is byte for byte what was sent.
+        body = "".join(f"line {i:06d} of a large message, dot-stuffed where needed\r\n"
+                       for i in range(6000)) + ".leading dot\r\n"
+        msg = make_message("spooled data", body=body)
+        self.assertGreater(len(msg), 300000)
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.sendmail("gp@practice.example", [JO[0], AL[0]], msg)
+        for user in (JO, AL):
+            m = self.find(user, "spooled data")
+            self.assertEqual(len(m), 1)
+            self.assertTrue(self.d.raw(*user, m[0]["uid"]).endswith(msg))
+        msg = make_message("spooled bdat", body=body)
+        r = Raw(self.mx)
+        r.cmd("EHLO client.example")
+        r.cmd("MAIL FROM:<gp@practice.example>")
+        r.cmd("RCPT TO:<%s>" % JO[0])
+        third = len(msg) // 3
+        for i, part in enumerate((msg[:third], msg[third:2 * third], msg[2 * third:])):
+            r.send(b"BDAT %d%s\r\n" % (len(part), b" LAST" if i == 2 else b"") + part)
+            code, text = r.reply()
+            self.assertEqual(code, "250", text)
+        r.close()
+        m = self.find(JO, "spooled bdat")
+        self.assertEqual(len(m), 1)
+        self.assertTrue(self.d.raw(*JO, m[0]["uid"]).endswith(msg))
+        # Nothing is left in the spool directory (the files are unlinked when made).
+        spool = os.path.join(self.d.data_dir, "spool")
+        self.assertTrue(os.path.isdir(spool), "the spool was used")
+        self.assertEqual(os.listdir(spool), [])
+        # DATA is read only after an accepted RCPT: refused recipients only, no 354.
+        r = Raw(self.mx)
+        r.cmd("EHLO client.example")
+        r.cmd("MAIL FROM:<gp@practice.example>")
+        self.assertEqual(r.cmd("RCPT TO:<ghost@leeds.care.example>")[0], "550")
+        self.assertEqual(r.cmd("DATA")[0], "554")
+        r.close()
+
     def test_bdat_chunking(self):
         msg = make_message("chunked", body="part one\r\npart two\r\n")
         r = Raw(self.mx)
@@ -418,6 +462,136 @@ class SmtpTest(unittest.TestCase):
                 c.sendmail(JO[0], [AL[0]], make_message("header forged", sender="ceo@leeds.care.example"))
             self.assertEqual(cm.exception.smtp_code, 550)
         self.assertEqual(self.find(AL, "header forged"), [])
+
+    # -- issue 14: the From check cannot be fooled ------------------------------------
+    FORGED = [  # (name, header lines): each claims, somewhere, to be from AL; JO submits
+        ("space before the colon", "From : {al}"),
+        ("tab before the colon", "From\t: {al}"),
+        ("two mailboxes, the last one's own", "From: <{al}>, <{jo}>"),
+        ("own address in a comment", "From: {al} (<{jo}>)"),
+        ("two From fields", "From: {jo}\r\nFrom: {al}"),
+        ("second From in other case", "From: {jo}\r\nfROM : {al}"),
+        ("group with another member", "From: team: {jo}, {al};"),
+        ("Sender of someone else", "From: {jo}\r\nSender: {al}"),
+        ("two Sender fields", "From: {jo}\r\nSender: {jo}\r\nSender: {al}"),
+        ("Resent-From someone else", "From: {jo}\r\nResent-From: {al}"),
+        ("line that is not a field", "From: {jo}\r\nnot a field\r\nFrom: {al}"),
+        ("two addresses run together", "From: {jo} {al}"),
+        ("unquoted at in the name", "From: {al} <{jo}>"),
+        ("folded", "From: Jo\r\n <{al}>"),
+        ("encoded name, other address", "From: =?utf-8?q?Jo_Bloggs?= <{al}>"),
+        ("quoted local part", 'From: "al.smith"@leeds.care.example'),
+        ("domain in capitals", "From: al.smith@LEEDS.care.example"),
+        ("no From", "X-Note: none"),
+        ("empty From", "From: "),
+        ("empty group", "From: undisclosed-recipients:;"),
+        ("name only", "From: Al Smith"),
+        ("route address", "From: <@relay.example:{al}>"),
+        ("nested angles", "From: <<{al}>>"),
+    ]
+    ALLOWED = [
+        ("name and address", "From: Jo Bloggs <{jo}>"),
+        ("lower case, space before colon", "from : {jo}"),
+        ("quoted local part", 'From: "jo.bloggs"@leeds.care.example'),
+        ("encoded name", "From: =?utf-8?q?J=C3=B6_Bloggs?= <{jo}>"),
+        ("folded", "From: Jo Bloggs\r\n\t<{jo}>"),
+        ("comment", "From: {jo} (Ward 7)"),
+        ("group of one", "From: me: {jo};"),
+        ("own Sender", "From: {jo}\r\nSender: {jo}"),
+        ("Reply-To elsewhere", "From: {jo}\r\nReply-To: {al}"),
+    ]
+
+    def submit_raw(self, header, subject):
+        """JO submits a message with `header` lines on port 587; (code, text) of the end of data."""
+        msg = (header + f"\r\nTo: {AL[0]}\r\nSubject: {subject}\r\n\r\nFrom: {AL[0]}\r\nin the body\r\n").encode()
+        with smtplib.SMTP("127.0.0.1", self.sub) as c:
+            c.starttls(context=client_tls())
+            c.login(*JO)
+            c.mail(JO[0])
+            c.rcpt(AL[0])
+            return c.data(msg)
+
+    def test_submission_from_check_cannot_be_fooled(self):
+        for i, (name, header) in enumerate(self.FORGED):
+            with self.subTest(name):
+                subject = f"from check forged {i}"
+                code, text = self.submit_raw(header.format(jo=JO[0], al=AL[0]), subject)
+                self.assertEqual(code, 550, text)
+                self.assertIn(b"5.7.1", text)
+                self.assertEqual(self.find(AL, subject), [])
+        st, _, audit = self.d.api("GET", "/api/v1/audit?limit=1000")
+        self.assertTrue(any(e["action"] == "mail.send_as" and e["target"] == "(message header)" for e in audit["events"]))
+
+    def test_submission_from_check_allows_the_own_address_however_written(self):
+        for i, (name, header) in enumerate(self.ALLOWED):
+            with self.subTest(name):
+                subject = f"from check allowed {i}"
+                code, text = self.submit_raw(header.format(jo=JO[0], al=AL[0]), subject)
+                self.assertEqual(code, 250, text)
+                self.assertEqual(len(self.find(AL, subject)), 1)
+
+    def test_submission_refusal_says_what_is_wrong(self):
+        code, text = self.submit_raw(f"From: {JO[0]}\r\nFrom: {AL[0]}", "two froms said")
+        self.assertEqual(code, 550)
+        self.assertIn(b"2 From fields", text)
+        code, text = self.submit_raw("X-Note: none", "no from said")
+        self.assertIn(b"no From field", text)
+
+    # -- issue 14: port 25 may not claim the service's own domains ---------------------
+    def test_mx_refuses_our_domains_as_envelope_sender(self):
+        for sender in (AL[0], "ceo@LEEDS.care.example", "nobody@leeds.care.example"):
+            with self.subTest(sender), smtplib.SMTP("127.0.0.1", self.mx) as c:
+                c.ehlo("forger.example")
+                code, text = c.mail(sender)
+                self.assertEqual(code, 550, text)
+                self.assertIn(b"5.7.1", text)
+                self.assertIn(b"submission", text)
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:  # the null sender (bounces) is fine
+            c.ehlo("mx.example")
+            self.assertEqual(c.mail("<>")[0], 250)
+        self.assertIn("smtp.local_sender_refused", self.d.read_log())
+
+    def test_mx_refuses_our_domains_in_the_from_header(self):
+        headers = [
+            f"From: {AL[0]}",
+            f"From: \"Al\" <gp@practice.example>\r\nSender: ceo@leeds.care.example",
+            f"From: gp@practice.example\r\nnot a field\r\nfrom : ceo@Leeds.Care.Example",
+            f"From: =?utf-8?q?ceo=40leeds.care.example?= <gp@practice.example>",
+            f"From: \"ceo@leeds.care.example\" <gp@practice.example>",
+        ]
+        for i, header in enumerate(headers):
+            with self.subTest(header), smtplib.SMTP("127.0.0.1", self.mx) as c:
+                subject = f"forged header {i}"
+                c.ehlo("forger.example")
+                self.assertEqual(c.mail("gp@practice.example")[0], 250)
+                self.assertEqual(c.rcpt(JO[0])[0], 250)
+                code, text = c.data((header + f"\r\nSubject: {subject}\r\n\r\nhi\r\n").encode())
+                self.assertEqual(code, 550, text)
+                self.assertIn(b"5.7.1", text)
+                self.assertEqual(self.find(JO, subject), [])
+        metrics = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{self.d.ports['http']}/metrics"],
+                                 capture_output=True, text=True).stdout
+        m = re.search(r"^caremail_smtp_local_sender_refused_total (\d+)", metrics, re.M)
+        self.assertTrue(m and int(m.group(1)) >= len(headers), metrics[-2000:])
+
+    def test_mx_trusted_relay_may_use_our_domains(self):
+        with smtplib.SMTP("127.0.0.1", self.mx, source_address=("127.0.0.2", 0)) as c:
+            c.sendmail(AL[0], [JO[0]], make_message("via the trusted relay", sender=AL[0]))
+        self.assertEqual(len(self.find(JO, "via the trusted relay")), 1)
+
+    def test_rcpt_does_not_say_a_mailbox_is_disabled(self):
+        addr = "leaver@leeds.care.example"
+        self.d.create_user(addr, "RX1", "quiet-harbour-92")
+        st, _, body = self.d.api("POST", f"/api/v1/accounts/{addr}/disable")
+        self.assertEqual(st, 204, body)
+        with smtplib.SMTP("127.0.0.1", self.mx) as c:
+            c.ehlo()
+            c.mail("gp@practice.example")
+            disabled = c.rcpt(addr)
+            unknown = c.rcpt("never.was@leeds.care.example")
+        self.assertEqual(disabled[0], 550)
+        self.assertEqual(disabled[1].replace(addr.encode(), b"X"),
+                         unknown[1].replace(b"never.was@leeds.care.example", b"X"))
 
     def test_submission_adds_message_id_and_date(self):
         bare = ("From: %s\r\nTo: %s\r\nSubject: no id\r\n\r\nhi\r\n" % (JO[0], AL[0])).encode()
