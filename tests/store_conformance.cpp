@@ -496,13 +496,86 @@ TEST_P(StoreConformance, ApiTokens) {
   auto a = make_account("alice@a.nhs.uk", org.id);
   auto b = make_account("bob@a.nhs.uk", org.id);
   std::string ha = crypto::sha256_hex("token-a"), hb = crypto::sha256_hex("token-b");
-  MUST(store().add_api_token(a.id, ha, "ci"));
-  MUST(store().add_api_token(b.id, hb, "backup"));
-  EXPECT_EQ(MUST(store().account_for_api_token(ha)), a.id);
-  EXPECT_EQ(MUST(store().account_for_api_token(hb)), b.id);
-  EXPECT_EQ(code_of(store().account_for_api_token(crypto::sha256_hex("token-c"))), "unauthenticated");
-  EXPECT_EQ(code_of(store().add_api_token(b.id, ha, "stolen")), "already_exists");
-  EXPECT_EQ(MUST(store().account_for_api_token(ha)), a.id);
+  auto ta = MUST(store().add_api_token(a.id, ha, "ci", 2'000'000'000));
+  auto tb = MUST(store().add_api_token(b.id, hb, "backup", 1'000));  // long expired
+  EXPECT_NE(ta.id, tb.id);
+  EXPECT_EQ(ta.name, "ci");
+  EXPECT_EQ(ta.expires_at, 2'000'000'000);
+  EXPECT_GT(ta.created_at, 0);
+  EXPECT_EQ(MUST(store().api_token(ha)).account_id, a.id);
+  EXPECT_EQ(MUST(store().api_token(ha)).id, ta.id);
+  // Expired tokens are still found (with their expiry): the core refuses them.
+  auto got_b = MUST(store().api_token(hb));
+  EXPECT_EQ(got_b.account_id, b.id);
+  EXPECT_EQ(got_b.expires_at, 1'000);
+  EXPECT_EQ(code_of(store().api_token(crypto::sha256_hex("token-c"))), "unauthenticated");
+  EXPECT_EQ(code_of(store().add_api_token(b.id, ha, "stolen", 2'000'000'000)), "already_exists");
+  EXPECT_EQ(MUST(store().api_token(ha)).account_id, a.id);
+  // Listing (never the hash), last use, revocation by its own account only.
+  auto ta2 = MUST(store().add_api_token(a.id, crypto::sha256_hex("token-a2"), "laptop", 2'000'000'001));
+  MUST(store().touch_api_token(ta.id, 777));
+  auto list = MUST(store().api_tokens(a.id));
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, ta.id);
+  EXPECT_EQ(list[0].last_used_at, 777);
+  EXPECT_EQ(list[1].id, ta2.id);
+  EXPECT_EQ(list[1].last_used_at, 0);
+  EXPECT_EQ(code_of(store().delete_api_token(b.id, ta.id)), "not_found");  // another account's
+  MUST(store().delete_api_token(a.id, ta2.id));
+  EXPECT_EQ(code_of(store().delete_api_token(a.id, ta2.id)), "not_found");
+  EXPECT_EQ(MUST(store().api_tokens(a.id)).size(), 1u);
+  EXPECT_EQ(code_of(store().api_token(crypto::sha256_hex("token-a2"))), "unauthenticated");
+}
+
+// A password reset or change ends the account's sessions, API tokens and (when asked) app
+// passwords in one go, keeping the one session or token that made the change.
+TEST_P(StoreConformance, RevokeCredentials) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  auto session = [&](AccountId id, std::string hash) {
+    WebSession w;
+    w.token_hash = std::move(hash);
+    w.account_id = id;
+    w.csrf_hash = "csrf";
+    w.created_at = w.last_seen_at = 100;
+    w.idle_seconds = 600;
+    w.expires_at = 2'000'000'000;
+    MUST(store().create_session(w));
+  };
+  session(a.id, "s1");
+  session(a.id, "s2");
+  session(b.id, "s3");
+  MUST(store().add_api_token(a.id, "t1", "one", 2'000'000'000));
+  MUST(store().add_api_token(a.id, "t2", "two", 2'000'000'000));
+  MUST(store().add_api_token(b.id, "t3", "bob's", 2'000'000'000));
+  MUST(store().add_app_password(a.id, "Phone", "app-1"));
+  MUST(store().add_app_password(b.id, "Phone", "app-3"));
+
+  // Keep the session that made the change; app passwords stay when not asked.
+  auto r = MUST(store().revoke_credentials(a.id, "s2", "", false));
+  EXPECT_EQ(r.sessions, 1);
+  EXPECT_EQ(r.api_tokens, 2);
+  EXPECT_EQ(r.app_passwords, 0);
+  EXPECT_EQ(code_of(store().session("s1")), "not_found");
+  EXPECT_TRUE(store().session("s2").ok());
+  EXPECT_EQ(code_of(store().api_token("t1")), "unauthenticated");
+  EXPECT_EQ(MUST(store().app_passwords(a.id)).size(), 1u);
+  // Everything, keeping a token this time.
+  MUST(store().add_api_token(a.id, "t4", "four", 2'000'000'000));
+  MUST(store().add_api_token(a.id, "t5", "five", 2'000'000'000));
+  r = MUST(store().revoke_credentials(a.id, "", "t5", true));
+  EXPECT_EQ(r.sessions, 1);
+  EXPECT_EQ(r.api_tokens, 1);
+  EXPECT_EQ(r.app_passwords, 1);
+  EXPECT_TRUE(store().api_token("t5").ok());
+  EXPECT_TRUE(MUST(store().app_passwords(a.id)).empty());
+  // Nobody else's.
+  EXPECT_TRUE(store().session("s3").ok());
+  EXPECT_TRUE(store().api_token("t3").ok());
+  EXPECT_EQ(MUST(store().app_passwords(b.id)).size(), 1u);
+  r = MUST(store().revoke_credentials(a.id, "", "", true));
+  EXPECT_EQ(r.api_tokens, 1);
 }
 
 // ===========================================================================

@@ -168,8 +168,26 @@ int main(int argc, char** argv) {
   acct_sending->add_flag("--suspend", suspend, "suspend sending")->excludes(resume_flag);
 
   auto* pw = app.add_subcommand("password", "passwords")->require_subcommand(1);
-  auto* pw_set = pw->add_subcommand("set", "set a password (read from standard input)");
+  auto* pw_set = pw->add_subcommand("set", "set a password (read from standard input); every session, API token "
+                                           "and app password of the account ends");
   pw_set->add_option("address", address)->required();
+  bool pw_current = false, pw_keep_apps = false;
+  pw_set->add_flag("--current", pw_current,
+                   "your own password: read the current one first (a line before the new one on standard input)");
+  pw_set->add_flag("--keep-app-passwords", pw_keep_apps,
+                   "keep the account's app passwords (after a reset they still wait for the person's new password)");
+
+  // API tokens (they end: api.token_seconds); listed without their secret.
+  auto* tok = app.add_subcommand("token", "API tokens")->require_subcommand(1);
+  auto* tok_issue = tok->add_subcommand("issue", "issue a token for yourself (printed once)");
+  std::string token_name = "api";
+  tok_issue->add_option("--name", token_name, "what it is for, e.g. \"nightly export\"");
+  auto* tok_list = tok->add_subcommand("list", "list an account's API tokens");
+  tok_list->add_option("address", address)->required();
+  auto* tok_revoke = tok->add_subcommand("revoke", "revoke one (a leaked script)");
+  int64_t token_id = 0;
+  tok_revoke->add_option("address", address)->required();
+  tok_revoke->add_option("id", token_id)->required();
 
   auto* acct_unlock = acct->add_subcommand("unlock", "unlock an account locked after failed sign-ins");
   acct_unlock->add_option("address", address)->required();
@@ -574,9 +592,33 @@ int main(int argc, char** argv) {
       return report(c.call(http::verb::post, "/api/v1/aup", json::serialize(body)), raw,
                     [](const json::value& v) { std::cout << "published version " << s(v, "version") << "\n"; });
     }
+    if (*tok_issue) {
+      json::object body{{"name", token_name}};
+      return report(c.call(http::verb::post, "/api/v1/tokens", json::serialize(body)), raw, [](const json::value& v) {
+        std::cout << s(v, "token") << "\n";
+        std::cerr << "token " << s(v, "id") << " expires at " << s(v, "expires_at") << " (shown once)\n";
+      });
+    }
+    if (*tok_list) {
+      return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address) + "/tokens", ""), raw,
+                    [](const json::value& v) {
+                      for (auto& t : v.at("tokens").as_array())
+                        std::cout << s(t, "id") << "\t" << s(t, "name") << "\tcreated " << s(t, "created_at")
+                                  << "\texpires " << s(t, "expires_at") << (s(t, "expired") == "true" ? " (expired)" : "")
+                                  << "\tlast used " << s(t, "last_used_at") << "\n";
+                    });
+    }
+    if (*tok_revoke) {
+      return report(c.call(http::verb::delete_,
+                           "/api/v1/accounts/" + url_encode(address) + "/tokens/" + std::to_string(token_id), ""),
+                    raw, [&](const json::value&) { std::cout << "revoked API token " << token_id << "\n"; });
+    }
     if (*pw_set) {
+      json::object body;
+      if (pw_current) body["current_password"] = read_secret("Current password: ");
       std::string p = read_secret("New password: ");
-      json::object body{{"password", p}};
+      body["password"] = p;
+      if (pw_keep_apps) body["keep_app_passwords"] = true;
       return report(c.call(http::verb::put, "/api/v1/accounts/" + url_encode(address) + "/password",
                            json::serialize(body)),
                     raw, [&](const json::value&) { std::cout << "password set for " << address << "\n"; });

@@ -163,6 +163,19 @@ int run_daemon(DaemonOptions opts) {
       std::cout << "  One-time password:            " << boot->admin_password << "\n";
     std::cout << "  API token for caremailctl:    " << token_file.string() << "\n\n" << std::flush;
   }
+  if (!boot->created) {
+    // API tokens end (api.operator_token_seconds): the operator's one is renewed here when
+    // it no longer works or nears its end, so caremailctl keeps working across restarts.
+    std::string current;
+    if (std::ifstream in(token_file); in) std::getline(in, current);
+    auto renewed = admin.renew_operator_token(current);
+    if (!renewed) {
+      log::warn("bootstrap.operator_token_not_renewed", {{"error", renewed.error().message}});
+    } else if (*renewed) {
+      if (!write_private_file(token_file, **renewed + "\n")) return fatal("cannot write " + token_file.string());
+      log::info("bootstrap.operator_token_renewed", {{"token_file", token_file.string()}});
+    }
+  }
 
   auto tls_files = net::ensure_certificate(cfg);
   if (!tls_files) return fatal(tls_files.error().message);

@@ -281,6 +281,9 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("mfa", "session_idle_seconds", c.mfa.session_idle_seconds));
   CM_TRY(r.get("mfa", "public_session_idle_seconds", c.mfa.public_session_idle_seconds));
   CM_TRY(r.get("mfa", "session_max_seconds", c.mfa.session_max_seconds));
+  CM_TRY(r.get("api", "token_seconds", c.api.token_seconds));
+  CM_TRY(r.get("api", "application_token_seconds", c.api.application_token_seconds));
+  CM_TRY(r.get("api", "operator_token_seconds", c.api.operator_token_seconds));
   CM_TRY(r.check_unknown());
 
   // Semantic checks: each names the option and the fix.
@@ -306,6 +309,11 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
                "session_idle_seconds and public_session_idle_seconds must be at least 60, the public one no longer");
   if (c.mfa.session_max_seconds < c.mfa.session_idle_seconds)
     return bad(origin, "mfa.session_max_seconds", "must be at least mfa.session_idle_seconds");
+  for (auto [name, v] : {std::pair<const char*, int64_t>{"api.token_seconds", c.api.token_seconds},
+                         {"api.application_token_seconds", c.api.application_token_seconds},
+                         {"api.operator_token_seconds", c.api.operator_token_seconds}})
+    if (v < 1 || v > 3650LL * 86400)
+      return bad(origin, name, "must be between 1 second and 3650 days (315360000); tokens must end");
   if (c.lockout.failures < 1) return bad(origin, "lockout.failures", "must be at least 1");
   if (c.directory.export_page < 1 || c.directory.export_page > 10000)
     return bad(origin, "directory.export_page", "must be 1 to 10000");

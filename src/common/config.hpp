@@ -245,6 +245,19 @@ struct Config {
     int session_max_seconds = 43200;     // and after this long in any case
   } mfa;
 
+  // API tokens (scripts, caremailctl): every token ends, so a stolen one does not keep the
+  // account for good. A person's ends after token_seconds (90 days: a script that matters
+  // is renewed by someone who still works here); an application account's lives longer
+  // (365 days: integrations run unattended and are renewed on a yearly review); the
+  // operator's token that caremaild writes to data_dir/admin.token for caremailctl lives
+  // operator_token_seconds and is renewed by caremaild at start once less than a third is
+  // left (or when it no longer works).
+  struct Api {
+    int64_t token_seconds = 90LL * 86400;
+    int64_t application_token_seconds = 365LL * 86400;
+    int64_t operator_token_seconds = 365LL * 86400;
+  } api;
+
   // Resolved paths (after load): absolute.
   std::filesystem::path key_file() const;
   std::filesystem::path db_file() const { return server.data_dir / "caremail.db"; }

@@ -63,6 +63,9 @@ TEST(ParseConfig, EmptyTextGivesTheDocumentedDefaults) {
   EXPECT_EQ(c.quota.default_mailbox_bytes, 4ull << 30);
   EXPECT_EQ(c.quota.shared_mailbox_bytes, 50ull << 30);
   EXPECT_EQ(c.quota.max_message_bytes, 35ull << 20);
+  EXPECT_EQ(c.api.token_seconds, 90 * 86400);
+  EXPECT_EQ(c.api.application_token_seconds, 365 * 86400);
+  EXPECT_EQ(c.api.operator_token_seconds, 365 * 86400);
   // Derived paths.
   EXPECT_EQ(c.key_file(), fs::path("var/keys/blob.key"));
   EXPECT_EQ(c.db_file(), fs::path("var/caremail.db"));
@@ -231,6 +234,12 @@ const BadCase kBadCases[] = {
     {"log_level", "[log]\nlevel = \"verbose\"\n", "log.level", "trace, debug, info, warn, error"},
     {"log_level_case", "[log]\nlevel = \"INFO\"\n", "log.level", "trace, debug, info, warn, error"},
     {"log_format", "[log]\nformat = \"text\"\n", "log.format", "\"logfmt\" or \"json\""},
+    // API tokens must end (issue 14).
+    {"token_never_ends", "[api]\ntoken_seconds = 0\n", "api.token_seconds", "tokens must end"},
+    {"application_token_too_long", "[api]\napplication_token_seconds = 315360001\n", "api.application_token_seconds",
+     "tokens must end"},
+    {"operator_token_never_ends", "[api]\noperator_token_seconds = 0\n", "api.operator_token_seconds",
+     "tokens must end"},
     {"tls_1_1", "[tls]\nmin_version = \"1.1\"\n", "tls.min_version", "older versions are not offered"},
     {"tls_number", "[tls]\nmin_version = 1.2\n", "tls.min_version", "must be a string"},
     {"cert_without_key", "[tls]\ncert_file = \"/etc/c.pem\"\n", "tls.cert_file", "or neither"},

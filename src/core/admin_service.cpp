@@ -5,6 +5,7 @@
 
 #include "common/json_text.hpp"
 #include "common/log.hpp"
+#include "common/time_text.hpp"
 #include "core/mail_service.hpp"
 #include "crypto/crypto.hpp"
 
@@ -186,11 +187,13 @@ Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string
   // domain that is the first national administrator until an operator changes it.
   if (Status s = store_.add_alias(acct->id, "postmaster@" + lower(n.domain)); !s && s.error().code != Errc::already_exists)
     return s.error();
-  auto token = issue_api_token(Principal::of(*acct), "caremailctl (bootstrap)");
+  // The operator's token for caremailctl (data_dir/admin.token); caremaild renews it at
+  // start (renew_operator_token).
+  auto token = issue_token(*acct, "caremailctl (bootstrap)", config_.api.operator_token_seconds);
   if (!token) return token.error();
   out.created = true;
   out.admin_address = acct->address;
-  out.api_token = *token;
+  out.api_token = token->token;
   return out;
 }
 
@@ -318,11 +321,10 @@ Result<Account> AdminService::get_account(const Principal& by, std::string_view 
   return make_error(Errc::not_found, "no account " + std::string(address));
 }
 
-Status AdminService::set_password(const Principal& by, std::string_view address, std::string_view password,
-                                  std::string_view keep_session) {
+Status AdminService::set_password(const Principal& by, std::string_view address, const PasswordChange& change) {
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
-  bool self = by.account_id == acct->id;
+  bool self = by.account_id == acct->id && !by.system;
   // Setting someone else's password takes the account over, so it is for those with at
   // least its rights (may_reset_credentials): helpdesk resets plain users' passwords, a
   // local administrator not another administrator's, nobody but national administrators
@@ -338,8 +340,33 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
   }
   if (acct->kind == AccountKind::shared)
     return make_error(Errc::invalid_argument, "shared mailboxes never log in and have no password");
-  if (Status s = check_new_password(*acct, password); !s) return s;
-  std::string hash = crypto::hash_password(password);
+  if (self) {
+    // A stolen session or token must not take the account over by choosing a new password:
+    // the person proves they know the current one, unless this request carried it (HTTP
+    // Basic) or this is the forced-change flow of a sign-in made with it after the reset or
+    // expiry (issue 14: a restricted token from before a reset could set the password).
+    bool proven = by.via == Principal::Via::password || (by.must_change_password && by.forced_change_sign_in);
+    if (change.current_password) {
+      UnixTime t = now();
+      bool right = !acct->password_hash.empty() && crypto::verify_password(acct->password_hash, *change.current_password);
+      if (!right) {
+        AuthContext ctx;
+        ctx.protocol = "http";
+        note_failure(*acct, ctx, "current password", t);
+        audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied",
+              "{\"reason\":\"wrong current password\"}");
+        return denied("your current password is not right");
+      }
+    } else if (!proven) {
+      audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied",
+            "{\"reason\":\"no current password\"}");
+      return make_error(Errc::invalid_argument,
+                        "give your current password ('current_password') to choose a new one; if you have "
+                        "forgotten it, use the password reset or ask your helpdesk");
+    }
+  }
+  if (Status s = check_new_password(*acct, change.password); !s) return s;
+  std::string hash = crypto::hash_password(change.password);
   if (hash.empty()) return make_error(Errc::temporary, "out of memory hashing the password");
   // A reset by someone else (administrator, helpdesk) must be changed at the next sign-in
   // (PRODUCT.md S4); the service itself (bootstrap, tools) and the person do not force it.
@@ -349,13 +376,24 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
       !s)
     return s;
   password_cache_.forget(acct->id);
-  // Other sign-ins end with the old password (a stolen session does not outlive a reset);
-  // the person's own session that made the change goes on.
-  std::string keep = self && !keep_session.empty() ? crypto::sha256_hex(keep_session) : std::string();
-  (void)store_.delete_sessions(acct->id, keep);
+  // Every other sign-in ends with the old password: sessions, API tokens and (unless kept)
+  // app passwords, so a stolen one does not outlive a reset. The person's own session or
+  // token that made the change goes on.
+  std::string keep_session = self && by.via == Principal::Via::session ? by.credential_hash : std::string();
+  std::string keep_token = self && by.via == Principal::Via::token ? by.credential_hash : std::string();
+  auto revoked = store_.revoke_credentials(acct->id, keep_session, keep_token, !change.keep_app_passwords);
+  if (!revoked) {
+    // The password is set but the old sign-ins are not gone: say so, and let them retry.
+    log::error("account.revoke_failed", {{"account", acct->address}, {"error", revoked.error().message}});
+    audit(store_, by, "account.set_password", acct->address, acct->org_id, "ok",
+          "{\"revoked\":false}");
+    return make_error(Errc::temporary, "the password is set but the old sign-ins could not be ended; set it again");
+  }
   audit(store_, by, "account.set_password", acct->address, acct->org_id, "ok",
         std::string("{\"self\":") + (self ? "true" : "false") + ",\"must_change\":" + (must_change ? "true" : "false") +
-            "}");
+            ",\"revoked\":{\"sessions\":" + std::to_string(revoked->sessions) +
+            ",\"api_tokens\":" + std::to_string(revoked->api_tokens) +
+            ",\"app_passwords\":" + std::to_string(revoked->app_passwords) + "}}");
   return {};
 }
 
@@ -374,32 +412,109 @@ Status AdminService::set_sending_suspended(const Principal& by, std::string_view
   return {};
 }
 
-Result<std::string> AdminService::issue_api_token(const Principal& by, std::string_view name) {
+Result<NewApiToken> AdminService::issue_token(const Account& acct, std::string_view name, UnixTime lifetime) {
+  NewApiToken out;
+  out.token = "cm_" + crypto::random_token(32);
+  auto t = store_.add_api_token(acct.id, crypto::sha256_hex(out.token), name, now() + lifetime);
+  if (!t) return t.error();
+  out.info = std::move(*t);
+  audit(store_, Principal::of(acct), "api_token.issue", acct.address, acct.org_id, "ok",
+        "{\"id\":" + std::to_string(out.info.id) + ",\"name\":" + json_str(name) +
+            ",\"expires_at\":" + std::to_string(out.info.expires_at) + "}");
+  return out;
+}
+
+Result<NewApiToken> AdminService::issue_api_token(const Principal& by, std::string_view name) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no API tokens");
   if (by.restricted()) return denied("change your password or accept the Acceptable Use Policy first");
-  std::string token = "cm_" + crypto::random_token(32);
-  if (Status s = store_.add_api_token(by.account_id, crypto::sha256_hex(token), name); !s) return s.error();
-  audit(store_, by, "api_token.issue", by.address, by.org_id, "ok", "{\"name\":" + json_str(name) + "}");
-  return token;
+  auto acct = store_.account(by.account_id);
+  if (!acct) return acct.error();
+  return issue_token(*acct, name,
+                     acct->kind == AccountKind::application ? config_.api.application_token_seconds
+                                                             : config_.api.token_seconds);
+}
+
+Result<Account> AdminService::credentials_in_scope(const Principal& by, std::string_view address,
+                                                   std::string_view action, bool self_ok) {
+  auto acct = account_in_scope(by, address, action, self_ok, /*helpdesk_ok=*/true);
+  if (!acct) return acct;
+  if (by.account_id == acct->id && !by.system) return acct;  // in scope, and never above one's own rank
+  // A helpdesk reading a primary administrator's failures or revoking their phone's app
+  // password acts above its rank (issue 14): the rank of a take-over applies.
+  if (!may_reset_credentials(by, *acct)) {
+    audit(store_, by, action, acct->address, acct->org_id, "denied", "{\"reason\":\"rank\"}");
+    return denied("you may not act on the sign-ins of someone with more rights than yours");
+  }
+  return acct;
+}
+
+Result<std::vector<ApiToken>> AdminService::list_api_tokens(const Principal& by, std::string_view address) {
+  auto acct = credentials_in_scope(by, address, "api_token.list", /*self_ok=*/true);
+  if (!acct) return acct.error();
+  return store_.api_tokens(acct->id);
+}
+
+Status AdminService::revoke_api_token(const Principal& by, std::string_view address, int64_t id) {
+  auto acct = credentials_in_scope(by, address, "api_token.revoke", /*self_ok=*/true);
+  if (!acct) return acct.error();
+  if (Status s = store_.delete_api_token(acct->id, id); !s) return s;
+  audit(store_, by, "api_token.revoke", acct->address, acct->org_id, "ok", "{\"id\":" + std::to_string(id) + "}");
+  return {};
+}
+
+Result<std::optional<std::string>> AdminService::renew_operator_token(std::string_view current) {
+  const UnixTime t = now();
+  std::optional<ApiToken> old;
+  if (!current.empty() && current.size() <= 200)
+    if (auto tk = store_.api_token(crypto::sha256_hex(current)); tk) old = std::move(*tk);
+  if (old) {
+    auto acct = store_.account(old->account_id);
+    bool works = acct && acct->has_role(Role::national_admin) && may_sign_in(acct->state) && old->expires_at > t;
+    if (works && old->expires_at - t > config_.api.operator_token_seconds / 3) return std::optional<std::string>();
+  }
+  auto org = store_.organisation_by_ods(config_.national.ods_code);
+  if (!org) return org.error();
+  auto accounts = store_.list_accounts(org->id);
+  if (!accounts) return accounts.error();
+  const Account* admin = nullptr;
+  for (const auto& a : *accounts)
+    if (a.has_role(Role::national_admin) && may_sign_in(a.state) && (!admin || a.id < admin->id)) admin = &a;
+  if (!admin) return make_error(Errc::not_found, "no national administrator who may sign in holds the operator token");
+  auto token = issue_token(*admin, "caremailctl (operator, renewed at start)", config_.api.operator_token_seconds);
+  if (!token) return token.error();
+  if (old) (void)store_.delete_api_token(old->account_id, old->id);
+  audit(store_, Principal::service(), "api_token.renew_operator", admin->address, admin->org_id, "ok",
+        "{\"id\":" + std::to_string(token->info.id) + ",\"replaced\":" + (old ? std::to_string(old->id) : "null") +
+            ",\"expires_at\":" + std::to_string(token->info.expires_at) + "}");
+  return std::optional<std::string>(std::move(token->token));
 }
 
 Result<Principal> AdminService::authenticate_token(std::string_view token) {
   if (token.size() < 10 || token.size() > 200) return make_error(Errc::unauthenticated, "invalid API token");
-  auto id = store_.account_for_api_token(crypto::sha256_hex(token));
-  if (!id) return make_error(Errc::unauthenticated, "invalid API token");
-  auto acct = store_.account(*id);
+  std::string hash = crypto::sha256_hex(token);
+  auto tk = store_.api_token(hash);
+  if (!tk) return make_error(Errc::unauthenticated, "invalid API token");
+  const UnixTime t = now();
+  if (t >= tk->expires_at)
+    return make_error(Errc::unauthenticated, "this API token expired on " + date_text(tk->expires_at) +
+                                                 "; issue a new one (POST /api/v1/tokens)");
+  auto acct = store_.account(tk->account_id);
   if (!acct) return make_error(Errc::unauthenticated, "invalid API token");
   if (!may_sign_in(acct->state)) return make_error(Errc::unauthenticated, "account is not active");
   // A locked account is locked for scripts too (its sessions and app passwords stop).
-  if (acct->locked_until > now())
+  if (acct->locked_until > t)
     return make_error(Errc::unauthenticated, "the account is locked after too many failed sign-ins");
-  reactivate(*acct, now());
+  reactivate(*acct, t);
+  // Last use, at most one durable write a minute per token.
+  if (tk->last_used_at < t - 60) (void)store_.touch_api_token(tk->id, t);
   // A token carries its owner's rights, restrictions included: a forced password change or
   // a new Acceptable Use Policy applies to scripts too.
   SignIn in;
   in.principal = Principal::of(*acct);
   AuthContext ctx;
-  if (Status s = restrict(*acct, false, ctx, now(), in); !s) return s.error();
+  if (Status s = restrict(*acct, false, ctx, t, in); !s) return s.error();
+  in.principal.via = Principal::Via::token;
+  in.principal.credential_hash = std::move(hash);
   return in.principal;
 }
 

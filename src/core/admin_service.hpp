@@ -74,6 +74,24 @@ struct SignIn {
   std::string alert;               // for the person now (IMAP [ALERT]): e.g. password expiring
 };
 
+// A new password for an account (AdminService::set_password).
+struct PasswordChange {
+  std::string password;
+  // The person's own change: their current password. Not needed when the request carried
+  // it (HTTP Basic), in the forced-change flow of a fresh sign-in, or by the service.
+  std::optional<std::string> current_password;
+  // Every app password of the account ends too unless this is set (the person's phones
+  // then keep working; after an administrator's reset they are still refused until the
+  // person has chosen a new password).
+  bool keep_app_passwords = false;
+};
+
+// A new API token: the token is shown once, the rest is what listings show.
+struct NewApiToken {
+  ApiToken info;
+  std::string token;  // "cm_..."
+};
+
 // A new app password: shown once.
 struct NewAppPassword {
   AppPassword info;
@@ -126,17 +144,33 @@ class AdminService {
   Result<Account> create_account(const Principal& by, CreateAccountRequest r);
   Result<std::vector<Account>> list_accounts(const Principal& by, std::optional<std::string> ods_code);
   Result<Account> get_account(const Principal& by, std::string_view address);
-  // Every sign-in session of the account ends, except `keep_session` (the token of the
-  // session making the change, when the person changes their own).
-  Status set_password(const Principal& by, std::string_view address, std::string_view password,
-                      std::string_view keep_session = {});
+  // A reset (someone else's password: may_reset_credentials) or the person's own change
+  // (the current password needed, see PasswordChange). Either way every web session and
+  // API token of the account ends, and every app password unless kept; on an own change
+  // the session or token making it goes on (Principal::credential_hash). Audited with the
+  // counts of what ended; a wrong current password counts towards the lockout.
+  Status set_password(const Principal& by, std::string_view address, const PasswordChange& change);
+  Status set_password(const Principal& by, std::string_view address, std::string_view password) {
+    return set_password(by, address, PasswordChange{std::string(password), std::nullopt, false});
+  }
   // Suspends or lifts the suspension of an account's sending (PRODUCT.md S6).
   // Administrators in scope; audited.
   Status set_sending_suspended(const Principal& by, std::string_view address, bool suspended);
-  // Issues a new API token for the principal itself; returns the token (shown once).
-  Result<std::string> issue_api_token(const Principal& by, std::string_view name);
+  // Issues a new API token for the principal itself (shown once), ending after
+  // api.token_seconds (application accounts: api.application_token_seconds).
+  Result<NewApiToken> issue_api_token(const Principal& by, std::string_view name);
+  // An account's tokens (never the secret): the person, and administrators and helpdesk in
+  // scope with at least the account's rights (may_reset_credentials). Revoking: the same.
+  Result<std::vector<ApiToken>> list_api_tokens(const Principal& by, std::string_view address);
+  Status revoke_api_token(const Principal& by, std::string_view address, int64_t id);
+  // caremaild at start, with the token in data_dir/admin.token ("" when none): a new
+  // operator token (api.operator_token_seconds) for the first national administrator when
+  // that one no longer works (unknown, revoked, expired, its account no longer a national
+  // administrator who may sign in) or has less than a third of its life left; the old one
+  // is revoked. nullopt: keep the file as it is. Audited.
+  Result<std::optional<std::string>> renew_operator_token(std::string_view current);
 
-  // Authentication.
+  // Authentication. An expired or revoked token authenticates nothing.
   Result<Principal> authenticate_token(std::string_view token);
   // Password (or app password) sign-in on any protocol, PRODUCT.md S4:
   // - per-IP throttling first (password spraying), then the account's lockout: failures on
@@ -184,12 +218,14 @@ class AdminService {
   // random one, which does not survive a restart).
   void set_secret_key(const crypto::Key& key) { secret_key_ = key; }
 
-  // Lockout, for the person and their administrators (helpdesk included).
+  // Lockout, for the person and their administrators (helpdesk included), never on someone
+  // with more rights (may_reset_credentials): a helpdesk does not read or clear a primary
+  // administrator's failures. The same holds for app passwords and API tokens.
   Status unlock(const Principal& by, std::string_view address);
   Result<std::vector<AuthFailure>> auth_failures(const Principal& by, std::string_view address, size_t limit = 100);
 
-  // App passwords: the person themselves creates and revokes; administrators in scope may
-  // list and revoke (a lost phone).
+  // App passwords: the person themselves creates and revokes; administrators and helpdesk in
+  // scope with at least the account's rights may list and revoke (a lost phone).
   Result<NewAppPassword> create_app_password(const Principal& by, std::string_view name);
   Result<std::vector<AppPassword>> list_app_passwords(const Principal& by, std::string_view address);
   Status revoke_app_password(const Principal& by, std::string_view address, int64_t id);
@@ -332,6 +368,11 @@ class AdminService {
   // account or not_found / permission_denied (audited as `action`).
   Result<Account> account_in_scope(const Principal& by, std::string_view address, std::string_view action,
                                    bool self_ok, bool helpdesk_ok);
+  // Someone's sign-ins (app passwords, API tokens, failures, the lock): the person when
+  // `self_ok`, or administrators and helpdesk in scope who may_reset_credentials.
+  Result<Account> credentials_in_scope(const Principal& by, std::string_view address, std::string_view action,
+                                       bool self_ok);
+  Result<NewApiToken> issue_token(const Account& acct, std::string_view name, UnixTime lifetime);
 
   Store& store_;
   const Config& config_;

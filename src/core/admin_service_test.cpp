@@ -75,7 +75,9 @@ class AdminServiceTest : public ::testing::Test {
   Principal principal(const std::string& address) {
     auto a = store_->account_by_address(address);
     EXPECT_TRUE(a.ok()) << address;
-    return a.ok() ? Principal::of(*a) : Principal{};
+    Principal p = a.ok() ? Principal::of(*a) : Principal{};
+    p.via = Principal::Via::password;  // as signed in with HTTP Basic: the password was given
+    return p;
   }
 
   Principal make(const std::string& address, const std::string& ods, std::vector<Role> roles = {Role::user},
@@ -87,7 +89,9 @@ class AdminServiceTest : public ::testing::Test {
     r.password = password;
     auto a = admin_->create_account(national_, r);
     EXPECT_TRUE(a.ok()) << address << ": " << (a.ok() ? "" : a.error().message);
-    return a.ok() ? Principal::of(*a) : Principal{};
+    Principal p = a.ok() ? Principal::of(*a) : Principal{};
+    p.via = Principal::Via::password;  // as signed in with HTTP Basic: the password was given
+    return p;
   }
 
   static CreateAccountRequest request(const std::string& address, const std::string& ods,
@@ -461,7 +465,8 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   int64_t mark = last_audit_id();
   ASSERT_TRUE(admin_->set_password(bob_, "bob@a.care.example", "the own passphrase of B").ok());
   expect_one_audit(mark, "bob@a.care.example", "account.set_password", "bob@a.care.example", "ok");
-  EXPECT_EQ(audit_after(mark)[0].detail, "{\"self\":true,\"must_change\":false}");
+  EXPECT_EQ(audit_after(mark)[0].detail,
+            "{\"self\":true,\"must_change\":false,\"revoked\":{\"sessions\":0,\"api_tokens\":0,\"app_passwords\":0}}");
   EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
   // Local admin of another organisation: denied, audited, password unchanged; the answer
@@ -491,7 +496,8 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   mark = last_audit_id();
   ASSERT_TRUE(admin_->set_password(admin_a_, "bob@a.care.example", "reset by admin A").ok());
   expect_one_audit(mark, "admin@a.care.example", "account.set_password", "bob@a.care.example", "ok");
-  EXPECT_EQ(audit_after(mark)[0].detail, "{\"self\":false,\"must_change\":true}");
+  EXPECT_EQ(audit_after(mark)[0].detail,
+            "{\"self\":false,\"must_change\":true,\"revoked\":{\"sessions\":0,\"api_tokens\":0,\"app_passwords\":0}}");
   EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "reset by admin A").ok());
   EXPECT_FALSE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
@@ -590,17 +596,17 @@ TEST_F(AdminServiceTest, VerifiedPasswordIsRememberedUntilItChanges) {
 TEST_F(AdminServiceTest, AuthenticateToken) {
   auto token = admin_->issue_api_token(bob_, "bob's script");
   ASSERT_TRUE(token.ok());
-  EXPECT_EQ(token->rfind("cm_", 0), 0u);
-  EXPECT_EQ(token->size(), 3u + 43u);
-  auto p = admin_->authenticate_token(*token);
+  EXPECT_EQ(token->token.rfind("cm_", 0), 0u);
+  EXPECT_EQ(token->token.size(), 3u + 43u);
+  auto p = admin_->authenticate_token(token->token);
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p->account_id, bob_.account_id);
   EXPECT_EQ(p->address, "bob@a.care.example");
 
-  std::string altered = *token;
+  std::string altered = token->token;
   altered.back() = altered.back() == 'A' ? 'B' : 'A';
   for (const std::string& bad : {altered, std::string("cm_short"), std::string(""), std::string(300, 'x'),
-                                 token->substr(3)}) {
+                                 token->token.substr(3)}) {
     SCOPED_TRACE(bad);
     auto r = admin_->authenticate_token(bad);
     ASSERT_FALSE(r.ok());
@@ -612,9 +618,67 @@ TEST_F(AdminServiceTest, AuthenticateToken) {
   // Two tokens for one account both work.
   auto second = admin_->issue_api_token(bob_, "another");
   ASSERT_TRUE(second.ok());
-  EXPECT_NE(*second, *token);
-  EXPECT_TRUE(admin_->authenticate_token(*token).ok());
-  EXPECT_TRUE(admin_->authenticate_token(*second).ok());
+  EXPECT_NE(second->token, token->token);
+  EXPECT_NE(second->info.id, token->info.id);
+  EXPECT_TRUE(admin_->authenticate_token(token->token).ok());
+  EXPECT_TRUE(admin_->authenticate_token(second->token).ok());
+}
+
+// Issue 14 (Low): a local helpdesk must not act on an administrator's sign-ins (app
+// passwords, API tokens, failures, the lock); the take-over rank applies.
+TEST_F(AdminServiceTest, HelpdeskDoesNotActOnAnAdministratorsSignIns) {
+  Principal primary = make("primary@a.care.example", "RA1", {Role::user, Role::primary_local_admin},
+                           "amber lantern kettle");
+  auto app = admin_->create_app_password(primary, "Phone");
+  ASSERT_TRUE(app.ok());
+  auto token = admin_->issue_api_token(primary, "script");
+  ASSERT_TRUE(token.ok());
+  for (const Principal& by : {helpdesk_a_, admin_a_}) {
+    SCOPED_TRACE(by.address);
+    int64_t mark = last_audit_id();
+    EXPECT_EQ(admin_->list_app_passwords(by, primary.address).error().code, Errc::permission_denied);
+    expect_one_audit(mark, by.address, "app_password.list", primary.address, "denied");
+    EXPECT_EQ(admin_->revoke_app_password(by, primary.address, app->info.id).error().code, Errc::permission_denied);
+    EXPECT_EQ(admin_->auth_failures(by, primary.address).error().code, Errc::permission_denied);
+    EXPECT_EQ(admin_->unlock(by, primary.address).error().code, Errc::permission_denied);
+    EXPECT_EQ(admin_->list_api_tokens(by, primary.address).error().code, Errc::permission_denied);
+    EXPECT_EQ(admin_->revoke_api_token(by, primary.address, token->info.id).error().code, Errc::permission_denied);
+  }
+  EXPECT_EQ(admin_->list_app_passwords(primary, primary.address)->size(), 1u);
+  EXPECT_EQ(admin_->list_api_tokens(primary, primary.address)->size(), 1u);
+  // The helpdesk still helps plain users; national administrators help everyone.
+  auto bobs = admin_->create_app_password(bob_, "Phone");
+  ASSERT_TRUE(bobs.ok());
+  EXPECT_TRUE(admin_->list_app_passwords(helpdesk_a_, bob_.address).ok());
+  EXPECT_TRUE(admin_->auth_failures(helpdesk_a_, bob_.address).ok());
+  EXPECT_TRUE(admin_->unlock(helpdesk_a_, bob_.address).ok());
+  EXPECT_TRUE(admin_->revoke_app_password(helpdesk_a_, bob_.address, bobs->info.id).ok());
+  EXPECT_TRUE(admin_->revoke_app_password(national_, primary.address, app->info.id).ok());
+  EXPECT_TRUE(admin_->revoke_api_token(national_, primary.address, token->info.id).ok());
+}
+
+TEST_F(AdminServiceTest, OperatorTokenIsRenewedWhenItNoLongerWorksOrNearsItsEnd) {
+  std::optional<std::string> none;
+  UnixTime t0 = admin_->now();
+  // Fresh: kept.
+  auto kept = admin_->renew_operator_token(boot_.api_token);
+  ASSERT_TRUE(kept.ok()) << kept.error().message;
+  EXPECT_EQ(*kept, none);
+  // Two thirds of its life gone: a new one, the old one revoked.
+  admin_->set_clock([&] { return t0 + cfg_.api.operator_token_seconds * 2 / 3 + 10; });
+  auto renewed = admin_->renew_operator_token(boot_.api_token);
+  ASSERT_TRUE(renewed.ok());
+  ASSERT_TRUE(renewed->has_value());
+  EXPECT_FALSE(admin_->authenticate_token(boot_.api_token).ok());
+  auto p = admin_->authenticate_token(**renewed);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_TRUE(p->has(Role::national_admin));
+  EXPECT_EQ(*admin_->renew_operator_token(**renewed), none);
+  // Missing or revoked (say by a password reset): a new one too.
+  auto from_nothing = admin_->renew_operator_token("");
+  ASSERT_TRUE(from_nothing.ok());
+  EXPECT_TRUE(from_nothing->has_value());
+  EXPECT_TRUE(admin_->authenticate_token(**from_nothing).ok());
 }
 
 TEST_F(AdminServiceTest, ListAccountsByScope) {

@@ -22,6 +22,17 @@ struct Principal {
   bool mfa = false;                    // signed in with a second factor (a session)
   bool restricted() const { return must_change_password || aup_pending || mfa_enrolment_pending; }
 
+  // How this request proved who it is. Changing one's own password needs the current one
+  // unless the request carried it (HTTP Basic: `password`) or this is the forced-change
+  // flow of a fresh sign-in (`forced_change_sign_in`: a session started after the password
+  // had to be changed). An API token never counts as either (AdminService::set_password).
+  enum class Via { none, password, session, token };
+  Via via = Via::none;
+  bool forced_change_sign_in = false;
+  // SHA-256 of the session cookie or API token this request used: kept when the person
+  // changes their own password with it (every other session and token ends).
+  std::string credential_hash;
+
   static Principal of(const Account& a) {
     Principal p;
     p.account_id = a.id;

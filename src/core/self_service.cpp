@@ -194,6 +194,7 @@ Status AdminService::self_service_reset(const SelfServiceReset& r, const AuthCon
   if (acct->state == AccountState::disabled)
     return make_error(Errc::permission_denied, "your account is disabled; ask your local administrator");
   const Principal self = Principal::of(*acct);
+  std::string revoked_detail;
   if (r.new_password) {
     if (Status s = check_new_password(*acct, *r.new_password); !s) return s;
     std::string hash = crypto::hash_password(*r.new_password);
@@ -202,12 +203,18 @@ Status AdminService::self_service_reset(const SelfServiceReset& r, const AuthCon
         !s)
       return s;
     password_cache_.forget(acct->id);
-    (void)store_.delete_sessions(acct->id);
+    // A reset: every session, API token and app password made with the old password ends
+    // (whoever lost control of the account gets it back whole).
+    auto revoked = store_.revoke_credentials(acct->id, {}, {}, /*app_passwords=*/true);
+    if (!revoked) return revoked.error();
+    revoked_detail = ",\"revoked\":{\"sessions\":" + std::to_string(revoked->sessions) +
+                     ",\"api_tokens\":" + std::to_string(revoked->api_tokens) +
+                     ",\"app_passwords\":" + std::to_string(revoked->app_passwords) + "}";
   }
   if (Status s = store_.set_locked_until(acct->id, 0, true); !s) return s;
   audit(store_, self, r.new_password ? "password.self_reset" : "auth.self_unlock", acct->address, acct->org_id, "ok",
         std::string("{\"with\":") + (r.answers.empty() ? "\"second factor\"" : "\"security answers\"") +
-            ",\"peer\":" + json_string(ctx.peer) + "}");
+            ",\"peer\":" + json_string(ctx.peer) + revoked_detail + "}");
   return {};
 }
 

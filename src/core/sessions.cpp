@@ -110,6 +110,9 @@ Result<SessionStart> AdminService::start_session(std::string_view address, std::
   audit(store_, p, "auth.session_start", acct->address, acct->org_id, "ok",
         std::string("{\"mfa\":") + (p.mfa ? "true" : "false") + ",\"public\":" + (public_computer ? "true" : "false") +
             ",\"peer\":" + json_string(ctx.peer) + "}");
+  p.via = Principal::Via::session;
+  p.credential_hash = w.token_hash;
+  p.forced_change_sign_in = p.must_change_password;
   out.principal = std::move(p);
   return out;
 }
@@ -147,7 +150,18 @@ Result<Principal> AdminService::authenticate_session(std::string_view token, std
     }
     in.principal.mfa_enrolment_pending = true;
   }
+  in.principal.via = Principal::Via::session;
+  if (in.principal.must_change_password) {
+    // The forced-change flow of this sign-in: the session began after the reset or the
+    // expiry, with the password that must now be changed, so it may choose the new one
+    // without typing the old again. (Sessions from before a reset were ended by it.)
+    UnixTime since = acct->password_changed_at;
+    if (!acct->must_change_password && config_.password.expiry_days > 0)
+      since += int64_t{config_.password.expiry_days} * 86400;
+    in.principal.forced_change_sign_in = w->created_at >= since;
+  }
   if (w->last_seen_at < t - 30) (void)store_.touch_session(hash, t);
+  in.principal.credential_hash = std::move(hash);
   return in.principal;
 }
 

@@ -179,6 +179,7 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
   SignIn out;
   out.principal = Principal::of(*acct);
   out.app_password = app.has_value();
+  if (!app) out.principal.via = Principal::Via::password;  // proven in this request
   // Two-step verification: mail clients cannot do it, so they use app passwords; a Basic
   // sign-in over the API is refused too (a session with the second factor is the way in).
   if (!app && !ctx.starts_session && mfa_applies(*acct, ctx.peer)) {
@@ -212,8 +213,14 @@ void AdminService::record_login(const Account& acct, UnixTime t) {
 }
 
 Status AdminService::restrict(const Account& acct, bool app, const AuthContext& ctx, UnixTime t, SignIn& out) {
-  // App passwords are separate credentials: the account password's age and a forced change
-  // do not stop a phone that was given its own.
+  // App passwords are separate credentials: the account password's age does not stop a
+  // phone that was given its own. An administrator's reset does: it revokes them unless
+  // told to keep them, and kept ones wait until the person has chosen a new password (a
+  // reset means someone else may have had the account; issue 14).
+  if (app && acct.must_change_password)
+    return make_error(Errc::unauthenticated,
+                      "your password was reset by an administrator: sign in on the web and choose a new one; "
+                      "this app password works again after that");
   if (!app) {
     if (acct.must_change_password) {
       if (ctx.mail_client)
@@ -292,7 +299,7 @@ Result<Account> AdminService::account_in_scope(const Principal& by, std::string_
 Status AdminService::unlock(const Principal& by, std::string_view address) {
   // The person may unlock themselves only through self-service (with a second factor),
   // which comes with web sign-in; here: administrators and helpdesk in scope.
-  auto acct = account_in_scope(by, address, "auth.unlock", /*self_ok=*/false, /*helpdesk_ok=*/true);
+  auto acct = credentials_in_scope(by, address, "auth.unlock", /*self_ok=*/false);
   if (!acct) return acct.error();
   if (Status s = store_.set_locked_until(acct->id, 0, true); !s) return s;
   audit(store_, by, "auth.unlock", acct->address, acct->org_id, "ok");
@@ -301,7 +308,7 @@ Status AdminService::unlock(const Principal& by, std::string_view address) {
 
 Result<std::vector<AuthFailure>> AdminService::auth_failures(const Principal& by, std::string_view address,
                                                              size_t limit) {
-  auto acct = account_in_scope(by, address, "auth.failures.read", /*self_ok=*/true, /*helpdesk_ok=*/true);
+  auto acct = credentials_in_scope(by, address, "auth.failures.read", /*self_ok=*/true);
   if (!acct) return acct.error();
   return store_.auth_failures(acct->id, 0, std::min<size_t>(limit, 1000));
 }
@@ -326,13 +333,13 @@ Result<NewAppPassword> AdminService::create_app_password(const Principal& by, st
 }
 
 Result<std::vector<AppPassword>> AdminService::list_app_passwords(const Principal& by, std::string_view address) {
-  auto acct = account_in_scope(by, address, "app_password.list", /*self_ok=*/true, /*helpdesk_ok=*/true);
+  auto acct = credentials_in_scope(by, address, "app_password.list", /*self_ok=*/true);
   if (!acct) return acct.error();
   return store_.app_passwords(acct->id);
 }
 
 Status AdminService::revoke_app_password(const Principal& by, std::string_view address, int64_t id) {
-  auto acct = account_in_scope(by, address, "app_password.revoke", /*self_ok=*/true, /*helpdesk_ok=*/true);
+  auto acct = credentials_in_scope(by, address, "app_password.revoke", /*self_ok=*/true);
   if (!acct) return acct.error();
   if (Status s = store_.delete_app_password(acct->id, id); !s) return s;
   audit(store_, by, "app_password.revoke", acct->address, acct->org_id, "ok", "{\"id\":" + std::to_string(id) + "}");

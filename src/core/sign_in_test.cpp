@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -56,6 +57,7 @@ class SignInTest : public ::testing::Test {
     auto jo = admin_->create_account(national_, r);
     ASSERT_TRUE(jo.ok()) << jo.error().message;
     jo_ = Principal::of(*jo);
+    jo_.via = Principal::Via::password;  // as signed in with HTTP Basic: the password was given
     r = {};
     r.address = "admin@a.care.example";
     r.ods_code = "RA1";
@@ -221,10 +223,12 @@ TEST_F(SignInTest, AppPasswordsWorkAloneAndCanBeRevoked) {
   auto sam = admin_->create_account(national_, r);
   ASSERT_TRUE(sam.ok());
   EXPECT_FALSE(admin_->sign_in(sam->address, app->secret, ctx("imap")).ok());
-  // A forced change of the account password does not stop the phone.
-  ASSERT_TRUE(admin_->set_password(admin_a_, jo_.address, "reset by the desk 1").ok());
-  EXPECT_FALSE(admin_->sign_in(jo_.address, "reset by the desk 1", ctx("imap")).ok());
+  // The account password's expiry does not stop the phone (its own credential).
+  UnixTime changed = store_->account(jo_.account_id)->password_changed_at;
+  now_ = changed + 366 * 86400LL;
+  EXPECT_FALSE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
   EXPECT_TRUE(admin_->sign_in(jo_.address, app->secret, ctx("imap")).ok());
+  now_ = kStart;
   // Revoked by an administrator (a lost phone): gone at once.
   EXPECT_FALSE(admin_->revoke_app_password(admin_b_, jo_.address, app->info.id).ok());
   ASSERT_TRUE(admin_->revoke_app_password(admin_a_, jo_.address, app->info.id).ok());
@@ -244,6 +248,172 @@ TEST_F(SignInTest, ForcedChangeRestrictsTheApiAndRefusesMailClients) {
   EXPECT_FALSE(admin_->create_app_password(web->principal, "phone").ok());
   ASSERT_TRUE(admin_->set_password(web->principal, jo_.address, "my own choice again").ok());
   EXPECT_TRUE(admin_->sign_in(jo_.address, "my own choice again", ctx("imap")).ok());
+}
+
+// Issue 14: a stolen credential must not keep the account for good.
+TEST_F(SignInTest, ApiTokensExpire) {
+  auto t = admin_->issue_api_token(jo_, "script");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->info.expires_at, kStart + cfg_.api.token_seconds);
+  EXPECT_TRUE(admin_->authenticate_token(t->token).ok());
+  now_ = t->info.expires_at - 1;
+  EXPECT_TRUE(admin_->authenticate_token(t->token).ok());
+  now_ = t->info.expires_at;
+  auto gone = admin_->authenticate_token(t->token);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, Errc::unauthenticated);
+  EXPECT_NE(gone.error().message.find("expired"), std::string::npos) << gone.error().message;
+  // Application accounts' tokens live longer.
+  now_ = kStart;
+  CreateAccountRequest r;
+  r.address = "pas.feed@a.care.example";
+  r.ods_code = "RA1";
+  r.kind = AccountKind::application;
+  r.password = "a long application secret 12345";
+  auto app = admin_->create_account(national_, r);
+  ASSERT_TRUE(app.ok()) << app.error().message;
+  auto at = admin_->issue_api_token(Principal::of(*app), "feed");
+  ASSERT_TRUE(at.ok());
+  EXPECT_EQ(at->info.expires_at, kStart + cfg_.api.application_token_seconds);
+  EXPECT_GT(cfg_.api.application_token_seconds, cfg_.api.token_seconds);
+}
+
+TEST_F(SignInTest, ApiTokensAreListedAndRevokedByTheOwnerAndTheirAdministrators) {
+  auto t1 = admin_->issue_api_token(jo_, "one");
+  auto t2 = admin_->issue_api_token(jo_, "two");
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  auto p1 = admin_->authenticate_token(t1->token);
+  ASSERT_TRUE(p1.ok());
+  now_ += 120;
+  ASSERT_TRUE(admin_->authenticate_token(t1->token).ok());  // last use recorded
+  auto list = admin_->list_api_tokens(jo_, jo_.address);
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "one");
+  EXPECT_EQ((*list)[0].last_used_at, kStart + 120);
+  EXPECT_EQ((*list)[1].last_used_at, 0);
+  // Administrators in scope see them; another organisation's do not.
+  EXPECT_TRUE(admin_->list_api_tokens(admin_a_, jo_.address).ok());
+  EXPECT_EQ(admin_->list_api_tokens(admin_b_, jo_.address).error().code, Errc::not_found);
+  EXPECT_EQ(admin_->revoke_api_token(admin_b_, jo_.address, t1->info.id).error().code, Errc::not_found);
+  // The person revokes one, their administrator the other.
+  ASSERT_TRUE(admin_->revoke_api_token(*p1, jo_.address, t1->info.id).ok());
+  EXPECT_FALSE(admin_->authenticate_token(t1->token).ok());
+  EXPECT_TRUE(admin_->authenticate_token(t2->token).ok());
+  ASSERT_TRUE(admin_->revoke_api_token(admin_a_, jo_.address, t2->info.id).ok());
+  EXPECT_FALSE(admin_->authenticate_token(t2->token).ok());
+  EXPECT_EQ(admin_->revoke_api_token(admin_a_, jo_.address, t2->info.id).error().code, Errc::not_found);
+  EXPECT_TRUE(admin_->list_api_tokens(jo_, jo_.address)->empty());
+  auto ev = store_->audit_events(std::nullopt, 0, 10000);
+  ASSERT_TRUE(ev.ok());
+  int revokes = 0;
+  for (const auto& e : *ev) revokes += e.action == "api_token.revoke" && e.outcome == "ok";
+  EXPECT_EQ(revokes, 2);
+}
+
+TEST_F(SignInTest, AResetEndsEveryTokenSessionAndAppPassword) {
+  auto token = admin_->issue_api_token(jo_, "script");
+  ASSERT_TRUE(token.ok());
+  auto session = admin_->start_session(jo_.address, kPw, "", false, ctx("http", "192.0.2.1", "Firefox", false));
+  ASSERT_TRUE(session.ok()) << session.error().message;
+  auto app = admin_->create_app_password(jo_, "Phone");
+  ASSERT_TRUE(app.ok());
+  ASSERT_TRUE(admin_->set_password(admin_a_, jo_.address, "reset by the desk 1").ok());
+  EXPECT_FALSE(admin_->authenticate_token(token->token).ok());
+  EXPECT_FALSE(admin_->authenticate_session(session->token, std::nullopt).ok());
+  EXPECT_FALSE(admin_->sign_in(jo_.address, app->secret, ctx("imap")).ok());
+  EXPECT_TRUE(admin_->list_app_passwords(admin_a_, jo_.address)->empty());
+  auto ev = store_->audit_events(std::nullopt, 0, 10000);
+  ASSERT_TRUE(ev.ok());
+  auto reset = std::find_if(ev->rbegin(), ev->rend(), [](const AuditEvent& e) { return e.action == "account.set_password"; });
+  ASSERT_NE(reset, ev->rend());
+  EXPECT_EQ(reset->detail,
+            "{\"self\":false,\"must_change\":true,\"revoked\":{\"sessions\":1,\"api_tokens\":1,\"app_passwords\":1}}");
+}
+
+TEST_F(SignInTest, KeptAppPasswordsWaitForTheForcedChange) {
+  auto app = admin_->create_app_password(jo_, "Phone");
+  ASSERT_TRUE(app.ok());
+  PasswordChange reset{"reset by the desk 1", std::nullopt, /*keep_app_passwords=*/true};
+  ASSERT_TRUE(admin_->set_password(admin_a_, jo_.address, reset).ok());
+  EXPECT_EQ(admin_->list_app_passwords(admin_a_, jo_.address)->size(), 1u);
+  auto refused = admin_->sign_in(jo_.address, app->secret, ctx("imap"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("reset by an administrator"), std::string::npos);
+  // The person chooses a new password (keeping the phone): it works again.
+  auto web = admin_->sign_in(jo_.address, "reset by the desk 1", ctx("http", "192.0.2.1", "", false));
+  ASSERT_TRUE(web.ok());
+  ASSERT_TRUE(admin_->set_password(web->principal, jo_.address, PasswordChange{"my own choice again", {}, true}).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, app->secret, ctx("imap")).ok());
+}
+
+TEST_F(SignInTest, OwnChangeNeedsTheCurrentPasswordOutsideTheForcedChangeFlow) {
+  auto t = admin_->issue_api_token(jo_, "script");
+  auto other = admin_->issue_api_token(jo_, "other");
+  ASSERT_TRUE(t.ok() && other.ok());
+  auto by_token = admin_->authenticate_token(t->token);
+  ASSERT_TRUE(by_token.ok());
+  // A token alone (stolen, say) does not choose a new password.
+  auto none = admin_->set_password(*by_token, jo_.address, "taken over by a thief");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, Errc::invalid_argument);
+  EXPECT_NE(none.error().message.find("current password"), std::string::npos);
+  auto wrong = admin_->set_password(*by_token, jo_.address, PasswordChange{"taken over by a thief", "guess 1", false});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code, Errc::permission_denied);
+  EXPECT_EQ(*store_->count_auth_failures(jo_.account_id, 0), 1);  // counts towards the lockout
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap")).ok());
+  // With it: done; the token that made the change goes on, the other ends.
+  ASSERT_TRUE(admin_->set_password(*by_token, jo_.address, PasswordChange{"granite willow ferry", kPw, false}).ok());
+  EXPECT_TRUE(admin_->authenticate_token(t->token).ok());
+  EXPECT_FALSE(admin_->authenticate_token(other->token).ok());
+  // A session that is not in a forced change needs it as well, and keeps itself.
+  auto s = admin_->start_session(jo_.address, "granite willow ferry", "", false, ctx("http", "192.0.2.1", "", false));
+  ASSERT_TRUE(s.ok());
+  auto by_session = admin_->authenticate_session(s->token, std::string_view(s->csrf_token));
+  ASSERT_TRUE(by_session.ok());
+  EXPECT_EQ(admin_->set_password(*by_session, jo_.address, "fifth granite pass").error().code, Errc::invalid_argument);
+  ASSERT_TRUE(
+      admin_->set_password(*by_session, jo_.address, PasswordChange{"fifth granite pass", "granite willow ferry", false})
+          .ok());
+  EXPECT_TRUE(admin_->authenticate_session(s->token, std::nullopt).ok());
+  EXPECT_FALSE(admin_->authenticate_token(t->token).ok());
+}
+
+TEST_F(SignInTest, OnlyAFreshSignInSkipsTheCurrentPassword) {
+  // A token from before an administrator's reset: revoked by it (401 over the API).
+  auto old = admin_->issue_api_token(jo_, "script");
+  ASSERT_TRUE(old.ok());
+  ASSERT_TRUE(admin_->set_password(admin_a_, jo_.address, "reset by the desk 1").ok());
+  auto stale = admin_->authenticate_token(old->token);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, Errc::unauthenticated);
+  // The forced-change flow of a new session sign-in: no current password needed.
+  auto web = ctx("http", "192.0.2.1", "", false);
+  auto s = admin_->start_session(jo_.address, "reset by the desk 1", "", false, web);
+  ASSERT_TRUE(s.ok());
+  auto p = admin_->authenticate_session(s->token, std::string_view(s->csrf_token));
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p->must_change_password);
+  EXPECT_TRUE(p->forced_change_sign_in);
+  ASSERT_TRUE(admin_->set_password(*p, jo_.address, "my own choice again").ok());
+  // A token whose password has since expired is restricted, and still needs it.
+  cfg_.api.token_seconds = 400 * 86400LL;  // outlives the password here
+  auto t = admin_->issue_api_token(jo_, "script");
+  ASSERT_TRUE(t.ok());
+  now_ = store_->account(jo_.account_id)->password_changed_at + 366 * 86400LL;
+  auto expired = admin_->authenticate_token(t->token);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_TRUE(expired->must_change_password);
+  EXPECT_FALSE(expired->forced_change_sign_in);
+  EXPECT_EQ(admin_->set_password(*expired, jo_.address, "granite willow ferry").error().code, Errc::invalid_argument);
+  // A new session signed in after the expiry is that flow.
+  auto s2 = admin_->start_session(jo_.address, "my own choice again", "", false, web);
+  ASSERT_TRUE(s2.ok());
+  auto p2 = admin_->authenticate_session(s2->token, std::nullopt);
+  ASSERT_TRUE(p2.ok());
+  EXPECT_TRUE(p2->forced_change_sign_in);
+  EXPECT_TRUE(admin_->set_password(*p2, jo_.address, "granite willow ferry").ok());
 }
 
 TEST_F(SignInTest, ExpiryAlertsThenRefusesMailClients) {
@@ -448,6 +618,28 @@ TEST_F(MfaTest, SessionsEndWhenIdleExpiredOrPasswordChanged) {
 
 // Self-service reset and unlock (PRODUCT.md S4): three security questions or the
 // authenticator; nothing tells an unknown address from a known one.
+// A self-service reset is a reset: every token, session and app password of the account ends.
+TEST_F(SignInTest, SelfServiceResetEndsEveryOtherSignIn) {
+  std::vector<SecurityQuestion> qa{{"First pet?", "Rex"}, {"Town of birth?", "St. Ives"}, {"Favourite teacher?", "Mrs Ng"}};
+  ASSERT_TRUE(admin_->set_security_questions(jo_, qa).ok());
+  auto token = admin_->issue_api_token(jo_, "script");
+  auto app = admin_->create_app_password(jo_, "Phone");
+  auto session = admin_->start_session(jo_.address, kPw, "", false, ctx("http", "192.0.2.1", "", false));
+  ASSERT_TRUE(token.ok() && app.ok() && session.ok());
+  SelfServiceReset r{jo_.address, {"rex", "st ives", "mrs ng"}, "", std::string("granite willow ferry")};
+  ASSERT_TRUE(admin_->self_service_reset(r, ctx("http", "192.0.2.1", "", false)).ok());
+  EXPECT_FALSE(admin_->authenticate_token(token->token).ok());
+  EXPECT_FALSE(admin_->authenticate_session(session->token, std::nullopt).ok());
+  EXPECT_FALSE(admin_->sign_in(jo_.address, app->secret, ctx("imap")).ok());
+  auto ev = store_->audit_events(std::nullopt, 0, 10000);
+  ASSERT_TRUE(ev.ok());
+  auto reset = std::find_if(ev->rbegin(), ev->rend(), [](const AuditEvent& e) { return e.action == "password.self_reset"; });
+  ASSERT_NE(reset, ev->rend());
+  EXPECT_NE(reset->detail.find("\"revoked\":{\"sessions\":1,\"api_tokens\":1,\"app_passwords\":1}"),
+            std::string::npos)
+      << reset->detail;
+}
+
 TEST_F(MfaTest, SelfServiceResetWithSecurityQuestionsOrTheAuthenticator) {
   std::vector<SecurityQuestion> qa{{"First pet?", "Rex"}, {"Town of birth?", "St. Ives"}, {"Favourite teacher?", "Mrs Ng"}};
   EXPECT_EQ(admin_->set_security_questions(jo_, {qa[0], qa[1]}).error().code, Errc::invalid_argument);

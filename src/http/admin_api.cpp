@@ -61,6 +61,16 @@ json::object to_json(const AppPassword& a) {
           {"last_used_peer", a.last_used_peer}};
 }
 
+// Never the token or its hash: those are shown once, at issue.
+json::object to_json(const ApiToken& t, UnixTime now) {
+  return {{"id", t.id},
+          {"name", t.name},
+          {"created_at", t.created_at},
+          {"expires_at", t.expires_at},
+          {"expired", now >= t.expires_at},
+          {"last_used_at", t.last_used_at}};
+}
+
 json::object to_json(const AuthFailure& f) {
   return {{"at", f.at}, {"protocol", f.protocol}, {"peer", f.peer}, {"client", f.client}, {"reason", f.reason}};
 }
@@ -143,6 +153,18 @@ class Api {
         return json_response(200, json::object{{"failures", out}});
       }
       if (sub == "app-passwords" && r.method == "GET") return app_passwords(p, address);
+      if (sub == "tokens" && r.method == "GET") {
+        auto list = d_.admin.list_api_tokens(p, address);
+        if (!list) return problem(list.error());
+        json::array out;
+        for (const auto& t : *list) out.push_back(to_json(t, d_.admin.now()));
+        return json_response(200, json::object{{"tokens", out}});
+      }
+      if (sub.rfind("tokens/", 0) == 0 && r.method == "DELETE") {
+        auto id = parse_id(sub.substr(7));
+        if (!id) return problem(400, "token ids are whole numbers");
+        return status_response(d_.admin.revoke_api_token(p, address, *id));
+      }
       if (sub.rfind("app-passwords/", 0) == 0 && r.method == "DELETE") {
         auto id = parse_id(sub.substr(14));
         if (!id) return problem(400, "app password ids are whole numbers");
@@ -225,7 +247,9 @@ class Api {
       }
       auto token = d_.admin.issue_api_token(p, name);
       if (!token) return problem(token.error());
-      return json_response(201, json::object{{"token", *token}, {"name", name}});
+      auto out = to_json(token->info, d_.admin.now());
+      out["token"] = token->token;  // shown once
+      return json_response(201, out);
     }
     if (rest == "sessions/current" && r.method == "DELETE") {
       if (auto t = session_cookie(r); !t.empty()) (void)d_.admin.end_session(t);
@@ -732,10 +756,20 @@ class Api {
     auto body = parse_body(r);
     if (auto* resp = std::get_if<Response>(&body)) return *resp;
     std::string err;
-    auto pw = get_str(std::get<json::object>(body), "password", err);
+    auto& o = std::get<json::object>(body);
+    PasswordChange change;
+    auto pw = get_str(o, "password", err);
+    change.current_password = get_str(o, "current_password", err);
     if (!err.empty()) return problem(400, err);
     if (!pw) return problem(400, "'password' is required");
-    Status s = d_.admin.set_password(p, address, *pw, r.authorization.empty() ? session_cookie(r) : std::string());
+    change.password = std::move(*pw);
+    if (auto it = o.find("keep_app_passwords"); it != o.end()) {
+      if (!it->value().is_bool()) return problem(400, "'keep_app_passwords' must be true or false");
+      change.keep_app_passwords = it->value().as_bool();
+    }
+    // The session or token of this request goes on after the person's own change
+    // (Principal::credential_hash); everything else of the account ends.
+    Status s = d_.admin.set_password(p, address, change);
     if (!s) return problem(s.error());
     Response ok;
     ok.status = 204;

@@ -213,6 +213,24 @@ struct WebSession {
   std::string user_agent;
 };
 
+// An API token (scripts, caremailctl), stored as the SHA-256 of the token (the token itself
+// is shown once). It authenticates nothing from expires_at on.
+struct ApiToken {
+  int64_t id = 0;
+  AccountId account_id = 0;
+  std::string name;
+  UnixTime created_at = 0;
+  UnixTime expires_at = 0;
+  UnixTime last_used_at = 0;  // 0: never; written at most once a minute
+};
+
+// What a password reset or change took away from the account (Store::revoke_credentials).
+struct RevokedCredentials {
+  int64_t sessions = 0;
+  int64_t api_tokens = 0;
+  int64_t app_passwords = 0;
+};
+
 // One version of the Acceptable Use Policy (PRODUCT.md S5).
 struct AupVersion {
   int version = 0;

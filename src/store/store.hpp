@@ -340,8 +340,22 @@ class Store {
   virtual Status set_sending_suspended(AccountId id, bool suspended) = 0;
 
   // --- API tokens (stored as SHA-256 of the token) --------------------------
-  virtual Status add_api_token(AccountId id, std::string_view token_hash, std::string_view name) = 0;
-  virtual Result<AccountId> account_for_api_token(std::string_view token_hash) = 0;
+  // Created now, ending at `expires_at`; Errc::already_exists when the hash is taken.
+  virtual Result<ApiToken> add_api_token(AccountId id, std::string_view token_hash, std::string_view name,
+                                         UnixTime expires_at) = 0;
+  // The token with this hash, expired or not (the caller checks expires_at);
+  // Errc::unauthenticated when there is none.
+  virtual Result<ApiToken> api_token(std::string_view token_hash) = 0;
+  // The account's tokens, expired ones included, oldest first.
+  virtual Result<std::vector<ApiToken>> api_tokens(AccountId id) = 0;
+  virtual Status touch_api_token(int64_t token_id, UnixTime at) = 0;
+  // Errc::not_found when `token_id` is not one of the account's.
+  virtual Status delete_api_token(AccountId id, int64_t token_id) = 0;
+  // A password reset or change, in one transaction: every web session and API token of the
+  // account ends but the one whose hash is given (empty: none is kept), and with
+  // `app_passwords` every app password. Returns how many of each went.
+  virtual Result<RevokedCredentials> revoke_credentials(AccountId id, std::string_view keep_session_hash,
+                                                        std::string_view keep_token_hash, bool app_passwords) = 0;
 
   // --- mailboxes -------------------------------------------------------------
   virtual Result<std::vector<Mailbox>> list_mailboxes(AccountId id) = 0;

@@ -243,6 +243,7 @@ class Ctx:
     def enrol_mfa(self, person):
         if self.mfa_on.get(person.address):
             return
+        self.unlocked(person)
         st, _, body = person.api("POST", "/api/v1/me/mfa/totp")
         assert st == 201, (person.address, st, body)
         code = totp(body["secret"], int(time.time() // 30))
@@ -254,7 +255,16 @@ class Ctx:
         st, _, body = self.admin("GET", f"/api/v1/accounts/{address}/app-passwords")
         return sorted(a["id"] for a in body["app_passwords"]) if st == 200 else []
 
+    def unlocked(self, person):
+        """A row that may not unlock (the lock is the rank check's) can leave a target locked
+        after its last refused cell: the next rows need the person able to act."""
+        acct = self.account(person.address)
+        if acct and acct["locked_until"] > time.time():
+            st, _, body = self.admin("POST", f"/api/v1/accounts/{person.address}/unlock")
+            assert st == 204, (person.address, st, body)
+
     def ensure_app_password(self, person):
+        self.unlocked(person)
         if not self.app_password_ids(person.address):
             st, _, body = person.api("POST", "/api/v1/me/app-passwords", {"name": "Ward phone"})
             assert st == 201, (st, body)
@@ -268,13 +278,29 @@ class Ctx:
             assert st == 204, (p.address, st, b)
 
     def own_password_back(self, person):
-        """After someone else reset it, the owner chooses a new one (their token is restricted
-        to that until then)."""
+        """After someone else reset it, the owner chooses a new one, signing in with the reset
+        one (the forced-change flow); the reset ended their token, so they get a new one."""
         acct = self.account(person.address)
         if acct and acct["must_change_password"]:
+            reset = person.password
             person.password = fresh_password()
-            st, _, b = person.api("PUT", f"/api/v1/accounts/{person.address}/password", {"password": person.password})
+            st, _, b = self.d.api("PUT", f"/api/v1/accounts/{person.address}/password", {"password": person.password},
+                                  basic=(person.address, reset))
             assert st == 204, (person.address, st, b)
+        st, _, _ = person.api("GET", "/api/v1/me")
+        if st == 401:
+            person.token = self.d.user_token(person.address, person.password)
+
+    def extra_token_ids(self, address):
+        st, _, body = self.admin("GET", f"/api/v1/accounts/{address}/tokens")
+        return sorted(t["id"] for t in body["tokens"] if t["name"] == "matrix-extra") if st == 200 else []
+
+    def ensure_extra_token(self, person):
+        """A token besides the one the person signs in with, for the revoke row to take."""
+        self.unlocked(person)
+        if not self.extra_token_ids(person.address):
+            st, _, body = person.api("POST", "/api/v1/tokens", {"name": "matrix-extra"})
+            assert st == 201, (person.address, st, body)
 
     def inbox_count(self, person):
         st, _, body = person.api("GET", f"/api/v1/accounts/{person.address}/mailboxes")
@@ -350,7 +376,10 @@ def snap_password(ctx, c):
 
 def run_set_password(ctx, c):
     c.vars["password"] = fresh_password()
-    return call(c, "PUT", f"/api/v1/accounts/{c.target.address}/password", {"password": c.vars["password"]})
+    body = {"password": c.vars["password"]}
+    if c.scope == "self":
+        body["current_password"] = c.actor.password  # a token alone does not change its own password
+    return call(c, "PUT", f"/api/v1/accounts/{c.target.address}/password", body)
 
 
 def after_set_password(ctx, c):
@@ -408,6 +437,24 @@ def snap_app_passwords(ctx, c):
 def run_revoke_app_password(ctx, c):
     ids = ctx.app_password_ids(c.target.address) or [1]
     return call(c, "DELETE", f"/api/v1/accounts/{c.target.address}/app-passwords/{ids[0]}")
+
+
+def run_list_tokens(ctx, c):
+    return call(c, "GET", f"/api/v1/accounts/{c.target.address}/tokens")
+
+
+def prep_extra_token(ctx, c):
+    if c.target.owner:
+        ctx.ensure_extra_token(c.target.owner)
+
+
+def snap_extra_tokens(ctx, c):
+    return ctx.extra_token_ids(c.target.address)
+
+
+def run_revoke_token(ctx, c):
+    ids = ctx.extra_token_ids(c.target.address) or [1]
+    return call(c, "DELETE", f"/api/v1/accounts/{c.target.address}/tokens/{ids[0]}")
 
 
 def prep_mfa(ctx, c):
@@ -823,16 +870,27 @@ ACTIONS = [
            {"self": LOCAL_ADMINS | NATIONAL_ADMIN, "own": LOCAL_ADMINS | NATIONAL_ADMIN, "other": NATIONAL_ADMIN},
            changes=True, snapshot=snap_sending, hides_absent=True, session_too=True,
            note="S6: the administrator lifts a sending suspension; helpdesk does not"),
-    Action("account.unlock", run_unlock, {"self": SUPPORT, "own": SUPPORT, "admin": SUPPORT, "other": NATIONAL},
+    Action("account.unlock", run_unlock, {"self": SUPPORT, "own": SUPPORT, "admin": NATIONAL_ADMIN, "other": NATIONAL},
            changes=True,
            prepare=prep_locked, snapshot=snap_locked, hides_absent=True, session_too=True,
-           note="S4: administrator unlock; the person unlocks only through self-service"),
-    Action("account.auth-failures", run_auth_failures, {"self": ALL, "own": SUPPORT, "other": NATIONAL},
-           hides_absent=True),
-    Action("account.app-passwords", run_list_app_passwords, {"self": ALL, "own": SUPPORT, "other": NATIONAL},
-           hides_absent=True),
-    Action("account.app-password.revoke", run_revoke_app_password, {"self": ALL, "own": SUPPORT, "other": NATIONAL},
+           note="S4: administrator unlock; the person unlocks only through self-service. Someone's sign-ins "
+                "(lock, failures, app passwords, tokens) are for those who may reset their password (issue 14: "
+                "a local helpdesk acted on a primary administrator's)"),
+    Action("account.auth-failures", run_auth_failures,
+           {"self": ALL, "own": SUPPORT, "admin": NATIONAL_ADMIN, "other": NATIONAL}, hides_absent=True),
+    Action("account.app-passwords", run_list_app_passwords,
+           {"self": ALL, "own": SUPPORT, "admin": NATIONAL_ADMIN, "other": NATIONAL}, hides_absent=True),
+    Action("account.app-password.revoke", run_revoke_app_password,
+           {"self": ALL, "own": SUPPORT, "admin": NATIONAL_ADMIN, "other": NATIONAL},
            changes=True, prepare=prep_app_password, always_prepare=True, snapshot=snap_app_passwords,
+           hides_absent=True),
+    Action("account.tokens", run_list_tokens,
+           {"self": ALL, "own": SUPPORT, "admin": NATIONAL_ADMIN, "other": NATIONAL}, hides_absent=True,
+           session_too=True,
+           note="issue 14: API tokens are listed (never the secret) for the person and whoever may reset them"),
+    Action("account.token.revoke", run_revoke_token,
+           {"self": ALL, "own": SUPPORT, "admin": NATIONAL_ADMIN, "other": NATIONAL},
+           changes=True, prepare=prep_extra_token, always_prepare=True, snapshot=snap_extra_tokens,
            hides_absent=True),
     Action("account.mfa.reset", run_reset_mfa, {"own": SUPPORT, "admin": NATIONAL_ADMIN, "other": NATIONAL},
            changes=True, prepare=prep_mfa,

@@ -26,7 +26,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as tests/integration/test_identity.py
-from harness import ADMIN, Daemon, DaemonTestCase, make_message  # noqa: E402
+from harness import ADMIN, ADMIN_PASSWORD, Daemon, DaemonTestCase, make_message  # noqa: E402
 
 ORG, DOMAIN = "RX1", "leeds.care.example"
 ORG2, DOMAIN2 = "RR8", "sheffield.care.example"
@@ -480,12 +480,35 @@ class AppPasswordTest(IdentityBase):
         self.assertEqual(self.listing("/api/v1/me/app-passwords", basic=u), [])
         self.assert_imap_ok(*u)  # the account password is untouched
 
-    def test_app_password_works_while_the_account_password_must_change(self):
+    def test_a_reset_revokes_app_passwords(self):
+        # Issue 14: app passwords once skipped the forced change and survived the reset.
         u = self.user()
         secret = self.create(u, "Desk phone")["password"]
         st, _, _ = put_password(self.d, u[0], "violet-harbour-80", basic=self.SAM)
         self.assertEqual(st, 204)
         self.assert_imap_no(u[0], "violet-harbour-80", "[AUTHENTICATIONFAILED] " + RESET)
+        self.assert_imap_no(u[0], secret, INVALID_IMAP)
+        self.assertEqual(smtp_auth(self.d, u[0], secret), INVALID_SMTP)
+        self.assertEqual(self.listing(f"/api/v1/accounts/{u[0]}/app-passwords", basic=self.SAM), [])
+
+    def test_kept_app_passwords_wait_for_the_forced_change(self):
+        u = self.user()
+        secret = self.create(u, "Desk phone")["password"]
+        st, _, body = self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password",
+                                 {"password": "violet-harbour-82", "keep_app_passwords": "yes"}, basic=self.SAM)
+        self.assertEqual((st, body["detail"]), (400, "'keep_app_passwords' must be true or false"))
+        st, _, body = self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password",
+                                 {"password": "violet-harbour-82", "keep_app_passwords": True}, basic=self.SAM)
+        self.assertEqual(st, 204, body)
+        waiting = ("[AUTHENTICATIONFAILED] your password was reset by an administrator: sign in on the web and "
+                   "choose a new one; this app password works again after that")
+        self.assert_imap_no(u[0], secret, waiting)
+        self.assertEqual(smtp_auth(self.d, u[0], secret)[0], 535)
+        # The person chooses a new one (keeping the phone): it works again.
+        st, _, body = self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password",
+                                 {"password": "quartz-pelican-82", "keep_app_passwords": True},
+                                 basic=(u[0], "violet-harbour-82"))
+        self.assertEqual(st, 204, body)
         self.assert_imap_ok(u[0], secret)
         self.assertEqual(smtp_auth(self.d, u[0], secret)[0], 235)
 
@@ -753,8 +776,11 @@ class ExpiryTest(IdentityBase):
         st, _, body = put_password(self.d, self.EVE[0], self.EVE[1], basic=self.EVE)
         self.assertEqual(st, 400, body)
         self.assertIn("last 4 passwords", body["detail"])
-        st, _, body = put_password(self.d, self.EVE[0], "brand-new-spring-44", basic=self.EVE)
+        # An expired password is no compromise: the person keeps their phone's app password.
+        st, _, body = self.d.api("PUT", f"/api/v1/accounts/{self.EVE[0]}/password",
+                                 {"password": "brand-new-spring-44", "keep_app_passwords": True}, basic=self.EVE)
         self.assertEqual(st, 204, body)
+        self.assert_imap_ok(self.EVE[0], self.eve_app)
         info = self.assert_imap_ok(self.EVE[0], "brand-new-spring-44")
         self.assertNotIn("ALERT", info)
         st, _, body = self.d.api("GET", "/api/v1/me", basic=(self.EVE[0], "brand-new-spring-44"))
@@ -1489,6 +1515,170 @@ class SelfServiceTest(IdentityBase):
                                  basic=hd)
         self.assertEqual(st, 204, body)
         self.assert_imap_no(u[0], "helpdesk-set-4471", "[AUTHENTICATIONFAILED] " + RESET)
+
+# ==========================================================================================
+# API tokens end, are listed and revoked, and a reset or change ends every sign-in (issue 14).
+TOKEN_EXPIRED = re.compile(r"^this API token expired on \d\d \w+ \d{4}; issue a new one \(POST /api/v1/tokens\)$")
+NEED_CURRENT = ("give your current password ('current_password') to choose a new one; if you have forgotten it, "
+                "use the password reset or ask your helpdesk")
+INVALID_TOKEN = "invalid API token"
+
+
+class TokenBase(MfaBase):
+    EXTRA = IdentityBase.EXTRA  # administrators sign in with a password here
+
+    def issue(self, user, name="script"):
+        st, _, body = self.d.api("POST", "/api/v1/tokens", {"name": name}, basic=user)
+        self.assertEqual(st, 201, body)
+        return body
+
+    def tokens(self, address, **who):
+        st, _, body = self.d.api("GET", f"/api/v1/accounts/{address}/tokens", **who)
+        self.assertEqual(st, 200, body)
+        return body["tokens"]
+
+    def me(self, token):
+        return self.d.api("GET", "/api/v1/me", token=token)
+
+
+class TokenExpiryTest(TokenBase):
+    EXTRA = IdentityBase.EXTRA + "[api]\ntoken_seconds = 2\n"
+
+    def test_a_token_expires(self):
+        u = self.user()
+        t = self.issue(u)
+        self.assertEqual(t["expires_at"] - t["created_at"], 2)
+        self.assertFalse(t["expired"])
+        st, _, body = self.me(t["token"])
+        self.assertEqual(st, 200, body)
+        time.sleep(max(0.0, t["expires_at"] - time.time()) + 1.1)
+        st, _, body = self.me(t["token"])
+        self.assertEqual(st, 401, body)
+        self.assertRegex(body["detail"], TOKEN_EXPIRED)
+        listed = self.tokens(u[0], basic=u)
+        self.assertEqual([(x["id"], x["expired"]) for x in listed], [(t["id"], True)])
+        # caremailctl's own token (admin.token) has the operator's lifetime, not this one.
+        st, _, _ = self.d.api("GET", "/api/v1/me")
+        self.assertEqual(st, 200)
+
+
+class TokenTest(TokenBase):
+    def test_listed_without_secrets_and_revoked_by_owner_and_administrators(self):
+        u = self.user()
+        one, two, three = self.issue(u, "one"), self.issue(u, "two"), self.issue(u, "three")
+        self.assertTrue(one["token"].startswith("cm_"))
+        self.assertAlmostEqual(one["expires_at"] - one["created_at"], 90 * 86400, delta=2)
+        st, _, _ = self.me(one["token"])
+        self.assertEqual(st, 200)
+        mine = self.tokens(u[0], token=one["token"])
+        self.assertEqual([x["name"] for x in mine], ["one", "two", "three"])
+        self.assertGreater(mine[0]["last_used_at"], 0)
+        for x in mine:
+            self.assertEqual(set(x), {"id", "name", "created_at", "expires_at", "expired", "last_used_at"})
+        self.assertNotIn(one["token"][3:], repr(mine))
+        self.assertEqual(self.tokens(u[0], basic=self.SAM), mine)
+        for who, want in ((self.JO, 403), (self.KIM, 404)):
+            st, _, body = self.d.api("GET", f"/api/v1/accounts/{u[0]}/tokens", basic=who)
+            self.assertEqual(st, want, body)
+            st, _, body = self.d.api("DELETE", f"/api/v1/accounts/{u[0]}/tokens/{two['id']}", basic=who)
+            self.assertEqual(st, want, body)
+        st, _, body = self.d.api("DELETE", f"/api/v1/accounts/{u[0]}/tokens/x1", basic=self.SAM)
+        self.assertEqual((st, body["detail"]), (400, "token ids are whole numbers"))
+        # The owner revokes one with another, the administrator one, caremailctl the last.
+        st, _, body = self.d.api("DELETE", f"/api/v1/accounts/{u[0]}/tokens/{two['id']}", token=one["token"])
+        self.assertEqual((st, body), (204, b""))
+        self.assertEqual(self.me(two["token"])[0], 401)
+        st, _, body = self.d.api("DELETE", f"/api/v1/accounts/{u[0]}/tokens/{one['id']}", basic=self.SAM)
+        self.assertEqual((st, body), (204, b""))
+        self.assertEqual(self.me(one["token"])[0], 401)
+        out = self.d.ctl("token", "list", u[0]).stdout
+        self.assertTrue(out.startswith(f"{three['id']}\tthree\tcreated {three['created_at']}\texpires "), out)
+        r = self.d.ctl("token", "revoke", u[0], str(three["id"]))
+        self.assertEqual(r.stdout, f"revoked API token {three['id']}\n")
+        st, _, body = self.me(three["token"])
+        self.assertEqual((st, body["detail"]), (401, INVALID_TOKEN))
+        self.assertEqual(self.tokens(u[0], basic=u), [])
+        events = [(a, act, tgt, out) for a, act, tgt, out, _ in self.audit() if act == "api_token.revoke"]
+        self.assertEqual(events, [(self.JO[0], "api_token.revoke", u[0], "denied"),
+                                  (self.KIM[0], "api_token.revoke", u[0], "denied"),
+                                  (u[0], "api_token.revoke", u[0], "ok"), (self.SAM[0], "api_token.revoke", u[0], "ok"),
+                                  (ADMIN, "api_token.revoke", u[0], "ok")])
+
+    def test_a_reset_ends_every_token_session_and_app_password(self):
+        u = self.user()
+        t = self.issue(u)
+        s = self.sign_in(u)
+        st, _, ap = self.d.api("POST", "/api/v1/me/app-passwords", {"name": "Phone"}, basic=u)
+        self.assertEqual(st, 201, ap)
+        st, _, body = put_password(self.d, u[0], "violet-harbour-90", basic=self.SAM)
+        self.assertEqual(st, 204, body)
+        # The old token cannot even reach the password it could once set without the old one.
+        st, _, body = put_password(self.d, u[0], "taken-back-by-a-thief-1", token=t["token"])
+        self.assertEqual((st, body["detail"]), (401, INVALID_TOKEN))
+        self.assertEqual(self.me(t["token"])[0], 401)
+        self.assert_refused(s.api("GET", "/api/v1/me"), 401, SESSION_ENDED)
+        self.assert_imap_no(u[0], ap["password"], INVALID_IMAP)
+        event = [e for e in self.audit() if e[1] == "account.set_password" and e[2] == u[0]][-1]
+        self.assertEqual(event, (self.SAM[0], "account.set_password", u[0], "ok",
+                                 '{"self":false,"must_change":true,"revoked":'
+                                 '{"sessions":1,"api_tokens":1,"app_passwords":1}}'))
+
+    def test_changing_your_own_password_needs_the_current_one(self):
+        u = self.user()
+        t, other = self.issue(u), self.issue(u, "other")
+        st, _, body = put_password(self.d, u[0], "taken-over-by-a-thief-2", token=t["token"])
+        self.assertEqual((st, body["detail"]), (400, NEED_CURRENT))
+        st, _, body = self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password",
+                                 {"password": "taken-over-by-a-thief-2", "current_password": "a-guess-1"},
+                                 token=t["token"])
+        self.assertEqual((st, body["detail"]), (403, "your current password is not right"))
+        s = self.sign_in(u)
+        self.assert_refused(s.api("PUT", f"/api/v1/accounts/{u[0]}/password", {"password": "taken-over-2"}),
+                            400, NEED_CURRENT)
+        self.assert_imap_ok(*u)  # unchanged
+        st, _, body = self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password",
+                                 {"password": "quartz-pelican-91", "current_password": u[1]}, token=t["token"])
+        self.assertEqual(st, 204, body)
+        # The token that made the change goes on; every other token and session ends.
+        self.assertEqual(self.me(t["token"])[0], 200)
+        self.assertEqual(self.me(other["token"])[0], 401)
+        self.assert_refused(s.api("GET", "/api/v1/me"), 401, SESSION_ENDED)
+        self.assert_imap_ok(u[0], "quartz-pelican-91")
+
+    def test_the_operator_token_is_renewed_at_start(self):
+        # caremailctl's token (data_dir/admin.token) ends too; caremaild gives it a new one at
+        # start when it no longer works (here: revoked, as a reset of the administrator would).
+        other = self.issue((ADMIN, ADMIN_PASSWORD), "second")
+        boot = [t for t in self.tokens(ADMIN, token=other["token"]) if t["name"] == "caremailctl (bootstrap)"]
+        self.assertEqual(len(boot), 1)
+        self.assertAlmostEqual(boot[0]["expires_at"] - boot[0]["created_at"], 365 * 86400, delta=2)
+        st, _, _ = self.d.api("DELETE", f"/api/v1/accounts/{ADMIN}/tokens/{boot[0]['id']}", token=other["token"])
+        self.assertEqual(st, 204)
+        old = self.d.token
+        self.assertEqual(self.d.api("GET", "/api/v1/me")[0], 401)
+        self.d.stop()
+        self.d.start()
+        self.assertNotEqual(self.d.token, old)
+        self.assertEqual(self.d.api("GET", "/api/v1/me")[0], 200)
+        self.assertIn(ORG, self.d.ctl("org", "list").stdout)
+        self.assertIn(("system", "api_token.renew_operator", ADMIN, "ok"), [e[:4] for e in self.audit()])
+        self.d.stop()
+        self.d.start()
+        self.assertEqual(self.d.api("GET", "/api/v1/me")[0], 200)  # still fresh: kept
+        self.assertEqual(len([e for e in self.audit() if e[1] == "api_token.renew_operator"]), 1)
+
+    def test_the_forced_change_of_a_new_sign_in_needs_no_current_password(self):
+        u = self.user()
+        st, _, _ = put_password(self.d, u[0], "violet-harbour-92", basic=self.SAM)
+        self.assertEqual(st, 204)
+        s = self.sign_in((u[0], "violet-harbour-92"))
+        self.assertEqual(s.body["required_actions"], ["change_password"])
+        st, _, body = s.api("PUT", f"/api/v1/accounts/{u[0]}/password", {"password": "quartz-pelican-92"})
+        self.assertEqual(st, 204, body)
+        st, _, body = s.api("GET", "/api/v1/me")  # the session that made the change goes on
+        self.assertEqual((st, body["required_actions"]), (200, []))
+        self.assert_imap_ok(u[0], "quartz-pelican-92")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -353,6 +353,25 @@ CREATE TABLE list_members(
   address TEXT NOT NULL,
   PRIMARY KEY(list_id, address)) WITHOUT ROWID;
 )sql",
+    // v15: API tokens end (issue 14): each gets an id (to list and revoke it), an expiry
+    // and the time of its last use. Tokens issued before have none: they end 90 days
+    // after this upgrade (caremaild renews its own operator token, admin.token, at start).
+    R"sql(
+CREATE TABLE api_tokens_v15(
+  id INTEGER PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL DEFAULT 0);
+INSERT INTO api_tokens_v15(token_hash, account_id, name, created_at, expires_at)
+  SELECT token_hash, account_id, name, created_at, CAST(strftime('%s','now') AS INTEGER) + 90 * 86400
+  FROM api_tokens;
+DROP TABLE api_tokens;
+ALTER TABLE api_tokens_v15 RENAME TO api_tokens;
+CREATE INDEX api_tokens_by_account ON api_tokens(account_id);
+)sql",
 };
 
 }  // namespace

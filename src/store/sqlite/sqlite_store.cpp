@@ -1709,22 +1709,103 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status add_api_token(AccountId id, std::string_view token_hash, std::string_view name) override {
-    UnixTime at = now_s();
+  static ApiToken read_api_token(const Stmt& s) {
+    ApiToken t;
+    t.id = s.i64(0);
+    t.account_id = s.i64(1);
+    t.name = s.text(2);
+    t.created_at = s.i64(3);
+    t.expires_at = s.i64(4);
+    t.last_used_at = s.i64(5);
+    return t;
+  }
+  static constexpr const char* kTokenCols =
+      "SELECT id,account_id,name,created_at,expires_at,last_used_at FROM api_tokens ";
+
+  Result<ApiToken> add_api_token(AccountId id, std::string_view token_hash, std::string_view name,
+                                 UnixTime expires_at) override {
+    ApiToken t;
+    t.account_id = id;
+    t.name = std::string(name);
+    t.created_at = now_s();
+    t.expires_at = expires_at;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "INSERT INTO api_tokens(token_hash,account_id,name,created_at,expires_at) VALUES(?,?,?,?,?)");
+      s.bind(1, token_hash).bind(2, id).bind(3, name).bind(4, t.created_at).bind(5, expires_at);
+      if (Status r = s.exec(); !r) return r;
+      t.id = c.last_insert_rowid();
+      return {};
+    });
+    if (!st) return st.error();
+    return t;
+  }
+
+  Result<ApiToken> api_token(std::string_view token_hash) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string(kTokenCols) + "WHERE token_hash=?";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, token_hash);
+    if (!s.step()) return s.status() ? Error{Errc::unauthenticated, "unknown API token"} : s.status().error();
+    return read_api_token(s);
+  }
+
+  Result<std::vector<ApiToken>> api_tokens(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    static const std::string sql = std::string(kTokenCols) + "WHERE account_id=? ORDER BY id";
+    auto s = (*c)->prepare(sql.c_str());
+    s.bind(1, id);
+    std::vector<ApiToken> out;
+    while (s.step()) out.push_back(read_api_token(s));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status touch_api_token(int64_t token_id, UnixTime at) override {
     return committer_.run([&](Conn& c) -> Status {
-      auto s = c.prepare("INSERT INTO api_tokens(token_hash,account_id,name,created_at) VALUES(?,?,?,?)");
-      s.bind(1, token_hash).bind(2, id).bind(3, name).bind(4, at);
+      auto s = c.prepare("UPDATE api_tokens SET last_used_at=? WHERE id=?");
+      s.bind(1, at).bind(2, token_id);
       return s.exec();
     });
   }
 
-  Result<AccountId> account_for_api_token(std::string_view token_hash) override {
-    auto c = readers_.take();
-    if (!c) return c.error();
-    auto s = (*c)->prepare("SELECT account_id FROM api_tokens WHERE token_hash=?");
-    s.bind(1, token_hash);
-    if (!s.step()) return s.status() ? Error{Errc::unauthenticated, "unknown API token"} : s.status().error();
-    return s.i64(0);
+  Status delete_api_token(AccountId id, int64_t token_id) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare("DELETE FROM api_tokens WHERE id=? AND account_id=?");
+      s.bind(1, token_id).bind(2, id);
+      if (Status r = s.exec(); !r) return r;
+      if (c.changes() == 0) return not_found("no API token " + std::to_string(token_id));
+      return {};
+    });
+  }
+
+  Result<RevokedCredentials> revoke_credentials(AccountId id, std::string_view keep_session_hash,
+                                                std::string_view keep_token_hash, bool app_passwords) override {
+    RevokedCredentials out;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      out = {};
+      // (An empty view may bind as NULL, and x != NULL matches nothing: bind a hash that
+      // cannot occur instead; see CONTRIBUTING.md.)
+      auto sessions = c.prepare("DELETE FROM web_sessions WHERE account_id=? AND token_hash!=?");
+      sessions.bind(1, id).bind(2, keep_session_hash.empty() ? std::string_view("-") : keep_session_hash);
+      if (Status r = sessions.exec(); !r) return r;
+      out.sessions = c.changes();
+      auto tokens = c.prepare("DELETE FROM api_tokens WHERE account_id=? AND token_hash!=?");
+      tokens.bind(1, id).bind(2, keep_token_hash.empty() ? std::string_view("-") : keep_token_hash);
+      if (Status r = tokens.exec(); !r) return r;
+      out.api_tokens = c.changes();
+      if (app_passwords) {
+        auto apps = c.prepare("DELETE FROM app_passwords WHERE account_id=?");
+        apps.bind(1, id);
+        if (Status r = apps.exec(); !r) return r;
+        out.app_passwords = c.changes();
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
   }
 
   // --- mailboxes -----------------------------------------------------------

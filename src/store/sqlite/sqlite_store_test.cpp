@@ -117,7 +117,7 @@ TEST_F(SqliteStoreTest, ReopeningKeepsEverything) {
     na.quota_bytes = 1000;
     acc_id = MUST(s->create_account(na)).id;
     MUST(s->add_alias(acc_id, "a.smith@a.nhs.uk"));
-    MUST(s->add_api_token(acc_id, "tokenhash", "ci"));
+    MUST(s->add_api_token(acc_id, "tokenhash", "ci", 4'000'000'000));
     auto work = MUST(s->create_mailbox(acc_id, "Work", ""));
     work_id = work.id;
     DeliveryTarget ts[] = {{acc_id, 0, 0, {"kw"}, true}, {acc_id, work.id, kSeen, {}, true}};
@@ -141,7 +141,8 @@ TEST_F(SqliteStoreTest, ReopeningKeepsEverything) {
   EXPECT_EQ(MUST(s->organisation_by_ods("RXA")).id, org_id);
   EXPECT_EQ(MUST(s->organisation_for_domain("a.nhs.uk")), org_id);
   EXPECT_EQ(MUST(s->account_by_address("a.smith@a.nhs.uk")).id, acc_id);
-  EXPECT_EQ(MUST(s->account_for_api_token("tokenhash")), acc_id);
+  EXPECT_EQ(MUST(s->api_token("tokenhash")).account_id, acc_id);
+  EXPECT_EQ(MUST(s->api_token("tokenhash")).expires_at, 4'000'000'000);
   auto inbox = MUST(s->mailbox_by_id(inbox_id));
   EXPECT_EQ(inbox.uidvalidity, inbox_validity);
   EXPECT_EQ(inbox.uidnext, 3u);
@@ -186,6 +187,33 @@ TEST_F(SqliteStoreTest, NewerSchemaVersionIsCorrupt) {
   // The file is left as it was: not migrated, not "repaired".
   EXPECT_EQ(raw_int("PRAGMA user_version"), 999);
   EXPECT_EQ(raw_int("SELECT count(*) FROM sqlite_master"), 0);
+}
+
+// v15: API tokens from before had no expiry; they end 90 days after the upgrade and get
+// an id (to list and revoke them).
+TEST_F(SqliteStoreTest, TokensFromBeforeV15EndNinetyDaysAfterTheUpgrade) {
+  auto migs = sqlite::migrations();
+  ASSERT_GE(migs.size(), 15u);
+  std::string sql = "BEGIN;";
+  for (size_t i = 0; i < 14; ++i) sql += migs[i];
+  sql +=
+      "PRAGMA user_version=14;"
+      "INSERT INTO organisations(id,ods_code,name,short_name,open,created_at) VALUES(1,'RXA','A','a',1,1);"
+      "INSERT INTO accounts(id,address,display_name,org_id,kind,state,roles,quota_bytes,created_at) "
+      "  VALUES(1,'old@a.nhs.uk','Old',1,'person','active','user',0,1);"
+      "INSERT INTO api_tokens(token_hash,account_id,name,created_at) VALUES('oldhash',1,'ci',5);"
+      "COMMIT;";
+  std::string err;
+  ASSERT_EQ(raw_exec(sql, &err), SQLITE_OK) << err;
+  auto s = open();
+  auto t = MUST(s->api_token("oldhash"));
+  EXPECT_EQ(t.account_id, 1);
+  EXPECT_EQ(t.name, "ci");
+  EXPECT_EQ(t.created_at, 5);
+  EXPECT_GT(t.id, 0);
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_NEAR(static_cast<double>(t.expires_at), static_cast<double>(now + 90 * 86400), 120.0);
+  EXPECT_EQ(MUST(s->api_tokens(1)).size(), 1u);
 }
 
 // A database written by the previous schema version is migrated on open, and keeps
