@@ -21,7 +21,10 @@ struct Config {
   struct Server {
     std::filesystem::path data_dir = "var";
     std::string hostname = "localhost";
-    std::string user = "nobody";   // when started as root: drop to this user after binding
+    // When started as root: drop to this user after binding. A user of its own (created by
+    // `make run` and the packaging), not "nobody", which other daemons share: a uid that
+    // another compromised daemon also runs as could read the mail and the keys.
+    std::string user = "caremail";
     int shutdown_grace_seconds = 10;
     int worker_threads = 12;         // bounded pool for blocking work (SQLite, fsync, MIME); see bench/README.md
     int password_check_threads = 1;  // Argon2id checks at once (64 MiB each); logins queue beyond

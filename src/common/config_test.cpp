@@ -24,7 +24,8 @@ TEST(ParseConfig, EmptyTextGivesTheDocumentedDefaults) {
   const Config& c = *r;
   EXPECT_EQ(c.server.data_dir, fs::path("var"));
   EXPECT_EQ(c.server.hostname, "localhost");
-  EXPECT_EQ(c.server.user, "nobody");
+  // A user of its own, not "nobody" (shared with other daemons).
+  EXPECT_EQ(c.server.user, "caremail");
   EXPECT_TRUE(c.smtp.require_tls_mx.empty());
   EXPECT_EQ(c.server.shutdown_grace_seconds, 10);
   EXPECT_EQ(c.server.worker_threads, 12);
@@ -66,7 +67,7 @@ TEST(ParseConfig, EveryOptionIsReadWithANonDefaultValue) {
 [server]
 data_dir = "/srv/caremail"
 hostname = "mail.care.example"
-user = "caremail"
+user = "mailsvc"
 shutdown_grace_seconds = 3
 worker_threads = 16
 
@@ -111,7 +112,7 @@ max_message_bytes = 4096
   const Config& c = *r;
   EXPECT_EQ(c.server.data_dir, fs::path("/srv/caremail"));
   EXPECT_EQ(c.server.hostname, "mail.care.example");
-  EXPECT_EQ(c.server.user, "caremail");
+  EXPECT_EQ(c.server.user, "mailsvc");
   EXPECT_EQ(c.server.shutdown_grace_seconds, 3);
   EXPECT_EQ(c.server.worker_threads, 16);
   EXPECT_EQ(c.national.domain, "nhs.example");
