@@ -269,11 +269,8 @@ int run_daemon(DaemonOptions opts) {
     log::info("startup.privileges_dropped", {{"user", drop->name}, {"uid", static_cast<int64_t>(drop->uid)}});
   }
 
-  fs::create_directories(cfg.server.data_dir / "run", ec);
-  if (!write_private_file(cfg.server.data_dir / "run" / "ports.json", ports + "\n"))
-    return fatal("cannot write " + (cfg.server.data_dir / "run" / "ports.json").string());
-
-  // Graceful stop on SIGTERM/SIGINT.
+  // Graceful stop on SIGTERM/SIGINT, installed before ports.json says the daemon is up: a
+  // supervisor (or test) that signals as soon as it sees the file must not kill it outright.
   asio::signal_set signals(server.io(), SIGINT, SIGTERM);
   auto grace = std::chrono::seconds(cfg.server.shutdown_grace_seconds);
   signals.async_wait([&](const boost::system::error_code& e, int sig) {
@@ -281,6 +278,10 @@ int run_daemon(DaemonOptions opts) {
     log::info("server.signal", {{"signal", sig}});
     server.shutdown(grace);
   });
+
+  fs::create_directories(cfg.server.data_dir / "run", ec);
+  if (!write_private_file(cfg.server.data_dir / "run" / "ports.json", ports + "\n"))
+    return fatal("cannot write " + (cfg.server.data_dir / "run" / "ports.json").string());
 
   // Password expiry reminders (PRODUCT.md S4): shortly after start, then every
   // password.expiry_check_seconds; each reminder goes once (AdminService remembers which).
