@@ -372,7 +372,10 @@ required_for_administrators = false
     def start(self):
         logf = open(self.logpath, "a")
         self.proc = subprocess.Popen([self.bin, "--config", self.conf], stdout=logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     # A password of our own: a generated one must be changed first.
+                                     env=dict(os.environ, CAREMAIL_ADMIN_PASSWORD=os.environ.get(
+                                         "CAREMAIL_ADMIN_PASSWORD", "bench-admin-password-1")))
         ports_file = os.path.join(self.data, "run", "ports.json")
         end = time.time() + 600
         while not os.path.exists(ports_file):

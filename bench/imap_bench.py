@@ -254,7 +254,10 @@ allow_plaintext_auth_on_loopback = true
         self.starts += 1
         self.logf = open(os.path.join(self.dir, "caremaild.log"), "a")
         self.proc = subprocess.Popen([self.bin, "--config", self.conf], stdout=self.logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     # A password of our own: a generated one must be changed first.
+                                     env=dict(os.environ, CAREMAIL_ADMIN_PASSWORD=os.environ.get(
+                                         "CAREMAIL_ADMIN_PASSWORD", "bench-admin-password-1")))
         ports_file = os.path.join(self.data, "run", "ports.json")
         end = time.time() + 60
         while not os.path.exists(ports_file):

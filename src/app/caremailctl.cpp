@@ -99,6 +99,13 @@ int report(const std::pair<int, std::string>& r, bool raw_json, const std::funct
     std::string detail = body;
     if (!ec && v.is_object() && v.as_object().contains("detail")) detail = json::value_to<std::string>(v.at("detail"));
     std::cerr << "caremailctl: " << status << ": " << detail << "\n";
+    // A forced change restricts the account's API token too (the first administrator's
+    // one-time password is changed at first use): say how to get out of it.
+    if (status == 403 && detail == "change your password first")
+      std::cerr << "caremailctl: the account this API token belongs to must choose a new password before anything "
+                   "else (a one-time or reset password): run 'caremailctl password set --current ADDRESS' with its address "
+                   "(caremaild printed it at first start) and give the one-time password, then the new one; "
+                   "or sign in on the web\n";
     return 1;
   }
   if (raw_json || ec || !pretty) {

@@ -1,9 +1,11 @@
 // caremaild: the Caremail service daemon.
 //
 // SECURITY: caremaild may be started as root so that it can bind privileged ports; it
-// binds every listener first and then drops to [server] user before it accepts a single
+// binds every listener first and then drops to [server] user (default "caremail", a user
+// of its own: "nobody" is shared with other daemons) before it accepts a single
 // connection or reads any client input. It trusts its configuration file, its data
-// directory (which it keeps owner-only) and nothing that arrives over the network:
+// directory (which it keeps owner-only, refusing to start when a key or token file in it
+// is readable by group or others) and nothing that arrives over the network:
 // every front-end bounds and validates its input before calling the core services,
 // which authorise every action. Secrets (passwords, tokens, keys) are never logged.
 #include <cstdlib>

@@ -49,13 +49,21 @@ int fatal(const std::string& msg) {
   return 1;
 }
 
+// Written whole or not at all, mode 0600, and durable once this returns: the file and then
+// its directory entry are synced (a crash after rename() could otherwise lose the name, and
+// with it the only copy of the operator's API token).
 bool write_private_file(const fs::path& p, const std::string& content) {
   std::string tmp = p.string() + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return false;
   bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) && ::fsync(fd) == 0;
   ::close(fd);
-  return ok && ::rename(tmp.c_str(), p.c_str()) == 0;
+  if (!ok || ::rename(tmp.c_str(), p.c_str()) != 0) return false;
+  int dfd = ::open(p.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return false;
+  ok = ::fsync(dfd) == 0;
+  ::close(dfd);
+  return ok;
 }
 
 // When started as root with [server] user set: the uid/gid to become.
@@ -69,7 +77,8 @@ std::optional<DropTo> privilege_target(const Config& c, std::string& err) {
   if (::geteuid() != 0 || c.server.user.empty()) return std::nullopt;
   struct passwd* pw = ::getpwnam(c.server.user.c_str());
   if (!pw) {
-    err = "server.user: no such user '" + c.server.user + "'; create it or set server.user = \"\" to stay root";
+    err = "server.user: no such user '" + c.server.user + "'; create it (useradd --system --no-create-home "
+          "--shell /usr/sbin/nologin " + c.server.user + "), or set server.user to an existing user of its own";
     return std::nullopt;
   }
   return DropTo{pw->pw_uid, pw->pw_gid, c.server.user};
@@ -116,6 +125,17 @@ int run_daemon(DaemonOptions opts) {
     log::warn("startup.running_as_root", {{"hint", "set server.user to drop privileges after binding"}});
   }
 
+  // Secrets in the data directory must be the service's alone (the blob key is checked
+  // where it is read, crypto::load_or_create_key).
+  fs::path token_file = cfg.server.data_dir / "admin.token";
+  if (Status s = crypto::check_private_mode(token_file, "the operator's API token"); !s) return fatal(s.error().message);
+  if (Status s = crypto::check_private_mode(cfg.tls_dir() / "key.pem", "the TLS private key"); !s)
+    return fatal(s.error().message);
+  // A configured key may be shared with its group (Debian's ssl-cert group), never others.
+  if (!cfg.tls.key_file.empty())
+    if (Status s = crypto::check_private_mode(cfg.tls.key_file, "the TLS private key (tls.key_file)", 040); !s)
+      return fatal(s.error().message);
+
   auto storage = open_storage(cfg);
   if (!storage) return fatal(storage.error().message);
   auto& store = storage->store;
@@ -152,16 +172,24 @@ int run_daemon(DaemonOptions opts) {
   DirectoryService directory(*store, cfg);
   if (Status s = directory.load(); !s) return fatal("directory: " + s.error().message);
   admin.set_observer([&directory](AccountId id) { directory.refresh(id); });
-  fs::path token_file = cfg.server.data_dir / "admin.token";
   if (boot->created) {
     if (!write_private_file(token_file, boot->api_token + "\n"))
       return fatal("cannot write " + token_file.string());
-    log::info("bootstrap.created", {{"admin", boot->admin_address}, {"token_file", token_file.string()}});
+    log::info("bootstrap.created", {{"admin", boot->admin_address}, {"token_file", token_file.string()},
+                                    {"must_change_password", boot->admin_password.empty() ? "no" : "yes"}});
     // Shown once, on the terminal, never in the log.
     std::cout << "\n  First national administrator: " << boot->admin_address << "\n";
     if (!boot->admin_password.empty())
       std::cout << "  One-time password:            " << boot->admin_password << "\n";
-    std::cout << "  API token for caremailctl:    " << token_file.string() << "\n\n" << std::flush;
+    std::cout << "  API token for caremailctl:    " << token_file.string() << "\n";
+    if (!boot->admin_password.empty())
+      // The password was on a terminal (scroll-back, a CI log): until it is replaced the
+      // account, and its API token, can do nothing but choose a new one (AdminService::bootstrap).
+      std::cout << "\n  The one-time password must be changed before anything else, by the CLI:\n"
+                << "    caremailctl password set --current " << boot->admin_address
+                << "   (the one-time password, then the new one)\n"
+                << "  or by signing in on the web; until then caremailctl is refused.\n";
+    std::cout << "\n" << std::flush;
   }
   if (!boot->created) {
     // API tokens end (api.operator_token_seconds): the operator's one is renewed here when
@@ -255,11 +283,8 @@ int run_daemon(DaemonOptions opts) {
     log::info("startup.privileges_dropped", {{"user", drop->name}, {"uid", static_cast<int64_t>(drop->uid)}});
   }
 
-  fs::create_directories(cfg.server.data_dir / "run", ec);
-  if (!write_private_file(cfg.server.data_dir / "run" / "ports.json", ports + "\n"))
-    return fatal("cannot write " + (cfg.server.data_dir / "run" / "ports.json").string());
-
-  // Graceful stop on SIGTERM/SIGINT.
+  // Graceful stop on SIGTERM/SIGINT, installed before ports.json says the daemon is up: a
+  // supervisor (or test) that signals as soon as it sees the file must not kill it outright.
   asio::signal_set signals(server.io(), SIGINT, SIGTERM);
   auto grace = std::chrono::seconds(cfg.server.shutdown_grace_seconds);
   signals.async_wait([&](const boost::system::error_code& e, int sig) {
@@ -267,6 +292,10 @@ int run_daemon(DaemonOptions opts) {
     log::info("server.signal", {{"signal", sig}});
     server.shutdown(grace);
   });
+
+  fs::create_directories(cfg.server.data_dir / "run", ec);
+  if (!write_private_file(cfg.server.data_dir / "run" / "ports.json", ports + "\n"))
+    return fatal("cannot write " + (cfg.server.data_dir / "run" / "ports.json").string());
 
   // Password expiry reminders (PRODUCT.md S4): shortly after start, then every
   // password.expiry_check_seconds; each reminder goes once (AdminService remembers which).

@@ -156,6 +156,60 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
   return ep;
 }
 
+namespace {
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return out;
+}
+
+// A host name (letters, digits, '-', dots between non-empty labels), optionally "*." first.
+bool valid_host_pattern(std::string_view h) {
+  if (h.rfind("*.", 0) == 0) h.remove_prefix(2);
+  if (h.empty() || h.size() > 253 || h.front() == '.' || h.back() == '.') return false;
+  size_t label = 0;
+  for (char ch : h) {
+    if (ch == '.') {
+      if (label == 0) return false;
+      label = 0;
+    } else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-') {
+      if (++label > 63) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_ip_address(const std::string& h) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+std::optional<Config::Smtp::MxPin> parse_mx_pin(std::string_view text) {
+  auto eq = text.find('=');
+  if (eq == std::string_view::npos) return std::nullopt;
+  Config::Smtp::MxPin pin;
+  pin.domain = lower_ascii(text.substr(0, eq));
+  if (!valid_host_pattern(pin.domain)) return std::nullopt;
+  std::string_view rest = text.substr(eq + 1);
+  while (true) {
+    auto comma = rest.find(',');
+    std::string host = lower_ascii(rest.substr(0, comma));
+    while (!host.empty() && host.front() == ' ') host.erase(host.begin());
+    while (!host.empty() && host.back() == ' ') host.pop_back();
+    if (!valid_host_pattern(host) && !is_ip_address(host)) return std::nullopt;
+    pin.hosts.push_back(std::move(host));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return pin;
+}
+
 Result<Config> parse_config(std::string_view text, std::string_view origin) {
   Config c;
   toml::table root;
@@ -216,6 +270,8 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("smtp", "app_max_recipients_per_hour", c.smtp.app_max_recipients_per_hour));
   CM_TRY(r.get("smtp", "relay_routes", c.smtp.relay_routes));
   CM_TRY(r.get("smtp", "require_tls_domains", c.smtp.require_tls_domains));
+  std::vector<std::string> mx_pins;
+  CM_TRY(r.get("smtp", "require_tls_mx", mx_pins));
   CM_TRY(r.get("smtp", "retry_schedule_seconds", c.smtp.retry_schedule_seconds));
   CM_TRY(r.get("smtp", "max_queue_seconds", c.smtp.max_queue_seconds));
   CM_TRY(r.get("smtp", "delay_notice_seconds", c.smtp.delay_notice_seconds));
@@ -392,6 +448,17 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
     auto eq = route.find('=');
     if (eq == std::string::npos || eq == 0 || !parse_endpoint(route.substr(eq + 1)))
       return bad(origin, "smtp.relay_routes", "'" + route + "' is not domain=ip:port (use * for every domain)");
+  }
+  for (const auto& pin : mx_pins) {
+    auto p = parse_mx_pin(pin);
+    if (!p)
+      return bad(origin, "smtp.require_tls_mx",
+                 "'" + pin + "' is not domain=host[,host...] (a host is a name, *.name for one label, or an IP "
+                 "address), e.g. \"partner.example=mx1.partner.example,mx2.partner.example\"");
+    for (const auto& other : c.smtp.require_tls_mx)
+      if (other.domain == p->domain)
+        return bad(origin, "smtp.require_tls_mx", "'" + p->domain + "' is pinned twice; list all its hosts in one entry");
+    c.smtp.require_tls_mx.push_back(std::move(*p));
   }
   for (auto [v, name] : {std::pair{c.smtp.max_messages_per_hour, "smtp.max_messages_per_hour"},
                          std::pair{c.smtp.max_recipients_per_hour, "smtp.max_recipients_per_hour"},

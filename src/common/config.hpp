@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,10 @@ struct Config {
   struct Server {
     std::filesystem::path data_dir = "var";
     std::string hostname = "localhost";
-    std::string user = "nobody";   // when started as root: drop to this user after binding
+    // When started as root: drop to this user after binding. A user of its own (created by
+    // `make run` and the packaging), not "nobody", which other daemons share: a uid that
+    // another compromised daemon also runs as could read the mail and the keys.
+    std::string user = "caremail";
     int shutdown_grace_seconds = 10;
     int worker_threads = 12;         // bounded pool for blocking work (SQLite, fsync, MIME); see bench/README.md
     int password_check_threads = 1;  // Argon2id checks at once (64 MiB each); logins queue beyond
@@ -119,6 +123,16 @@ struct Config {
     std::vector<std::string> relay_routes;
     // Domains only ever reached over verified TLS ("example.org" or "*.gsi.gov.uk").
     std::vector<std::string> require_tls_domains;
+    // Require-TLS domains whose mail servers are pinned by name, because DNS (which gives
+    // the MX names the certificate is checked against) can be spoofed: "domain=host,host".
+    // The domain as in require_tls_domains; a host is a name, "*.name" (one label, as
+    // MTA-STS matches) or an IP address (a relay route). A pinned domain is require-TLS;
+    // only pinned hosts are connected to, and the certificate must be valid for that name.
+    struct MxPin {
+      std::string domain;              // lower case; "*.x" for x and its sub-domains
+      std::vector<std::string> hosts;  // lower case patterns
+    };
+    std::vector<MxPin> require_tls_mx;
     // Waits between attempts; the last one repeats.
     std::vector<int> retry_schedule_seconds{60, 300, 900, 1800, 3600, 7200, 14400};
     int max_queue_seconds = 5 * 24 * 3600;    // then the sender gets a failure report
@@ -271,6 +285,10 @@ Result<Config> load_config(const std::filesystem::path& file);
 
 // Parses TOML text (for tests); `origin` names the source in messages.
 Result<Config> parse_config(std::string_view text, std::string_view origin);
+
+// One smtp.require_tls_mx entry, "domain=host[,host...]", lower-cased; nullopt when it is
+// not one (a domain or host that is not a name, "*.name" or, for hosts, an IP address).
+std::optional<Config::Smtp::MxPin> parse_mx_pin(std::string_view text);
 
 // "host:port", "[v6]:port" -> Endpoint.
 Result<Endpoint> parse_endpoint(std::string_view text);

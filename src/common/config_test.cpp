@@ -24,7 +24,9 @@ TEST(ParseConfig, EmptyTextGivesTheDocumentedDefaults) {
   const Config& c = *r;
   EXPECT_EQ(c.server.data_dir, fs::path("var"));
   EXPECT_EQ(c.server.hostname, "localhost");
-  EXPECT_EQ(c.server.user, "nobody");
+  // A user of its own, not "nobody" (shared with other daemons).
+  EXPECT_EQ(c.server.user, "caremail");
+  EXPECT_TRUE(c.smtp.require_tls_mx.empty());
   EXPECT_EQ(c.server.shutdown_grace_seconds, 10);
   EXPECT_EQ(c.server.worker_threads, 12);
   EXPECT_EQ(c.national.domain, "care.example");
@@ -78,7 +80,7 @@ TEST(ParseConfig, EveryOptionIsReadWithANonDefaultValue) {
 [server]
 data_dir = "/srv/caremail"
 hostname = "mail.care.example"
-user = "caremail"
+user = "mailsvc"
 shutdown_grace_seconds = 3
 worker_threads = 16
 
@@ -129,7 +131,7 @@ max_message_bytes = 4096
   const Config& c = *r;
   EXPECT_EQ(c.server.data_dir, fs::path("/srv/caremail"));
   EXPECT_EQ(c.server.hostname, "mail.care.example");
-  EXPECT_EQ(c.server.user, "caremail");
+  EXPECT_EQ(c.server.user, "mailsvc");
   EXPECT_EQ(c.server.shutdown_grace_seconds, 3);
   EXPECT_EQ(c.server.worker_threads, 16);
   EXPECT_EQ(c.national.domain, "nhs.example");
@@ -256,10 +258,37 @@ const BadCase kBadCases[] = {
     {"backend", "[storage]\nbackend = \"postgres\"\n", "storage.backend", "must be \"sqlite\""},
     {"zero_batch", "[storage]\ngroup_commit_max_batch = 0\n", "storage.group_commit_max_batch", "at least 1"},
     {"tiny_message_limit", "[quota]\nmax_message_bytes = 1023\n", "quota.max_message_bytes", "at least 1024"},
+    {"mx_pin_no_hosts", "[smtp]\nrequire_tls_mx = [\"partner.example\"]\n", "smtp.require_tls_mx",
+     "is not domain=host"},
+    {"mx_pin_empty_host", "[smtp]\nrequire_tls_mx = [\"partner.example=mx1.partner.example,\"]\n",
+     "smtp.require_tls_mx", "is not domain=host"},
+    {"mx_pin_wildcard_inside", "[smtp]\nrequire_tls_mx = [\"partner.example=mx.*.partner.example\"]\n",
+     "smtp.require_tls_mx", "*.name for one label"},
+    {"mx_pin_bare_star", "[smtp]\nrequire_tls_mx = [\"partner.example=*\"]\n", "smtp.require_tls_mx",
+     "is not domain=host"},
+    {"mx_pin_port", "[smtp]\nrequire_tls_mx = [\"partner.example=mx1.partner.example:25\"]\n",
+     "smtp.require_tls_mx", "is not domain=host"},
+    {"mx_pin_twice", "[smtp]\nrequire_tls_mx = [\"a.example=mx.a.example\", \"A.example=mx2.a.example\"]\n",
+     "smtp.require_tls_mx", "pinned twice"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, RefusedConfig, ::testing::ValuesIn(kBadCases),
                          [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ParseConfig, MxPinsAreParsedLowerCase) {
+  auto r = parse_config(
+      "[smtp]\nrequire_tls_mx = [\"Partner.Example=MX1.partner.example, mx2.partner.example\", "
+      "\"*.gsi.gov.uk=*.gsi.gov.uk\", \"routed.example=127.0.0.1,::1\"]\n",
+      "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const auto& pins = r->smtp.require_tls_mx;
+  ASSERT_EQ(pins.size(), 3u);
+  EXPECT_EQ(pins[0].domain, "partner.example");
+  EXPECT_EQ(pins[0].hosts, (std::vector<std::string>{"mx1.partner.example", "mx2.partner.example"}));
+  EXPECT_EQ(pins[1].domain, "*.gsi.gov.uk");
+  EXPECT_EQ(pins[1].hosts, std::vector<std::string>{"*.gsi.gov.uk"});
+  EXPECT_EQ(pins[2].hosts, (std::vector<std::string>{"127.0.0.1", "::1"}));
+}
 
 TEST(ParseConfig, BoundaryValuesAreAccepted) {
   auto r = parse_config(

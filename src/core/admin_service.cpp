@@ -180,7 +180,12 @@ Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string
   if (!acct) return acct.error();
   std::string hash = crypto::hash_password(password);
   if (hash.empty()) return make_error(Errc::temporary, "out of memory hashing the password");
-  if (Status s = store_.set_password_hash(acct->id, hash, now(), false, static_cast<size_t>(config_.password.history));
+  // A generated password was printed on a terminal: it must be changed at first use, so a
+  // sign-in gets the forced-change flow and the account's API token (caremailctl) may only
+  // set the password until then. One the operator chose (CAREMAIL_ADMIN_PASSWORD) is theirs.
+  bool must_change = !out.admin_password.empty();
+  if (Status s = store_.set_password_hash(acct->id, hash, now(), must_change,
+                                          static_cast<size_t>(config_.password.history));
       !s)
     return s.error();
   // RFC 5321 4.5.1: postmaster@ every domain must reach a person; on the national

@@ -164,9 +164,14 @@ TEST_F(AdminServiceTest, BootstrapCreatesNationalOrgAdminPasswordAndTokenOnce) {
   ASSERT_TRUE(by_pw.ok()) << by_pw.error().message;
   EXPECT_EQ(by_pw->account_id, acct->id);
   EXPECT_TRUE(by_pw->has(Role::national_admin));
+  // The generated password was printed on a terminal: it is changed at first use, and until
+  // then the account's token (caremailctl's) is restricted like the account.
+  EXPECT_TRUE(acct->must_change_password);
+  EXPECT_TRUE(by_pw->must_change_password);
   auto by_token = admin_->authenticate_token(boot_.api_token);
   ASSERT_TRUE(by_token.ok()) << by_token.error().message;
   EXPECT_EQ(by_token->account_id, acct->id);
+  EXPECT_TRUE(by_token->restricted());
 
   // The first three audit events tell the story.
   auto ev = audit_after(0);
@@ -213,7 +218,12 @@ TEST_F(AdminServiceTest, BootstrapWithGivenAddressAndPassword) {
   EXPECT_EQ(b->admin_address, "root@care.example");
   EXPECT_EQ(b->admin_password, "");  // not generated: not echoed
   EXPECT_FALSE(b->api_token.empty());
-  EXPECT_TRUE(admin.authenticate_password("root@care.example", "a sufficiently long one").ok());
+  auto p = admin.authenticate_password("root@care.example", "a sufficiently long one");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_FALSE(p->must_change_password) << "the operator chose it: no forced change";
+  auto t = admin.authenticate_token(b->api_token);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_FALSE(t->restricted());
 }
 
 TEST_F(AdminServiceTest, CreateOrganisationOnlyByNationalAdmin) {

@@ -123,6 +123,22 @@ bool equal_ct(std::string_view a, std::string_view b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+Status check_private_mode(const std::filesystem::path& file, std::string_view what, unsigned allowed) {
+  struct stat st{};
+  if (::stat(file.c_str(), &st) != 0) return {};  // absent: whoever creates it makes it 0600
+  unsigned extra = static_cast<unsigned>(st.st_mode) & 077u & ~allowed;
+  if (extra == 0) return {};
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode) & 07777u);
+  return make_error(Errc::permission_denied,
+                    file.string() + ": " + std::string(what) + " is readable by " +
+                        ((extra & 070u) && (extra & 007u) ? "its group and others"
+                         : (extra & 070u)                 ? "its group"
+                                                          : "others") +
+                        " (mode " + mode + "); refusing to start: run 'chmod 600 " + file.string() +
+                        "' and consider the secret exposed (who else could have read it?)");
+}
+
 Result<Key> load_or_create_key(const std::filesystem::path& file) {
   Key key{};
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -135,6 +151,9 @@ Result<Key> load_or_create_key(const std::filesystem::path& file) {
       return make_error(Errc::corrupt, file.string() +
                         ": blob key file is not exactly 32 bytes; restore it from backup "
                         "(without it stored mail cannot be read)");
+    // Whoever can read the key can read every stored message: a copy restored with the
+    // wrong mode, or a umask of 022, must not go unnoticed.
+    if (Status s = check_private_mode(file, "the blob key"); !s) return s.error();
     return key;
   }
   if (errno != ENOENT)

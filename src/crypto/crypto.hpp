@@ -59,8 +59,15 @@ bool equal_ct(std::string_view a, std::string_view b);
 // At-rest key for blobs (XChaCha20-Poly1305, 32 bytes).
 using Key = std::array<unsigned char, 32>;
 
+// Ok when `file` does not exist or gives no permission to its group or others beyond
+// `allowed` (e.g. 040: group-readable, for TLS keys shared through a group such as Debian's
+// ssl-cert); else Errc::permission_denied with a message naming the file, `what` it is and
+// the fix (chmod 600).
+Status check_private_mode(const std::filesystem::path& file, std::string_view what, unsigned allowed = 0);
+
 // Reads the key file, or creates it (mode 0600, directory 0700) when it does not exist.
-// A key file of the wrong size is an error, never silently replaced.
+// A key file of the wrong size is an error, never silently replaced; an existing one that
+// its group or others may read is refused (check_private_mode).
 Result<Key> load_or_create_key(const std::filesystem::path& file);
 
 // Seals `plain` with a random nonce; `aad` binds the ciphertext to its identity (the blob

@@ -270,6 +270,28 @@ TEST(KeyFile, WrongSizeIsCorruptAndTheFileIsNotReplaced) {
   }
 }
 
+TEST(KeyFile, ReadableByGroupOrOthersIsRefused) {
+  TempDir d;
+  fs::path file = d.path() / "keys" / "blob.key";
+  ASSERT_TRUE(load_or_create_key(file).ok());
+  for (mode_t mode : {0644, 0640, 0604, 0660, 0602}) {
+    SCOPED_TRACE(mode);
+    ASSERT_EQ(::chmod(file.c_str(), mode), 0);
+    auto k = load_or_create_key(file);
+    ASSERT_FALSE(k.ok());
+    EXPECT_EQ(k.error().code, Errc::permission_denied);
+    EXPECT_NE(k.error().message.find(file.string()), std::string::npos) << k.error().message;
+    EXPECT_NE(k.error().message.find("chmod 600"), std::string::npos) << k.error().message;
+  }
+  ASSERT_EQ(::chmod(file.c_str(), 0400), 0);  // read-only for the owner is fine
+  EXPECT_TRUE(load_or_create_key(file).ok());
+  // A group-readable file where the caller allows it (TLS keys and the ssl-cert group).
+  ASSERT_EQ(::chmod(file.c_str(), 0640), 0);
+  EXPECT_TRUE(check_private_mode(file, "the TLS key", 040).ok());
+  EXPECT_FALSE(check_private_mode(file, "the TLS key").ok());
+  EXPECT_TRUE(check_private_mode(d.path() / "absent", "nothing").ok());
+}
+
 TEST(KeyFile, UnreadablePathIsAnIoErrorNamingThePath) {
   TempDir d;
   fs::path not_a_dir = d.path() / "file";

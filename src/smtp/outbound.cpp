@@ -16,6 +16,7 @@
 #include "net/deadline.hpp"
 #include "net/proto_stream.hpp"
 #include "smtp/command.hpp"
+#include "smtp/mx_pins.hpp"
 
 namespace caremail::smtp {
 
@@ -361,35 +362,57 @@ asio::awaitable<AttemptResult> OutboundQueue::attempt(const OutboundEntry& e, co
   using Kind = AttemptResult::Kind;
   const auto& cfg = config_.smtp;
   AttemptResult res;
+  // A pinned domain (smtp.require_tls_mx) goes only to the hosts the configuration names,
+  // whatever DNS or a route says; the others are never connected to (mx_pins.hpp).
+  const Config::Smtp::MxPin* pin = mx_pin_for(e.domain, cfg.require_tls_mx);
+  std::vector<std::string> unpinned;
   // Where to go: a static route, or the domain's MX hosts.
   std::vector<Target> targets;
+  bool routed = false;
   for (const auto& route : cfg.relay_routes) {
     auto eq = route.find('=');
     std::string dom = route.substr(0, eq);
     if (dom == "*" || domain_matches(e.domain, {dom})) {
+      routed = true;
       auto ep = parse_endpoint(route.substr(eq + 1));
-      if (ep) targets.push_back({ep->host, ep->host, ep->port});
+      if (ep && pin && !mx_pinned(ep->host, *pin)) unpinned.push_back(ep->host);
+      else if (ep) targets.push_back({ep->host, ep->host, ep->port});
       break;
     }
   }
-  if (targets.empty()) {
+  if (!routed) {
     auto lookup = [d = e.domain, servers = cfg.dns_servers] { return mx_hosts(d, servers); };
     auto hosts = co_await server_.blocking(std::move(lookup));
     asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
     const auto port = static_cast<uint16_t>(cfg.mx_port);
     const std::string service = std::to_string(port);  // named: no temporaries inside co_await (GCC 12)
     for (const auto& h : hosts) {
+      if (pin && !mx_pinned(h, *pin)) {
+        unpinned.push_back(h);
+        continue;
+      }
       auto [ec, results] = co_await resolver.async_resolve(h, service, asio::as_tuple(asio::use_awaitable));
       if (ec) continue;
       for (const auto& r : results) targets.push_back({h, r.endpoint().address().to_string(), port});
     }
-    if (targets.empty()) {
-      res.kind = Kind::temporary;
-      res.reply = "cannot find a mail server for " + e.domain + " (DNS)";
-      co_return res;
-    }
   }
-  bool require_tls = e.require_tls || domain_matches(e.domain, cfg.require_tls_domains);
+  if (targets.empty() && !unpinned.empty()) {
+    // The mail waits (and is finally bounced) rather than going to a server nobody chose.
+    std::string names;
+    for (const auto& h : unpinned) names += (names.empty() ? "" : ", ") + sanitize(h);
+    log::warn("outbound.mx_not_pinned", {{"queue_id", e.queue_id}, {"domain", e.domain}, {"hosts", names}});
+    res.kind = Kind::temporary;
+    res.reply = "not sent: " + e.domain + " may only be reached through the mail servers pinned in "
+                "smtp.require_tls_mx, and " + names + " is not one of them (check DNS for tampering, or the pin "
+                "if the domain moved its mail)";
+    co_return res;
+  }
+  if (!routed && targets.empty()) {
+    res.kind = Kind::temporary;
+    res.reply = "cannot find a mail server for " + e.domain + " (DNS)";
+    co_return res;
+  }
+  bool require_tls = e.require_tls || pin || domain_matches(e.domain, cfg.require_tls_domains);
   const auto timeout = std::chrono::seconds(cfg.connect_timeout_seconds);
   const auto cmd_timeout = std::chrono::seconds(300);
 

@@ -4,7 +4,11 @@
 // SECURITY: this talks to servers on the internet. A domain in smtp.require_tls_domains
 // is never sent in clear: no STARTTLS, a failed handshake or a certificate that does not
 // verify for the host is a temporary failure (and, when the queue time runs out, a failure
-// report), never a fallback. Everything the far side says is treated as untrusted text:
+// report), never a fallback. The host is the MX name DNS gave, so a spoofed DNS answer
+// naming the attacker's server (with a valid certificate for its own name) would pass: a
+// domain pinned in smtp.require_tls_mx is sent only to the hosts named there, whose
+// certificate must be valid for that name; an MX outside the pin is never connected to
+// and the mail waits (smtp/mx_pins.hpp says what this does not cover). Everything the far side says is treated as untrusted text:
 // bounded, and quoted in reports, never interpreted.
 #pragma once
 

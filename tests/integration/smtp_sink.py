@@ -5,7 +5,8 @@ python3, where the package lives). Behaviour by recipient local part:
   reject-...@   550 5.1.1 No such user here
   anything else accepted
 
-Accepted messages are written to OUTDIR/<n>.eml with the envelope in OUTDIR/<n>.json.
+Accepted messages are written to OUTDIR/<n>.eml with the envelope in OUTDIR/<n>.json;
+every connection adds a line to OUTDIR/connections (tests that a server is never used).
 Usage: smtp_sink.py PORT OUTDIR [--tls CERT KEY] [--require-tls] [--dsn]
 """
 import asyncio
@@ -59,10 +60,16 @@ def main():
         tls.load_cert_chain(args[i + 1], args[i + 2])
     os.makedirs(outdir, exist_ok=True)
 
+    class CountingSMTP(SMTP):
+        def connection_made(self, transport):
+            with open(os.path.join(outdir, "connections"), "a") as f:
+                f.write("connection\n")
+            super().connection_made(transport)
+
     class Sink(Controller):
         def factory(self):
-            return SMTP(self.handler, tls_context=tls, require_starttls="--require-tls" in args,
-                        enable_SMTPUTF8=True, decode_data=False, ident="sink")
+            return CountingSMTP(self.handler, tls_context=tls, require_starttls="--require-tls" in args,
+                                enable_SMTPUTF8=True, decode_data=False, ident="sink")
 
     c = Sink(Handler(outdir), hostname="127.0.0.1", port=port)
     c.start()

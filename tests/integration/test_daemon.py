@@ -1,17 +1,21 @@
 """caremaild as a process: configuration errors, TLS, limits, graceful shutdown,
 privilege drop, corrupt data detected and never served."""
+import imaplib
+import json
 import os
 import pathlib
 import pwd
+import re
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import CAREMAILD, Daemon, make_message
+from harness import ADMIN, CAREMAILD, Daemon, make_message
 
 
 def run_with_config(text):
@@ -155,6 +159,159 @@ class ProcessTest(unittest.TestCase):
         finally:
             d.cleanup()
             subprocess.run(["rm", "-rf", parent])
+
+
+def start_without_admin_password(d, timeout=30):
+    """Starts `d` the way a first `make run` does: no CAREMAIL_ADMIN_PASSWORD, so caremaild
+    generates the first administrator's one-time password and prints it. Returns it."""
+    env = {k: v for k, v in os.environ.items() if k != "CAREMAIL_ADMIN_PASSWORD"}
+    env["CAREMAIL_ADMIN_ADDRESS"] = ADMIN
+    d.log = open(d.log_path, "ab")
+    d.proc = subprocess.Popen([CAREMAILD, "--config", d.config_path], stdout=d.log, stderr=subprocess.STDOUT, env=env)
+    ports_file = os.path.join(d.data_dir, "run", "ports.json")
+    deadline = time.time() + timeout
+    while not os.path.exists(ports_file):
+        if d.proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("caremaild did not start:\n" + d.read_log())
+        time.sleep(0.05)
+    time.sleep(0.1)
+    with open(ports_file) as f:
+        d.ports = json.load(f)
+    with open(os.path.join(d.data_dir, "admin.token")) as f:
+        d.token = f.read().strip()
+    m = re.search(r"One-time password:\s+(\S+)", d.read_log())
+    assert m, d.read_log()
+    return m.group(1)
+
+
+class SecretsTest(unittest.TestCase):
+    def test_secret_files_readable_by_others_refuse_to_start(self):
+        d = Daemon()
+        try:
+            d.start()
+            d.stop()
+            for rel, mode in (("keys/blob.key", 0o644), ("keys/blob.key", 0o640), ("tls/key.pem", 0o644),
+                              ("admin.token", 0o604)):
+                with self.subTest(file=rel, mode=oct(mode)):
+                    path = os.path.join(d.data_dir, rel)
+                    os.chmod(path, mode)
+                    with self.assertRaises(RuntimeError) as cm:
+                        d.start()
+                    self.assertNotEqual(d.proc.returncode, 0)
+                    self.assertIn(path + ": ", str(cm.exception))
+                    self.assertIn("readable by", str(cm.exception))
+                    self.assertIn(f"chmod 600 {path}", str(cm.exception))
+                    os.chmod(path, 0o600)
+            d.start()  # and starts again once fixed
+            self.assertEqual(d.stop(), 0)
+        finally:
+            d.cleanup()
+
+    def test_admin_token_and_key_directory_are_synced(self):
+        # The token file is written whole and its directory synced (a crash after the
+        # rename could otherwise lose the operator's only copy): seen with strace when present.
+        strace = subprocess.run(["which", "strace"], capture_output=True, text=True).stdout.strip()
+        if not strace or subprocess.run([strace, "-o", "/dev/null", "true"], capture_output=True).returncode != 0:
+            self.skipTest("strace is not installed or cannot trace here")
+        d = Daemon()
+        try:
+            trace = os.path.join(d.tmp, "trace")
+            env = dict(os.environ, CAREMAIL_ADMIN_ADDRESS=ADMIN, CAREMAIL_ADMIN_PASSWORD="integration-admin-pass")
+            d.log = open(d.log_path, "ab")
+            d.proc = subprocess.Popen([strace, "-f", "-e", "trace=openat,rename,fsync", "-o", trace, CAREMAILD,
+                                       "--config", d.config_path], stdout=d.log, stderr=subprocess.STDOUT, env=env)
+            wait = time.time() + 60
+            while not os.path.exists(os.path.join(d.data_dir, "run", "ports.json")) and time.time() < wait:
+                time.sleep(0.1)
+            # Stop caremaild itself (strace's child); strace then exits with it.
+            children = pathlib.Path(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children").read_text().split()
+            for pid in children:
+                os.kill(int(pid), signal.SIGTERM)
+            d.proc.wait(60)
+            d.log.close()
+            lines = pathlib.Path(trace).read_text().splitlines()
+            renamed = [i for i, l in enumerate(lines) if "rename(" in l and "admin.token" in l]
+            self.assertTrue(renamed, "admin.token is written by rename")
+            after = lines[renamed[0]:]
+            dir_fd = [re.search(r"= (\d+)$", l).group(1) for l in after
+                      if "openat(" in l and f'"{d.data_dir}"' in l and "O_DIRECTORY" in l and re.search(r"= \d+$", l)]
+            self.assertTrue(dir_fd, "the data directory is opened after the rename")
+            self.assertTrue(any(re.search(rf"fsync\({fd}\)\s+= 0", l) for fd in dir_fd for l in after),
+                            "and synced")
+        finally:
+            d.cleanup()
+
+
+class FirstAdministratorTest(unittest.TestCase):
+    def test_generated_password_must_be_changed_at_first_use(self):
+        d = Daemon()
+        try:
+            otp = start_without_admin_password(d)
+            out = d.read_log()
+            self.assertIn("caremailctl password set --current " + ADMIN, out, "the start-up says what to do")
+            self.assertNotIn(otp, out.split("One-time password:")[0] + out.split(otp, 1)[1],
+                             "the password is shown once, never logged")
+            # A sign-in with it gets the forced-change flow (a restricted session)...
+            st, _, body = d.api("POST", "/api/v1/sessions", {"address": ADMIN, "password": otp}, token=False)
+            self.assertEqual(st, 201, body)
+            self.assertIn("change_password", body["required_actions"])
+            # ...a mail client is told to change it first...
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with imaplib.IMAP4_SSL("127.0.0.1", d.ports["imaps"], ssl_context=ctx) as m:
+                with self.assertRaises(imaplib.IMAP4.error) as cm:
+                    m.login(ADMIN, otp)
+                self.assertIn("choose a new one", str(cm.exception))
+            # ...and the operator's token does nothing else until then; caremailctl says how.
+            st, _, body = d.api("GET", "/api/v1/organisations")
+            self.assertEqual(st, 403, body)
+            r = d.ctl("org", "list", check=False)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("change your password first", r.stderr)
+            self.assertIn("caremailctl password set --current ADDRESS", r.stderr)
+            # The token is not a fresh sign-in: the change needs the one-time password too.
+            r = d.ctl("password", "set", ADMIN, input="Kestrel-harbour-9931\n", check=False)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            d.ctl("password", "set", "--current", ADMIN, input=otp + "\nKestrel-harbour-9931\n")
+            r = d.ctl("org", "list")
+            self.assertIn("X26", r.stdout)
+            st, _, body = d.api("POST", "/api/v1/sessions", {"address": ADMIN, "password": "Kestrel-harbour-9931"},
+                                token=False)
+            self.assertEqual(st, 201, body)
+            self.assertEqual(body["required_actions"], [])
+            st, _, _ = d.api("POST", "/api/v1/sessions", {"address": ADMIN, "password": otp}, token=False)
+            self.assertEqual(st, 401, "the one-time password is gone")
+        finally:
+            d.cleanup()
+
+    def test_chosen_password_is_not_forced(self):
+        # CAREMAIL_ADMIN_PASSWORD is the operator's own choice: no forced change.
+        with Daemon() as d:
+            st, _, body = d.api("POST", "/api/v1/sessions", {"address": ADMIN, "password": "integration-admin-pass"},
+                                token=False)
+            self.assertEqual(st, 201, body)
+            self.assertEqual(body["required_actions"], [])
+
+
+@unittest.skipUnless(os.geteuid() == 0, "only root changes user")
+class ServiceUserTest(unittest.TestCase):
+    def test_missing_user_fails_with_the_option_and_the_fix(self):
+        try:
+            pwd.getpwnam("no-such-user-xyz")
+            self.skipTest("no-such-user-xyz exists here")
+        except KeyError:
+            pass
+        d = Daemon(user="no-such-user-xyz")
+        try:
+            with self.assertRaises(RuntimeError) as cm:
+                d.start()
+            msg = str(cm.exception)
+            self.assertIn("server.user: no such user 'no-such-user-xyz'", msg)
+            self.assertIn("useradd --system --no-create-home --shell /usr/sbin/nologin no-such-user-xyz", msg)
+            self.assertEqual(d.proc.returncode, 1)
+        finally:
+            d.cleanup()
 
 
 class CorruptionTest(unittest.TestCase):

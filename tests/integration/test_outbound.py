@@ -53,6 +53,13 @@ class Sink:
                 out.append(env)
         return out
 
+    def connections(self):
+        try:
+            with open(os.path.join(self.dir, "connections")) as f:
+                return len(f.readlines())
+        except FileNotFoundError:
+            return 0
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
@@ -72,6 +79,19 @@ def make_ca(tmp):
     run("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
         "srv.pem", "-days", "2", "-extfile", "ext.cnf")
     return os.path.join(tmp, "ca.pem"), os.path.join(tmp, "srv.pem"), os.path.join(tmp, "srv.key")
+
+
+def make_cert(tmp, name, san):
+    """A certificate for `name` (subjectAltName `san`) signed by make_ca's CA in `tmp`."""
+    def run(*a):
+        subprocess.run(a, check=True, capture_output=True, cwd=tmp)
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj",
+        "/CN=" + name)
+    with open(os.path.join(tmp, name + ".cnf"), "w") as f:
+        f.write("subjectAltName=" + san + "\n")
+    run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", name + ".pem", "-days", "2", "-extfile", name + ".cnf")
+    return os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
 
 
 def wait_for(pred, timeout=30, what="condition"):
@@ -270,6 +290,107 @@ class MxLookupTest(unittest.TestCase):
         got = wait_for(lambda: [m for m in self.sink.messages() if b"Subject: implicit mx" in m["data"]],
                        what="implicit MX delivery")
         self.assertEqual(got[0]["to"], ["bob@localhost"])
+
+
+class PinnedMxTest(unittest.TestCase):
+    """smtp.require_tls_mx: a require-TLS domain's mail servers pinned by name. Require-TLS
+    alone checks the certificate against the MX name DNS gives, so a spoofed DNS answer
+    naming the attacker's server, with a valid certificate for its own name, passes. With a
+    pin only the pinned hosts are used, their certificate must be valid for the pinned name,
+    and otherwise the mail waits in the queue with the reason."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="caremail-pin-")
+        ca, cert, key = make_ca(cls.tmp)  # a certificate for 127.0.0.1
+        wrong = make_cert(cls.tmp, "wrong.example", "DNS:wrong.example")
+        spoof = make_cert(cls.tmp, "localhost", "DNS:localhost,IP:127.0.0.1")
+        cls.good = Sink("--tls", cert, key)
+        cls.wrong = Sink("--tls", *wrong)
+        cls.unpinned_route = Sink("--tls", cert, key)
+        # What a spoofed DNS answer points at: a server with a valid certificate for the
+        # name DNS gave ("localhost"), which is not the name pinned for the domain.
+        cls.spoofed = Sink("--tls", *spoof)
+        cls.dns_port = free_port()
+        cls.dns = subprocess.Popen([SYS_PYTHON, os.path.join(os.path.dirname(__file__), "dns_server.py"),
+                                    str(cls.dns_port), "spoofed.example=10:localhost"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert cls.dns.stdout.readline().strip() == "ready"
+        cfg = ("[smtp]\n"
+               f'relay_routes = ["pinned.example=127.0.0.1:{cls.good.port}", '
+               f'"wrongcert.example=127.0.0.1:{cls.wrong.port}", '
+               f'"routed.example=127.0.0.1:{cls.unpinned_route.port}"]\n'
+               'require_tls_mx = ["pinned.example=127.0.0.1", "wrongcert.example=127.0.0.1", '
+               '"routed.example=mx1.routed.example", "spoofed.example=mx1.spoofed.example,*.mx.spoofed.example"]\n'
+               f'dns_servers = ["127.0.0.1:{cls.dns_port}"]\n'
+               f"mx_port = {cls.spoofed.port}\n"
+               "retry_schedule_seconds = [1]\n"
+               f'outbound_ca_file = "{ca}"\n')
+        cls.d = Daemon(cfg).start()
+        cls.d.create_org("RX1", "Leeds", ["leeds.care.example"])
+        cls.d.create_user(JO[0], "RX1", JO[1])
+        # aiosmtpd connects to itself once when it starts: connections beyond these are ours.
+        cls.before = {id(s): s.connections() for s in (cls.unpinned_route, cls.spoofed)}
+
+    def connections_since_start(self, sink):
+        return sink.connections() - self.before[id(sink)]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        for s in (cls.good, cls.wrong, cls.unpinned_route, cls.spoofed):
+            s.stop()
+        cls.dns.terminate()
+        cls.dns.wait(10)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def submit(self, rcpt, subject):
+        msg = make_message(subject, sender=JO[0], to=rcpt)
+        with smtplib.SMTP("127.0.0.1", self.d.ports["submission"]) as c:
+            c.starttls(context=client_tls())
+            c.login(*JO)
+            c.sendmail(JO[0], [rcpt], msg)
+
+    def deferred(self, rcpt, attempts=2):
+        """The queue entry of `rcpt` once it has been tried `attempts` times."""
+        def entry():
+            st, _, body = self.d.api("GET", "/api/v1/queue")
+            self.assertEqual(st, 200, body)
+            got = [e for e in body["queue"] if e["recipient"] == rcpt and e["attempts"] >= attempts]
+            return got[0] if got else None
+        return wait_for(entry, what="deferred queue entry of " + rcpt)
+
+    def test_pinned_host_with_its_certificate_delivers(self):
+        self.submit("ann@pinned.example", "pinned ok")
+        got = wait_for(lambda: [m for m in self.good.messages() if b"Subject: pinned ok" in m["data"]],
+                       what="delivery to the pinned host")
+        self.assertTrue(got[0]["tls"], "delivered inside TLS")
+
+    def test_certificate_for_another_name_is_refused(self):
+        # The pinned host answers with a certificate (from a trusted CA) for another name.
+        self.submit("bea@wrongcert.example", "pinned wrong cert")
+        e = self.deferred("bea@wrongcert.example")
+        self.assertIn("TLS is required for wrongcert.example", e["last_error"])
+        self.assertIn("certificate verify failed", e["last_error"])
+        self.assertEqual([m for m in self.wrong.messages() if b"pinned wrong cert" in m["data"]], [])
+
+    def test_route_to_an_unpinned_host_is_never_used(self):
+        self.submit("cal@routed.example", "pinned unrouted")
+        e = self.deferred("cal@routed.example")
+        self.assertIn("smtp.require_tls_mx", e["last_error"])
+        self.assertIn("127.0.0.1 is not one of them", e["last_error"])
+        self.assertEqual(self.connections_since_start(self.unpinned_route), 0, "never connected to")
+
+    def test_spoofed_mx_with_a_valid_certificate_is_never_used(self):
+        # DNS (here: the attacker) names "localhost", whose certificate is valid; the domain
+        # is pinned to other names, so the mail waits instead of going there.
+        self.submit("dee@spoofed.example", "pinned spoofed")
+        e = self.deferred("dee@spoofed.example", attempts=3)
+        self.assertIn("not sent: spoofed.example may only be reached through the mail servers pinned in "
+                      "smtp.require_tls_mx, and localhost is not one of them", e["last_error"])
+        self.assertEqual(self.connections_since_start(self.spoofed), 0, "the spoofed MX is never connected to")
+        self.assertEqual(self.spoofed.messages(), [])
+        self.assertIn("event=outbound.mx_not_pinned", self.d.read_log())
 
 
 if __name__ == "__main__":
