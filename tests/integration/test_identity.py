@@ -1266,7 +1266,8 @@ class MfaPolicyTest(MfaBase):
         path = f"/api/v1/organisations/{ORG}/mfa"
         st, _, body = self.d.api("PUT", path, {"required": True})
         self.assertEqual((st, body), (204, b""))
-        self.assert_refused(http_me(self.d, *u), 401, TWO_STEP_HTTP)
+        st, _, body = http_me(self.d, *u)  # the password alone: a session that may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
         self.assert_imap_no(*u, "[AUTHENTICATIONFAILED] " + TWO_STEP_MAIL)
         self.assertEqual(smtp_auth(self.d, *u), (535, "5.7.8 Authentication refused: " + TWO_STEP_MAIL))
         self.assertEqual(http_me(self.d, *self.KIM)[0], 200, "another organisation: unchanged")
@@ -1299,7 +1300,8 @@ class MfaPolicyTest(MfaBase):
         # Other networks only: required again; not required: nobody is asked.
         st, _, _ = self.d.api("PUT", path, {"required": True, "trusted_networks": ["10.20.0.0/16"]})
         self.assertEqual(st, 204)
-        self.assert_refused(http_me(self.d, *v), 401, TWO_STEP_HTTP)
+        st, _, body = http_me(self.d, *v)  # the password alone: a session that may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
         st, _, _ = self.d.api("PUT", path, {"required": False})
         self.assertEqual(st, 204)
         self.assertEqual(http_me(self.d, *v)[0], 200)
@@ -1320,7 +1322,7 @@ class MfaPolicyTest(MfaBase):
                             f"no organisation with ODS code {self.ORG3}")
         self.assert_refused(self.d.api("PUT", path, req, basic=plain), 403,
                             "you may not change this organisation's MFA policy")
-        self.assert_refused(self.d.api("PUT", path, req, basic=admin), 401, TWO_STEP_HTTP)
+        self.assert_refused(self.d.api("PUT", path, req, basic=admin), 403, ENROL_FIRST)  # password alone
         s = self.sign_in(admin)
         self.assert_refused(s.api("PUT", path, req), 403, ENROL_FIRST)
         self.assertEqual(http_me(self.d, *plain)[0], 200, "the refusals changed nothing")
@@ -1332,7 +1334,8 @@ class MfaPolicyTest(MfaBase):
         self.assertEqual((st, body), (204, b""))
         self.assert_refused(s.api("PUT", f"/api/v1/organisations/{ORG2}/mfa", req), 404,
                             f"no organisation with ODS code {ORG2}")
-        self.assert_refused(http_me(self.d, *plain), 401, TWO_STEP_HTTP)
+        st, _, body = http_me(self.d, *plain)  # the password alone: a session that may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
 
         bad = [({"required": "yes"}, "'required' must be true or false"),
                ({"required": True, "trusted_networks": "127.0.0.0/8"}, "'trusted_networks' must be a list of networks"),
@@ -1347,10 +1350,12 @@ class MfaPolicyTest(MfaBase):
             with self.subTest(body=body):
                 self.assert_refused(self.d.api("PUT", path, {**body}), 400, detail)
         self.assertEqual(self.d.api("PUT", "/api/v1/organisations/ZZ9/mfa", req)[0], 404)
-        self.assert_refused(http_me(self.d, *plain), 401, TWO_STEP_HTTP)  # still the policy set above
+        st, _, body = http_me(self.d, *plain)  # still the policy set above: may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
         st, _, _ = s.api("PUT", path, {"required": True, "trusted_networks": ["127.0.0.0/8", "::1/128"]})
         self.assertEqual(st, 204)
-        self.assertEqual(http_me(self.d, *plain)[0], 200)
+        st, _, body = http_me(self.d, *plain)
+        self.assertEqual((st, body["required_actions"]), (200, []))
 
         events = self.audit()
         self.assertIn((admin[0], "organisation.mfa_policy", self.ORG3, "ok",
