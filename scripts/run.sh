@@ -31,8 +31,10 @@ cat <<MSG
   curl http://127.0.0.1:8080/healthz
   $BUILD/src/caremailctl org list
   $BUILD/src/caremailctl account create --address jo.bloggs@care.example --ods X26 --name "Jo Bloggs" --password-stdin
-  curl -u jo.bloggs@care.example http://127.0.0.1:8080/api/v1/accounts/jo.bloggs@care.example/mailboxes
-  curl -u jo.bloggs@care.example 'http://127.0.0.1:8080/api/v1/directory/search?q=jo&typeahead=1'
+  curl -si -H 'Content-Type: application/json' -d '{"address":"jo.bloggs@care.example","password":"..."}' \
+       http://127.0.0.1:8080/api/v1/sessions | grep -o 'cm_session=[^;]*' > /tmp/cm.cookie   # no HTTP Basic
+  curl -H "Cookie: \$(cat /tmp/cm.cookie)" http://127.0.0.1:8080/api/v1/accounts/jo.bloggs@care.example/mailboxes
+  curl -H "Cookie: \$(cat /tmp/cm.cookie)" 'http://127.0.0.1:8080/api/v1/directory/search?q=jo&typeahead=1'
   ldapsearch -x -H ldap://127.0.0.1:3890 -D jo.bloggs@care.example -W -b o=caremail '(cn=jo*)'
 MSG
 exec "$BIN" --config "$CONFIG"

@@ -322,6 +322,61 @@ TEST_P(StoreConformance, PasswordHistoryAgeAndReminders) {
   EXPECT_EQ(code_of(store().set_expiry_reminder_sent(a.id + 100, 1)), "not_found");
 }
 
+// Smart lockout (schema v16): failures of two kinds counted apart, a login clears only the
+// familiar ones, an unlock both; the networks an account signed in from, bounded.
+TEST_P(StoreConformance, SmartLockoutFailuresAndFamiliarNetworks) {
+  auto org = make_org("RXB");
+  auto a = make_account("sam@b.nhs.uk", org.id, 100);
+  for (int i = 0; i < 5; ++i) {
+    AuthFailure f;
+    f.account_id = a.id;
+    f.at = 1000 + i;
+    f.protocol = "imap";
+    f.peer = i < 2 ? "192.0.2.1" : "203.0.113.9";
+    f.reason = "password";
+    f.familiar = i < 2;
+    if (i == 4) {
+      AuditEvent e;
+      e.actor = e.target = a.address;
+      e.action = "auth.fail";
+      e.outcome = "denied";
+      MUST(store().record_auth_failure(f, e));
+    } else {
+      MUST(store().record_auth_failure(f));
+    }
+  }
+  EXPECT_EQ(MUST(store().count_auth_failures(a.id, 0)), 2);
+  EXPECT_EQ(MUST(store().count_unfamiliar_failures(a.id, 0)), 3);
+  EXPECT_EQ(MUST(store().count_unfamiliar_failures(a.id, 1003)), 2);
+  EXPECT_FALSE(MUST(store().auth_failures(a.id, 0, 1))[0].familiar);
+  auto events = MUST(store().audit_events(std::nullopt, 0, 100));
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().action, "auth.fail");  // with the failure, in one transaction
+  MUST(store().note_login(a.id, 1500));
+  EXPECT_EQ(MUST(store().count_auth_failures(a.id, 0)), 0);
+  EXPECT_EQ(MUST(store().count_unfamiliar_failures(a.id, 0)), 3);
+  MUST(store().set_unfamiliar_locked_until(a.id, 8888));
+  EXPECT_EQ(MUST(store().account(a.id)).unfamiliar_locked_until, 8888);
+  MUST(store().set_locked_until(a.id, 0, true));
+  EXPECT_EQ(MUST(store().account(a.id)).unfamiliar_locked_until, 0);
+  EXPECT_EQ(MUST(store().count_unfamiliar_failures(a.id, 0)), 0);
+  EXPECT_EQ(code_of(store().set_unfamiliar_locked_until(a.id + 100, 1)), "not_found");
+
+  MUST(store().note_familiar_source(a.id, "192.0.2.0/24", 2000, 0));
+  MUST(store().note_familiar_source(a.id, "2001:db8::/64", 3000, 0));
+  MUST(store().note_familiar_source(a.id, "192.0.2.0/24", 2500, 0));
+  auto known = MUST(store().familiar_sources(a.id, 0));
+  ASSERT_EQ(known.size(), 2u);
+  EXPECT_EQ(known[0].source, "2001:db8::/64");  // newest first
+  EXPECT_EQ(known[1].last_success_at, 2500);
+  EXPECT_EQ(MUST(store().familiar_sources(a.id, 2600)).size(), 1u);
+  MUST(store().note_familiar_source(a.id, "198.51.100.0/24", 4000, 2600));  // forgets the old one
+  EXPECT_EQ(MUST(store().familiar_sources(a.id, 0)).size(), 2u);
+  for (int i = 0; i < 120; ++i)
+    MUST(store().note_familiar_source(a.id, "10.0." + std::to_string(i) + ".0/24", 5000 + i, 0));
+  EXPECT_EQ(MUST(store().familiar_sources(a.id, 0)).size(), 100u);  // the newest 100
+}
+
 TEST_P(StoreConformance, SignInFailuresLockoutAndLogins) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id, 100);

@@ -210,7 +210,8 @@ int run_daemon(DaemonOptions opts) {
   auto tls = net::make_server_context(*tls_files, cfg.tls.min_version);
   if (!tls) return fatal(tls.error().message);
 
-  net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads);
+  net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads,
+                     cfg.server.password_check_queue);
   http::Router router = http::make_admin_router({admin, mail, *store, directory});
   std::string ports = "{";
   auto add_port = [&](const std::string& name, uint16_t port, const Endpoint& ep) {
@@ -220,13 +221,13 @@ int run_daemon(DaemonOptions opts) {
   };
   for (size_t i = 0; i < cfg.http.listen.size(); ++i) {
     const auto& ep = cfg.http.listen[i];
-    auto port = http::listen_http(server, "http", ep, nullptr, router, cfg.limits);
+    auto port = http::listen_http(server, "http", ep, nullptr, router, cfg.limits, http::admin_hashing_route);
     if (!port) return fatal("http.listen: " + port.error().message);
     add_port(i == 0 ? "http" : "http" + std::to_string(i), *port, ep);
   }
   for (size_t i = 0; i < cfg.http.tls_listen.size(); ++i) {
     const auto& ep = cfg.http.tls_listen[i];
-    auto port = http::listen_http(server, "https", ep, *tls, router, cfg.limits);
+    auto port = http::listen_http(server, "https", ep, *tls, router, cfg.limits, http::admin_hashing_route);
     if (!port) return fatal("http.tls_listen: " + port.error().message);
     add_port(i == 0 ? "https" : "https" + std::to_string(i), *port, ep);
   }

@@ -228,6 +228,7 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("server", "shutdown_grace_seconds", c.server.shutdown_grace_seconds));
   CM_TRY(r.get("server", "worker_threads", c.server.worker_threads));
   CM_TRY(r.get("server", "password_check_threads", c.server.password_check_threads));
+  CM_TRY(r.get("server", "password_check_queue", c.server.password_check_queue));
   CM_TRY(r.get("server", "password_cache_seconds", c.server.password_cache_seconds));
   CM_TRY(r.get("national", "domain", c.national.domain));
   CM_TRY(r.get("national", "ods_code", c.national.ods_code));
@@ -323,6 +324,10 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("lockout", "ip_failures", c.lockout.ip_failures));
   CM_TRY(r.get("lockout", "ip_window_seconds", c.lockout.ip_window_seconds));
   CM_TRY(r.get("lockout", "ip_block_seconds", c.lockout.ip_block_seconds));
+  CM_TRY(r.get("lockout", "unfamiliar_failures", c.lockout.unfamiliar_failures));
+  CM_TRY(r.get("lockout", "familiar_days", c.lockout.familiar_days));
+  CM_TRY(r.get("lockout", "familiar_prefix_v4", c.lockout.familiar_prefix_v4));
+  CM_TRY(r.get("lockout", "familiar_prefix_v6", c.lockout.familiar_prefix_v6));
   CM_TRY(r.get("quota", "max_mailbox_bytes", c.quota.max_mailbox_bytes));
   CM_TRY(r.get("lifecycle", "inactive_after_days", c.lifecycle.inactive_after_days));
   CM_TRY(r.get("lifecycle", "delete_after_days", c.lifecycle.delete_after_days));
@@ -346,6 +351,8 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (c.server.data_dir.empty()) return bad(origin, "server.data_dir", "must not be empty");
   if (c.server.password_check_threads < 1 || c.server.password_check_threads > 64)
     return bad(origin, "server.password_check_threads", "must be between 1 and 64");
+  if (c.server.password_check_queue < 0 || c.server.password_check_queue > 100000)
+    return bad(origin, "server.password_check_queue", "must be between 0 and 100000");
   if (c.password.min_length < 8 || c.password.min_length > 128)
     return bad(origin, "password.min_length", "must be between 8 and 128");
   if (c.password.min_length_application < c.password.min_length || c.password.min_length_application > 128)
@@ -371,6 +378,13 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
     if (v < 1 || v > 3650LL * 86400)
       return bad(origin, name, "must be between 1 second and 3650 days (315360000); tokens must end");
   if (c.lockout.failures < 1) return bad(origin, "lockout.failures", "must be at least 1");
+  if (c.lockout.unfamiliar_failures < 1) return bad(origin, "lockout.unfamiliar_failures", "must be at least 1");
+  if (c.lockout.familiar_days < 0 || c.lockout.familiar_days > 3650)
+    return bad(origin, "lockout.familiar_days", "must be between 0 (smart lockout off: every failure counts towards one lock) and 3650");
+  if (c.lockout.familiar_prefix_v4 < 8 || c.lockout.familiar_prefix_v4 > 32)
+    return bad(origin, "lockout.familiar_prefix_v4", "must be between 8 and 32");
+  if (c.lockout.familiar_prefix_v6 < 16 || c.lockout.familiar_prefix_v6 > 128)
+    return bad(origin, "lockout.familiar_prefix_v6", "must be between 16 and 128");
   if (c.directory.export_page < 1 || c.directory.export_page > 10000)
     return bad(origin, "directory.export_page", "must be 1 to 10000");
   if (c.directory.synthetic_entries > 5000000)

@@ -28,6 +28,10 @@ struct Config {
     int shutdown_grace_seconds = 10;
     int worker_threads = 12;         // bounded pool for blocking work (SQLite, fsync, MIME); see bench/README.md
     int password_check_threads = 1;  // Argon2id checks at once (64 MiB each); logins queue beyond
+    // Sign-ins that may wait for a hashing thread; more get a temporary failure at once
+    // (IMAP NO [UNAVAILABLE], SMTP 454, LDAP busy, HTTP 503): 64 waits at ~80 ms each are
+    // about 5 s, within every client's timeout, and a flood never grows the queue further.
+    int password_check_queue = 64;
     // A password that verified is remembered (as a keyed hash) for this long, so a client
     // reconnecting skips the Argon2id check; 0 turns it off. See core/password_cache.hpp.
     int password_cache_seconds = 300;
@@ -247,6 +251,16 @@ struct Config {
     int ip_failures = 50;
     int ip_window_seconds = 900;
     int ip_block_seconds = 900;
+    // Smart lockout: a failure from a network where the account signed in successfully
+    // within familiar_days ("familiar": the peer's /familiar_prefix_v4 or
+    // /familiar_prefix_v6 network) counts towards `failures` and locks the account for
+    // everyone, as above; a failure from anywhere else counts towards unfamiliar_failures,
+    // which locks out only unfamiliar networks: a stranger cannot lock the person out of
+    // their usual devices. An account with no familiar network is locked for everyone.
+    int unfamiliar_failures = 10;
+    int familiar_days = 30;
+    int familiar_prefix_v4 = 24;
+    int familiar_prefix_v6 = 64;
   } lockout;
 
   // Multi-factor authentication and sign-in sessions (PRODUCT.md S4, S7).

@@ -342,8 +342,22 @@ class AdminService {
                      std::string_view target);
   // An inactive account signed in: active again (audited).
   void reactivate(const Account& acct, UnixTime t);
-  // A completed sign-in: last login, failure count reset (at most one write a minute).
-  void record_login(const Account& acct, UnixTime now);
+  // A completed sign-in from `peer`: last login, familiar failure count reset (at most one
+  // write a minute), and the peer's network remembered as familiar (at most once an hour).
+  void record_login(const Account& acct, UnixTime now, const std::string& peer);
+  // Smart lockout: the peer's network ("192.0.2.0/24", "2001:db8::/64" by
+  // lockout.familiar_prefix_v4/v6; "" for no usable address) and whether the account signed
+  // in from it within lockout.familiar_days (also true when it has no familiar network at
+  // all, or smart lockout is off with familiar_days = 0: then every failure counts towards
+  // the one lock).
+  std::string source_of(const std::string& peer) const;
+  bool familiar(const Account& acct, const std::string& source, UnixTime now);
+  // Tells the person a lock began and which devices failed (their INBOX, via the notifier).
+  void notify_lock(const Account& acct, bool unfamiliar_only, UnixTime until, UnixTime now);
+  // The Argon2id work a failed check of `code` does against a full set of recovery codes,
+  // less the `checked` already done, on nothing: every failure costs the same, and an
+  // unknown address what a known one does.
+  static void second_factor_dummy_work(std::string_view code, size_t checked = 0);
   // Restrictions of a password sign-in (forced change, expiry, AUP): refusals for mail
   // clients, flags on the Principal otherwise; an expiry alert.
   Status restrict(const Account& acct, bool app, const AuthContext& ctx, UnixTime now, SignIn& out);
@@ -362,8 +376,13 @@ class AdminService {
   // Per-IP failure counting against password spraying (in memory: a restart forgets).
   bool ip_blocked(const std::string& peer, UnixTime now);
   void note_ip_failure(const std::string& peer, UnixTime now);
-  // Records a failure and locks the account when it was one too many.
+  // Records a failure (with its audit event, one durable write) and locks the account, or
+  // its unfamiliar networks, when it was one too many.
   void note_failure(const Account& acct, const AuthContext& ctx, std::string_view reason, UnixTime now);
+  // A refused sign-in for an address without an account: audited in one durable write, as
+  // note_failure does for a known one (the same cost: timing does not say who exists).
+  void note_unknown_failure(std::string_view address, const AuthContext& ctx, std::string_view action,
+                            std::string_view reason, UnixTime now);
   // Administrators in scope of `address` (or the person themselves when `self_ok`); the
   // account or not_found / permission_denied (audited as `action`).
   Result<Account> account_in_scope(const Principal& by, std::string_view address, std::string_view action,

@@ -154,40 +154,53 @@ Status AdminService::self_service_reset(const SelfServiceReset& r, const AuthCon
   if (r.new_password && r.new_password->size() > 256)
     return make_error(Errc::invalid_argument, "password must be at most 256 bytes");
 
+  // The same Argon2id work whether the address exists, has questions or a second factor:
+  // three checks for answers; for a code, none for a TOTP code and a full set of recovery
+  // codes' worth for a recovery code (second_factor_dummy_work).
   auto acct = store_.account_by_address(key);
+  bool usable = acct && acct->kind != AccountKind::shared && acct->state != AccountState::deleted;
   bool proven = false;
-  if (acct && acct->kind != AccountKind::shared && acct->state != AccountState::deleted) {
-    if (!r.answers.empty()) {
-      auto qa = store_.security_questions(acct->id);
-      if (qa && qa->size() == 3) {
-        bool all = true;
-        for (size_t i = 0; i < 3; ++i)
-          all = crypto::verify_password((*qa)[i].second, normalize_answer(r.answers[i])) && all;
-        proven = all;
-      } else {
-        for (int i = 0; i < 3; ++i) (void)crypto::verify_password(dummy, r.answers[i]);
-      }
+  if (!r.answers.empty()) {
+    auto qa = usable ? store_.security_questions(acct->id) : Result<std::vector<std::pair<std::string, std::string>>>(
+                                                                 make_error(Errc::not_found, "none"));
+    if (qa && qa->size() == 3) {
+      bool all = true;
+      for (size_t i = 0; i < 3; ++i)
+        all = crypto::verify_password((*qa)[i].second, normalize_answer(r.answers[i])) && all;
+      proven = all;
     } else {
-      proven = check_second_factor(*acct, r.code, ctx, /*count_failure=*/false).ok();
+      for (int i = 0; i < 3; ++i) (void)crypto::verify_password(dummy, normalize_answer(r.answers[i]));
     }
   } else {
-    // Same work for an address that does not exist.
-    for (size_t i = 0; i < std::max<size_t>(1, r.answers.size()); ++i) (void)crypto::verify_password(dummy, "x");
+    auto m = usable ? store_.mfa(acct->id) : Result<MfaState>(make_error(Errc::not_found, "none"));
+    if (m && m->enabled)
+      proven = check_second_factor(*acct, r.code, ctx, /*count_failure=*/false).ok();
+    else
+      second_factor_dummy_work(r.code);
   }
   if (!proven) {
     reset_attempts_exhausted(key, t, true);
     note_ip_failure(ctx.peer, t);
-    if (acct) {
+    std::string reason = r.answers.empty() ? "second factor" : "security answers";
+    if (usable) {
+      // One durable write, as for an unknown address (note_unknown_failure).
       AuthFailure f;
       f.account_id = acct->id;
       f.at = t;
       f.protocol = "reset";
       f.peer = ctx.peer;
-      f.client = ctx.client;
-      f.reason = r.answers.empty() ? "second factor" : "security answers";
-      (void)store_.record_auth_failure(f);
-      audit(store_, Principal::of(*acct), "auth.self_service", acct->address, acct->org_id, "denied",
-            "{\"peer\":" + json_string(ctx.peer) + "}");
+      f.client = ctx.client.substr(0, std::min<size_t>(ctx.client.size(), 200));
+      f.reason = reason;
+      AuditEvent e;
+      e.actor = acct->address;
+      e.action = "auth.self_service";
+      e.target = acct->address;
+      e.target_org = acct->org_id;
+      e.outcome = "denied";
+      e.detail = "{\"peer\":" + json_string(ctx.peer) + "}";
+      (void)store_.record_auth_failure(f, std::move(e));
+    } else {
+      note_unknown_failure(key, ctx, "auth.self_service", reason, t);
     }
     return make_error(Errc::unauthenticated, kNoMatch);
   }

@@ -24,7 +24,20 @@ bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= '0' && c <= '9'; });
 }
 
+// Recovery codes an account gets (confirm_totp).
+constexpr size_t kRecoveryCodes = 10;
+
 }  // namespace
+
+void AdminService::second_factor_dummy_work(std::string_view code, size_t checked) {
+  static const std::string dummy = crypto::hash_password("caremail-second-factor-equaliser");
+  std::string typed(code);
+  std::erase(typed, ' ');
+  if (all_digits(typed)) return;  // a TOTP code: no Argon2id
+  auto normal = identity::normalize_recovery_code(typed);
+  if (!normal) return;  // neither: no Argon2id either
+  for (size_t i = checked; i < kRecoveryCodes; ++i) (void)crypto::verify_password(dummy, *normal);
+}
 
 Status AdminService::check_second_factor(const Account& acct, std::string_view code, const AuthContext& ctx,
                                          bool count_failure) {
@@ -56,6 +69,9 @@ Status AdminService::check_second_factor(const Account& acct, std::string_view c
         return {};
       }
     }
+    // A wrong code costs a check of all of them, however many are left (and the same as an
+    // unknown address in a reset): the time says nothing about the account.
+    second_factor_dummy_work(typed, codes->size());
   }
   if (count_failure) note_failure(acct, ctx, "second factor", t);
   return make_error(Errc::unauthenticated, "that code is not right (or was used already); try the next one");
@@ -87,7 +103,7 @@ Result<SessionStart> AdminService::start_session(std::string_view address, std::
     return make_error(Errc::unauthenticated, "app passwords are for mail clients: sign in with your own password");
   }
   UnixTime t = now();
-  record_login(*acct, t);
+  record_login(*acct, t, ctx.peer);
   SessionStart out;
   out.token = "cms_" + crypto::random_token(32);
   out.csrf_token = crypto::random_token(24);
@@ -202,7 +218,7 @@ Result<std::vector<std::string>> AdminService::confirm_totp(const Principal& by,
   if (!step)
     return make_error(Errc::invalid_argument,
                       "that code does not match: check the time on your phone and type the code the app shows now");
-  auto codes = identity::generate_recovery_codes(10);
+  auto codes = identity::generate_recovery_codes(kRecoveryCodes);
   if (!codes) return codes.error();
   if (Status s = store_.enable_mfa(by.account_id, *step, codes->hashes); !s) return s.error();
   audit(store_, by, replacing ? "mfa.replaced" : "mfa.enabled", by.address, by.org_id, "ok");

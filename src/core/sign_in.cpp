@@ -3,8 +3,10 @@
 // the contract of each function.
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <ctime>
 
+#include <arpa/inet.h>
 #include <sodium.h>
 
 #include "common/time_text.hpp"
@@ -85,6 +87,38 @@ void AdminService::note_ip_failure(const std::string& peer, UnixTime now) {
   }
 }
 
+std::string AdminService::source_of(const std::string& peer) const {
+  unsigned char a[16];
+  char text[INET6_ADDRSTRLEN];
+  int family = AF_INET, bits = config_.lockout.familiar_prefix_v4, bytes = 4;
+  if (peer.empty()) return {};
+  if (inet_pton(AF_INET, peer.c_str(), a) != 1) {
+    if (inet_pton(AF_INET6, peer.c_str(), a) != 1) return {};
+    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(a, kMapped, 12) == 0) {
+      std::memmove(a, a + 12, 4);  // an IPv4 client on an IPv6 socket
+    } else {
+      family = AF_INET6;
+      bits = config_.lockout.familiar_prefix_v6;
+      bytes = 16;
+    }
+  }
+  for (int i = 0; i < bytes; ++i) a[i] &= static_cast<unsigned char>(0xff00 >> std::clamp(bits - 8 * i, 0, 8));
+  if (!inet_ntop(family, a, text, sizeof text)) return {};
+  return std::string(text) + "/" + std::to_string(bits);
+}
+
+bool AdminService::familiar(const Account& acct, const std::string& source, UnixTime now) {
+  if (config_.lockout.familiar_days <= 0) return true;  // smart lockout off: one lock for all
+  auto known = store_.familiar_sources(acct.id, now - int64_t{config_.lockout.familiar_days} * 86400);
+  if (!known) return true;
+  // An account with no familiar network has nobody to protect from a stranger's lock: its
+  // failures all count towards the one lock, as before smart lockout.
+  if (known->empty()) return true;
+  return !source.empty() &&
+         std::any_of(known->begin(), known->end(), [&](const FamiliarSource& f) { return f.source == source; });
+}
+
 void AdminService::note_failure(const Account& acct, const AuthContext& ctx, std::string_view reason, UnixTime now) {
   failures_total().inc();
   AuthFailure f;
@@ -94,27 +128,121 @@ void AdminService::note_failure(const Account& acct, const AuthContext& ctx, std
   f.peer = ctx.peer;
   f.client = ctx.client.substr(0, std::min<size_t>(ctx.client.size(), 200));
   f.reason = std::string(reason);
-  if (Status s = store_.record_auth_failure(f); !s)
-    log::warn("auth.failure_not_recorded", {{"account", acct.address}, {"error", s.error().message}});
+  f.familiar = familiar(acct, source_of(ctx.peer), now);
   std::string detail = "{\"protocol\":" + json_string(ctx.protocol) + ",\"peer\":" + json_string(ctx.peer) +
-                       ",\"client\":" + json_string(f.client) + ",\"reason\":" + json_string(reason) + "}";
-  Principal who;
-  who.address = acct.address;
-  audit(store_, who, "auth.fail", acct.address, acct.org_id, "denied", detail);
-  if (acct.locked_until > now) return;  // already locked
+                       ",\"client\":" + json_string(f.client) + ",\"reason\":" + json_string(reason) +
+                       ",\"familiar\":" + (f.familiar ? "true" : "false") + "}";
+  AuditEvent e;
+  e.at = now;
+  e.actor = acct.address;
+  e.action = "auth.fail";
+  e.target = acct.address;
+  e.target_org = acct.org_id;
+  e.outcome = "denied";
+  e.detail = std::move(detail);
+  // One durable write, the failure and its audit event together: an unknown address costs
+  // the same (note_unknown_failure).
+  if (Status s = store_.record_auth_failure(f, std::move(e)); !s)
+    log::warn("auth.failure_not_recorded", {{"account", acct.address}, {"error", s.error().message}});
   const auto& lc = config_.lockout;
-  auto n = store_.count_auth_failures(acct.id, now - lc.window_seconds);
-  if (!n || *n < lc.failures) return;
+  if (f.familiar) {
+    // Failures from the person's own networks (an old password on their phone) lock the
+    // account for everyone, as they always did.
+    if (acct.locked_until > now) return;  // already locked
+    auto n = store_.count_auth_failures(acct.id, now - lc.window_seconds);
+    if (!n || *n < lc.failures) return;
+    UnixTime until = now + lc.lock_seconds;
+    if (Status s = store_.set_locked_until(acct.id, until, false); !s) {
+      log::warn("auth.lock_failed", {{"account", acct.address}, {"error", s.error().message}});
+      return;
+    }
+    password_cache_.forget(acct.id);
+    lockouts_total().inc();
+    log::info("auth.lockout", {{"account", acct.address}, {"failures", *n}, {"until", until}});
+    audit(store_, Principal::service(), "auth.lockout", acct.address, acct.org_id, "ok",
+          "{\"failures\":" + std::to_string(*n) + ",\"until\":" + std::to_string(until) + "}");
+    notify_lock(acct, false, until, now);
+    return;
+  }
+  // Failures from anywhere else lock out only networks the account has not signed in from:
+  // a stranger cannot lock the person out of their usual devices.
+  if (acct.unfamiliar_locked_until > now || acct.locked_until > now) return;
+  auto n = store_.count_unfamiliar_failures(acct.id, now - lc.window_seconds);
+  if (!n || *n < lc.unfamiliar_failures) return;
   UnixTime until = now + lc.lock_seconds;
-  if (Status s = store_.set_locked_until(acct.id, until, false); !s) {
+  if (Status s = store_.set_unfamiliar_locked_until(acct.id, until); !s) {
     log::warn("auth.lock_failed", {{"account", acct.address}, {"error", s.error().message}});
     return;
   }
-  password_cache_.forget(acct.id);
   lockouts_total().inc();
-  log::info("auth.lockout", {{"account", acct.address}, {"failures", *n}, {"until", until}});
-  audit(store_, Principal::service(), "auth.lockout", acct.address, acct.org_id, "ok",
+  log::info("auth.lockout_unfamiliar", {{"account", acct.address}, {"failures", *n}, {"until", until}});
+  audit(store_, Principal::service(), "auth.lockout_unfamiliar", acct.address, acct.org_id, "ok",
         "{\"failures\":" + std::to_string(*n) + ",\"until\":" + std::to_string(until) + "}");
+  notify_lock(acct, true, until, now);
+}
+
+void AdminService::note_unknown_failure(std::string_view address, const AuthContext& ctx, std::string_view action,
+                                        std::string_view reason, UnixTime now) {
+  // What was typed, bounded and without control characters: it came from anyone.
+  std::string typed;
+  for (char c : address.substr(0, 254))
+    if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) typed += c;
+  std::string client = ctx.client.substr(0, std::min<size_t>(ctx.client.size(), 200));
+  AuditEvent e;
+  e.at = now;
+  e.actor = typed;
+  e.action = std::string(action);
+  e.target = typed;
+  e.outcome = "denied";
+  e.detail = "{\"protocol\":" + json_string(ctx.protocol) + ",\"peer\":" + json_string(ctx.peer) +
+             ",\"client\":" + json_string(client) + ",\"reason\":" + json_string(reason) + "}";
+  if (auto r = store_.append_audit(std::move(e)); !r)
+    log::warn("auth.failure_not_recorded", {{"error", r.error().message}});
+}
+
+void AdminService::notify_lock(const Account& acct, bool unfamiliar_only, UnixTime until, UnixTime now) {
+  if (!notifier_) return;
+  // Which devices failed: the distinct protocol, client and address of this kind's
+  // failures within the window (newest first, at most 5). Client names are what the device
+  // called itself: shown, never trusted.
+  auto recent = store_.auth_failures(acct.id, now - config_.lockout.window_seconds, 200);
+  std::vector<std::string> lines;
+  if (recent) {
+    for (const auto& f : *recent) {
+      if (f.familiar == unfamiliar_only || f.protocol == "reset" || f.protocol == "helpdesk") continue;
+      std::string client;
+      for (char c : f.client.substr(0, 80))
+        if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) client += c;
+      std::string line = "  - " + f.protocol + (f.protocol == "http" ? " (web or API)" : "") + " from " +
+                         (f.peer.empty() ? std::string("an unknown address") : f.peer) +
+                         (client.empty() ? std::string() : ", calling itself \"" + client + "\"");
+      if (std::find(lines.begin(), lines.end(), line) == lines.end()) lines.push_back(line);
+      if (lines.size() == 5) break;
+    }
+  }
+  std::string which;
+  for (const auto& l : lines) which += l + "\r\n";
+  std::string subject, body;
+  if (unfamiliar_only) {
+    subject = "Sign-ins to your account from new places are paused";
+    body = "There were " + std::to_string(config_.lockout.unfamiliar_failures) +
+           " failed attempts to sign in to your Caremail account from networks you have not used lately:\r\n\r\n" +
+           which +
+           "\r\nUntil " + time_text(until) +
+           ", sign-ins from new places are refused. Your usual devices and networks keep working.\r\n\r\n"
+           "If this was you (a new phone, another site), wait until then or ask your local administrator to unlock "
+           "your account. If it was not you, someone may be guessing your password: choose a new one on the web "
+           "and tell your local administrator.\r\n";
+  } else {
+    subject = "Your account is locked after failed sign-ins";
+    body = "Your Caremail account is locked until " + time_text(until) + " after " +
+           std::to_string(config_.lockout.failures) + " failed sign-ins from:\r\n\r\n" + which +
+           "\r\nThese are networks you have used before: most often a phone, tablet or computer still using an "
+           "old password. Update the password in that device's mail settings (or give it an app password), then "
+           "wait or ask your local administrator to unlock your account.\r\n";
+  }
+  if (Status s = notifier_(acct, subject, body); !s)
+    log::warn("auth.lock_notice_failed", {{"account", acct.address}, {"error", s.error().message}});
 }
 
 Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view password, const AuthContext& ctx) {
@@ -128,9 +256,11 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
   }
   auto acct = store_.account_by_address(address);
   if (!acct || acct->password_hash.empty() || acct->kind == AccountKind::shared) {
+    // The same work as a wrong password for a known account: one Argon2id, one durable write.
     (void)crypto::verify_password(dummy, password);
     note_ip_failure(ctx.peer, t);
     failures_total().inc();
+    note_unknown_failure(address, ctx, "auth.fail", "password", t);
     return make_error(Errc::unauthenticated, std::string(kWrong));
   }
 
@@ -153,7 +283,11 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
     cached = password_cache_.check(acct->id, acct->password_hash, password, t);
     verified = cached || crypto::verify_password(acct->password_hash, password);
   }
-  bool locked = acct->locked_until > t;
+  // Smart lockout: the unfamiliar-networks lock applies only to networks the account has
+  // not signed in from lately.
+  bool unfamiliar_lock = acct->locked_until <= t && acct->unfamiliar_locked_until > t &&
+                         !familiar(*acct, source_of(ctx.peer), t);
+  bool locked = acct->locked_until > t || unfamiliar_lock;
   if (!verified) {
     note_failure(*acct, ctx, locked ? "locked" : "password", t);
     note_ip_failure(ctx.peer, t);
@@ -162,6 +296,12 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
   if (locked) {
     // Only someone who knows the password learns that the account is locked.
     note_failure(*acct, ctx, "locked", t);
+    if (unfamiliar_lock)
+      return make_error(Errc::unauthenticated,
+                        "sign-ins to your account from new places are paused until " +
+                            time_text(acct->unfamiliar_locked_until) +
+                            " after repeated failed attempts; your usual devices and networks still work, or ask "
+                            "your local administrator to unlock it");
     return make_error(Errc::unauthenticated,
                       "your account is locked after too many failed sign-ins until " + time_text(acct->locked_until) +
                           "; check which device or app still uses an old password, then wait or ask your local "
@@ -193,13 +333,23 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
   }
   if (Status r = restrict(*acct, app.has_value(), ctx, t, out); !r) return r.error();
   // A session's sign-in is complete only after its second factor (start_session records it).
-  if (!ctx.starts_session) record_login(*acct, t);
+  if (!ctx.starts_session) record_login(*acct, t, ctx.peer);
   if (app && app->last_used_at < t - 60) (void)store_.touch_app_password(app->id, t, ctx.protocol, ctx.peer);
   return out;
 }
 
-void AdminService::record_login(const Account& acct, UnixTime t) {
+void AdminService::record_login(const Account& acct, UnixTime t, const std::string& peer) {
   reactivate(acct, t);
+  // The network becomes (or stays) familiar; written at most once an hour per network.
+  if (std::string source = source_of(peer); !source.empty() && config_.lockout.familiar_days > 0) {
+    auto known = store_.familiar_sources(acct.id, t - 3600);
+    bool fresh = known && std::any_of(known->begin(), known->end(),
+                                      [&](const FamiliarSource& f) { return f.source == source; });
+    if (!fresh)
+      if (Status s = store_.note_familiar_source(acct.id, source, t, t - int64_t{config_.lockout.familiar_days} * 86400);
+          !s)
+        log::warn("auth.familiar_not_recorded", {{"account", acct.address}, {"error", s.error().message}});
+  }
   // A success resets the failure count; written at most once a minute (a phone that
   // reconnects constantly should not cost a durable commit per connection).
   bool failures_pending = false;

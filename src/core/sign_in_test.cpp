@@ -11,8 +11,10 @@
 #include <string>
 
 #include "common/config.hpp"
+#include "common/metrics.hpp"
 #include "core/admin_service.hpp"
 #include "crypto/crypto.hpp"
+#include "identity/recovery_codes.hpp"
 #include "identity/totp.hpp"
 #include "store/open_storage.hpp"
 
@@ -34,6 +36,7 @@ class SignInTest : public ::testing::Test {
     cfg_.server.data_dir = dir_;
     cfg_.national.domain = "care.example";
     cfg_.lockout.failures = 3;
+    cfg_.lockout.unfamiliar_failures = 3;
     cfg_.lockout.window_seconds = 600;
     cfg_.lockout.lock_seconds = 1800;
     cfg_.lockout.ip_failures = 8;
@@ -199,6 +202,86 @@ TEST_F(SignInTest, OneAddressSprayingManyAccountsIsBlocked) {
   EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("smtp", "203.0.113.6")).ok());
   now_ += cfg_.lockout.ip_block_seconds;
   EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("smtp", "203.0.113.5")).ok());
+}
+
+// Smart lockout: failures from networks the account has not signed in from count apart
+// and lock out only those networks; the person keeps their usual devices and is told.
+TEST_F(SignInTest, StrangersCannotLockThePersonOutOfTheirUsualNetwork) {
+  std::vector<std::pair<std::string, std::string>> notices;
+  admin_->set_notifier([&](const Account& a, std::string subject, std::string body) -> Status {
+    EXPECT_EQ(a.address, jo_.address);
+    notices.emplace_back(std::move(subject), std::move(body));
+    return {};
+  });
+  // Jo signs in from the office network (192.0.2.0/24): familiar from now on.
+  ASSERT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "192.0.2.1", "Thunderbird")).ok());
+  now_ += 10;
+  // A stranger guesses from elsewhere, more than enough to lock the account before.
+  for (int i = 0; i < 6; ++i) {
+    auto r = admin_->sign_in(jo_.address, "guess " + std::to_string(i), ctx("imap", "203.0.113.9", "evil-bot"));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message, "wrong address or password");  // the lock is never shown to a guesser
+  }
+  auto acct = *store_->account(jo_.account_id);
+  EXPECT_EQ(acct.locked_until, 0);
+  EXPECT_EQ(acct.unfamiliar_locked_until, now_ + 1800);
+  // Jo's own devices still work, from the office network and with the right password.
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "192.0.2.77", "iPhone Mail")).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("smtp", "192.0.2.1")).ok());
+  // The right password from a new place is refused while the lock lasts, and says why.
+  auto elsewhere = admin_->sign_in(jo_.address, kPw, ctx("imap", "198.51.100.3"));
+  ASSERT_FALSE(elsewhere.ok());
+  EXPECT_NE(elsewhere.error().message.find("new places are paused"), std::string::npos) << elsewhere.error().message;
+  // Jo's successes do not give the stranger fresh attempts: the lock stays.
+  EXPECT_EQ(store_->account(jo_.account_id)->unfamiliar_locked_until, now_ + 1800);
+  // Told once, naming the protocol, the client and the address that failed.
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].first.find("new places"), std::string::npos);
+  EXPECT_NE(notices[0].second.find("imap from 203.0.113.9, calling itself \"evil-bot\""), std::string::npos)
+      << notices[0].second;
+  // Failures are marked, and the person and administrators can see which were unfamiliar.
+  auto seen = admin_->auth_failures(jo_, jo_.address);
+  ASSERT_TRUE(seen.ok());
+  ASSERT_FALSE(seen->empty());
+  EXPECT_FALSE(seen->back().familiar);
+
+  // Failures from the familiar network (an old password on the phone) lock as before, for
+  // everyone, with a notice naming that device.
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FALSE(admin_->sign_in(jo_.address, "old password", ctx("imap", "192.0.2.50", "Jo's iPad")).ok());
+  EXPECT_EQ(store_->account(jo_.account_id)->locked_until, now_ + 1800);
+  auto locked = admin_->sign_in(jo_.address, kPw, ctx("imap", "192.0.2.1"));
+  ASSERT_FALSE(locked.ok());
+  EXPECT_NE(locked.error().message.find("locked"), std::string::npos);
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_NE(notices[1].second.find("imap from 192.0.2.50, calling itself \"Jo's iPad\""), std::string::npos)
+      << notices[1].second;
+  EXPECT_EQ(notices[1].second.find("203.0.113.9"), std::string::npos);  // only this lock's devices
+  // More failures while locked tell nobody again.
+  (void)admin_->sign_in(jo_.address, "old password", ctx("imap", "192.0.2.50", "Jo's iPad"));
+  (void)admin_->sign_in(jo_.address, "guess", ctx("imap", "203.0.113.9", "evil-bot"));
+  EXPECT_EQ(notices.size(), 2u);
+
+  // An administrator's unlock lifts both locks.
+  ASSERT_TRUE(admin_->unlock(admin_a_, jo_.address).ok());
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "198.51.100.3")).ok());
+  // That place is familiar now (a success within lockout.familiar_days)...
+  for (int i = 0; i < 3; ++i) (void)admin_->sign_in(jo_.address, "typo", ctx("imap", "198.51.100.3"));
+  EXPECT_GT(store_->account(jo_.account_id)->locked_until, now_);
+}
+
+TEST_F(SignInTest, FamiliarNetworksAreForgottenAfterFamiliarDays) {
+  ASSERT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "192.0.2.1")).ok());
+  ASSERT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "2001:db8:1:2::5")).ok());
+  now_ += 20 * 86400;
+  ASSERT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "2001:db8:1:2:aaaa::9")).ok());  // same /64
+  now_ += 15 * 86400;  // the IPv4 network is 35 days old, the IPv6 one 15
+  for (int i = 0; i < 3; ++i) (void)admin_->sign_in(jo_.address, "nope", ctx("imap", "192.0.2.1"));
+  auto acct = *store_->account(jo_.account_id);
+  EXPECT_EQ(acct.locked_until, 0);
+  EXPECT_GT(acct.unfamiliar_locked_until, now_);
+  EXPECT_TRUE(admin_->sign_in(jo_.address, kPw, ctx("imap", "2001:db8:1:2::77")).ok());
+  EXPECT_FALSE(admin_->sign_in(jo_.address, kPw, ctx("imap", "::ffff:192.0.2.1")).ok());  // mapped IPv4 alike
 }
 
 TEST_F(SignInTest, AppPasswordsWorkAloneAndCanBeRevoked) {
@@ -735,6 +818,68 @@ TEST_F(SignInTest, HelpdeskChecksTheAccountSecret) {
   EXPECT_EQ(admin_->check_account_secret(hd, jo_.address, "purple giraffe 42").error().code, Errc::permission_denied);
   now_ += 601;
   EXPECT_TRUE(*admin_->check_account_secret(hd, jo_.address, "purple giraffe 42"));
+}
+
+// Low finding: a refused sign-in or reset costs the same Argon2id work and durable writes
+// whether the address exists or not (the reply time must not tell who has an account).
+TEST_F(MfaTest, RefusalsCostTheSameForKnownAndUnknownAddresses) {
+  auto& writes = metrics::counter("caremail_store_writes_total", "");
+  struct Cost {
+    uint64_t hashes, writes;
+    bool operator==(const Cost&) const = default;
+  };
+  auto cost = [&](auto&& f) {
+    uint64_t h0 = crypto::password_hashes(), w0 = writes.value();
+    f();
+    return Cost{crypto::password_hashes() - h0, writes.value() - w0};
+  };
+  const std::string ghost = "nobody@a.care.example";
+  auto sample = identity::generate_recovery_codes(1);  // a recovery code's shape
+  ASSERT_TRUE(sample.ok());
+  const std::string recovery = sample->codes[0];
+  // Warm-up: each path's first use hashes its dummy password once.
+  (void)admin_->sign_in("warm@a.care.example", "x", ctx("imap", "192.0.2.200"));
+  (void)admin_->self_service_reset({"warm@a.care.example", {"a", "b", "c"}, "", std::nullopt}, web("192.0.2.201"));
+  (void)admin_->self_service_reset({"warm@a.care.example", {}, recovery, std::nullopt}, web("192.0.2.202"));
+  // Sign-in with a wrong password (each attempt from its own address: no per-IP block).
+  Cost known = cost([&] { EXPECT_FALSE(admin_->sign_in(jo_.address, "wrong one", ctx("imap", "192.0.2.10")).ok()); });
+  Cost unknown = cost([&] { EXPECT_FALSE(admin_->sign_in(ghost, "wrong one", ctx("imap", "192.0.2.11")).ok()); });
+  EXPECT_EQ(known.hashes, 1u);
+  EXPECT_EQ(known.writes, 1u);
+  EXPECT_EQ(known, unknown);
+  // The unknown address's refusal is audited too (what a spraying looks like).
+  bool audited = false;
+  auto events = store_->audit_events(std::nullopt, 0, 1000);
+  ASSERT_TRUE(events.ok());
+  for (const auto& ev : *events)
+    audited |= ev.action == "auth.fail" && ev.target == ghost && ev.outcome == "denied";
+  EXPECT_TRUE(audited);
+
+  // Self-service reset, without and with security questions and an authenticator.
+  auto reset_cost = [&](const std::string& address, std::vector<std::string> answers, std::string code,
+                        const std::string& peer) {
+    now_ += 601;  // past the window of attempts per address
+    return cost([&] {
+      SelfServiceReset r{address, std::move(answers), std::move(code), std::nullopt};
+      EXPECT_FALSE(admin_->self_service_reset(r, web(peer)).ok());
+    });
+  };
+  const std::vector<std::string> answers{"a1a", "b2b", "c3c"};
+  EXPECT_EQ(reset_cost(jo_.address, answers, "", "192.0.2.20"), reset_cost(ghost, answers, "", "192.0.2.21"));
+  EXPECT_EQ(reset_cost(jo_.address, {}, "123456", "192.0.2.22"), reset_cost(ghost, {}, "123456", "192.0.2.23"));
+  EXPECT_EQ(reset_cost(jo_.address, {}, recovery, "192.0.2.24"), reset_cost(ghost, {}, recovery, "192.0.2.25"));
+  std::vector<SecurityQuestion> qa{{"First pet?", "Rex"}, {"Town of birth?", "Ives"}, {"Favourite teacher?", "Mrs Ng"}};
+  ASSERT_TRUE(admin_->set_security_questions(jo_, qa).ok());
+  auto e = admin_->begin_totp(jo_);
+  ASSERT_TRUE(admin_->confirm_totp(jo_, code(e->secret)).ok());
+  now_ += 60;
+  Cost with_answers = reset_cost(jo_.address, answers, "", "192.0.2.26");
+  EXPECT_EQ(with_answers.hashes, 3u);
+  EXPECT_EQ(with_answers, reset_cost(ghost, answers, "", "192.0.2.27"));
+  EXPECT_EQ(reset_cost(jo_.address, {}, "123456", "192.0.2.28"), reset_cost(ghost, {}, "123456", "192.0.2.29"));
+  Cost with_recovery = reset_cost(jo_.address, {}, recovery, "192.0.2.30");
+  EXPECT_EQ(with_recovery.hashes, 10u);
+  EXPECT_EQ(with_recovery, reset_cost(ghost, {}, recovery, "192.0.2.31"));
 }
 
 }  // namespace

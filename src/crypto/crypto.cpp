@@ -11,6 +11,8 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include "common/metrics.hpp"
+
 namespace caremail::crypto {
 
 void init() {
@@ -64,7 +66,29 @@ std::string sha256_hex(std::string_view data) {
   return h.hex();
 }
 
+namespace {
+thread_local bool t_hashing_thread = false;
+metrics::Counter& hashes_total() {
+  static auto& c = metrics::counter("caremail_password_hashes_total", "Argon2id computations (hash or verify)");
+  return c;
+}
+metrics::Counter& hashes_off_pool() {
+  static auto& c = metrics::counter("caremail_password_hashes_off_pool_total",
+                                    "Argon2id computations outside the password-hashing pool");
+  return c;
+}
+void count_hash() {
+  hashes_total().inc();
+  if (!t_hashing_thread) hashes_off_pool().inc();
+}
+}  // namespace
+
+void set_hashing_thread(bool on) { t_hashing_thread = on; }
+uint64_t password_hashes() { return hashes_total().value(); }
+uint64_t password_hashes_off_pool() { return hashes_off_pool().value(); }
+
 std::string hash_password(std::string_view password) {
+  count_hash();
   char out[crypto_pwhash_STRBYTES];
   if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                         crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
@@ -74,6 +98,7 @@ std::string hash_password(std::string_view password) {
 
 bool verify_password(std::string_view phc, std::string_view password) {
   if (phc.empty() || phc.size() >= crypto_pwhash_STRBYTES) return false;
+  count_hash();
   char buf[crypto_pwhash_STRBYTES] = {};
   std::memcpy(buf, phc.data(), phc.size());
   return crypto_pwhash_str_verify(buf, password.data(), password.size()) == 0;

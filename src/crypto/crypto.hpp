@@ -38,8 +38,18 @@ class Sha256 {
 
 // Argon2id (interactive limits unless `strong`) in the PHC string format. Empty on
 // out-of-memory, which callers report as a temporary error.
+//
+// Both are counted: caremail_password_hashes_total, and caremail_password_hashes_off_pool_total
+// for those on a thread not marked with set_hashing_thread (in caremaild that is every
+// thread but the hashing pool's: a hash there would take a worker that delivers mail; the
+// integration tests assert it stays 0). Thread-safe.
 std::string hash_password(std::string_view password);
 bool verify_password(std::string_view phc, std::string_view password);
+// Marks (or unmarks) the calling thread as one of the password-hashing pool's.
+void set_hashing_thread(bool on);
+// Argon2id computations so far in this process, all threads; and those off the pool.
+uint64_t password_hashes();
+uint64_t password_hashes_off_pool();
 
 // `n` random bytes as URL-safe base64 (no padding); for tokens and one-time passwords.
 std::string random_token(size_t n = 32);

@@ -5,7 +5,6 @@
 #include <boost/json.hpp>
 
 #include "common/log.hpp"
-#include "crypto/crypto.hpp"
 #include "common/metrics.hpp"
 
 namespace caremail::http {
@@ -45,6 +44,7 @@ json::object to_json(const Account& a, const std::string& ods) {
           {"password_changed_at", a.password_changed_at},
           {"must_change_password", a.must_change_password},
           {"locked_until", a.locked_until},
+          {"unfamiliar_locked_until", a.unfamiliar_locked_until},
           {"aup_version", a.aup_version},
           {"last_login_at", a.last_login_at},
           {"state_changed_at", a.state_changed_at},
@@ -72,7 +72,8 @@ json::object to_json(const ApiToken& t, UnixTime now) {
 }
 
 json::object to_json(const AuthFailure& f) {
-  return {{"at", f.at}, {"protocol", f.protocol}, {"peer", f.peer}, {"client", f.client}, {"reason", f.reason}};
+  return {{"at", f.at},         {"protocol", f.protocol}, {"peer", f.peer},
+          {"client", f.client}, {"reason", f.reason},     {"familiar", f.familiar}};
 }
 
 json::object to_json(const QuotaUsage& q) {
@@ -447,23 +448,13 @@ class Api {
     constexpr std::string_view kBearer = "Bearer ";
     constexpr std::string_view kBasic = "Basic ";
     if (r.authorization.compare(0, kBasic.size(), kBasic) == 0) {
-      // A person with their own address and password: AdminService::sign_in applies
-      // lockout, failure records, expiry and the AUP (a restricted Principal may then only
-      // change the password or accept the policy).
-      std::string decoded =
-          crypto::base64_decode(std::string_view(r.authorization).substr(kBasic.size())).value_or(std::string());
-      auto colon = decoded.find(':');
-      if (colon == std::string::npos) return problem(401, "malformed Basic credentials");
-      AuthContext ctx;
-      ctx.protocol = "http";
-      ctx.peer = r.peer;
-      ctx.client = r.user_agent;
-      auto p = d_.admin.sign_in(decoded.substr(0, colon), decoded.substr(colon + 1), ctx);
-      if (!p) {
-        log::warn("api.auth_failed", {{"peer", r.peer}, {"path", r.path}, {"method", "basic"}});
-        return problem(401, p.error().message);
-      }
-      return std::move(p->principal);
+      // No HTTP Basic: it sends the password with every request, so every request would
+      // cost an Argon2id check (or hold the password in a cache), it cannot carry a second
+      // factor, and a flood of it is a flood of hashing. Every client we ship uses a token
+      // (caremailctl) or a session (the web client); refused without looking at it.
+      log::info("api.basic_refused", {{"peer", r.peer}, {"path", r.path}});
+      return problem(401, "HTTP Basic is not accepted: sign in with POST /api/v1/sessions (then send its cookie "
+                          "and X-CSRF-Token) or use an API token (Authorization: Bearer <token>)");
     }
     if (r.authorization.empty()) {
       if (auto t = session_cookie(r); !t.empty()) {
@@ -930,6 +921,23 @@ int status_for(Errc e) {
     case Errc::io: return 500;
   }
   return 500;
+}
+
+bool admin_hashing_route(const Request& r) {
+  if (r.method == "GET" || r.method == "HEAD") return false;
+  std::string_view path = r.path;
+  auto ends_with = [&](std::string_view tail) {
+    return path.size() >= tail.size() && path.substr(path.size() - tail.size()) == tail;
+  };
+  // Users with a password (SCIM create, replace, patch).
+  if (path.rfind("/scim/v2/Users", 0) == 0) return true;
+  if (path.rfind("/api/v1/", 0) != 0) return false;
+  std::string_view rest = path.substr(8);
+  return rest == "sessions" || rest == "password-reset/complete" || rest == "accounts" ||
+         (rest.rfind("accounts/", 0) == 0 &&
+          (ends_with("/password") || ends_with("/mfa") || ends_with("/account-secret/check"))) ||
+         rest == "me/mfa" || rest == "me/mfa/totp/confirm" || rest == "me/security-questions" ||
+         rest == "me/account-secret";
 }
 
 Router make_admin_router(ApiDeps deps) {

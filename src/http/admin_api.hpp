@@ -1,5 +1,5 @@
 // The admin HTTP JSON API (and /healthz, /metrics). Thin: it parses JSON, authenticates the
-// bearer token, calls the core services and maps their errors to RFC 9457 problem
+// bearer token or session cookie (never HTTP Basic), calls the core services and maps their errors to RFC 9457 problem
 // documents. Every decision about who may do what is made in the core.
 #pragma once
 
@@ -26,6 +26,9 @@ bool is_entries_path(std::string_view rest);
 Response entries_route(const Principal& p, const Request& r, const ApiDeps& deps, std::string_view rest);
 
 Router make_admin_router(ApiDeps deps);
+// The routes of that router that check or hash a password (listen_http's HashingRoutes):
+// sign-in, reset, password and secret changes, MFA confirmation and removal, SCIM users.
+bool admin_hashing_route(const Request& r);
 
 // Error kind -> HTTP status (shared by every JSON API).
 int status_for(Errc e);

@@ -33,6 +33,7 @@ struct Shared {
   Router router;
   Config::Limits limits;
   std::shared_ptr<asio::ssl::context> tls;
+  HashingRoutes hashing;
 };
 
 Response problem(int status, std::string_view title, std::string_view detail) {
@@ -87,6 +88,7 @@ asio::awaitable<void> serve(std::shared_ptr<Shared> sh, Stream& stream, beast::t
     r.csrf_token = std::string(req["X-CSRF-Token"]).substr(0, 200);
     r.peer = peer.address;
     r.session = peer.id;
+    bool hashes = sh->hashing && sh->hashing(r);
     bool keep_alive = req.keep_alive();
     unsigned version = req.version();
 
@@ -99,7 +101,20 @@ asio::awaitable<void> serve(std::shared_ptr<Shared> sh, Stream& stream, beast::t
         return problem(500, "Internal Server Error", "the server could not complete the request");
       }
     };
-    Response out = co_await sh->server.blocking(std::move(handle));
+    Response out;
+    if (hashes) {
+      // Sign-ins and password changes hash on the bounded hashing pool, never on the
+      // workers that deliver mail; a full queue is a temporary failure the client retries.
+      std::optional<Response> hashed = co_await sh->server.blocking_auth(std::move(handle));
+      if (hashed) {
+        out = std::move(*hashed);
+      } else {
+        out = problem(503, "Service Unavailable", "too many sign-ins at once; try again in a few seconds");
+        out.headers.emplace_back("Retry-After", "5");
+      }
+    } else {
+      out = co_await sh->server.blocking(std::move(handle));
+    }
 
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status), version};
     res.set(bhttp::field::server, "caremail");
@@ -121,8 +136,9 @@ asio::awaitable<void> serve(std::shared_ptr<Shared> sh, Stream& stream, beast::t
 }  // namespace
 
 Result<uint16_t> listen_http(net::Server& server, const std::string& name, const Endpoint& ep,
-                             std::shared_ptr<asio::ssl::context> tls, Router router, const Config::Limits& limits) {
-  auto sh = std::make_shared<Shared>(Shared{server, std::move(router), limits, std::move(tls)});
+                             std::shared_ptr<asio::ssl::context> tls, Router router, const Config::Limits& limits,
+                             HashingRoutes hashing) {
+  auto sh = std::make_shared<Shared>(Shared{server, std::move(router), limits, std::move(tls), std::move(hashing)});
   return server.listen(name, ep, [sh](tcp::socket sock, net::PeerInfo peer) -> asio::awaitable<void> {
     beast::tcp_stream tcp(std::move(sock));
     if (!sh->tls) {

@@ -49,10 +49,15 @@ struct Response {
 
 // Runs on the worker pool (it may block on the store).
 using Router = std::function<Response(const Request&)>;
+// True for the requests the router answers by checking or hashing a password (sign-in,
+// reset, password changes): those run on the server's password-hashing pool instead of the
+// workers, and get 503 with Retry-After when its queue is full. Called on an I/O thread:
+// cheap and pure (method and path only).
+using HashingRoutes = std::function<bool(const Request&)>;
 
 // Adds an HTTP listener to `server`. `tls` null: plain HTTP.
 Result<uint16_t> listen_http(net::Server& server, const std::string& name, const Endpoint& ep,
                              std::shared_ptr<boost::asio::ssl::context> tls, Router router,
-                             const Config::Limits& limits);
+                             const Config::Limits& limits, HashingRoutes hashing = {});
 
 }  // namespace caremail::http

@@ -3,8 +3,9 @@
 // Not-authenticated state only. LOGIN and AUTHENTICATE are refused without TLS (LOGINDISABLED
 // is advertised) unless imap.allow_plaintext_auth_on_loopback and the peer is on loopback.
 // Credentials are checked by AdminService::sign_in (lockout, failures recorded with the ID
-// the client gave, expiry, AUP; an expiring password gets an [ALERT]); the
-// connection is closed after imap.max_auth_failures. Secrets are never logged.
+// the client gave, expiry, AUP; an expiring password gets an [ALERT]) on the server's
+// bounded password-hashing pool: when its queue is full the answer is NO [UNAVAILABLE]
+// at once. The connection is closed after imap.max_auth_failures. Secrets are never logged.
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
 #include "imap/session.hpp"
@@ -49,7 +50,15 @@ boost::asio::awaitable<void> check_credentials(Session& s, Command& c, std::stri
   auto check = [&admin = s.shared().admin, username, password, ctx]() {
     return admin.sign_in(username, password, ctx);
   };
-  auto who = co_await s.shared().server.blocking_auth(std::move(check));
+  auto checked = co_await s.shared().server.blocking_auth(std::move(check));
+  if (!checked) {
+    // The hashing queue is full (a flood of sign-ins): a temporary failure the client
+    // retries (RFC 5530), not counted as a wrong password.
+    log::warn("imap.auth_busy", {{"session", s.peer().id}, {"peer", s.peer().address}});
+    s.no(c, "[UNAVAILABLE] Too many sign-ins at once; try again in a few seconds");
+    co_return;
+  }
+  auto& who = *checked;
   if (!who) {
     ++s.auth_failures;
     log::warn("imap.auth_failed", {{"session", s.peer().id}, {"peer", s.peer().address}, {"user", username}});

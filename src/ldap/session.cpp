@@ -144,7 +144,15 @@ asio::awaitable<void> Session::bind(const Request& req, const BindRequest& b) {
     ctx.peer = peer_.address;
     ctx.mail_client = true;
     auto check = [&admin = shared_->admin, a = *address, p = b.password, ctx]() { return admin.sign_in(a, p, ctx); };
-    auto who = co_await shared_->server.blocking_auth(std::move(check));
+    auto checked = co_await shared_->server.blocking_auth(std::move(check));
+    if (!checked) {
+      // The hashing queue is full (a flood of binds): busy (RFC 4511 §A.2), retried; not
+      // counted as a failed bind.
+      log::warn("ldap.bind_busy", {{"session", peer_.id}, {"peer", peer_.address}});
+      refuse(req, ResultCode::busy, "too many sign-ins at once; try again in a few seconds");
+      co_return;
+    }
+    auto& who = *checked;
     if (!who) {
       ++bind_failures_;
       log::warn("ldap.bind_failed", {{"session", peer_.id}, {"peer", peer_.address}, {"user", *address}});

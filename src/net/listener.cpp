@@ -1,9 +1,14 @@
 #include "net/listener.hpp"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "crypto/crypto.hpp"
 #include "net/peer_key.hpp"
 
 namespace caremail::net {
@@ -15,6 +20,15 @@ metrics::Gauge& g_sessions() {
 }
 metrics::Counter& g_refused() {
   static auto& c = metrics::counter("caremail_connections_refused_total", "Connections refused by limits");
+  return c;
+}
+metrics::Gauge& g_auth_pending() {
+  static auto& g = metrics::gauge("caremail_auth_pool_pending", "Password-hashing jobs running or waiting");
+  return g;
+}
+metrics::Counter& g_auth_refused() {
+  static auto& c = metrics::counter("caremail_auth_pool_refused_total",
+                                    "Sign-ins refused with a temporary failure because the hashing queue was full");
   return c;
 }
 metrics::Counter& g_accepted() {
@@ -42,12 +56,43 @@ PoolOf pool_of(std::string_view name, int smtp, int imap, int ldap, int http, in
 
 }  // namespace
 
-Server::Server(const Config::Limits& limits, int io_threads, int worker_threads, int auth_threads)
+Server::Server(const Config::Limits& limits, int io_threads, int worker_threads, int auth_threads, int auth_queue)
     : limits_(limits),
       io_threads_(std::max(1, io_threads)),
       io_(io_threads_),
       workers_(std::max(1, worker_threads)),
-      auth_(std::max(1, auth_threads)) {}
+      auth_(std::max(1, auth_threads)),
+      auth_limit_(std::max(1, auth_threads) + std::max(0, auth_queue)) {}
+
+bool Server::admit_auth() {
+  int n = auth_pending_.load();
+  do {
+    if (n >= auth_limit_) {
+      g_auth_refused().inc();
+      return false;
+    }
+  } while (!auth_pending_.compare_exchange_weak(n, n + 1));
+  g_auth_pending().add(1);
+  return true;
+}
+
+void Server::release_auth() {
+  auth_pending_.fetch_sub(1);
+  g_auth_pending().add(-1);
+}
+
+Server::HashingThreadMark::HashingThreadMark() {
+  crypto::set_hashing_thread(true);
+  // Below the threads that deliver mail (nice 10: about a tenth of a core's share when they
+  // compete): a sign-in flood gets the CPU time delivery does not want, and never slows it
+  // (tests/integration/test_auth_flood.py measures it). On a quiet machine that is all of it.
+  thread_local bool lowered = false;
+  if (!lowered) {
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+    lowered = true;
+  }
+}
+Server::HashingThreadMark::~HashingThreadMark() { crypto::set_hashing_thread(false); }
 
 Server::~Server() {
   auth_.join();

@@ -12,6 +12,7 @@
 // before every read and write (idle and per-command timeouts from [limits]).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -44,10 +45,14 @@ using SessionFn = std::function<asio::awaitable<void>(tcp::socket, PeerInfo)>;
 
 class Server {
  public:
-  // `auth_threads`: the pool that checks passwords (Argon2id, 64 MiB and ~80 ms of CPU
-  // each). Kept apart and small so that a burst of logins queues there instead of taking
-  // every worker (and core, and 64 MiB each) from the sessions already logged in.
-  Server(const Config::Limits& limits, int io_threads, int worker_threads, int auth_threads = 1);
+  // `auth_threads`: the pool that checks and hashes passwords (Argon2id, 64 MiB and ~80 ms
+  // of CPU each). Kept apart and small so that a burst of sign-ins queues there instead of
+  // taking every worker (and core, and 64 MiB each) from the sessions delivering mail.
+  // `auth_queue`: sign-ins that may wait for it beyond those running; more are refused at
+  // once (blocking_auth returns nullopt), so a flood never grows an unbounded queue whose
+  // clients have long given up.
+  Server(const Config::Limits& limits, int io_threads, int worker_threads, int auth_threads = 1,
+         int auth_queue = 64);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -68,11 +73,25 @@ class Server {
   // handler). Idempotent.
   void shutdown(std::chrono::milliseconds grace);
 
-  // Like blocking(), on the password-checking pool.
+  // Like blocking(), on the password-hashing pool (its threads are marked as such for
+  // crypto::hash_password/verify_password, which count hashes done anywhere else). Bounded:
+  // when `auth_queue` jobs already wait, nullopt at once without running `f`; the caller
+  // answers with a temporary failure (IMAP NO [UNAVAILABLE], SMTP 454 4.7.0, LDAP busy,
+  // HTTP 503). Never waits on or occupies the worker pool.
   template <class F>
-  asio::awaitable<std::invoke_result_t<F>> blocking_auth(F f) {
-    return run_on(auth_, std::move(f));
+  asio::awaitable<std::optional<std::invoke_result_t<F>>> blocking_auth(F f) {
+    using R = std::invoke_result_t<F>;
+    if (!admit_auth()) co_return std::nullopt;
+    AuthSlot slot(*this);
+    auto marked = [fn = std::move(f)]() mutable -> R {
+      HashingThreadMark mark;
+      return fn();
+    };
+    R r = co_await run_on(auth_, std::move(marked));
+    co_return std::optional<R>(std::move(r));
   }
+  // Password-hashing jobs running or waiting (for tests and metrics).
+  int auth_pending() const { return auth_pending_.load(); }
 
   asio::io_context& io() { return io_; }
   size_t active_sessions() const;
@@ -109,6 +128,22 @@ class Server {
     std::shared_ptr<asio::cancellation_signal> cancel;
   };
 
+  // The hashing pool's admission: a slot while fewer than auth threads + queue are taken.
+  bool admit_auth();
+  void release_auth();
+  struct AuthSlot {
+    explicit AuthSlot(Server& s) : s_(s) {}
+    ~AuthSlot() { s_.release_auth(); }
+    AuthSlot(const AuthSlot&) = delete;
+    AuthSlot& operator=(const AuthSlot&) = delete;
+    Server& s_;
+  };
+  // Marks the current thread as a hashing thread while alive (crypto/crypto.hpp).
+  struct HashingThreadMark {
+    HashingThreadMark();
+    ~HashingThreadMark();
+  };
+
   asio::awaitable<void> accept_loop(Listener& l);
   // REQUIRES: `key` is peer_key() of the client's address.
   bool admit(Pool pool, const std::string& key);
@@ -119,6 +154,8 @@ class Server {
   asio::io_context io_;
   asio::thread_pool workers_;
   asio::thread_pool auth_;
+  const int auth_limit_;                 // auth threads + auth queue
+  std::atomic<int> auth_pending_{0};     // hashing jobs running or waiting
   std::vector<std::unique_ptr<Listener>> listeners_;
 
   mutable std::mutex mu_;

@@ -3,8 +3,9 @@
 //   then, per challenge:  base64 CRLF  /  "*" CRLF (cancel)
 // Submission ports only; after EHLO; not inside a transaction; once per session; only
 // over TLS (or loopback when smtp.allow_plaintext_auth_on_loopback). Credentials are
-// checked by AdminService::authenticate_password (which audits failures; the identity
-// issue adds lockout there, so every protocol gets it). Never logs secrets.
+// checked by AdminService::sign_in (lockout, failures recorded with the EHLO name) on the
+// server's bounded password-hashing pool: when its queue is full the answer is 454 4.7.0 at
+// once. Never logs secrets.
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
 #include "smtp/session.hpp"
@@ -126,7 +127,14 @@ boost::asio::awaitable<void> cmd_auth(Session& s, Command& c) {
   auto check = [&admin = s.shared().admin, username, password, ctx]() {
     return admin.sign_in(username, password, ctx);
   };
-  auto who = co_await s.shared().server.blocking_auth(std::move(check));
+  auto checked = co_await s.shared().server.blocking_auth(std::move(check));
+  if (!checked) {
+    // The hashing queue is full (a flood of sign-ins): temporary (RFC 4954 §6), retried.
+    log::warn("smtp.auth_busy", {{"session", s.peer().id}, {"peer", s.peer().address}});
+    s.reply(454, "4.7.0", "Temporary authentication failure: too many sign-ins at once, try again shortly");
+    co_return;
+  }
+  auto& who = *checked;
   if (!who) {
     ++s.auth_failures;
     log::warn("smtp.auth_failed", {{"session", s.peer().id}, {"peer", s.peer().address}, {"user", username}});

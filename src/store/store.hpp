@@ -173,14 +173,28 @@ class Store {
   virtual Status record_auth_failure(const AuthFailure& f) = 0;
   // Newest first, at or after `since`.
   virtual Result<std::vector<AuthFailure>> auth_failures(AccountId id, UnixTime since, size_t limit) = 0;
-  // Failures at or after `since` and after the last login or unlock (which clear the count:
-  // failures recorded later, even within the same second, count).
+  // Records a failure and appends `audit` to the audit log in one transaction (one
+  // durable commit: a refused sign-in costs the same whether or not the account exists).
+  virtual Status record_auth_failure(const AuthFailure& f, AuditEvent audit) = 0;
+  // Familiar failures at or after `since` and after the last login or unlock (which clear
+  // the count: failures recorded later, even within the same second, count).
   virtual Result<int64_t> count_auth_failures(AccountId id, UnixTime since) = 0;
+  // Unfamiliar failures at or after `since` and after the last unlock (a login does not
+  // clear them: the owner signing in must not give a stranger fresh attempts).
+  virtual Result<int64_t> count_unfamiliar_failures(AccountId id, UnixTime since) = 0;
   // locked_until = `until` (0 unlocks); with `reset_failures`, the failures so far stop
-  // counting (failures_reset_at = now).
+  // counting (failures_reset_at = now), familiar and unfamiliar, and the unfamiliar-networks
+  // lock ends too (an unlock lifts both).
   virtual Status set_locked_until(AccountId id, UnixTime until, bool reset_failures) = 0;
-  // A successful sign-in: last_login_at = at, and the failures so far stop counting.
+  // Smart lockout: sign-ins from unfamiliar networks refused until `until`.
+  virtual Status set_unfamiliar_locked_until(AccountId id, UnixTime until) = 0;
+  // A successful sign-in: last_login_at = at, and the familiar failures so far stop counting.
   virtual Status note_login(AccountId id, UnixTime at) = 0;
+  // Networks the account signed in from at or after `since`, newest first.
+  virtual Result<std::vector<FamiliarSource>> familiar_sources(AccountId id, UnixTime since) = 0;
+  // A successful sign-in from `source` at `at`; forgets the account's sources last used
+  // before `forget_before`, and all but the newest 100.
+  virtual Status note_familiar_source(AccountId id, std::string_view source, UnixTime at, UnixTime forget_before) = 0;
 
   // --- app passwords --------------------------------------------------------------
   virtual Result<AppPassword> add_app_password(AccountId id, std::string_view name, std::string_view secret_hash) = 0;

@@ -149,13 +149,39 @@ class Daemon:
         self.cleanup()
 
     # -- clients ---------------------------------------------------------------------
+    def sign_in(self, address, password, headers=None, timeout=60):
+        """POST /api/v1/sessions: ((cookie, csrf), None) or (None, (status, headers, body)) when refused."""
+        h = {"Content-Type": "application/json"}
+        if headers and "User-Agent" in headers:
+            h["User-Agent"] = headers["User-Agent"]
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports["http"], timeout=timeout)
+        conn.request("POST", "/api/v1/sessions", body=json.dumps({"address": address, "password": password}).encode(),
+                     headers=h)
+        resp = conn.getresponse()
+        payload = resp.read()
+        conn.close()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        try:
+            payload = json.loads(payload) if payload else payload
+        except ValueError:
+            pass
+        if resp.status != 201:
+            return None, (resp.status, hdrs, payload)
+        return (hdrs["set-cookie"].split(";")[0], payload["csrf_token"]), None
+
     def api(self, method, path, body=None, token=None, basic=None, content_type="application/json",
             headers=None, raw_body=False, timeout=60):
-        """Returns (status, headers dict, parsed JSON or bytes)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.ports["http"], timeout=timeout)
+        """Returns (status, headers dict, parsed JSON or bytes). `basic`: (address, password), signed
+        in with a session first (the API takes no HTTP Basic); a refused sign-in is the answer."""
         h = dict(headers or {})
         if basic:
-            h["Authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+            session, refused = self.sign_in(basic[0], basic[1], headers=h, timeout=timeout)
+            if refused:
+                return refused
+            h["Cookie"], h["X-CSRF-Token"] = session
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports["http"], timeout=timeout)
+        if basic:
+            pass
         elif token is not False:
             h["Authorization"] = "Bearer " + (token or self.token)
         data = None

@@ -65,7 +65,7 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(shown["quota_bytes"], 4 * 1024 ** 3)
         self.assertTrue(shown["has_password"])
 
-    def test_caremailctl_password_from_stdin_and_basic_auth(self):
+    def test_caremailctl_password_from_stdin_and_a_session(self):
         self.d.create_user("pat.new@leeds.care.example", "RX1")
         st, _, _ = self.d.api("GET", "/api/v1/accounts/pat.new@leeds.care.example/mailboxes",
                               basic=("pat.new@leeds.care.example", "anything-at-all"))

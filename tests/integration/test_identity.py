@@ -821,8 +821,10 @@ class ExpiryTest(IdentityBase):
 # Two-step verification (TOTP) and sign-in sessions.
 TWO_STEP_MAIL = ("your account uses two-step verification: create an app password on the web for this mail "
                  "client and sign in with it")
-TWO_STEP_HTTP = "your account uses two-step verification: start a session (POST /api/v1/sessions) with your code"
 SECOND_FACTOR = "second factor required"
+# What the password alone gets over HTTP (a session sign-in without the code: the API takes
+# no HTTP Basic, and the harness's basic= signs in with a session).
+TWO_STEP_HTTP = SECOND_FACTOR
 BAD_CODE = "that code is not right (or was used already); try the next one"
 ENROL_FIRST = "set up two-step verification first (POST /api/v1/me/mfa/totp)"
 SIGN_IN_AGAIN = "two-step verification is now on: sign in again with your code"
@@ -918,8 +920,8 @@ class MfaBase(IdentityBase):
         return s
 
     def enrol(self, via):
-        """Sets up TOTP and confirms it, through a WebSession or over Basic with (address,
-        password). (Authenticator, recovery codes)."""
+        """Sets up TOTP and confirms it, through a WebSession or with (address, password)
+        (the harness signs in with a session for each call). (Authenticator, recovery codes)."""
         def call(method, path, body=None):
             if isinstance(via, WebSession):
                 return via.api(method, path, body)
@@ -956,7 +958,8 @@ class MfaBase(IdentityBase):
 class MfaTest(MfaBase):
     def test_administrator_must_enrol_before_anything_else(self):
         admin = self.user(roles=["local_admin"])
-        self.assert_refused(http_me(self.d, *admin), 401, TWO_STEP_HTTP)
+        st, _, body = http_me(self.d, *admin)  # the password alone: a session that may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
         self.assert_imap_no(*admin, "[AUTHENTICATIONFAILED] " + TWO_STEP_MAIL)
         self.assertEqual(smtp_auth(self.d, *admin), (535, "5.7.8 Authentication refused: " + TWO_STEP_MAIL))
 
@@ -994,7 +997,7 @@ class MfaTest(MfaBase):
         self.assertEqual(st, 201, body)
         self.assert_imap_ok(admin[0], body["password"])
         self.assertEqual(smtp_auth(self.d, admin[0], body["password"])[0], 235)
-        self.assert_refused(http_me(self.d, *admin), 401, TWO_STEP_HTTP)  # still no Basic
+        self.assert_refused(http_me(self.d, *admin), 401, TWO_STEP_HTTP)  # the password alone: no
 
         # An administrator in scope removes a person's second factor (a lost phone); the
         # person's sessions end with it.
@@ -1079,7 +1082,7 @@ class MfaTest(MfaBase):
 
     def test_recovery_codes_work_once(self):
         u = self.user()
-        app, codes = self.enrol(u)  # over Basic: a person who need not have it sets it up so
+        app, codes = self.enrol(u)  # with the password: a person who need not have it sets it up so
         self.assert_refused(http_me(self.d, *u), 401, TWO_STEP_HTTP)
         s = self.sign_in(u, codes[0])
         self.assertEqual((s.body["mfa"], s.body["required_actions"]), (True, []))
@@ -1289,7 +1292,8 @@ class MfaPolicyTest(MfaBase):
         path = f"/api/v1/organisations/{ORG}/mfa"
         st, _, body = self.d.api("PUT", path, {"required": True})
         self.assertEqual((st, body), (204, b""))
-        self.assert_refused(http_me(self.d, *u), 401, TWO_STEP_HTTP)
+        st, _, body = http_me(self.d, *u)  # the password alone: a session that may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
         self.assert_imap_no(*u, "[AUTHENTICATIONFAILED] " + TWO_STEP_MAIL)
         self.assertEqual(smtp_auth(self.d, *u), (535, "5.7.8 Authentication refused: " + TWO_STEP_MAIL))
         self.assertEqual(http_me(self.d, *self.KIM)[0], 200, "another organisation: unchanged")
@@ -1322,7 +1326,8 @@ class MfaPolicyTest(MfaBase):
         # Other networks only: required again; not required: nobody is asked.
         st, _, _ = self.d.api("PUT", path, {"required": True, "trusted_networks": ["10.20.0.0/16"]})
         self.assertEqual(st, 204)
-        self.assert_refused(http_me(self.d, *v), 401, TWO_STEP_HTTP)
+        st, _, body = http_me(self.d, *v)  # the password alone: a session that may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
         st, _, _ = self.d.api("PUT", path, {"required": False})
         self.assertEqual(st, 204)
         self.assertEqual(http_me(self.d, *v)[0], 200)
@@ -1343,7 +1348,7 @@ class MfaPolicyTest(MfaBase):
                             f"no organisation with ODS code {self.ORG3}")
         self.assert_refused(self.d.api("PUT", path, req, basic=plain), 403,
                             "you may not change this organisation's MFA policy")
-        self.assert_refused(self.d.api("PUT", path, req, basic=admin), 401, TWO_STEP_HTTP)
+        self.assert_refused(self.d.api("PUT", path, req, basic=admin), 403, ENROL_FIRST)  # password alone
         s = self.sign_in(admin)
         self.assert_refused(s.api("PUT", path, req), 403, ENROL_FIRST)
         self.assertEqual(http_me(self.d, *plain)[0], 200, "the refusals changed nothing")
@@ -1355,7 +1360,8 @@ class MfaPolicyTest(MfaBase):
         self.assertEqual((st, body), (204, b""))
         self.assert_refused(s.api("PUT", f"/api/v1/organisations/{ORG2}/mfa", req), 404,
                             f"no organisation with ODS code {ORG2}")
-        self.assert_refused(http_me(self.d, *plain), 401, TWO_STEP_HTTP)
+        st, _, body = http_me(self.d, *plain)  # the password alone: a session that may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
 
         bad = [({"required": "yes"}, "'required' must be true or false"),
                ({"required": True, "trusted_networks": "127.0.0.0/8"}, "'trusted_networks' must be a list of networks"),
@@ -1370,10 +1376,12 @@ class MfaPolicyTest(MfaBase):
             with self.subTest(body=body):
                 self.assert_refused(self.d.api("PUT", path, {**body}), 400, detail)
         self.assertEqual(self.d.api("PUT", "/api/v1/organisations/ZZ9/mfa", req)[0], 404)
-        self.assert_refused(http_me(self.d, *plain), 401, TWO_STEP_HTTP)  # still the policy set above
+        st, _, body = http_me(self.d, *plain)  # still the policy set above: may only enrol
+        self.assertEqual((st, body["required_actions"]), (200, ["enrol_mfa"]))
         st, _, _ = s.api("PUT", path, {"required": True, "trusted_networks": ["127.0.0.0/8", "::1/128"]})
         self.assertEqual(st, 204)
-        self.assertEqual(http_me(self.d, *plain)[0], 200)
+        st, _, body = http_me(self.d, *plain)
+        self.assertEqual((st, body["required_actions"]), (200, []))
 
         events = self.audit()
         self.assertIn((admin[0], "organisation.mfa_policy", self.ORG3, "ok",

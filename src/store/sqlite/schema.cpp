@@ -372,6 +372,22 @@ DROP TABLE api_tokens;
 ALTER TABLE api_tokens_v15 RENAME TO api_tokens;
 CREATE INDEX api_tokens_by_account ON api_tokens(account_id);
 )sql",
+    // v16: smart lockout (issue 14). Networks each account signed in from successfully
+    // (peer /24 or /64), with the time of the last success; failures marked familiar or not
+    // (those recorded before count as familiar, as they did); a second lock, for unfamiliar
+    // networks only, and the last unfamiliar failure an unlock cleared. Self-contained: it
+    // applies after any v15.
+    R"sql(
+ALTER TABLE accounts ADD COLUMN unfamiliar_locked_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN unfamiliar_reset_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE auth_failures ADD COLUMN familiar INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX auth_failures_by_kind ON auth_failures(account_id, familiar, at);
+CREATE TABLE familiar_sources(
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  source TEXT NOT NULL,
+  last_success_at INTEGER NOT NULL,
+  PRIMARY KEY(account_id, source)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "common/metrics.hpp"
 #include "crypto/crypto.hpp"
 #include "store/sqlite/db.hpp"
 #include "store/sqlite/schema.hpp"
@@ -143,6 +144,13 @@ class Checkpointer {
   std::thread thread_;
 };
 
+// Writes handed to the committer (each waits for a commit): what a request costs in
+// durable writes, which tests compare between paths that must look alike.
+metrics::Counter& writes_total() {
+  static auto& c = metrics::counter("caremail_store_writes_total", "Write transactions run by the store's committer");
+  return c;
+}
+
 class Committer {
  public:
   using Fn = std::function<Status(Conn&)>;
@@ -179,6 +187,7 @@ class Committer {
   // Runs `fn` inside the next batch's transaction and returns once that batch has
   // committed (or failed). A job's own failure rolls back only that job.
   Status run(Fn fn, Sync sync = Sync::full) {
+    writes_total().inc();
     Job job{std::move(fn), sync, {}};
     auto fut = job.done.get_future();
     {
@@ -333,7 +342,7 @@ class ReaderPool {
 constexpr const char* kAccountCols =
     "SELECT id,address,display_name,org_id,kind,state,roles,password_hash,quota_bytes,created_at,sending_suspended,"
     "password_changed_at,must_change_password,expiry_reminder_sent,locked_until,failures_reset_at,aup_version,"
-    "last_login_at,state_changed_at,leaver_from,legal_hold,external_id "
+    "last_login_at,state_changed_at,leaver_from,legal_hold,external_id,unfamiliar_locked_until "
     "FROM accounts ";
 
 constexpr const char* kOrgCols =
@@ -617,13 +626,25 @@ class SqliteStore final : public Store {
     });
   }
 
+  static Status insert_auth_failure(Conn& c, const AuthFailure& f, UnixTime at) {
+    auto s = c.prepare(
+        "INSERT INTO auth_failures(account_id,at,protocol,peer,client,reason,familiar) VALUES(?,?,?,?,?,?,?)");
+    s.bind(1, f.account_id).bind(2, at).bind(3, f.protocol).bind(4, f.peer).bind(5, f.client).bind(6, f.reason);
+    s.bind(7, int64_t{f.familiar ? 1 : 0});
+    return s.exec();
+  }
+
   Status record_auth_failure(const AuthFailure& f) override {
     UnixTime at = f.at ? f.at : now_s();
+    return committer_.run([&](Conn& c) -> Status { return insert_auth_failure(c, f, at); });
+  }
+
+  Status record_auth_failure(const AuthFailure& f, AuditEvent e) override {
+    UnixTime at = f.at ? f.at : now_s();
+    if (e.at == 0) e.at = now_s();
     return committer_.run([&](Conn& c) -> Status {
-      auto s = c.prepare(
-          "INSERT INTO auth_failures(account_id,at,protocol,peer,client,reason) VALUES(?,?,?,?,?,?)");
-      s.bind(1, f.account_id).bind(2, at).bind(3, f.protocol).bind(4, f.peer).bind(5, f.client).bind(6, f.reason);
-      return s.exec();
+      if (Status s = insert_auth_failure(c, f, at); !s) return s;
+      return insert_audit(c, e);
     });
   }
 
@@ -631,7 +652,7 @@ class SqliteStore final : public Store {
     auto c = readers_.take();
     if (!c) return c.error();
     auto s = (*c)->prepare(
-        "SELECT id,account_id,at,protocol,peer,client,reason FROM auth_failures WHERE account_id=? AND at>=? "
+        "SELECT id,account_id,at,protocol,peer,client,reason,familiar FROM auth_failures WHERE account_id=? AND at>=? "
         "ORDER BY at DESC, id DESC LIMIT ?");
     s.bind(1, id).bind(2, since).bind(3, static_cast<int64_t>(limit));
     std::vector<AuthFailure> out;
@@ -644,6 +665,7 @@ class SqliteStore final : public Store {
       f.peer = s.text(4);
       f.client = s.text(5);
       f.reason = s.text(6);
+      f.familiar = s.i64(7) != 0;
       out.push_back(std::move(f));
     }
     if (!s.status()) return s.status().error();
@@ -654,11 +676,58 @@ class SqliteStore final : public Store {
     auto c = readers_.take();
     if (!c) return c.error();
     auto s = (*c)->prepare(
-        "SELECT count(*) FROM auth_failures WHERE account_id=?1 AND at>=?2 AND protocol NOT IN ('reset','helpdesk') "
-        "AND id>(SELECT failures_reset_id FROM accounts WHERE id=?1)");
+        "SELECT count(*) FROM auth_failures WHERE account_id=?1 AND familiar=1 AND at>=?2 "
+        "AND protocol NOT IN ('reset','helpdesk') AND id>(SELECT failures_reset_id FROM accounts WHERE id=?1)");
     s.bind(1, id).bind(2, since);
     if (!s.step()) return s.status() ? int64_t{0} : Result<int64_t>(s.status().error());
     return s.i64(0);
+  }
+
+  Result<int64_t> count_unfamiliar_failures(AccountId id, UnixTime since) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT count(*) FROM auth_failures WHERE account_id=?1 AND familiar=0 AND at>=?2 "
+        "AND protocol NOT IN ('reset','helpdesk') AND id>(SELECT unfamiliar_reset_id FROM accounts WHERE id=?1)");
+    s.bind(1, id).bind(2, since);
+    if (!s.step()) return s.status() ? int64_t{0} : Result<int64_t>(s.status().error());
+    return s.i64(0);
+  }
+
+  Status set_unfamiliar_locked_until(AccountId id, UnixTime until) override {
+    return update_account(id, [&](Conn& c) {
+      auto s = c.prepare("UPDATE accounts SET unfamiliar_locked_until=? WHERE id=?");
+      s.bind(1, until).bind(2, id);
+      return s.exec();
+    });
+  }
+
+  Result<std::vector<FamiliarSource>> familiar_sources(AccountId id, UnixTime since) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT source,last_success_at FROM familiar_sources WHERE account_id=? AND last_success_at>=? "
+        "ORDER BY last_success_at DESC LIMIT 100");
+    s.bind(1, id).bind(2, since);
+    std::vector<FamiliarSource> out;
+    while (s.step()) out.push_back(FamiliarSource{s.text(0), s.i64(1)});
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status note_familiar_source(AccountId id, std::string_view source, UnixTime at, UnixTime forget_before) override {
+    return committer_.run([&](Conn& c) -> Status {
+      auto s = c.prepare(
+          "INSERT INTO familiar_sources(account_id,source,last_success_at) VALUES(?1,?2,?3) "
+          "ON CONFLICT(account_id,source) DO UPDATE SET last_success_at=max(last_success_at,?3)");
+      s.bind(1, id).bind(2, source).bind(3, at);
+      if (Status r = s.exec(); !r) return r;
+      auto d = c.prepare(
+          "DELETE FROM familiar_sources WHERE account_id=?1 AND (last_success_at<?2 OR source NOT IN "
+          "(SELECT source FROM familiar_sources WHERE account_id=?1 ORDER BY last_success_at DESC LIMIT 100))");
+      d.bind(1, id).bind(2, forget_before);
+      return d.exec();
+    });
   }
 
   Status set_locked_until(AccountId id, UnixTime until, bool reset_failures) override {
@@ -666,6 +735,8 @@ class SqliteStore final : public Store {
     return update_account(id, [&](Conn& c) {
       auto s = reset_failures ? c.prepare(
                                     "UPDATE accounts SET locked_until=?1,failures_reset_at=?2,failures_reset_id="
+                                    "(SELECT coalesce(max(id),0) FROM auth_failures WHERE account_id=?3),"
+                                    "unfamiliar_locked_until=0,unfamiliar_reset_id="
                                     "(SELECT coalesce(max(id),0) FROM auth_failures WHERE account_id=?3) WHERE id=?3")
                               : c.prepare("UPDATE accounts SET locked_until=? WHERE id=?");
       s.bind(1, until);
@@ -1127,6 +1198,7 @@ class SqliteStore final : public Store {
                               "DELETE FROM quota_usage WHERE account_id=?", "DELETE FROM changes WHERE account_id=?",
                               "DELETE FROM password_history WHERE account_id=?",
                               "DELETE FROM auth_failures WHERE account_id=?",
+                              "DELETE FROM familiar_sources WHERE account_id=?",
                               "DELETE FROM app_passwords WHERE account_id=?", "DELETE FROM mfa WHERE account_id=?",
                               "DELETE FROM recovery_codes WHERE account_id=?",
                               "DELETE FROM web_sessions WHERE account_id=?",
@@ -2201,24 +2273,27 @@ class SqliteStore final : public Store {
   }
 
   // --- audit ---------------------------------------------------------------
+  // Inside a write transaction: chains `e` to the last event and inserts it (fills hash, id).
+  static Status insert_audit(Conn& c, AuditEvent& e) {
+    std::string prev;
+    {
+      auto s = c.prepare("SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
+      if (s.step()) prev = s.text(0);
+      if (!s.status()) return s.status();
+    }
+    e.hash = audit_hash(prev, e);
+    auto s = c.prepare(
+        "INSERT INTO audit(at,actor,actor_org,action,target,target_org,outcome,detail,hash) VALUES(?,?,?,?,?,?,?,?,?)");
+    s.bind(1, e.at).bind(2, e.actor).bind(3, e.actor_org).bind(4, e.action).bind(5, e.target);
+    s.bind(6, e.target_org).bind(7, e.outcome).bind(8, e.detail).bind(9, e.hash);
+    if (Status r = s.exec(); !r) return r;
+    e.id = c.last_insert_rowid();
+    return {};
+  }
+
   Result<AuditEvent> append_audit(AuditEvent e) override {
     if (e.at == 0) e.at = now_s();
-    Status st = committer_.run([&](Conn& c) -> Status {
-      std::string prev;
-      {
-        auto s = c.prepare("SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
-        if (s.step()) prev = s.text(0);
-        if (!s.status()) return s.status();
-      }
-      e.hash = audit_hash(prev, e);
-      auto s = c.prepare(
-          "INSERT INTO audit(at,actor,actor_org,action,target,target_org,outcome,detail,hash) VALUES(?,?,?,?,?,?,?,?,?)");
-      s.bind(1, e.at).bind(2, e.actor).bind(3, e.actor_org).bind(4, e.action).bind(5, e.target);
-      s.bind(6, e.target_org).bind(7, e.outcome).bind(8, e.detail).bind(9, e.hash);
-      if (Status r = s.exec(); !r) return r;
-      e.id = c.last_insert_rowid();
-      return {};
-    });
+    Status st = committer_.run([&](Conn& c) -> Status { return insert_audit(c, e); });
     if (!st) return st.error();
     return e;
   }
@@ -2482,6 +2557,7 @@ class SqliteStore final : public Store {
     a.leaver_from = s.i64(19);
     a.legal_hold = s.i64(20) != 0;
     a.external_id = s.text(21);
+    a.unfamiliar_locked_until = s.i64(22);
     auto al = c.prepare("SELECT address FROM addresses WHERE account_id=? AND is_alias=1 ORDER BY address");
     al.bind(1, a.id);
     while (al.step()) a.aliases.push_back(al.text(0));
