@@ -26,6 +26,9 @@ bool is_entries_path(std::string_view rest);
 Response entries_route(const Principal& p, const Request& r, const ApiDeps& deps, std::string_view rest);
 
 Router make_admin_router(ApiDeps deps);
+// The body size per route for listen_http (see Api::body_policy): the unauthenticated
+// limit before sign-in, the JSON limit after it, the message limit for POST /api/v1/deliver.
+BodyLimiter make_admin_body_limiter(ApiDeps deps, const Config::Limits& limits);
 
 // Error kind -> HTTP status (shared by every JSON API).
 int status_for(Errc e);
