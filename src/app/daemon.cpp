@@ -213,6 +213,7 @@ int run_daemon(DaemonOptions opts) {
   net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads,
                      cfg.server.password_check_queue);
   http::Router router = http::make_admin_router({admin, mail, *store, directory});
+  http::BodyLimiter body_limiter = http::make_admin_body_limiter({admin, mail, *store, directory}, cfg.limits);
   std::string ports = "{";
   auto add_port = [&](const std::string& name, uint16_t port, const Endpoint& ep) {
     if (ports.size() > 1) ports += ",";
@@ -221,13 +222,13 @@ int run_daemon(DaemonOptions opts) {
   };
   for (size_t i = 0; i < cfg.http.listen.size(); ++i) {
     const auto& ep = cfg.http.listen[i];
-    auto port = http::listen_http(server, "http", ep, nullptr, router, cfg.limits, http::admin_hashing_route);
+    auto port = http::listen_http(server, "http", ep, nullptr, router, cfg.limits, http::admin_hashing_route, body_limiter);
     if (!port) return fatal("http.listen: " + port.error().message);
     add_port(i == 0 ? "http" : "http" + std::to_string(i), *port, ep);
   }
   for (size_t i = 0; i < cfg.http.tls_listen.size(); ++i) {
     const auto& ep = cfg.http.tls_listen[i];
-    auto port = http::listen_http(server, "https", ep, *tls, router, cfg.limits, http::admin_hashing_route);
+    auto port = http::listen_http(server, "https", ep, *tls, router, cfg.limits, http::admin_hashing_route, body_limiter);
     if (!port) return fatal("http.tls_listen: " + port.error().message);
     add_port(i == 0 ? "https" : "https" + std::to_string(i), *port, ep);
   }

@@ -249,6 +249,8 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("limits", "idle_timeout_seconds", c.limits.idle_timeout_seconds));
   CM_TRY(r.get("limits", "command_timeout_seconds", c.limits.command_timeout_seconds));
   CM_TRY(r.get("limits", "max_http_body_bytes", c.limits.max_http_body_bytes));
+  CM_TRY(r.get("limits", "max_http_unauthenticated_body_bytes", c.limits.max_http_unauthenticated_body_bytes));
+  CM_TRY(r.get("limits", "max_http_json_body_bytes", c.limits.max_http_json_body_bytes));
   CM_TRY(r.get("http", "listen", c.http.listen));
   CM_TRY(r.get("http", "tls_listen", c.http.tls_listen));
   CM_TRY(r.get("smtp", "mx_listen", c.smtp.mx_listen));
@@ -301,6 +303,10 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("imap", "max_auth_failures", c.imap.max_auth_failures));
   CM_TRY(r.get("imap", "idle_timeout_seconds", c.imap.idle_timeout_seconds));
   CM_TRY(r.get("imap", "preauth_timeout_seconds", c.imap.preauth_timeout_seconds));
+  CM_TRY(r.get("imap", "max_preauth_command_bytes", c.imap.max_preauth_command_bytes));
+  CM_TRY(r.get("imap", "max_preauth_literal_refusals", c.imap.max_preauth_literal_refusals));
+  CM_TRY(r.get("imap", "max_preauth_commands", c.imap.max_preauth_commands));
+  CM_TRY(r.get("imap", "max_preauth_seconds", c.imap.max_preauth_seconds));
   CM_TRY(r.get("storage", "backend", c.storage.backend));
   CM_TRY(r.get("storage", "key_file", c.storage.key_file));
   CM_TRY(r.get("storage", "encrypt_blobs", c.storage.encrypt_blobs));
@@ -491,6 +497,18 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (c.imap.max_auth_failures < 1) return bad(origin, "imap.max_auth_failures", "must be at least 1");
   if (c.imap.idle_timeout_seconds < 1) return bad(origin, "imap.idle_timeout_seconds", "must be at least 1");
   if (c.imap.preauth_timeout_seconds < 1) return bad(origin, "imap.preauth_timeout_seconds", "must be at least 1");
+  // LOGIN with a 254-octet address and a long password as literals, or AUTHENTICATE PLAIN.
+  if (c.imap.max_preauth_command_bytes < 1024 || c.imap.max_preauth_command_bytes > 64 * 1024)
+    return bad(origin, "imap.max_preauth_command_bytes", "must be 1024 to 65536 (LOGIN needs about 1 KB)");
+  if (c.imap.max_preauth_literal_refusals < 1)
+    return bad(origin, "imap.max_preauth_literal_refusals", "must be at least 1");
+  if (c.imap.max_preauth_commands < 5)
+    return bad(origin, "imap.max_preauth_commands", "must be at least 5 (CAPABILITY, STARTTLS, ID, LOGIN...)");
+  if (c.imap.max_preauth_seconds < 1) return bad(origin, "imap.max_preauth_seconds", "must be at least 1");
+  if (c.limits.max_http_unauthenticated_body_bytes < 1024)
+    return bad(origin, "limits.max_http_unauthenticated_body_bytes", "must be at least 1024 (sign-in needs about 1 KB)");
+  if (c.limits.max_http_json_body_bytes < c.limits.max_http_unauthenticated_body_bytes)
+    return bad(origin, "limits.max_http_json_body_bytes", "must be at least limits.max_http_unauthenticated_body_bytes");
   if (c.smtp.connect_timeout_seconds < 1) return bad(origin, "smtp.connect_timeout_seconds", "must be at least 1");
   if (c.storage.backend != "sqlite")
     return bad(origin, "storage.backend", "must be \"sqlite\" (PostgreSQL arrives with the scale-out issue)");

@@ -72,7 +72,12 @@ struct Config {
     int ipv6_prefix_length = 64;   // one IPv6 host usually holds a whole /64
     int idle_timeout_seconds = 300;
     int command_timeout_seconds = 60;
-    uint64_t max_http_body_bytes = 40ull * 1024 * 1024;
+    uint64_t max_http_body_bytes = 40ull * 1024 * 1024;  // only POST /api/v1/deliver (a whole message)
+    // Body of a request that is not (yet) authenticated: sign-in and password reset need
+    // well under 1 KB; anything larger is refused with 413 before it is read.
+    uint64_t max_http_unauthenticated_body_bytes = 8 * 1024;
+    // Body of an authenticated JSON request (the largest: a distribution list's members).
+    uint64_t max_http_json_body_bytes = 1024 * 1024;
   } limits;
 
   struct Http {
@@ -159,10 +164,22 @@ struct Config {
     std::vector<Endpoint> tls_listen{{"127.0.0.1", 9930}};
     // LOGIN / AUTHENTICATE without TLS from a loopback address (development and tests only).
     bool allow_plaintext_auth_on_loopback = false;
-    int max_errors = 20;                // bad commands in a row before the connection is closed
+    // Bad commands before the connection is closed: counted over the whole session before
+    // login; after login a successful command starts the count again.
+    int max_errors = 20;
     int max_auth_failures = 3;          // per connection, then it is closed
     int idle_timeout_seconds = 1800;    // RFC 9051 §5.4: at least 30 minutes when authenticated
-    int preauth_timeout_seconds = 60;   // before login
+    int preauth_timeout_seconds = 60;   // before login, between reads
+    // Before login (issue 14): what an unauthenticated client can make a session hold or
+    // keep. One command with its literals (LOGIN, AUTHENTICATE PLAIN need a few hundred octets);
+    int max_preauth_command_bytes = 8 * 1024;
+    // literals refused (over that size, or in a command that needs login) before the
+    // connection is closed;
+    int max_preauth_literal_refusals = 3;
+    // commands (a real client needs under 10: CAPABILITY, STARTTLS, ID, a few LOGINs);
+    int max_preauth_commands = 20;
+    // and seconds from connecting to logging in.
+    int max_preauth_seconds = 60;
   } imap;
 
   // The directory (PRODUCT.md D1-D3).

@@ -96,6 +96,29 @@ class Api {
  public:
   explicit Api(ApiDeps d) : d_(d) {}
 
+  // The body a request may send, from its head (http_server asks only for more than
+  // limits.max_http_unauthenticated_body_bytes): more only for a route that needs it and
+  // only once the credentials have been checked; bad credentials are answered at once.
+  BodyPolicy body_policy(const Request& r, const Config::Limits& l) {
+    BodyPolicy out;
+    out.limit = l.max_http_unauthenticated_body_bytes;
+    bool api = r.path.rfind("/api/v1/", 0) == 0, scim = r.path.rfind("/scim/v2/", 0) == 0;
+    if (!api && !scim) return out;  // /healthz, /metrics: no body
+    if (r.path == "/api/v1/sessions" || r.path == "/api/v1/password-reset" ||
+        r.path == "/api/v1/password-reset/complete")
+      return out;  // before sign-in: a few hundred octets of JSON
+    if (r.authorization.empty() && session_cookie(r).empty()) return out;  // the router answers 401
+    auto who = authenticate(r);
+    if (auto* refused = std::get_if<Response>(&who)) {
+      out.reject = std::move(*refused);
+      return out;
+    }
+    out.principal = std::make_shared<const Principal>(std::move(std::get<Principal>(who)));
+    // Only message injection takes a whole message; every other route takes JSON.
+    out.limit = r.path == "/api/v1/deliver" && r.method == "POST" ? l.max_http_body_bytes : l.max_http_json_body_bytes;
+    return out;
+  }
+
   Response route(const Request& r) {
     if (r.path == "/healthz") return health();
     if (r.path == "/metrics") {
@@ -106,7 +129,7 @@ class Api {
     }
     if (r.path.rfind("/scim/v2/", 0) == 0) {
       // SCIM 2.0 provisioning (http/scim_api.cpp), with the same authentication.
-      auto who = authenticate(r);
+      auto who = r.principal ? std::variant<Principal, Response>(*r.principal) : authenticate(r);
       if (std::holds_alternative<Response>(who)) return std::get<Response>(who);
       return scim_route(std::get<Principal>(who), r, d_);
     }
@@ -115,7 +138,7 @@ class Api {
     // Self-service reset and unlock: no sign-in (that is what the person cannot do).
     if (r.path == "/api/v1/password-reset" && r.method == "POST") return reset_questions(r);
     if (r.path == "/api/v1/password-reset/complete" && r.method == "POST") return reset_complete(r);
-    auto who = authenticate(r);
+    auto who = r.principal ? std::variant<Principal, Response>(*r.principal) : authenticate(r);
     if (std::holds_alternative<Response>(who)) return std::get<Response>(who);
     const Principal& p = std::get<Principal>(who);
     std::string_view rest = std::string_view(r.path).substr(8);
@@ -943,6 +966,11 @@ bool admin_hashing_route(const Request& r) {
 Router make_admin_router(ApiDeps deps) {
   auto api = std::make_shared<Api>(deps);
   return [api](const Request& r) { return api->route(r); };
+}
+
+BodyLimiter make_admin_body_limiter(ApiDeps deps, const Config::Limits& limits) {
+  auto api = std::make_shared<Api>(deps);
+  return [api, limits](const Request& head) { return api->body_policy(head, limits); };
 }
 
 }  // namespace caremail::http

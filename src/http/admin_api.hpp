@@ -29,6 +29,9 @@ Router make_admin_router(ApiDeps deps);
 // The routes of that router that check or hash a password (listen_http's HashingRoutes):
 // sign-in, reset, password and secret changes, MFA confirmation and removal, SCIM users.
 bool admin_hashing_route(const Request& r);
+// The body size per route for listen_http (see Api::body_policy): the unauthenticated
+// limit before sign-in, the JSON limit after it, the message limit for POST /api/v1/deliver.
+BodyLimiter make_admin_body_limiter(ApiDeps deps, const Config::Limits& limits);
 
 // Error kind -> HTTP status (shared by every JSON API).
 int status_for(Errc e);

@@ -2,19 +2,24 @@
 // client and JMAP will extend the router. Plain or TLS per listener.
 //
 // SECURITY: this is reached by anyone who can connect to the listener. Before routing,
-// it bounds what a peer can make us hold: header size, body size (limits.max_http_body_bytes),
-// idle and per-request deadlines. Authentication and authorisation happen in the router
-// and the core, never here.
+// it bounds what a peer can make us hold: header size (16 KB), idle and per-request
+// deadlines, and the body size per request, decided from the head before one octet of the
+// body is read: limits.max_http_unauthenticated_body_bytes (8 KB) unless the BodyLimiter
+// (the router's table) allows more for the route, which it does only for requests whose
+// credentials it has checked; a larger Content-Length gets 413 and the connection closes.
+// Authentication and authorisation happen in the router and the core, never here.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/config.hpp"
 #include "http/http_parse.hpp"
+#include "core/principal.hpp"
 #include "net/listener.hpp"
 
 namespace boost::asio::ssl { class context; }
@@ -33,6 +38,9 @@ struct Request {
   std::string cookie;      // the Cookie header (sessions)
   std::string csrf_token;  // X-CSRF-Token (sessions: required on changes)
   uint64_t session = 0;
+  // Set when the credentials were checked from the head, before a large body was read
+  // (BodyLimiter): the router uses it instead of checking them a second time.
+  std::shared_ptr<const Principal> principal;
 
   std::string query_one(const std::string& key) const {
     auto it = query.find(key);
@@ -55,9 +63,21 @@ using Router = std::function<Response(const Request&)>;
 // cheap and pure (method and path only).
 using HashingRoutes = std::function<bool(const Request&)>;
 
-// Adds an HTTP listener to `server`. `tls` null: plain HTTP.
+// How large a request's body may be, decided from its head (body empty).
+struct BodyPolicy {
+  uint64_t limit = 0;
+  std::optional<Response> reject;              // answer this now, without reading the body
+  std::shared_ptr<const Principal> principal;  // credentials checked: passed to the router
+};
+// Called, on the worker pool, only for a request announcing (or streaming, chunked) more than
+// limits.max_http_unauthenticated_body_bytes; smaller bodies are read without asking.
+using BodyLimiter = std::function<BodyPolicy(const Request& head)>;
+
+// Adds an HTTP listener to `server`. `tls` null: plain HTTP. `limiter` null: every body is
+// limited to limits.max_http_unauthenticated_body_bytes.
 Result<uint16_t> listen_http(net::Server& server, const std::string& name, const Endpoint& ep,
                              std::shared_ptr<boost::asio::ssl::context> tls, Router router,
-                             const Config::Limits& limits, HashingRoutes hashing = {});
+                             const Config::Limits& limits, HashingRoutes hashing = {},
+                             BodyLimiter limiter = nullptr);
 
 }  // namespace caremail::http

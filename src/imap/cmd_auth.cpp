@@ -118,10 +118,17 @@ boost::asio::awaitable<void> authenticate(Session& s, Command& c) {
         size_t n = s.parser().feed(s.stream().peek());
         s.stream().consume(n);
       }
+      s.note_progress();
       auto st = s.parser().status();
       if (st == ParseStatus::done || st == ParseStatus::error) break;
-      net::ReadStatus rs = co_await s.stream().read_more(s.idle_timeout());
+      // The same deadlines as for a command: the whole line, and the time to log in.
+      std::chrono::seconds wait = s.read_timeout();
+      net::ReadStatus rs = net::ReadStatus::timeout;
+      if (wait.count() > 0) {
+        rs = co_await s.stream().read_more(wait);
+      }
       if (rs != net::ReadStatus::ok) {
+        if (rs == net::ReadStatus::timeout) s.untagged(s.timeout_text());
         s.close_after_reply();
         co_return;
       }

@@ -55,6 +55,9 @@ std::vector<std::string> run(std::string_view in, const std::vector<size_t>& cut
       chunk.remove_prefix(n);
       ParseStatus s = p.status();
       if (s == ParseStatus::need_continuation) {
+        // "+" only within the limits (a message literal only when APPEND may run).
+        check(!p.literal().message || p.literal().size <= lim.max_literal);
+        check(!p.literal().message || (lim.allowed_verbs & verb_bit(Verb::append)) != 0);
         ev.push_back("+" + std::to_string(p.literal().size));
         continue;
       }
@@ -96,7 +99,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   small.max_sequence_ranges = 8;
   small.max_tokens = 64;
   small.max_mailbox = 16;
-  for (const Limits& lim : {Limits{}, small}) {
+  Limits preauth = small;  // before login: few verbs, no messages (issue 14)
+  preauth.max_literal = 0;
+  preauth.max_append_total = 0;
+  preauth.allowed_verbs = verb_bit(Verb::capability) | verb_bit(Verb::noop) | verb_bit(Verb::logout) |
+                          verb_bit(Verb::login) | verb_bit(Verb::authenticate) | verb_bit(Verb::id);
+  for (const Limits& lim : {Limits{}, small, preauth}) {
     std::vector<std::string> whole = run(in, {}, lim);
     // Byte by byte, and a split derived from the input.
     std::vector<size_t> every;

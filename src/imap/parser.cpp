@@ -1159,37 +1159,43 @@ void Parser::end_of_line() {
                  !(literals_.empty() && line_start_ == 0 && open == tag.size() + 8);
   literal_ = LiteralInfo{size, sync, binary, message};
 
+  // Which command is it? "UID x" is x.
+  std::optional<Verb> verb;
+  if (!tag.empty()) {
+    std::string_view rest = std::string_view(text_).substr(tag.size() + 1);
+    std::string_view name = rest.substr(0, std::min(rest.find(' '), rest.size()));
+    verb = find_verb(name);
+    if (!verb && iequals(name, "UID") && rest.size() > 4) {
+      std::string_view sub = rest.substr(4);
+      sub = sub.substr(0, std::min(sub.find(' '), sub.size()));
+      verb = find_verb(sub);
+    }
+  }
+  auto refuse = [this](std::string text, bool close, bool too_big = false) {
+    fail(std::move(text), close, too_big);
+    error_.refused_literal = true;
+  };
   if (sync) {
     // Refuse a command we cannot run before the client sends the literal.
-    std::string_view rest;
-    if (tag.empty()) {
-      fail("Invalid tag", false);
-      return;
-    }
-    rest = std::string_view(text_).substr(tag.size() + 1);
-    std::string_view name = rest.substr(0, std::min(rest.find(' '), rest.size()));
-    if (!find_verb(name) && !iequals(name, "UID")) {
-      fail("Unknown command", false);
-      return;
-    }
+    if (tag.empty()) return refuse("Invalid tag", false);
+    if (!verb) return refuse("Unknown command", false);
   }
-  if (!sync && size > limits_.max_nonsync_literal) {
-    fail("Non-synchronizing literal too large", true, true);
-    return;
+  bool allowed = verb && (limits_.allowed_verbs & verb_bit(*verb)) != 0;
+  bool nonsync_over = !sync && size > limits_.max_nonsync_literal;
+  bool over = message ? size > limits_.max_literal || append_used_ + size > limits_.max_append_total
+                      : budget_used_ + size > limits_.max_line;
+  if (!allowed && (sync || over || nonsync_over)) {
+    // Not read: a synchronising literal is never sent without "+"; the octets of a
+    // non-synchronising one are already coming, so the stream is lost.
+    return refuse(verb ? std::string(to_string(*verb)) + " is not valid in this state" : std::string("Unknown command"),
+                  !sync);
   }
-  if (message) {
-    if (size > limits_.max_literal || append_used_ + size > limits_.max_append_total) {
-      fail("Message too large", !sync, true);
-      return;
-    }
+  if (nonsync_over) return refuse("Non-synchronizing literal too large", true, true);
+  if (over) return message ? refuse("Message too large", !sync, true) : refuse("Literal too large", !sync);
+  if (message)
     append_used_ += size;
-  } else {
-    if (budget_used_ + size > limits_.max_line) {
-      fail("Literal too large", !sync);
-      return;
-    }
+  else
     budget_used_ += size;
-  }
   literals_.emplace_back();
   in_literal_ = size > 0;
   literal_left_ = size;

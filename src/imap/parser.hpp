@@ -106,6 +106,12 @@ struct Limits {
   size_t max_tokens = 20000;
   // Octets of a mailbox name as sent (modified UTF-7 or UTF-8). Longer names cannot be ours.
   size_t max_mailbox = 1024;
+  // Verbs the session can run in its current state, one bit each (verb_bit()). A
+  // synchronising literal in a command for any other verb is refused with BAD before it is
+  // read, so "+" goes only to a command that can run: an APPEND before login gets no "+"
+  // and the session never holds its message (issue 14 finding 2). A non-synchronising one
+  // within the limits is read and then refused; past them the connection is closed.
+  uint64_t allowed_verbs = ~uint64_t{0};
 };
 
 enum class Verb {
@@ -119,6 +125,10 @@ enum class Verb {
 
 // Upper-case name of the verb ("SELECT"); "" for Verb::line.
 std::string_view to_string(Verb v) noexcept;
+
+// The bit of `v` in Limits::allowed_verbs.
+constexpr uint64_t verb_bit(Verb v) noexcept { return uint64_t{1} << static_cast<unsigned>(v); }
+static_assert(static_cast<unsigned>(Verb::line) < 64, "Limits::allowed_verbs has one bit per verb");
 
 // RFC 9051 sequence-set or "$". A number is 1..4294967295; kStar stands for "*".
 struct SeqRange {
@@ -293,6 +303,9 @@ struct ParseError {
   // command longer than max_line, a non-synchronising literal over its limit (its octets
   // are already coming), or a literal size we cannot even read.
   bool close_connection = false;
+  // A literal refused before it was read (over a limit, or in a command that cannot run
+  // now). Before login the session closes the connection after a few of these.
+  bool refused_literal = false;
 };
 
 // A literal announced by the client and accepted by the limits.
@@ -342,9 +355,19 @@ class Parser {
   // The next unit is one raw line, returned as Verb::line (IDLE's "DONE", AUTHENTICATE
   // responses): call after next(), before feeding it.
   void expect_line() { raw_line_ = true; }
-  // Replaces the limits for the following commands (APPENDLIMIT per user after login,
-  // LITERAL+ enabled...). Takes effect at next().
-  void set_limits(const Limits& limits) { pending_limits_ = limits; }
+  // Replaces the limits for the following commands (after login, after SELECT...). Takes
+  // effect at once when no octet of a command has been fed since next() (the session calls
+  // it between commands), else at next().
+  void set_limits(const Limits& limits) {
+    pending_limits_ = limits;
+    if (!mid_command() && status_ == ParseStatus::need_more) limits_ = limits;
+  }
+  const Limits& limits() const noexcept { return limits_; }
+  // Some octets of the next command (or raw line) have been consumed and it is not complete.
+  bool mid_command() const noexcept { return !text_.empty() || in_literal_; }
+  // Octets of the current command announced so far: its text and the sizes of the
+  // literals accepted (the session allows time for them to arrive).
+  uint64_t octets_announced() const noexcept { return budget_used_ + append_used_; }
 
  private:
   size_t feed_text(std::string_view chunk);

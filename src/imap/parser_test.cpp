@@ -470,6 +470,63 @@ TEST(ImapParser, LiteralMinusAndCommandLiterals) {
   EXPECT_EQ(run_whole("a FROB {5}\r\n", lim), (std::vector<std::string>{"ERR [a] Unknown command"}));
 }
 
+// Before login (issue 14 finding 2): the session allows only the pre-login verbs and a
+// few KB per command, so a literal is refused before one octet of it is read and "+" is
+// sent only for a command that can run.
+TEST(ImapParser, LiteralsRefusedByStateBeforeReading) {
+  Limits pre;
+  pre.max_line = 8192;
+  pre.max_literal = 0;
+  pre.max_append_total = 0;
+  pre.max_nonsync_literal = 8192;
+  pre.allowed_verbs = verb_bit(Verb::capability) | verb_bit(Verb::noop) | verb_bit(Verb::logout) |
+                      verb_bit(Verb::id) | verb_bit(Verb::starttls) | verb_bit(Verb::login) |
+                      verb_bit(Verb::authenticate);
+  Parser p(pre);
+  std::string in = "a APPEND INBOX {29000000}\r\n";
+  EXPECT_EQ(p.feed(in), in.size());
+  ASSERT_EQ(p.status(), ParseStatus::error);  // never need_continuation: no "+"
+  EXPECT_EQ(p.error().text, "APPEND is not valid in this state");
+  EXPECT_FALSE(p.error().too_big);
+  EXPECT_FALSE(p.error().close_connection);
+  EXPECT_TRUE(p.error().refused_literal);
+  p.next();
+  EXPECT_EQ(p.feed("b NOOP\r\n"), 8u);
+  EXPECT_EQ(p.status(), ParseStatus::done);
+  // A LOGIN literal over the pre-login budget: BAD, not read.
+  EXPECT_EQ(run_whole("a LOGIN {20000}\r\n", pre), (std::vector<std::string>{"ERR [a] Literal too large"}));
+  // Within it, LOGIN and AUTHENTICATE take literals as usual (also non-synchronising ones).
+  EXPECT_EQ(run_whole("a LOGIN {4}\r\nfred {1+}\r\nx\r\n", pre),
+            (std::vector<std::string>{"+ 4", "tag=[a] LOGIN user=[fred] password=[x]"}));
+  // Other verbs and UID commands: BAD before the literal.
+  EXPECT_EQ(run_whole("a SELECT {5}\r\n", pre), (std::vector<std::string>{"ERR [a] SELECT is not valid in this state"}));
+  EXPECT_EQ(run_whole("a UID FETCH 1 (BODY[HEADER.FIELDS {7}\r\n", pre),
+            (std::vector<std::string>{"ERR [a] FETCH is not valid in this state"}));
+  // Non-synchronising: a big one cannot be skipped, so the stream is lost.
+  EXPECT_EQ(run_whole("a APPEND INBOX {29000000+}\r\n", pre),
+            (std::vector<std::string>{"ERR [a] APPEND is not valid in this state CLOSE"}));
+  EXPECT_EQ(run_whole("a LOGIN {9000+}\r\n", pre),
+            (std::vector<std::string>{"ERR [a] Non-synchronizing literal too large TOOBIG CLOSE"}));
+  // A small one is read, then the command is refused by the session as usual.
+  EXPECT_EQ(run_whole("a SELECT {5+}\r\nINBOX\r\n", pre), (std::vector<std::string>{"tag=[a] SELECT mailbox=[INBOX]"}));
+}
+
+TEST(ImapParser, SetLimitsBetweenCommandsTakesEffectAtOnce) {
+  Limits pre;
+  pre.allowed_verbs = verb_bit(Verb::login);
+  Parser p(pre);
+  EXPECT_EQ(p.feed("a LOGIN u p\r\n"), 13u);
+  ASSERT_EQ(p.status(), ParseStatus::done);
+  p.next();
+  p.set_limits(Limits{});  // after login, before the next command's first octet
+  std::string in = "b APPEND INBOX {3}\r\n";
+  EXPECT_EQ(p.feed(in), in.size());
+  EXPECT_EQ(p.status(), ParseStatus::need_continuation);
+  // Mid-command, a change waits for next().
+  p.set_limits(pre);
+  EXPECT_EQ(p.limits().allowed_verbs, Limits{}.allowed_verbs);
+}
+
 TEST(ImapParser, LineTooLongCloses) {
   Limits lim;
   lim.max_line = 50;

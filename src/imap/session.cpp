@@ -107,10 +107,64 @@ Session::Session(std::shared_ptr<Shared> shared, asio::ip::tcp::socket sock, net
       stream_(std::move(sock), shared_->tls),
       peer_(std::move(peer)),
       implicit_tls_(implicit_tls) {
+  parser_ = Parser(limits_for_state());
+  preauth_deadline_ = Clock::now() + std::chrono::seconds(config().imap.max_preauth_seconds);
+}
+
+Limits Session::limits_for_state() const {
   Limits l;
-  l.max_literal = config().quota.max_message_bytes;  // = the APPENDLIMIT advertised
-  l.max_append_total = 2 * l.max_literal;
-  parser_ = Parser(l);
+  if (state == State::not_authenticated) {
+    // Nothing held before login beyond one small command (issue 14 finding 2).
+    const uint64_t cap = static_cast<uint64_t>(config().imap.max_preauth_command_bytes);
+    l.max_line = cap;
+    l.max_literal = 0;
+    l.max_append_total = 0;
+    l.max_nonsync_literal = cap;
+  } else {
+    l.max_literal = config().quota.max_message_bytes;  // = the APPENDLIMIT advertised
+    l.max_append_total = 2 * l.max_literal;
+  }
+  l.allowed_verbs = 0;
+  for (unsigned v = 0; v < static_cast<unsigned>(Verb::line); ++v)
+    if (allowed_in_state(static_cast<Verb>(v))) l.allowed_verbs |= verb_bit(static_cast<Verb>(v));
+  return l;
+}
+
+namespace {
+// A literal must arrive at least this fast (octets per second) on top of the command
+// timeout: 35 MB in 37 minutes, so slow mobile links still append, while a client cannot
+// hold a session open by trickling a literal.
+constexpr uint64_t kMinLiteralRate = 16 * 1024;
+}  // namespace
+
+void Session::note_progress() {
+  if (!parser_.mid_command()) {
+    command_started_.reset();
+    return;
+  }
+  if (!command_started_) command_started_ = Clock::now();
+}
+
+std::chrono::seconds Session::read_timeout() const {
+  using namespace std::chrono;
+  auto now = Clock::now();
+  auto limit = now + idle_timeout();
+  if (command_started_) {
+    auto allowed = seconds(config().limits.command_timeout_seconds) +
+                   seconds(parser_.octets_announced() / kMinLiteralRate);
+    limit = std::min(limit, *command_started_ + allowed);
+  }
+  if (state == State::not_authenticated) limit = std::min(limit, preauth_deadline_);
+  if (limit <= now) return seconds(0);
+  return ceil<seconds>(limit - now);
+}
+
+std::string Session::timeout_text() const {
+  auto now = Clock::now() + std::chrono::milliseconds(50);
+  if (state == State::not_authenticated && now >= preauth_deadline_)
+    return "BYE Too long without logging in, closing the connection";
+  if (command_started_) return "BYE The command did not arrive in time, closing the connection";
+  return "BYE Idle for too long, closing the connection";
 }
 
 bool Session::is_loopback() const {
@@ -129,8 +183,10 @@ std::chrono::seconds Session::idle_timeout() const {
 }
 
 std::string Session::capabilities() const {
-  std::string caps = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE";
+  std::string caps = "IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE";
   if (state == State::not_authenticated) {
+    // No LITERAL+ before login: a non-synchronising literal arrives unasked, so a stranger
+    // could make us read (or drop the connection over) octets we would refuse.
     if (stream_.tls_available() && !stream_.is_tls()) caps += " STARTTLS";
     if (login_allowed())
       caps += " AUTH=PLAIN";
@@ -139,7 +195,7 @@ std::string Session::capabilities() const {
     return caps;
   }
   caps +=
-      " IDLE UIDPLUS MOVE NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS"
+      " LITERAL+ IDLE UIDPLUS MOVE NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS"
       " STATUS=SIZE ESEARCH SEARCHRES SORT SORT=DISPLAY THREAD=REFERENCES THREAD=ORDEREDSUBJECT CONDSTORE QRESYNC"
       " QUOTA QUOTA=RES-STORAGE ACL RIGHTS=texk BINARY UTF8=ACCEPT";
   if (!stream_.is_compressed()) caps += " COMPRESS=DEFLATE";
@@ -153,14 +209,18 @@ void Session::untagged(std::string_view text) {
   out_ += "\r\n";
 }
 
+// Errors before login are never forgiven: NOOP (OK) between bad commands must not let a
+// stranger hold the connection for ever. After login (LOGIN's own OK is the first) a
+// command that ran (OK or NO) starts the count again: the client is known and accountable,
+// and a long IDLE session should not be cut for a few unsupported commands over days.
 void Session::ok(const Command& c, std::string_view text) {
   tagged_ += c.tag + " OK " + one_line(text) + "\r\n";
-  errors_ = 0;
+  if (state != State::not_authenticated) errors_ = 0;
 }
 
 void Session::no(const Command& c, std::string_view text) {
   tagged_ += c.tag + " NO " + one_line(text) + "\r\n";
-  errors_ = 0;
+  if (state != State::not_authenticated) errors_ = 0;
 }
 
 void Session::no(const Command& c, const Error& e) {
@@ -188,10 +248,7 @@ void Session::logged_in(Principal p) {
     d->store(true, std::memory_order_release);
   });
   state = State::authenticated;
-  Limits l;
-  l.max_literal = config().quota.max_message_bytes;
-  l.max_append_total = 2 * l.max_literal;
-  parser_.set_limits(l);
+  parser_.set_limits(limits_for_state());
 }
 
 std::optional<std::string> Session::decode_mailbox(std::string_view wire, bool pattern) const {
@@ -269,31 +326,7 @@ std::optional<std::vector<size_t>> Session::resolve(const SequenceSet& set, bool
     }
     return out;
   }
-  for (const SeqRange& r : set.ranges) {
-    if (uid) {
-      Uid star = uids.back();
-      Uid a = r.first == SeqRange::kStar ? star : r.first;
-      Uid b = r.last == SeqRange::kStar ? star : r.last;
-      if (a > b) std::swap(a, b);
-      // "n:*" with n past the last UID still names the last message (RFC 9051 §6.4.8).
-      if ((r.first == SeqRange::kStar || r.last == SeqRange::kStar) && a == 0) continue;
-      for (size_t i = uids.lower_bound(a); i < uids.size() && uids.at(i) <= b; ++i) out.push_back(i);
-    } else {
-      uint32_t n = static_cast<uint32_t>(uids.size());
-      uint32_t a = r.first == SeqRange::kStar ? n : r.first;
-      uint32_t b = r.last == SeqRange::kStar ? n : r.last;
-      if (a > b) std::swap(a, b);
-      if (a == 0 || b > n) {
-        error = n == 0 ? "No messages in this mailbox" : "Invalid message sequence number (the mailbox has " +
-                                                             std::to_string(n) + " messages)";
-        return std::nullopt;
-      }
-      for (uint32_t i = a; i <= b; ++i) out.push_back(i - 1);
-    }
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  return resolve_ranges(uids, set.ranges, uid, error);
 }
 
 void Session::announce_expunged(const std::vector<Uid>& uids) {
@@ -439,6 +472,9 @@ asio::awaitable<void> Session::dispatch(Command& cmd) {
     co_return;
   }
   co_await h(*this, cmd);
+  // The state may have changed (login, SELECT, CLOSE): literals of the next command are
+  // judged by the new one. The parser is between commands, so this applies at once.
+  parser_.set_limits(limits_for_state());
   // What changed elsewhere is announced before the tagged reply; expunges are held back
   // while answering FETCH, STORE and SEARCH by sequence number (RFC 9051 §7.5.1).
   if (view_ && state != State::logout && !closing_) {
@@ -472,6 +508,12 @@ asio::awaitable<void> Session::run() {
       size_t n = parser_.feed(stream_.peek());
       stream_.consume(n);
     }
+    note_progress();
+    if (state == State::not_authenticated && std::chrono::steady_clock::now() >= preauth_deadline_) {
+      untagged(timeout_text());
+      end_reason = "preauth time";
+      break;
+    }
     ParseStatus st = parser_.status();
     if (st == ParseStatus::need_more || st == ParseStatus::need_continuation) {
       if (st == ParseStatus::need_continuation && parser_.literal().synchronizing && !stream_.has_buffered()) {
@@ -483,15 +525,20 @@ asio::awaitable<void> Session::run() {
         end_reason = "write failed";
         break;
       }
-      net::ReadStatus rs;
-      try {
-        rs = co_await stream_.read_more(idle_timeout());
-      } catch (const boost::system::system_error&) {
-        rs = net::ReadStatus::cancelled;
+      // A deadline for the whole command (and for logging in), not for each read: a client
+      // sending a byte at a time is cut off as surely as a silent one.
+      std::chrono::seconds wait = read_timeout();
+      net::ReadStatus rs = net::ReadStatus::timeout;
+      if (wait.count() > 0) {
+        try {
+          rs = co_await stream_.read_more(wait);
+        } catch (const boost::system::system_error&) {
+          rs = net::ReadStatus::cancelled;
+        }
       }
       if (rs == net::ReadStatus::ok) continue;
       if (rs == net::ReadStatus::timeout) {
-        untagged("BYE Idle for too long, closing the connection");
+        untagged(timeout_text());
         end_reason = "timeout";
       } else if (rs == net::ReadStatus::cancelled) {
         co_await asio::this_coro::reset_cancellation_state();
@@ -515,11 +562,30 @@ asio::awaitable<void> Session::run() {
       else
         raw(tag + " BAD " + one_line(e.text) + "\r\n");
       ++errors_;
+      bool refused = e.refused_literal;
       parser_.next();
+      if (state == State::not_authenticated) {
+        if (refused && ++preauth_refusals_ >= cfg.imap.max_preauth_literal_refusals) {
+          untagged("BYE Too many refused literals before login, closing the connection");
+          end_reason = "preauth literals";
+          break;
+        }
+        if (++preauth_commands_ > cfg.imap.max_preauth_commands) {
+          untagged("BYE Too many commands without logging in, closing the connection");
+          end_reason = "preauth commands";
+          break;
+        }
+      }
     } else {  // done
       Command cmd = parser_.take_command();
       parser_.next();
       ++commands;
+      if (state == State::not_authenticated && ++preauth_commands_ > cfg.imap.max_preauth_commands) {
+        // Not run: the cap is on what a stranger can make us do, LOGIN included.
+        untagged("BYE Too many commands without logging in, closing the connection");
+        end_reason = "preauth commands";
+        break;
+      }
       bool cancelled = false;
       try {
         co_await dispatch(cmd);

@@ -4,7 +4,14 @@
 //
 // SECURITY: everything before login is reachable by anyone on the network. Pre-auth input
 // goes through the bounded Parser (parser.hpp) and only CAPABILITY, NOOP, LOGOUT, ID,
-// STARTTLS, LOGIN and AUTHENTICATE are accepted; credentials are checked by
+// STARTTLS, LOGIN and AUTHENTICATE are accepted. Before login a session holds at most
+// imap.max_preauth_command_bytes of input: bigger literals, and literals of any other
+// command, are refused before they are read (no "+", and no LITERAL+ advertised), and
+// the connection is closed after imap.max_preauth_literal_refusals of them, after
+// imap.max_preauth_commands commands, after imap.max_preauth_seconds, or when a command
+// has not arrived whole within limits.command_timeout_seconds of its first octet (a client
+// trickling a byte at a time). Errors before login are counted over the whole session.
+// Credentials are checked by
 // AdminService::authenticate_password (which audits failures) and are refused without TLS
 // (except on loopback when imap.allow_plaintext_auth_on_loopback). After login every read
 // and write of mail goes through MailService with the user's Principal, so authorisation,
@@ -164,6 +171,16 @@ class Session {
 
   std::chrono::seconds idle_timeout() const;
   std::chrono::seconds write_timeout() const { return std::chrono::seconds(config().limits.command_timeout_seconds); }
+  // After feeding the parser: starts the whole-command deadline at a command's first octet,
+  // and clears it when the parser is between commands.
+  void note_progress();
+  // How long the next read may wait: the idle timeout, but never past the whole-command
+  // deadline nor, before login, past the time allowed to log in. Zero: a deadline passed.
+  std::chrono::seconds read_timeout() const;
+  // The BYE text for a read that timed out (which deadline it was).
+  std::string timeout_text() const;
+  // The parser limits for the current state (pre-login limits and verbs, APPENDLIMIT...).
+  Limits limits_for_state() const;
 
  private:
   boost::asio::awaitable<void> dispatch(Command& cmd);
@@ -182,8 +199,15 @@ class Session {
   std::shared_ptr<std::atomic<bool>> dirty_ = std::make_shared<std::atomic<bool>>(true);
   ChangeFeed::Subscription changes_;
   std::optional<View> view_;
-  int errors_ = 0;  // in a row
+  // Bad commands: over the whole session before login; after it, since the last command
+  // that was answered OK or NO (see imap.max_errors).
+  int errors_ = 0;
   bool closing_ = false;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point preauth_deadline_;                // connect + imap.max_preauth_seconds
+  std::optional<Clock::time_point> command_started_;  // first octet of the command being read
+  int preauth_commands_ = 0;
+  int preauth_refusals_ = 0;
 };
 
 // The command handlers (cmd_*.cpp).

@@ -9,9 +9,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "imap/parser.hpp"
 #include "model/types.hpp"
 
 namespace caremail::imap {
@@ -101,5 +105,64 @@ class UidList {
   std::vector<Run> runs_;
   size_t size_ = 0;
 };
+
+// Resolves the ranges of a sequence set (not "$") against `uids`: the indices it names,
+// ascending and unique. `uid`: the numbers are UIDs (those that do not exist are ignored,
+// RFC 9051 §6.4.8); otherwise message sequence numbers, and one past the end makes the
+// command BAD (returns nullopt and sets `error`).
+// Works on intervals: every range becomes an interval of indices, the intervals are sorted
+// and merged, and only then are indices listed. So "1:*,1:*,..." with
+// Limits::max_sequence_ranges ranges costs O(ranges log ranges + size()) and the result never
+// holds more than size() entries (expanding each range first held 10,000 copies of the
+// mailbox: 800 MB for a 10,000-message mailbox, issue 14 finding 7).
+inline std::optional<std::vector<size_t>> resolve_ranges(const UidList& uids, const std::vector<SeqRange>& ranges,
+                                                         bool uid, std::string& error) {
+  std::vector<std::pair<size_t, size_t>> spans;  // [begin, end) indices
+  spans.reserve(ranges.size());
+  const size_t n = uids.size();
+  for (const SeqRange& r : ranges) {
+    if (uid) {
+      Uid star = uids.back();
+      Uid a = r.first == SeqRange::kStar ? star : r.first;
+      Uid b = r.last == SeqRange::kStar ? star : r.last;
+      if (a > b) std::swap(a, b);
+      // "n:*" with n past the last UID still names the last message (RFC 9051 §6.4.8);
+      // in an empty mailbox "*" names nothing.
+      if ((r.first == SeqRange::kStar || r.last == SeqRange::kStar) && a == 0) continue;
+      size_t lo = uids.lower_bound(a);
+      size_t hi = b == UINT32_MAX ? n : uids.lower_bound(b + 1);
+      if (lo < hi) spans.emplace_back(lo, hi);
+    } else {
+      uint32_t count = static_cast<uint32_t>(n);
+      uint32_t a = r.first == SeqRange::kStar ? count : r.first;
+      uint32_t b = r.last == SeqRange::kStar ? count : r.last;
+      if (a > b) std::swap(a, b);
+      if (a == 0 || b > count) {
+        error = count == 0 ? "No messages in this mailbox"
+                           : "Invalid message sequence number (the mailbox has " + std::to_string(count) +
+                                 " messages)";
+        return std::nullopt;
+      }
+      spans.emplace_back(size_t{a} - 1, size_t{b});
+    }
+  }
+  std::sort(spans.begin(), spans.end());
+  size_t total = 0;
+  size_t merged = 0;  // spans[0, merged) are disjoint and ascending
+  for (const auto& sp : spans) {
+    if (merged > 0 && sp.first <= spans[merged - 1].second) {
+      spans[merged - 1].second = std::max(spans[merged - 1].second, sp.second);
+    } else {
+      spans[merged++] = sp;
+    }
+  }
+  spans.resize(merged);
+  for (const auto& sp : spans) total += sp.second - sp.first;
+  std::vector<size_t> out;
+  out.reserve(total);
+  for (const auto& [lo, hi] : spans)
+    for (size_t i = lo; i < hi; ++i) out.push_back(i);
+  return out;
+}
 
 }  // namespace caremail::imap

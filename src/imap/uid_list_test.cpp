@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
 #include <set>
 
@@ -60,6 +61,80 @@ TEST(UidList, AgreesWithASortedVector) {
     for (Uid probe = 0; probe < next + 3; probe += 1 + rng() % 7) {
       size_t want = std::lower_bound(ref.begin(), ref.end(), probe) - ref.begin();
       ASSERT_EQ(l.lower_bound(probe), want) << probe;
+    }
+  }
+}
+
+// Sequence sets resolve on intervals (issue 14 finding 7): a set of 10,000 "1:*" ranges
+// against a 100,000-message view gives each index once, quickly, without materialising a copy
+// of the mailbox per range (that was 8 GB here).
+TEST(ResolveRanges, ManyOverlappingRangesStayBounded) {
+  UidList l;
+  for (Uid u = 1; u <= 100000; ++u) l.push_back(u * 2);  // one run per UID: the worst case
+  std::vector<SeqRange> set(10000, SeqRange{1, SeqRange::kStar});
+  std::string err;
+  auto t0 = std::chrono::steady_clock::now();
+  auto by_seq = resolve_ranges(l, set, false, err);
+  auto by_uid = resolve_ranges(l, set, true, err);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(by_seq && by_uid) << err;
+  EXPECT_EQ(by_seq->size(), 100000u);
+  EXPECT_EQ(by_uid->size(), 100000u);
+  EXPECT_LE(by_seq->capacity(), 100000u) << "never more than the mailbox holds";
+  EXPECT_EQ(by_seq->front(), 0u);
+  EXPECT_EQ(by_seq->back(), 99999u);
+  EXPECT_LT(secs, 0.5);
+}
+
+TEST(ResolveRanges, MatchesOneByOneExpansion) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    UidList l;
+    std::vector<Uid> ref;
+    Uid next = 1;
+    int count = static_cast<int>(rng() % 40);
+    for (int i = 0; i < count; ++i) {
+      next += 1 + rng() % 3;
+      l.push_back(next);
+      ref.push_back(next);
+    }
+    std::vector<SeqRange> set;
+    int nr = 1 + static_cast<int>(rng() % 6);
+    auto pick = [&](uint32_t hi) -> uint32_t {
+      uint32_t r = rng() % 10;
+      if (r == 0) return SeqRange::kStar;
+      if (r == 1) return UINT32_MAX;
+      return 1 + rng() % (hi + 3);
+    };
+    for (int i = 0; i < nr; ++i) set.push_back(SeqRange{pick(next), pick(next)});
+    for (bool uid : {false, true}) {
+      std::set<size_t> want;
+      bool want_error = false;
+      for (const SeqRange& r : set) {
+        if (uid) {
+          Uid star = ref.empty() ? 0 : ref.back();
+          Uid a = r.first == SeqRange::kStar ? star : r.first, b = r.last == SeqRange::kStar ? star : r.last;
+          if (a > b) std::swap(a, b);
+          for (size_t i = 0; i < ref.size(); ++i)
+            if (ref[i] >= a && ref[i] <= b) want.insert(i);
+        } else {
+          uint32_t n = static_cast<uint32_t>(ref.size());
+          uint32_t a = r.first == SeqRange::kStar ? n : r.first, b = r.last == SeqRange::kStar ? n : r.last;
+          if (a > b) std::swap(a, b);
+          if (a == 0 || b > n) want_error = true;
+          else
+            for (uint32_t i = a; i <= b; ++i) want.insert(i - 1);
+        }
+      }
+      std::string err;
+      auto got = resolve_ranges(l, set, uid, err);
+      if (want_error) {
+        EXPECT_FALSE(got.has_value());
+        EXPECT_FALSE(err.empty());
+        continue;
+      }
+      ASSERT_TRUE(got.has_value()) << err;
+      EXPECT_EQ(*got, std::vector<size_t>(want.begin(), want.end())) << "round " << round << " uid " << uid;
     }
   }
 }

@@ -200,6 +200,94 @@ class AdminApiTest(unittest.TestCase):
             reply = s.recv(4096)
         self.assertTrue(reply.startswith(b"HTTP/1.1 413"), reply)
 
+    def _head_only(self, path, length, headers=b"", wait=5):
+        """Sends a request head announcing `length` body octets and none of them: the reply
+        (status line and all) or b"" when the server waits for the body."""
+        s = socket.create_connection(("127.0.0.1", self.d.ports["http"]), timeout=wait)
+        try:
+            s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+                      headers + b"Content-Length: %d\r\n\r\n" % length)
+            try:
+                return s.recv(65536)
+            except socket.timeout:
+                return b""
+        finally:
+            s.close()
+
+    def test_bodies_are_limited_by_route_before_they_are_read(self):
+        """Issue 14 finding 2: a stranger may send a few KB (sign-in, reset), no more; after
+        authentication JSON routes take 1 MB and only message injection takes a message."""
+        # Before sign-in: 413 at once, without waiting for (or reading) the body.
+        for path in ("/api/v1/sessions", "/api/v1/password-reset", "/api/v1/password-reset/complete",
+                     "/api/v1/organisations", "/scim/v2/Users", "/healthz"):
+            reply = self._head_only(path, 100_000)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 413"), f"{path}: {reply[:200]!r}")
+        # Bad credentials: 401 without reading the body (and one failure, not two).
+        reply = self._head_only("/api/v1/deliver?to=jo.bloggs@leeds.care.example", 5_000_000,
+                                b"Authorization: Bearer cm_not-a-real-token\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 401"), reply[:200])
+        # A small sign-in still works (and a 100 KB one with urllib gets 413).
+        st, _, _ = self.d.api("POST", "/api/v1/sessions",
+                              {"address": "jo.bloggs@leeds.care.example", "password": "jo-password-123"}, token=False)
+        self.assertIn(st, (200, 201), st)
+        st, _, _ = self.d.api("POST", "/api/v1/sessions",
+                              {"address": "jo.bloggs@leeds.care.example", "password": "x" * 100_000}, token=False)
+        self.assertEqual(st, 413)
+        # Authenticated: JSON routes up to 1 MB, so 2 MB is refused; deliver takes a message.
+        auth = b"Authorization: Bearer " + self.d.token.encode() + b"\r\n"
+        reply = self._head_only("/api/v1/organisations", 2_000_000, auth)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 413"), reply[:200])
+        st, _, body = self.d.api("POST", "/api/v1/organisations",
+                                 {"ods_code": "RZZ", "name": "n" * 200_000, "domains": ["zz.care.example"]})
+        self.assertNotEqual(st, 413, "200 KB of JSON is within the authenticated limit")
+        big = make_message("five megabytes", body=("z" * 998 + "\r\n") * 5000)
+        st, _, body = self.d.deliver(["jo.bloggs@leeds.care.example"], big)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["size"], len(big))
+        # The same with curl (Expect: 100-continue) and with HTTP Basic.
+        import tempfile
+        with tempfile.NamedTemporaryFile(suffix=".eml") as f:
+            f.write(big)
+            f.flush()
+            out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + f.name,
+                                  "-H", "Content-Type: message/rfc822", "-H", "Authorization: Bearer " + self.d.token,
+                                  f"http://127.0.0.1:{self.d.ports['http']}/api/v1/deliver?to=jo.bloggs@leeds.care.example"],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.stdout, "200", out.stderr)
+            out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + f.name,
+                                  "-H", "Content-Type: message/rfc822", "-H", "Transfer-Encoding: chunked",
+                                  f"http://127.0.0.1:{self.d.ports['http']}/api/v1/deliver?to=jo.bloggs@leeds.care.example"],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertIn(out.stdout, ("401", "413"), "chunked without credentials: refused")
+
+    def test_unauthenticated_bodies_do_not_grow_the_server(self):
+        """Five strangers streaming 30 MB bodies at password reset: the server must not hold them."""
+        pid = self.d.proc.pid
+
+        def rss():
+            with open(f"/proc/{pid}/status") as f:
+                return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+        before = rss()
+        socks = []
+        try:
+            for i in range(5):
+                s = socket.create_connection(("127.0.0.1", self.d.ports["http"]), timeout=10)
+                socks.append(s)
+                s.sendall(b"POST /api/v1/password-reset HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 30000000\r\n\r\n")
+                s.settimeout(0.2)
+                try:
+                    for _ in range(30):
+                        s.sendall(b"a" * 1_000_000)
+                except OSError:
+                    pass  # refused and closed: what we want
+            after = rss()
+        finally:
+            for s in socks:
+                s.close()
+        print(f"\nRSS before {before} KB, with 5 unauthenticated 30 MB bodies {after} KB")
+        self.assertLess(after - before, 20 * 1024)
+
     def test_message_over_the_size_limit_is_refused(self):
         msg = make_message("big", body="y" * (36700160 + 100))
         st, _, body = self.d.deliver(["jo.bloggs@leeds.care.example"], msg)

@@ -1841,6 +1841,198 @@ class ImapCommandsTest(ImapBase):
 
 
 # ==========================================================================================
+def rss_kb(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class ImapPreauthLimitsTest(ImapBase):
+    """Issue 14 findings 2 and 5: what a client that has not logged in can make a session hold
+    (literals refused before they are read, no LITERAL+), do (a command cap, errors that NOOP
+    does not forgive) and keep (time to log in, a whole-command deadline against trickling)."""
+    EXTRA = ("[imap]\nallow_plaintext_auth_on_loopback = true\nmax_errors = 5\nmax_preauth_seconds = 6\n"
+             "[limits]\ncommand_timeout_seconds = 3\n")
+
+    def test_big_literals_before_login_are_refused_without_reading(self):
+        pid = self.d.proc.pid
+        before = rss_kb(pid)
+        conns, replies = [], []
+        for i in range(5):
+            c = self.conn(tls=False)
+            conns.append(c)
+            c.send("a APPEND INBOX {29000000}\r\n")
+            ln = c.line()
+            replies.append(ln)
+            if ln.startswith(b"+"):  # what the finding reproduced: send what the server asked for
+                try:
+                    c.send(b"x" * 29000000)
+                except OSError:
+                    pass
+        time.sleep(1)
+        grown = rss_kb(pid) - before
+        print(f"\nRSS before {before} KB, with 5 pre-login 29 MB literals {before + grown} KB")
+        for ln in replies:
+            self.assertFalse(ln.startswith(b"+"), f"no continuation for APPEND before login: {ln!r}")
+            self.assertTrue(ln.startswith(b"a BAD"), ln)
+        self.assertLess(grown, 20 * 1024, f"RSS grew by {grown} KB for 5 unauthenticated connections")
+        for c in conns:
+            self.ok(c.cmd("NOOP"), "a refused synchronising literal leaves the session usable")
+        # A literal bigger than a login needs: BAD, not read.
+        c = self.conn(tls=False)
+        c.send("b LOGIN {20000}\r\n")
+        ln = c.line()
+        self.assertTrue(ln.startswith(b"b BAD"), ln)
+        # Non-synchronising: the octets cannot be skipped, so BYE and close.
+        c = self.conn(tls=False)
+        c.send("c APPEND INBOX {29000000+}\r\n" + "x" * 1000)
+        ln = c.line()
+        self.assertTrue(ln.startswith(b"* BYE"), ln)
+        self.assertTrue(c.closed())
+        # Small literals for LOGIN still work before login (and nonsync ones within the limit).
+        u = self.user()
+        c = self.conn(tls=False)
+        tag = c.tag()
+        c.send(f"{tag} LOGIN {{{len(u[0])}}}\r\n")
+        self.assertTrue(c.line().startswith(b"+"))
+        c.send(f"{u[0]} {{{len(u[1])}+}}\r\n{u[1]}\r\n")
+        self.ok(c.until(tag))
+        # After login, APPEND gets its "+" as before.
+        r = self.ok(c.cmd_literal("APPEND INBOX", message("after login")))
+        self.assertIn("APPENDUID", r.text)
+
+    def test_repeated_refused_literals_close_the_connection(self):
+        c = self.conn(tls=False)
+        for i in range(2):
+            c.send(f"a{i} LOGIN {{20000}}\r\n")
+            self.assertTrue(c.line().startswith(f"a{i} BAD".encode()))
+        c.send("a3 APPEND INBOX {5000}\r\n")
+        self.assertTrue(c.line().startswith(b"a3 BAD"))
+        ln = c.line()
+        self.assertTrue(ln.startswith(b"* BYE"), ln)
+        self.assertTrue(c.closed())
+
+    def test_no_literal_plus_before_login(self):
+        u = self.user()
+        c = self.conn(tls=False)
+        self.assertNotIn("LITERAL+", c.greeting)
+        self.assertNotIn("LITERAL-", c.greeting)
+        caps = c.capabilities()
+        self.assertNotIn("LITERAL+", caps)
+        self.assertNotIn("LITERAL-", caps)
+        r = c.login(*u)
+        self.assertIn("LITERAL+", r.text)
+        self.assertIn("LITERAL+", c.capabilities())
+
+    def test_noop_flood_before_login_is_cut_off(self):
+        c = self.conn(tls=False)
+        for i in range(20):
+            self.ok(c.cmd("NOOP"), f"NOOP {i + 1} of the 20 allowed before login")
+        r = c.cmd("NOOP")
+        self.assertEqual(r.status, "BYE", r)
+        self.assertTrue(c.closed())
+        # Even LOGIN is not run past the cap.
+        u = self.user()
+        c = self.conn(tls=False)
+        for i in range(20):
+            self.ok(c.cmd("CAPABILITY"))
+        r = c.cmd(f'LOGIN "{u[0]}" "{u[1]}"')
+        self.assertEqual(r.status, "BYE", r)
+
+    def test_noop_does_not_forgive_errors_before_login(self):
+        c = self.conn(tls=False)
+        statuses = []
+        for i in range(9):
+            for cmd in ("FROBNICATE", "NOOP"):
+                statuses.append(c.cmd(cmd).status)
+                if statuses[-1] == "BYE":
+                    break
+            if statuses[-1] == "BYE":
+                break
+        self.assertEqual(statuses, ["BAD", "OK"] * 4 + ["BAD", "BYE"],
+                         "max_errors (5) counts over the whole session before login")
+
+    def test_time_to_log_in_is_bounded(self):
+        c = self.conn(tls=False)
+        t0 = time.time()
+        r = None
+        while time.time() - t0 < 15:
+            try:
+                r = c.cmd("NOOP")
+            except OSError:
+                r = c.until("never")
+            if r.status != "OK":
+                break
+            time.sleep(1)
+        self.assertEqual(r.status, "BYE", r)
+        self.assertIn("logging in", r.text)
+        elapsed = time.time() - t0
+        self.assertGreater(elapsed, 5)
+        self.assertLess(elapsed, 9, "max_preauth_seconds (6) bounds a busy pre-login session")
+
+    def test_trickled_command_is_cut_off(self):
+        u = self.user()
+        c = self.conn(u, tls=False)  # logged in: the idle timeout is 30 minutes
+        t0 = time.time()
+        closed = False
+        for ch in "a NOOP" + "x" * 100:
+            try:
+                c.send(ch)
+            except OSError:
+                closed = True
+                break
+            if c.pending(0.3):
+                break
+        ln = c.line() if not closed else b""
+        self.assertTrue(ln.startswith(b"* BYE"), ln)
+        self.assertIn(b"in time", ln)
+        elapsed = time.time() - t0
+        self.assertLess(elapsed, 6, "the whole line must arrive within command_timeout_seconds (3)")
+        self.assertTrue(c.closed())
+        # Before login the same.
+        c = self.conn(tls=False)
+        t0 = time.time()
+        for ch in "b LOGIN " + "y" * 100:
+            c.send(ch)
+            if c.pending(0.3):
+                break
+        ln = c.line()
+        self.assertTrue(ln.startswith(b"* BYE"), ln)
+        self.assertLess(time.time() - t0, 5.5)
+
+
+# ==========================================================================================
+class ImapSequenceSetTest(ImapBase):
+    """Issue 14 finding 7: sequence sets resolve on ranges; "1:*" ten thousand times costs no
+    more than once. Its own daemon, so its memory peak is its own."""
+    EXTRA = "[imap]\nallow_plaintext_auth_on_loopback = true\n"
+
+    def test_many_overlapping_ranges(self):
+        u = self.user()
+        c = self.conn(u, tls=False)
+        n = 2000
+        msgs = [message(f"seq {i}", body="x\r\n") for i in range(n)]
+        tag = c.tag()
+        c.send(f"{tag} APPEND INBOX".encode() + b"".join(b" {%d+}\r\n" % len(m) + m for m in msgs) + b"\r\n")
+        self.ok(c.until(tag))
+        c.select("INBOX")
+        pid = self.d.proc.pid
+        before = rss_kb(pid, "VmHWM")
+        t0 = time.time()
+        r = self.ok(c.cmd("FETCH " + ",".join(["1:*"] * 10000) + " (UID)"))
+        self.assertEqual(len(r.fetches()), n)
+        r = self.ok(c.cmd("UID FETCH " + ",".join(["1:*", "*:1"] * 5000) + " (FLAGS)"))
+        self.assertEqual(len(r.fetches()), n)
+        elapsed = time.time() - t0
+        grown = rss_kb(pid, "VmHWM") - before
+        print(f"\npeak RSS before {before} KB, after two 10,000-range FETCHes {before + grown} KB, {elapsed:.2f} s")
+        self.assertLess(grown, 30 * 1024, "each range must not hold its own copy of the mailbox")
+        self.assertLess(elapsed, 5)
+
+
+# ==========================================================================================
 class ImapTimeoutAndShutdownTest(ImapBase):
     EXTRA = "[imap]\nallow_plaintext_auth_on_loopback = true\npreauth_timeout_seconds = 1\nidle_timeout_seconds = 2\n"
 

@@ -488,6 +488,83 @@ class LdapTlsTest(LdapBase):
             self.assertEqual(c.extend.standard.who_am_i(), "u:" + JOHN[0])
             c.unbind()
 
+    # -- StartTLS injection (issue 14): plaintext sent with the StartTLS request must never be
+    # executed inside the TLS session (the CVE-2011-0411 class of bug).
+    @staticmethod
+    def ber(tag, content):
+        n = len(content)
+        length = bytes([n]) if n < 128 else bytes([0x82, n >> 8, n & 0xFF])
+        return bytes([tag]) + length + content
+
+    def ldap_message(self, msgid, op):
+        return self.ber(0x30, self.ber(0x02, bytes([msgid])) + op)
+
+    def start_tls_request(self, msgid):
+        return self.ldap_message(msgid, self.ber(0x77, self.ber(0x80, b"1.3.6.1.4.1.1466.20037")))
+
+    def bind_request(self, msgid, who):
+        return self.ldap_message(msgid, self.ber(0x60, b"\x02\x01\x03" + self.ber(0x04, who[0].encode()) +
+                                                  self.ber(0x80, who[1].encode())))
+
+    def who_am_i_request(self, msgid):
+        return self.ldap_message(msgid, self.ber(0x77, self.ber(0x80, b"1.3.6.1.4.1.4203.1.11.3")))
+
+    @staticmethod
+    def read_messages(sock, until_id):
+        """LDAP messages (bytes each) up to the one with message ID `until_id`, or to EOF."""
+        buf, out = b"", []
+        while True:
+            while len(buf) >= 2:
+                head = 2 if buf[1] < 128 else 2 + (buf[1] & 0x7F)
+                if len(buf) < head:
+                    break
+                n = buf[1] if buf[1] < 128 else int.from_bytes(buf[2:head], "big")
+                if len(buf) < head + n:
+                    break
+                m, buf = buf[:head + n], buf[head + n:]
+                out.append(m)
+                if m[head + 2] == until_id:
+                    return out
+            chunk = sock.recv(65536)
+            if not chunk:
+                return out
+            buf += chunk
+
+    @staticmethod
+    def id_and_op(m):
+        """(message ID, protocolOp tag) of one LDAP message (IDs below 128)."""
+        head = 2 if m[1] < 128 else 2 + (m[1] & 0x7F)
+        return m[head + 2], m[head + 3]
+
+    def starttls_then(self, first_write, after_tls):
+        """Sends `first_write` (starting with a StartTLS request) in one TCP write, completes
+        the handshake, sends `after_tls` over TLS and returns every message read until the
+        reply to the last request (message ID 9)."""
+        import ssl
+        s = socket.create_connection(("127.0.0.1", self.d.ports["ldap"]), timeout=10)
+        try:
+            s.sendall(first_write)
+            resp = self.read_messages(s, 1)
+            self.assertEqual([self.id_and_op(m) for m in resp], [(1, 0x78)], "an ExtendedResponse to StartTLS")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s = ctx.wrap_socket(s, server_hostname="localhost")
+            s.sendall(after_tls)
+            return self.read_messages(s, 9)
+        finally:
+            s.close()
+
+    def test_starttls_discards_pipelined_plaintext(self):
+        # Control: a bind sent over TLS is executed (WhoAmI names the user).
+        got = self.starttls_then(self.start_tls_request(1), self.bind_request(2, SARAH) + self.who_am_i_request(9))
+        self.assertIn((2, 0x61), [self.id_and_op(m) for m in got], "a BindResponse over TLS")
+        self.assertIn(("u:" + SARAH[0]).encode(), got[-1])
+        # Injected: the same bind in the StartTLS request's TCP write must be dropped.
+        got = self.starttls_then(self.start_tls_request(1) + self.bind_request(2, SARAH), self.who_am_i_request(9))
+        self.assertNotIn(0x61, [self.id_and_op(m)[1] for m in got], f"the injected bind was answered: {got!r}")
+        self.assertNotIn(("u:" + SARAH[0]).encode(), got[-1], "the injected bind must not have run")
+
 
 if __name__ == "__main__":
     unittest.main()
