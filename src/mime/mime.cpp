@@ -6,6 +6,7 @@
 // any number of parts) before we could apply our limits. The scanner below follows the
 // same boundary rules as GMime 3.2 (see the comments at check_boundary and strip_newline)
 // so both would split a message the same way.
+#include "mime/glib_util.hpp"
 #include "mime/mime.hpp"
 
 #include "common/json_text.hpp"
@@ -23,21 +24,13 @@
 
 namespace caremail::mime {
 namespace {
+using detail::ascii_lower;
+using detail::iequals;
+using detail::GCharPtr;
+using detail::GFree;
+using detail::GRef;
 
 // ---- GLib/GMime ownership helpers -------------------------------------------------------
-
-struct GFree {
-  void operator()(void* p) const noexcept { g_free(p); }
-};
-using GCharPtr = std::unique_ptr<char, GFree>;
-
-struct GUnref {
-  void operator()(void* p) const noexcept {
-    if (p != nullptr) g_object_unref(p);
-  }
-};
-template <class T>
-using GRef = std::unique_ptr<T, GUnref>;
 
 struct DateUnref {
   void operator()(GDateTime* d) const noexcept {
@@ -58,19 +51,10 @@ std::string take(char* s) {  // copies and frees a g_malloc'ed string; nullptr -
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 std::string to_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = ascii_lower(c);
   return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
 }
 
 std::string_view trim(std::string_view s) {

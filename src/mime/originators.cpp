@@ -12,31 +12,16 @@
 #include <memory>
 #include <optional>
 
+#include "mime/glib_util.hpp"
 #include "mime/mime.hpp"
 
 namespace caremail::mime {
 namespace {
-
-struct GUnref {
-  void operator()(void* p) const noexcept {
-    if (p != nullptr) g_object_unref(p);
-  }
-};
-template <class T>
-using GRef = std::unique_ptr<T, GUnref>;
-
-struct GFree {
-  void operator()(void* p) const noexcept { g_free(p); }
-};
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
+using detail::ascii_lower;
+using detail::iequals;
+using detail::GCharPtr;
+using detail::GFree;
+using detail::GRef;
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 

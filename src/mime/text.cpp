@@ -7,6 +7,7 @@
 // its text. Work is linear in the size of `raw`; output stops at max_bytes.
 #include "mime/text.hpp"
 
+#include "mime/glib_util.hpp"
 #include "mime/mime.hpp"
 
 #include <gmime/gmime.h>
@@ -26,6 +27,8 @@
 
 namespace caremail::mime {
 namespace {
+using detail::ascii_lower;
+using detail::iequals;
 
 namespace json = boost::json;
 
@@ -52,15 +55,6 @@ GMimeParserOptions* options() {
     g_mime_parser_options_set_rfc2047_compliance_mode(g_text_options, GMIME_RFC_COMPLIANCE_LOOSE);
   });
   return g_text_options;
-}
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
 }
 
 std::string lower(std::string_view s) {

@@ -70,13 +70,7 @@ boost::asio::awaitable<void> cmd_bdat(Session& s, Command& c) {
     co_return;
   }
   std::optional<ReceivedMessage> message = take_received(*t.bdat);
-  if (!message) {
-    log::warn("smtp.spool_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}});
-    s.reply(452, "4.3.1", "Insufficient system storage for the message, try again later");
-    s.reset_transaction();
-    co_return;
-  }
-  co_await finish_message(s, std::move(*message));
+  co_await finish_message(s, std::move(message));
 }
 
 }  // namespace caremail::smtp

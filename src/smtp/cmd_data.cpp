@@ -58,13 +58,7 @@ boost::asio::awaitable<void> cmd_data(Session& s, Command&) {
     co_return;
   }
   std::optional<ReceivedMessage> message = take_received(reader);
-  if (!message) {
-    log::warn("smtp.spool_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}});
-    s.reply(452, "4.3.1", "Insufficient system storage for the message, try again later");
-    s.reset_transaction();
-    co_return;
-  }
-  co_await finish_message(s, std::move(*message));
+  co_await finish_message(s, std::move(message));
 }
 
 }  // namespace caremail::smtp

@@ -131,8 +131,15 @@ boost::asio::awaitable<void> report_failures(Session& s, const std::vector<std::
 
 }  // namespace
 
-boost::asio::awaitable<void> finish_message(Session& s, ReceivedMessage message) {
+boost::asio::awaitable<void> finish_message(Session& s, std::optional<ReceivedMessage> received) {
   Transaction& t = s.txn();
+  if (!received) {
+    log::warn("smtp.spool_failed", {{"session", s.peer().id}, {"queue_id", t.queue_id}});
+    s.reply(452, "4.3.1", "Insufficient system storage for the message, try again later");
+    s.reset_transaction();
+    co_return;
+  }
+  ReceivedMessage message = std::move(*received);
   const auto& cfg = s.config();
   auto start = std::chrono::steady_clock::now();
   std::time_t now = std::time(nullptr);

@@ -135,7 +135,9 @@ boost::asio::awaitable<void> cmd_bdat(Session& s, Command& c);
 boost::asio::awaitable<void> cmd_misc(Session& s, Command& c);  // RSET NOOP QUIT VRFY EXPN HELP
 
 // Finishing a message (shared by DATA and BDAT LAST): trace headers, delivery, the reply.
-boost::asio::awaitable<void> finish_message(Session& s, ReceivedMessage message);
+// nullopt (take_received could not finish the spool file): 452 4.3.1 and the transaction
+// is reset.
+boost::asio::awaitable<void> finish_message(Session& s, std::optional<ReceivedMessage> received);
 
 // Makes `reader` (DataReader or BdatReader) spill a message past smtp.spool_threshold_bytes
 // to a spool file (smtp/spool.hpp) rather than hold it.
