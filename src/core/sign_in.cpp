@@ -369,13 +369,15 @@ Status AdminService::restrict(const Account& acct, bool app, const AuthContext& 
   // reset means someone else may have had the account; issue 14).
   if (app && acct.must_change_password)
     return make_error(Errc::unauthenticated,
-                      "your password was reset by an administrator: sign in on the web and choose a new one; "
+                      "your password must be changed first (an administrator set it, or it was a one-time "
+                      "password): sign in on the web and choose a new one; "
                       "this app password works again after that");
   if (!app) {
     if (acct.must_change_password) {
       if (ctx.mail_client)
         return make_error(Errc::unauthenticated,
-                          "your password was reset by an administrator: sign in on the web and choose a new one, "
+                          "your password must be changed first (an administrator set it, or it was a one-time "
+                          "password): sign in on the web and choose a new one, "
                           "then use it here");
       out.principal.must_change_password = true;
     }

@@ -37,7 +37,8 @@ PLAINTEXT = "[imap]\nallow_plaintext_auth_on_loopback = true\n[smtp]\nallow_plai
 
 INVALID_IMAP = "[AUTHENTICATIONFAILED] Invalid user name or password"
 INVALID_SMTP = (535, "5.7.8 Authentication credentials invalid")
-RESET = "your password was reset by an administrator: sign in on the web and choose a new one, then use it here"
+RESET = ("your password must be changed first (an administrator set it, or it was a one-time password): "
+         "sign in on the web and choose a new one, then use it here")
 LOCKED = "your account is locked after too many failed sign-ins until "
 IP_BLOCKED = "too many failed sign-ins from your network address; try again in a few minutes"
 RESTRICTED = "change your password first"  # what the API answers a sign-in that must change it
@@ -505,8 +506,9 @@ class AppPasswordTest(IdentityBase):
         st, _, body = self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password",
                                  {"password": "violet-harbour-82", "keep_app_passwords": True}, basic=self.SAM)
         self.assertEqual(st, 204, body)
-        waiting = ("[AUTHENTICATIONFAILED] your password was reset by an administrator: sign in on the web and "
-                   "choose a new one; this app password works again after that")
+        waiting = ("[AUTHENTICATIONFAILED] your password must be changed first (an administrator set it, or it "
+                   "was a one-time password): sign in on the web and choose a new one; this app password works "
+                   "again after that")
         self.assert_imap_no(u[0], secret, waiting)
         self.assertEqual(smtp_auth(self.d, u[0], secret)[0], 535)
         # The person chooses a new one (keeping the phone): it works again.
