@@ -32,4 +32,27 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Could GMime's address parser recurse deeper than `max_depth` group levels on `v`? Every
+// ':' counts as an opening and every ';' as a closing, except inside a *terminated* quoted
+// string ("Re: x" display names); an unterminated quote is not skipped, because GMime then
+// parses what follows it as addresses (a stack overflow was seen with '"' followed by
+// "g:g:g:..."). Comments are not skipped either: this over-estimates, which only refuses odd
+// mail.
+inline bool address_nesting_is_safe(std::string_view v, int max_depth) {
+  int depth = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    if (c == '"') {
+      size_t j = i + 1;
+      while (j < v.size() && v[j] != '"') j += (v[j] == '\\') ? 2 : 1;
+      if (j < v.size()) i = j;  // terminated: skip it whole
+    } else if (c == ':') {
+      if (++depth > max_depth) return false;
+    } else if (c == ';') {
+      if (depth > 0) --depth;
+    }
+  }
+  return true;
+}
+
 }  // namespace caremail::mime::detail

@@ -136,34 +136,14 @@ std::string decode_text(const std::string& v) {
 
 // GMime's address parser recurses once per open group ("name:" without its ";"), and
 // RFC 5322 does not even allow nested groups: 100,000 "g:" in a To header (200 KB, well
-// inside max_header_bytes) overflow an 8 MB stack. This over-estimates that nesting: every
-// ':' counts as an opening, every ';' as a closing, except inside a *terminated* quoted
-// string ("Re: x" display names). An unterminated quote is not skipped because GMime
-// then parses what follows it as addresses (seen to crash with `"` followed by "g:"...).
+// inside max_header_bytes) overflow an 8 MB stack (detail::address_nesting_is_safe).
 constexpr int kMaxAddressGroupNesting = 32;
-
-bool address_nesting_is_safe(std::string_view v) {
-  int depth = 0;
-  for (size_t i = 0; i < v.size(); ++i) {
-    char c = v[i];
-    if (c == '"') {
-      size_t j = i + 1;
-      while (j < v.size() && v[j] != '"') j += (v[j] == '\\') ? 2 : 1;
-      if (j < v.size()) i = j;  // terminated: skip it whole
-    } else if (c == ':') {
-      if (++depth > kMaxAddressGroupNesting) return false;
-    } else if (c == ';') {
-      if (depth > 0) --depth;
-    }
-  }
-  return true;
-}
 
 // An address list, decoded and normalised; text that is not an address list (or that
 // GMime's parser must not see, above) is still shown, decoded, rather than lost.
 std::string decode_addresses(const std::string& v) {
   if (v.empty()) return {};
-  if (!address_nesting_is_safe(v)) return decode_text(v);
+  if (!detail::address_nesting_is_safe(v, kMaxAddressGroupNesting)) return decode_text(v);
   GRef<InternetAddressList> list(internet_address_list_parse(g_options, v.c_str()));
   if (list && internet_address_list_length(list.get()) > 0)
     return valid_utf8(take(internet_address_list_to_string(list.get(), nullptr, FALSE)));

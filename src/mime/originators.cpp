@@ -149,27 +149,9 @@ size_t count_ats(std::string_view v) {
 
 // GMime's address parser recurses once per group level; groups cannot nest in RFC 5322,
 // so a value that could make it recurse more than a few levels is refused before GMime
-// sees it. As in mime.cpp's address_nesting_is_safe: every ':' counts as an opening and
-// every ';' as a closing, except inside a terminated quoted string; an unterminated quote
-// is not skipped, because GMime then parses what follows it as addresses (a stack
-// overflow was seen with '"' followed by "g:g:g:..."). Comments are not skipped either:
-// this over-estimates, which only refuses odd mail.
-bool nesting_is_safe(std::string_view v) {
-  int depth = 0;
-  for (size_t i = 0; i < v.size(); ++i) {
-    char c = v[i];
-    if (c == '"') {
-      size_t j = i + 1;
-      while (j < v.size() && v[j] != '"') j += (v[j] == '\\') ? 2 : 1;
-      if (j < v.size()) i = j;  // terminated: skip it whole
-    } else if (c == ':') {
-      if (++depth > 8) return false;
-    } else if (c == ';') {
-      if (depth > 0) --depth;
-    }
-  }
-  return true;
-}
+// sees it (detail::address_nesting_is_safe over-estimates the nesting: it only refuses
+// odd mail).
+constexpr int kMaxGroupNesting = 8;
 
 GMimeParserOptions* parser_options() {
   static GMimeParserOptions* options = [] {
@@ -238,7 +220,7 @@ bool collect(InternetAddressList* list, std::vector<std::string>& raw_addrs, int
 
 // The mailboxes of one field's value, as GMime reads it (not normalised).
 std::optional<std::vector<std::string>> parse_mailboxes(const std::string& value) {
-  if (!nesting_is_safe(value)) return std::nullopt;
+  if (!detail::address_nesting_is_safe(value, kMaxGroupNesting)) return std::nullopt;
   GRef<InternetAddressList> list(internet_address_list_parse(parser_options(), value.c_str()));
   std::vector<std::string> addrs;
   if (list && !collect(list.get(), addrs)) return std::nullopt;
