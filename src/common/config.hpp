@@ -172,7 +172,7 @@ struct Config {
     int preauth_timeout_seconds = 60;   // before login, between reads
     // Before login (issue 14): what an unauthenticated client can make a session hold or
     // keep. One command with its literals (LOGIN, AUTHENTICATE PLAIN need a few hundred octets);
-    int max_preauth_command_bytes = 8 * 1024;
+    int max_preauth_command_bytes = 40 * 1024;  // RFC 2971 ID: 30 pairs of 30 + 1024 octets
     // literals refused (over that size, or in a command that needs login) before the
     // connection is closed;
     int max_preauth_literal_refusals = 3;

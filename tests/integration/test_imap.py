@@ -1854,6 +1854,7 @@ class ImapPreauthLimitsTest(ImapBase):
     (literals refused before they are read, no LITERAL+), do (a command cap, errors that NOOP
     does not forgive) and keep (time to log in, a whole-command deadline against trickling)."""
     EXTRA = ("[imap]\nallow_plaintext_auth_on_loopback = true\nmax_errors = 5\nmax_preauth_seconds = 6\n"
+             "max_preauth_command_bytes = 8192\n"
              "[limits]\ncommand_timeout_seconds = 3\n")
 
     def test_big_literals_before_login_are_refused_without_reading(self):
