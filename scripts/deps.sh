@@ -20,7 +20,8 @@ PACKAGES=(
   # real IMAP clients for tests/integration/test_imap_clients.py
   isync libsasl2-modules neomutt tmux
   # the OpenAPI check (PyYAML); LDAP clients for the directory (ldapsearch, python3-ldap3,
-  # Thunderbird's address-book autocomplete, run headless in tests/integration/test_thunderbird.py)
+  # Thunderbird's address-book autocomplete, run headless in tests/integration/test_thunderbird.py;
+  # Thunderbird is also the IMAP client of test_thunderbird_imap.py)
   python3-yaml python3-ldap3 ldap-utils thunderbird
 )
 
