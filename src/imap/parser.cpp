@@ -703,6 +703,15 @@ bool parse_append(Reader& r, Command& c, const Limits& lim) {
     if (r.peek() == '"') {
       if (!r.date_time(m.date.emplace()) || !r.sp()) return false;
     }
+    if (r.peek() == 'U' || r.peek() == 'u') {
+      // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")", how a message with UTF-8
+      // header fields comes once UTF8=ACCEPT is enabled (Thunderbird sends every APPEND so).
+      if (r.keyword() != "UTF8" || !r.sp() || !r.open())
+        return r.fail("Expected a message literal");
+      if (r.peek() != '~') return r.fail("Expected a literal8 in UTF8 ( )");
+      if (!r.string(m.data, true, &m.binary) || !r.close()) return false;
+      continue;
+    }
     if (r.peek() != '{' && r.peek() != '~') return r.fail("Expected a message literal");
     if (!r.string(m.data, true, &m.binary)) return false;
     (void)lim;

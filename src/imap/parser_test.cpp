@@ -144,6 +144,11 @@ TEST(ImapParser, EveryCommand) {
       {"b3 APPEND INBOX {1+}\nx ~{2+}\nab",
        "tag=[b3] APPEND mailbox=[INBOX] msg(() 1) msg(() binary 2)"},
       {"b3 APPEND {5}\nINBOX () {1}\nx", "tag=[b3] APPEND mailbox=[INBOX] msg(() 1)"},
+      // RFC 6855 §4, as Thunderbird sends it after ENABLE UTF8=ACCEPT.
+      {"b5 APPEND \"Sent\" (\\Seen $label1) UTF8 (~{5+}\nhello)",
+       "tag=[b5] APPEND mailbox=[Sent] msg(([\\Seen] [$label1]) binary 5)"},
+      {"b5 APPEND INBOX \"17-Jul-1996 02:44:25 +0130\" utf8 (~{1}\nx) {1}\ny",
+       "tag=[b5] APPEND mailbox=[INBOX] msg(() 17-7-1996 2:44:25 90 binary 1) msg(() 1)"},
       {"b4 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)]<0.1024> "
        "BINARY[1.2]<5.10> BINARY.SIZE[3] RFC822.SIZE) (CHANGEDSINCE 12345 VANISHED)",
        "tag=[b4] UID FETCH set=1:* att1 att11.peek[2([From] [Subject])]<0.1024> "
@@ -331,6 +336,10 @@ TEST(ImapParser, BadTexts) {
       {"a APPEND INBOX (\\Seen) \"bad date\" {1}\nx", "a", "Invalid date-time"},
       {"a APPEND INBOX (\\Seen)", "a", "Missing argument"},
       {"a APPEND INBOX hello", "a", "Expected a message literal"},
+      {"a APPEND INBOX UTF9 (~{1}\nx)", "a", "Expected a message literal"},
+      {"a APPEND INBOX UTF8 ({1}\nx)", "a", "Expected a literal8 in UTF8 ( )"},
+      {"a APPEND INBOX UTF8 (~{1}\nx", "a", "Expected ')'"},
+      {"a APPEND INBOX UTF8 ~{1}\nx", "a", "Expected '('"},
       {"a ID (\"a\")", "a", "Expected a space"},
       {"a SORT (BOGUS) UTF-8 ALL", "a", "Unknown sort criterion"},
       {"a SETQUOTA x (STORAGE x)", "a", "Invalid quota limit"},
