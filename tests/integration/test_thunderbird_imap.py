@@ -14,7 +14,10 @@ imaplib:
      set explicitly): in Trash, gone from INBOX; then deleted from Trash for good
      (deleteMessages with deleteStorage, Shift+Delete): \\Deleted on the server, which is
      Thunderbird's model, and expunged when Trash is emptied (emptyTrash);
-  6. INBOX open in the 3-pane window with its connection in IDLE: a message delivered over
+  6. a message tagged and starred (addKeywordsToMessages, markMessagesFlagged): the keyword
+     and \\Flagged on the server; a file saved into Sent as a sent copy is (copyFileMessage):
+     APPENDed byte for byte with \\Seen and the tag;
+  7. INBOX open in the 3-pane window with its connection in IDLE: a message delivered over
      SMTP is in Thunderbird's INBOX and its thread pane within 2 seconds of the server's 250,
      pushed by the server (an untagged EXISTS in IDLE), and left unread.
 
@@ -273,6 +276,23 @@ trash.emptyTrash(null);
 return {};
 """
 
+# args: Message-ID, path of a message file. Tags and stars a message in INBOX (keyword
+# $label1, "Important", and \\Flagged), and saves the file into the folder flagged Sent as
+# a sent copy is saved (copyFileMessage: an APPEND with \\Seen and the tag).
+TAG_AND_SAVE = r"""
+const inbox = folder("INBOX"), sent = folder(Ci.nsMsgFolderFlags.SentMail);
+const h = byMessageId(inbox, args[0]);
+inbox.addKeywordsToMessages([h], "$label1");
+inbox.markMessagesFlagged([h], true);
+const file = Cc["@mozilla.org/file/local;1"].createInstance(Ci.nsIFile);
+file.initWithPath(args[1]);
+trace(`saving ${args[1]} to ${pathOf(sent)}`);
+await copyDone(l => MailServices.copy.copyFileMessage(file, sent, null, false, Ci.nsMsgMessageFlags.Read,
+                                                      "$label1", l, null));
+trace("saved");
+return {sentPath: pathOf(sent)};
+"""
+
 # args: subject. Opens INBOX in the 3-pane window (when there is one), listens for new
 # messages (the folder listener Thunderbird's new-mail alerts use), and brings INBOX up to
 # date; its connection then goes back into IDLE. ARRIVAL reports when the message came.
@@ -502,7 +522,24 @@ class ThunderbirdImapTest(DaemonTestCase):
         self.wait_server(c, "Trash expunged", lambda c: self.on_server(c, trash[0]) == {})
         self.assertEqual(set(self.on_server(c, "INBOX")), set(sent) - {ids[MOVED], ids[DELETED]})
 
-        # 6. New mail while INBOX is open: its connection in IDLE, a message delivered over
+        # 6. A tag and a star on a message, and a sent copy saved (APPEND; this Thunderbird
+        #    sends it as RFC 6855's UTF8 (~{n+} ...) once UTF8=ACCEPT is enabled).
+        copy_path = os.path.join(self.profile, "sent-copy.eml")
+        sent_copy = message(8, "Re: Rota for December", "rota@practice.example").replace(
+            b"From: \"Ward Clerk 8\" <clerk8@practice.example>", f"From: Tara Bird <{USER[0]}>".encode())
+        with open(copy_path, "wb") as f:
+            f.write(sent_copy)
+        tagged = ids[SUBJECTS[2]]
+        r = self.js(m, TAG_AND_SAVE, tagged, copy_path)
+        self.wait_server(c, "the tag and the star",
+                         lambda c: {"$label1", "\\Flagged"} <= self.on_server(c, "INBOX")[tagged][1])
+        saved = self.on_server(c, r["sentPath"])
+        self.assertEqual(list(saved), ["tb-imap-8@practice.example"])
+        self.assertEqual(saved["tb-imap-8@practice.example"][1], {"\\Seen", "$label1"})
+        typ, data = c.uid("FETCH", str(saved["tb-imap-8@practice.example"][0]), "(BODY.PEEK[])")
+        self.assertEqual(data[0][1], sent_copy, "appended as written")
+
+        # 7. New mail while INBOX is open: its connection in IDLE, a message delivered over
         #    SMTP shows up within IDLE_LIMIT_S of the server's 250.
         subject = "Urgent: bed request"
         log_at = len(self.imap_log())
