@@ -211,7 +211,8 @@ DOWNLOAD = r"""
 const inbox = folder("INBOX");
 // "Select this folder for offline use", then Folder Properties' "Download Now", on the
 // fresh account: headers and bodies in one go (UID FETCH ... BODY.PEEK[]). (Asked after
-// an update had already brought the headers, this Thunderbird fetches no bodies.)
+// an update had already brought the headers, this Thunderbird fetches no bodies, against
+// Dovecot 2.3.19 as well.)
 inbox.setFlag(Ci.nsMsgFolderFlags.Offline);
 await urlDone(l => inbox.downloadAllForOffline(l, null));
 const headers = [...inbox.messages].map(describe);
@@ -236,8 +237,9 @@ const h = byMessageId(inbox, args[0]);
 trace(`moving <${args[0]}> to ${args[1]}`);
 await copyDone(l => MailServices.copy.copyMessages(inbox, [h], target, true, l, null, false));
 trace("moved");
-// Thunderbird fetches the new header into the target by itself; a listener on another
-// update of the folder started meanwhile is not always called back, so wait for the header.
+// Thunderbird fetches the new header into the target by itself; the listener of another
+// update asked for meanwhile is not called back (against Dovecot 2.3.19 as well), so wait
+// for the header instead.
 target.updateFolder(null);
 await until("the moved message in the target folder", () => has(target, args[0]), 10000);
 return {inbox: [...inbox.messages].map(describe), target: [...target.messages].map(describe)};
