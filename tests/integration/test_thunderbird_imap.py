@@ -279,8 +279,8 @@ return {};
 """
 
 # args: Message-ID, path of a message file. Tags and stars a message in INBOX (keyword
-# $label1, "Important", and \\Flagged), and saves the file into the folder flagged Sent as
-# a sent copy is saved (copyFileMessage: an APPEND with \\Seen and the tag).
+# $label1, "Important", and \Flagged), and saves the file into the folder flagged Sent as
+# a sent copy is saved (copyFileMessage: an APPEND with \Seen and the tag).
 TAG_AND_SAVE = r"""
 const inbox = folder("INBOX"), sent = folder(Ci.nsMsgFolderFlags.SentMail);
 const h = byMessageId(inbox, args[0]);
