@@ -23,6 +23,9 @@ PACKAGES=(
   # Thunderbird's address-book autocomplete, run headless in tests/integration/test_thunderbird.py;
   # Thunderbird is also the IMAP client of test_thunderbird_imap.py)
   python3-yaml python3-ldap3 ldap-utils thunderbird
+  # imaptest (../shared/tools/imaptest, built by tests/integration/imaptest_run.py): it builds
+  # against dovecot-dev and links Dovecot's libdovecot.so, which only dovecot-core ships
+  dovecot-core dovecot-dev autoconf automake libtool
 )
 
 missing=()

@@ -2,6 +2,7 @@
 
     python3 tests/integration/imaptest_run.py compliance [--keep] [--groups a,b]
     python3 tests/integration/imaptest_run.py stress --clients 50 --users 5 --secs 300
+    python3 tests/integration/imaptest_run.py build
 
 imaptest itself stays outside the repository: it is built from ../shared/tools/imaptest into
 IMAPTEST_DIR (default /tmp/imaptest) on first use. Exits 0 when nothing failed, 1 on a failed
@@ -106,7 +107,7 @@ def stress(binary, clients, users, secs):
                         + f"Line {i} of the stress body.\n" * (1 + i * 7) + "\n")
         out = run(binary, ["host=127.0.0.1", f"port={d.ports['imap']}", f"user=st%d@{DOMAIN}",
                            f"users={users}", f"pass={PASSWORD}", f"clients={clients}", f"secs={secs}",
-                           f"mbox={mbox}", "no_pipelining"][:-1], timeout=secs + 300)
+                           f"mbox={mbox}"], timeout=secs + 300)
         errors = [line for line in out.splitlines() if "Error:" in line]
         print(out[-6000:])
         d.stop()
@@ -121,7 +122,7 @@ def stress(binary, clients, users, secs):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["compliance", "stress"])
+    p.add_argument("mode", choices=["build", "compliance", "stress"])
     p.add_argument("--groups", default="")
     p.add_argument("--keep", action="store_true")
     p.add_argument("--clients", type=int, default=20)
@@ -132,6 +133,9 @@ def main():
     if binary is None:
         print("skipped: imaptest not present (../shared/tools/imaptest)")
         return SKIP
+    if a.mode == "build":
+        print(binary)
+        return 0
     if a.mode == "compliance":
         return compliance(binary, [g for g in a.groups.split(",") if g], a.keep)
     return stress(binary, a.clients, a.users, a.secs)
