@@ -741,6 +741,21 @@ TEST_P(StoreConformance, DeleteMailboxRemovesEntriesAndFixesCounters) {
   EXPECT_EQ(again.uidnext, 1u);
 }
 
+// A mailbox made after another was deleted never gets its id (and so its expunge history).
+TEST_P(StoreConformance, DeletedMailboxIdIsNotReused) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto old = MUST(store().create_mailbox(a.id, "Box", ""));
+  deliver_one(message("one"), a.id, old.id);
+  deliver_one(message("two"), a.id, old.id);
+  MUST(store().expunge(old.id, std::vector<Uid>{1}));
+  MUST(store().delete_mailbox(old.id));
+  auto again = MUST(store().create_mailbox(a.id, "Box", ""));
+  EXPECT_NE(again.id, old.id);
+  deliver_one(message("three"), a.id, again.id);
+  EXPECT_TRUE(MUST(store().expunged_since(again.id, 0)).empty());
+}
+
 TEST_P(StoreConformance, Subscribe) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id);

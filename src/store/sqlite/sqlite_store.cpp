@@ -2619,8 +2619,15 @@ class SqliteStore final : public Store {
     while (v.step()) {
     }
     if (!v.status()) return v.status();
+    // The id is above every id the change log still names: a mailbox created after the
+    // last one was deleted got that one's id back, and with it the old expunge records
+    // (an IMAP session then took the new mailbox's message 1 for expunged and FETCH
+    // answered nothing: imaptest's nil group after its close group). Both maxima are
+    // index lookups (primary key, changes_by_mailbox).
     auto s = c.prepare(
-        "INSERT INTO mailboxes(account_id,name,special_use,uidvalidity,uidnext,highest_modseq) VALUES(?,?,?,?,1,1)");
+        "INSERT INTO mailboxes(id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq) VALUES("
+        "1+max(coalesce((SELECT max(id) FROM mailboxes),0),coalesce((SELECT max(mailbox_id) FROM changes),0)),"
+        "?,?,?,?,1,1)");
     s.bind(1, id).bind(2, is_inbox(name) ? std::string_view("INBOX") : name).bind(3, special_use).bind(4, uidvalidity);
     return s.exec();
   }
