@@ -655,10 +655,17 @@ Result<Mailbox> MailService::mailbox_by_id(const Principal& by, MailboxId id) {
   return authorise_mailbox(by, id, "mailbox.select");
 }
 
-Status MailService::set_subscribed(const Principal& by, MailboxId id, bool subscribed) {
-  auto mb = authorise_mailbox(by, id, "mailbox.subscribe");
-  if (!mb) return mb.error();
-  return store_.set_subscribed(id, subscribed);
+Result<std::vector<std::string>> MailService::subscriptions(const Principal& by, AccountId owner) {
+  if (Status s = authorise_account(by, owner, "mailbox.list"); !s) return s.error();
+  return store_.subscriptions(owner);
+}
+
+Status MailService::set_subscribed(const Principal& by, AccountId owner, std::string_view name, bool subscribed) {
+  if (Status s = authorise_account(by, owner, "mailbox.subscribe"); !s) return s;
+  // Unsubscribing takes any name, so that a name left from before a rule change can go.
+  if (subscribed)
+    if (Status s = validate_mailbox_name(name); !s) return s;
+  return store_.set_subscribed(owner, name, subscribed);
 }
 
 Result<std::vector<MailboxEntry>> MailService::changed_since(const Principal& by, MailboxId id, ModSeq modseq) {

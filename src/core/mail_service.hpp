@@ -178,7 +178,10 @@ class MailService {
   // CREATE ... (USE (\\Sent)) (RFC 6154): `special_use` "" or one of the special-use names.
   Result<Mailbox> create_mailbox(const Principal& by, AccountId owner, std::string_view name,
                                  std::string_view special_use);
-  Status set_subscribed(const Principal& by, MailboxId id, bool subscribed);
+  // The owner's subscribed names (RFC 9051 §6.3.7: names that need not exist), and
+  // SUBSCRIBE / UNSUBSCRIBE of one. A name subscribed must be a valid mailbox name.
+  Result<std::vector<std::string>> subscriptions(const Principal& by, AccountId owner);
+  Status set_subscribed(const Principal& by, AccountId owner, std::string_view name, bool subscribed);
   // Entries added or changed after `modseq` (IMAP sessions catching up).
   Result<std::vector<MailboxEntry>> changed_since(const Principal& by, MailboxId id, ModSeq modseq);
   // UIDs expunged after `modseq` (IMAP QRESYNC VANISHED).

@@ -380,7 +380,17 @@ class Store {
   // Removes the mailbox and everything in it (counters follow).
   virtual Status delete_mailbox(MailboxId id) = 0;
   virtual Status rename_mailbox(MailboxId id, std::string_view new_name) = 0;
-  virtual Status set_subscribed(MailboxId id, bool subscribed) = 0;
+
+  // --- subscriptions (RFC 9051 §6.3.7) ---------------------------------------------
+  // Names, not mailboxes: a subscription outlives its mailbox's DELETE and may name a
+  // mailbox that does not exist. rename_mailbox moves the subscriptions of the name and of
+  // its inferiors with it. Mailbox::subscribed tells whether the mailbox's name is one.
+  virtual Result<std::vector<std::string>> subscriptions(AccountId id) = 0;
+  // Adds (idempotent) or removes (no error when absent) `name`. Adding fails with
+  // Errc::too_large when the account already has kMaxSubscriptions: subscribing needs no
+  // mailbox, so without a bound one client could grow the table without end.
+  static constexpr size_t kMaxSubscriptions = 10000;
+  virtual Status set_subscribed(AccountId id, std::string_view name, bool subscribed) = 0;
 
   // --- messages --------------------------------------------------------------
   // Adds one message to every target in one transaction: one messages row (one blob) for

@@ -350,8 +350,9 @@ constexpr const char* kOrgCols =
     "large_quota_allowance,sharing_agreement FROM organisations ";
 
 constexpr const char* kMailboxCols =
-    "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,subscribed,messages,unseen,bytes "
-    "FROM mailboxes ";
+    "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,"
+    "EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id=mailboxes.account_id AND s.name=mailboxes.name),"
+    "messages,unseen,bytes FROM mailboxes ";
 
 Mailbox read_mailbox(const Stmt& s) {
   Mailbox m;
@@ -525,8 +526,13 @@ class SqliteStore final : public Store {
         h.bind(1, id).bind(2, at).bind(3, a.password_hash);
         if (Status r = h.exec(); !r) return r;
       }
-      for (const auto& mb : kDefaultMailboxes)
+      for (const auto& mb : kDefaultMailboxes) {
         if (Status r = insert_mailbox(c, id, mb[0], mb[1]); !r) return r;
+        // The defaults are subscribed: clients that show only subscribed folders show them.
+        auto sub = c.prepare("INSERT INTO subscriptions(account_id,name) VALUES(?,?)");
+        sub.bind(1, id).bind(2, std::string_view(mb[0]));
+        if (Status r = sub.exec(); !r) return r;
+      }
       return {};
     });
     if (!st) return st.error();
@@ -1199,6 +1205,7 @@ class SqliteStore final : public Store {
                               "DELETE FROM password_history WHERE account_id=?",
                               "DELETE FROM auth_failures WHERE account_id=?",
                               "DELETE FROM familiar_sources WHERE account_id=?",
+                              "DELETE FROM subscriptions WHERE account_id=?",
                               "DELETE FROM app_passwords WHERE account_id=?", "DELETE FROM mfa WHERE account_id=?",
                               "DELETE FROM recovery_codes WHERE account_id=?",
                               "DELETE FROM web_sessions WHERE account_id=?",
@@ -1950,17 +1957,48 @@ class SqliteStore final : public Store {
           "WHERE account_id=?1 AND (name=?3 OR substr(name,1,length(?3)+1)=?3||'/')");
       s.bind(1, mb->account_id).bind(2, new_name).bind(3, mb->name);
       if (Status r = s.exec(); !r) return r;
+      // Their subscriptions follow them (a subscribed folder stays visible after a rename,
+      // as Dovecot does); one already held under the new name wins.
+      auto u = c.prepare(
+          "UPDATE OR REPLACE subscriptions SET name=?2||substr(name,length(?3)+1) "
+          "WHERE account_id=?1 AND (name=?3 OR substr(name,1,length(?3)+1)=?3||'/')");
+      u.bind(1, mb->account_id).bind(2, new_name).bind(3, mb->name);
+      if (Status r = u.exec(); !r) return r;
       return add_change(c, mb->account_id, id, ChangeKind::mailbox_renamed, 0, 0);
     });
   }
 
-  Status set_subscribed(MailboxId id, bool subscribed) override {
+  // --- subscriptions -------------------------------------------------------
+  Result<std::vector<std::string>> subscriptions(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT name FROM subscriptions WHERE account_id=? ORDER BY name");
+    s.bind(1, id);
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status set_subscribed(AccountId id, std::string_view name, bool subscribed) override {
+    std::string_view n = is_inbox(name) ? std::string_view("INBOX") : name;
     return committer_.run([&](Conn& c) -> Status {
-      auto s = c.prepare("UPDATE mailboxes SET subscribed=? WHERE id=?");
-      s.bind(1, subscribed ? 1 : 0).bind(2, id);
-      if (Status r = s.exec(); !r) return r;
-      if (c.changes() == 0) return not_found("no mailbox with id " + std::to_string(id));
-      return {};
+      if (!subscribed) {
+        auto d = c.prepare("DELETE FROM subscriptions WHERE account_id=? AND name=?");
+        d.bind(1, id).bind(2, n);
+        return d.exec();
+      }
+      auto k = c.prepare("SELECT count(*) FROM subscriptions WHERE account_id=?");
+      k.bind(1, id);
+      if (!k.step()) return k.status();
+      if (static_cast<size_t>(k.i64(0)) >= kMaxSubscriptions)
+        return make_error(Errc::too_large, "you have " + std::to_string(kMaxSubscriptions) +
+                                               " subscriptions, the most an account may have; unsubscribe some first");
+      while (k.step()) {
+      }
+      auto s = c.prepare("INSERT OR IGNORE INTO subscriptions(account_id,name) VALUES(?,?)");
+      s.bind(1, id).bind(2, n);
+      return s.exec();
     });
   }
 
