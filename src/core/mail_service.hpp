@@ -171,6 +171,16 @@ class MailService {
   Result<AppendResult> append(const Principal& by, AccountId owner, std::string_view mailbox, std::string_view raw,
                               uint32_t flags = 0, std::vector<std::string> keywords = {}, UnixTime internal_date = 0);
 
+  // IMAP MULTIAPPEND (RFC 3502): every message or none, in one transaction, in order.
+  struct NewAppend {
+    std::string_view raw;
+    uint32_t flags = 0;
+    std::vector<std::string> keywords;
+    UnixTime internal_date = 0;
+  };
+  Result<std::vector<AppendResult>> append_all(const Principal& by, AccountId owner, std::string_view mailbox,
+                                               std::span<const NewAppend> msgs);
+
   Result<std::vector<Mailbox>> list_mailboxes(const Principal& by, AccountId owner);
   Result<Mailbox> mailbox(const Principal& by, AccountId owner, std::string_view name);
   Result<Mailbox> create_mailbox(const Principal& by, AccountId owner, std::string_view name);

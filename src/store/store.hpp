@@ -399,6 +399,12 @@ class Store {
   // Delivered::error and do not stop the others; the call itself fails only when nothing
   // could be committed (Errc::temporary on disk full).
   virtual Result<std::vector<Delivered>> deliver(const NewMessage& m, std::span<const DeliveryTarget> targets) = 0;
+  // Message i to target i, all or none, in one transaction (IMAP MULTIAPPEND, RFC 3502):
+  // the first failure of any (quota included) fails the call and nothing is added; a
+  // blob stored for the messages beforehand is then recorded dead unless something else
+  // holds it. REQUIRES: msgs.size() == targets.size(). Delivered::error is never set.
+  virtual Result<std::vector<Delivered>> deliver_all(std::span<const NewMessage> msgs,
+                                                     std::span<const DeliveryTarget> targets) = 0;
 
   // Entries with uid in `range`, ascending. With `summaries`, MailboxEntry::summary is filled
   // (trace and size always are).

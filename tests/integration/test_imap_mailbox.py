@@ -198,5 +198,103 @@ class ImapListExtendedTest(ImapBase):
         self.assertEqual(got["x"][0], {"\\nonexistent", "\\haschildren"}, "LIST-EXTENDED says \\NonExistent")
 
 
+class ImapAppendExtensionsTest(ImapBase):
+    """MULTIAPPEND (RFC 3502, atomic) and CATENATE (RFC 4469) with URL-PARTIAL (RFC 5550)."""
+    EXTRA = "[imap]\nallow_plaintext_auth_on_loopback = true\n"
+
+    def append_multi(self, c, mailbox, parts):
+        """APPEND with several messages, non-synchronising literals; parts: [(flags, bytes)]."""
+        tag = c.tag()
+        out = f"{tag} APPEND {mailbox}".encode()
+        for flags, data in parts:
+            out += (f" ({flags})" if flags else "").encode() + f" {{{len(data)}+}}\r\n".encode() + data
+        c.send(out + b"\r\n")
+        return c.until(tag)
+
+    def test_capabilities(self):
+        u = self.user()
+        caps = self.conn(u, tls=False).capabilities()
+        for cap in ("MULTIAPPEND", "CATENATE", "URL-PARTIAL", "UIDPLUS", "BINARY", "LIST-EXTENDED", "LIST-STATUS",
+                    "SPECIAL-USE", "CREATE-SPECIAL-USE", "NAMESPACE", "UNSELECT", "ID", "CHILDREN"):
+            self.assertIn(cap, caps)
+        self.assertNotIn("URLAUTH", caps)
+
+    def test_multiappend_all_or_nothing(self):
+        u = self.user(quota_bytes=6000)
+        c = self.conn(u, tls=False)
+        r = self.ok(self.append_multi(c, "INBOX", [("\\Seen", message("one")), ("", message("two"))]))
+        code = r.code.split()
+        self.assertEqual(code[0], "APPENDUID")
+        self.assertEqual(len(code), 3, r)  # APPENDUID uidvalidity uid-set
+        st = self.ok(c.cmd("STATUS INBOX (MESSAGES UNSEEN)"))
+        self.assertIn(b"MESSAGES 2 UNSEEN 1", st.lines("STATUS")[0])
+        # The third message passes the quota: none of the three is added.
+        r = self.append_multi(c, "INBOX", [("", message("three")), ("", message("four")),
+                                           ("", message("big", body="x" * 5000 + "\r\n"))])
+        self.no(r, "OVERQUOTA")
+        st = self.ok(c.cmd("STATUS INBOX (MESSAGES)"))
+        self.assertIn(b"MESSAGES 2", st.lines("STATUS")[0])
+        # An empty message in the middle fails the whole command too.
+        r = self.append_multi(c, "INBOX", [("", message("five")), ("", b"")])
+        self.assertEqual(r.status, "NO", r)
+        st = self.ok(c.cmd("STATUS INBOX (MESSAGES)"))
+        self.assertIn(b"MESSAGES 2", st.lines("STATUS")[0])
+
+    def test_catenate(self):
+        u = self.user()
+        c = self.conn(u, tls=False)
+        src = (b"From: foo@example.com\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: multipart/mixed; boundary=XX\r\n\r\npreamble\r\n--XX\r\n"
+               b"Content-Type: text/plain\r\n\r\nfirst part\r\n--XX\r\nContent-Type: text/plain\r\n\r\n"
+               b"second part\r\n--XX--\r\n")
+        self.ok(c.cmd("CREATE Src"))
+        r = self.ok(c.cmd_literal("APPEND Src", src))
+        uidv, uid = r.code.split()[1:3]
+        r = self.ok(c.cmd("SELECT Src"))
+        hdr = src[:src.index(b"\r\n\r\n") + 4]
+        text = b"body\r\n"
+        # URL of the header, then a TEXT literal.
+        tag = c.tag()
+        c.send(f'{tag} APPEND INBOX (\\Seen) CATENATE (URL "/Src;UIDVALIDITY={uidv}/;UID={uid}/;SECTION=HEADER" '
+               f'TEXT {{{len(text)}+}}\r\n'.encode() + text + b")\r\n")
+        r = self.ok(c.until(tag))
+        self.assertEqual(r.code.split()[0], "APPENDUID")
+        # Part 2, the whole message, a partial range, an absolute URL naming our own user.
+        parts = [f'URL "/Src/;UID={uid}/;SECTION=2"', f'URL "/Src/;uid={uid}"',
+                 f'URL "/Src/;UID={uid}/;PARTIAL=6.3"',
+                 f'URL "imap://{u[0].replace("@", "%40")}@localhost/Src/;UID={uid}/;SECTION=1"']
+        for p in parts:
+            self.ok(c.cmd(f"APPEND INBOX CATENATE ({p})"), p)
+        # MULTIAPPEND of two CATENATEs.
+        self.ok(c.cmd(f'APPEND INBOX CATENATE (URL "/Src/;UID={uid}/;SECTION=1") CATENATE (URL "/Src/;UID={uid}/;SECTION=2")'))
+        self.ok(c.cmd("SELECT INBOX"))
+        r = self.ok(c.cmd("FETCH 1:* (FLAGS BODY.PEEK[])"))
+        got = {int(k): v for k, v in r.fetches().items()}
+        self.assertEqual(got[1]["BODY[]"], hdr + text)
+        self.assertIn("\\Seen", got[1]["FLAGS"] if isinstance(got[1]["FLAGS"], list) else [got[1]["FLAGS"]])
+        self.assertEqual(got[2]["BODY[]"], b"second part")
+        self.assertEqual(got[3]["BODY[]"], src)
+        self.assertEqual(got[4]["BODY[]"], b"foo")
+        self.assertEqual(got[5]["BODY[]"], b"first part")
+        self.assertEqual(got[6]["BODY[]"], b"first part")
+        self.assertEqual(got[7]["BODY[]"], b"second part")
+        # URLs that name nothing: NO [BADURL], nothing added. A missing target wins: TRYCREATE.
+        for bad in (f'URL "/Src;UIDVALIDITY=12345/;UID={uid}/;SECTION=HEADER"', f'URL "/Src/;UID=999"',
+                    f'URL "/Nowhere/;UID={uid}"', f'URL "/Src/;UID={uid}/;SECTION=9"',
+                    f'URL "/Src/;UID={uid}/;URLAUTH=anonymous:internal:0123"',
+                    f'URL "imap://someone.else%40{u[0].split("@")[1]}@localhost/Src/;UID={uid}"',
+                    f'TEXT {{3+}}\r\nabc URL "/Src;UIDVALIDITY=1/;UID={uid}"'):
+            r = c.cmd(f"APPEND INBOX CATENATE ({bad})")
+            self.no(r, "BADURL")
+        r = self.ok(c.cmd("STATUS INBOX (MESSAGES)"))
+        self.assertIn(b"MESSAGES 7", r.lines("STATUS")[0])
+        self.no(c.cmd(f'APPEND Nowhere CATENATE (URL "/Src;UIDVALIDITY=1/;UID={uid}")'), "TRYCREATE")
+        # Another user's mailbox by URL is not reachable: it resolves in our own account.
+        other = self.user()
+        oc = self.conn(other, tls=False)
+        self.ok(oc.cmd("CREATE Src"))
+        self.no(oc.cmd(f'APPEND INBOX CATENATE (URL "/Src/;UID={uid}")'), "BADURL")
+
+
 if __name__ == "__main__":
     unittest.main()

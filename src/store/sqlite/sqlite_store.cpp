@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -2029,6 +2030,42 @@ class SqliteStore final : public Store {
     });
     if (!st) return st.error();
     return out;
+  }
+
+  Result<std::vector<Delivered>> deliver_all(std::span<const NewMessage> msgs,
+                                             std::span<const DeliveryTarget> targets) override {
+    assert(msgs.size() == targets.size());
+    std::vector<Delivered> out;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      out.clear();
+      for (size_t i = 0; i < msgs.size(); ++i) {
+        const NewMessage& m = msgs[i];
+        const DeliveryTarget& t = targets[i];
+        auto msg = ensure_message(c, m);
+        if (!msg) return msg.error();
+        Delivered& d = out.emplace_back();
+        d.account_id = t.account_id;
+        auto r = add_entry(c, t.account_id, t.mailbox_id, *msg, m.size + t.trace.size(), m.internal_date, t.flags,
+                           join_keywords(t.keywords), t.trace, t.enforce_quota, d);
+        if (!r) return r;  // the job rolls back: none of them is added
+      }
+      return {};
+    });
+    if (st) return out;
+    // Nothing was committed: blobs written for these messages beforehand belong to nobody
+    // unless another message row holds the same content. Record them dead for the sweeper.
+    (void)committer_.run([&](Conn& c) -> Status {
+      for (const auto& m : msgs) {
+        if (!m.inline_blob.empty()) continue;  // never left the transaction
+        auto d = c.prepare(
+            "INSERT OR IGNORE INTO dead_blobs(blob_id,since) SELECT ?1,?2 "
+            "WHERE NOT EXISTS(SELECT 1 FROM messages WHERE blob_id=?1)");
+        d.bind(1, m.blob_id).bind(2, now_s());
+        if (Status r = d.exec(); !r) return r;
+      }
+      return {};
+    });
+    return st.error();
   }
 
   Result<std::vector<MailboxEntry>> list_entries(MailboxId id, UidRange range, bool summaries) override {
