@@ -1,6 +1,7 @@
 // APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502: all messages or none), CATENATE
 // (RFC 4469: a message joined from TEXT literals and IMAP URLs of messages or parts in the
-// user's own mailboxes), literal8 (RFC 3516), APPENDUID (RFC 4315).
+// user's own mailboxes), literal8 (RFC 3516: part bodies holding NUL are stored base64),
+// APPENDUID (RFC 4315).
 //   append = "APPEND" SP mailbox 1*( [ SP flag-list ] [ SP date-time ] SP append-data )
 //   append-data = literal / literal8 / "CATENATE" SP "(" cat-part *( SP cat-part ) ")"
 // Literals over APPENDLIMIT were refused by the parser before they were read. A URL is
@@ -177,6 +178,19 @@ boost::asio::awaitable<void> cmd_append(Session& s, Command& c) {
       }
       joined[i] = std::move(a.data);
       items[i].raw = joined[i];
+    }
+    // Literal8 (RFC 3516) may carry NUL octets, which no later BODY[] could send: such part
+    // bodies are stored base64-encoded (BINARY[] still decodes them to what was sent).
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].raw.find('\0') == std::string_view::npos) continue;
+      if (auto enc = encode_binary_parts(items[i].raw)) {
+        joined[i] = std::move(*enc);
+        items[i].raw = joined[i];
+      }
+      if (items[i].raw.find('\0') != std::string_view::npos) {
+        o.r = make_error(Errc::invalid_argument, "a NUL octet outside any part's body cannot be stored");
+        return o;
+      }
     }
     o.r = mail.append_all(p, p.account_id, n, items);
     return o;

@@ -295,6 +295,33 @@ class ImapAppendExtensionsTest(ImapBase):
         self.ok(oc.cmd("CREATE Src"))
         self.no(oc.cmd(f'APPEND INBOX CATENATE (URL "/Src/;UID={uid}")'), "BADURL")
 
+    def test_literal8_with_nul_is_stored_base64(self):
+        # imaptest's append-binary group: BODY[1] must not carry the NUL (no IMAP4rev1
+        # literal can), BINARY[1] gives back what was sent.
+        u = self.user()
+        c = self.conn(u, tls=False)
+        body = b"\x00-\xe4\r\n\r\n\r\n"
+        msg = (b"From: user@domain.org\r\nMime-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+               b"Content-Transfer-Encoding: binary\r\n\r\n" + body)
+        tag = c.tag()
+        c.send(f"{tag} APPEND INBOX ~{{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        self.ok(c.until(tag))
+        c.select("INBOX")
+        r = self.ok(c.cmd("FETCH 1 (BODY.PEEK[1] BODY.PEEK[] BINARY.PEEK[1] BINARY.SIZE[1] BODYSTRUCTURE)"))
+        f = r.fetches()[1]
+        self.assertEqual(f["BODY[1]"], b"AC3kDQoNCg0K")
+        self.assertNotIn(b"\x00", f["BODY[]"])
+        self.assertIn(b"Content-Transfer-Encoding: base64", f["BODY[]"])
+        self.assertEqual(f["BINARY[1]"], body)
+        self.assertEqual(int(f["BINARY.SIZE[1]"]), len(body))
+        # A NUL in the header has no part to re-encode: refused, nothing stored.
+        bad = b"Subject: a\x00b\r\n\r\nbody\r\n"
+        tag = c.tag()
+        c.send(f"{tag} APPEND INBOX ~{{{len(bad)}+}}\r\n".encode() + bad + b"\r\n")
+        self.no(c.until(tag))
+        st = self.ok(c.cmd("STATUS INBOX (MESSAGES)"))
+        self.assertIn(b"MESSAGES 1", st.lines("STATUS")[0])
+
 
 if __name__ == "__main__":
     unittest.main()
