@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string_view>
+#include <vector>
 
 #include "imap/render.hpp"
 #include "imap/session.hpp"
@@ -15,25 +17,47 @@ namespace caremail::imap {
 
 namespace {
 
-// RFC 9051 §6.3.9: "*" matches anything, "%" anything but the separator.
+// RFC 9051 §6.3.9: "*" matches anything, "%" anything but the separator. Dynamic
+// programming over (name, pattern) prefixes, O(name x pattern): the backtracking matcher
+// this replaces took exponential time on a pattern like "*a*a*a...*b" against a long name
+// of "a"s, holding a worker thread for as long as the client liked.
 bool pattern_match(std::string_view name, std::string_view pat) {
-  // Iterative matcher with backtracking on the last wildcard; "%" cannot cross '/'.
-  if (pat.empty()) return name.empty();
-  char p = pat[0];
-  if (p == '*') {
-    for (size_t i = 0; i <= name.size(); ++i)
-      if (pattern_match(name.substr(i), pat.substr(1))) return true;
-    return false;
-  }
-  if (p == '%') {
-    for (size_t i = 0; i <= name.size(); ++i) {
-      if (pattern_match(name.substr(i), pat.substr(1))) return true;
-      if (i < name.size() && name[i] == '/') break;
+  std::vector<char> row(pat.size() + 1, 0), next(pat.size() + 1, 0);
+  row[0] = 1;
+  for (size_t j = 1; j <= pat.size(); ++j) row[j] = row[j - 1] && (pat[j - 1] == '*' || pat[j - 1] == '%');
+  for (char c : name) {
+    next[0] = 0;
+    for (size_t j = 1; j <= pat.size(); ++j) {
+      char p = pat[j - 1];
+      if (p == '*') next[j] = next[j - 1] || row[j];
+      else if (p == '%') next[j] = next[j - 1] || (row[j] && c != '/');
+      else next[j] = row[j - 1] && p == c;
     }
-    return false;
+    row.swap(next);
   }
-  if (name.empty() || name[0] != p) return false;
-  return pattern_match(name.substr(1), pat.substr(1));
+  return row[pat.size()] != 0;
+}
+
+// The same pattern with every run of wildcards made one ("*" when the run holds one, else
+// "%"), so its length is at most twice its literal characters plus one. A pattern with more
+// literal characters than a mailbox name may have (255 octets) matches nothing: it becomes
+// one no name can match, which bounds pattern_match's work to 511 x 255 per name.
+std::string simplify_pattern(std::string_view pat) {
+  std::string out;
+  size_t literal = 0;
+  for (size_t i = 0; i < pat.size(); ++i) {
+    char c = pat[i];
+    if (c == '*' || c == '%') {
+      bool star = false;
+      while (i < pat.size() && (pat[i] == '*' || pat[i] == '%')) star |= pat[i++] == '*';
+      --i;
+      out += star ? '*' : '%';
+    } else {
+      out += c;
+      if (++literal > 255) return std::string(1, '\0');  // names hold no NUL
+    }
+  }
+  return out;
 }
 
 // INBOX matches case-insensitively, so a pattern "inbox" finds it.
@@ -244,8 +268,10 @@ boost::asio::awaitable<void> list(Session& s, Command& c) {
     // match no name we hold (every name we send is valid): it matches nothing, as in
     // Dovecot, rather than failing the command.
     auto d = s.decode_mailbox(a.reference + p, /*pattern=*/true);
-    if (d) patterns.push_back(*d);
+    if (d) patterns.push_back(simplify_pattern(*d));
   }
+  std::sort(patterns.begin(), patterns.end());
+  patterns.erase(std::unique(patterns.begin(), patterns.end()), patterns.end());
   if (!lsub && a.patterns.size() == 1 && a.patterns[0].empty()) {
     // LIST "" "": the hierarchy delimiter and root (RFC 9051 §6.3.9).
     s.untagged("LIST (\\Noselect) \"/\" \"\"");

@@ -641,7 +641,7 @@ bool parse_select(Reader& r, Command& c) {
   return r.close();
 }
 
-bool parse_list(Reader& r, Command& c) {
+bool parse_list(Reader& r, Command& c, const Limits& lim) {
   ListArgs& l = c.list;
   if (r.peek() == '(') {
     l.extended = true;
@@ -666,6 +666,7 @@ bool parse_list(Reader& r, Command& c) {
     l.extended = true;
     if (!r.open()) return false;
     do {
+      if (l.patterns.size() >= lim.max_list_patterns) return r.fail("Too many LIST patterns");
       if (!r.list_mailbox(l.patterns.emplace_back())) return false;
     } while (r.accept(' '));
     if (!r.close()) return false;
@@ -1070,7 +1071,7 @@ bool parse_body(Reader& r, Command& c, const Limits& lim) {
     case Verb::rename:
       return r.sp() && r.mailbox(c.mailbox) && r.sp() && r.mailbox(c.new_mailbox);
     case Verb::list:
-      return r.sp() && parse_list(r, c);
+      return r.sp() && parse_list(r, c, lim);
     case Verb::lsub:
       return r.sp() && r.astring(c.list.reference) && r.sp() &&
              r.list_mailbox(c.list.patterns.emplace_back());

@@ -108,6 +108,9 @@ struct Limits {
   size_t max_tokens = 20000;
   // Octets of a mailbox name as sent (modified UTF-7 or UTF-8). Longer names cannot be ours.
   size_t max_mailbox = 1024;
+  // Patterns of one LIST (RFC 5258 allows a list of them). Each is matched against every
+  // name the user has, so they multiply the work; clients send one or two. Past it: BAD.
+  size_t max_list_patterns = 100;
   // Verbs the session can run in its current state, one bit each (verb_bit()). A
   // synchronising literal in a command for any other verb is refused with BAD before it is
   // read, so "+" goes only to a command that can run: an APPEND before login gets no "+"

@@ -605,6 +605,17 @@ TEST(ImapParser, SequenceSetEdges) {
             "tag=[a] FETCH set=1 att1");
 }
 
+TEST(ImapParser, ListPatternLimit) {
+  Limits lim;
+  lim.max_list_patterns = 3;
+  EXPECT_EQ(ok("a LIST \"\" (a b c)", lim).list.patterns.size(), 3u);
+  EXPECT_EQ(run_whole("a LIST \"\" (a b c d)\r\n", lim),
+            (std::vector<std::string>{"ERR [a] Too many LIST patterns"}));
+  std::string many = "a LIST \"\" (";
+  for (int i = 0; i < 101; ++i) many += (i ? " p" : "p") + std::to_string(i);
+  EXPECT_EQ(run_whole(many + ")\r\n"), (std::vector<std::string>{"ERR [a] Too many LIST patterns"}));
+}
+
 TEST(ImapParser, TokenLimit) {
   Limits lim;
   lim.max_tokens = 50;

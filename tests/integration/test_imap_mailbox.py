@@ -2,6 +2,7 @@
 and list groups): names that are not valid modified UTF-7, subscriptions as names of their
 own (RFC 9051 6.3.7), LSUB's \\Noselect parents (RFC 3501 6.3.9), LIST-EXTENDED's selection
 and return options with \\NonExistent and CHILDINFO (RFC 5258), and LIST-STATUS (RFC 5819)."""
+import time
 import unittest
 
 from test_imap import ImapBase, message, parse_values, s
@@ -171,6 +172,19 @@ class ImapListExtendedTest(ImapBase):
         self.assertEqual(got["m/test2"][0], {"\\haschildren"})
         self.assertEqual(got["m/test4"][0], {"\\haschildren", "\\nonexistent"})
         self.assertEqual(got["m/test8"][0], {"\\haschildren", "\\nonexistent", "\\subscribed"})
+
+    def test_pathological_patterns_answer_at_once(self):
+        u = self.user()
+        c = self.conn(u, tls=False)
+        self.ok(c.cmd('CREATE "' + "a" * 200 + '"'))
+        started = time.monotonic()
+        r = self.ok(c.cmd('LIST "" "' + "*a" * 60 + '*b"'))  # exponential for a backtracking matcher
+        self.assertEqual(r.lines("LIST"), [])
+        r = self.ok(c.cmd('LIST "" "' + "*%" * 2000 + 'a"'))
+        self.assertEqual(len(r.lines("LIST")), 1)
+        self.ok(c.cmd('LIST "" "' + "x" * 300 + '*"'))  # longer than any name: matches nothing
+        self.assertLess(time.monotonic() - started, 5)
+        self.bad(c.cmd('LIST "" (' + " ".join(f"p{i}" for i in range(101)) + ")"))
 
     def test_list_status(self):
         u = self.user()
