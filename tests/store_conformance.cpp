@@ -741,16 +741,57 @@ TEST_P(StoreConformance, DeleteMailboxRemovesEntriesAndFixesCounters) {
   EXPECT_EQ(again.uidnext, 1u);
 }
 
+// A mailbox made after another was deleted never gets its id (and so its expunge history).
+TEST_P(StoreConformance, DeletedMailboxIdIsNotReused) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto old = MUST(store().create_mailbox(a.id, "Box", ""));
+  deliver_one(message("one"), a.id, old.id);
+  deliver_one(message("two"), a.id, old.id);
+  MUST(store().expunge(old.id, std::vector<Uid>{1}));
+  MUST(store().delete_mailbox(old.id));
+  auto again = MUST(store().create_mailbox(a.id, "Box", ""));
+  EXPECT_NE(again.id, old.id);
+  deliver_one(message("three"), a.id, again.id);
+  EXPECT_TRUE(MUST(store().expunged_since(again.id, 0)).empty());
+}
+
 TEST_P(StoreConformance, Subscribe) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  // A mailbox made after the account's defaults is not subscribed (an IMAP CREATE does not
+  // subscribe, as in Dovecot); the defaults are.
   auto w = MUST(store().create_mailbox(a.id, "Work", ""));
-  EXPECT_TRUE(w.subscribed);
-  MUST(store().set_subscribed(w.id, false));
-  EXPECT_FALSE(reload(w).subscribed);
-  MUST(store().set_subscribed(w.id, true));
+  EXPECT_FALSE(w.subscribed);
+  EXPECT_EQ(MUST(store().subscriptions(a.id)),
+            (std::vector<std::string>{"Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"}));
+  MUST(store().set_subscribed(a.id, "Work", true));
+  MUST(store().set_subscribed(a.id, "Work", true));  // idempotent
   EXPECT_TRUE(reload(w).subscribed);
-  EXPECT_EQ(code_of(store().set_subscribed(w.id + 1000, false)), "not_found");
+  MUST(store().set_subscribed(a.id, "Work", false));
+  EXPECT_FALSE(reload(w).subscribed);
+  MUST(store().set_subscribed(a.id, "Work", false));  // not subscribed: no error
+  // A name that does not exist may be subscribed; the subscription outlives a DELETE.
+  MUST(store().set_subscribed(a.id, "Later/Maybe", true));
+  MUST(store().set_subscribed(a.id, "Work", true));
+  MUST(store().delete_mailbox(w.id));
+  auto subs = MUST(store().subscriptions(a.id));
+  EXPECT_NE(std::find(subs.begin(), subs.end(), "Work"), subs.end());
+  EXPECT_NE(std::find(subs.begin(), subs.end(), "Later/Maybe"), subs.end());
+  EXPECT_TRUE(MUST(store().subscriptions(b.id)).size() == 6u);  // another account's are apart
+  // A rename moves the subscriptions of the name and its inferiors, not of look-alikes.
+  auto p = MUST(store().create_mailbox(a.id, "Proj", ""));
+  MUST(store().create_mailbox(a.id, "Proj/x", ""));
+  MUST(store().set_subscribed(a.id, "Proj", true));
+  MUST(store().set_subscribed(a.id, "Proj/x", true));
+  MUST(store().set_subscribed(a.id, "Projects", true));
+  MUST(store().rename_mailbox(p.id, "Done"));
+  subs = MUST(store().subscriptions(a.id));
+  for (const char* n : {"Done", "Done/x", "Projects"})
+    EXPECT_NE(std::find(subs.begin(), subs.end(), n), subs.end()) << n;
+  for (const char* n : {"Proj", "Proj/x"}) EXPECT_EQ(std::find(subs.begin(), subs.end(), n), subs.end()) << n;
+  EXPECT_TRUE(MUST(store().mailbox(a.id, "Done/x")).subscribed);
 }
 
 // ===========================================================================

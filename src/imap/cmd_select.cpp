@@ -40,7 +40,7 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
   }
   auto name = s.decode_mailbox(c.mailbox);
   if (!name) {
-    s.bad(c, "Invalid mailbox name encoding");
+    s.no(c, "[NONEXISTENT] Mailbox name is not valid modified UTF-7");  // no mailbox has it
     co_return;
   }
   if (s.selected()) {

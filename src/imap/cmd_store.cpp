@@ -156,7 +156,7 @@ boost::asio::awaitable<void> copy_move(Session& s, Command& c) {
   }
   auto dest_name = s.decode_mailbox(c.mailbox);
   if (!dest_name) {
-    s.bad(c, "Invalid mailbox name encoding");
+    s.no(c, "[NONEXISTENT] Mailbox name is not valid modified UTF-7");  // no mailbox has it
     co_return;
   }
   std::vector<Uid> uids;

@@ -198,6 +198,9 @@ std::string Session::capabilities() const {
       " LITERAL+ IDLE UIDPLUS MOVE NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS"
       " STATUS=SIZE ESEARCH SEARCHRES SORT SORT=DISPLAY THREAD=REFERENCES THREAD=ORDEREDSUBJECT CONDSTORE QRESYNC"
       " QUOTA QUOTA=RES-STORAGE ACL RIGHTS=texk BINARY UTF8=ACCEPT";
+  // APPEND's extensions (cmd_append.cpp): several messages at once, atomically; messages
+  // joined from parts and URLs of the user's own messages, with ";PARTIAL=" ranges.
+  caps += " MULTIAPPEND CATENATE URL-PARTIAL";
   if (!stream_.is_compressed()) caps += " COMPRESS=DEFLATE";
   caps += " APPENDLIMIT=" + std::to_string(config().quota.max_message_bytes);
   return caps;

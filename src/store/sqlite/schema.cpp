@@ -388,6 +388,18 @@ CREATE TABLE familiar_sources(
   last_success_at INTEGER NOT NULL,
   PRIMARY KEY(account_id, source)) WITHOUT ROWID;
 )sql",
+    // v18: subscriptions are names, not a column of the mailbox (RFC 9051 §6.3.7): one
+    // outlives its mailbox's DELETE (LIST (SUBSCRIBED) shows it \NonExistent) and may name a
+    // mailbox that does not exist (yet). An IMAP CREATE no longer subscribes; the account's
+    // default mailboxes are subscribed when made. mailboxes.subscribed is unused from here
+    // on. Self-contained: it applies after any v17.
+    R"sql(
+CREATE TABLE subscriptions(
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  PRIMARY KEY(account_id, name)) WITHOUT ROWID;
+INSERT INTO subscriptions(account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed=1;
+)sql",
 };
 
 }  // namespace
