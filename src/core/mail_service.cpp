@@ -673,6 +673,20 @@ Result<std::vector<Uid>> MailService::expunged_since(const Principal& by, Mailbo
   return store_.expunged_since(id, modseq);
 }
 
+Result<UidRange> MailService::claim_recent(const Principal& by, MailboxId id, Uid last) {
+  auto mb = authorise_mailbox(by, id, "mailbox.select");
+  if (!mb) return mb.error();
+  if (mb->first_recent_uid > last) return UidRange{1, 0};  // the common case: no write
+  return store_.claim_recent(id, last);
+}
+
+Result<uint32_t> MailService::recent_count(const Principal& by, MailboxId id) {
+  auto mb = authorise_mailbox(by, id, "mailbox.read");
+  if (!mb) return mb.error();
+  if (mb->first_recent_uid >= mb->uidnext) return 0u;
+  return store_.recent_count(id);
+}
+
 Status MailService::delete_mailbox(const Principal& by, MailboxId id) {
   auto mb = authorise_mailbox(by, id, "mailbox.delete");
   if (!mb) return mb.error();
