@@ -1380,8 +1380,17 @@ TEST_P(StoreConformance, MoveWithinAccount) {
   EXPECT_EQ(added, 2);
   EXPECT_EQ(expunged, 2);
 
-  EXPECT_EQ(code_of(store().copy(trash.id, std::vector<Uid>{1}, trash.id, true)), "invalid_argument");
-  EXPECT_EQ(uids_of(MUST(store().list_entries(trash.id, {}, false))), (std::vector<Uid>{1, 2}));
+  // Into its own mailbox: a new UID (IMAP MOVE to the selected mailbox; imaptest's move
+  // group), the counters unchanged.
+  auto self = MUST(store().copy(trash.id, std::vector<Uid>{1}, trash.id, true));
+  EXPECT_EQ(self.uids, (std::vector<std::pair<Uid, Uid>>{{1, 3}}));
+  EXPECT_EQ(uids_of(MUST(store().list_entries(trash.id, {}, false))), (std::vector<Uid>{2, 3}));
+  EXPECT_EQ(MUST(store().expunged_since(trash.id, tr.highest_modseq)), (std::vector<Uid>{1}));
+  tr = reload(trash);
+  EXPECT_EQ(tr.messages, 2u);
+  EXPECT_EQ(tr.unseen, 1u);
+  EXPECT_EQ(tr.bytes, 90u);
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, 90u);
   EXPECT_EQ(code_of(store().copy(trash.id, std::vector<Uid>{1}, trash.id + 1000, false)), "not_found");
   EXPECT_EQ(code_of(store().copy(trash.id + 1000, std::vector<Uid>{1}, trash.id, false)), "not_found");
 }

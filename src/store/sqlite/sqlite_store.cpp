@@ -2150,7 +2150,8 @@ class SqliteStore final : public Store {
       if (!smb) return smb.error();
       auto dmb = mailbox_by_id(c, dest);
       if (!dmb) return dmb.error();
-      if (src == dest && move) return make_error(Errc::invalid_argument, "cannot move a message into its own mailbox");
+      // A move into the mailbox it is in gives the message a new UID (RFC 6851 does not
+      // forbid it; Dovecot does the same): added under the next UID, then removed.
       struct Row {
         Uid uid;
         MessageId msg;
