@@ -720,6 +720,13 @@ Result<std::string> MailService::fetch(const Principal& by, MailboxId id, Uid ui
   if (!e) return e.error();
   auto raw = blobs_.get(e->blob_id);
   if (!raw) {
+    // The entry and the blob are two reads: another session may have expunged the message
+    // in between, taking the blob (or its inline record, deleted with the message row)
+    // with it. That is not corruption: the message is gone, as if the entry had not been
+    // found (IMAP answers NO [EXPUNGEISSUED], RFC 2180 4.1.2).
+    auto again = store_.entry(id, uid);
+    if ((!again && again.error().code == Errc::not_found) || (again && again->blob_id != e->blob_id))
+      return make_error(Errc::not_found, "message " + std::to_string(uid) + " was expunged");
     if (raw.error().code == Errc::corrupt)
       log::error("blob.corrupt", {{"blob", e->blob_id}, {"mailbox", id}, {"uid", uid}, {"error", raw.error().message}});
     return raw.error();
