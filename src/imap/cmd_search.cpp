@@ -98,6 +98,7 @@ Found run_search(Session& s, const Command& c) {
     SearchMessage sm;
     sm.seq = static_cast<uint32_t>(i + 1);
     sm.entry = &e;
+    sm.recent = v.is_recent(e.uid);  // \Recent in this session (RECENT, NEW, OLD)
     Uid uid = e.uid;
     sm.raw = [&raws, &loaded, i, &mail, &p, id, uid]() -> std::string_view {
       if (!loaded[i]) {
