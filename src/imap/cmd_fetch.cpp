@@ -127,7 +127,8 @@ struct BatchOut {
   std::string text;
   std::optional<Error> error;  // a message could not be read
   // Asked for but no longer there: expunged by another session (the client has not been
-  // told yet, so it still numbers them). Answered NO [EXPUNGEISSUED] (RFC 2180 4.1.2).
+  // told yet, so it still numbers them). Left out, and the tagged OK says why
+  // ([EXPUNGEISSUED], RFC 9051 7.1).
   bool expunged = false;
   // Every keyword in `text`: the session announces any it has not in FLAGS first
   // (RFC 9051 7.3.5), before the FETCH responses that carry them.
@@ -401,7 +402,9 @@ boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c) {
   else if (failure)
     s.no(c, *failure);
   else if (expunged)
-    s.no(c, "[EXPUNGEISSUED] Some of the requested messages no longer exist");
+    // RFC 2180 4.1 allows several answers; Dovecot's is this one (the command did its work,
+    // the code says why some messages are missing, the next NOOP announces them).
+    s.ok(c, "[EXPUNGEISSUED] Some messages were already expunged");
   else
     s.ok(c, c.uid ? "UID FETCH completed" : "FETCH completed");
 }
