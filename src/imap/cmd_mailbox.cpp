@@ -317,6 +317,9 @@ boost::asio::awaitable<void> status(Session& s, Command& c) {
   }
   bool deleted = wants_deleted(c.status_items);
   bool recent = wants_recent(c.status_items);
+  // STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command (RFC 7162 3.1).
+  if (std::find(c.status_items.begin(), c.status_items.end(), StatusItem::highestmodseq) != c.status_items.end())
+    s.enable_condstore();
   struct Out {
     Result<Mailbox> mb = Error{Errc::io, {}};
     uint32_t deleted = 0;

@@ -168,7 +168,7 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     s.bad(c, "Unknown threading algorithm; use REFERENCES or ORDEREDSUBJECT");
     co_return;
   }
-  if (uses_modseq(a.key)) s.condstore = true;
+  if (uses_modseq(a.key)) s.enable_condstore();  // RFC 7162 3.1: an enabling command
   auto job = [&s, &c]() { return run_search(s, c); };
   Found f = co_await s.blocking(std::move(job));
   if (f.error) {

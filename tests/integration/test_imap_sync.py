@@ -133,6 +133,14 @@ class ImapSyncTest(ImapBase):
         self.assertIn("\\Flagged", f["FLAGS"])
         self.assertIn("MODSEQ", f, r)
 
+    def test_search_modseq_and_status_highestmodseq_enable_condstore_too(self):
+        u = self.user()
+        for cmd in ("SEARCH MODSEQ 1", 'STATUS "INBOX" (HIGHESTMODSEQ)'):
+            c = self.conn(u)
+            c.select("INBOX")
+            r = self.ok(c.cmd(cmd))
+            self.assertTrue(any(re.match(r"\* OK \[HIGHESTMODSEQ \d+\]", x) for x in r.untagged), (cmd, r))
+
     # -- keywords ---------------------------------------------------------------------------
     def test_keyword_is_in_flags_before_a_fetch_carries_it(self):
         u = self.user()
