@@ -100,7 +100,7 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
     v.uids.push_back(e.uid);
   }
   v.keywords = std::move(keywords);
-  if (l.recent.first <= l.recent.last) v.recent.emplace_back(l.recent.first, l.recent.last);
+  v.add_recent(l.recent.first, l.recent.last);
   size_t exists = v.uids.size();
   uint32_t recent = v.recent_count();
   s.select(std::move(v));

@@ -445,7 +445,7 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
       updates += ")\r\n";
     }
     raw(updates);
-    if (fresh.recent.first <= fresh.recent.last) v.recent.emplace_back(fresh.recent.first, fresh.recent.last);
+    v.add_recent(fresh.recent.first, fresh.recent.last);
     if (v.uids.size() != before) {
       untagged(std::to_string(v.uids.size()) + " EXISTS");
       if (!rev2) untagged(std::to_string(v.recent_count()) + " RECENT");

@@ -78,6 +78,15 @@ struct View {
   std::vector<std::pair<Uid, Uid>> recent;
 
   bool is_gone(Uid u) const { return !gone.empty() && std::binary_search(gone.begin(), gone.end(), u); }
+  // Adds [first, last] (above every range so far); a range that continues the last one
+  // extends it, so a session that takes one delivery at a time keeps one range.
+  void add_recent(Uid first, Uid last) {
+    if (first > last) return;
+    if (!recent.empty() && recent.back().second + 1 >= first)
+      recent.back().second = std::max(recent.back().second, last);
+    else
+      recent.emplace_back(first, last);
+  }
   bool is_recent(Uid u) const {
     for (const auto& [a, b] : recent)
       if (u >= a && u <= b) return true;

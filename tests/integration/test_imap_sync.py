@@ -100,6 +100,22 @@ class ImapSyncTest(ImapBase):
         r = self.ok(a.cmd('STATUS "r" (RECENT)'))
         self.assertIn("RECENT 0", r.untagged[0])
 
+    def test_messages_arriving_one_at_a_time_are_all_recent(self):
+        u = self.user()
+        c = self.conn(u)
+        c.select("INBOX")
+        for i in range(4):
+            self.deliver(u, message(f"arrives {i}"))
+            r = self.ok(c.cmd("NOOP"))
+            self.assertEqual(self.exists(r), i + 1, r)
+            self.assertEqual(self.recent(r), i + 1, r)
+        r = self.ok(c.cmd("FETCH 1:4 (FLAGS)"))
+        self.assertEqual([("\\Recent" in r.fetches()[n]["FLAGS"]) for n in range(1, 5)], [True] * 4)
+        self.ok(c.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)"))
+        r = self.ok(c.cmd("EXPUNGE"))
+        r = self.ok(c.cmd('STATUS "INBOX" (RECENT)'))
+        self.assertIn("RECENT 0", r.untagged[0], "all taken by this session")
+
     def test_no_recent_for_imap4rev2(self):
         u = self.user()
         c = self.conn(u)
