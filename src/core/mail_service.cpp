@@ -712,6 +712,20 @@ Result<std::vector<Uid>> MailService::expunged_since(const Principal& by, Mailbo
   return store_.expunged_since(id, modseq);
 }
 
+Result<UidRange> MailService::claim_recent(const Principal& by, MailboxId id, Uid last) {
+  auto mb = authorise_mailbox(by, id, "mailbox.select");
+  if (!mb) return mb.error();
+  if (mb->first_recent_uid > last) return UidRange{1, 0};  // the common case: no write
+  return store_.claim_recent(id, last);
+}
+
+Result<uint32_t> MailService::recent_count(const Principal& by, MailboxId id) {
+  auto mb = authorise_mailbox(by, id, "mailbox.read");
+  if (!mb) return mb.error();
+  if (mb->first_recent_uid >= mb->uidnext) return 0u;
+  return store_.recent_count(id);
+}
+
 Status MailService::delete_mailbox(const Principal& by, MailboxId id) {
   auto mb = authorise_mailbox(by, id, "mailbox.delete");
   if (!mb) return mb.error();
@@ -745,6 +759,13 @@ Result<std::string> MailService::fetch(const Principal& by, MailboxId id, Uid ui
   if (!e) return e.error();
   auto raw = blobs_.get(e->blob_id);
   if (!raw) {
+    // The entry and the blob are two reads: another session may have expunged the message
+    // in between, taking the blob (or its inline record, deleted with the message row)
+    // with it. That is not corruption: the message is gone, as if the entry had not been
+    // found (IMAP answers NO [EXPUNGEISSUED], RFC 2180 4.1.2).
+    auto again = store_.entry(id, uid);
+    if ((!again && again.error().code == Errc::not_found) || (again && again->blob_id != e->blob_id))
+      return make_error(Errc::not_found, "message " + std::to_string(uid) + " was expunged");
     if (raw.error().code == Errc::corrupt)
       log::error("blob.corrupt", {{"blob", e->blob_id}, {"mailbox", id}, {"uid", uid}, {"error", raw.error().message}});
     return raw.error();

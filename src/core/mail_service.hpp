@@ -196,6 +196,10 @@ class MailService {
   Result<std::vector<MailboxEntry>> changed_since(const Principal& by, MailboxId id, ModSeq modseq);
   // UIDs expunged after `modseq` (IMAP QRESYNC VANISHED).
   Result<std::vector<Uid>> expunged_since(const Principal& by, MailboxId id, ModSeq modseq);
+  // IMAP4rev1 \Recent: see Store::claim_recent (a read-write SELECT, and a selected
+  // session learning of new messages) and Store::recent_count (STATUS RECENT).
+  Result<UidRange> claim_recent(const Principal& by, MailboxId id, Uid last);
+  Result<uint32_t> recent_count(const Principal& by, MailboxId id);
   Status delete_mailbox(const Principal& by, MailboxId id);
   Status rename_mailbox(const Principal& by, MailboxId id, std::string_view new_name);
 

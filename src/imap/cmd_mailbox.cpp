@@ -73,7 +73,10 @@ bool matches_any(const std::string& name, const std::vector<std::string>& patter
   return false;
 }
 
-std::string status_items(const Session& s, const Mailbox& mb, const std::vector<StatusItem>& items, uint32_t deleted) {
+// `recent`: IMAP4rev1 \Recent messages (MailService::recent_count), asked for only when
+// RECENT is (wants_recent).
+std::string status_items(const Session& s, const Mailbox& mb, const std::vector<StatusItem>& items, uint32_t deleted,
+                         uint32_t recent = 0) {
   std::string out = "(";
   auto add = [&](std::string_view k, uint64_t v) {
     if (out.size() > 1) out += ' ';
@@ -89,7 +92,7 @@ std::string status_items(const Session& s, const Mailbox& mb, const std::vector<
       case StatusItem::unseen: add("UNSEEN", mb.unseen); break;
       case StatusItem::deleted: add("DELETED", deleted); break;
       case StatusItem::size: add("SIZE", mb.bytes); break;
-      case StatusItem::recent: add("RECENT", 0); break;
+      case StatusItem::recent: add("RECENT", recent); break;
       case StatusItem::highestmodseq: add("HIGHESTMODSEQ", mb.highest_modseq); break;
       case StatusItem::appendlimit: add("APPENDLIMIT", s.config().quota.max_message_bytes); break;
     }
@@ -99,6 +102,10 @@ std::string status_items(const Session& s, const Mailbox& mb, const std::vector<
 
 bool wants_deleted(const std::vector<StatusItem>& items) {
   return std::find(items.begin(), items.end(), StatusItem::deleted) != items.end();
+}
+
+bool wants_recent(const std::vector<StatusItem>& items) {
+  return std::find(items.begin(), items.end(), StatusItem::recent) != items.end();
 }
 
 uint32_t count_deleted(MailService& mail, const Principal& p, MailboxId id) {
@@ -414,14 +421,23 @@ boost::asio::awaitable<void> status(Session& s, Command& c) {
     co_return;
   }
   bool deleted = wants_deleted(c.status_items);
+  bool recent = wants_recent(c.status_items);
+  // STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command (RFC 7162 3.1).
+  if (std::find(c.status_items.begin(), c.status_items.end(), StatusItem::highestmodseq) != c.status_items.end())
+    s.enable_condstore();
   struct Out {
     Result<Mailbox> mb = Error{Errc::io, {}};
     uint32_t deleted = 0;
+    uint32_t recent = 0;
   };
-  auto job = [&s, n = *name, deleted]() {
+  auto job = [&s, n = *name, deleted, recent]() {
     Out o;
     o.mb = s.mail().mailbox(*s.user, s.user->account_id, n);
     if (o.mb && deleted) o.deleted = count_deleted(s.mail(), *s.user, o.mb->id);
+    if (o.mb && recent) {
+      auto r = s.mail().recent_count(*s.user, o.mb->id);
+      if (r) o.recent = *r;
+    }
     return o;
   };
   Out o = co_await s.blocking(std::move(job));
@@ -431,7 +447,7 @@ boost::asio::awaitable<void> status(Session& s, Command& c) {
   }
   std::string line = "STATUS ";
   s.append_mailbox(line, o.mb->name);
-  line += ' ' + status_items(s, *o.mb, c.status_items, o.deleted);
+  line += ' ' + status_items(s, *o.mb, c.status_items, o.deleted, o.recent);
   s.untagged(line);
   s.ok(c, "STATUS completed");
 }

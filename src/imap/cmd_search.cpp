@@ -98,6 +98,7 @@ Found run_search(Session& s, const Command& c) {
     SearchMessage sm;
     sm.seq = static_cast<uint32_t>(i + 1);
     sm.entry = &e;
+    sm.recent = v.is_recent(e.uid);  // \Recent in this session (RECENT, NEW, OLD)
     Uid uid = e.uid;
     sm.raw = [&raws, &loaded, i, &mail, &p, id, uid]() -> std::string_view {
       if (!loaded[i]) {
@@ -167,7 +168,7 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     s.bad(c, "Unknown threading algorithm; use REFERENCES or ORDEREDSUBJECT");
     co_return;
   }
-  if (uses_modseq(a.key)) s.condstore = true;
+  if (uses_modseq(a.key)) s.enable_condstore();  // RFC 7162 3.1: an enabling command
   auto job = [&s, &c]() { return run_search(s, c); };
   Found f = co_await s.blocking(std::move(job));
   if (f.error) {

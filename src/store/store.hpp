@@ -391,6 +391,14 @@ class Store {
   // mailbox, so without a bound one client could grow the table without end.
   static constexpr size_t kMaxSubscriptions = 10000;
   virtual Status set_subscribed(AccountId id, std::string_view name, bool subscribed) = 0;
+  // IMAP4rev1 \Recent (RFC 3501 2.3.2): a session takes the messages up to `last` that no
+  // session has been told about yet. Returns the UIDs it got, [first, last] (first > last:
+  // none) and moves Mailbox::first_recent_uid past `last`, atomically, so that each message
+  // is recent in one session only. Committed like update_flags (not fsync'd: losing it
+  // to an OS crash only shows a few messages as recent again).
+  virtual Result<UidRange> claim_recent(MailboxId id, Uid last) = 0;
+  // How many messages have a UID at or above Mailbox::first_recent_uid (STATUS RECENT).
+  virtual Result<uint32_t> recent_count(MailboxId id) = 0;
 
   // --- messages --------------------------------------------------------------
   // Adds one message to every target in one transaction: one messages row (one blob) for

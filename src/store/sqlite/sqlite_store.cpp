@@ -353,7 +353,7 @@ constexpr const char* kOrgCols =
 constexpr const char* kMailboxCols =
     "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,"
     "EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id=mailboxes.account_id AND s.name=mailboxes.name),"
-    "messages,unseen,bytes FROM mailboxes ";
+    "messages,unseen,bytes,first_recent_uid FROM mailboxes ";
 
 Mailbox read_mailbox(const Stmt& s) {
   Mailbox m;
@@ -368,6 +368,7 @@ Mailbox read_mailbox(const Stmt& s) {
   m.messages = static_cast<uint32_t>(s.i64(8));
   m.unseen = static_cast<uint32_t>(s.i64(9));
   m.bytes = static_cast<uint64_t>(s.i64(10));
+  m.first_recent_uid = static_cast<Uid>(s.i64(11));
   return m;
 }
 
@@ -2003,6 +2004,39 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<UidRange> claim_recent(MailboxId id, Uid last) override {
+    UidRange got{1, 0};
+    Status st = committer_.run([&](Conn& c) -> Status {
+      got = UidRange{1, 0};
+      Uid first = 0;
+      {
+        auto s = c.prepare("SELECT first_recent_uid FROM mailboxes WHERE id=?");
+        s.bind(1, id);
+        if (!s.step()) return s.status() ? Status(not_found("no mailbox with id " + std::to_string(id))) : s.status();
+        first = static_cast<Uid>(s.i64(0));
+      }
+      if (first > last) return {};
+      auto u = c.prepare("UPDATE mailboxes SET first_recent_uid=? WHERE id=?");
+      u.bind(1, static_cast<int64_t>(last) + 1).bind(2, id);
+      if (Status r = u.exec(); !r) return r;
+      got = UidRange{first, last};
+      return {};
+    }, Sync::relaxed);  // see Store::claim_recent
+    if (!st) return st.error();
+    return got;
+  }
+
+  Result<uint32_t> recent_count(MailboxId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT count(*) FROM entries e JOIN mailboxes m ON m.id=e.mailbox_id "
+        "WHERE e.mailbox_id=?1 AND m.id=?1 AND e.uid>=m.first_recent_uid");
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? Result<uint32_t>(0u) : Result<uint32_t>(s.status().error());
+    return static_cast<uint32_t>(s.i64(0));
+  }
+
   // --- messages ------------------------------------------------------------
   Result<std::vector<Delivered>> deliver(const NewMessage& m, std::span<const DeliveryTarget> targets) override {
     std::vector<Delivered> out;
@@ -2191,7 +2225,8 @@ class SqliteStore final : public Store {
       if (!smb) return smb.error();
       auto dmb = mailbox_by_id(c, dest);
       if (!dmb) return dmb.error();
-      if (src == dest && move) return make_error(Errc::invalid_argument, "cannot move a message into its own mailbox");
+      // A move into the mailbox it is in gives the message a new UID (RFC 6851 does not
+      // forbid it; Dovecot does the same): added under the next UID, then removed.
       struct Row {
         Uid uid;
         MessageId msg;
@@ -2694,16 +2729,21 @@ class SqliteStore final : public Store {
     while (v.step()) {
     }
     if (!v.status()) return v.status();
-    // The id is above every id the change log still names: a mailbox created after the
-    // last one was deleted got that one's id back, and with it the old expunge records
-    // (an IMAP session then took the new mailbox's message 1 for expunged and FETCH
-    // answered nothing: imaptest's nil group after its close group). Both maxima are
-    // index lookups (primary key, changes_by_mailbox).
+    // The id, from its own high-water mark (schema v17): a rowid would hand a deleted
+    // mailbox's id to the next one, and with it the old mailbox's change log.
+    auto h = c.prepare(
+        "UPDATE mailbox_id_hwm SET value=max(value+1, (SELECT coalesce(max(id),0)+1 FROM mailboxes)) WHERE id=1 "
+        "RETURNING value");
+    if (!h.step()) return h.status() ? Status(make_error(Errc::corrupt, "mailbox_id_hwm row is missing")) : h.status();
+    int64_t mailbox_id = h.i64(0);
+    while (h.step()) {
+    }
+    if (!h.status()) return h.status();
     auto s = c.prepare(
-        "INSERT INTO mailboxes(id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq) VALUES("
-        "1+max(coalesce((SELECT max(id) FROM mailboxes),0),coalesce((SELECT max(mailbox_id) FROM changes),0)),"
-        "?,?,?,?,1,1)");
-    s.bind(1, id).bind(2, is_inbox(name) ? std::string_view("INBOX") : name).bind(3, special_use).bind(4, uidvalidity);
+        "INSERT INTO mailboxes(id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq) "
+        "VALUES(?,?,?,?,?,1,1)");
+    s.bind(1, mailbox_id).bind(2, id).bind(3, is_inbox(name) ? std::string_view("INBOX") : name);
+    s.bind(4, special_use).bind(5, uidvalidity);
     return s.exec();
   }
 

@@ -216,15 +216,48 @@ TEST_F(SqliteStoreTest, TokensFromBeforeV15EndNinetyDaysAfterTheUpgrade) {
   EXPECT_EQ(MUST(s->api_tokens(1)).size(), 1u);
 }
 
-// v18: subscriptions become names of their own; a mailbox subscribed before stays so, one
-// unsubscribed stays not, and the subscription of a mailbox deleted afterwards remains.
-TEST_F(SqliteStoreTest, SubscriptionsFromBeforeV18AreKept) {
+// v17: a database whose newest mailbox was deleted (its expunges still in the change log)
+// never gives that id to a new mailbox; messages there before count as not recent.
+TEST_F(SqliteStoreTest, V17MailboxIdsCarryOnAboveDeletedOnesAndOldMailIsNotRecent) {
   auto migs = sqlite::migrations();
   ASSERT_GE(migs.size(), 17u);
   std::string sql = "BEGIN;";
   for (size_t i = 0; i < 16; ++i) sql += migs[i];
+  const std::string blob = crypto::sha256_hex("0123456789");
   sql +=
       "PRAGMA user_version=16;"
+      "INSERT INTO organisations(id,ods_code,name,short_name,open,created_at) VALUES(1,'RXA','A','a',1,1);"
+      "INSERT INTO accounts(id,address,display_name,org_id,kind,state,roles,quota_bytes,created_at) "
+      "  VALUES(1,'old@a.nhs.uk','Old',1,'person','active','user',0,1);"
+      "INSERT INTO addresses VALUES('old@a.nhs.uk',1,0);"
+      "INSERT INTO quota_usage VALUES(1,10,1);"
+      "INSERT INTO mailboxes(id,account_id,name,uidvalidity,uidnext,highest_modseq,messages,unseen,bytes) "
+      "  VALUES(1,1,'INBOX',2000000000,2,2,1,1,10);"
+      "INSERT INTO messages(id,blob_id,size,refcount) VALUES(1,'" + blob + "',10,1);"
+      "INSERT INTO entries(mailbox_id,uid,message_id,internal_date,flags,keywords,modseq) VALUES(1,1,1,1,0,'',2);"
+      // Mailbox 7 was deleted; its expunges are in the log.
+      "INSERT INTO changes(account_id,mailbox_id,kind,uid,modseq,at) VALUES(1,7,'message_expunged',1,5,1);"
+      "COMMIT;";
+  std::string err;
+  ASSERT_EQ(raw_exec(sql, &err), SQLITE_OK) << err;
+  auto s = open();
+  auto made = MUST(s->create_mailbox(1, "New", ""));
+  EXPECT_GT(made.id, 7);
+  EXPECT_TRUE(MUST(s->expunged_since(made.id, 0)).empty());
+  auto inbox = MUST(s->mailbox_by_id(1));
+  EXPECT_EQ(inbox.first_recent_uid, 2u);
+  EXPECT_EQ(MUST(s->recent_count(1)), 0u);
+}
+
+// v18: subscriptions become names of their own; a mailbox subscribed before stays so, one
+// unsubscribed stays not, and the subscription of a mailbox deleted afterwards remains.
+TEST_F(SqliteStoreTest, SubscriptionsFromBeforeV18AreKept) {
+  auto migs = sqlite::migrations();
+  ASSERT_GE(migs.size(), 18u);
+  std::string sql = "BEGIN;";
+  for (size_t i = 0; i < 17; ++i) sql += migs[i];
+  sql +=
+      "PRAGMA user_version=17;"
       "INSERT INTO organisations(id,ods_code,name,short_name,open,created_at) VALUES(1,'RXA','A','a',1,1);"
       "INSERT INTO accounts(id,address,display_name,org_id,kind,state,roles,quota_bytes,created_at) "
       "  VALUES(1,'old@a.nhs.uk','Old',1,'person','active','user',0,1);"
