@@ -299,6 +299,8 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
     report.recipients.push_back(std::move(out));
   }
   if (!targets.empty()) {
+    if (limits_.fail_local_delivery)  // an injected fault (config [testing]), never in production
+      return make_error(Errc::temporary, "local delivery failed (testing.fail_local_delivery)");
     auto staged = stage(raw, internal_date, file);
     if (!staged) return staged.error();
     report.blob_id = staged->msg.blob_id;

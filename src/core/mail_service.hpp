@@ -34,6 +34,8 @@ struct MailLimits {
   int app_max_recipients_per_hour = 100000;
   // Bodies up to this size are stored with their message row (storage.inline_blob_bytes).
   uint64_t inline_blob_bytes = 128 * 1024;
+  // testing.fail_local_delivery (a test-only fault): deliver() fails as a whole.
+  bool fail_local_delivery = false;
 };
 
 struct RecipientOutcome {

@@ -38,7 +38,8 @@ def make_message(subject: str, body: str = "Hello from the integration tests.\r\
 class Daemon:
     """One caremaild process. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, extra_config: str = "", data_dir: str = None, user: str = "", keep=False):
+    def __init__(self, extra_config: str = "", data_dir: str = None, user: str = "", keep=False, env=None):
+        self.env = dict(env or {})  # more environment for caremaild (e.g. CAREMAIL_TEST_HOOKS)
         self.tmp = tempfile.mkdtemp(prefix="caremail-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.config_path = os.path.join(self.tmp, "caremail.toml")
@@ -85,7 +86,7 @@ class Daemon:
 
     # -- process ---------------------------------------------------------------------
     def start(self, timeout=30):
-        env = dict(os.environ, CAREMAIL_ADMIN_ADDRESS=ADMIN, CAREMAIL_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        env = dict(os.environ, CAREMAIL_ADMIN_ADDRESS=ADMIN, CAREMAIL_ADMIN_PASSWORD=ADMIN_PASSWORD, **self.env)
         ports_file = os.path.join(self.data_dir, "run", "ports.json")
         if os.path.exists(ports_file):
             os.unlink(ports_file)

@@ -778,6 +778,45 @@ class LargeMessageMemoryTest(unittest.TestCase):
                 self.assertTrue(raw[:-len(msg)].startswith(b"Delivered-To: " + JO[0].encode()), raw[:200])
 
 
+class LocalFailureQueuesNothingTest(unittest.TestCase):
+    """Issue 14: with local and remote recipients in one transaction, a local delivery that
+    fails as a whole must be answered 4xx before any remote copy is queued, or the sender's
+    retry sends the remote copies twice. The fault is injected with the test-only
+    [testing] fail_local_delivery (refused without CAREMAIL_TEST_HOOKS=1)."""
+
+    def test_local_failure_queues_no_remote_copy_and_is_temporary(self):
+        cfg = ("[smtp]\nallow_plaintext_auth_on_loopback = true\n"
+               'relay_routes = ["remote.example=127.0.0.1:9"]\nretry_schedule_seconds = [600]\n'
+               "[testing]\nfail_local_delivery = true\n")
+        with Daemon(cfg, env={"CAREMAIL_TEST_HOOKS": "1"}) as d:
+            d.create_org("RX1", "Leeds", ["leeds.care.example"])
+            d.create_user(JO[0], "RX1", JO[1])
+            d.create_user(AL[0], "RX1", AL[1])
+            with smtplib.SMTP("127.0.0.1", d.ports["submission"]) as c:
+                c.login(*JO)
+                for rcpts in ([AL[0], "far@remote.example"], ["near@remote.example", AL[0]]):
+                    with self.assertRaises(smtplib.SMTPDataError) as cm:
+                        c.sendmail(JO[0], rcpts, make_message("mixed " + rcpts[0], sender=JO[0], to=rcpts[0]))
+                    self.assertEqual(cm.exception.smtp_code, 451, cm.exception)
+                    self.assertIn(b"4.3.0", cm.exception.smtp_error)
+                queue = d.ctl("queue", "list").stdout
+                self.assertNotIn("remote.example", queue, "a remote copy was queued although the sender retries")
+                # The control: a message with only a remote recipient is queued as usual.
+                c.sendmail(JO[0], ["only@remote.example"], make_message("remote only", sender=JO[0]))
+            self.assertIn(JO[0] + " -> only@remote.example", d.ctl("queue", "list").stdout)
+            self.assertIn("local delivery failed (testing.fail_local_delivery)", d.read_log())
+
+    def test_the_fault_is_refused_in_production(self):
+        d = Daemon("[testing]\nfail_local_delivery = true\n", env={"CAREMAIL_TEST_HOOKS": ""})
+        try:
+            with self.assertRaises(RuntimeError) as cm:
+                d.start(timeout=15)
+            self.assertIn("testing.fail_local_delivery", str(cm.exception))
+            self.assertIn("refused in production", str(cm.exception))
+        finally:
+            d.cleanup()
+
+
 class RelayServiceTest(unittest.TestCase):
     """Applications (a hospital system sending appointment letters) relay through
     submission with an application account: From fixed to its own address, its own limits."""
