@@ -146,7 +146,8 @@ int run_daemon(DaemonOptions opts) {
   MailService mail(*store, *blobs, feed,
                    MailLimits{cfg.quota.max_message_bytes, cfg.smtp.max_messages_per_hour,
                               cfg.smtp.max_recipients_per_hour, cfg.smtp.app_max_messages_per_hour,
-                              cfg.smtp.app_max_recipients_per_hour, cfg.storage.inline_blob_bytes});
+                              cfg.smtp.app_max_recipients_per_hour, cfg.storage.inline_blob_bytes,
+                              cfg.testing.fail_local_delivery});
   // The password policy's lists (the shipped common list, any configured ones, the
   // breached list) are read once here; a missing file stops the start with its name.
   auto policy = AdminService::load_policy(cfg);

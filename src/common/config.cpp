@@ -3,6 +3,7 @@
 #include "common/cidr.hpp"
 
 #include <arpa/inet.h>
+#include <cstdlib>
 
 #include <fstream>
 #include <limits>
@@ -351,7 +352,14 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   CM_TRY(r.get("api", "token_seconds", c.api.token_seconds));
   CM_TRY(r.get("api", "application_token_seconds", c.api.application_token_seconds));
   CM_TRY(r.get("api", "operator_token_seconds", c.api.operator_token_seconds));
+  CM_TRY(r.get("testing", "fail_local_delivery", c.testing.fail_local_delivery));
   CM_TRY(r.check_unknown());
+  if (c.testing.fail_local_delivery) {
+    const char* hooks = std::getenv("CAREMAIL_TEST_HOOKS");
+    if (hooks == nullptr || std::string_view(hooks) != "1")
+      return bad(origin, "testing.fail_local_delivery",
+                 "injects faults for the test suite and is refused in production: remove the [testing] section");
+  }
 
   // Semantic checks: each names the option and the fix.
   if (c.server.data_dir.empty()) return bad(origin, "server.data_dir", "must not be empty");

@@ -303,6 +303,16 @@ struct Config {
     int64_t operator_token_seconds = 365LL * 86400;
   } api;
 
+  // Faults for the integration tests to inject. The section is refused unless caremaild's
+  // environment has CAREMAIL_TEST_HOOKS=1 (a production configuration cannot turn a fault
+  // on by mistake), and nothing here belongs in config/caremail.example.toml.
+  struct Testing {
+    // Every local delivery fails as a whole (MailService::deliver answers Errc::temporary
+    // before committing), as a full disk or a broken database would make it: the SMTP
+    // test that a local failure queues no remote copy (issue 14) uses it.
+    bool fail_local_delivery = false;
+  } testing;
+
   // Resolved paths (after load): absolute.
   std::filesystem::path key_file() const;
   std::filesystem::path db_file() const { return server.data_dir / "caremail.db"; }

@@ -345,13 +345,16 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
   }
   if (acct->kind == AccountKind::shared)
     return make_error(Errc::invalid_argument, "shared mailboxes never log in and have no password");
+  std::string proof;  // how the person proved themselves, for the audit
   if (self) {
     // A stolen session or token must not take the account over by choosing a new password:
     // the person proves they know the current one, unless this request carried it (HTTP
     // Basic) or this is the forced-change flow of a sign-in made with it after the reset or
     // expiry (issue 14: a restricted token from before a reset could set the password).
     bool proven = by.via == Principal::Via::password || (by.must_change_password && by.forced_change_sign_in);
+    if (proven) proof = by.via == Principal::Via::password ? "password" : "forced change";
     if (change.current_password) {
+      proof = "current password";
       UnixTime t = now();
       bool right = !acct->password_hash.empty() && crypto::verify_password(acct->password_hash, *change.current_password);
       if (!right) {
@@ -362,12 +365,34 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
               "{\"reason\":\"wrong current password\"}");
         return denied("your current password is not right");
       }
+    } else if (change.mfa_code) {
+      // A fresh second-factor step instead (issue 14): only for an account enrolled in MFA,
+      // a wrong code counts towards the lockout like a wrong password, and each TOTP step
+      // or recovery code works once (check_second_factor).
+      proof = "second factor";
+      AuthContext ctx;
+      ctx.protocol = "http";
+      auto m = store_.mfa(acct->id);
+      if (!m || !m->enabled) {
+        audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied",
+              "{\"reason\":\"no second factor set up\"}");
+        return make_error(Errc::invalid_argument,
+                          "your account has no second factor set up: give your current password "
+                          "('current_password') instead");
+      }
+      if (Status st = check_second_factor(*acct, *change.mfa_code, ctx); !st) {
+        audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied",
+              "{\"reason\":\"wrong second factor\"}");
+        if (st.error().code == Errc::temporary) return st;
+        return denied("that code is not right (or was used already): give a fresh code or your current password");
+      }
     } else if (!proven) {
       audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied",
             "{\"reason\":\"no current password\"}");
       return make_error(Errc::invalid_argument,
-                        "give your current password ('current_password') to choose a new one; if you have "
-                        "forgotten it, use the password reset or ask your helpdesk");
+                        "give your current password ('current_password'), or a code from your authenticator "
+                        "('mfa_code') if you use one, to choose a new one; if you have forgotten it, use the "
+                        "password reset or ask your helpdesk");
     }
   }
   if (Status s = check_new_password(*acct, change.password); !s) return s;
@@ -395,7 +420,9 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
     return make_error(Errc::temporary, "the password is set but the old sign-ins could not be ended; set it again");
   }
   audit(store_, by, "account.set_password", acct->address, acct->org_id, "ok",
-        std::string("{\"self\":") + (self ? "true" : "false") + ",\"must_change\":" + (must_change ? "true" : "false") +
+        std::string("{\"self\":") + (self ? "true" : "false") +
+            (proof.empty() ? std::string() : ",\"proof\":" + json_string(proof)) +
+            ",\"must_change\":" + (must_change ? "true" : "false") +
             ",\"revoked\":{\"sessions\":" + std::to_string(revoked->sessions) +
             ",\"api_tokens\":" + std::to_string(revoked->api_tokens) +
             ",\"app_passwords\":" + std::to_string(revoked->app_passwords) + "}}");

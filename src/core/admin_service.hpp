@@ -84,6 +84,9 @@ struct PasswordChange {
   // then keep working; after an administrator's reset they are still refused until the
   // person has chosen a new password).
   bool keep_app_passwords = false;
+  // Or, for an account enrolled in MFA, a fresh code from its authenticator (TOTP, or a
+  // recovery code): the second factor proves the person as well as the password would.
+  std::optional<std::string> mfa_code;
 };
 
 // A new API token: the token is shown once, the rest is what listings show.

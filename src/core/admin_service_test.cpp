@@ -476,7 +476,8 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   ASSERT_TRUE(admin_->set_password(bob_, "bob@a.care.example", "the own passphrase of B").ok());
   expect_one_audit(mark, "bob@a.care.example", "account.set_password", "bob@a.care.example", "ok");
   EXPECT_EQ(audit_after(mark)[0].detail,
-            "{\"self\":true,\"must_change\":false,\"revoked\":{\"sessions\":0,\"api_tokens\":0,\"app_passwords\":0}}");
+            "{\"self\":true,\"proof\":\"password\",\"must_change\":false,\"revoked\":{\"sessions\":0,\"api_tokens\":0,"
+            "\"app_passwords\":0}}");
   EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
   // Local admin of another organisation: denied, audited, password unchanged; the answer

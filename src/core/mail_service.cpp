@@ -168,19 +168,33 @@ Result<Mailbox> MailService::authorise_mailbox(const Principal& by, MailboxId id
   return mb;
 }
 
-Result<MailService::Staged> MailService::stage(std::string_view raw, UnixTime internal_date) {
+Result<MailService::Staged> MailService::stage(std::string_view raw, UnixTime internal_date, const BlobSource* file) {
   if (raw.size() > limits_.max_message_bytes)
     return make_error(Errc::too_large, "message is " + std::to_string(raw.size()) + " bytes; the limit is " +
                                            std::to_string(limits_.max_message_bytes));
+  if (file && file->size() != raw.size()) return make_error(Errc::invalid_argument, "the message file is not the message");
   Staged st;
-  st.msg.blob_id = crypto::sha256_hex(raw);
+  if (file) {
+    auto id = content_id(*file);
+    if (!id) return make_error(Errc::temporary, id.error().message);
+    st.msg.blob_id = std::move(id).value();
+  } else {
+    st.msg.blob_id = crypto::sha256_hex(raw);
+  }
   st.pin = std::make_unique<BlobPin>(&blobs_, st.msg.blob_id);
   // Malformed MIME is still mail: only a limit breach fails, and then the message is kept
   // without a structure summary rather than refused.
-  auto summarize = [raw]() {
+  auto summarize = [this, raw, file]() {
     NewMessage m;
+    // A message in a file is parsed through its mapping, which makes every page of it
+    // resident in this process for the parse: one such parse at a time, and its pages let
+    // go after it, so that concurrent large deliveries hold one message's pages at most,
+    // not one each (issue 14; the blob itself is hashed and written from the file).
+    std::unique_lock<std::mutex> one_at_a_time;
+    if (file) one_at_a_time = std::unique_lock<std::mutex>(file_parse_mu_);
     if (auto sum = mime::summarize(raw)) m.summary = std::move(sum).value();
     cache_header(raw, m);
+    if (file) file->release_view();
     return m;
   };
   // A large message is parsed on another thread while this one seals, writes and fsyncs
@@ -193,7 +207,8 @@ Result<MailService::Staged> MailService::stage(std::string_view raw, UnixTime in
   if (raw.size() <= limits_.inline_blob_bytes) {
     // Sealed here, made durable by the metadata commit together with its row.
     st.msg.inline_blob = blobs_.seal_record(raw, st.msg.blob_id);
-  } else if (auto ref = blobs_.put_with_id(raw, st.msg.blob_id); !ref) {
+  } else if (auto ref = file ? blobs_.put_with_id(*file, st.msg.blob_id) : blobs_.put_with_id(raw, st.msg.blob_id);
+             !ref) {
     stored = ref.error();
   }
   NewMessage m = parsed.valid() ? parsed.get() : summarize();  // waits for the parse even when the put failed
@@ -240,7 +255,8 @@ Result<DeliveryReport> MailService::inject(const Principal& by, std::span<const 
 }
 
 Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const std::string> recipients,
-                                            std::string_view raw, UnixTime internal_date, const Envelope& envelope) {
+                                            std::string_view raw, UnixTime internal_date, const Envelope& envelope,
+                                            const BlobSource* file) {
   if (!by.system) return make_error(Errc::permission_denied, "only the mail service delivers mail");
   if (raw.size() > limits_.max_message_bytes)  // before resolving anyone
     return make_error(Errc::too_large, "message is " + std::to_string(raw.size()) + " bytes; the limit is " +
@@ -283,7 +299,9 @@ Result<DeliveryReport> MailService::deliver(const Principal& by, std::span<const
     report.recipients.push_back(std::move(out));
   }
   if (!targets.empty()) {
-    auto staged = stage(raw, internal_date);
+    if (limits_.fail_local_delivery)  // an injected fault (config [testing]), never in production
+      return make_error(Errc::temporary, "local delivery failed (testing.fail_local_delivery)");
+    auto staged = stage(raw, internal_date, file);
     if (!staged) return staged.error();
     report.blob_id = staged->msg.blob_id;
     auto done = store_.deliver(staged->msg, targets);
@@ -409,9 +427,9 @@ Status MailService::expand_list(const DistributionList& l, RecipientOutcome& out
 
 Result<std::vector<OutboundEntry>> MailService::enqueue_remote(const Principal& by,
                                                                std::span<const NewOutbound> rcpts,
-                                                               std::string_view raw) {
+                                                               std::string_view raw, const BlobSource* file) {
   if (!by.system) return make_error(Errc::permission_denied, "only the mail service queues mail");
-  auto staged = stage(raw, 0);
+  auto staged = stage(raw, 0, file);
   if (!staged) return staged.error();
   return store_.enqueue(staged->msg, rcpts);
 }

@@ -34,6 +34,8 @@ struct MailLimits {
   int app_max_recipients_per_hour = 100000;
   // Bodies up to this size are stored with their message row (storage.inline_blob_bytes).
   uint64_t inline_blob_bytes = 128 * 1024;
+  // testing.fail_local_delivery (a test-only fault): deliver() fails as a whole.
+  bool fail_local_delivery = false;
 };
 
 struct RecipientOutcome {
@@ -108,8 +110,12 @@ class MailService {
   // List-Id went through it before (a loop through a member's forwarding): it is not
   // expanded again (RecipientOutcome::list_loop). Sender rules are check_recipient's: call
   // it first.
+  // `file`, when given, holds the same bytes as `raw` (a spooled SMTP message): the blob
+  // is hashed and written from it a piece at a time, so a large message is never copied
+  // into memory whole (FsBlobStore::put_with_id).
   Result<DeliveryReport> deliver(const Principal& by, std::span<const std::string> recipients,
-                                 std::string_view raw, UnixTime internal_date = 0, const Envelope& envelope = {});
+                                 std::string_view raw, UnixTime internal_date = 0, const Envelope& envelope = {},
+                                 const BlobSource* file = nullptr);
 
   // An operator injects a message (the admin API's POST deliver): national administrators
   // only; audited either way. Then as deliver().
@@ -149,8 +155,9 @@ class MailService {
   // Submission to other domains: stores the message once and queues one outbound row per
   // recipient (durable on return). Only the service (the SMTP session, after it checked
   // AUTH and may_send_as) calls this.
+  // `file`: as for deliver().
   Result<std::vector<OutboundEntry>> enqueue_remote(const Principal& by, std::span<const NewOutbound> rcpts,
-                                                    std::string_view raw);
+                                                    std::string_view raw, const BlobSource* file = nullptr);
   // The raw bytes of a stored blob, verified (the outbound queue reads what it sends).
   Result<std::string> read_blob(const Principal& by, std::string_view blob_id);
 
@@ -245,7 +252,7 @@ class MailService {
   static constexpr size_t kParallelParseBytes = 32 * 1024;
   // Fills msg.header from `raw` and the summary just made of it.
   static void cache_header(std::string_view raw, NewMessage& msg);
-  Result<Staged> stage(std::string_view raw, UnixTime internal_date);
+  Result<Staged> stage(std::string_view raw, UnixTime internal_date, const BlobSource* file = nullptr);
 
   void index_copies(AccountId account, MailboxId dest, const CopyResult& r);
   // Expands list `l` (a recipient of `raw`, reported in `out`): see deliver(). `seen`: the
@@ -258,6 +265,7 @@ class MailService {
 
   Store& store_;
   FsBlobStore& blobs_;
+  std::mutex file_parse_mu_;  // one parse of a message in a file at a time (stage())
   FullTextIndex* fts_ = nullptr;
   ChangeFeed& feed_;
   const MailLimits limits_;

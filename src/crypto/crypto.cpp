@@ -231,4 +231,62 @@ Result<std::string> open(const Key& key, std::string_view sealed, std::string_vi
   return plain;
 }
 
+struct StreamSealer::State {
+  unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+  unsigned char subkey[crypto_stream_chacha20_ietf_KEYBYTES];
+  unsigned char inner_nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {};
+  crypto_onetimeauth_poly1305_state mac;
+  uint64_t aad_len = 0;
+  uint64_t len = 0;
+};
+
+namespace {
+const unsigned char kPad0[16] = {};
+void store64_le(unsigned char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+}  // namespace
+
+// As libsodium's crypto_aead_xchacha20poly1305_ietf_encrypt_detached: HChaCha20 derives a
+// subkey from the key and the nonce's first 16 octets; ChaCha20 (IETF) with the last 8
+// encrypts from block 1, block 0's keystream keys Poly1305 over aad, pad, ciphertext, pad,
+// and both lengths.
+StreamSealer::StreamSealer(const Key& key, std::string_view aad) : st_(std::make_unique<State>()) {
+  randombytes_buf(st_->nonce, sizeof st_->nonce);
+  crypto_core_hchacha20(st_->subkey, st_->nonce, key.data(), nullptr);
+  std::memcpy(st_->inner_nonce + 4, st_->nonce + crypto_core_hchacha20_INPUTBYTES, 8);
+  unsigned char block0[64];
+  crypto_stream_chacha20_ietf(block0, sizeof block0, st_->inner_nonce, st_->subkey);
+  crypto_onetimeauth_poly1305_init(&st_->mac, block0);
+  sodium_memzero(block0, sizeof block0);
+  crypto_onetimeauth_poly1305_update(&st_->mac, reinterpret_cast<const unsigned char*>(aad.data()), aad.size());
+  crypto_onetimeauth_poly1305_update(&st_->mac, kPad0, (0x10 - aad.size()) & 0xf);
+  st_->aad_len = aad.size();
+}
+
+StreamSealer::~StreamSealer() { sodium_memzero(st_->subkey, sizeof st_->subkey); }
+
+std::string_view StreamSealer::nonce() const {
+  return {reinterpret_cast<const char*>(st_->nonce), sizeof st_->nonce};
+}
+
+void StreamSealer::update(std::string_view plain, char* out) {
+  auto* c = reinterpret_cast<unsigned char*>(out);
+  crypto_stream_chacha20_ietf_xor_ic(c, reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
+                                     st_->inner_nonce, static_cast<uint32_t>(1 + st_->len / 64), st_->subkey);
+  crypto_onetimeauth_poly1305_update(&st_->mac, c, plain.size());
+  st_->len += plain.size();
+}
+
+std::array<unsigned char, 16> StreamSealer::finish() {
+  crypto_onetimeauth_poly1305_update(&st_->mac, kPad0, (0x10 - st_->len) & 0xf);
+  unsigned char lens[16];
+  store64_le(lens, st_->aad_len);
+  store64_le(lens + 8, st_->len);
+  crypto_onetimeauth_poly1305_update(&st_->mac, lens, sizeof lens);
+  std::array<unsigned char, 16> tag{};
+  crypto_onetimeauth_poly1305_final(&st_->mac, tag.data());
+  return tag;
+}
+
 }  // namespace caremail::crypto

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,5 +88,27 @@ std::string seal(const Key& key, std::string_view plain, std::string_view aad);
 Result<std::string> open(const Key& key, std::string_view sealed, std::string_view aad);
 
 constexpr size_t kSealOverhead = 24 + 16;  // nonce + tag
+
+// seal() in pieces, for data too large to hold twice (a spooled 35 MB message): the same
+// construction (XChaCha20-Poly1305 IETF, libsodium's crypto_aead_xchacha20poly1305_ietf),
+// so open() reads the result. Output, in order: nonce(), then update()'s ciphertext for
+// each piece, then finish()'s tag. REQUIRES: every piece but the last a multiple of
+// kSealPiece octets (the cipher's position is counted in 64-octet blocks).
+class StreamSealer {
+ public:
+  static constexpr size_t kSealPiece = 64;
+  StreamSealer(const Key& key, std::string_view aad);
+  ~StreamSealer();
+  StreamSealer(const StreamSealer&) = delete;
+  StreamSealer& operator=(const StreamSealer&) = delete;
+  std::string_view nonce() const;
+  // Encrypts `plain` into `out` (plain.size() octets; may be the same memory).
+  void update(std::string_view plain, char* out);
+  std::array<unsigned char, 16> finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> st_;
+};
 
 }  // namespace caremail::crypto

@@ -774,6 +774,7 @@ class Api {
     PasswordChange change;
     auto pw = get_str(o, "password", err);
     change.current_password = get_str(o, "current_password", err);
+    change.mfa_code = get_str(o, "mfa_code", err);
     if (!err.empty()) return problem(400, err);
     if (!pw) return problem(400, "'password' is required");
     change.password = std::move(*pw);

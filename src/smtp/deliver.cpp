@@ -246,7 +246,7 @@ boost::asio::awaitable<void> finish_message(Session& s, std::optional<ReceivedMe
     // The envelope: distribution lists among the recipients queue their outside members'
     // copies with the original sender and this transaction's id.
     auto job = [&mail = s.shared().mail, rcpts, msg, env = Envelope{t.from.address(), t.queue_id}]() {
-      return mail.deliver(Principal::service(), rcpts, msg->view(), 0, env);
+      return mail.deliver(Principal::service(), rcpts, msg->view(), 0, env, msg->source());
     };
     auto report = co_await s.shared().server.blocking(std::move(job));
     if (!report) {
@@ -279,7 +279,7 @@ boost::asio::awaitable<void> finish_message(Session& s, std::optional<ReceivedMe
   }
   if (!remote.empty()) {
     auto queue = [&mail = s.shared().mail, remote, msg]() {
-      return mail.enqueue_remote(Principal::service(), remote, msg->view());
+      return mail.enqueue_remote(Principal::service(), remote, msg->view(), msg->source());
     };
     auto queued = co_await s.shared().server.blocking(std::move(queue));
     if (!queued) {

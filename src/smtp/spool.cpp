@@ -103,6 +103,25 @@ bool FileSpool::prepend(std::string_view text) {
   return true;
 }
 
+bool FileSpool::read(uint64_t offset, char* out, size_t len) const {
+  // The mapping is shared: what prepend() wrote into it is in the page cache the file
+  // reads from.
+  uint64_t at = start_ + offset;
+  while (len > 0) {
+    ssize_t n = ::pread(fd_, out, len, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    out += n;
+    len -= static_cast<size_t>(n);
+    at += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+void FileSpool::release_view() const {
+  if (map_) ::madvise(map_, map_len_, MADV_DONTNEED);
+}
+
 void ReceivedMessage::prepend(std::string_view text) {
   if (file_) {
     if (file_->prepend(text)) return;

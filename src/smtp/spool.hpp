@@ -21,10 +21,11 @@
 #include <string_view>
 
 #include "smtp/data_reader.hpp"
+#include "store/blob_store.hpp"
 
 namespace caremail::smtp {
 
-class FileSpool final : public Spool {
+class FileSpool final : public Spool, public BlobSource {
  public:
   // Octets reserved before the message for the trace fields. Ours are a few hundred
   // (the HELO name and an address are at most 255 and 256 octets).
@@ -44,7 +45,15 @@ class FileSpool final : public Spool {
   // Puts `text` in front of the message; false (and nothing changed) when it does not fit
   // the head room left.
   bool prepend(std::string_view text);
-  uint64_t size() const { return written_ - kHeadRoom + buffer_.size(); }
+  // The message's size: once finished, the view's (with what prepend() added).
+  uint64_t size() const override { return map_ ? end_ - start_ : written_ - kHeadRoom + buffer_.size(); }
+  // BlobSource over the view (REQUIRES: finished), read from the file (pread) rather than
+  // the mapping: the blob store hashes, seals and writes it without the pages becoming the
+  // process's resident memory.
+  bool read(uint64_t offset, char* out, size_t len) const override;
+  // Drops the mapping's pages from the process (MADV_DONTNEED: for a shared file mapping
+  // they stay in the page cache, what prepend() wrote included, and fault back in on use).
+  void release_view() const override;
 
  private:
   explicit FileSpool(int fd) : fd_(fd) {}
@@ -70,6 +79,9 @@ class ReceivedMessage {
   std::string_view view() const { return file_ ? file_->view() : std::string_view(memory_); }
   size_t size() const { return view().size(); }
   bool spooled() const { return file_ != nullptr; }
+  // The spool file as a source to read in pieces (MailService hands it to the blob store),
+  // or nullptr for a message in memory.
+  const BlobSource* source() const { return file_.get(); }
   // Puts `text` in front of the message. A spooled message whose head room is too small
   // (never with our trace fields) is copied into memory.
   void prepend(std::string_view text);

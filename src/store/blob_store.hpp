@@ -24,6 +24,26 @@ struct BlobRef {
   uint64_t size = 0; // plaintext size in bytes
 };
 
+// Bytes read in pieces, for a blob too large to hold twice in memory: a message that SMTP
+// spooled to a file (issue 14) is hashed, sealed and written from the file a piece at a
+// time. Implementations are read-only and may be read from any thread.
+class BlobSource {
+ public:
+  virtual ~BlobSource() = default;
+  virtual uint64_t size() const = 0;
+  // Copies the `len` octets at `offset` into `out`. REQUIRES: offset + len <= size().
+  // False on a read error.
+  virtual bool read(uint64_t offset, char* out, size_t len) const = 0;
+  // The caller has finished reading these bytes through a mapped view of the same file
+  // (a parse that needs them all at once): the pages it touched need not stay resident in
+  // the process. The bytes remain readable. Default: nothing to let go.
+  virtual void release_view() const {}
+};
+
+// SHA-256 (hex) of a source's bytes, read a piece at a time: the blob id a put of it gets.
+// Errc::io when it cannot be read.
+Result<std::string> content_id(const BlobSource& source);
+
 class BlobStore {
  public:
   virtual ~BlobStore() = default;

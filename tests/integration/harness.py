@@ -7,14 +7,26 @@ Environment (set by ctest): CAREMAILD, CAREMAILCTL (binaries), CAREMAIL_SOURCE (
 import base64
 import hashlib
 import http.client
+import imaplib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+
+try:
+    import ldap3  # noqa: F401 - for the tests: `from harness import ldap3` (None when absent)
+except ImportError:  # a pyenv interpreter: use Debian's python3-ldap3 (pure Python) if present
+    sys.path.append("/usr/lib/python3/dist-packages")
+    try:
+        import ldap3  # noqa: F401
+    except ImportError:
+        ldap3 = None
 
 SOURCE = os.environ.get("CAREMAIL_SOURCE", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 CAREMAILD = os.environ.get("CAREMAILD", os.path.join(SOURCE, "build", "src", "caremaild"))
@@ -35,10 +47,43 @@ def make_message(subject: str, body: str = "Hello from the integration tests.\r\
             f"{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
 
 
+class SourceIMAP(imaplib.IMAP4):
+    """imaplib from a chosen loopback address (127.0.0.x): another peer to the server."""
+
+    def __init__(self, host, port, source, timeout=15):
+        self._source = source
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout, source_address=(self._source, 0))
+
+
+def imap_login(d, user, password, client_id=None, source="127.0.0.1"):
+    """One LOGIN on a fresh plain IMAP connection from `source` (ID first when client_id is
+    given). ("OK", untagged responses {type: [bytes]}) or ("NO", the tagged text)."""
+    c = SourceIMAP("127.0.0.1", d.ports["imap"], source)
+    try:
+        if client_id:
+            typ, data = c.xatom("ID", client_id)
+            assert typ == "OK", (typ, data)
+        try:
+            c.login(user, password)
+        except imaplib.IMAP4.error as e:
+            msg = e.args[0]
+            return "NO", msg.decode() if isinstance(msg, bytes) else str(msg)
+        untagged = {k: list(v) for k, v in c.untagged_responses.items()}
+        c.logout()
+        return "OK", untagged
+    finally:
+        if c.state != "LOGOUT":
+            c.shutdown()
+
+
 class Daemon:
     """One caremaild process. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, extra_config: str = "", data_dir: str = None, user: str = "", keep=False):
+    def __init__(self, extra_config: str = "", data_dir: str = None, user: str = "", keep=False, env=None):
+        self.env = dict(env or {})  # more environment for caremaild (e.g. CAREMAIL_TEST_HOOKS)
         self.tmp = tempfile.mkdtemp(prefix="caremail-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.config_path = os.path.join(self.tmp, "caremail.toml")
@@ -85,7 +130,7 @@ class Daemon:
 
     # -- process ---------------------------------------------------------------------
     def start(self, timeout=30):
-        env = dict(os.environ, CAREMAIL_ADMIN_ADDRESS=ADMIN, CAREMAIL_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        env = dict(os.environ, CAREMAIL_ADMIN_ADDRESS=ADMIN, CAREMAIL_ADMIN_PASSWORD=ADMIN_PASSWORD, **self.env)
         ports_file = os.path.join(self.data_dir, "run", "ports.json")
         if os.path.exists(ports_file):
             os.unlink(ports_file)

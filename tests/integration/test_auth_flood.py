@@ -15,7 +15,6 @@ import imaplib
 import multiprocessing
 import os
 import smtplib
-import socket
 import statistics
 import sys
 import threading
@@ -23,16 +22,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as a script
-from harness import DaemonTestCase, make_message  # noqa: E402
-
-try:
-    import ldap3  # noqa: F401
-except ImportError:  # a pyenv interpreter: use Debian's python3-ldap3 (pure Python) if present
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import ldap3  # noqa: F401
-    except ImportError:
-        ldap3 = None
+from harness import DaemonTestCase, SourceIMAP, imap_login, ldap3, make_message  # noqa: E402
 
 ORG, DOMAIN = "RX1", "leeds.care.example"
 JO = ("jo.bloggs@" + DOMAIN, "jo-password-123")
@@ -51,34 +41,6 @@ def metric(d, name):
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
-
-
-class SourceIMAP(imaplib.IMAP4):
-    """imaplib from a chosen loopback address (127.0.0.x): another peer to the server."""
-
-    def __init__(self, host, port, source, timeout=15):
-        self._source = source
-        super().__init__(host, port, timeout=timeout)
-
-    def _create_socket(self, timeout):
-        return socket.create_connection((self.host, self.port), timeout, source_address=(self._source, 0))
-
-
-def imap_login(d, user, password, source="127.0.0.1"):
-    """("OK", untagged) or ("NO", text) for one LOGIN on a fresh connection from `source`."""
-    c = SourceIMAP("127.0.0.1", d.ports["imap"], source)
-    try:
-        try:
-            c.login(user, password)
-        except imaplib.IMAP4.error as e:
-            msg = e.args[0]
-            return "NO", msg.decode() if isinstance(msg, bytes) else str(msg)
-        untagged = {k: list(v) for k, v in c.untagged_responses.items()}
-        c.logout()
-        return "OK", untagged
-    finally:
-        if c.state != "LOGOUT":
-            c.shutdown()
 
 
 def smtp_auth(d, user, password):
@@ -264,6 +226,72 @@ class SmartLockoutTest(DaemonTestCase):
         self.assertEqual(subjects.count("Subject: Your account is locked after failed sign-ins"), 1, subjects)
 
 
+class AccountExistenceTimingTest(DaemonTestCase):
+    """Issue 14 (low): whether an address exists must not show in how long a failure takes.
+    The code does the same work either way (one Argon2id check and one durable write for a
+    failed sign-in, three checks for a reset's answers); this measures it: SAMPLES failures
+    for a known address with a wrong password and as many for an unknown address,
+    alternating so that the machine's other load falls on both, and compares the medians.
+
+    Each failure costs at least one Argon2id hash (~80 ms on an idle core, 100-400 ms on
+    the shared machine). The bound, BOUND (15%) of the faster median plus FLOOR_MS (3 ms),
+    is what the medians of 31 alternating samples keep to under the other helpers' load
+    (measured at load 4-5: web sign-in 116.1/115.9 ms, IMAP LOGIN 132.1/140.4 ms, reset
+    completion 379.9/371.9 ms known/unknown; 0-6%): a skipped or extra hash (the leak the
+    issue found in reset completion, +80 ms or more) fails it. A second durable write
+    (0.5-3 ms) is below what this machine can tell apart; that equality is kept by the code
+    (one write either way, sign_in.cpp and self_service.cpp), not measured here."""
+    EXTRA = PLAINTEXT + NO_THROTTLE
+    SAMPLES = 31
+    BOUND = 0.15
+    FLOOR_MS = 3.0
+    QA = [{"question": "First pet?", "answer": "Biscuit"}, {"question": "First school?", "answer": "Hillside"},
+          {"question": "First concert?", "answer": "Blur, 1995"}]
+
+    @classmethod
+    def populate(cls):
+        cls.d.create_org(ORG, "Leeds", [DOMAIN])
+        cls.d.create_user(JO[0], ORG, password=JO[1])
+        st, _, body = cls.d.api("PUT", "/api/v1/me/security-questions", {"questions": cls.QA}, basic=JO)
+        assert st == 204, body
+
+    def compare(self, what, attempt):
+        """attempt(address, i) makes one failed attempt; asserts the medians are close."""
+        known, unknown = [], []
+        attempt(JO[0], -1)  # warm-up of both paths
+        attempt("nobody.here@" + DOMAIN, -1)
+        for i in range(self.SAMPLES):
+            for address, out in ((JO[0], known), (f"nobody{i}@{DOMAIN}", unknown)):
+                t0 = time.perf_counter()
+                attempt(address, i)
+                out.append(time.perf_counter() - t0)
+        k, u = statistics.median(known), statistics.median(unknown)
+        report = (f"{what}: median known {k * 1000:.1f} ms, unknown {u * 1000:.1f} ms "
+                  f"(difference {(k - u) * 1000:+.1f} ms, {abs(k - u) / min(k, u) * 100:.0f}%)")
+        print(report)
+        self.assertLess(abs(k - u), self.BOUND * min(k, u) + self.FLOOR_MS / 1000, report)
+
+    def test_failed_web_sign_in(self):
+        def attempt(address, i):
+            st, _, body = web_sign_in(self.d, address, f"wrong password {i}")
+            self.assertEqual(st, 401, body)
+        self.compare("web sign-in", attempt)
+
+    def test_failed_imap_login(self):
+        def attempt(address, i):
+            typ, text = imap_login(self.d, address, f"wrong password {i}")
+            self.assertEqual((typ, text), ("NO", "[AUTHENTICATIONFAILED] Invalid user name or password"))
+        self.compare("IMAP LOGIN", attempt)
+
+    def test_failed_reset_completion(self):
+        def attempt(address, i):
+            st, _, body = self.d.api("POST", "/api/v1/password-reset/complete",
+                                     {"address": address, "answers": ["a", "b", f"c{i}"],
+                                      "new_password": "meadow-anchor-57-x"}, token=False)
+            self.assertEqual(st, 401, body)
+        self.compare("reset completion", attempt)
+
+
 class DeliveryUnderFloodTest(DaemonTestCase):
     """"Argon2 floods while mail is delivered": the median latency of an SMTP delivery to the
     MX port (connect, EHLO, MAIL, RCPT, DATA, QUIT; durable on 250) with a flood of wrong
@@ -273,13 +301,18 @@ class DeliveryUnderFloodTest(DaemonTestCase):
     Before the fix, web sign-ins hashed on the worker threads that commit deliveries (4 here),
     so a delivery waited behind ~80 ms hashes at each of its blocking steps. Now hashing takes
     at most password_check_threads (1) core, below delivery's CPU priority, and never a worker.
-    What remains is contention for the machine: on the shared 2-core machine this was written
-    on (load 8-16 from other builds) the quiet median was 1.6-2.4 ms and the flood's 5-12 ms
-    (an Argon2id core and its 64 MiB of cache traffic, the flooding client's own CPU). The
-    assertion is the issue's 20% plus SLACK_MS (env CAREMAIL_FLOOD_SLACK_MS, default 15) of
-    contention: set it to 0 on a machine with cores to spare to hold the bare 20%; 15 ms is
-    well below what hashing on the workers costs. Excess sign-ins must have got temporary
-    failures, and the flood must have hashed all along."""
+    What remains is contention for the machine. The flooding client runs at nice 19 (a real
+    flood's CPU is other machines'; at normal priority, with the machine at load 12, a run
+    gave quiet 11.7 ms, flood 45.3 ms and 11 of the flood's own clients timed out). Measured on
+    the shared 2-core machine (load 4 from the other helpers' builds), five runs of 80
+    deliveries each way: quiet/flood medians 3.7/2.3, 2.0/2.4, 1.4/5.3, 3.9/2.0, 1.7/8.0 ms
+    (ratios 0.63, 1.21, 3.75, 0.51, 4.69), i.e. medians of a few ms that the machine's other
+    load moves by more than 20% in either direction from run to run. The bare 20% is
+    therefore not reliably true here, and the assertion is the issue's 20% plus SLACK_MS
+    (env CAREMAIL_FLOOD_SLACK_MS, default 15) of contention: set it to 0 on a machine with
+    cores to spare to hold the bare 20%; 15 ms is well below what hashing on the workers
+    cost (a delivery waited ~80 ms behind each hash at each blocking step). Excess sign-ins
+    must have got temporary failures, and the flood must have hashed all along."""
     EXTRA = PLAINTEXT + NO_THROTTLE + "[server]\npassword_check_threads = 1\npassword_check_queue = 4\n"
     ROUNDS = 8
     PER_ROUND = 10
@@ -336,6 +369,10 @@ class DeliveryUnderFloodTest(DaemonTestCase):
 def flood_process(ports, victim, flooders, stop, counts):
     """FLOODERS threads of wrong passwords (IMAP LOGIN and web sign-ins, alternately) until
     `stop`; counts[0..2]: temporary failures, refusals, client errors."""
+    # The attacker's CPU is not the server's (a real flood comes from other machines): on a
+    # 2-core test machine the flooding client at normal priority takes most of a core, and
+    # that is what the delivery latency measured, not the server.
+    os.nice(19)
     from harness import Daemon
     d = Daemon.__new__(Daemon)  # only its ports and clients: the daemon is the test's
     d.ports = ports

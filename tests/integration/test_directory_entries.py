@@ -19,17 +19,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as a script
-from harness import Daemon, make_message  # noqa: E402
+from harness import Daemon, ldap3, make_message  # noqa: E402 - ldap3 is None when python3-ldap3 is absent
 from test_outbound import Sink, client_tls, wait_for  # noqa: E402
-
-try:
-    import ldap3  # noqa: F401
-except ImportError:  # a pyenv interpreter: Debian's python3-ldap3 (pure Python) if present
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import ldap3  # noqa: F401
-    except ImportError:
-        ldap3 = None
 
 ORG, DOMAIN = "RX1", "leeds.care.example"
 ORG2, DOMAIN2 = "RR8", "sheffield.care.example"

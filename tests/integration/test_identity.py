@@ -26,7 +26,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as tests/integration/test_identity.py
-from harness import ADMIN, ADMIN_PASSWORD, Daemon, DaemonTestCase, make_message  # noqa: E402
+from harness import ADMIN, ADMIN_PASSWORD, Daemon, DaemonTestCase, imap_login, make_message  # noqa: E402
 
 ORG, DOMAIN = "RX1", "leeds.care.example"
 ORG2, DOMAIN2 = "RR8", "sheffield.care.example"
@@ -51,27 +51,6 @@ BROWSER = "IntegrationBrowser/1.0"  # the User-Agent
 
 
 # -- clients ------------------------------------------------------------------------------
-def imap_login(d, user, password, client_id=None):
-    """One LOGIN on a fresh plain IMAP connection (ID first when client_id is given).
-    ("OK", untagged responses {type: [bytes]}) or ("NO", the tagged text)."""
-    c = imaplib.IMAP4("127.0.0.1", d.ports["imap"], timeout=15)
-    try:
-        if client_id:
-            typ, data = c.xatom("ID", client_id)
-            assert typ == "OK", (typ, data)
-        try:
-            c.login(user, password)
-        except imaplib.IMAP4.error as e:
-            msg = e.args[0]
-            return "NO", msg.decode() if isinstance(msg, bytes) else str(msg)
-        untagged = {k: list(v) for k, v in c.untagged_responses.items()}
-        c.logout()
-        return "OK", untagged
-    finally:
-        if c.state != "LOGOUT":
-            c.shutdown()
-
-
 def smtp_auth(d, user, password, ehlo=LAPTOP, then=None):
     """Exactly one AUTH PLAIN on the submission port (smtplib.login would retry with LOGIN
     after a 535 and count twice against the lockout). (code, text); `then(client)` runs
@@ -1534,8 +1513,11 @@ class SelfServiceTest(IdentityBase):
 # ==========================================================================================
 # API tokens end, are listed and revoked, and a reset or change ends every sign-in (issue 14).
 TOKEN_EXPIRED = re.compile(r"^this API token expired on \d\d \w+ \d{4}; issue a new one \(POST /api/v1/tokens\)$")
-NEED_CURRENT = ("give your current password ('current_password') to choose a new one; if you have forgotten it, "
-                "use the password reset or ask your helpdesk")
+NEED_CURRENT = ("give your current password ('current_password'), or a code from your authenticator ('mfa_code') "
+                "if you use one, to choose a new one; if you have forgotten it, use the password reset or ask your "
+                "helpdesk")
+WRONG_CODE = "that code is not right (or was used already): give a fresh code or your current password"
+NO_MFA = "your account has no second factor set up: give your current password ('current_password') instead"
 INVALID_TOKEN = "invalid API token"
 
 
@@ -1660,6 +1642,40 @@ class TokenTest(TokenBase):
         self.assertEqual(self.me(other["token"])[0], 401)
         self.assert_refused(s.api("GET", "/api/v1/me"), 401, SESSION_ENDED)
         self.assert_imap_ok(u[0], "quartz-pelican-91")
+
+    def test_a_fresh_mfa_code_instead_of_the_current_password(self):
+        """Issue 14: "changing your own password needs the current one (or a fresh MFA step)".
+        For an account enrolled in TOTP, `mfa_code` proves the person instead of
+        `current_password`: a wrong or replayed code is refused (and audited), a fresh one
+        works; an account without MFA cannot use it."""
+        u = self.user()
+        t = self.issue(u)
+        app, _ = self.enrol(u)
+        put = lambda body: self.d.api("PUT", f"/api/v1/accounts/{u[0]}/password", body, token=t["token"])  # noqa: E731
+        st, _, body = put({"password": "taken-over-by-a-thief-3"})
+        self.assertEqual((st, body["detail"]), (400, NEED_CURRENT))
+        st, _, body = put({"password": "taken-over-by-a-thief-3", "mfa_code": app.wrong()})
+        self.assertEqual((st, body["detail"]), (403, WRONG_CODE))
+        st, _, body = put({"password": "quartz-pelican-93", "mfa_code": app.code()})
+        self.assertEqual(st, 204, body)
+        st, _, body = put({"password": "taken-over-by-a-thief-4", "mfa_code": app.used()})  # a step works once
+        self.assertEqual((st, body["detail"]), (403, WRONG_CODE))
+        st, _, body = post_session(self.d, u[0], "quartz-pelican-93", code=app.code())
+        self.assertEqual(st, 201, body)
+        events = [(e[3], e[4]) for e in self.audit() if e[1] == "account.set_password" and e[2] == u[0]]
+        self.assertEqual(events[0], ("denied", '{"reason":"no current password"}'))
+        self.assertEqual(events[1], ("denied", '{"reason":"wrong second factor"}'))
+        self.assertEqual(events[2][0], "ok")
+        self.assertTrue(events[2][1].startswith('{"self":true,"proof":"second factor","must_change":false,'),
+                        events[2])
+        self.assertEqual(events[3], ("denied", '{"reason":"wrong second factor"}'))
+        # Without MFA the code is no proof.
+        v = self.user()
+        tv = self.issue(v)
+        st, _, body = self.d.api("PUT", f"/api/v1/accounts/{v[0]}/password",
+                                 {"password": "quartz-pelican-94", "mfa_code": "123456"}, token=tv["token"])
+        self.assertEqual((st, body["detail"]), (400, NO_MFA))
+        self.assert_imap_ok(*v)  # unchanged
 
     def test_the_operator_token_is_renewed_at_start(self):
         # caremailctl's token (data_dir/admin.token) ends too; caremaild gives it a new one at

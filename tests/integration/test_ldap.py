@@ -17,16 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as a script
-from harness import DaemonTestCase  # noqa: E402
-
-try:
-    import ldap3  # noqa: F401
-except ImportError:  # a pyenv interpreter: use Debian's python3-ldap3 (pure Python) if present
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import ldap3  # noqa: F401
-    except ImportError:
-        ldap3 = None
+from harness import DaemonTestCase, ldap3  # noqa: E402 - ldap3 is None when python3-ldap3 is absent
 
 ORG, DOMAIN = "RX1", "leeds.care.example"
 ORG2, DOMAIN2 = "RR8", "sheffield.care.example"

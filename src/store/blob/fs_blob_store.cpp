@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "store/store.hpp"
 
@@ -117,11 +118,72 @@ std::string FsBlobStore::seal_record(std::string_view data, std::string_view id)
   return header + crypto::seal(*key_, data, aad);
 }
 
+namespace {
+
+class MemorySource final : public BlobSource {
+ public:
+  explicit MemorySource(std::string_view data) : data_(data) {}
+  uint64_t size() const override { return data_.size(); }
+  bool read(uint64_t offset, char* out, size_t len) const override {
+    std::memcpy(out, data_.data() + offset, len);
+    return true;
+  }
+
+ private:
+  std::string_view data_;
+};
+
+}  // namespace
+
+Result<std::string> content_id(const BlobSource& source) {
+  crypto::Sha256 h;
+  std::string piece(std::min<uint64_t>(source.size(), FsBlobStore::kPiece), '\0');
+  for (uint64_t off = 0; off < source.size();) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(piece.size(), source.size() - off));
+    if (!source.read(off, piece.data(), n)) return make_error(Errc::io, "cannot read the message to hash it");
+    h.update(std::string_view(piece.data(), n));
+    off += n;
+  }
+  return h.hex();
+}
+
 Result<BlobRef> FsBlobStore::put(std::string_view data) { return put_with_id(data, crypto::sha256_hex(data)); }
 
 Result<BlobRef> FsBlobStore::put_with_id(std::string_view data, std::string_view id) {
+  return put_with_id(MemorySource(data), id);
+}
+
+Status FsBlobStore::write_record(int fd, const BlobSource& source, std::string_view id) const {
+  // The bytes seal_record() makes, a piece at a time: header, then the payload in clear or
+  // nonce || ciphertext || tag.
+  const std::string header = make_header(key_.has_value(), source.size());
+  if (Status s = write_all(fd, header); !s) return s;
+  std::optional<crypto::StreamSealer> sealer;
+  if (key_) {
+    sealer.emplace(*key_, header + std::string(id));
+    if (Status s = write_all(fd, sealer->nonce()); !s) return s;
+  }
+  static_assert(kPiece % crypto::StreamSealer::kSealPiece == 0);
+  std::string piece(static_cast<size_t>(std::min<uint64_t>(source.size(), kPiece)), '\0');
+  for (uint64_t off = 0; off < source.size();) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(piece.size(), source.size() - off));
+    if (!source.read(off, piece.data(), n))
+      return make_error(Errc::temporary, "cannot read the message to store it (blob " + std::string(id) + ")");
+    if (sealer) sealer->update(std::string_view(piece.data(), n), piece.data());
+    if (Status s = write_all(fd, std::string_view(piece.data(), n)); !s) return s;
+    off += n;
+  }
+  if (sealer) {
+    auto tag = sealer->finish();
+    if (Status s = write_all(fd, std::string_view(reinterpret_cast<const char*>(tag.data()), tag.size())); !s)
+      return s;
+  }
+  return {};
+}
+
+Result<BlobRef> FsBlobStore::put_with_id(const BlobSource& source, std::string_view id) {
   if (!valid_blob_id(id)) return make_error(Errc::invalid_argument, "bad blob id");
-  BlobRef ref{std::string(id), data.size()};
+  BlobRef ref{std::string(id), source.size()};
   auto final_path = path_for(id);
   const std::string dir = final_path.parent_path().string();
   struct stat st{};
@@ -147,7 +209,7 @@ Result<BlobRef> FsBlobStore::put_with_id(std::string_view data, std::string_view
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return io_error("create " + tmp, errno);
   }
-  Status w = write_all(fd, seal_record(data, id));
+  Status w = write_record(fd, source, id);
   if (w && ::fsync(fd) != 0) w = io_error("fsync blob " + std::string(id), errno);
   if (w) {
     int rc;

@@ -45,6 +45,11 @@ class FsBlobStore final : public BlobStore {
   Result<BlobRef> put(std::string_view data) override;
   // put() for a caller that already hashed the data (the id must be sha256_hex(data)).
   Result<BlobRef> put_with_id(std::string_view data, std::string_view id);
+  // The same from a source read a piece at a time (the id must be content_id(source)):
+  // the file is written as it is sealed, and the process never holds more than a piece
+  // (kPiece) of it, whatever its size. Errc::temporary when the source cannot be read.
+  Result<BlobRef> put_with_id(const BlobSource& source, std::string_view id);
+  static constexpr size_t kPiece = 1 << 20;
   Status sync() override;
   Result<std::string> get(std::string_view id) override;
   bool exists(std::string_view id) override;
@@ -63,6 +68,8 @@ class FsBlobStore final : public BlobStore {
  private:
   FsBlobStore(std::filesystem::path root, std::optional<crypto::Key> key) : root_(std::move(root)), key_(key) {}
   Status ensure_dir(const std::filesystem::path& dir);
+  // Writes the blob file's bytes (as seal_record) for `source` to `fd`.
+  Status write_record(int fd, const BlobSource& source, std::string_view id) const;
   // Verifies and opens a record (a file's bytes or an inline one).
   Result<std::string> open_record(std::string_view id, const std::string& raw) const;
   InlineReader inline_reader_;
