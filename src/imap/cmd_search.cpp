@@ -1,11 +1,16 @@
 // SEARCH / UID SEARCH (RFC 9051 §6.4.4, ESEARCH RFC 4731, SEARCHRES RFC 5182, MODSEQ
-// RFC 7162), SORT and THREAD (RFC 5256). The criteria are evaluated by imap/search.cpp
+// RFC 7162), SORT and THREAD (RFC 5256), ESORT, PARTIAL and CONTEXT=SEARCH (RFC 5267:
+// SEARCH RETURN (UPDATE) and CANCELUPDATE). The criteria are evaluated by imap/search.cpp
 // over the store's entries (flags from the session's view, so a search agrees with what
 // the client was told); the raw message is read only for criteria that need it.
 #include <algorithm>
+#include <cstdlib>
+#include <iterator>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "imap/render.hpp"
 #include "imap/search.hpp"
 #include "imap/session.hpp"
 
@@ -13,6 +18,11 @@ namespace caremail::imap {
 
 namespace {
 
+// The most searches one session keeps up to date (RFC 5267 lets a server refuse more
+// with NOUPDATE): each is evaluated again after every command that changed the mailbox.
+constexpr size_t kMaxUpdates = 16;
+
+// Ascending numbers as a sequence-set: "1:3,5".
 std::string set_text(std::vector<uint32_t> v) {
   std::sort(v.begin(), v.end());
   std::string set;
@@ -25,6 +35,21 @@ std::string set_text(std::vector<uint32_t> v) {
     i = j + 1;
   }
   return set;
+}
+
+// Numbers in the order given (ESORT, RFC 5267 §3.2): only ascending runs become ranges,
+// since "3:1" would name the same set as "1:3" and lose the order.
+std::string ordered_text(std::span<const uint32_t> v) {
+  std::string out;
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(v[i]);
+    if (j > i) out += ':' + std::to_string(v[j]);
+    i = j + 1;
+  }
+  return out;
 }
 
 bool uses_modseq(const SearchKey& k) {
@@ -54,18 +79,18 @@ void needs_of(const SearchKey& k, bool& summary, bool& entry) {
 
 struct Found {
   std::optional<Error> error;
-  std::vector<size_t> order;    // indices into msgs of the matches (SORT: sorted)
-  std::vector<uint32_t> seqs;
-  std::vector<Uid> uids;
+  std::vector<uint32_t> seqs;   // the matches in result order (SORT: sorted; else ascending)
+  std::vector<Uid> uids;        // the same, as UIDs
   ModSeq max_modseq = 0;
   std::string thread;           // THREAD result
 };
 
-Found run_search(Session& s, const Command& c) {
+// Runs SEARCH (or SORT, THREAD) over the view as the client knows it.
+Found run_search(Session& s, Verb verb, bool uid, const SearchArgs& args) {
   Found f;
   View& v = s.view();
-  bool want_summary = c.verb != Verb::search, want_entry = want_summary;
-  needs_of(c.search.key, want_summary, want_entry);
+  bool want_summary = verb != Verb::search, want_entry = want_summary;
+  needs_of(args.key, want_summary, want_entry);
   Result<std::vector<MailboxEntry>> listed = std::vector<MailboxEntry>{};
   if (want_entry) {
     listed = s.mail().list(*s.user, v.mailbox.id, UidRange{}, want_summary);
@@ -98,11 +123,11 @@ Found run_search(Session& s, const Command& c) {
     SearchMessage sm;
     sm.seq = static_cast<uint32_t>(i + 1);
     sm.entry = &e;
-    Uid uid = e.uid;
-    sm.raw = [&raws, &loaded, i, &mail, &p, id, uid]() -> std::string_view {
+    Uid entry_uid = e.uid;
+    sm.raw = [&raws, &loaded, i, &mail, &p, id, entry_uid]() -> std::string_view {
       if (!loaded[i]) {
         loaded[i] = 1;
-        auto r = mail.fetch(p, id, uid);
+        auto r = mail.fetch(p, id, entry_uid);
         if (r) raws[i] = std::move(r).value();
       }
       return raws[i];
@@ -114,6 +139,9 @@ Found run_search(Session& s, const Command& c) {
   ctx.max_uid = v.uids.back();
   ctx.saved = v.saved;
   ctx.now = static_cast<UnixTime>(::time(nullptr));
+  // Sequence sets as sorted, merged intervals: one binary search per message and set.
+  SearchKey key = args.key;
+  resolve_sets(key, ctx.max_seq, ctx.max_uid);
   // BODY/TEXT from the full-text index: one index query per distinct criterion; messages
   // the index does not hold yet are scanned and queued for indexing.
   FullTextIndex* fts = mail.index();
@@ -137,14 +165,14 @@ Found run_search(Session& s, const Command& c) {
   }
   std::vector<SearchMessage> hits;
   for (size_t k = 0; k < msgs.size(); ++k)
-    if (matches(c.search.key, msgs[k], ctx)) hits.push_back(msgs[k]);
-  if (c.verb == Verb::thread) {
-    f.thread = thread_messages(c.search.thread_algorithm, hits, c.uid);
+    if (matches(key, msgs[k], ctx)) hits.push_back(msgs[k]);
+  if (verb == Verb::thread) {
+    f.thread = thread_messages(args.thread_algorithm, hits, uid);
     return f;
   }
   std::vector<size_t> order(hits.size());
   for (size_t k = 0; k < hits.size(); ++k) order[k] = k;
-  if (c.verb == Verb::sort) order = sort_messages(c.search.sort, hits);
+  if (verb == Verb::sort) order = sort_messages(args.sort, hits);
   for (size_t k : order) {
     f.seqs.push_back(hits[k].seq);
     f.uids.push_back(hits[k].entry->uid);
@@ -153,9 +181,85 @@ Found run_search(Session& s, const Command& c) {
   return f;
 }
 
+// The positions first..last (1-based; negative: from the end, RFC 9394) of `n` results as
+// a [begin, end) slice.
+std::pair<size_t, size_t> partial_slice(std::pair<int64_t, int64_t> range, size_t n) {
+  auto [a, b] = range;
+  if (a > b) std::swap(a, b);
+  const auto count = static_cast<int64_t>(n);
+  int64_t lo, hi;  // 0-based, inclusive
+  if (a > 0) {
+    lo = a - 1;
+    hi = b - 1;
+  } else {  // "-1:-3" is the last three: -3 .. -1
+    lo = count + a;
+    hi = count + b;
+  }
+  lo = std::max<int64_t>(lo, 0);
+  hi = std::min<int64_t>(hi, count - 1);
+  if (lo > hi) return {0, 0};
+  return {static_cast<size_t>(lo), static_cast<size_t>(hi + 1)};
+}
+
+// The ESEARCH response for one result (RFC 4731, ESORT and PARTIAL of RFC 5267).
+// `numbers`: in result order (a SORT's order, else ascending).
+std::string esearch_line(const std::string& tag, bool uid, bool sort, const SearchArgs& a,
+                         const std::vector<uint32_t>& numbers, std::optional<ModSeq> modseq) {
+  bool none = !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all && !a.ret_save && !a.ret_update &&
+              !a.ret_partial;
+  bool all = a.ret_all || none;
+  std::string line = "ESEARCH (TAG ";
+  append_string(line, tag, true);
+  line += ")";
+  if (uid) line += " UID";
+  if (!numbers.empty()) {
+    // SORT: the first and last in sort order (as Dovecot); SEARCH: the lowest and highest.
+    uint32_t lo = numbers.front(), hi = numbers.back();
+    if (!sort) {
+      auto [l, h] = std::minmax_element(numbers.begin(), numbers.end());
+      lo = *l;
+      hi = *h;
+    }
+    if (a.ret_min) line += " MIN " + std::to_string(lo);
+    if (a.ret_max) line += " MAX " + std::to_string(hi);
+  }
+  if (all && !numbers.empty()) line += " ALL " + (sort ? ordered_text(numbers) : set_text(numbers));
+  if (a.ret_count) line += " COUNT " + std::to_string(numbers.size());
+  if (a.ret_partial) {
+    auto [b, e] = partial_slice(*a.ret_partial, numbers.size());
+    auto [x, y] = *a.ret_partial;
+    if (std::abs(x) > std::abs(y)) std::swap(x, y);
+    line += " PARTIAL (" + std::to_string(x) + ':' + std::to_string(y) + ' ';
+    std::span<const uint32_t> slice(numbers.data() + b, e - b);
+    line += slice.empty() ? std::string("NIL") : (sort ? ordered_text(slice) : set_text({slice.begin(), slice.end()}));
+    line += ')';
+  }
+  if (modseq) line += " MODSEQ " + std::to_string(*modseq);
+  return line;
+}
+
+boost::asio::awaitable<void> cancel_update(Session& s, Command& c) {
+  auto& ups = s.view().updates;
+  for (const std::string& tag : c.search.cancel_tags) {
+    auto it = std::find_if(ups.begin(), ups.end(), [&](const SearchUpdate& u) { return u.tag == tag; });
+    if (it == ups.end()) {
+      s.no(c, "Unknown search tag: no search with that tag is being updated");
+      co_return;
+    }
+  }
+  std::erase_if(ups, [&](const SearchUpdate& u) {
+    return std::find(c.search.cancel_tags.begin(), c.search.cancel_tags.end(), u.tag) != c.search.cancel_tags.end();
+  });
+  s.ok(c, "CANCELUPDATE completed");
+}
+
 }  // namespace
 
 boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
+  if (c.verb == Verb::cancelupdate) {
+    co_await cancel_update(s, c);
+    co_return;
+  }
   const SearchArgs& a = c.search;
   std::string charset = a.charset;
   std::transform(charset.begin(), charset.end(), charset.begin(), [](unsigned char ch) { return std::toupper(ch); });
@@ -167,8 +271,15 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     s.bad(c, "Unknown threading algorithm; use REFERENCES or ORDEREDSUBJECT");
     co_return;
   }
+  if (a.ret_update && std::any_of(s.view().updates.begin(), s.view().updates.end(),
+                                  [&](const SearchUpdate& u) { return u.tag == c.tag; })) {
+    s.bad(c, "A search with this tag is already being updated (RFC 5267 §4.2)");
+    co_return;
+  }
   if (uses_modseq(a.key)) s.condstore = true;
-  auto job = [&s, &c]() { return run_search(s, c); };
+  Verb verb = c.verb;
+  bool uid = c.uid;
+  auto job = [&s, verb, uid, &a]() { return run_search(s, verb, uid, a); };
   Found f = co_await s.blocking(std::move(job));
   if (f.error) {
     s.no(c, *f.error);
@@ -191,18 +302,17 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     rev2_args.ret_all = true;
     args = &rev2_args;
   }
+  std::string code;  // response code of the tagged OK
   if (args->esearch) {
-    const SearchArgs& a = *args;
-    bool none = !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all && !a.ret_save;
-    bool all = a.ret_all || none;
-    if (a.ret_save) {
+    const SearchArgs& r = *args;
+    if (r.ret_save) {
       // SAVE keeps UIDs; with MIN/MAX only those (RFC 5182 §2.4).
       std::vector<Uid> saved;
-      if ((a.ret_min || a.ret_max) && !a.ret_all && !a.ret_count) {
+      if ((r.ret_min || r.ret_max) && !r.ret_all && !r.ret_count) {
         if (!f.uids.empty()) {
           auto [lo, hi] = std::minmax_element(f.uids.begin(), f.uids.end());
-          if (a.ret_min) saved.push_back(*lo);
-          if (a.ret_max && *hi != (a.ret_min ? *lo : 0)) saved.push_back(*hi);
+          if (r.ret_min) saved.push_back(*lo);
+          if (r.ret_max && *hi != (r.ret_min ? *lo : 0)) saved.push_back(*hi);
         }
       } else {
         saved = f.uids;
@@ -210,21 +320,30 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
       std::sort(saved.begin(), saved.end());
       s.view().saved = std::move(saved);
     }
-    bool only_save = a.ret_save && !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all;
-    if (!only_save) {
-      std::string line = "ESEARCH (TAG ";
-      line += '"' + c.tag + '"';
-      line += ")";
-      if (c.uid) line += " UID";
-      if (!numbers.empty()) {
-        auto [lo, hi] = std::minmax_element(numbers.begin(), numbers.end());
-        if (a.ret_min) line += " MIN " + std::to_string(*lo);
-        if (a.ret_max) line += " MAX " + std::to_string(*hi);
+    bool only_save = r.ret_save && !r.ret_min && !r.ret_max && !r.ret_count && !r.ret_all && !r.ret_update &&
+                     !r.ret_partial;
+    if (!only_save)
+      s.untagged(esearch_line(c.tag, c.uid, c.verb == Verb::sort, r, numbers,
+                              modseq ? std::optional<ModSeq>(f.max_modseq) : std::nullopt));
+    if (r.ret_update) {
+      // SORT results are not kept in order (CONTEXT=SORT is not offered), and a session
+      // keeps at most kMaxUpdates searches current.
+      View& v = s.view();
+      if (c.verb == Verb::sort || v.updates.size() >= kMaxUpdates) {
+        code = "[NOUPDATE ";
+        append_string(code, c.tag, true);
+        code += "] ";
+      } else {
+        SearchUpdate u;
+        u.tag = c.tag;
+        u.uid = c.uid;
+        u.args = r;
+        u.result = f.uids;
+        std::sort(u.result.begin(), u.result.end());
+        u.at_modseq = v.mailbox.highest_modseq;
+        u.at_exists = v.uids.size();
+        v.updates.push_back(std::move(u));
       }
-      if (a.ret_count) line += " COUNT " + std::to_string(numbers.size());
-      if (all && !numbers.empty()) line += " ALL " + set_text(numbers);
-      if (modseq) line += " MODSEQ " + std::to_string(f.max_modseq);
-      s.untagged(line);
     }
   } else {
     std::string line = c.verb == Verb::sort ? "SORT" : "SEARCH";
@@ -232,7 +351,71 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     if (modseq) line += " (MODSEQ " + std::to_string(f.max_modseq) + ")";
     s.untagged(line);
   }
-  s.ok(c, std::string(c.uid ? "UID " : "") + done);
+  s.ok(c, code + (c.uid ? "UID " : "") + done);
+}
+
+void search_expunged(Session& s, const std::vector<Uid>& sorted) {
+  View& v = s.view();
+  for (SearchUpdate& u : v.updates) {
+    std::vector<uint32_t> gone;
+    std::vector<Uid> kept;
+    kept.reserve(u.result.size());
+    for (Uid x : u.result) {
+      if (std::binary_search(sorted.begin(), sorted.end(), x))
+        gone.push_back(u.uid ? x : static_cast<uint32_t>(v.uids.find(x) + 1));
+      else
+        kept.push_back(x);
+    }
+    if (gone.empty()) continue;
+    u.result = std::move(kept);
+    std::string line = "ESEARCH (TAG ";
+    append_string(line, u.tag, true);
+    line += std::string(")") + (u.uid ? " UID" : "") + " REMOVEFROM (0 " + set_text(gone) + ")";
+    s.untagged(line);
+  }
+}
+
+boost::asio::awaitable<void> search_updates(Session& s) {
+  if (!s.selected()) co_return;
+  View& v = s.view();
+  for (size_t k = 0; k < v.updates.size(); ++k) {
+    if (v.updates[k].at_modseq == v.mailbox.highest_modseq && v.updates[k].at_exists == v.uids.size()) continue;
+    const SearchArgs* args = &v.updates[k].args;
+    auto job = [&s, args]() { return run_search(s, Verb::search, false, *args); };
+    Found f = co_await s.blocking(std::move(job));
+    if (f.error) continue;  // try again after the next command
+    SearchUpdate& u = v.updates[k];
+    std::vector<Uid> now = std::move(f.uids);
+    std::sort(now.begin(), now.end());
+    std::vector<Uid> added, removed;
+    std::set_difference(now.begin(), now.end(), u.result.begin(), u.result.end(), std::back_inserter(added));
+    std::set_difference(u.result.begin(), u.result.end(), now.begin(), now.end(), std::back_inserter(removed));
+    auto numbers = [&](const std::vector<Uid>& uids) {
+      std::vector<uint32_t> out;
+      for (Uid x : uids) {
+        if (u.uid) {
+          out.push_back(x);
+        } else {
+          size_t i = v.uids.find(x);
+          if (i != UidList::npos) out.push_back(static_cast<uint32_t>(i + 1));
+        }
+      }
+      return out;
+    };
+    auto emit = [&](const char* what, const std::vector<Uid>& uids) {
+      std::vector<uint32_t> n = numbers(uids);
+      if (n.empty()) return;
+      std::string line = "ESEARCH (TAG ";
+      append_string(line, u.tag, true);
+      line += std::string(")") + (u.uid ? " UID " : " ") + what + " (0 " + set_text(n) + ")";
+      s.untagged(line);
+    };
+    emit("REMOVEFROM", removed);
+    emit("ADDTO", added);
+    u.result = std::move(now);
+    u.at_modseq = v.mailbox.highest_modseq;
+    u.at_exists = v.uids.size();
+  }
 }
 
 }  // namespace caremail::imap

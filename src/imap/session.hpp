@@ -58,6 +58,16 @@ struct Shared {
 
 enum class State { not_authenticated, authenticated, selected, logout };
 
+// A search kept up to date (RFC 5267 CONTEXT=SEARCH: SEARCH RETURN (UPDATE)); cmd_search.cpp.
+struct SearchUpdate {
+  std::string tag;
+  bool uid = false;             // UID SEARCH: ADDTO/REMOVEFROM carry UIDs
+  SearchArgs args;
+  std::vector<Uid> result;      // ascending
+  ModSeq at_modseq = 0;         // the mailbox's highest modseq when `result` was computed
+  size_t at_exists = 0;         // and the number of messages in the view
+};
+
 // The selected mailbox as this client knows it: its message sequence (UIDs) and what it
 // has been told. Flags are not kept here (they are read from the store when asked for), so
 // an idle session in a large mailbox holds little more than a few runs of UIDs.
@@ -72,6 +82,7 @@ struct View {
   // This session's own flag changes since the last sync (uid, modseq): already reported
   // in its STORE/FETCH responses, so the sync does not announce them again.
   std::vector<std::pair<Uid, ModSeq>> own;
+  std::vector<SearchUpdate> updates;  // CONTEXT=SEARCH searches being updated
 
   bool is_gone(Uid u) const { return !gone.empty() && std::binary_search(gone.begin(), gone.end(), u); }
 };
@@ -218,7 +229,12 @@ boost::asio::awaitable<void> cmd_select(Session& s, Command& c);    // SELECT EX
 boost::asio::awaitable<void> cmd_append(Session& s, Command& c);
 boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c);
 boost::asio::awaitable<void> cmd_store(Session& s, Command& c);     // STORE COPY MOVE EXPUNGE
-boost::asio::awaitable<void> cmd_search(Session& s, Command& c);    // SEARCH SORT THREAD
+boost::asio::awaitable<void> cmd_search(Session& s, Command& c);    // SEARCH SORT THREAD CANCELUPDATE
+// CONTEXT=SEARCH (cmd_search.cpp): after each command's sync, ADDTO/REMOVEFROM for the
+// searches being updated; and, before EXPUNGE responses renumber, REMOVEFROM for expunged
+// messages in their results (`sorted`: ascending UIDs still in the view).
+boost::asio::awaitable<void> search_updates(Session& s);
+void search_expunged(Session& s, const std::vector<Uid>& sorted);
 boost::asio::awaitable<void> cmd_idle(Session& s, Command& c);
 boost::asio::awaitable<void> cmd_admin(Session& s, Command& c);     // QUOTA and ACL commands
 

@@ -1,0 +1,127 @@
+"""IMAP search extensions of issue 15 with raw IMAP over a socket (test_imap.py's Conn):
+ESORT and PARTIAL (RFC 5267), CONTEXT=SEARCH updates and CANCELUPDATE (RFC 5267 §4),
+RFC 7162 MODSEQ entry names, and SEARCH over a recreated mailbox (imaptest's groups
+recreate theirs: the old one's expunges must not leak into the new one)."""
+import unittest
+
+from test_imap import ImapBase, message
+
+
+class ImapSearchExtensionsTest(ImapBase):
+    EXTRA = "[imap]\nallow_plaintext_auth_on_loopback = true\n"
+
+    def box(self, n, mailbox="INBOX", subjects=None):
+        u = self.user()
+        c = self.conn(u, tls=False)
+        if mailbox != "INBOX":
+            self.ok(c.cmd(f"CREATE {mailbox}"))
+        for i in range(n):
+            subject = subjects[i] if subjects else f"message {i + 1}"
+            self.ok(c.cmd_literal(f"APPEND {mailbox}", message(subject, body=f"body {i + 1}\r\n")))
+        self.ok(c.select(mailbox))
+        return u, c
+
+    def test_capabilities(self):
+        u, c = self.box(0)
+        caps = c.capabilities()
+        for cap in ("ESEARCH", "ESORT", "SEARCHRES", "CONTEXT=SEARCH", "WITHIN", "SORT", "SORT=DISPLAY"):
+            self.assertIn(cap, caps)
+
+    def test_esort_returns_in_sort_order(self):
+        u, c = self.box(4, subjects=["d", "b", "c", "a"])
+        r = self.ok(c.cmd("SORT RETURN (MIN MAX ALL COUNT) (SUBJECT) UTF-8 ALL"))
+        e = r.esearch()
+        # MIN and MAX are the first and last in sort order; ALL keeps the order.
+        self.assertEqual((e["MIN"], e["MAX"], e["ALL"], e["COUNT"]), ("4", "1", "4,2:3,1", "4"), r)
+        r = self.ok(c.cmd("UID SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 ALL"))
+        self.assertEqual(r.esearch()["ALL"], "1,3,2,4")
+        self.assertTrue(r.esearch()["UID"])
+        r = self.ok(c.cmd("SORT RETURN () (SUBJECT) UTF-8 2:4"))
+        self.assertEqual(r.esearch()["ALL"], "4,2:3")
+        self.bad(c.cmd("SORT RETURN (BOGUS) (SUBJECT) UTF-8 ALL"))
+
+    def test_partial(self):
+        u, c = self.box(5, subjects=["e", "d", "c", "b", "a"])
+        r = self.ok(c.cmd("SEARCH RETURN (PARTIAL 2:3) ALL"))
+        self.assertEqual(r.esearch()["PARTIAL"], ["2:3", "2:3"], r)
+        r = self.ok(c.cmd("SEARCH RETURN (PARTIAL 4:9 COUNT) ALL"))
+        self.assertEqual((r.esearch()["PARTIAL"], r.esearch()["COUNT"]), (["4:9", "4:5"], "5"), r)
+        r = self.ok(c.cmd("SEARCH RETURN (PARTIAL 7:9) ALL"))
+        self.assertEqual(r.esearch()["PARTIAL"], ["7:9", None], r)
+        r = self.ok(c.cmd("SEARCH RETURN (PARTIAL -1:-2) ALL"))  # RFC 9394: the last two
+        self.assertEqual(r.esearch()["PARTIAL"], ["-1:-2", "4:5"], r)
+        r = self.ok(c.cmd("SORT RETURN (PARTIAL 1:2) (SUBJECT) UTF-8 ALL"))
+        self.assertEqual(r.esearch()["PARTIAL"], ["1:2", "5,4"], r)
+        self.bad(c.cmd("SEARCH RETURN (PARTIAL 0:3) ALL"))
+
+    def test_context_search_updates(self):
+        u, c = self.box(5)
+        r = self.ok(c.cmd("SEARCH RETURN (UPDATE) SEEN"))
+        self.assertEqual(r.esearch(), {"TAG": r.tag}, r)
+        tag = r.tag
+        r = self.ok(c.cmd("STORE 1,2,4 +FLAGS (\\Seen)"))
+        self.assertIn(f'* ESEARCH (TAG "{tag}") ADDTO (0 1:2,4)', r.untagged)
+        r = self.ok(c.cmd("STORE 1,2 -FLAGS (\\Seen)"))
+        self.assertIn(f'* ESEARCH (TAG "{tag}") REMOVEFROM (0 1:2)', r.untagged)
+        # An expunged result is removed before EXPUNGE renumbers (its number still holds).
+        self.ok(c.cmd("STORE 3:5 +FLAGS (\\Deleted)"))
+        r = self.ok(c.cmd("EXPUNGE"))
+        i = r.untagged.index(f'* ESEARCH (TAG "{tag}") REMOVEFROM (0 4)')
+        self.assertLess(i, r.untagged.index("* 5 EXPUNGE"), r)
+        # A new message that matches is added.
+        r = self.ok(c.cmd_literal("APPEND INBOX (\\Seen)", message("new one")))
+        self.assertIn(f'* ESEARCH (TAG "{tag}") ADDTO (0 3)', r.untagged)
+        # UID searches report UIDs; a second session's change arrives with the next command.
+        r = self.ok(c.cmd("UID SEARCH RETURN (UPDATE ALL) UNSEEN"))
+        self.assertEqual(r.esearch()["ALL"], "1:2")
+        utag = r.tag
+        other = self.conn(u, tls=False)
+        self.ok(other.select("INBOX"))
+        self.ok(other.cmd("STORE 1 +FLAGS (\\Seen)"))
+        r = self.ok(c.cmd("NOOP"))
+        self.assertIn(f'* ESEARCH (TAG "{utag}") UID REMOVEFROM (0 1)', r.untagged)
+        self.assertIn(f'* ESEARCH (TAG "{tag}") ADDTO (0 1)', r.untagged)
+        # CANCELUPDATE stops them; an unknown tag is NO; a tag in use is BAD.
+        c.send(f"{tag} SEARCH RETURN (UPDATE) ALL\r\n")
+        self.bad(c.until(tag))
+        self.no(c.cmd('CANCELUPDATE "nosuch"'))
+        self.ok(c.cmd(f'CANCELUPDATE "{tag}" "{utag}"'))
+        r = self.ok(c.cmd("STORE 1:* -FLAGS (\\Seen)"))
+        self.assertFalse([x for x in r.untagged if "ESEARCH" in x], r)
+        # SORT cannot be kept in order here (no CONTEXT=SORT): NOUPDATE.
+        r = self.ok(c.cmd("SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL"))
+        self.assertEqual(r.code, f'NOUPDATE "{r.tag}"')
+
+    def test_modseq_entry_name(self):
+        u, c = self.box(3)
+        self.ok(c.cmd("ENABLE CONDSTORE"))
+        self.ok(c.cmd("STORE 2 +FLAGS (\\Seen)"))
+        r = self.ok(c.cmd("FETCH 1:3 (MODSEQ)"))
+        ms = {n: int(f["MODSEQ"][0]) for n, f in r.fetches().items()}
+        r = self.ok(c.cmd(f'SEARCH RETURN (ALL) 1:3 MODSEQ "/flags/\\\\seen" all {ms[2]}'))
+        self.assertEqual((r.esearch()["ALL"], r.esearch()["MODSEQ"]), ("2", str(ms[2])), r)
+        r = self.ok(c.cmd('SEARCH MODSEQ "/flags/\\\\seen" priv 1'))
+        self.assertEqual(r.search(), [1, 2, 3])
+        self.bad(c.cmd('SEARCH MODSEQ "/flags/\\\\seen" bogus 1'))
+
+    def test_recreated_mailbox_has_no_old_expunges(self):
+        u, c = self.box(6, mailbox="scratch")
+        self.ok(c.cmd("STORE 2 +FLAGS (\\Deleted)"))
+        self.ok(c.cmd("EXPUNGE"))
+        self.ok(c.cmd("CLOSE"))
+        self.ok(c.cmd("DELETE scratch"))
+        self.ok(c.cmd("CREATE scratch"))
+        for i in range(3):
+            self.ok(c.cmd_literal("APPEND scratch", message(f"again {i}")))
+        self.ok(c.select("scratch"))
+        r = self.ok(c.cmd("SEARCH ALL"))
+        self.assertEqual(r.search(), [1, 2, 3])
+        self.ok(c.cmd("STORE 1 +FLAGS (\\Deleted)"))
+        r = self.ok(c.cmd("EXPUNGE"))
+        self.assertEqual(r.numbers("EXPUNGE"), [1], r)
+        r = self.ok(c.cmd("UID SEARCH ALL"))
+        self.assertEqual(r.search(), [2, 3])
+
+
+if __name__ == "__main__":
+    unittest.main()
