@@ -1,12 +1,17 @@
 // libFuzzer target for the IMAP message renderers (render.hpp) and the text extraction and
 // SEARCH text helpers they share with the index (mime/text.hpp): ENVELOPE's address parser,
 // BODYSTRUCTURE from the summary JSON, every kind of section, BINARY decoding. Beyond "no
-// crash, no leak, no UB" it checks that a section is always a slice of the input's size
-// class (never more than the message, except HEADER.FIELDS's one trailing CRLF), with and
-// without a per-entry trace (Delivered-To) in front of the stored message.
+// crash, no leak, no UB" it checks that a section is never more than the message, with and
+// without a per-entry trace (Delivered-To) in front of the stored message. A section is a
+// slice of the message, except HEADER.FIELDS[.NOT]: that one is rebuilt, each field line
+// ending in CRLF, then the delimiting blank line (RFC 9051 §6.4.5), so it may exceed the
+// message by one octet per bare-LF line end, two for a last line without one and two for
+// the blank line. (A 35-octet header with no line end gives 39 octets: Dovecot answers
+// the same; the old bound of message + 2 was the target's mistake, not the renderer's.)
 //
 //   make fuzz   # builds build-fuzz/src/fuzz_imap_render
 //   ./build-fuzz/src/fuzz_imap_render -max_len=65536 $(mktemp -d) tests/fuzz/corpus/mime
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -24,19 +29,22 @@ namespace {
 // Every renderer over `raw` = a per-entry trace of `base` octets + the message `json`
 // describes (render.hpp).
 void render_all(std::string_view raw, const std::string& json, size_t base) {
+  const size_t line_ends = static_cast<size_t>(std::count(raw.begin(), raw.end(), '\n'));
   (void)imap::envelope(raw);
   (void)imap::body_structure(raw, json, true, false, base);
   (void)imap::body_structure(raw, json, false, false, base);
-  for (auto text : {imap::Section::Text::none, imap::Section::Text::header, imap::Section::Text::text,
-                    imap::Section::Text::mime, imap::Section::Text::header_fields}) {
+  using Text = imap::Section::Text;
+  for (auto text : {Text::none, Text::header, Text::text, Text::mime, Text::header_fields,
+                    Text::header_fields_not}) {
+    const bool rebuilt = text == Text::header_fields || text == Text::header_fields_not;
     for (std::vector<uint32_t> part : {std::vector<uint32_t>{}, {1}, {2}, {1, 1}, {2, 1, 3}}) {
       imap::Section s;
       s.part = part;
       s.text = text;
-      if (text == imap::Section::Text::header_fields) s.fields = {"subject", "from"};
-      if (text == imap::Section::Text::mime && part.empty()) continue;
+      if (rebuilt) s.fields = {"subject", "from"};
+      if (text == Text::mime && part.empty()) continue;
       auto out = imap::section_text(raw, json, s, base);
-      if (out && out->size() > raw.size() + 2) std::abort();
+      if (out && out->size() > raw.size() + (rebuilt ? line_ends + 4 : 0)) std::abort();
       std::string bin;
       (void)imap::binary_section(raw, json, part, bin, base);
       if (bin.size() > raw.size()) std::abort();
