@@ -2,6 +2,7 @@
 ESORT and PARTIAL (RFC 5267), CONTEXT=SEARCH updates and CANCELUPDATE (RFC 5267 §4),
 RFC 7162 MODSEQ entry names, and SEARCH over a recreated mailbox (imaptest's groups
 recreate theirs: the old one's expunges must not leak into the new one)."""
+import time
 import unittest
 
 from test_imap import ImapBase, message
@@ -91,6 +92,25 @@ class ImapSearchExtensionsTest(ImapBase):
         # SORT cannot be kept in order here (no CONTEXT=SORT): NOUPDATE.
         r = self.ok(c.cmd("SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL"))
         self.assertEqual(r.code, f'NOUPDATE "{r.tag}"')
+
+    def test_context_updates_during_idle(self):
+        u, c = self.box(2)
+        r = self.ok(c.cmd("SEARCH RETURN (UPDATE ALL) FLAGGED"))
+        tag = r.tag
+        c.send("i1 IDLE\r\n")
+        self.assertTrue(c.line().startswith(b"+"))
+        other = self.conn(u, tls=False)
+        self.ok(other.select("INBOX"))
+        self.ok(other.cmd("STORE 2 +FLAGS (\\Flagged)"))
+        want = f'* ESEARCH (TAG "{tag}") ADDTO (0 2)'.encode()
+        deadline = time.time() + 5
+        seen = []
+        while time.time() < deadline and want not in seen:
+            if c.pending(0.2):
+                seen.append(c.line())
+        self.assertIn(want, seen)
+        c.send("DONE\r\n")
+        self.ok(c.until("i1"))
 
     def test_modseq_entry_name(self):
         u, c = self.box(3)
