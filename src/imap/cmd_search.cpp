@@ -81,6 +81,7 @@ struct Found {
   std::optional<Error> error;
   std::vector<uint32_t> seqs;   // the matches in result order (SORT: sorted; else ascending)
   std::vector<Uid> uids;        // the same, as UIDs
+  std::vector<ModSeq> modseqs;   // the same, their modseqs
   ModSeq max_modseq = 0;
   std::string thread;           // THREAD result
 };
@@ -176,6 +177,7 @@ Found run_search(Session& s, Verb verb, bool uid, const SearchArgs& args) {
   for (size_t k : order) {
     f.seqs.push_back(hits[k].seq);
     f.uids.push_back(hits[k].entry->uid);
+    f.modseqs.push_back(hits[k].entry->modseq);
     f.max_modseq = std::max(f.max_modseq, hits[k].entry->modseq);
   }
   return f;
@@ -236,6 +238,28 @@ std::string esearch_line(const std::string& tag, bool uid, bool sort, const Sear
   }
   if (modseq) line += " MODSEQ " + std::to_string(*modseq);
   return line;
+}
+
+// The MODSEQ of an ESEARCH response (RFC 7162 §3.1.5): the highest mod-sequence of the
+// messages it returns. With ALL or COUNT (or no option, meaning ALL) that is every match;
+// with only MIN, MAX and/or PARTIAL, only the messages those name.
+ModSeq returned_modseq(const SearchArgs& a, bool sort, const Found& f) {
+  bool everything = a.ret_all || a.ret_count || (!a.ret_min && !a.ret_max && !a.ret_partial);
+  if (everything || f.seqs.empty()) return f.max_modseq;
+  ModSeq out = 0;
+  // MIN/MAX: the lowest/highest number (SEARCH) or the first/last in sort order (SORT).
+  size_t lo = 0, hi = f.seqs.size() - 1;
+  if (!sort) {
+    lo = static_cast<size_t>(std::min_element(f.seqs.begin(), f.seqs.end()) - f.seqs.begin());
+    hi = static_cast<size_t>(std::max_element(f.seqs.begin(), f.seqs.end()) - f.seqs.begin());
+  }
+  if (a.ret_min) out = std::max(out, f.modseqs[lo]);
+  if (a.ret_max) out = std::max(out, f.modseqs[hi]);
+  if (a.ret_partial) {
+    auto [b, e] = partial_slice(*a.ret_partial, f.seqs.size());
+    for (size_t i = b; i < e; ++i) out = std::max(out, f.modseqs[i]);
+  }
+  return out != 0 ? out : f.max_modseq;
 }
 
 boost::asio::awaitable<void> cancel_update(Session& s, Command& c) {
@@ -324,7 +348,8 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
                      !r.ret_partial;
     if (!only_save)
       s.untagged(esearch_line(c.tag, c.uid, c.verb == Verb::sort, r, numbers,
-                              modseq ? std::optional<ModSeq>(f.max_modseq) : std::nullopt));
+                              modseq ? std::optional<ModSeq>(returned_modseq(r, c.verb == Verb::sort, f))
+                                     : std::nullopt));
     if (r.ret_update) {
       // SORT results are not kept in order (CONTEXT=SORT is not offered), and a session
       // keeps at most kMaxUpdates searches current.

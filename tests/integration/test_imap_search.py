@@ -124,6 +124,29 @@ class ImapSearchExtensionsTest(ImapBase):
         self.assertEqual(r.search(), [1, 2, 3])
         self.bad(c.cmd('SEARCH MODSEQ "/flags/\\\\seen" bogus 1'))
 
+    def test_esearch_modseq_is_that_of_the_returned_messages(self):
+        # RFC 7162 §3.1.5, imaptest's esearch-condstore: MIN or MAX alone return the
+        # modseq of the message they name; ALL and COUNT the highest of all matches.
+        u, c = self.box(4)
+        self.ok(c.cmd("ENABLE CONDSTORE"))
+        ms = {}
+        for n in (1, 3, 2, 4):
+            r = self.ok(c.cmd(f"STORE {n} +FLAGS (\\Seen)"))
+            r = self.ok(c.cmd(f"FETCH {n} (MODSEQ)"))
+            ms[n] = r.fetches()[n]["MODSEQ"][0]
+        q = 'MODSEQ "/flags/\\\\seen" all 1'
+        cases = [("MIN", "1:3", {"MIN": "1", "MODSEQ": ms[1]}),
+                 ("MAX", "1:3", {"MAX": "3", "MODSEQ": ms[3]}),
+                 ("", "1:3", {"ALL": "1:3", "MODSEQ": ms[2]}),
+                 ("MIN MAX", "2:3", {"MIN": "2", "MAX": "3", "MODSEQ": ms[2]}),
+                 ("COUNT MIN", "1,3", {"MIN": "1", "COUNT": "2", "MODSEQ": ms[3]})]
+        for opts, seqs, want in cases:
+            with self.subTest(opts=opts, seqs=seqs):
+                r = self.ok(c.cmd(f"SEARCH RETURN ({opts}) {seqs} {q}"))
+                e = r.esearch()
+                e.pop("TAG")
+                self.assertEqual(e, want, r)
+
     def test_recreated_mailbox_has_no_old_expunges(self):
         u, c = self.box(6, mailbox="scratch")
         self.ok(c.cmd("STORE 2 +FLAGS (\\Deleted)"))
