@@ -47,6 +47,8 @@ class ImapSearchExtensionsTest(ImapBase):
         self.assertEqual(r.esearch()["PARTIAL"], ["2:3", "2:3"], r)
         r = self.ok(c.cmd("SEARCH RETURN (PARTIAL 4:9 COUNT) ALL"))
         self.assertEqual((r.esearch()["PARTIAL"], r.esearch()["COUNT"]), (["4:9", "4:5"], "5"), r)
+        r = self.ok(c.cmd("SEARCH RETURN (PARTIAL 3:2) ALL"))  # echoed in order
+        self.assertEqual(r.esearch()["PARTIAL"], ["2:3", "2:3"], r)
         r = self.ok(c.cmd("SEARCH RETURN (PARTIAL 7:9) ALL"))
         self.assertEqual(r.esearch()["PARTIAL"], ["7:9", None], r)
         r = self.ok(c.cmd("SEARCH RETURN (PARTIAL -1:-2) ALL"))  # RFC 9394: the last two
