@@ -230,7 +230,7 @@ std::string esearch_line(const std::string& tag, bool uid, bool sort, const Sear
   if (a.ret_partial) {
     auto [b, e] = partial_slice(*a.ret_partial, numbers.size());
     auto [x, y] = *a.ret_partial;
-    if (std::abs(x) > std::abs(y)) std::swap(x, y);
+    if (std::abs(x) > std::abs(y)) std::swap(x, y);  // "4:2" is echoed "2:4" (as Dovecot)
     line += " PARTIAL (" + std::to_string(x) + ':' + std::to_string(y) + ' ';
     std::span<const uint32_t> slice(numbers.data() + b, e - b);
     line += slice.empty() ? std::string("NIL") : (sort ? ordered_text(slice) : set_text({slice.begin(), slice.end()}));
@@ -300,7 +300,12 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     s.bad(c, "A search with this tag is already being updated (RFC 5267 §4.2)");
     co_return;
   }
-  if (uses_modseq(a.key)) s.condstore = true;
+  if (uses_modseq(a.key) && !s.condstore) {
+    // SEARCH MODSEQ enables CONDSTORE; the first enabling command with a mailbox selected
+    // reports its HIGHESTMODSEQ (RFC 7162 §3.1).
+    s.condstore = true;
+    s.untagged("OK [HIGHESTMODSEQ " + std::to_string(s.view().mailbox.highest_modseq) + "] CONDSTORE enabled");
+  }
   Verb verb = c.verb;
   bool uid = c.uid;
   auto job = [&s, verb, uid, &a]() { return run_search(s, verb, uid, a); };

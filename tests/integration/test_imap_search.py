@@ -126,6 +126,15 @@ class ImapSearchExtensionsTest(ImapBase):
         self.assertEqual(r.search(), [1, 2, 3])
         self.bad(c.cmd('SEARCH MODSEQ "/flags/\\\\seen" bogus 1'))
 
+    def test_search_modseq_enables_condstore(self):
+        u, c = self.box(2)
+        r = self.ok(c.cmd("SEARCH MODSEQ 1"))
+        self.assertTrue(any(x.startswith("* OK [HIGHESTMODSEQ ") for x in r.untagged), r)
+        r = self.ok(c.cmd("STORE 1 +FLAGS (\\Seen)"))
+        self.assertIn("MODSEQ", r.fetches()[1], r)  # CONDSTORE is on: FETCH carries MODSEQ
+        r = self.ok(c.cmd("SEARCH MODSEQ 1"))
+        self.assertFalse(any("HIGHESTMODSEQ" in x for x in r.untagged), "only the first time")
+
     def test_esearch_modseq_is_that_of_the_returned_messages(self):
         # RFC 7162 §3.1.5, imaptest's esearch-condstore: MIN or MAX alone return the
         # modseq of the message they name; ALL and COUNT the highest of all matches.
