@@ -331,7 +331,6 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     rev2_args.ret_all = true;
     args = &rev2_args;
   }
-  std::string code;  // response code of the tagged OK
   if (args->esearch) {
     const SearchArgs& r = *args;
     if (r.ret_save) {
@@ -360,9 +359,12 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
       // keeps at most kMaxUpdates searches current.
       View& v = s.view();
       if (c.verb == Verb::sort || v.updates.size() >= kMaxUpdates) {
-        code = "[NOUPDATE ";
-        append_string(code, c.tag, true);
-        code += "] ";
+        // An untagged NO refuses only the UPDATE; the rest stands (RFC 5267 §4.3.1).
+        std::string no = "NO [NOUPDATE ";
+        append_string(no, c.tag, true);
+        no += c.verb == Verb::sort ? "] Sorted results are not kept up to date (no CONTEXT=SORT)"
+                                   : "] Too many searches kept up to date; CANCELUPDATE one";
+        s.untagged(no);
       } else {
         SearchUpdate u;
         u.tag = c.tag;
@@ -381,7 +383,7 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     if (modseq) line += " (MODSEQ " + std::to_string(f.max_modseq) + ")";
     s.untagged(line);
   }
-  s.ok(c, code + (c.uid ? "UID " : "") + done);
+  s.ok(c, std::string(c.uid ? "UID " : "") + done);
 }
 
 void search_expunged(Session& s, const std::vector<Uid>& sorted) {
