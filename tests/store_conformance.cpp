@@ -1597,25 +1597,6 @@ TEST_P(StoreConformance, ExpungedSinceListsOnlyLaterExpungesOfThatMailbox) {
   EXPECT_TRUE(MUST(store().expunged_since(other.id, 0)).empty());
 }
 
-// A mailbox deleted and created again under the same name is a new mailbox: it must not
-// inherit the old one's id, or the old one's expunges (kept for QRESYNC) show up as
-// expunges of the new one's messages (imaptest recreates its mailbox for every group: a
-// session then announced EXPUNGE for messages that were still there, and SEARCH skipped
-// them as expunged).
-TEST_P(StoreConformance, RecreatedMailboxGetsNewIdAndNoOldExpunges) {
-  auto org = make_org("RXR");
-  auto a = make_account("re@a.nhs.uk", org.id);
-  auto first = MUST(store().create_mailbox(a.id, "Box", ""));
-  for (int i = 0; i < 3; ++i) deliver_one(message("m" + std::to_string(i)), a.id, first.id);
-  MUST(store().update_flags(first.id, std::vector<Uid>{2}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
-  MUST(store().expunge(first.id, std::nullopt));
-  MUST(store().delete_mailbox(first.id));
-  auto second = MUST(store().create_mailbox(a.id, "Box", ""));
-  EXPECT_NE(second.id, first.id);
-  for (int i = 0; i < 3; ++i) deliver_one(message("n" + std::to_string(i)), a.id, second.id);
-  EXPECT_TRUE(MUST(store().expunged_since(second.id, 0)).empty());
-}
-
 TEST_P(StoreConformance, ChangesSinceIsOrderedScopedAndLimited) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id);

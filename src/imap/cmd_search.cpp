@@ -87,7 +87,7 @@ struct Found {
 };
 
 // Runs SEARCH (or SORT, THREAD) over the view as the client knows it.
-Found run_search(Session& s, Verb verb, bool uid, const SearchArgs& args) {
+Found run_search(Session& s, Verb verb, bool by_uid, const SearchArgs& args) {
   Found f;
   View& v = s.view();
   bool want_summary = verb != Verb::search, want_entry = want_summary;
@@ -124,11 +124,11 @@ Found run_search(Session& s, Verb verb, bool uid, const SearchArgs& args) {
     SearchMessage sm;
     sm.seq = static_cast<uint32_t>(i + 1);
     sm.entry = &e;
-    Uid entry_uid = e.uid;
-    sm.raw = [&raws, &loaded, i, &mail, &p, id, entry_uid]() -> std::string_view {
+    Uid uid = e.uid;
+    sm.raw = [&raws, &loaded, i, &mail, &p, id, uid]() -> std::string_view {
       if (!loaded[i]) {
         loaded[i] = 1;
-        auto r = mail.fetch(p, id, entry_uid);
+        auto r = mail.fetch(p, id, uid);
         if (r) raws[i] = std::move(r).value();
       }
       return raws[i];
@@ -168,7 +168,7 @@ Found run_search(Session& s, Verb verb, bool uid, const SearchArgs& args) {
   for (size_t k = 0; k < msgs.size(); ++k)
     if (matches(key, msgs[k], ctx)) hits.push_back(msgs[k]);
   if (verb == Verb::thread) {
-    f.thread = thread_messages(args.thread_algorithm, hits, uid);
+    f.thread = thread_messages(args.thread_algorithm, hits, by_uid);
     return f;
   }
   std::vector<size_t> order(hits.size());

@@ -78,11 +78,11 @@ struct View {
   std::vector<Uid> gone;            // ascending: expunged elsewhere, not announced yet (still numbered)
   ModSeq synced_modseq = 0;         // highest_modseq the view reflects
   std::vector<Uid> saved;           // SEARCHRES "$"
+  std::vector<SearchUpdate> updates;  // CONTEXT=SEARCH: searches kept up to date
   std::set<std::string> keywords;   // announced in FLAGS; a new one is announced again
   // This session's own flag changes since the last sync (uid, modseq): already reported
   // in its STORE/FETCH responses, so the sync does not announce them again.
   std::vector<std::pair<Uid, ModSeq>> own;
-  std::vector<SearchUpdate> updates;  // CONTEXT=SEARCH searches being updated
 
   bool is_gone(Uid u) const { return !gone.empty() && std::binary_search(gone.begin(), gone.end(), u); }
 };

@@ -2619,13 +2619,8 @@ class SqliteStore final : public Store {
     while (v.step()) {
     }
     if (!v.status()) return v.status();
-    // The id is never one a deleted mailbox had: the change log keeps a deleted mailbox's
-    // expunges (QRESYNC), and a reused id (INTEGER PRIMARY KEY hands out max+1 again) made
-    // them the new mailbox's. Above every id the log names (index changes_by_mailbox).
     auto s = c.prepare(
-        "INSERT INTO mailboxes(id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq) "
-        "VALUES(max(coalesce((SELECT max(id) FROM mailboxes),0),coalesce((SELECT max(mailbox_id) FROM changes),0))+1,"
-        "?,?,?,?,1,1)");
+        "INSERT INTO mailboxes(account_id,name,special_use,uidvalidity,uidnext,highest_modseq) VALUES(?,?,?,?,1,1)");
     s.bind(1, id).bind(2, is_inbox(name) ? std::string_view("INBOX") : name).bind(3, special_use).bind(4, uidvalidity);
     return s.exec();
   }
