@@ -20,8 +20,12 @@ PACKAGES=(
   # real IMAP clients for tests/integration/test_imap_clients.py
   isync libsasl2-modules neomutt tmux
   # the OpenAPI check (PyYAML); LDAP clients for the directory (ldapsearch, python3-ldap3,
-  # Thunderbird's address-book autocomplete, run headless in tests/integration/test_thunderbird.py)
+  # Thunderbird's address-book autocomplete, run headless in tests/integration/test_thunderbird.py;
+  # Thunderbird is also the IMAP client of test_thunderbird_imap.py)
   python3-yaml python3-ldap3 ldap-utils thunderbird
+  # imaptest (../shared/tools/imaptest, built by tests/integration/imaptest_run.py): it builds
+  # against dovecot-dev and links Dovecot's libdovecot.so, which only dovecot-core ships
+  dovecot-core dovecot-dev autoconf automake libtool
 )
 
 missing=()

@@ -741,16 +741,100 @@ TEST_P(StoreConformance, DeleteMailboxRemovesEntriesAndFixesCounters) {
   EXPECT_EQ(again.uidnext, 1u);
 }
 
+// A mailbox made after another was deleted never gets its id (and so its expunge history).
+TEST_P(StoreConformance, DeletedMailboxIdIsNotReused) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto old = MUST(store().create_mailbox(a.id, "Box", ""));
+  deliver_one(message("one"), a.id, old.id);
+  deliver_one(message("two"), a.id, old.id);
+  MUST(store().expunge(old.id, std::vector<Uid>{1}));
+  MUST(store().delete_mailbox(old.id));
+  auto again = MUST(store().create_mailbox(a.id, "Box", ""));
+  EXPECT_NE(again.id, old.id);
+  deliver_one(message("three"), a.id, again.id);
+  EXPECT_TRUE(MUST(store().expunged_since(again.id, 0)).empty());
+}
+
+// Issue 15: the newest mailbox deleted and one created handed the new mailbox the old id,
+// and with it the old mailbox's expunges in the change log: an IMAP session of the new
+// mailbox applied them to its own messages, and one still holding the old mailbox took the
+// new one for it.
+TEST_P(StoreConformance, DeletedMailboxIdIsNeverHandedOutAgain) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto work = MUST(store().create_mailbox(a.id, "Work", ""));
+  for (int i = 0; i < 3; ++i) deliver_one(message("w" + std::to_string(i)), a.id, work.id);
+  MUST(store().update_flags(work.id, std::vector<Uid>{1, 2, 3}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}));
+  MUST(store().expunge(work.id, std::nullopt));
+  ASSERT_EQ(MUST(store().expunged_since(work.id, 0)).size(), 3u);
+  MUST(store().delete_mailbox(work.id));
+  auto again = MUST(store().create_mailbox(a.id, "Work", ""));
+  EXPECT_NE(again.id, work.id);
+  for (const auto& m : MUST(store().list_mailboxes(a.id))) EXPECT_NE(m.id, work.id) << m.name;
+  EXPECT_TRUE(MUST(store().expunged_since(again.id, 0)).empty()) << "a new mailbox has no past";
+  EXPECT_EQ(code_of(store().mailbox_by_id(work.id)), "not_found");
+}
+
+// IMAP4rev1 \Recent: each message is recent in one session only.
+TEST_P(StoreConformance, ClaimRecentHandsEachMessageOutOnce) {
+  auto org = make_org("RXA");
+  auto a = make_account("alice@a.nhs.uk", org.id);
+  auto inbox = mailbox(a.id, "INBOX");
+  EXPECT_EQ(inbox.first_recent_uid, 1u);
+  EXPECT_EQ(MUST(store().recent_count(inbox.id)), 0u);
+  for (int i = 0; i < 3; ++i) deliver_one(message("r" + std::to_string(i)), a.id);
+  EXPECT_EQ(MUST(store().recent_count(inbox.id)), 3u);
+  auto got = MUST(store().claim_recent(inbox.id, 2));
+  EXPECT_EQ(got.first, 1u);
+  EXPECT_EQ(got.last, 2u);
+  EXPECT_EQ(reload(inbox).first_recent_uid, 3u);
+  EXPECT_EQ(MUST(store().recent_count(inbox.id)), 1u);
+  auto none = MUST(store().claim_recent(inbox.id, 2));
+  EXPECT_GT(none.first, none.last) << "claimed already";
+  auto rest = MUST(store().claim_recent(inbox.id, 3));
+  EXPECT_EQ(rest.first, 3u);
+  EXPECT_EQ(rest.last, 3u);
+  EXPECT_EQ(MUST(store().recent_count(inbox.id)), 0u);
+  EXPECT_EQ(code_of(store().claim_recent(inbox.id + 1000, 5)), "not_found");
+}
+
 TEST_P(StoreConformance, Subscribe) {
   auto org = make_org("RXA");
   auto a = make_account("alice@a.nhs.uk", org.id);
+  auto b = make_account("bob@a.nhs.uk", org.id);
+  // A mailbox made after the account's defaults is not subscribed (an IMAP CREATE does not
+  // subscribe, as in Dovecot); the defaults are.
   auto w = MUST(store().create_mailbox(a.id, "Work", ""));
-  EXPECT_TRUE(w.subscribed);
-  MUST(store().set_subscribed(w.id, false));
-  EXPECT_FALSE(reload(w).subscribed);
-  MUST(store().set_subscribed(w.id, true));
+  EXPECT_FALSE(w.subscribed);
+  EXPECT_EQ(MUST(store().subscriptions(a.id)),
+            (std::vector<std::string>{"Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"}));
+  MUST(store().set_subscribed(a.id, "Work", true));
+  MUST(store().set_subscribed(a.id, "Work", true));  // idempotent
   EXPECT_TRUE(reload(w).subscribed);
-  EXPECT_EQ(code_of(store().set_subscribed(w.id + 1000, false)), "not_found");
+  MUST(store().set_subscribed(a.id, "Work", false));
+  EXPECT_FALSE(reload(w).subscribed);
+  MUST(store().set_subscribed(a.id, "Work", false));  // not subscribed: no error
+  // A name that does not exist may be subscribed; the subscription outlives a DELETE.
+  MUST(store().set_subscribed(a.id, "Later/Maybe", true));
+  MUST(store().set_subscribed(a.id, "Work", true));
+  MUST(store().delete_mailbox(w.id));
+  auto subs = MUST(store().subscriptions(a.id));
+  EXPECT_NE(std::find(subs.begin(), subs.end(), "Work"), subs.end());
+  EXPECT_NE(std::find(subs.begin(), subs.end(), "Later/Maybe"), subs.end());
+  EXPECT_TRUE(MUST(store().subscriptions(b.id)).size() == 6u);  // another account's are apart
+  // A rename moves the subscriptions of the name and its inferiors, not of look-alikes.
+  auto p = MUST(store().create_mailbox(a.id, "Proj", ""));
+  MUST(store().create_mailbox(a.id, "Proj/x", ""));
+  MUST(store().set_subscribed(a.id, "Proj", true));
+  MUST(store().set_subscribed(a.id, "Proj/x", true));
+  MUST(store().set_subscribed(a.id, "Projects", true));
+  MUST(store().rename_mailbox(p.id, "Done"));
+  subs = MUST(store().subscriptions(a.id));
+  for (const char* n : {"Done", "Done/x", "Projects"})
+    EXPECT_NE(std::find(subs.begin(), subs.end(), n), subs.end()) << n;
+  for (const char* n : {"Proj", "Proj/x"}) EXPECT_EQ(std::find(subs.begin(), subs.end(), n), subs.end()) << n;
+  EXPECT_TRUE(MUST(store().mailbox(a.id, "Done/x")).subscribed);
 }
 
 // ===========================================================================
@@ -1337,8 +1421,17 @@ TEST_P(StoreConformance, MoveWithinAccount) {
   EXPECT_EQ(added, 2);
   EXPECT_EQ(expunged, 2);
 
-  EXPECT_EQ(code_of(store().copy(trash.id, std::vector<Uid>{1}, trash.id, true)), "invalid_argument");
-  EXPECT_EQ(uids_of(MUST(store().list_entries(trash.id, {}, false))), (std::vector<Uid>{1, 2}));
+  // Into its own mailbox: a new UID (IMAP MOVE to the selected mailbox; imaptest's move
+  // group), the counters unchanged.
+  auto self = MUST(store().copy(trash.id, std::vector<Uid>{1}, trash.id, true));
+  EXPECT_EQ(self.uids, (std::vector<std::pair<Uid, Uid>>{{1, 3}}));
+  EXPECT_EQ(uids_of(MUST(store().list_entries(trash.id, {}, false))), (std::vector<Uid>{2, 3}));
+  EXPECT_EQ(MUST(store().expunged_since(trash.id, tr.highest_modseq)), (std::vector<Uid>{1}));
+  tr = reload(trash);
+  EXPECT_EQ(tr.messages, 2u);
+  EXPECT_EQ(tr.unseen, 1u);
+  EXPECT_EQ(tr.bytes, 90u);
+  EXPECT_EQ(MUST(store().quota(a.id)).bytes, 90u);
   EXPECT_EQ(code_of(store().copy(trash.id, std::vector<Uid>{1}, trash.id + 1000, false)), "not_found");
   EXPECT_EQ(code_of(store().copy(trash.id + 1000, std::vector<Uid>{1}, trash.id, false)), "not_found");
 }

@@ -624,6 +624,38 @@ Result<AppendResult> MailService::append(const Principal& by, AccountId owner, s
   return AppendResult{d.mailbox_id, d.uidvalidity, d.uid, d.modseq};
 }
 
+Result<std::vector<AppendResult>> MailService::append_all(const Principal& by, AccountId owner,
+                                                          std::string_view mailbox, std::span<const NewAppend> msgs) {
+  if (Status s = authorise_account(by, owner, "mailbox.append"); !s) return s.error();
+  auto mb = store_.mailbox(owner, mailbox);
+  if (!mb) return mb.error();
+  std::vector<Staged> staged;  // holds the pins until the commit
+  std::vector<NewMessage> news;
+  std::vector<DeliveryTarget> targets;
+  for (const auto& m : msgs) {
+    auto st = stage(m.raw, m.internal_date);
+    if (!st) return st.error();
+    news.push_back(std::move(st->msg));
+    DeliveryTarget t;
+    t.account_id = owner;
+    t.mailbox_id = mb->id;
+    t.flags = m.flags;
+    t.keywords = m.keywords;
+    targets.push_back(std::move(t));
+    staged.push_back(std::move(*st));
+  }
+  auto done = store_.deliver_all(news, targets);
+  if (!done) return done.error();
+  feed_.notify(owner);
+  std::vector<AppendResult> out;
+  for (size_t i = 0; i < done->size(); ++i) {
+    const Delivered& d = (*done)[i];
+    if (fts_) fts_->enqueue(owner, news[i].blob_id);
+    out.push_back(AppendResult{d.mailbox_id, d.uidvalidity, d.uid, d.modseq});
+  }
+  return out;
+}
+
 Result<std::vector<Mailbox>> MailService::list_mailboxes(const Principal& by, AccountId owner) {
   if (Status s = authorise_account(by, owner, "mailbox.list"); !s) return s.error();
   return store_.list_mailboxes(owner);
@@ -655,10 +687,17 @@ Result<Mailbox> MailService::mailbox_by_id(const Principal& by, MailboxId id) {
   return authorise_mailbox(by, id, "mailbox.select");
 }
 
-Status MailService::set_subscribed(const Principal& by, MailboxId id, bool subscribed) {
-  auto mb = authorise_mailbox(by, id, "mailbox.subscribe");
-  if (!mb) return mb.error();
-  return store_.set_subscribed(id, subscribed);
+Result<std::vector<std::string>> MailService::subscriptions(const Principal& by, AccountId owner) {
+  if (Status s = authorise_account(by, owner, "mailbox.list"); !s) return s.error();
+  return store_.subscriptions(owner);
+}
+
+Status MailService::set_subscribed(const Principal& by, AccountId owner, std::string_view name, bool subscribed) {
+  if (Status s = authorise_account(by, owner, "mailbox.subscribe"); !s) return s;
+  // Unsubscribing takes any name, so that a name left from before a rule change can go.
+  if (subscribed)
+    if (Status s = validate_mailbox_name(name); !s) return s;
+  return store_.set_subscribed(owner, name, subscribed);
 }
 
 Result<std::vector<MailboxEntry>> MailService::changed_since(const Principal& by, MailboxId id, ModSeq modseq) {
@@ -671,6 +710,20 @@ Result<std::vector<Uid>> MailService::expunged_since(const Principal& by, Mailbo
   auto mb = authorise_mailbox(by, id, "mailbox.read");
   if (!mb) return mb.error();
   return store_.expunged_since(id, modseq);
+}
+
+Result<UidRange> MailService::claim_recent(const Principal& by, MailboxId id, Uid last) {
+  auto mb = authorise_mailbox(by, id, "mailbox.select");
+  if (!mb) return mb.error();
+  if (mb->first_recent_uid > last) return UidRange{1, 0};  // the common case: no write
+  return store_.claim_recent(id, last);
+}
+
+Result<uint32_t> MailService::recent_count(const Principal& by, MailboxId id) {
+  auto mb = authorise_mailbox(by, id, "mailbox.read");
+  if (!mb) return mb.error();
+  if (mb->first_recent_uid >= mb->uidnext) return 0u;
+  return store_.recent_count(id);
 }
 
 Status MailService::delete_mailbox(const Principal& by, MailboxId id) {
@@ -706,6 +759,13 @@ Result<std::string> MailService::fetch(const Principal& by, MailboxId id, Uid ui
   if (!e) return e.error();
   auto raw = blobs_.get(e->blob_id);
   if (!raw) {
+    // The entry and the blob are two reads: another session may have expunged the message
+    // in between, taking the blob (or its inline record, deleted with the message row)
+    // with it. That is not corruption: the message is gone, as if the entry had not been
+    // found (IMAP answers NO [EXPUNGEISSUED], RFC 2180 4.1.2).
+    auto again = store_.entry(id, uid);
+    if ((!again && again.error().code == Errc::not_found) || (again && again->blob_id != e->blob_id))
+      return make_error(Errc::not_found, "message " + std::to_string(uid) + " was expunged");
     if (raw.error().code == Errc::corrupt)
       log::error("blob.corrupt", {{"blob", e->blob_id}, {"mailbox", id}, {"uid", uid}, {"error", raw.error().message}});
     return raw.error();

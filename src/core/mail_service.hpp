@@ -171,6 +171,16 @@ class MailService {
   Result<AppendResult> append(const Principal& by, AccountId owner, std::string_view mailbox, std::string_view raw,
                               uint32_t flags = 0, std::vector<std::string> keywords = {}, UnixTime internal_date = 0);
 
+  // IMAP MULTIAPPEND (RFC 3502): every message or none, in one transaction, in order.
+  struct NewAppend {
+    std::string_view raw;
+    uint32_t flags = 0;
+    std::vector<std::string> keywords;
+    UnixTime internal_date = 0;
+  };
+  Result<std::vector<AppendResult>> append_all(const Principal& by, AccountId owner, std::string_view mailbox,
+                                               std::span<const NewAppend> msgs);
+
   Result<std::vector<Mailbox>> list_mailboxes(const Principal& by, AccountId owner);
   Result<Mailbox> mailbox(const Principal& by, AccountId owner, std::string_view name);
   Result<Mailbox> create_mailbox(const Principal& by, AccountId owner, std::string_view name);
@@ -178,11 +188,18 @@ class MailService {
   // CREATE ... (USE (\\Sent)) (RFC 6154): `special_use` "" or one of the special-use names.
   Result<Mailbox> create_mailbox(const Principal& by, AccountId owner, std::string_view name,
                                  std::string_view special_use);
-  Status set_subscribed(const Principal& by, MailboxId id, bool subscribed);
+  // The owner's subscribed names (RFC 9051 §6.3.7: names that need not exist), and
+  // SUBSCRIBE / UNSUBSCRIBE of one. A name subscribed must be a valid mailbox name.
+  Result<std::vector<std::string>> subscriptions(const Principal& by, AccountId owner);
+  Status set_subscribed(const Principal& by, AccountId owner, std::string_view name, bool subscribed);
   // Entries added or changed after `modseq` (IMAP sessions catching up).
   Result<std::vector<MailboxEntry>> changed_since(const Principal& by, MailboxId id, ModSeq modseq);
   // UIDs expunged after `modseq` (IMAP QRESYNC VANISHED).
   Result<std::vector<Uid>> expunged_since(const Principal& by, MailboxId id, ModSeq modseq);
+  // IMAP4rev1 \Recent: see Store::claim_recent (a read-write SELECT, and a selected
+  // session learning of new messages) and Store::recent_count (STATUS RECENT).
+  Result<UidRange> claim_recent(const Principal& by, MailboxId id, Uid last);
+  Result<uint32_t> recent_count(const Principal& by, MailboxId id);
   Status delete_mailbox(const Principal& by, MailboxId id);
   Status rename_mailbox(const Principal& by, MailboxId id, std::string_view new_name);
 

@@ -618,6 +618,34 @@ TEST_F(MailServiceTest, CorruptedBlobIsNeverServed) {
   EXPECT_EQ(gone.error().code, Errc::corrupt);
 }
 
+// Issue 15: an IMAP session fetching a message that another session expunges between the
+// entry read and the blob read got "blob ... is missing" (Errc::corrupt, logged as
+// corruption). A message expunged meanwhile is not_found; a blob missing under a live entry
+// is still corruption (CorruptedBlobIsNeverServed).
+TEST_F(MailServiceTest, MessageExpungedWhileBeingFetchedIsNotFoundNotCorrupt) {
+  mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, MailLimits{cfg_.quota.max_message_bytes});
+  auto r = deliver({"bob@a.care.example"}, message("going", "Soon gone.\r\n"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(store_->inline_blob(r->blob_id)->has_value()) << "small: stored with its message row";
+  const MailboxId inbox = r->recipients[0].mailbox_id;
+  const Uid uid = r->recipients[0].uid;
+  // The other session's expunge lands after fetch() read the entry, before it reads the blob.
+  bool raced = false;
+  blobs_->set_inline_reader([&](std::string_view id) -> Result<std::optional<std::string>> {
+    if (!raced) {
+      raced = true;
+      EXPECT_TRUE(mail_->set_flags(bob_, inbox, std::vector<Uid>{uid}, FlagUpdate{FlagOp::add, kDeleted, {}, {}}).ok());
+      auto gone = mail_->expunge(bob_, inbox);
+      EXPECT_TRUE(gone.ok() && gone->size() == 1);
+    }
+    return store_->inline_blob(id);
+  });
+  auto got = mail_->fetch(bob_, inbox, uid);
+  EXPECT_TRUE(raced);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, Errc::not_found) << got.error().message;
+}
+
 TEST_F(MailServiceTest, AnotherUsersMailboxIsRefusedAndAudited) {
   const std::string raw = message("private");
   auto d = deliver({"bob@a.care.example"}, raw);

@@ -29,7 +29,7 @@ boost::asio::awaitable<void> cmd_admin(Session& s, Command& c) {
       if (c.verb == Verb::getquotaroot) {
         name = s.decode_mailbox(c.mailbox);
         if (!name) {
-          s.bad(c, "Invalid mailbox name encoding");
+          s.no(c, "[NONEXISTENT] Mailbox name is not valid modified UTF-7");
           co_return;
         }
       } else if (!c.quota_root.empty()) {
@@ -65,7 +65,7 @@ boost::asio::awaitable<void> cmd_admin(Session& s, Command& c) {
     case Verb::listrights: {
       auto name = s.decode_mailbox(c.mailbox);
       if (!name) {
-        s.bad(c, "Invalid mailbox name encoding");
+        s.no(c, "[NONEXISTENT] Mailbox name is not valid modified UTF-7");
         co_return;
       }
       auto job = [&s, n = *name]() { return s.mail().mailbox(*s.user, s.user->account_id, n); };

@@ -6,6 +6,7 @@
 // A non-PEEK body fetch sets \Seen (not in a read-only mailbox) and reports the new FLAGS.
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <unordered_map>
 
 #include "imap/render.hpp"
@@ -125,6 +126,13 @@ Needs needs_of(const FetchArgs& a, bool read_only) {
 struct BatchOut {
   std::string text;
   std::optional<Error> error;  // a message could not be read
+  // Asked for but no longer there: expunged by another session (the client has not been
+  // told yet, so it still numbers them). Left out, and the tagged OK says why
+  // ([EXPUNGEISSUED], RFC 9051 7.1).
+  bool expunged = false;
+  // Every keyword in `text`: the session announces any it has not in FLAGS first
+  // (RFC 9051 7.3.5), before the FETCH responses that carry them.
+  std::set<std::string> keywords;
 };
 
 // Renders one batch; runs on the worker pool (the session waits for it).
@@ -177,9 +185,11 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
   for (size_t k = from; k < to; ++k) {
     size_t i = idx[k];
     const Uid uid = v.uids.at(i);
-    if (v.is_gone(uid)) continue;
     auto found = entries.find(uid);
-    if (found == entries.end()) continue;  // expunged meanwhile; the next sync says so
+    if (v.is_gone(uid) || found == entries.end()) {
+      out.expunged = true;  // expunged elsewhere; a later sync announces it
+      continue;
+    }
     const MailboxEntry* e = &found->second;
     if (c.fetch.changedsince && e->modseq <= *c.fetch.changedsince) continue;  // CHANGEDSINCE
     struct {
@@ -196,7 +206,10 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
     } else if (need.raw) {
       auto r = mail.fetch(p, v.mailbox.id, m.uid);
       if (!r) {
-        if (r.error().code == Errc::not_found) continue;
+        if (r.error().code == Errc::not_found) {
+          out.expunged = true;  // expunged since the entries were read
+          continue;
+        }
         out.error = r.error();
         continue;
       }
@@ -223,7 +236,7 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
           uid_done = true;
           break;
         case FetchAtt::Kind::flags:
-          if (!flags_done) item("FLAGS " + Session::flags_text(m.flags, m.keywords));
+          if (!flags_done) item("FLAGS " + s.flags_of(m.uid, m.flags, m.keywords));
           flags_done = true;
           break;
         case FetchAtt::Kind::modseq:
@@ -296,11 +309,12 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
     }
     if (line.empty()) continue;
     // Implicit \Seen and CONDSTORE: the client learns the new flags and modseq.
-    if (need.seen && !flags_done) item("FLAGS " + Session::flags_text(m.flags, m.keywords));
+    if (need.seen && !flags_done) item("FLAGS " + s.flags_of(m.uid, m.flags, m.keywords));
     if (!modseq_done && (c.fetch.changedsince || (s.condstore && need.seen)))
       item("MODSEQ (" + std::to_string(m.modseq) + ")");
     line += ")\r\n";
     out.text += line;
+    if (flags_done || need.seen) out.keywords.insert(m.keywords.begin(), m.keywords.end());
   }
   return out;
 }
@@ -319,7 +333,11 @@ boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c) {
     s.bad(c, err);
     co_return;
   }
-  if (a.changedsince) s.condstore = true;
+  // FETCH MODSEQ and CHANGEDSINCE are CONDSTORE enabling commands (RFC 7162 3.1).
+  bool wants_modseq = a.changedsince.has_value() ||
+                      std::any_of(a.atts.begin(), a.atts.end(),
+                                  [](const FetchAtt& att) { return att.kind == FetchAtt::Kind::modseq; });
+  if (wants_modseq) s.enable_condstore();
   Needs need = needs_of(a, s.view().read_only);
   View& v = s.view();
   if (a.changedsince) {
@@ -358,6 +376,7 @@ boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c) {
     }
   }
   std::optional<Error> failure;
+  bool expunged = false;
   // Bodies are held a batch at a time; without them a batch is only entries.
   const size_t batch = need.raw ? kBatch : 4096;
   size_t pos = 0;
@@ -365,8 +384,10 @@ boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c) {
     size_t end = std::min(idx->size(), pos + batch);
     auto job = [&s, &c, &need, &idx, pos, end]() { return render_batch(s, c, need, *idx, pos, end); };
     BatchOut out = co_await s.blocking(std::move(job));
+    s.note_keywords(std::vector<std::string>(out.keywords.begin(), out.keywords.end()));
     s.raw(out.text);
     if (out.error) failure = out.error;
+    expunged |= out.expunged;
     pos = end;
     if (s.pending_output() > kFlushBytes) {
       bool flushed = co_await s.flush();
@@ -380,6 +401,10 @@ boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c) {
     s.no(c, failure->message);
   else if (failure)
     s.no(c, *failure);
+  else if (expunged)
+    // RFC 2180 4.1 allows several answers; Dovecot's is this one (the command did its work,
+    // the code says why some messages are missing, the next NOOP announces them).
+    s.ok(c, "[EXPUNGEISSUED] Some messages were already expunged");
   else
     s.ok(c, c.uid ? "UID FETCH completed" : "FETCH completed");
 }

@@ -124,6 +124,7 @@ Found run_search(Session& s, Verb verb, bool by_uid, const SearchArgs& args) {
     SearchMessage sm;
     sm.seq = static_cast<uint32_t>(i + 1);
     sm.entry = &e;
+    sm.recent = v.is_recent(e.uid);  // \Recent in this session (RECENT, NEW, OLD)
     Uid uid = e.uid;
     sm.raw = [&raws, &loaded, i, &mail, &p, id, uid]() -> std::string_view {
       if (!loaded[i]) {
@@ -300,12 +301,7 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     s.bad(c, "A search with this tag is already being updated (RFC 5267 §4.2)");
     co_return;
   }
-  if (uses_modseq(a.key) && !s.condstore) {
-    // SEARCH MODSEQ enables CONDSTORE; the first enabling command with a mailbox selected
-    // reports its HIGHESTMODSEQ (RFC 7162 §3.1).
-    s.condstore = true;
-    s.untagged("OK [HIGHESTMODSEQ " + std::to_string(s.view().mailbox.highest_modseq) + "] CONDSTORE enabled");
-  }
+  if (uses_modseq(a.key)) s.enable_condstore();  // RFC 7162 3.1: an enabling command
   Verb verb = c.verb;
   bool uid = c.uid;
   auto job = [&s, verb, uid, &a]() { return run_search(s, verb, uid, a); };

@@ -40,7 +40,7 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
   }
   auto name = s.decode_mailbox(c.mailbox);
   if (!name) {
-    s.bad(c, "Invalid mailbox name encoding");
+    s.no(c, "[NONEXISTENT] Mailbox name is not valid modified UTF-7");  // no mailbox has it
     co_return;
   }
   if (s.selected()) {
@@ -53,14 +53,26 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
     Result<Mailbox> mb = Error{Errc::io, {}};
     Result<std::vector<MailboxEntry>> entries = Error{Errc::io, {}};
     std::vector<Uid> vanished;
+    UidRange recent{1, 0};
   };
   std::optional<QresyncParams> qr = c.select.qresync;
   s.mark_clean();  // what changes after the read below makes the next sync look
-  auto job = [&s, n = *name, qr]() {
+  auto job = [&s, n = *name, qr, examine]() {
     Loaded l;
     l.mb = s.mail().mailbox(*s.user, s.user->account_id, n);
     if (!l.mb) return l;
     l.entries = s.mail().list(*s.user, l.mb->id, UidRange{}, false);
+    if (l.entries && !l.entries->empty()) {
+      // \Recent (IMAP4rev1): SELECT takes the messages no session was told about yet;
+      // EXAMINE shows them without taking them (RFC 3501 6.3.2).
+      Uid last = l.entries->back().uid;
+      if (!examine) {
+        auto r = s.mail().claim_recent(*s.user, l.mb->id, last);
+        if (r) l.recent = *r;
+      } else {
+        l.recent = UidRange{l.mb->first_recent_uid, last};
+      }
+    }
     if (qr && qr->uidvalidity == l.mb->uidvalidity) {
       auto v = s.mail().expunged_since(*s.user, l.mb->id, qr->modseq);
       if (v) l.vanished = std::move(*v);
@@ -88,12 +100,14 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
     v.uids.push_back(e.uid);
   }
   v.keywords = std::move(keywords);
+  v.add_recent(l.recent.first, l.recent.last);
   size_t exists = v.uids.size();
+  uint32_t recent = v.recent_count();
   s.select(std::move(v));
   s.announce_flags();
   s.untagged(std::to_string(exists) + " EXISTS");
   if (!s.rev2) {
-    s.untagged("0 RECENT");
+    s.untagged(std::to_string(recent) + " RECENT");
     if (first_unseen) s.untagged("OK [UNSEEN " + std::to_string(first_unseen) + "] First unseen");
   }
   s.untagged("OK [UIDVALIDITY " + std::to_string(l.mb->uidvalidity) + "] UIDs valid");
@@ -116,7 +130,7 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
       const auto& m = (*l.entries)[i];
       if (m.modseq <= qr->modseq) continue;
       s.untagged(std::to_string(i + 1) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
-                 Session::flags_text(m.flags, m.keywords) + " MODSEQ (" + std::to_string(m.modseq) + "))");
+                 s.flags_of(m.uid, m.flags, m.keywords) + " MODSEQ (" + std::to_string(m.modseq) + "))");
     }
   }
   s.ok(c, examine ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed");

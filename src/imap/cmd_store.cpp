@@ -67,7 +67,7 @@ boost::asio::awaitable<void> store(Session& s, Command& c) {
   }
   if (c.store.unchangedsince) {
     u.unchanged_since = *c.store.unchangedsince;
-    s.condstore = true;
+    s.enable_condstore();
   }
   std::vector<Uid> uids;
   for (size_t i : *idx)
@@ -111,16 +111,16 @@ boost::asio::awaitable<void> store(Session& s, Command& c) {
   for (const auto& [e, updated] : report) {
     size_t i = v.uids.find(e->uid);
     if (i == UidList::npos) continue;
-    if (updated) {
-      s.note_keywords(e->keywords);
-      v.own.emplace_back(e->uid, e->modseq);  // reported here, not again by the sync
-    }
+    // Keywords go into FLAGS before a FETCH carries them, also those of a message left as
+    // it was (another session may have just given it one this session was not told of).
+    s.note_keywords(e->keywords);
+    if (updated) v.own.emplace_back(e->uid, e->modseq);  // reported here, not again by the sync
     // .SILENT suppresses the FETCH, except that a CONDSTORE client still learns the new
     // modseq of what changed (RFC 7162 §3.1.3).
     if (c.store.silent && !(updated && s.condstore)) continue;
     std::string line = std::to_string(i + 1) + " FETCH (";
     if (c.uid || s.qresync) line += "UID " + std::to_string(e->uid) + " ";
-    if (!c.store.silent) line += "FLAGS " + Session::flags_text(e->flags, e->keywords);
+    if (!c.store.silent) line += "FLAGS " + s.flags_of(e->uid, e->flags, e->keywords);
     if (s.condstore) line += std::string(c.store.silent ? "" : " ") + "MODSEQ (" + std::to_string(e->modseq) + ")";
     s.untagged(line + ")");
   }
@@ -156,7 +156,7 @@ boost::asio::awaitable<void> copy_move(Session& s, Command& c) {
   }
   auto dest_name = s.decode_mailbox(c.mailbox);
   if (!dest_name) {
-    s.bad(c, "Invalid mailbox name encoding");
+    s.no(c, "[NONEXISTENT] Mailbox name is not valid modified UTF-7");  // no mailbox has it
     co_return;
   }
   std::vector<Uid> uids;

@@ -34,6 +34,21 @@ void check_command(const Command& c, const Limits& lim) {
   for (const AppendMessage& m : c.messages) {
     check(m.data.size() <= lim.max_literal);
     total += m.data.size();
+    check(!m.catenate || (m.data.empty() && !m.parts.empty()));
+    for (const CatPart& part : m.parts) {
+      if (!part.url) {
+        total += part.value.size();
+        continue;
+      }
+      // CATENATE's IMAP URLs (parse_imap_url): what comes back names one message.
+      check(!part.value.empty());
+      if (auto u = parse_imap_url(part.value)) {
+        check(u->uid != 0 && !u->mailbox.empty());
+        check(!u->uidvalidity || *u->uidvalidity != 0);
+        check(!u->partial || u->partial->second != 0);
+        for (char ch : u->mailbox) check(static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f);
+      }
+    }
   }
   check(total <= lim.max_append_total);
   if (c.verb == Verb::line) check(c.line.size() <= lim.max_line);

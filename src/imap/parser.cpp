@@ -642,7 +642,7 @@ bool parse_select(Reader& r, Command& c) {
   return r.close();
 }
 
-bool parse_list(Reader& r, Command& c) {
+bool parse_list(Reader& r, Command& c, const Limits& lim) {
   ListArgs& l = c.list;
   if (r.peek() == '(') {
     l.extended = true;
@@ -667,6 +667,7 @@ bool parse_list(Reader& r, Command& c) {
     l.extended = true;
     if (!r.open()) return false;
     do {
+      if (l.patterns.size() >= lim.max_list_patterns) return r.fail("Too many LIST patterns");
       if (!r.list_mailbox(l.patterns.emplace_back())) return false;
     } while (r.accept(' '));
     if (!r.close()) return false;
@@ -704,11 +705,175 @@ bool parse_append(Reader& r, Command& c, const Limits& lim) {
     if (r.peek() == '"') {
       if (!r.date_time(m.date.emplace()) || !r.sp()) return false;
     }
-    if (r.peek() != '{' && r.peek() != '~') return r.fail("Expected a message literal");
-    if (!r.string(m.data, true, &m.binary)) return false;
+    if (r.peek() == '{' || r.peek() == '~') {
+      if (!r.string(m.data, true, &m.binary)) return false;
+      continue;
+    }
+    std::string word = r.keyword();
+    if (word == "UTF8") {
+      // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")", how a message with UTF-8
+      // header fields comes once UTF8=ACCEPT is enabled (Thunderbird sends every APPEND so).
+      if (!r.sp() || !r.open()) return false;
+      if (r.peek() != '~') return r.fail("Expected a literal8 in UTF8 ( )");
+      if (!r.string(m.data, true, &m.binary) || !r.close()) return false;
+      continue;
+    }
+    if (word != "CATENATE") return r.fail("Expected a message literal or CATENATE");
+    m.catenate = true;
+    if (!r.sp() || !r.open()) return false;
+    do {
+      std::string kind = r.keyword();
+      CatPart& p = m.parts.emplace_back();
+      if (kind == "TEXT") {
+        if (!r.sp()) return false;
+        if (r.peek() != '{' && r.peek() != '~') return r.fail("CATENATE TEXT takes a literal");
+        bool bin = false;
+        if (!r.string(p.value, true, &bin)) return false;
+        m.binary = m.binary || bin;
+      } else if (kind == "UTF8") {
+        // RFC 6855 §4: cat-part =/ utf8-literal, a text part in UTF8 ( literal8 ).
+        if (!r.sp() || !r.open()) return false;
+        if (r.peek() != '~') return r.fail("Expected a literal8 in UTF8 ( )");
+        bool bin = false;
+        if (!r.string(p.value, true, &bin) || !r.close()) return false;
+        m.binary = m.binary || bin;
+      } else if (kind == "URL") {
+        p.url = true;
+        if (!r.sp() || !r.astring(p.value)) return false;
+        if (p.value.empty()) return r.fail("Empty CATENATE URL");
+      } else {
+        return r.fail("Expected TEXT or URL");
+      }
+    } while (r.accept(' '));
+    if (!r.close()) return false;
     (void)lim;
   } while (!r.eol());
   return true;
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// %XX decoding; nullopt on a broken escape or a control character after decoding.
+std::optional<std::string> url_decode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int h = hex_value(in[i + 1]), l = hex_value(in[i + 2]);
+      if (h < 0 || l < 0) return std::nullopt;
+      c = static_cast<char>(h * 16 + l);
+      i += 2;
+    }
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return std::nullopt;
+    out += c;
+  }
+  return out;
+}
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+// A decimal number in [min, UINT32_MAX], the whole of `s`.
+std::optional<uint32_t> url_number(std::string_view s, uint32_t min) {
+  if (s.empty() || s.size() > 10) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (!is_digit(static_cast<unsigned char>(c))) return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v < min || v > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
+// Position of `key` ("/;UID=") in `s`, case-insensitively; npos when absent.
+size_t find_ci(std::string_view s, std::string_view key) {
+  for (size_t i = 0; i + key.size() <= s.size(); ++i)
+    if (iequals(s.substr(i, key.size()), key)) return i;
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<ImapUrl> imap_url(std::string_view url) {
+  if (url.size() > 4096) return std::nullopt;
+  ImapUrl out;
+  if (starts_with_ci(url, "imap://")) {
+    url.remove_prefix(7);
+    size_t slash = url.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    std::string_view authority = url.substr(0, slash);
+    if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+      std::string_view user = authority.substr(0, at);
+      if (size_t semi = user.find(';'); semi != std::string_view::npos) user = user.substr(0, semi);
+      auto u = url_decode(user);
+      if (!u || u->empty()) return std::nullopt;
+      out.user = std::move(*u);
+      authority.remove_prefix(at + 1);
+    }
+    if (authority.empty()) return std::nullopt;
+    url.remove_prefix(slash);
+  }
+  if (url.empty() || url[0] != '/') return std::nullopt;
+  url.remove_prefix(1);
+  size_t uid_at = find_ci(url, "/;UID=");
+  if (uid_at == std::string_view::npos || uid_at == 0) return std::nullopt;
+  std::string_view box = url.substr(0, uid_at);
+  std::string_view rest = url.substr(uid_at + 6);
+  if (size_t v = find_ci(box, ";UIDVALIDITY="); v != std::string_view::npos) {
+    out.uidvalidity = url_number(box.substr(v + 13), 1);
+    if (!out.uidvalidity) return std::nullopt;
+    box = box.substr(0, v);
+  }
+  if (box.empty() || box.find(';') != std::string_view::npos) return std::nullopt;
+  auto mbox = url_decode(box);
+  if (!mbox || mbox->empty()) return std::nullopt;
+  out.mailbox = std::move(*mbox);
+  size_t end = rest.find('/');
+  auto uid = url_number(rest.substr(0, end), 1);
+  if (!uid) return std::nullopt;
+  out.uid = *uid;
+  rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  if (starts_with_ci(rest, "/;SECTION=")) {
+    rest.remove_prefix(10);
+    size_t e = rest.find('/');
+    auto dec = url_decode(rest.substr(0, e));
+    rest = e == std::string_view::npos ? std::string_view() : rest.substr(e);
+    if (!dec || dec->empty()) return std::nullopt;
+    // The section grammar is FETCH's (RFC 5092 §3: enc-section is a section-text).
+    std::string text = "[" + *dec + "]";
+    std::vector<std::string> no_literals;
+    Limits lim;
+    Reader r(text, no_literals, lim);
+    Section sec;
+    if (!r.section(sec, false) || !r.eol()) return std::nullopt;
+    out.section = std::move(sec);
+  }
+  if (starts_with_ci(rest, "/;PARTIAL=")) {
+    rest.remove_prefix(10);
+    std::string_view range = rest;
+    size_t dot = range.find('.');
+    auto off = url_number(range.substr(0, dot), 0);
+    if (!off) return std::nullopt;
+    uint32_t len = UINT32_MAX;
+    if (dot != std::string_view::npos) {
+      auto l = url_number(range.substr(dot + 1), 1);
+      if (!l) return std::nullopt;
+      len = *l;
+    }
+    out.partial = std::make_pair(*off, len);
+    rest = {};
+  }
+  if (!rest.empty()) return std::nullopt;  // URLAUTH, EXPIRE, or anything we do not know
+  return out;
 }
 
 bool parse_fetch(Reader& r, Command& c) {
@@ -947,7 +1112,7 @@ bool parse_body(Reader& r, Command& c, const Limits& lim) {
     case Verb::rename:
       return r.sp() && r.mailbox(c.mailbox) && r.sp() && r.mailbox(c.new_mailbox);
     case Verb::list:
-      return r.sp() && parse_list(r, c);
+      return r.sp() && parse_list(r, c, lim);
     case Verb::lsub:
       return r.sp() && r.astring(c.list.reference) && r.sp() &&
              r.list_mailbox(c.list.patterns.emplace_back());
@@ -1004,6 +1169,8 @@ std::string_view read_tag(std::string_view text) {
 }
 
 }  // namespace
+
+std::optional<ImapUrl> parse_imap_url(std::string_view url) { return imap_url(url); }
 
 std::string_view to_string(Verb v) noexcept {
   for (const VerbName& n : kVerbs)
@@ -1343,7 +1510,12 @@ std::string debug_string(const Command& c, bool with_secrets) {
            '-' + std::to_string(m.date->date.year) + ' ' + std::to_string(m.date->hour) + ':' +
            std::to_string(m.date->minute) + ':' + std::to_string(m.date->second) + ' ' +
            std::to_string(m.date->zone_minutes);
-    o += (m.binary ? " binary " : " ") + std::to_string(m.data.size()) + ")";
+    o += (m.binary ? " binary " : " ") + std::to_string(m.data.size());
+    if (m.catenate) {
+      o += " catenate";
+      for (const CatPart& p : m.parts) o += p.url ? " url[" + p.value + "]" : " text" + std::to_string(p.value.size());
+    }
+    o += ")";
   }
   if (c.set.saved || !c.set.ranges.empty()) o += " set=", dump_set(o, c.set);
   for (const FetchAtt& a : c.fetch.atts) {

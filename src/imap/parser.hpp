@@ -36,7 +36,9 @@
 //   status-att = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN" / "DELETED" / "SIZE"
 //              / "RECENT" / "HIGHESTMODSEQ" / "APPENDLIMIT"
 //   append    = "APPEND" SP mailbox 1*( [ SP flag-list ] [ SP date-time ] SP
-//               ( literal / literal8 ) )                                 ; MULTIAPPEND
+//               ( literal / literal8 / "CATENATE" SP "(" cat-part *( SP cat-part ) ")" ) )
+//               ; MULTIAPPEND (RFC 3502), CATENATE (RFC 4469)
+//   cat-part  = "TEXT" SP ( literal / literal8 ) / "URL" SP astring
 //   fetch     = "FETCH" SP seq-set SP ( "ALL" / "FULL" / "FAST" / fetch-att /
 //               "(" fetch-att *( SP fetch-att ) ")" ) [ SP "(" "CHANGEDSINCE" SP
 //               mod-sequence-value [ SP "VANISHED" ] ")" ]
@@ -111,6 +113,9 @@ struct Limits {
   size_t max_tokens = 20000;
   // Octets of a mailbox name as sent (modified UTF-7 or UTF-8). Longer names cannot be ours.
   size_t max_mailbox = 1024;
+  // Patterns of one LIST (RFC 5258 allows a list of them). Each is matched against every
+  // name the user has, so they multiply the work; clients send one or two. Past it: BAD.
+  size_t max_list_patterns = 100;
   // Verbs the session can run in its current state, one bit each (verb_bit()). A
   // synchronising literal in a command for any other verb is refused with BAD before it is
   // read, so "+" goes only to a command that can run: an APPEND before login gets no "+"
@@ -270,12 +275,38 @@ struct ListArgs {
   std::vector<std::string> patterns;     // raw bytes, with % and *
 };
 
+// One part of a CATENATE (RFC 4469): TEXT octets, or an IMAP URL naming a message or part.
+struct CatPart {
+  bool url = false;
+  std::string value;  // TEXT: the octets (literal or literal8); URL: the URL as sent
+};
+
 struct AppendMessage {
   std::vector<std::string> flags;
   std::optional<DateTime> date;
   bool binary = false;   // sent as literal8 (~{n}): may hold NUL
-  std::string data;      // the message octets
+  std::string data;      // the message octets (empty with catenate)
+  bool catenate = false; // CATENATE: the message is `parts` joined
+  std::vector<CatPart> parts;
 };
+
+// An IMAP URL as CATENATE takes it (RFC 4469 §5 with RFC 5092): one message, or a section
+// or a partial range of it, in a mailbox of the session's own user:
+//   [ "imap://" [ user [ ";AUTH=" ... ] "@" ] host [ ":" port ] ] "/" enc-mailbox
+//   [ ";UIDVALIDITY=" nz-number ] "/;UID=" nz-number [ "/;SECTION=" enc-section ]
+//   [ "/;PARTIAL=" number [ "." nz-number ] ]
+// Keywords are case-insensitive; %XX escapes are decoded (the mailbox is UTF-8, RFC 5092
+// §3.1). A URL with URLAUTH or EXPIRE, a relative path without the leading "/", or
+// anything else is refused (nullopt): we do not support URLAUTH (see ARCHITECTURE).
+struct ImapUrl {
+  std::string user;                        // from the authority ("" when absent), decoded
+  std::string mailbox;                     // decoded, UTF-8
+  std::optional<uint32_t> uidvalidity;
+  uint32_t uid = 0;
+  std::optional<Section> section;          // none: the whole message
+  std::optional<std::pair<uint32_t, uint32_t>> partial;  // (offset, length); no length: UINT32_MAX
+};
+std::optional<ImapUrl> parse_imap_url(std::string_view url);
 
 // A parsed command. Only the members named for its verb are meaningful; others stay default.
 struct Command {

@@ -144,6 +144,19 @@ TEST(ImapParser, EveryCommand) {
       {"b3 APPEND INBOX {1+}\nx ~{2+}\nab",
        "tag=[b3] APPEND mailbox=[INBOX] msg(() 1) msg(() binary 2)"},
       {"b3 APPEND {5}\nINBOX () {1}\nx", "tag=[b3] APPEND mailbox=[INBOX] msg(() 1)"},
+      // RFC 6855 §4, as Thunderbird sends it after ENABLE UTF8=ACCEPT.
+      {"b5 APPEND \"Sent\" (\\Seen $label1) UTF8 (~{5+}\nhello)",
+       "tag=[b5] APPEND mailbox=[Sent] msg(([\\Seen] [$label1]) binary 5)"},
+      {"b5 APPEND INBOX \"17-Jul-1996 02:44:25 +0130\" utf8 (~{1}\nx) {1}\ny",
+       "tag=[b5] APPEND mailbox=[INBOX] msg(() 17-7-1996 2:44:25 90 binary 1) msg(() 1)"},
+      // CATENATE (RFC 4469), alone and with MULTIAPPEND.
+      {"c1 APPEND INBOX CATENATE (TEXT {5}\nhello URL \"/INBOX/;UID=3/;SECTION=HEADER\")",
+       "tag=[c1] APPEND mailbox=[INBOX] msg(() 0 catenate text5 url[/INBOX/;UID=3/;SECTION=HEADER])"},
+      {"c2 APPEND Box catenate (url \"/a/;uid=1\") (\\Answered) {3}\nabc catenate (text ~{1+}\nz)",
+       "tag=[c2] APPEND mailbox=[Box] msg(() 0 catenate url[/a/;uid=1]) msg(([\\Answered]) 3) "
+       "msg(() binary 0 catenate text1)"},
+      {"c3 APPEND INBOX CATENATE (UTF8 (~{2}\nhi) URL \"/INBOX/;UID=3\")",
+       "tag=[c3] APPEND mailbox=[INBOX] msg(() binary 0 catenate text2 url[/INBOX/;UID=3])"},
       {"b4 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)]<0.1024> "
        "BINARY[1.2]<5.10> BINARY.SIZE[3] RFC822.SIZE) (CHANGEDSINCE 12345 VANISHED)",
        "tag=[b4] UID FETCH set=1:* att1 att11.peek[2([From] [Subject])]<0.1024> "
@@ -342,7 +355,16 @@ TEST(ImapParser, BadTexts) {
       {"a AUTHENTICATE PLAIN ab=c", "a", "Initial response is not base64"},
       {"a APPEND INBOX (\\Seen) \"bad date\" {1}\nx", "a", "Invalid date-time"},
       {"a APPEND INBOX (\\Seen)", "a", "Missing argument"},
-      {"a APPEND INBOX hello", "a", "Expected a message literal"},
+      {"a APPEND INBOX UTF9 (~{1}\nx)", "a", "Expected a message literal or CATENATE"},
+      {"a APPEND INBOX UTF8 ({1}\nx)", "a", "Expected a literal8 in UTF8 ( )"},
+      {"a APPEND INBOX UTF8 (~{1}\nx", "a", "Expected ')'"},
+      {"a APPEND INBOX UTF8 ~{1}\nx", "a", "Expected '('"},
+      {"a APPEND INBOX hello", "a", "Expected a message literal or CATENATE"},
+      {"a APPEND INBOX CATENATE ()", "a", "Expected TEXT or URL"},
+      {"a APPEND INBOX CATENATE (TEXT \"x\")", "a", "CATENATE TEXT takes a literal"},
+      {"a APPEND INBOX CATENATE (URL \"\")", "a", "Empty CATENATE URL"},
+      {"a APPEND INBOX CATENATE (URL x", "a", "Expected ')'"},
+      {"a APPEND INBOX CATENATE URL x", "a", "Expected '('"},
       {"a ID (\"a\")", "a", "Expected a space"},
       {"a SORT (BOGUS) UTF-8 ALL", "a", "Unknown sort criterion"},
       {"a SORT RETURN (BOGUS) (ARRIVAL) UTF-8 ALL", "a", "Unknown SEARCH return option"},
@@ -612,6 +634,17 @@ TEST(ImapParser, SequenceSetEdges) {
             "tag=[a] FETCH set=1 att1");
 }
 
+TEST(ImapParser, ListPatternLimit) {
+  Limits lim;
+  lim.max_list_patterns = 3;
+  EXPECT_EQ(ok("a LIST \"\" (a b c)", lim).list.patterns.size(), 3u);
+  EXPECT_EQ(run_whole("a LIST \"\" (a b c d)\r\n", lim),
+            (std::vector<std::string>{"ERR [a] Too many LIST patterns"}));
+  std::string many = "a LIST \"\" (";
+  for (int i = 0; i < 101; ++i) many += (i ? " p" : "p") + std::to_string(i);
+  EXPECT_EQ(run_whole(many + ")\r\n"), (std::vector<std::string>{"ERR [a] Too many LIST patterns"}));
+}
+
 TEST(ImapParser, TokenLimit) {
   Limits lim;
   lim.max_tokens = 50;
@@ -625,6 +658,40 @@ TEST(ImapParser, BareLfAndEmptyLines) {
   EXPECT_EQ(run_whole("\r\n\na NOOP\nb LOGIN {1+}\nx y\n"),
             (std::vector<std::string>{"ERR [] Empty command line", "ERR [] Empty command line", "tag=[a] NOOP",
                                       "tag=[b] LOGIN user=[x] password=[y]"}));
+}
+
+// IMAP URLs as CATENATE takes them (RFC 4469 with RFC 5092), and what is refused.
+TEST(ImapUrl, Table) {
+  auto u = parse_imap_url("/INBOX/;UID=20/;SECTION=1.2.MIME/;PARTIAL=5.10");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->mailbox, "INBOX");
+  EXPECT_EQ(u->uid, 20u);
+  EXPECT_FALSE(u->uidvalidity);
+  ASSERT_TRUE(u->section);
+  EXPECT_EQ(u->section->part, (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(u->section->text, Section::Text::mime);
+  EXPECT_EQ(u->partial, (std::make_pair(5u, 10u)));
+  u = parse_imap_url("imap://jo%40x.nhs.uk;AUTH=*@mail.example:143/Work%2FCaf%C3%A9;uidvalidity=7/;uid=3");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->user, "jo@x.nhs.uk");
+  EXPECT_EQ(u->mailbox, "Work/Caf\xC3\xA9");
+  EXPECT_EQ(u->uidvalidity, 7u);
+  EXPECT_EQ(u->uid, 3u);
+  EXPECT_FALSE(u->section);
+  EXPECT_FALSE(u->partial);
+  u = parse_imap_url("/a/b/;UID=1/;section=header.fields%20(subject%20from)/;partial=100000");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->mailbox, "a/b");
+  EXPECT_EQ(u->section->text, Section::Text::header_fields);
+  EXPECT_EQ(u->section->fields, (std::vector<std::string>{"subject", "from"}));
+  EXPECT_EQ(u->partial, (std::make_pair(100000u, UINT32_MAX)));
+  for (const char* bad : {"", "/", "INBOX/;UID=1", "/INBOX", "/INBOX/;UID=0", "/INBOX/;UID=x", "/;UID=1",
+                          "/INBOX/;UID=4294967296", "/INBOX;UIDVALIDITY=0/;UID=1", "/INBOX/;UID=1/;SECTION=",
+                          "/INBOX/;UID=1/;SECTION=BOGUS", "/INBOX/;UID=1/;PARTIAL=1.0",
+                          "/INBOX/;UID=1/;URLAUTH=anonymous:internal:abc", "/INBOX/;UID=1/;EXPIRE=2030-01-01T00:00:00Z",
+                          "/IN%2/;UID=1", "/IN%00X/;UID=1", "imap://host", "imap:///INBOX/;UID=1",
+                          "imap://@host/INBOX/;UID=1", "/IN;BOX/;UID=1"})
+    EXPECT_FALSE(parse_imap_url(bad)) << bad;
 }
 
 }  // namespace

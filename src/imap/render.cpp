@@ -1064,6 +1064,96 @@ BinaryStatus binary_section(std::string_view raw, std::string_view json, const s
   return BinaryStatus::ok;
 }
 
+namespace {
+
+// Base64 in lines of 76 characters joined by CRLF (RFC 2045 §6.8), no CRLF after the last:
+// in a multipart the CRLF before the next boundary belongs to the boundary.
+std::string base64_lines(std::string_view in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve(in.size() / 57 * 78 + 80);
+  size_t line = 0;
+  for (size_t i = 0; i < in.size(); i += 3) {
+    if (line == 76) {
+      out += "\r\n";
+      line = 0;
+    }
+    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
+    line += 4;
+  }
+  return out;
+}
+
+// The leaves whose body holds a NUL, in message order.
+void nul_leaves(std::string_view raw, const Part& p, std::vector<const Part*>& out) {
+  if (p.multipart()) {
+    for (const Part& c : p.parts) nul_leaves(raw, c, out);
+  } else if (p.embeds_message()) {
+    nul_leaves(raw, p.parts[0], out);
+  } else if (body_of(raw, p).find('\0') != std::string_view::npos) {
+    out.push_back(&p);
+  }
+}
+
+// `header` (a part's header, blank line included) with its Content-Transfer-Encoding
+// field, folded lines and all, replaced by "base64"; the field is added when missing.
+std::string with_base64_cte(std::string_view header) {
+  std::string out;
+  bool replaced = false, skipping = false;
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t eol = header.find('\n', pos);
+    size_t next = eol == std::string_view::npos ? header.size() : eol + 1;
+    std::string_view line = header.substr(pos, next - pos);
+    pos = next;
+    bool continuation = !line.empty() && (line[0] == ' ' || line[0] == '\t');
+    if (skipping && continuation) continue;
+    skipping = false;
+    bool blank = line == "\r\n" || line == "\n";
+    if (blank && !replaced) {
+      out += "Content-Transfer-Encoding: base64\r\n";
+      replaced = true;
+    }
+    constexpr std::string_view kField = "content-transfer-encoding:";
+    if (!blank && !continuation && line.size() >= kField.size() && to_lower(line.substr(0, kField.size())) == kField) {
+      skipping = true;
+      if (!replaced) out += "Content-Transfer-Encoding: base64\r\n";
+      replaced = true;
+      continue;
+    }
+    out += line;
+  }
+  if (!replaced) out += "Content-Transfer-Encoding: base64\r\n";
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> encode_binary_parts(std::string_view raw) {
+  if (raw.find('\0') == std::string_view::npos) return std::nullopt;
+  Part root = load_structure(raw, {}, 0);
+  std::vector<const Part*> leaves;
+  nul_leaves(raw, root, leaves);
+  if (leaves.empty()) return std::nullopt;
+  std::string out;
+  size_t at = 0;
+  for (const Part* p : leaves) {
+    if (p->header_offset < at) continue;  // overlapping offsets: the structure is damaged
+    out.append(raw.substr(at, p->header_offset - at));
+    out += with_base64_cte(raw.substr(p->header_offset, p->body_offset - p->header_offset));
+    out += base64_lines(body_of(raw, *p));
+    at = p->body_offset + p->size;
+  }
+  out.append(raw.substr(at));
+  return out;
+}
+
 std::string_view apply_partial(std::string_view s, const std::optional<std::pair<uint32_t, uint32_t>>& partial) {
   if (!partial) return s;
   if (partial->first >= s.size()) return {};

@@ -77,6 +77,14 @@ enum class BinaryStatus { ok, no_such_part, unknown_cte };
 BinaryStatus binary_section(std::string_view raw, std::string_view json, const std::vector<uint32_t>& part,
                             std::string& out, size_t base = 0);
 
+// A message APPENDed as literal8 (RFC 3516) may hold NUL octets, which no IMAP4rev1
+// literal can carry (BODY[] would have nothing valid to send): `raw` with every leaf part
+// whose body holds a NUL re-encoded as base64 (its Content-Transfer-Encoding field
+// replaced or added), so BODY[...] stays a valid literal and BINARY[...] still gives the
+// original octets. nullopt when no part body holds a NUL. A NUL outside every part body
+// (in a header) is left: the caller checks for one.
+std::optional<std::string> encode_binary_parts(std::string_view raw);
+
 // <origin.length> applied to `s`; the whole of `s` without a partial. Origin past the end: "".
 std::string_view apply_partial(std::string_view s, const std::optional<std::pair<uint32_t, uint32_t>>& partial);
 

@@ -769,5 +769,47 @@ TEST(RenderRobustness, MutatedMessages) {
   }
 }
 
+// Literal8 APPENDs with NUL octets (imaptest's append-binary group): part bodies holding a
+// NUL become base64, BINARY[] decodes them back, BODY[] holds no NUL.
+TEST(RenderBinaryParts, NulBodiesBecomeBase64) {
+  const std::string body("\0-\xe4\r\n\r\n\r\n", 9);
+  const std::string single = "From: a@b\r\nContent-Type: application/octet-stream\r\n"
+                             "Content-Transfer-Encoding: binary\r\n\r\n" + body;
+  auto enc = encode_binary_parts(single);
+  ASSERT_TRUE(enc);
+  EXPECT_EQ(*enc, "From: a@b\r\nContent-Type: application/octet-stream\r\n"
+                  "Content-Transfer-Encoding: base64\r\n\r\nAC3kDQoNCg0K");
+  std::string out;
+  ASSERT_EQ(binary_section(*enc, json_of(*enc), {1}, out), BinaryStatus::ok);
+  EXPECT_EQ(out, body);
+
+  // A multipart: only the part with the NUL changes; a folded CTE field goes whole; a
+  // part without the field gets one.
+  const std::string big(100, '\0');
+  static constexpr char kTail[] = "\r\n--B\r\nContent-Type: application/y\r\n\r\nA\0B\r\n--B--\r\n";
+  const std::string multi = "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+                            "Content-Type: text/plain\r\n\r\nplain text\r\n--B\r\n"
+                            "Content-Type: application/x\r\nContent-Transfer-Encoding:\r\n binary\r\nX: y\r\n\r\n" +
+                            big + std::string(kTail, sizeof kTail - 1);
+  enc = encode_binary_parts(multi);
+  ASSERT_TRUE(enc);
+  EXPECT_EQ(enc->find('\0'), std::string::npos);
+  std::string json = json_of(*enc);
+  ASSERT_EQ(binary_section(*enc, json, {2}, out), BinaryStatus::ok);
+  EXPECT_EQ(out, big);
+  ASSERT_EQ(binary_section(*enc, json, {3}, out), BinaryStatus::ok);
+  EXPECT_EQ(out, std::string("A\0B", 3));
+  EXPECT_EQ(section_text(*enc, json, Section{{1}, Text::none, {}}), "plain text");
+  EXPECT_EQ(section_text(*enc, json, Section{{2}, Text::mime, {}}),
+            "Content-Type: application/x\r\nContent-Transfer-Encoding: base64\r\nX: y\r\n\r\n");
+  EXPECT_NE(section_text(*enc, json, Section{{2}, Text::none, {}})->find("\r\n"), std::string::npos)
+      << "76-character lines";
+  // Nothing to do without a NUL; a NUL in a header is left for the caller.
+  EXPECT_FALSE(encode_binary_parts("Subject: x\r\n\r\nbody"));
+  auto hdr = encode_binary_parts(std::string("Subject: \0\r\n\r\nbody", 18));
+  EXPECT_TRUE(!hdr || hdr->find('\0') != std::string::npos);
+}
+
 }  // namespace
 }  // namespace caremail::imap
+

@@ -199,6 +199,9 @@ std::string Session::capabilities() const {
       " LITERAL+ IDLE UIDPLUS MOVE NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS"
       " STATUS=SIZE ESEARCH ESORT SEARCHRES CONTEXT=SEARCH WITHIN SORT SORT=DISPLAY THREAD=REFERENCES THREAD=ORDEREDSUBJECT CONDSTORE QRESYNC"
       " QUOTA QUOTA=RES-STORAGE ACL RIGHTS=texk BINARY UTF8=ACCEPT";
+  // APPEND's extensions (cmd_append.cpp): several messages at once, atomically; messages
+  // joined from parts and URLs of the user's own messages, with ";PARTIAL=" ranges.
+  caps += " MULTIAPPEND CATENATE URL-PARTIAL";
   if (!stream_.is_compressed()) caps += " COMPRESS=DEFLATE";
   caps += " APPENDLIMIT=" + std::to_string(config().quota.max_message_bytes);
   return caps;
@@ -300,12 +303,21 @@ void Session::note_keywords(const std::vector<std::string>& kw) {
   if (added) announce_flags();
 }
 
-std::string Session::flags_text(uint32_t flags, const std::vector<std::string>& keywords) {
+void Session::enable_condstore() {
+  if (condstore) return;
+  condstore = true;
+  // RFC 7162 3.1: a CONDSTORE enabling command in the selected state gets the mailbox's
+  // HIGHESTMODSEQ, as a SELECT after ENABLE CONDSTORE would have.
+  if (view_) untagged("OK [HIGHESTMODSEQ " + std::to_string(view_->synced_modseq) + "] Highest");
+}
+
+std::string Session::flags_text(uint32_t flags, const std::vector<std::string>& keywords, bool recent) {
   std::string out = "(";
   auto add = [&](std::string_view f) {
     if (out.size() > 1) out += ' ';
     out += f;
   };
+  if (recent) add("\\Recent");
   if (flags & kSeen) add("\\Seen");
   if (flags & kAnswered) add("\\Answered");
   if (flags & kFlagged) add("\\Flagged");
@@ -374,6 +386,8 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
   }
   MailboxId id = v.mailbox.id;
   ModSeq known = v.synced_modseq;
+  const Uid view_last = v.uids.back();
+  const bool read_write = !v.read_only;
   // One cheap query when nothing moved; otherwise only what changed since the last sync
   // (entries with a higher modseq, and the UIDs expunged since), so a session in a
   // 100,000-message mailbox pays for the changes, not for the mailbox.
@@ -381,22 +395,37 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
     Result<Mailbox> mb = Error{Errc::io, {}};
     Result<std::vector<MailboxEntry>> changed = std::vector<MailboxEntry>{};
     Result<std::vector<Uid>> vanished = std::vector<Uid>{};
+    UidRange recent{1, 0};  // new messages that are \Recent in this session
   };
-  auto job = [this, id, known]() {
+  auto job = [this, id, known, view_last, read_write]() {
     Fresh f;
     f.mb = mail().mailbox_by_id(*user, id);
     if (f.mb && f.mb->highest_modseq != known) {
       f.changed = mail().changed_since(*user, id, known);
       f.vanished = mail().expunged_since(*user, id, known);
+      Uid newest = 0;
+      if (f.changed)
+        for (const auto& e : *f.changed) newest = std::max(newest, e.uid);
+      if (newest > view_last) {
+        // New messages: a read-write view takes those no session was told about yet; a
+        // read-only one (EXAMINE) only looks (RFC 3501 6.3.2).
+        if (read_write) {
+          auto r = mail().claim_recent(*user, id, newest);
+          if (r) f.recent = *r;
+        } else {
+          f.recent = UidRange{std::max(f.mb->first_recent_uid, view_last + 1), newest};
+        }
+      }
     }
     return f;
   };
   Fresh fresh = co_await blocking(std::move(job));
-  if (!fresh.mb) {
-    if (fresh.mb.error().code == Errc::not_found) {
-      untagged("BYE The selected mailbox was deleted by another session");
-      closing_ = true;
-    }
+  if (!fresh.mb || fresh.mb->uidvalidity != v.mailbox.uidvalidity) {
+    // Gone, or (should an id ever be reused) another mailbox: the view is of nothing that
+    // exists, and its UIDs must not be applied to what does.
+    if (!fresh.mb && fresh.mb.error().code != Errc::not_found) co_return;
+    untagged("BYE The selected mailbox was deleted by another session");
+    closing_ = true;
     co_return;
   }
   if (fresh.mb->highest_modseq != known && fresh.changed && fresh.vanished) {
@@ -416,12 +445,16 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
       }
       if (v.is_gone(e.uid) || std::binary_search(v.own.begin(), v.own.end(), std::pair{e.uid, e.modseq})) continue;
       updates += "* " + std::to_string(i + 1) + " FETCH (UID " + std::to_string(e.uid) + " FLAGS " +
-                 flags_text(e.flags, e.keywords);
+                 flags_of(e.uid, e.flags, e.keywords);
       if (condstore) updates += " MODSEQ (" + std::to_string(e.modseq) + ")";
       updates += ")\r\n";
     }
     raw(updates);
-    if (v.uids.size() != before) untagged(std::to_string(v.uids.size()) + " EXISTS");
+    v.add_recent(fresh.recent.first, fresh.recent.last);
+    if (v.uids.size() != before) {
+      untagged(std::to_string(v.uids.size()) + " EXISTS");
+      if (!rev2) untagged(std::to_string(v.recent_count()) + " RECENT");
+    }
     v.synced_modseq = fresh.mb->highest_modseq;
     v.own.clear();
   }

@@ -83,8 +83,32 @@ struct View {
   // This session's own flag changes since the last sync (uid, modseq): already reported
   // in its STORE/FETCH responses, so the sync does not announce them again.
   std::vector<std::pair<Uid, ModSeq>> own;
+  // IMAP4rev1 \Recent: the UID ranges [first, last] that are recent in this session, in
+  // ascending order (claimed from the store by a read-write view, see
+  // MailService::claim_recent; an EXAMINE only looks). A few ranges, not one per message.
+  std::vector<std::pair<Uid, Uid>> recent;
 
   bool is_gone(Uid u) const { return !gone.empty() && std::binary_search(gone.begin(), gone.end(), u); }
+  // Adds [first, last] (above every range so far); a range that continues the last one
+  // extends it, so a session that takes one delivery at a time keeps one range.
+  void add_recent(Uid first, Uid last) {
+    if (first > last) return;
+    if (!recent.empty() && recent.back().second + 1 >= first)
+      recent.back().second = std::max(recent.back().second, last);
+    else
+      recent.emplace_back(first, last);
+  }
+  bool is_recent(Uid u) const {
+    for (const auto& [a, b] : recent)
+      if (u >= a && u <= b) return true;
+    return false;
+  }
+  // Messages of the view that are recent (the RECENT response).
+  uint32_t recent_count() const {
+    size_t n = 0;
+    for (const auto& [a, b] : recent) n += uids.lower_bound(b == UINT32_MAX ? b : b + 1) - uids.lower_bound(a);
+    return static_cast<uint32_t>(n);
+  }
 };
 
 class Session {
@@ -159,8 +183,18 @@ class Session {
   void note_keywords(const std::vector<std::string>& kw);
   // The FLAGS and PERMANENTFLAGS responses for the selected mailbox.
   void announce_flags();
-  // Renders one message's flags "(\Seen $Label1)".
-  static std::string flags_text(uint32_t flags, const std::vector<std::string>& keywords);
+  // Renders one message's flags "(\Seen $Label1)"; `recent` adds \Recent.
+  static std::string flags_text(uint32_t flags, const std::vector<std::string>& keywords, bool recent = false);
+  // The flags of message `uid` of the view as this session shows them: \Recent only to an
+  // IMAP4rev1 session (RFC 9051 has none).
+  std::string flags_of(Uid uid, uint32_t flags, const std::vector<std::string>& keywords) const {
+    return flags_text(flags, keywords, !rev2 && view_ && view_->is_recent(uid));
+  }
+  // A command that implies CONDSTORE (FETCH MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE, SEARCH
+  // MODSEQ; RFC 7162 3.1) turns it on for the session; the first time, with a mailbox
+  // selected, the client is told the mailbox's HIGHESTMODSEQ. From then on every
+  // unsolicited FETCH carries MODSEQ.
+  void enable_condstore();
   // Removes messages from the view that this session expunged itself and announces them
   // (EXPUNGE, or VANISHED with QRESYNC).
   void announce_expunged(const std::vector<Uid>& uids);

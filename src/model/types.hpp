@@ -274,6 +274,9 @@ struct Mailbox {
   uint32_t messages = 0;   // exact counts, maintained with every change
   uint32_t unseen = 0;
   uint64_t bytes = 0;
+  // IMAP4rev1 \Recent (RFC 3501 2.3.2): messages with a lower UID have been reported to
+  // some session as recent already (or were there before schema v17).
+  Uid first_recent_uid = 1;
 };
 
 // What the core parsed from a message's headers at delivery, for fast listing.

@@ -380,7 +380,25 @@ class Store {
   // Removes the mailbox and everything in it (counters follow).
   virtual Status delete_mailbox(MailboxId id) = 0;
   virtual Status rename_mailbox(MailboxId id, std::string_view new_name) = 0;
-  virtual Status set_subscribed(MailboxId id, bool subscribed) = 0;
+
+  // --- subscriptions (RFC 9051 §6.3.7) ---------------------------------------------
+  // Names, not mailboxes: a subscription outlives its mailbox's DELETE and may name a
+  // mailbox that does not exist. rename_mailbox moves the subscriptions of the name and of
+  // its inferiors with it. Mailbox::subscribed tells whether the mailbox's name is one.
+  virtual Result<std::vector<std::string>> subscriptions(AccountId id) = 0;
+  // Adds (idempotent) or removes (no error when absent) `name`. Adding fails with
+  // Errc::too_large when the account already has kMaxSubscriptions: subscribing needs no
+  // mailbox, so without a bound one client could grow the table without end.
+  static constexpr size_t kMaxSubscriptions = 10000;
+  virtual Status set_subscribed(AccountId id, std::string_view name, bool subscribed) = 0;
+  // IMAP4rev1 \Recent (RFC 3501 2.3.2): a session takes the messages up to `last` that no
+  // session has been told about yet. Returns the UIDs it got, [first, last] (first > last:
+  // none) and moves Mailbox::first_recent_uid past `last`, atomically, so that each message
+  // is recent in one session only. Committed like update_flags (not fsync'd: losing it
+  // to an OS crash only shows a few messages as recent again).
+  virtual Result<UidRange> claim_recent(MailboxId id, Uid last) = 0;
+  // How many messages have a UID at or above Mailbox::first_recent_uid (STATUS RECENT).
+  virtual Result<uint32_t> recent_count(MailboxId id) = 0;
 
   // --- messages --------------------------------------------------------------
   // Adds one message to every target in one transaction: one messages row (one blob) for
@@ -389,6 +407,12 @@ class Store {
   // Delivered::error and do not stop the others; the call itself fails only when nothing
   // could be committed (Errc::temporary on disk full).
   virtual Result<std::vector<Delivered>> deliver(const NewMessage& m, std::span<const DeliveryTarget> targets) = 0;
+  // Message i to target i, all or none, in one transaction (IMAP MULTIAPPEND, RFC 3502):
+  // the first failure of any (quota included) fails the call and nothing is added; a
+  // blob stored for the messages beforehand is then recorded dead unless something else
+  // holds it. REQUIRES: msgs.size() == targets.size(). Delivered::error is never set.
+  virtual Result<std::vector<Delivered>> deliver_all(std::span<const NewMessage> msgs,
+                                                     std::span<const DeliveryTarget> targets) = 0;
 
   // Entries with uid in `range`, ascending. With `summaries`, MailboxEntry::summary is filled
   // (trace and size always are).

@@ -88,6 +88,45 @@ class Marionette:
         self.sock.close()
 
 
+def start_thunderbird(test, prefs, env=None):
+    """Starts Thunderbird headless on a fresh profile (test.profile, removed at cleanup) with
+    these preferences in user.js, and returns a Marionette connection in chrome context.
+    Its output goes to thunderbird.log in the profile; `env` adds environment variables, in
+    whose values {profile} is the profile's path."""
+    test.profile = tempfile.mkdtemp(prefix="caremail-tb-")
+    test.addCleanup(shutil.rmtree, test.profile, True)
+    port = free_port()
+    prefs = {
+        "marionette.port": port,
+        "mail.provider.suppress_dialog_on_startup": True,
+        "mail.shell.checkDefaultClient": False,
+        "app.update.disabledForTesting": True,
+        **prefs,
+    }
+    with open(os.path.join(test.profile, "user.js"), "w") as f:
+        for k, v in prefs.items():
+            f.write(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n")
+    env = dict(os.environ, **{k: v.format(profile=test.profile) for k, v in (env or {}).items()})
+    with open(os.path.join(test.profile, "thunderbird.log"), "w") as log:
+        tb = subprocess.Popen([THUNDERBIRD, "--headless", "--marionette", "-remote-allow-system-access",
+                               "--no-remote", "--profile", test.profile], stdout=log, stderr=subprocess.STDOUT, env=env)
+    test.addCleanup(stop_thunderbird, tb)
+    m = Marionette(port)
+    test.addCleanup(m.close)
+    m.command("WebDriver:NewSession", {"capabilities": {}})
+    m.command("Marionette:SetContext", {"value": "chrome"})
+    return m
+
+
+def stop_thunderbird(tb):
+    tb.terminate()
+    try:
+        tb.wait(30)
+    except subprocess.TimeoutExpired:
+        tb.kill()
+        tb.wait()
+
+
 # Runs in Thunderbird's chrome: saves the bind password where its LDAP code looks for it
 # (LoginManagerAuthPrompter: the directory URL's origin, the URL as the realm, the URL's
 # user name, none), then types each string into its LDAP autocomplete search.
@@ -139,11 +178,7 @@ class ThunderbirdTest(DaemonTestCase):
         assert st == 204, (st, body)
 
     def start_thunderbird(self):
-        self.profile = tempfile.mkdtemp(prefix="caremail-tb-")
-        self.addCleanup(shutil.rmtree, self.profile, True)
-        port = free_port()
-        prefs = {
-            "marionette.port": port,
+        return start_thunderbird(self, {
             "ldap_2.servers.caremail.uri": f"ldap://127.0.0.1:{self.d.ports['ldap']}/o=caremail??sub?(objectclass=*)",
             "ldap_2.servers.caremail.description": "Caremail",
             "ldap_2.servers.caremail.dirType": 0,  # LDAP
@@ -151,31 +186,7 @@ class ThunderbirdTest(DaemonTestCase):
             "ldap_2.servers.caremail.maxHits": 100,
             "ldap_2.autoComplete.useDirectory": True,
             "ldap_2.autoComplete.directoryServer": "ldap_2.servers.caremail",
-            "mail.provider.suppress_dialog_on_startup": True,
-            "mail.shell.checkDefaultClient": False,
-            "app.update.disabledForTesting": True,
-        }
-        with open(os.path.join(self.profile, "user.js"), "w") as f:
-            for k, v in prefs.items():
-                f.write(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n")
-        with open(os.path.join(self.profile, "thunderbird.log"), "w") as log:
-            tb = subprocess.Popen([THUNDERBIRD, "--headless", "--marionette", "-remote-allow-system-access",
-                                   "--no-remote", "--profile", self.profile], stdout=log, stderr=subprocess.STDOUT)
-        self.addCleanup(self.stop_thunderbird, tb)
-        m = Marionette(port)
-        self.addCleanup(m.close)
-        m.command("WebDriver:NewSession", {"capabilities": {}})
-        m.command("Marionette:SetContext", {"value": "chrome"})
-        return m
-
-    @staticmethod
-    def stop_thunderbird(tb):
-        tb.terminate()
-        try:
-            tb.wait(30)
-        except subprocess.TimeoutExpired:
-            tb.kill()
-            tb.wait()
+        })
 
     def test_autocomplete(self):
         m = self.start_thunderbird()

@@ -388,6 +388,35 @@ CREATE TABLE familiar_sources(
   last_success_at INTEGER NOT NULL,
   PRIMARY KEY(account_id, source)) WITHOUT ROWID;
 )sql",
+    // v17: IMAP view consistency (issue 15). (1) Mailbox ids are never handed out twice:
+    // `mailboxes.id` is a plain rowid, so deleting the newest mailbox and creating one gave
+    // the new mailbox the old id, and with it the old one's expunge records in `changes`
+    // (a session's view of the new mailbox lost messages to them, and a session still
+    // holding the old one took the new one for it). The high-water mark starts above every
+    // id the mailboxes and the change log have seen. (2) \Recent (IMAP4rev1, RFC 3501
+    // 2.3.2): the first UID no session has yet been told is recent; messages below it are
+    // not recent. Existing messages start as not recent.
+    R"sql(
+CREATE TABLE mailbox_id_hwm(
+  id INTEGER PRIMARY KEY CHECK(id=1),
+  value INTEGER NOT NULL);
+INSERT INTO mailbox_id_hwm(id,value) VALUES(1, max(coalesce((SELECT max(id) FROM mailboxes),0),
+                                                    coalesce((SELECT max(mailbox_id) FROM changes),0)));
+ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+UPDATE mailboxes SET first_recent_uid=uidnext;
+)sql",
+    // v18: subscriptions are names, not a column of the mailbox (RFC 9051 §6.3.7): one
+    // outlives its mailbox's DELETE (LIST (SUBSCRIBED) shows it \NonExistent) and may name a
+    // mailbox that does not exist (yet). An IMAP CREATE no longer subscribes; the account's
+    // default mailboxes are subscribed when made. mailboxes.subscribed is unused from here
+    // on. Self-contained: it applies after any v17.
+    R"sql(
+CREATE TABLE subscriptions(
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  PRIMARY KEY(account_id, name)) WITHOUT ROWID;
+INSERT INTO subscriptions(account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed=1;
+)sql",
 };
 
 }  // namespace

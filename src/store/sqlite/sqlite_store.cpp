@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -350,8 +351,9 @@ constexpr const char* kOrgCols =
     "large_quota_allowance,sharing_agreement FROM organisations ";
 
 constexpr const char* kMailboxCols =
-    "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,subscribed,messages,unseen,bytes "
-    "FROM mailboxes ";
+    "SELECT id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq,"
+    "EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id=mailboxes.account_id AND s.name=mailboxes.name),"
+    "messages,unseen,bytes,first_recent_uid FROM mailboxes ";
 
 Mailbox read_mailbox(const Stmt& s) {
   Mailbox m;
@@ -366,6 +368,7 @@ Mailbox read_mailbox(const Stmt& s) {
   m.messages = static_cast<uint32_t>(s.i64(8));
   m.unseen = static_cast<uint32_t>(s.i64(9));
   m.bytes = static_cast<uint64_t>(s.i64(10));
+  m.first_recent_uid = static_cast<Uid>(s.i64(11));
   return m;
 }
 
@@ -525,8 +528,13 @@ class SqliteStore final : public Store {
         h.bind(1, id).bind(2, at).bind(3, a.password_hash);
         if (Status r = h.exec(); !r) return r;
       }
-      for (const auto& mb : kDefaultMailboxes)
+      for (const auto& mb : kDefaultMailboxes) {
         if (Status r = insert_mailbox(c, id, mb[0], mb[1]); !r) return r;
+        // The defaults are subscribed: clients that show only subscribed folders show them.
+        auto sub = c.prepare("INSERT INTO subscriptions(account_id,name) VALUES(?,?)");
+        sub.bind(1, id).bind(2, std::string_view(mb[0]));
+        if (Status r = sub.exec(); !r) return r;
+      }
       return {};
     });
     if (!st) return st.error();
@@ -1199,6 +1207,7 @@ class SqliteStore final : public Store {
                               "DELETE FROM password_history WHERE account_id=?",
                               "DELETE FROM auth_failures WHERE account_id=?",
                               "DELETE FROM familiar_sources WHERE account_id=?",
+                              "DELETE FROM subscriptions WHERE account_id=?",
                               "DELETE FROM app_passwords WHERE account_id=?", "DELETE FROM mfa WHERE account_id=?",
                               "DELETE FROM recovery_codes WHERE account_id=?",
                               "DELETE FROM web_sessions WHERE account_id=?",
@@ -1950,18 +1959,82 @@ class SqliteStore final : public Store {
           "WHERE account_id=?1 AND (name=?3 OR substr(name,1,length(?3)+1)=?3||'/')");
       s.bind(1, mb->account_id).bind(2, new_name).bind(3, mb->name);
       if (Status r = s.exec(); !r) return r;
+      // Their subscriptions follow them (a subscribed folder stays visible after a rename,
+      // as Dovecot does); one already held under the new name wins.
+      auto u = c.prepare(
+          "UPDATE OR REPLACE subscriptions SET name=?2||substr(name,length(?3)+1) "
+          "WHERE account_id=?1 AND (name=?3 OR substr(name,1,length(?3)+1)=?3||'/')");
+      u.bind(1, mb->account_id).bind(2, new_name).bind(3, mb->name);
+      if (Status r = u.exec(); !r) return r;
       return add_change(c, mb->account_id, id, ChangeKind::mailbox_renamed, 0, 0);
     });
   }
 
-  Status set_subscribed(MailboxId id, bool subscribed) override {
+  // --- subscriptions -------------------------------------------------------
+  Result<std::vector<std::string>> subscriptions(AccountId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT name FROM subscriptions WHERE account_id=? ORDER BY name");
+    s.bind(1, id);
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
+  Status set_subscribed(AccountId id, std::string_view name, bool subscribed) override {
+    std::string_view n = is_inbox(name) ? std::string_view("INBOX") : name;
     return committer_.run([&](Conn& c) -> Status {
-      auto s = c.prepare("UPDATE mailboxes SET subscribed=? WHERE id=?");
-      s.bind(1, subscribed ? 1 : 0).bind(2, id);
-      if (Status r = s.exec(); !r) return r;
-      if (c.changes() == 0) return not_found("no mailbox with id " + std::to_string(id));
-      return {};
+      if (!subscribed) {
+        auto d = c.prepare("DELETE FROM subscriptions WHERE account_id=? AND name=?");
+        d.bind(1, id).bind(2, n);
+        return d.exec();
+      }
+      auto k = c.prepare("SELECT count(*) FROM subscriptions WHERE account_id=?");
+      k.bind(1, id);
+      if (!k.step()) return k.status();
+      if (static_cast<size_t>(k.i64(0)) >= kMaxSubscriptions)
+        return make_error(Errc::too_large, "you have " + std::to_string(kMaxSubscriptions) +
+                                               " subscriptions, the most an account may have; unsubscribe some first");
+      while (k.step()) {
+      }
+      auto s = c.prepare("INSERT OR IGNORE INTO subscriptions(account_id,name) VALUES(?,?)");
+      s.bind(1, id).bind(2, n);
+      return s.exec();
     });
+  }
+
+  Result<UidRange> claim_recent(MailboxId id, Uid last) override {
+    UidRange got{1, 0};
+    Status st = committer_.run([&](Conn& c) -> Status {
+      got = UidRange{1, 0};
+      Uid first = 0;
+      {
+        auto s = c.prepare("SELECT first_recent_uid FROM mailboxes WHERE id=?");
+        s.bind(1, id);
+        if (!s.step()) return s.status() ? Status(not_found("no mailbox with id " + std::to_string(id))) : s.status();
+        first = static_cast<Uid>(s.i64(0));
+      }
+      if (first > last) return {};
+      auto u = c.prepare("UPDATE mailboxes SET first_recent_uid=? WHERE id=?");
+      u.bind(1, static_cast<int64_t>(last) + 1).bind(2, id);
+      if (Status r = u.exec(); !r) return r;
+      got = UidRange{first, last};
+      return {};
+    }, Sync::relaxed);  // see Store::claim_recent
+    if (!st) return st.error();
+    return got;
+  }
+
+  Result<uint32_t> recent_count(MailboxId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare(
+        "SELECT count(*) FROM entries e JOIN mailboxes m ON m.id=e.mailbox_id "
+        "WHERE e.mailbox_id=?1 AND m.id=?1 AND e.uid>=m.first_recent_uid");
+    s.bind(1, id);
+    if (!s.step()) return s.status() ? Result<uint32_t>(0u) : Result<uint32_t>(s.status().error());
+    return static_cast<uint32_t>(s.i64(0));
   }
 
   // --- messages ------------------------------------------------------------
@@ -1991,6 +2064,42 @@ class SqliteStore final : public Store {
     });
     if (!st) return st.error();
     return out;
+  }
+
+  Result<std::vector<Delivered>> deliver_all(std::span<const NewMessage> msgs,
+                                             std::span<const DeliveryTarget> targets) override {
+    assert(msgs.size() == targets.size());
+    std::vector<Delivered> out;
+    Status st = committer_.run([&](Conn& c) -> Status {
+      out.clear();
+      for (size_t i = 0; i < msgs.size(); ++i) {
+        const NewMessage& m = msgs[i];
+        const DeliveryTarget& t = targets[i];
+        auto msg = ensure_message(c, m);
+        if (!msg) return msg.error();
+        Delivered& d = out.emplace_back();
+        d.account_id = t.account_id;
+        auto r = add_entry(c, t.account_id, t.mailbox_id, *msg, m.size + t.trace.size(), m.internal_date, t.flags,
+                           join_keywords(t.keywords), t.trace, t.enforce_quota, d);
+        if (!r) return r;  // the job rolls back: none of them is added
+      }
+      return {};
+    });
+    if (st) return out;
+    // Nothing was committed: blobs written for these messages beforehand belong to nobody
+    // unless another message row holds the same content. Record them dead for the sweeper.
+    (void)committer_.run([&](Conn& c) -> Status {
+      for (const auto& m : msgs) {
+        if (!m.inline_blob.empty()) continue;  // never left the transaction
+        auto d = c.prepare(
+            "INSERT OR IGNORE INTO dead_blobs(blob_id,since) SELECT ?1,?2 "
+            "WHERE NOT EXISTS(SELECT 1 FROM messages WHERE blob_id=?1)");
+        d.bind(1, m.blob_id).bind(2, now_s());
+        if (Status r = d.exec(); !r) return r;
+      }
+      return {};
+    });
+    return st.error();
   }
 
   Result<std::vector<MailboxEntry>> list_entries(MailboxId id, UidRange range, bool summaries) override {
@@ -2116,7 +2225,8 @@ class SqliteStore final : public Store {
       if (!smb) return smb.error();
       auto dmb = mailbox_by_id(c, dest);
       if (!dmb) return dmb.error();
-      if (src == dest && move) return make_error(Errc::invalid_argument, "cannot move a message into its own mailbox");
+      // A move into the mailbox it is in gives the message a new UID (RFC 6851 does not
+      // forbid it; Dovecot does the same): added under the next UID, then removed.
       struct Row {
         Uid uid;
         MessageId msg;
@@ -2619,9 +2729,21 @@ class SqliteStore final : public Store {
     while (v.step()) {
     }
     if (!v.status()) return v.status();
+    // The id, from its own high-water mark (schema v17): a rowid would hand a deleted
+    // mailbox's id to the next one, and with it the old mailbox's change log.
+    auto h = c.prepare(
+        "UPDATE mailbox_id_hwm SET value=max(value+1, (SELECT coalesce(max(id),0)+1 FROM mailboxes)) WHERE id=1 "
+        "RETURNING value");
+    if (!h.step()) return h.status() ? Status(make_error(Errc::corrupt, "mailbox_id_hwm row is missing")) : h.status();
+    int64_t mailbox_id = h.i64(0);
+    while (h.step()) {
+    }
+    if (!h.status()) return h.status();
     auto s = c.prepare(
-        "INSERT INTO mailboxes(account_id,name,special_use,uidvalidity,uidnext,highest_modseq) VALUES(?,?,?,?,1,1)");
-    s.bind(1, id).bind(2, is_inbox(name) ? std::string_view("INBOX") : name).bind(3, special_use).bind(4, uidvalidity);
+        "INSERT INTO mailboxes(id,account_id,name,special_use,uidvalidity,uidnext,highest_modseq) "
+        "VALUES(?,?,?,?,?,1,1)");
+    s.bind(1, mailbox_id).bind(2, id).bind(3, is_inbox(name) ? std::string_view("INBOX") : name);
+    s.bind(4, special_use).bind(5, uidvalidity);
     return s.exec();
   }
 

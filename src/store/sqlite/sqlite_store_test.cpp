@@ -127,7 +127,7 @@ TEST_F(SqliteStoreTest, ReopeningKeepsEverything) {
     MUST(s->deliver(msg("second"), std::span(ts, 1)));
     auto f = MUST(s->update_flags(inbox_id, std::vector<Uid>{1}, FlagUpdate{FlagOp::add, kFlagged, {}, {}}));
     modseq = f.updated[0].modseq;
-    MUST(s->set_subscribed(work_id, false));
+    MUST(s->set_subscribed(acc_id, "Work", true));
     AuditEvent e;
     e.actor = "system";
     e.action = "account.create";
@@ -149,7 +149,7 @@ TEST_F(SqliteStoreTest, ReopeningKeepsEverything) {
   EXPECT_EQ(inbox.highest_modseq, modseq);
   EXPECT_EQ(inbox.messages, 2u);
   EXPECT_EQ(inbox.unseen, 2u);
-  EXPECT_FALSE(MUST(s->mailbox_by_id(work_id)).subscribed);
+  EXPECT_TRUE(MUST(s->mailbox_by_id(work_id)).subscribed);
   auto e1 = MUST(s->entry(inbox_id, 1));
   EXPECT_EQ(e1.flags, static_cast<uint32_t>(kFlagged));
   EXPECT_EQ(e1.keywords, (std::vector<std::string>{"kw"}));
@@ -214,6 +214,65 @@ TEST_F(SqliteStoreTest, TokensFromBeforeV15EndNinetyDaysAfterTheUpgrade) {
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_NEAR(static_cast<double>(t.expires_at), static_cast<double>(now + 90 * 86400), 120.0);
   EXPECT_EQ(MUST(s->api_tokens(1)).size(), 1u);
+}
+
+// v17: a database whose newest mailbox was deleted (its expunges still in the change log)
+// never gives that id to a new mailbox; messages there before count as not recent.
+TEST_F(SqliteStoreTest, V17MailboxIdsCarryOnAboveDeletedOnesAndOldMailIsNotRecent) {
+  auto migs = sqlite::migrations();
+  ASSERT_GE(migs.size(), 17u);
+  std::string sql = "BEGIN;";
+  for (size_t i = 0; i < 16; ++i) sql += migs[i];
+  const std::string blob = crypto::sha256_hex("0123456789");
+  sql +=
+      "PRAGMA user_version=16;"
+      "INSERT INTO organisations(id,ods_code,name,short_name,open,created_at) VALUES(1,'RXA','A','a',1,1);"
+      "INSERT INTO accounts(id,address,display_name,org_id,kind,state,roles,quota_bytes,created_at) "
+      "  VALUES(1,'old@a.nhs.uk','Old',1,'person','active','user',0,1);"
+      "INSERT INTO addresses VALUES('old@a.nhs.uk',1,0);"
+      "INSERT INTO quota_usage VALUES(1,10,1);"
+      "INSERT INTO mailboxes(id,account_id,name,uidvalidity,uidnext,highest_modseq,messages,unseen,bytes) "
+      "  VALUES(1,1,'INBOX',2000000000,2,2,1,1,10);"
+      "INSERT INTO messages(id,blob_id,size,refcount) VALUES(1,'" + blob + "',10,1);"
+      "INSERT INTO entries(mailbox_id,uid,message_id,internal_date,flags,keywords,modseq) VALUES(1,1,1,1,0,'',2);"
+      // Mailbox 7 was deleted; its expunges are in the log.
+      "INSERT INTO changes(account_id,mailbox_id,kind,uid,modseq,at) VALUES(1,7,'message_expunged',1,5,1);"
+      "COMMIT;";
+  std::string err;
+  ASSERT_EQ(raw_exec(sql, &err), SQLITE_OK) << err;
+  auto s = open();
+  auto made = MUST(s->create_mailbox(1, "New", ""));
+  EXPECT_GT(made.id, 7);
+  EXPECT_TRUE(MUST(s->expunged_since(made.id, 0)).empty());
+  auto inbox = MUST(s->mailbox_by_id(1));
+  EXPECT_EQ(inbox.first_recent_uid, 2u);
+  EXPECT_EQ(MUST(s->recent_count(1)), 0u);
+}
+
+// v18: subscriptions become names of their own; a mailbox subscribed before stays so, one
+// unsubscribed stays not, and the subscription of a mailbox deleted afterwards remains.
+TEST_F(SqliteStoreTest, SubscriptionsFromBeforeV18AreKept) {
+  auto migs = sqlite::migrations();
+  ASSERT_GE(migs.size(), 18u);
+  std::string sql = "BEGIN;";
+  for (size_t i = 0; i < 17; ++i) sql += migs[i];
+  sql +=
+      "PRAGMA user_version=17;"
+      "INSERT INTO organisations(id,ods_code,name,short_name,open,created_at) VALUES(1,'RXA','A','a',1,1);"
+      "INSERT INTO accounts(id,address,display_name,org_id,kind,state,roles,quota_bytes,created_at) "
+      "  VALUES(1,'old@a.nhs.uk','Old',1,'person','active','user',0,1);"
+      "INSERT INTO mailboxes(id,account_id,name,uidvalidity,subscribed) VALUES(1,1,'INBOX',5,1);"
+      "INSERT INTO mailboxes(id,account_id,name,uidvalidity,subscribed) VALUES(2,1,'Work',6,1);"
+      "INSERT INTO mailboxes(id,account_id,name,uidvalidity,subscribed) VALUES(3,1,'Old',7,0);"
+      "COMMIT;";
+  std::string err;
+  ASSERT_EQ(raw_exec(sql, &err), SQLITE_OK) << err;
+  auto s = open();
+  EXPECT_TRUE(MUST(s->mailbox(1, "INBOX")).subscribed);
+  EXPECT_TRUE(MUST(s->mailbox(1, "Work")).subscribed);
+  EXPECT_FALSE(MUST(s->mailbox(1, "Old")).subscribed);
+  MUST(s->delete_mailbox(2));
+  EXPECT_EQ(MUST(s->subscriptions(1)), (std::vector<std::string>{"INBOX", "Work"}));
 }
 
 // A database written by the previous schema version is migrated on open, and keeps
