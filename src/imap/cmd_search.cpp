@@ -354,20 +354,20 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
       // SORT results are not kept in order (CONTEXT=SORT is not offered), and a session
       // keeps at most kMaxUpdates searches current.
       View& v = s.view();
-      if (c.verb == Verb::sort || v.updates.size() >= kMaxUpdates) {
+      if (v.updates.size() >= kMaxUpdates) {
         // An untagged NO refuses only the UPDATE; the rest stands (RFC 5267 §4.3.1).
         std::string no = "NO [NOUPDATE ";
         append_string(no, c.tag, true);
-        no += c.verb == Verb::sort ? "] Sorted results are not kept up to date (no CONTEXT=SORT)"
-                                   : "] Too many searches kept up to date; CANCELUPDATE one";
+        no += "] Too many searches kept up to date; CANCELUPDATE one";
         s.untagged(no);
       } else {
         SearchUpdate u;
         u.tag = c.tag;
         u.uid = c.uid;
+        u.sorted = c.verb == Verb::sort;
         u.args = r;
         u.result = f.uids;
-        std::sort(u.result.begin(), u.result.end());
+        if (!u.sorted) std::sort(u.result.begin(), u.result.end());
         u.at_modseq = v.mailbox.highest_modseq;
         u.at_exists = v.uids.size();
         v.updates.push_back(std::move(u));
@@ -382,24 +382,66 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
   s.ok(c, std::string(c.uid ? "UID " : "") + done);
 }
 
+namespace {
+
+// "* ESEARCH (TAG "t") [UID] WHAT (pos set pos set ...)" for one context.
+void send_update(Session& s, const SearchUpdate& u, const char* what,
+                 const std::vector<std::pair<uint32_t, std::vector<uint32_t>>>& pairs) {
+  if (pairs.empty()) return;
+  std::string line = "ESEARCH (TAG ";
+  append_string(line, u.tag, true);
+  line += std::string(")") + (u.uid ? " UID " : " ") + what + " (";
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (i) line += ' ';
+    line += std::to_string(pairs[i].first) + ' ';
+    line += u.sorted ? ordered_text(pairs[i].second) : set_text(pairs[i].second);
+  }
+  line += ')';
+  s.untagged(line);
+}
+
+// The number the client knows message `uid` by in this context.
+uint32_t number_of(const View& v, const SearchUpdate& u, Uid uid) {
+  return u.uid ? uid : static_cast<uint32_t>(v.uids.find(uid) + 1);
+}
+
+// REMOVEFROM pairs for the members of `u.result` that `gone` says are gone, and the result
+// without them. A SEARCH context: one pair at position 0 (RFC 5267 §4.3.4 lets a SEARCH
+// use 0), numbers in mailbox order. A SORT context: one pair per run of adjacent
+// positions, the last run first, so that each position still holds when it is applied.
+template <class Gone>
+std::vector<std::pair<uint32_t, std::vector<uint32_t>>> removals(const View& v, SearchUpdate& u, Gone gone) {
+  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> pairs;
+  std::vector<Uid> kept;
+  kept.reserve(u.result.size());
+  for (size_t i = 0; i < u.result.size(); ++i) {
+    Uid x = u.result[i];
+    if (!gone(x)) {
+      kept.push_back(x);
+      continue;
+    }
+    uint32_t n = number_of(v, u, x);
+    if (!u.sorted) {
+      if (pairs.empty()) pairs.emplace_back(0, std::vector<uint32_t>{});
+      pairs[0].second.push_back(n);
+    } else if (!pairs.empty() && i > 0 && gone(u.result[i - 1])) {
+      pairs.back().second.push_back(n);  // continues the run
+    } else {
+      pairs.emplace_back(static_cast<uint32_t>(i + 1), std::vector<uint32_t>{n});
+    }
+  }
+  if (u.sorted) std::reverse(pairs.begin(), pairs.end());
+  u.result = std::move(kept);
+  return pairs;
+}
+
+}  // namespace
+
 void search_expunged(Session& s, const std::vector<Uid>& sorted) {
   View& v = s.view();
   for (SearchUpdate& u : v.updates) {
-    std::vector<uint32_t> gone;
-    std::vector<Uid> kept;
-    kept.reserve(u.result.size());
-    for (Uid x : u.result) {
-      if (std::binary_search(sorted.begin(), sorted.end(), x))
-        gone.push_back(u.uid ? x : static_cast<uint32_t>(v.uids.find(x) + 1));
-      else
-        kept.push_back(x);
-    }
-    if (gone.empty()) continue;
-    u.result = std::move(kept);
-    std::string line = "ESEARCH (TAG ";
-    append_string(line, u.tag, true);
-    line += std::string(")") + (u.uid ? " UID" : "") + " REMOVEFROM (0 " + set_text(gone) + ")";
-    s.untagged(line);
+    auto pairs = removals(v, u, [&](Uid x) { return std::binary_search(sorted.begin(), sorted.end(), x); });
+    send_update(s, u, "REMOVEFROM", pairs);
   }
 }
 
@@ -409,38 +451,37 @@ boost::asio::awaitable<void> search_updates(Session& s) {
   for (size_t k = 0; k < v.updates.size(); ++k) {
     if (v.updates[k].at_modseq == v.mailbox.highest_modseq && v.updates[k].at_exists == v.uids.size()) continue;
     const SearchArgs* args = &v.updates[k].args;
-    auto job = [&s, args]() { return run_search(s, Verb::search, false, *args); };
+    Verb verb = v.updates[k].sorted ? Verb::sort : Verb::search;
+    auto job = [&s, verb, args]() { return run_search(s, verb, false, *args); };
     Found f = co_await s.blocking(std::move(job));
     if (f.error) continue;  // try again after the next command
     SearchUpdate& u = v.updates[k];
-    std::vector<Uid> now = std::move(f.uids);
-    std::sort(now.begin(), now.end());
-    std::vector<Uid> added, removed;
-    std::set_difference(now.begin(), now.end(), u.result.begin(), u.result.end(), std::back_inserter(added));
-    std::set_difference(u.result.begin(), u.result.end(), now.begin(), now.end(), std::back_inserter(removed));
-    auto numbers = [&](const std::vector<Uid>& uids) {
-      std::vector<uint32_t> out;
-      for (Uid x : uids) {
-        if (u.uid) {
-          out.push_back(x);
-        } else {
-          size_t i = v.uids.find(x);
-          if (i != UidList::npos) out.push_back(static_cast<uint32_t>(i + 1));
-        }
+    std::vector<Uid> now = std::move(f.uids);  // SORT: in sort order
+    std::vector<Uid> now_sorted = now, old_sorted = u.result;
+    std::sort(now_sorted.begin(), now_sorted.end());
+    std::sort(old_sorted.begin(), old_sorted.end());
+    auto in = [](const std::vector<Uid>& set, Uid x) { return std::binary_search(set.begin(), set.end(), x); };
+    // Removed first, then added. A message's sort keys never change (dates, size,
+    // addresses, subject; ties by sequence number, whose order expunges keep), so after the
+    // removals the old members stand in their new relative order, and inserting the new
+    // ones at their final positions, lowest first, gives the new order.
+    send_update(s, u, "REMOVEFROM", removals(v, u, [&](Uid x) { return !in(now_sorted, x); }));
+    std::vector<std::pair<uint32_t, std::vector<uint32_t>>> adds;
+    for (size_t i = 0; i < now.size(); ++i) {
+      if (in(old_sorted, now[i])) continue;
+      uint32_t n = number_of(v, u, now[i]);
+      if (!u.sorted) {
+        if (adds.empty()) adds.emplace_back(0, std::vector<uint32_t>{});
+        adds[0].second.push_back(n);
+      } else if (!adds.empty() && i > 0 && !in(old_sorted, now[i - 1])) {
+        adds.back().second.push_back(n);
+      } else {
+        adds.emplace_back(static_cast<uint32_t>(i + 1), std::vector<uint32_t>{n});
       }
-      return out;
-    };
-    auto emit = [&](const char* what, const std::vector<Uid>& uids) {
-      std::vector<uint32_t> n = numbers(uids);
-      if (n.empty()) return;
-      std::string line = "ESEARCH (TAG ";
-      append_string(line, u.tag, true);
-      line += std::string(")") + (u.uid ? " UID " : " ") + what + " (0 " + set_text(n) + ")";
-      s.untagged(line);
-    };
-    emit("REMOVEFROM", removed);
-    emit("ADDTO", added);
+    }
+    send_update(s, u, "ADDTO", adds);
     u.result = std::move(now);
+    if (!u.sorted) std::sort(u.result.begin(), u.result.end());
     u.at_modseq = v.mailbox.highest_modseq;
     u.at_exists = v.uids.size();
   }

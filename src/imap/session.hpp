@@ -62,8 +62,9 @@ enum class State { not_authenticated, authenticated, selected, logout };
 struct SearchUpdate {
   std::string tag;
   bool uid = false;             // UID SEARCH: ADDTO/REMOVEFROM carry UIDs
+  bool sorted = false;          // SORT (CONTEXT=SORT): updates carry positions in the order
   SearchArgs args;
-  std::vector<Uid> result;      // ascending
+  std::vector<Uid> result;      // ascending; a SORT's in its sort order
   ModSeq at_modseq = 0;         // the mailbox's highest modseq when `result` was computed
   size_t at_exists = 0;         // and the number of messages in the view
 };

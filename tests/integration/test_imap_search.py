@@ -90,16 +90,43 @@ class ImapSearchExtensionsTest(ImapBase):
         self.ok(c.cmd(f'CANCELUPDATE "{tag}" "{utag}"'))
         r = self.ok(c.cmd("STORE 1:* -FLAGS (\\Seen)"))
         self.assertFalse([x for x in r.untagged if "ESEARCH" in x], r)
-        # SORT cannot be kept in order here (no CONTEXT=SORT): NOUPDATE.
-        r = self.ok(c.cmd("SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL"))
-        self.assertTrue(any(x.startswith(f'* NO [NOUPDATE "{r.tag}"]') for x in r.untagged), r)
-        self.assertEqual(r.esearch()["ALL"], "1:3", r)  # the other options still answered
         # At most 16 searches per session are kept current; the 17th is refused the same way.
         for i in range(16):
             self.ok(c.cmd("SEARCH RETURN (UPDATE) ALL"))
         r = self.ok(c.cmd("SEARCH RETURN (UPDATE COUNT) ALL"))
         self.assertTrue(any(x.startswith(f'* NO [NOUPDATE "{r.tag}"]') for x in r.untagged), r)
         self.assertEqual(r.esearch()["COUNT"], "3", r)
+
+    def test_context_sort_updates_carry_positions(self):
+        # CONTEXT=SORT (RFC 5267 §4.3.3-4.3.4): positions in the sort order; removals of
+        # several runs come last run first, so each position holds when applied.
+        u, c = self.box(4, subjects=["b", "d", "f", "h"])
+        self.assertIn("CONTEXT=SORT", c.capabilities())
+        r = self.ok(c.cmd("SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNSEEN"))
+        tag = r.tag
+        self.assertEqual(r.esearch()["ALL"], "1:4", r)
+        r = self.ok(c.cmd_literal("APPEND INBOX", message("e")))  # b d e f h
+        self.assertIn(f'* ESEARCH (TAG "{tag}") ADDTO (3 5)', r.untagged)
+        r = self.ok(c.cmd("STORE 2:3 +FLAGS (\\Seen)"))  # d and f go: b e h
+        self.assertIn(f'* ESEARCH (TAG "{tag}") REMOVEFROM (4 3 2 2)', r.untagged)
+        r = self.ok(c.cmd("STORE 2 -FLAGS (\\Seen)"))  # d is back: b d e h
+        self.assertIn(f'* ESEARCH (TAG "{tag}") ADDTO (2 2)', r.untagged)
+        self.ok(c.cmd("STORE 1 +FLAGS (\\Deleted)"))
+        r = self.ok(c.cmd("EXPUNGE"))
+        i = r.untagged.index(f'* ESEARCH (TAG "{tag}") REMOVEFROM (1 1)')
+        self.assertLess(i, r.untagged.index("* 1 EXPUNGE"), r)
+        # UID SORT REVERSE: UIDs, and two new adjacent results in one pair, in sort order.
+        r = self.ok(c.cmd("UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 UNSEEN"))
+        utag = r.tag
+        self.assertEqual(r.esearch()["ALL"], "4:5,2", r)  # h e d: an ascending run is a range
+        other = self.conn(u, tls=False)
+        self.ok(other.cmd_literal("APPEND INBOX", message("g")))  # uid 6
+        self.ok(other.cmd_literal("APPEND INBOX", message("ga")))  # uid 7
+        r = self.ok(c.cmd("NOOP"))  # h ga g e d
+        self.assertIn(f'* ESEARCH (TAG "{utag}") UID ADDTO (2 7,6)', r.untagged)
+        self.ok(c.cmd(f'CANCELUPDATE "{tag}" "{utag}"'))
+        r = self.ok(c.cmd("UID SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 UNSEEN"))
+        self.assertEqual(r.esearch()["ALL"], "4,7,6,5,2", r)
 
     def test_context_updates_during_idle(self):
         u, c = self.box(2)
