@@ -28,6 +28,7 @@ boost::asio::awaitable<void> cmd_idle(Session& s, Command& c) {
   s.raw("+ idling\r\n");
   s.parser().expect_line();
   co_await s.sync(true);
+  co_await search_updates(s);  // CONTEXT=SEARCH (cmd_search.cpp)
   bool flushed = co_await s.flush();
   if (!flushed) {
     s.close_after_reply();
@@ -37,6 +38,7 @@ boost::asio::awaitable<void> cmd_idle(Session& s, Command& c) {
     if (*pending) {
       *pending = false;
       co_await s.sync(true);
+      co_await search_updates(s);
       bool ok = co_await s.flush();
       if (!ok) {
         s.close_after_reply();

@@ -1,11 +1,16 @@
 // SEARCH / UID SEARCH (RFC 9051 §6.4.4, ESEARCH RFC 4731, SEARCHRES RFC 5182, MODSEQ
-// RFC 7162), SORT and THREAD (RFC 5256). The criteria are evaluated by imap/search.cpp
+// RFC 7162), SORT and THREAD (RFC 5256), ESORT, PARTIAL and CONTEXT=SEARCH (RFC 5267:
+// SEARCH RETURN (UPDATE) and CANCELUPDATE). The criteria are evaluated by imap/search.cpp
 // over the store's entries (flags from the session's view, so a search agrees with what
 // the client was told); the raw message is read only for criteria that need it.
 #include <algorithm>
+#include <cstdlib>
+#include <iterator>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "imap/render.hpp"
 #include "imap/search.hpp"
 #include "imap/session.hpp"
 
@@ -13,6 +18,11 @@ namespace caremail::imap {
 
 namespace {
 
+// The most searches one session keeps up to date (RFC 5267 lets a server refuse more
+// with NOUPDATE): each is evaluated again after every command that changed the mailbox.
+constexpr size_t kMaxUpdates = 16;
+
+// Ascending numbers as a sequence-set: "1:3,5".
 std::string set_text(std::vector<uint32_t> v) {
   std::sort(v.begin(), v.end());
   std::string set;
@@ -25,6 +35,21 @@ std::string set_text(std::vector<uint32_t> v) {
     i = j + 1;
   }
   return set;
+}
+
+// Numbers in the order given (ESORT, RFC 5267 §3.2): only ascending runs become ranges,
+// since "3:1" would name the same set as "1:3" and lose the order.
+std::string ordered_text(std::span<const uint32_t> v) {
+  std::string out;
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(v[i]);
+    if (j > i) out += ':' + std::to_string(v[j]);
+    i = j + 1;
+  }
+  return out;
 }
 
 bool uses_modseq(const SearchKey& k) {
@@ -54,18 +79,19 @@ void needs_of(const SearchKey& k, bool& summary, bool& entry) {
 
 struct Found {
   std::optional<Error> error;
-  std::vector<size_t> order;    // indices into msgs of the matches (SORT: sorted)
-  std::vector<uint32_t> seqs;
-  std::vector<Uid> uids;
+  std::vector<uint32_t> seqs;   // the matches in result order (SORT: sorted; else ascending)
+  std::vector<Uid> uids;        // the same, as UIDs
+  std::vector<ModSeq> modseqs;   // the same, their modseqs
   ModSeq max_modseq = 0;
   std::string thread;           // THREAD result
 };
 
-Found run_search(Session& s, const Command& c) {
+// Runs SEARCH (or SORT, THREAD) over the view as the client knows it.
+Found run_search(Session& s, Verb verb, bool by_uid, const SearchArgs& args) {
   Found f;
   View& v = s.view();
-  bool want_summary = c.verb != Verb::search, want_entry = want_summary;
-  needs_of(c.search.key, want_summary, want_entry);
+  bool want_summary = verb != Verb::search, want_entry = want_summary;
+  needs_of(args.key, want_summary, want_entry);
   Result<std::vector<MailboxEntry>> listed = std::vector<MailboxEntry>{};
   if (want_entry) {
     listed = s.mail().list(*s.user, v.mailbox.id, UidRange{}, want_summary);
@@ -115,6 +141,9 @@ Found run_search(Session& s, const Command& c) {
   ctx.max_uid = v.uids.back();
   ctx.saved = v.saved;
   ctx.now = static_cast<UnixTime>(::time(nullptr));
+  // Sequence sets as sorted, merged intervals: one binary search per message and set.
+  SearchKey key = args.key;
+  resolve_sets(key, ctx.max_seq, ctx.max_uid);
   // BODY/TEXT from the full-text index: one index query per distinct criterion; messages
   // the index does not hold yet are scanned and queued for indexing.
   FullTextIndex* fts = mail.index();
@@ -138,25 +167,124 @@ Found run_search(Session& s, const Command& c) {
   }
   std::vector<SearchMessage> hits;
   for (size_t k = 0; k < msgs.size(); ++k)
-    if (matches(c.search.key, msgs[k], ctx)) hits.push_back(msgs[k]);
-  if (c.verb == Verb::thread) {
-    f.thread = thread_messages(c.search.thread_algorithm, hits, c.uid);
+    if (matches(key, msgs[k], ctx)) hits.push_back(msgs[k]);
+  if (verb == Verb::thread) {
+    f.thread = thread_messages(args.thread_algorithm, hits, by_uid);
     return f;
   }
   std::vector<size_t> order(hits.size());
   for (size_t k = 0; k < hits.size(); ++k) order[k] = k;
-  if (c.verb == Verb::sort) order = sort_messages(c.search.sort, hits);
+  if (verb == Verb::sort) order = sort_messages(args.sort, hits);
   for (size_t k : order) {
     f.seqs.push_back(hits[k].seq);
     f.uids.push_back(hits[k].entry->uid);
+    f.modseqs.push_back(hits[k].entry->modseq);
     f.max_modseq = std::max(f.max_modseq, hits[k].entry->modseq);
   }
   return f;
 }
 
+// The positions first..last (1-based; negative: from the end, RFC 9394) of `n` results as
+// a [begin, end) slice.
+std::pair<size_t, size_t> partial_slice(std::pair<int64_t, int64_t> range, size_t n) {
+  auto [a, b] = range;
+  if (a > b) std::swap(a, b);
+  const auto count = static_cast<int64_t>(n);
+  int64_t lo, hi;  // 0-based, inclusive
+  if (a > 0) {
+    lo = a - 1;
+    hi = b - 1;
+  } else {  // "-1:-3" is the last three: -3 .. -1
+    lo = count + a;
+    hi = count + b;
+  }
+  lo = std::max<int64_t>(lo, 0);
+  hi = std::min<int64_t>(hi, count - 1);
+  if (lo > hi) return {0, 0};
+  return {static_cast<size_t>(lo), static_cast<size_t>(hi + 1)};
+}
+
+// The ESEARCH response for one result (RFC 4731, ESORT and PARTIAL of RFC 5267).
+// `numbers`: in result order (a SORT's order, else ascending).
+std::string esearch_line(const std::string& tag, bool uid, bool sort, const SearchArgs& a,
+                         const std::vector<uint32_t>& numbers, std::optional<ModSeq> modseq) {
+  bool none = !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all && !a.ret_save && !a.ret_update &&
+              !a.ret_partial;
+  bool all = a.ret_all || none;
+  std::string line = "ESEARCH (TAG ";
+  append_string(line, tag, true);
+  line += ")";
+  if (uid) line += " UID";
+  if (!numbers.empty()) {
+    // SORT: the first and last in sort order (as Dovecot); SEARCH: the lowest and highest.
+    uint32_t lo = numbers.front(), hi = numbers.back();
+    if (!sort) {
+      auto [l, h] = std::minmax_element(numbers.begin(), numbers.end());
+      lo = *l;
+      hi = *h;
+    }
+    if (a.ret_min) line += " MIN " + std::to_string(lo);
+    if (a.ret_max) line += " MAX " + std::to_string(hi);
+  }
+  if (all && !numbers.empty()) line += " ALL " + (sort ? ordered_text(numbers) : set_text(numbers));
+  if (a.ret_count) line += " COUNT " + std::to_string(numbers.size());
+  if (a.ret_partial) {
+    auto [b, e] = partial_slice(*a.ret_partial, numbers.size());
+    auto [x, y] = *a.ret_partial;
+    if (std::abs(x) > std::abs(y)) std::swap(x, y);  // "4:2" is echoed "2:4" (as Dovecot)
+    line += " PARTIAL (" + std::to_string(x) + ':' + std::to_string(y) + ' ';
+    std::span<const uint32_t> slice(numbers.data() + b, e - b);
+    line += slice.empty() ? std::string("NIL") : (sort ? ordered_text(slice) : set_text({slice.begin(), slice.end()}));
+    line += ')';
+  }
+  if (modseq) line += " MODSEQ " + std::to_string(*modseq);
+  return line;
+}
+
+// The MODSEQ of an ESEARCH response (RFC 7162 §3.1.5): the highest mod-sequence of the
+// messages it returns. With ALL or COUNT (or no option, meaning ALL) that is every match;
+// with only MIN, MAX and/or PARTIAL, only the messages those name.
+ModSeq returned_modseq(const SearchArgs& a, bool sort, const Found& f) {
+  bool everything = a.ret_all || a.ret_count || (!a.ret_min && !a.ret_max && !a.ret_partial);
+  if (everything || f.seqs.empty()) return f.max_modseq;
+  ModSeq out = 0;
+  // MIN/MAX: the lowest/highest number (SEARCH) or the first/last in sort order (SORT).
+  size_t lo = 0, hi = f.seqs.size() - 1;
+  if (!sort) {
+    lo = static_cast<size_t>(std::min_element(f.seqs.begin(), f.seqs.end()) - f.seqs.begin());
+    hi = static_cast<size_t>(std::max_element(f.seqs.begin(), f.seqs.end()) - f.seqs.begin());
+  }
+  if (a.ret_min) out = std::max(out, f.modseqs[lo]);
+  if (a.ret_max) out = std::max(out, f.modseqs[hi]);
+  if (a.ret_partial) {
+    auto [b, e] = partial_slice(*a.ret_partial, f.seqs.size());
+    for (size_t i = b; i < e; ++i) out = std::max(out, f.modseqs[i]);
+  }
+  return out != 0 ? out : f.max_modseq;
+}
+
+boost::asio::awaitable<void> cancel_update(Session& s, Command& c) {
+  auto& ups = s.view().updates;
+  for (const std::string& tag : c.search.cancel_tags) {
+    auto it = std::find_if(ups.begin(), ups.end(), [&](const SearchUpdate& u) { return u.tag == tag; });
+    if (it == ups.end()) {
+      s.no(c, "Unknown search tag: no search with that tag is being updated");
+      co_return;
+    }
+  }
+  std::erase_if(ups, [&](const SearchUpdate& u) {
+    return std::find(c.search.cancel_tags.begin(), c.search.cancel_tags.end(), u.tag) != c.search.cancel_tags.end();
+  });
+  s.ok(c, "CANCELUPDATE completed");
+}
+
 }  // namespace
 
 boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
+  if (c.verb == Verb::cancelupdate) {
+    co_await cancel_update(s, c);
+    co_return;
+  }
   const SearchArgs& a = c.search;
   std::string charset = a.charset;
   std::transform(charset.begin(), charset.end(), charset.begin(), [](unsigned char ch) { return std::toupper(ch); });
@@ -168,8 +296,15 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     s.bad(c, "Unknown threading algorithm; use REFERENCES or ORDEREDSUBJECT");
     co_return;
   }
+  if (a.ret_update && std::any_of(s.view().updates.begin(), s.view().updates.end(),
+                                  [&](const SearchUpdate& u) { return u.tag == c.tag; })) {
+    s.bad(c, "A search with this tag is already being updated (RFC 5267 §4.2)");
+    co_return;
+  }
   if (uses_modseq(a.key)) s.enable_condstore();  // RFC 7162 3.1: an enabling command
-  auto job = [&s, &c]() { return run_search(s, c); };
+  Verb verb = c.verb;
+  bool uid = c.uid;
+  auto job = [&s, verb, uid, &a]() { return run_search(s, verb, uid, a); };
   Found f = co_await s.blocking(std::move(job));
   if (f.error) {
     s.no(c, *f.error);
@@ -193,17 +328,15 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     args = &rev2_args;
   }
   if (args->esearch) {
-    const SearchArgs& a = *args;
-    bool none = !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all && !a.ret_save;
-    bool all = a.ret_all || none;
-    if (a.ret_save) {
+    const SearchArgs& r = *args;
+    if (r.ret_save) {
       // SAVE keeps UIDs; with MIN/MAX only those (RFC 5182 §2.4).
       std::vector<Uid> saved;
-      if ((a.ret_min || a.ret_max) && !a.ret_all && !a.ret_count) {
+      if ((r.ret_min || r.ret_max) && !r.ret_all && !r.ret_count) {
         if (!f.uids.empty()) {
           auto [lo, hi] = std::minmax_element(f.uids.begin(), f.uids.end());
-          if (a.ret_min) saved.push_back(*lo);
-          if (a.ret_max && *hi != (a.ret_min ? *lo : 0)) saved.push_back(*hi);
+          if (r.ret_min) saved.push_back(*lo);
+          if (r.ret_max && *hi != (r.ret_min ? *lo : 0)) saved.push_back(*hi);
         }
       } else {
         saved = f.uids;
@@ -211,21 +344,34 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
       std::sort(saved.begin(), saved.end());
       s.view().saved = std::move(saved);
     }
-    bool only_save = a.ret_save && !a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all;
-    if (!only_save) {
-      std::string line = "ESEARCH (TAG ";
-      line += '"' + c.tag + '"';
-      line += ")";
-      if (c.uid) line += " UID";
-      if (!numbers.empty()) {
-        auto [lo, hi] = std::minmax_element(numbers.begin(), numbers.end());
-        if (a.ret_min) line += " MIN " + std::to_string(*lo);
-        if (a.ret_max) line += " MAX " + std::to_string(*hi);
+    bool only_save = r.ret_save && !r.ret_min && !r.ret_max && !r.ret_count && !r.ret_all && !r.ret_update &&
+                     !r.ret_partial;
+    if (!only_save)
+      s.untagged(esearch_line(c.tag, c.uid, c.verb == Verb::sort, r, numbers,
+                              modseq ? std::optional<ModSeq>(returned_modseq(r, c.verb == Verb::sort, f))
+                                     : std::nullopt));
+    if (r.ret_update) {
+      // SORT results are not kept in order (CONTEXT=SORT is not offered), and a session
+      // keeps at most kMaxUpdates searches current.
+      View& v = s.view();
+      if (v.updates.size() >= kMaxUpdates) {
+        // An untagged NO refuses only the UPDATE; the rest stands (RFC 5267 §4.3.1).
+        std::string no = "NO [NOUPDATE ";
+        append_string(no, c.tag, true);
+        no += "] Too many searches kept up to date; CANCELUPDATE one";
+        s.untagged(no);
+      } else {
+        SearchUpdate u;
+        u.tag = c.tag;
+        u.uid = c.uid;
+        u.sorted = c.verb == Verb::sort;
+        u.args = r;
+        u.result = f.uids;
+        if (!u.sorted) std::sort(u.result.begin(), u.result.end());
+        u.at_modseq = v.mailbox.highest_modseq;
+        u.at_exists = v.uids.size();
+        v.updates.push_back(std::move(u));
       }
-      if (a.ret_count) line += " COUNT " + std::to_string(numbers.size());
-      if (all && !numbers.empty()) line += " ALL " + set_text(numbers);
-      if (modseq) line += " MODSEQ " + std::to_string(f.max_modseq);
-      s.untagged(line);
     }
   } else {
     std::string line = c.verb == Verb::sort ? "SORT" : "SEARCH";
@@ -234,6 +380,111 @@ boost::asio::awaitable<void> cmd_search(Session& s, Command& c) {
     s.untagged(line);
   }
   s.ok(c, std::string(c.uid ? "UID " : "") + done);
+}
+
+namespace {
+
+// "* ESEARCH (TAG "t") [UID] WHAT (pos set pos set ...)" for one context.
+void send_update(Session& s, const SearchUpdate& u, const char* what,
+                 const std::vector<std::pair<uint32_t, std::vector<uint32_t>>>& pairs) {
+  if (pairs.empty()) return;
+  std::string line = "ESEARCH (TAG ";
+  append_string(line, u.tag, true);
+  line += std::string(")") + (u.uid ? " UID " : " ") + what + " (";
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (i) line += ' ';
+    line += std::to_string(pairs[i].first) + ' ';
+    line += u.sorted ? ordered_text(pairs[i].second) : set_text(pairs[i].second);
+  }
+  line += ')';
+  s.untagged(line);
+}
+
+// The number the client knows message `uid` by in this context.
+uint32_t number_of(const View& v, const SearchUpdate& u, Uid uid) {
+  return u.uid ? uid : static_cast<uint32_t>(v.uids.find(uid) + 1);
+}
+
+// REMOVEFROM pairs for the members of `u.result` that `gone` says are gone, and the result
+// without them. A SEARCH context: one pair at position 0 (RFC 5267 §4.3.4 lets a SEARCH
+// use 0), numbers in mailbox order. A SORT context: one pair per run of adjacent
+// positions, the last run first, so that each position still holds when it is applied.
+template <class Gone>
+std::vector<std::pair<uint32_t, std::vector<uint32_t>>> removals(const View& v, SearchUpdate& u, Gone gone) {
+  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> pairs;
+  std::vector<Uid> kept;
+  kept.reserve(u.result.size());
+  for (size_t i = 0; i < u.result.size(); ++i) {
+    Uid x = u.result[i];
+    if (!gone(x)) {
+      kept.push_back(x);
+      continue;
+    }
+    uint32_t n = number_of(v, u, x);
+    if (!u.sorted) {
+      if (pairs.empty()) pairs.emplace_back(0, std::vector<uint32_t>{});
+      pairs[0].second.push_back(n);
+    } else if (!pairs.empty() && i > 0 && gone(u.result[i - 1])) {
+      pairs.back().second.push_back(n);  // continues the run
+    } else {
+      pairs.emplace_back(static_cast<uint32_t>(i + 1), std::vector<uint32_t>{n});
+    }
+  }
+  if (u.sorted) std::reverse(pairs.begin(), pairs.end());
+  u.result = std::move(kept);
+  return pairs;
+}
+
+}  // namespace
+
+void search_expunged(Session& s, const std::vector<Uid>& sorted) {
+  View& v = s.view();
+  for (SearchUpdate& u : v.updates) {
+    auto pairs = removals(v, u, [&](Uid x) { return std::binary_search(sorted.begin(), sorted.end(), x); });
+    send_update(s, u, "REMOVEFROM", pairs);
+  }
+}
+
+boost::asio::awaitable<void> search_updates(Session& s) {
+  if (!s.selected()) co_return;
+  View& v = s.view();
+  for (size_t k = 0; k < v.updates.size(); ++k) {
+    if (v.updates[k].at_modseq == v.mailbox.highest_modseq && v.updates[k].at_exists == v.uids.size()) continue;
+    const SearchArgs* args = &v.updates[k].args;
+    Verb verb = v.updates[k].sorted ? Verb::sort : Verb::search;
+    auto job = [&s, verb, args]() { return run_search(s, verb, false, *args); };
+    Found f = co_await s.blocking(std::move(job));
+    if (f.error) continue;  // try again after the next command
+    SearchUpdate& u = v.updates[k];
+    std::vector<Uid> now = std::move(f.uids);  // SORT: in sort order
+    std::vector<Uid> now_sorted = now, old_sorted = u.result;
+    std::sort(now_sorted.begin(), now_sorted.end());
+    std::sort(old_sorted.begin(), old_sorted.end());
+    auto in = [](const std::vector<Uid>& set, Uid x) { return std::binary_search(set.begin(), set.end(), x); };
+    // Removed first, then added. A message's sort keys never change (dates, size,
+    // addresses, subject; ties by sequence number, whose order expunges keep), so after the
+    // removals the old members stand in their new relative order, and inserting the new
+    // ones at their final positions, lowest first, gives the new order.
+    send_update(s, u, "REMOVEFROM", removals(v, u, [&](Uid x) { return !in(now_sorted, x); }));
+    std::vector<std::pair<uint32_t, std::vector<uint32_t>>> adds;
+    for (size_t i = 0; i < now.size(); ++i) {
+      if (in(old_sorted, now[i])) continue;
+      uint32_t n = number_of(v, u, now[i]);
+      if (!u.sorted) {
+        if (adds.empty()) adds.emplace_back(0, std::vector<uint32_t>{});
+        adds[0].second.push_back(n);
+      } else if (!adds.empty() && i > 0 && !in(old_sorted, now[i - 1])) {
+        adds.back().second.push_back(n);
+      } else {
+        adds.emplace_back(static_cast<uint32_t>(i + 1), std::vector<uint32_t>{n});
+      }
+    }
+    send_update(s, u, "ADDTO", adds);
+    u.result = std::move(now);
+    if (!u.sorted) std::sort(u.result.begin(), u.result.end());
+    u.at_modseq = v.mailbox.highest_modseq;
+    u.at_exists = v.uids.size();
+  }
 }
 
 }  // namespace caremail::imap

@@ -49,7 +49,7 @@ struct VerbName {
   std::string_view name;
   Verb verb;
 };
-constexpr std::array<VerbName, 41> kVerbs{{
+constexpr std::array<VerbName, 42> kVerbs{{
     {"CAPABILITY", Verb::capability}, {"NOOP", Verb::noop}, {"LOGOUT", Verb::logout},
     {"STARTTLS", Verb::starttls}, {"AUTHENTICATE", Verb::authenticate},
     {"LOGIN", Verb::login}, {"ENABLE", Verb::enable}, {"SELECT", Verb::select},
@@ -65,6 +65,7 @@ constexpr std::array<VerbName, 41> kVerbs{{
     {"SETQUOTA", Verb::setquota}, {"GETACL", Verb::getacl}, {"SETACL", Verb::setacl},
     {"DELETEACL", Verb::deleteacl}, {"LISTRIGHTS", Verb::listrights},
     {"MYRIGHTS", Verb::myrights}, {"COMPRESS", Verb::compress},
+    {"CANCELUPDATE", Verb::cancelupdate},
 }};
 
 std::optional<Verb> find_verb(std::string_view name) {
@@ -931,26 +932,46 @@ bool parse_store(Reader& r, Command& c) {
   return true;
 }
 
+// search-return-opts after "RETURN" SP (RFC 4731, RFC 5182, RFC 5267, RFC 9394).
+bool parse_return(Reader& r, SearchArgs& a) {
+  a.esearch = true;
+  if (!r.open()) return false;
+  if (r.peek() != ')') {
+    do {
+      std::string o = r.keyword();
+      if (!r.token()) return false;
+      if (o == "MIN") a.ret_min = true;
+      else if (o == "MAX") a.ret_max = true;
+      else if (o == "ALL") a.ret_all = true;
+      else if (o == "COUNT") a.ret_count = true;
+      else if (o == "SAVE") a.ret_save = true;
+      else if (o == "UPDATE") a.ret_update = true;
+      else if (o == "CONTEXT") a.ret_context = true;
+      else if (o == "PARTIAL") {
+        if (a.ret_partial) return r.fail("PARTIAL given twice");
+        if (!r.sp()) return false;
+        bool negative = r.accept('-');
+        uint32_t first = 0, last = 0;
+        if (!r.nz_number(first, "Invalid PARTIAL range") || !r.accept(':') ||
+            (negative && !r.accept('-')) || !r.nz_number(last, "Invalid PARTIAL range"))
+          return r.fail("Invalid PARTIAL range");
+        int64_t sign = negative ? -1 : 1;
+        a.ret_partial.emplace(sign * first, sign * last);
+      } else {
+        return r.fail("Unknown SEARCH return option");
+      }
+    } while (r.accept(' '));
+  }
+  return r.close();
+}
+
 bool parse_search(Reader& r, Command& c) {
   SearchArgs& a = c.search;
   size_t save = r.pos();
   if (!r.sp()) return false;
   std::string k = r.keyword();
   if (k == "RETURN") {
-    a.esearch = true;
-    if (!r.sp() || !r.open()) return false;
-    if (r.peek() != ')') {
-      do {
-        std::string o = r.keyword();
-        if (o == "MIN") a.ret_min = true;
-        else if (o == "MAX") a.ret_max = true;
-        else if (o == "ALL") a.ret_all = true;
-        else if (o == "COUNT") a.ret_count = true;
-        else if (o == "SAVE") a.ret_save = true;
-        else return r.fail("Unknown SEARCH return option");
-      } while (r.accept(' '));
-    }
-    if (!r.close()) return false;
+    if (!r.sp() || !parse_return(r, a)) return false;
     save = r.pos();
     if (!r.sp()) return false;
     k = r.keyword();
@@ -965,6 +986,10 @@ bool parse_search(Reader& r, Command& c) {
 
 bool parse_sort(Reader& r, Command& c) {
   using Key = SearchArgs::SortCriterion::Key;
+  if (r.peek() != '(') {
+    if (r.keyword() != "RETURN") return r.fail("Expected '(' or RETURN");
+    if (!r.sp() || !parse_return(r, c.search) || !r.sp()) return false;
+  }
   if (!r.open()) return false;
   do {
     SearchArgs::SortCriterion sc;
@@ -1109,6 +1134,11 @@ bool parse_body(Reader& r, Command& c, const Limits& lim) {
       return r.sp() && parse_thread(r, c);
     case Verb::id:
       return r.sp() && parse_id(r, c);
+    case Verb::cancelupdate:
+      do {
+        if (!r.sp() || !r.string(c.search.cancel_tags.emplace_back())) return false;
+      } while (!r.eol());
+      return true;
     case Verb::getquota:
       return r.sp() && r.astring(c.quota_root);
     case Verb::setquota:
@@ -1513,13 +1543,20 @@ std::string debug_string(const Command& c, bool with_secrets) {
     const SearchArgs& s = c.search;
     if (s.esearch)
       o += " return=" + std::to_string(s.ret_min) + std::to_string(s.ret_max) +
-           std::to_string(s.ret_all) + std::to_string(s.ret_count) + std::to_string(s.ret_save);
+           std::to_string(s.ret_all) + std::to_string(s.ret_count) + std::to_string(s.ret_save) +
+           (s.ret_update ? " update" : "") + (s.ret_context ? " context" : "");
+    if (s.ret_partial)
+      o += " partial=" + std::to_string(s.ret_partial->first) + ':' + std::to_string(s.ret_partial->second);
     field("charset", s.charset);
     for (const auto& sc : s.sort)
       o += " sort=" + std::string(sc.reverse ? "-" : "") + std::to_string(static_cast<int>(sc.key));
     field("thread", s.thread_algorithm);
     o += ' ';
     dump_key(o, s.key);
+  }
+  if (c.verb == Verb::cancelupdate) {
+    o += " cancel=";
+    dump_strings(o, c.search.cancel_tags);
   }
   if (c.id_nil) o += " id=NIL";
   for (const auto& [f, v] : c.id_params) o += " id[" + f + "]=" + (v ? "[" + *v + "]" : "NIL");

@@ -52,7 +52,12 @@
 //   copy / move = verb SP seq-set SP mailbox
 //   search    = "SEARCH" [ SP "RETURN" SP "(" [ ret *( SP ret ) ] ")" ]
 //               [ SP "CHARSET" SP astring ] 1*( SP search-key )
-//   sort      = "SORT" SP "(" sort-crit *( SP sort-crit ) ")" SP astring 1*( SP search-key )
+//   ret       = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE" / "UPDATE" / "CONTEXT"
+//             / "PARTIAL" SP partial-range                      ; RFC 4731, 5182, 5267
+//   partial-range = nz-number ":" nz-number / "-" nz-number ":-" nz-number  ; RFC 9394
+//   sort      = "SORT" [ SP "RETURN" SP "(" [ ret *( SP ret ) ] ")" ]      ; ESORT RFC 5267
+//               SP "(" sort-crit *( SP sort-crit ) ")" SP astring 1*( SP search-key )
+//   cancelupdate = "CANCELUPDATE" 1*( SP string )                ; RFC 5267 §4.3
 //   thread    = "THREAD" SP atom SP astring 1*( SP search-key )
 //   uid       = "UID" SP ( copy / move / fetch / search / store / sort / thread /
 //               "EXPUNGE" SP seq-set )
@@ -124,7 +129,7 @@ enum class Verb {
   create, delete_, rename, subscribe, unsubscribe, list, lsub, namespace_, status,
   append, idle, check, close, unselect, expunge, search, fetch, store, copy, move, sort,
   thread, id, getquota, getquotaroot, setquota, getacl, setacl, deleteacl, listrights,
-  myrights, compress,
+  myrights, compress, cancelupdate,
   line,  // not a command: a raw line read after expect_line() (IDLE "DONE", SASL data)
 };
 
@@ -145,6 +150,8 @@ struct SeqRange {
 struct SequenceSet {
   bool saved = false;            // "$": the result saved by SEARCH RETURN (SAVE); ranges empty
   std::vector<SeqRange> ranges;  // in the order written, not merged
+  // Set by search's resolve_sets(): no "*", each range first <= last, sorted and disjoint.
+  bool resolved = false;
   bool operator==(const SequenceSet&) const = default;
 };
 
@@ -226,6 +233,12 @@ struct SearchArgs {
   bool esearch = false;  // RETURN given (RFC 4731): reply with ESEARCH
   bool ret_min = false, ret_max = false, ret_all = false, ret_count = false,
        ret_save = false;  // RETURN options; "RETURN ()" means ALL (esearch, none set)
+  bool ret_update = false;   // UPDATE (RFC 5267 CONTEXT=SEARCH/SORT): keep the result current
+  bool ret_context = false;  // CONTEXT: a hint that UPDATE or PARTIAL may follow
+  // PARTIAL first:last (RFC 5267, RFC 9394): 1-based positions in the result, both > 0,
+  // or both < 0 counting from the end (-1 is the last). Stored as written, not ordered.
+  std::optional<std::pair<int64_t, int64_t>> ret_partial;
+  std::vector<std::string> cancel_tags;  // CANCELUPDATE: the tags of the searches
   std::string charset;    // CHARSET as written, "" when absent (then US-ASCII / UTF-8)
   SearchKey key;          // kind and_ with the keys of the command as children
   // SORT

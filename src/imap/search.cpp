@@ -229,7 +229,16 @@ std::optional<Address> first_address(std::string_view s) {
       have_angle = true;
       i = end;
     } else if (c == ':' && !have_angle) {
-      phrase.clear();  // a group's name
+      // A group comes first: in IMAP's address structure (ENVELOPE) that is the group's
+      // start marker, whose addr-mailbox is the group name and addr-host NIL. RFC 5256's
+      // "first address" is that marker (as Dovecot sorts), so the name is the mailbox.
+      Address a;
+      a.mailbox = collapse_ws(phrase);
+      if (a.mailbox.empty()) {
+        phrase.clear();
+        continue;
+      }
+      return a;
     } else if (c == ',' || c == ';') {
       if (auto a = finish()) return a;
     } else {
@@ -239,17 +248,28 @@ std::optional<Address> first_address(std::string_view s) {
   return finish();
 }
 
-// RFC 5256 FROM/TO/CC: the addr-mailbox of the first address, lower case.
-std::string sort_mailbox(std::string_view list) {
-  auto a = first_address(list);
-  return a ? fold(a->mailbox) : std::string();
+// A sort key: RFC 5256 compares with i;ascii-casemap (RFC 4790 §9.2), which maps a-z to
+// A-Z, so "[" and "_" sort before letters, not after them as with a lower-case fold.
+// fold() first (the other scripts' capitals), then the ASCII letters up.
+std::string sort_key(std::string_view s) {
+  std::string out = fold(s);
+  for (char& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+  return out;
 }
 
-// RFC 5957 DISPLAYFROM/DISPLAYTO: the display name, or else the addr-spec.
+// RFC 5256 FROM/TO/CC: the addr-mailbox of the first address.
+std::string sort_mailbox(std::string_view list) {
+  auto a = first_address(list);
+  return a ? sort_key(a->mailbox) : std::string();
+}
+
+// RFC 5957 DISPLAYFROM/DISPLAYTO: the display name, or else the addr-spec (a group: its
+// name, see first_address).
 std::string sort_display(std::string_view list) {
   auto a = first_address(list);
   if (!a) return {};
-  return fold(a->name.empty() ? a->spec() : a->name);
+  return sort_key(a->name.empty() ? a->spec() : a->name);
 }
 
 // ---- Base subject (RFC 5256 §2.1) -----------------------------------------------------
@@ -353,6 +373,12 @@ std::string base_subject_of(std::string_view subject, bool* is_reply) {
 bool in_set(const SequenceSet& set, uint32_t value, uint32_t star, Uid uid,
             std::span<const Uid> saved) {
   if (set.saved) return std::binary_search(saved.begin(), saved.end(), uid);
+  if (set.resolved) {
+    // The last range starting at or before `value`.
+    auto it = std::upper_bound(set.ranges.begin(), set.ranges.end(), value,
+                               [](uint32_t v, const SeqRange& r) { return v < r.first; });
+    return it != set.ranges.begin() && value <= (it - 1)->last;
+  }
   for (const SeqRange& r : set.ranges) {
     uint32_t a = r.first == SeqRange::kStar ? star : r.first;
     uint32_t b = r.last == SeqRange::kStar ? star : r.last;
@@ -547,7 +573,7 @@ class Threader {
     items.reserve(msgs_.size());
     for (size_t i = 0; i < msgs_.size(); ++i) {
       const MailboxEntry& e = entry_of(msgs_[i]);
-      items.push_back({fold(base_subject(e.summary.subject)), sent_time(e), msgs_[i].seq,
+      items.push_back({sort_key(base_subject(e.summary.subject)), sent_time(e), msgs_[i].seq,
                        static_cast<int>(i)});
     }
     std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
@@ -843,6 +869,31 @@ class Threader {
 
 }  // namespace
 
+void resolve_sets(SearchKey& key, uint32_t max_seq, Uid max_uid) {
+  if ((key.kind == Kind::seqset || key.kind == Kind::uid) && !key.set.saved && !key.set.resolved) {
+    const uint32_t star = key.kind == Kind::seqset ? max_seq : max_uid;
+    std::vector<SeqRange>& rs = key.set.ranges;
+    for (SeqRange& r : rs) {
+      if (r.first == SeqRange::kStar) r.first = star;
+      if (r.last == SeqRange::kStar) r.last = star;
+      if (r.first > r.last) std::swap(r.first, r.last);
+    }
+    std::sort(rs.begin(), rs.end(), [](const SeqRange& a, const SeqRange& b) { return a.first < b.first; });
+    size_t merged = 0;
+    for (const SeqRange& r : rs) {
+      // Adjacent ranges merge too ("1:3,4:6"); last + 1 cannot overflow past a first.
+      if (merged > 0 && uint64_t{r.first} <= uint64_t{rs[merged - 1].last} + 1)
+        rs[merged - 1].last = std::max(rs[merged - 1].last, r.last);
+      else
+        rs[merged++] = r;
+    }
+    rs.resize(merged);
+    rs.shrink_to_fit();
+    key.set.resolved = true;
+  }
+  for (SearchKey& c : key.children) resolve_sets(c, max_seq, max_uid);
+}
+
 bool needs_raw(const SearchKey& key) {
   switch (key.kind) {
     case Kind::bcc:
@@ -881,7 +932,7 @@ std::vector<size_t> sort_messages(std::span<const SearchArgs::SortCriterion> cri
     if (wants(SortKey::from)) keys[i].from = sort_mailbox(s.from);
     if (wants(SortKey::to)) keys[i].to = sort_mailbox(s.to);
     if (wants(SortKey::cc)) keys[i].cc = sort_mailbox(s.cc);
-    if (wants(SortKey::subject)) keys[i].subject = fold(base_subject(s.subject));
+    if (wants(SortKey::subject)) keys[i].subject = sort_key(base_subject(s.subject));
     if (wants(SortKey::displayfrom)) keys[i].display_from = sort_display(s.from);
     if (wants(SortKey::displayto)) keys[i].display_to = sort_display(s.to);
   }

@@ -38,6 +38,14 @@ struct SearchContext {
   std::function<std::optional<bool>(const SearchKey&, const SearchMessage&)> text_index;
 };
 
+// Rewrites every sequence set of `key` (message numbers and UID sets, not "$") as what
+// matches() reads fastest: "*" replaced by `max_seq` / `max_uid`, each range ordered, the
+// ranges sorted and merged, and the set marked `resolved`. A set is then tested with a
+// binary search instead of a walk over its ranges: "SEARCH 1:*,1:*,..." with 10,000
+// ranges over 10,000 messages no longer compares 10^8 times (issue 14 finding 7).
+// matches() gives the same answers before and after.
+void resolve_sets(SearchKey& key, uint32_t max_seq, Uid max_uid);
+
 // True when evaluating `key` may call SearchMessage::raw (lets the caller plan the fetches).
 bool needs_raw(const SearchKey& key);
 

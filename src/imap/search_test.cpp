@@ -359,6 +359,40 @@ TEST_F(SearchTest, RawFetchedOnlyWhenNeededAndOnce) {
   EXPECT_EQ(box_.raw_calls(3), 1);
 }
 
+// Issue 14 finding 7: a sequence set is resolved once into sorted, merged ranges and then
+// tested with a binary search, not walked range by range for every message.
+TEST(SearchSets, ResolvedSetsMergeAndAgree) {
+  TestMailbox box;
+  for (int i = 0; i < 40; ++i) box.add("Subject: m\n\nx\n", utc(2024, 1, 1));
+  std::vector<std::string> criteria = {"1:*",         "*:38",       "4,2,9:7,*", "40:50",
+                                       "UID 15:*",    "UID *",      "UID 10:35,100:2000,1",
+                                       "NOT 3:5,20",  "OR 1:2 UID 390:400", "(5:1 UID 20:10)"};
+  SearchContext ctx = box.context();
+  for (const std::string& c : criteria) {
+    SCOPED_TRACE(c);
+    SearchKey k = key(c);
+    std::string before = box.search(k, ctx);
+    resolve_sets(k, ctx.max_seq, ctx.max_uid);
+    EXPECT_EQ(box.search(k, ctx), before);
+  }
+  // 10,000 copies of "1:*" become one range.
+  std::string many = "1:*";
+  for (int i = 1; i < 10000; ++i) many += ",1:*";
+  SearchKey k = key(many);
+  ASSERT_EQ(k.children.at(0).set.ranges.size(), 10000u);
+  resolve_sets(k, ctx.max_seq, ctx.max_uid);
+  ASSERT_EQ(k.children.at(0).set.ranges.size(), 1u);
+  EXPECT_EQ(k.children.at(0).set.ranges[0], (SeqRange{1, 40}));
+  EXPECT_TRUE(k.children.at(0).set.resolved);
+  // "1:3,4:6" touch: merged too. "$" is left alone.
+  SearchKey touching = key("1:3,4:6");
+  resolve_sets(touching, 40, 400);
+  EXPECT_EQ(touching.children.at(0).set.ranges.size(), 1u);
+  SearchKey saved = key("$");
+  resolve_sets(saved, 40, 400);
+  EXPECT_FALSE(saved.children.at(0).set.resolved);
+}
+
 TEST(SearchNeedsRaw, OnlyForBccHeaderBodyText) {
   EXPECT_FALSE(needs_raw(key("ALL")));
   EXPECT_FALSE(needs_raw(key("FROM a TO b CC c SUBJECT d SINCE 1-Jan-2020 UID 1:* KEYWORD x")));
@@ -440,11 +474,11 @@ TEST_F(SortTest, SingleCriteria) {
   EXPECT_EQ(sorted("SUBJECT", msgs_), "3 4 1 2 5");        // agenda, budget, zoo
   // FROM: addr-mailbox of the first address, lower case; "" (no From) first.
   EXPECT_EQ(sorted("FROM", msgs_), "4 1 5 3 2");  // "", anna, anna, bert, carl
-  EXPECT_EQ(sorted("TO", msgs_), "4 2 1 5 3");    // "", alice, bob, bob, zed (group)
+  EXPECT_EQ(sorted("TO", msgs_), "4 2 1 5 3");    // "", alice, bob, bob, team (a group: its name)
   EXPECT_EQ(sorted("CC", msgs_), "2 3 4 5 1");
   // DISPLAYFROM: display name, else the address.
   EXPECT_EQ(sorted("DISPLAYFROM", msgs_), "4 5 3 2 1");  // "", anna@, bert, carl@, zeta
-  EXPECT_EQ(sorted("DISPLAYTO", msgs_), "4 2 1 5 3");    // "", alice@, bob, bob, zed@
+  EXPECT_EQ(sorted("DISPLAYTO", msgs_), "4 2 1 5 3");    // "", alice@, bob, bob, team
 }
 
 TEST_F(SortTest, SeveralCriteria) {
@@ -453,6 +487,34 @@ TEST_F(SortTest, SeveralCriteria) {
   EXPECT_EQ(sorted("FROM DATE", msgs_), "4 1 5 3 2");
   EXPECT_EQ(sorted("FROM REVERSE DATE", msgs_), "4 1 5 3 2");
   EXPECT_EQ(sorted("REVERSE FROM ARRIVAL", msgs_), "2 3 5 1 4");
+}
+
+// RFC 5256 compares with i;ascii-casemap, which maps to upper case: "[" (0x5B) and "_"
+// (0x5F) come after "C" (0x43), not before "a" as with a lower-case fold (imaptest's
+// sort-subject; Dovecot agrees).
+TEST(SortCaseMap, SubjectsCompareUpperCased) {
+  TestMailbox box;
+  for (const char* subject : {"a", "C", "b", "_", "[xyz]", "", "Re: [FWD: c]", "b (a)"})
+    box.add_summary(summary(subject, "x@y"), 5);
+  auto msgs = box.messages();
+  EXPECT_EQ(sorted("SUBJECT", msgs), "6 1 3 8 2 7 5 4");
+  EXPECT_EQ(sorted("REVERSE SUBJECT", msgs), "4 5 2 7 8 3 1 6");
+}
+
+// A group first in the list: its start marker is the first address of IMAP's address
+// structure, so the group's name is the addr-mailbox (FROM/TO/CC) and the display name
+// (DISPLAYFROM/DISPLAYTO) — imaptest's sort-addresses and sort-display-to, as Dovecot.
+TEST(SortCaseMap, GroupSortsByItsName) {
+  TestMailbox box;
+  box.add_summary(summary("s", "x@y", "a: xx@xx.org, yy@yy.org;", 0, "user2@domain2.org (foo bar)"), 5);
+  box.add_summary(summary("s", "x@y", "b@c.d", 0, "user2: blah@domain1.org;"), 5);
+  box.add_summary(summary("s", "x@y", "empty:;", 0, "user1@domain1.org"), 5);
+  box.add_summary(summary("s", "x@y", "foo bar <a@b.c>", 0, "zz@x"), 5);
+  auto msgs = box.messages();
+  EXPECT_EQ(sorted("CC", msgs), "3 1 2 4");  // user1, user2, user2 (group), zz
+  EXPECT_EQ(sorted("REVERSE CC", msgs), "4 1 2 3");
+  EXPECT_EQ(sorted("DISPLAYTO", msgs), "1 2 3 4");  // a, b@c.d, empty, foo bar
+  EXPECT_EQ(sorted("TO", msgs), "1 4 2 3");         // a, a (a@b.c), b, empty
 }
 
 TEST(SortEdge, EmptyAndUnsortedInput) {

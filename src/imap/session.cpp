@@ -59,7 +59,8 @@ Handler handler_for(Verb v) {
     case Verb::expunge: return cmd_store;
     case Verb::search:
     case Verb::sort:
-    case Verb::thread: return cmd_search;
+    case Verb::thread:
+    case Verb::cancelupdate: return cmd_search;
     case Verb::idle: return cmd_idle;
     case Verb::getquota:
     case Verb::getquotaroot:
@@ -196,7 +197,7 @@ std::string Session::capabilities() const {
   }
   caps +=
       " LITERAL+ IDLE UIDPLUS MOVE NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS"
-      " STATUS=SIZE ESEARCH SEARCHRES SORT SORT=DISPLAY THREAD=REFERENCES THREAD=ORDEREDSUBJECT CONDSTORE QRESYNC"
+      " STATUS=SIZE ESEARCH ESORT SEARCHRES CONTEXT=SEARCH CONTEXT=SORT WITHIN SORT SORT=DISPLAY THREAD=REFERENCES THREAD=ORDEREDSUBJECT CONDSTORE QRESYNC"
       " QUOTA QUOTA=RES-STORAGE ACL RIGHTS=texk BINARY UTF8=ACCEPT";
   // APPEND's extensions (cmd_append.cpp): several messages at once, atomically; messages
   // joined from parts and URLs of the user's own messages, with ";PARTIAL=" ranges.
@@ -349,6 +350,7 @@ void Session::announce_expunged(const std::vector<Uid>& uids) {
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   std::erase_if(sorted, [&](Uid u) { return v.uids.find(u) == UidList::npos; });
   if (sorted.empty()) return;
+  search_expunged(*this, sorted);  // REMOVEFROM while the sequence numbers still hold
   if (qresync) {
     // One VANISHED for the lot (RFC 7162 §3.2.10).
     std::string set;
@@ -483,7 +485,8 @@ bool Session::allowed_in_state(Verb v) const {
     case Verb::copy:
     case Verb::move:
     case Verb::sort:
-    case Verb::thread: return state == State::selected;
+    case Verb::thread:
+    case Verb::cancelupdate: return state == State::selected;
     default: return state == State::authenticated || state == State::selected;
   }
 }
@@ -514,6 +517,9 @@ asio::awaitable<void> Session::dispatch(Command& cmd) {
     bool by_seq = !cmd.uid && (cmd.verb == Verb::fetch || cmd.verb == Verb::store || cmd.verb == Verb::search ||
                                cmd.verb == Verb::sort || cmd.verb == Verb::thread);
     co_await sync(!by_seq);
+    if (view_ && !view_->updates.empty()) {
+      co_await search_updates(*this);  // CONTEXT=SEARCH: ADDTO / REMOVEFROM
+    }
   }
   out_ += tagged_;
   tagged_.clear();

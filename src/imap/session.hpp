@@ -58,6 +58,17 @@ struct Shared {
 
 enum class State { not_authenticated, authenticated, selected, logout };
 
+// A search kept up to date (RFC 5267 CONTEXT=SEARCH: SEARCH RETURN (UPDATE)); cmd_search.cpp.
+struct SearchUpdate {
+  std::string tag;
+  bool uid = false;             // UID SEARCH: ADDTO/REMOVEFROM carry UIDs
+  bool sorted = false;          // SORT (CONTEXT=SORT): updates carry positions in the order
+  SearchArgs args;
+  std::vector<Uid> result;      // ascending; a SORT's in its sort order
+  ModSeq at_modseq = 0;         // the mailbox's highest modseq when `result` was computed
+  size_t at_exists = 0;         // and the number of messages in the view
+};
+
 // The selected mailbox as this client knows it: its message sequence (UIDs) and what it
 // has been told. Flags are not kept here (they are read from the store when asked for), so
 // an idle session in a large mailbox holds little more than a few runs of UIDs.
@@ -68,6 +79,7 @@ struct View {
   std::vector<Uid> gone;            // ascending: expunged elsewhere, not announced yet (still numbered)
   ModSeq synced_modseq = 0;         // highest_modseq the view reflects
   std::vector<Uid> saved;           // SEARCHRES "$"
+  std::vector<SearchUpdate> updates;  // CONTEXT=SEARCH: searches kept up to date
   std::set<std::string> keywords;   // announced in FLAGS; a new one is announced again
   // This session's own flag changes since the last sync (uid, modseq): already reported
   // in its STORE/FETCH responses, so the sync does not announce them again.
@@ -252,7 +264,12 @@ boost::asio::awaitable<void> cmd_select(Session& s, Command& c);    // SELECT EX
 boost::asio::awaitable<void> cmd_append(Session& s, Command& c);
 boost::asio::awaitable<void> cmd_fetch(Session& s, Command& c);
 boost::asio::awaitable<void> cmd_store(Session& s, Command& c);     // STORE COPY MOVE EXPUNGE
-boost::asio::awaitable<void> cmd_search(Session& s, Command& c);    // SEARCH SORT THREAD
+boost::asio::awaitable<void> cmd_search(Session& s, Command& c);    // SEARCH SORT THREAD CANCELUPDATE
+// CONTEXT=SEARCH (cmd_search.cpp): after each command's sync, ADDTO/REMOVEFROM for the
+// searches being updated; and, before EXPUNGE responses renumber, REMOVEFROM for expunged
+// messages in their results (`sorted`: ascending UIDs still in the view).
+boost::asio::awaitable<void> search_updates(Session& s);
+void search_expunged(Session& s, const std::vector<Uid>& sorted);
 boost::asio::awaitable<void> cmd_idle(Session& s, Command& c);
 boost::asio::awaitable<void> cmd_admin(Session& s, Command& c);     // QUOTA and ACL commands
 
