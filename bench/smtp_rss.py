@@ -22,16 +22,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 
 
-def status(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-                out[k] = int(v.split()[0]) / 1024.0
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build", nargs="?", default="build")
@@ -41,7 +31,7 @@ def main():
     args = ap.parse_args()
     os.environ.setdefault("CAREMAILD", os.path.join(args.build, "src", "caremaild"))
     os.environ.setdefault("CAREMAILCTL", os.path.join(args.build, "src", "caremailctl"))
-    from harness import Daemon
+    from harness import Daemon, proc_status as status
     extra = ""
     if args.spool_threshold is not None:
         extra = f"[smtp]\nspool_threshold_bytes = {args.spool_threshold}\n"

@@ -6,6 +6,7 @@
 // reader whose depth is bounded by Limits::max_nesting. Framing first keeps the grammar
 // code free of "need more" states, and makes any split of the input give the same result.
 #include "imap/parser.hpp"
+#include "common/hex.hpp"
 
 #include <array>
 #include <cstring>
@@ -753,12 +754,6 @@ bool parse_append(Reader& r, Command& c, const Limits& lim) {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // %XX decoding; nullopt on a broken escape or a control character after decoding.
 std::optional<std::string> url_decode(std::string_view in) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mime/mime.hpp"
+#include "common/hex.hpp"
 
 namespace caremail::imap {
 namespace {
@@ -800,12 +801,6 @@ std::string decode_base64(std::string_view s) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = upper(c);
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // RFC 2045 6.7: "=XX" (lower-case hex accepted too), "=" at the end of a line is a soft
 // break, whitespace at the end of a line is transport padding. A malformed "=" is kept as

@@ -5,17 +5,12 @@
 #include <optional>
 
 #include "directory/normalize.hpp"
+#include "common/hex.hpp"
 
 namespace caremail::ldap {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool is_space(char c) { return c == ' '; }
 

@@ -9,6 +9,7 @@
 
 #include "mime/glib_util.hpp"
 #include "mime/mime.hpp"
+#include "common/hex.hpp"
 
 #include <gmime/gmime.h>
 #include <iconv.h>
@@ -150,12 +151,6 @@ std::string decode_base64(std::string_view in) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
 
 // RFC 2045 6.7. Lenient as receivers must be: an '=' that starts no valid escape stays.
 std::string decode_qp(std::string_view in) {

@@ -79,6 +79,17 @@ def imap_login(d, user, password, client_id=None, source="127.0.0.1"):
             c.shutdown()
 
 
+def proc_status(pid):
+    """A process's memory figures from /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile), in MB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                out[k] = int(v.split()[0]) / 1024.0
+    return out
+
+
 class Daemon:
     """One caremaild process. Use as a context manager or call start()/stop()."""
 

@@ -12,7 +12,7 @@ import time
 import unittest
 import warnings
 
-from harness import Daemon, make_message
+from harness import Daemon, make_message, proc_status
 
 JO = ("jo.bloggs@leeds.care.example", "jo-password-123")
 AL = ("al.smith@leeds.care.example", "al-password-1234")
@@ -677,17 +677,6 @@ class SendingLimitTest(unittest.TestCase):
                 c.login(*JO)
                 c.sendmail(JO[0], [JO[0]], make_message("after resume", sender=JO[0]))
             self.assertIn("after resume", [m["subject"] for m in d.messages(*JO)])
-
-
-def proc_status(pid):
-    """caremaild's memory figures from /proc/<pid>/status, in MB."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-                out[k] = int(v.split()[0]) / 1024.0
-    return out
 
 
 class LargeMessageMemoryTest(unittest.TestCase):

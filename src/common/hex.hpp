@@ -1,0 +1,15 @@
+// One hexadecimal digit's value, for the decoders that read %XX (IMAP URLs), =XX (MIME
+// quoted-printable, encoded words) and \XX (LDAP filter escapes). Header-only, constexpr.
+#pragma once
+
+namespace caremail {
+
+// 0-15 for '0'-'9', 'a'-'f', 'A'-'F'; -1 for anything else.
+constexpr int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace caremail
