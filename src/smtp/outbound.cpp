@@ -423,7 +423,7 @@ asio::awaitable<AttemptResult> OutboundQueue::attempt(const OutboundEntry& e, co
     boost::system::error_code aec;
     auto addr = asio::ip::make_address(t.address, aec);
     if (aec) continue;
-    auto conn = sock.async_connect(asio::ip::tcp::endpoint(addr, t.port), asio::as_tuple(asio::use_awaitable));
+    auto conn = sock.async_connect(asio::ip::tcp::endpoint(addr, t.port), asio::deferred);
     auto cr = co_await net::with_deadline(std::move(conn), timeout);
     bool connected = cr && !std::get<0>(*cr);
     if (!connected) {
