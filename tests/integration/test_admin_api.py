@@ -53,9 +53,12 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(st, 401)
 
     def test_caremailctl_lists_and_shows(self):
-        out = self.d.ctl("org", "list").stdout
-        self.assertIn("RX1\tLeeds Teaching Hospitals", out)
-        self.assertIn("X26", out)
+        orgs = json.loads(self.d.ctl("--json", "org", "list").stdout)["organisations"]
+        self.assertIn(("RX1", "Leeds Teaching Hospitals"), [(o["ods_code"], o["name"]) for o in orgs])
+        self.assertIn("X26", [o["ods_code"] for o in orgs])
+        out = self.d.ctl("org", "list").stdout  # for people: a table with a header
+        self.assertTrue(out.startswith("ODS "), out)
+        self.assertIn("Leeds Teaching Hospitals", out)
         out = self.d.ctl("account", "list", "--ods", "RX1").stdout
         self.assertIn("jo.bloggs@leeds.care.example", out)
         self.assertNotIn("kim.smith", out)

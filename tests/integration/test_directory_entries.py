@@ -10,6 +10,7 @@ address is retired like an alias; caremailctl manages both."""
 import email
 import email.policy
 import imaplib
+import json
 import os
 import shutil
 import smtplib
@@ -203,19 +204,21 @@ class DirectoryEntriesTest(unittest.TestCase):
         r = self.d.ctl("contact", "add", "--ods", ORG, "--address", "front.desk@physio.example", "--name",
                        "Riverside Front Desk", "--job-role", "Reception")
         self.assertIn("front.desk@physio.example added", r.stdout)
-        r = self.d.ctl("contact", "list", "--ods", ORG)
-        line = [l for l in r.stdout.splitlines() if "front.desk@physio.example" in l][0]
-        cid = line.split("\t")[0]
+        r = self.d.ctl("--json", "contact", "list", "--ods", ORG)
+        cid = str([e for e in json.loads(r.stdout)["contacts"] if e["address"] == "front.desk@physio.example"][0]["id"])
         self.d.ctl("contact", "remove", "--ods", ORG, cid)
         self.assertNotIn("front.desk", self.d.ctl("contact", "list", "--ods", ORG).stdout)
         self.d.ctl("list", "create", "--ods", ORG, "--address", "porters@" + DOMAIN, "--name", "Porters",
                    "--member", JO[0], "--senders", "anyone")
         self.d.ctl("list", "member", "--ods", ORG, "porters@" + DOMAIN, SARAH[0])
-        out = self.d.ctl("list", "show", "--ods", ORG, "porters@" + DOMAIN).stdout
+        shown = json.loads(self.d.ctl("--json", "list", "show", "--ods", ORG, "porters@" + DOMAIN).stdout)
+        self.assertIn(SARAH[0], shown["members"])
+        self.assertEqual(shown["senders"], "anyone")
+        out = self.d.ctl("list", "show", "--ods", ORG, "porters@" + DOMAIN).stdout  # for people
         self.assertIn(SARAH[0], out)
-        self.assertIn("senders anyone", out)
-        out = self.d.ctl("list", "set", "--ods", ORG, "porters@" + DOMAIN, "--senders", "members", "--hidden").stdout
-        self.assertIn("senders members\thidden", out)
+        changed = json.loads(self.d.ctl("--json", "list", "set", "--ods", ORG, "porters@" + DOMAIN, "--senders",
+                                        "members", "--hidden").stdout)
+        self.assertEqual((changed["senders"], changed["hidden"]), ("members", True))
         r = self.d.ctl("list", "create", "--ods", ORG, "--address", "porters@" + DOMAIN, "--name", "Again", check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("409", r.stderr)

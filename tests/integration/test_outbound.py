@@ -229,10 +229,10 @@ class OutboundTest(unittest.TestCase):
     def test_operators_see_the_queue(self):
         self.submit(["hold-on@gone.example"], "outbound visible")
         def queued():
-            r = self.d.ctl("queue", "list")
-            return "hold-on@gone.example" in r.stdout and r.stdout
+            r = self.d.ctl("--json", "queue", "list")
+            return "hold-on@gone.example" in r.stdout and json.loads(r.stdout)["queue"]
         out = wait_for(queued, what="queue entry")
-        self.assertIn(JO[0] + " -> hold-on@gone.example", out)
+        self.assertIn((JO[0], "hold-on@gone.example"), [(e["sender"], e["recipient"]) for e in out])
         st, _, _ = self.d.api("GET", "/api/v1/queue", basic=JO)
         self.assertEqual(st, 403)
 
