@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as a script
-from harness import Daemon, ldap3, make_message  # noqa: E402 - ldap3 is None when python3-ldap3 is absent
+from harness import DaemonTestCase, ldap3, make_message  # noqa: E402 - ldap3 is None when python3-ldap3 is absent
 from test_outbound import Sink, client_tls, wait_for  # noqa: E402
 
 ORG, DOMAIN = "RX1", "leeds.care.example"
@@ -35,7 +35,7 @@ PARTNER = "partner@physio.example"                    # an outside member, reach
 HAVE_LDAPSEARCH = shutil.which("ldapsearch") is not None
 
 
-class DirectoryEntriesTest(unittest.TestCase):
+class DirectoryEntriesTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         cls.sink = Sink()
@@ -44,7 +44,11 @@ class DirectoryEntriesTest(unittest.TestCase):
                "retry_schedule_seconds = [1]\n"
                "[imap]\nallow_plaintext_auth_on_loopback = true\n"
                "[ldap]\nallow_plaintext_bind_on_loopback = true\n")
-        cls.d = Daemon(cfg).start()
+        cls.EXTRA = cfg
+        super().setUpClass()
+
+    @classmethod
+    def populate(cls):
         d = cls.d
         d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
         d.create_org(ORG2, "Sheffield Teaching Hospitals", [DOMAIN2])
@@ -59,7 +63,7 @@ class DirectoryEntriesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.cleanup()
+        super().tearDownClass()
         cls.sink.stop()
 
     # -- helpers ---------------------------------------------------------------------

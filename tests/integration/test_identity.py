@@ -624,24 +624,26 @@ def write_breached_list(path, ascending=True):
             f.write(f"{h}:{i + 1}\n" if i % 2 else f"{h}\n")
 
 
-class BreachedListTest(unittest.TestCase):
+class BreachedListTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="caremail-breached-")
         cls.list = os.path.join(cls.tmp, "pwned-sha1-ordered.txt")
         write_breached_list(cls.list)
-        cls.d = Daemon(PLAINTEXT + f'[password]\nbreached_list = "{cls.list}"\nmin_length = 12\n')
+        cls.EXTRA = PLAINTEXT + f'[password]\nbreached_list = "{cls.list}"\nmin_length = 12\n'
         try:
-            cls.d.start()
-            cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
+            super().setUpClass()
         except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.tearDownClass()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
             raise
 
     @classmethod
+    def populate(cls):
+        cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
+
+    @classmethod
     def tearDownClass(cls):
-        cls.d.cleanup()
+        super().tearDownClass()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_breached_passwords_are_refused(self):

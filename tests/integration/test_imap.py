@@ -17,17 +17,10 @@ import unittest
 import warnings
 import zlib
 
-from harness import Daemon, make_message
+from harness import DaemonTestCase, client_tls as tls_ctx, make_message
 
 ORG = "RX1"
 DOMAIN = "leeds.care.example"
-
-
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 # -- a tiny IMAP response parser --------------------------------------------------------
@@ -378,21 +371,16 @@ def multipart_message():
             "--XYZ--\r\n").encode()
 
 
-class ImapBase(unittest.TestCase):
-    """One daemon per class; each test makes its own accounts so tests do not share state."""
-    EXTRA = ""
+class ImapBase(DaemonTestCase):
+    """One daemon per class (EXTRA its configuration); each test makes its own accounts so
+    tests do not share state."""
     _n = itertools.count(1)
 
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(cls.EXTRA).start()
+    def populate(cls):
         cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
         cls.imap = cls.d.ports["imap"]
         cls.imaps = cls.d.ports["imaps"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
 
     def user(self, **extra):
         n = next(self._n)

@@ -28,7 +28,7 @@ import unittest
 
 import yaml
 
-from harness import SOURCE, Daemon
+from harness import SOURCE, DaemonTestCase
 
 DOC = os.path.join(SOURCE, "docs", "openapi.yaml")
 ROUTER = os.path.join(SOURCE, "src", "http", "admin_api.cpp")
@@ -206,37 +206,48 @@ class OpenApiDocumentTest(unittest.TestCase):
         self.assertFalse(missing, "routes in src/http/admin_api.cpp missing from docs/openapi.yaml:\n" +
                          "\n".join(missing))
 
+
+
+class OpenApiServedTest(DaemonTestCase):
+    """What the document says against a running daemon."""
+
+    @classmethod
+    def setUpClass(cls):
+        global _DOC
+        _DOC = cls.doc = load_doc()
+        super().setUpClass()
+
     def test_every_documented_operation_is_served(self):
-        with Daemon() as d:
-            wrong = []
-            for path, m, op, item in operations(self.doc):
-                url = fill(path, item, op)
-                body = None
-                if m in ("post", "put", "delete"):
-                    # Invalid on purpose: handlers that read a body refuse it before acting.
-                    body = b"[]"
-                st, hdrs, payload = d.api(m.upper(), url, body=body, token=None if op.get("security") != [] else False)
-                detail = payload.get("detail", "") if isinstance(payload, dict) else ""
-                if st == 405 or (st == 404 and detail == "no such resource") or st == 401 or st >= 500:
-                    wrong.append(f"{m.upper()} {url}: {st} {detail}")
-                    continue
-                documented = {str(k): resolve(v) for k, v in op["responses"].items()}
-                if str(st) not in documented:
-                    wrong.append(f"{m.upper()} {url}: {st} is not among the documented responses "
-                                 f"{sorted(documented)} ({detail})")
-                    continue
-                types = list(documented[str(st)].get("content", {}))
-                got = hdrs.get("content-type", "").split(";")[0]
-                if types and got not in types:
-                    wrong.append(f"{m.upper()} {url}: {st} answered {got}, documented {types}")
-                if st >= 400 and "application/problem+json" in types and not isinstance(payload, dict):
-                    wrong.append(f"{m.upper()} {url}: {st} is not a problem document")
-                elif st >= 400 and "application/problem+json" in types:
-                    for k in ("type", "title", "status", "detail"):
-                        if k not in payload:
-                            wrong.append(f"{m.upper()} {url}: the problem document has no '{k}'")
-            self.assertFalse(wrong, "documented operations the daemon does not serve as documented:\n" +
-                             "\n".join(wrong))
+        d = self.d
+        wrong = []
+        for path, m, op, item in operations(self.doc):
+            url = fill(path, item, op)
+            body = None
+            if m in ("post", "put", "delete"):
+                # Invalid on purpose: handlers that read a body refuse it before acting.
+                body = b"[]"
+            st, hdrs, payload = d.api(m.upper(), url, body=body, token=None if op.get("security") != [] else False)
+            detail = payload.get("detail", "") if isinstance(payload, dict) else ""
+            if st == 405 or (st == 404 and detail == "no such resource") or st == 401 or st >= 500:
+                wrong.append(f"{m.upper()} {url}: {st} {detail}")
+                continue
+            documented = {str(k): resolve(v) for k, v in op["responses"].items()}
+            if str(st) not in documented:
+                wrong.append(f"{m.upper()} {url}: {st} is not among the documented responses "
+                             f"{sorted(documented)} ({detail})")
+                continue
+            types = list(documented[str(st)].get("content", {}))
+            got = hdrs.get("content-type", "").split(";")[0]
+            if types and got not in types:
+                wrong.append(f"{m.upper()} {url}: {st} answered {got}, documented {types}")
+            if st >= 400 and "application/problem+json" in types and not isinstance(payload, dict):
+                wrong.append(f"{m.upper()} {url}: {st} is not a problem document")
+            elif st >= 400 and "application/problem+json" in types:
+                for k in ("type", "title", "status", "detail"):
+                    if k not in payload:
+                        wrong.append(f"{m.upper()} {url}: the problem document has no '{k}'")
+        self.assertFalse(wrong, "documented operations the daemon does not serve as documented:\n" +
+                         "\n".join(wrong))
 
 
 if __name__ == "__main__":

@@ -14,18 +14,11 @@ import time
 import unittest
 import warnings
 
-from harness import Daemon, make_message, proc_status
+from harness import Daemon, DaemonTestCase, client_tls, make_message, proc_status
 
 JO = ("jo.bloggs@leeds.care.example", "jo-password-123")
 AL = ("al.smith@leeds.care.example", "al-password-1234")
 TINY = ("tiny@leeds.care.example", "silver-brook-12")
-
-
-def client_tls():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Raw:
@@ -62,13 +55,13 @@ class Raw:
         self.s.close()
 
 
-class SmtpTest(unittest.TestCase):
+class SmtpTest(DaemonTestCase):
+    # 127.0.0.2 is a trusted relay (it may use our domains on port 25); 127.0.0.1 is not.
+    # Messages over 64 KB go through the spool file (smtp.spool_threshold_bytes).
+    EXTRA = '[smtp]\nmax_recipients = 5\ntrusted_relays = ["127.0.0.2/32"]\nspool_threshold_bytes = 65536\n'
+
     @classmethod
-    def setUpClass(cls):
-        # 127.0.0.2 is a trusted relay (it may use our domains on port 25); 127.0.0.1 is not.
-        # Messages over 64 KB go through the spool file (smtp.spool_threshold_bytes).
-        cls.d = Daemon('[smtp]\nmax_recipients = 5\ntrusted_relays = ["127.0.0.2/32"]\n'
-                       'spool_threshold_bytes = 65536\n').start()
+    def populate(cls):
         cls.d.create_org("RX1", "Leeds Teaching Hospitals", ["leeds.care.example"])
         cls.d.create_user(JO[0], "RX1", JO[1], display_name="Jo Bloggs")
         cls.d.create_user(AL[0], "RX1", AL[1])
@@ -76,10 +69,6 @@ class SmtpTest(unittest.TestCase):
         cls.mx = cls.d.ports["smtp"]
         cls.sub = cls.d.ports["submission"]
         cls.subs = cls.d.ports["submissions"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
 
     def find(self, user, subject):
         return [m for m in self.d.messages(*user) if m["subject"] == subject]

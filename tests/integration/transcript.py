@@ -10,6 +10,8 @@ import re
 import socket
 import ssl
 
+from harness import client_tls
+
 TRANSCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "transcripts")
 
 _VAR = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
@@ -30,13 +32,6 @@ def expand(text, variables):
         return base64.b64encode(arg.replace("\\0", "\0").encode()).decode()
 
     return _FUNC.sub(func, text)
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Player:
@@ -131,7 +126,7 @@ class Player:
         self.proto = "imap" if name.startswith("imap") else "smtp"
         sock = socket.create_connection(("127.0.0.1", self.ports[name]), timeout=self.timeout)
         if name in ("imaps", "submissions"):
-            sock = tls_context().wrap_socket(sock, server_hostname="localhost")
+            sock = client_tls().wrap_socket(sock, server_hostname="localhost")
         self.sock, self.buf, self.pending, self.continued = sock, b"", b"", None
         if self.proto == "smtp":
             self.smtp_reply()
@@ -172,7 +167,7 @@ class Player:
         if self.buf:
             self.out.append("!error plaintext after the reply: %r" % self.buf[:200])
             return
-        self.sock = tls_context().wrap_socket(self.sock, server_hostname="localhost")
+        self.sock = client_tls().wrap_socket(self.sock, server_hostname="localhost")
 
     def play(self, lines):
         self.in_data = False
