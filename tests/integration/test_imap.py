@@ -1496,46 +1496,7 @@ class ImapCommandsTest(ImapBase):
         self.assertNotIn(b"COMPRESS=DEFLATE", exchange(b"z4 CAPABILITY\r\n", b"z4"))
 
     # -- bad input ----------------------------------------------------------------------
-    def test_appendlimit_literal_refused_before_it_is_read(self):
-        u = self.user()
-        c = self.conn(u, tls=False)
-        limit = int([x for x in c.capabilities() if x.startswith("APPENDLIMIT=")][0].split("=")[1])
-        c.send("a APPEND INBOX {999999999}\r\n")
-        ln = c.line()
-        self.assertFalse(ln.startswith(b"+"), "no continuation for a literal far over APPENDLIMIT")
-        self.assertTrue(re.match(rb"a NO \[TOOBIG\]", ln), ln)
-        self.ok(c.cmd("NOOP"), "the session carries on")
-        # A non-synchronising literal over the limit: NO [TOOBIG] or BYE (RFC 7888 4, RFC 7889).
-        c2 = self.conn(u, tls=False)
-        c2.send("c APPEND INBOX {999999999+}\r\n")
-        ln = c2.line()
-        self.assertTrue(re.match(rb"c NO \[TOOBIG\]", ln) or ln.startswith(b"* BYE") or
-                        re.match(rb"c BAD", ln), ln)
-        c2.close()
-        # One octet over the advertised APPENDLIMIT is refused before it is read as well.
-        c.send(f"b APPEND INBOX {{{limit + 1}}}\r\n")
-        ln = c.line()
-        self.assertFalse(ln.startswith(b"+"), f"continuation for a literal of APPENDLIMIT+1 ({limit + 1}) octets: "
-                                              f"refuse it before reading (issue 4, RFC 7889)")
-        self.assertTrue(re.match(rb"b NO \[TOOBIG\]", ln), ln)
-        r = self.ok(self.conn(u, tls=False).cmd("STATUS INBOX (MESSAGES)"))
-        self.assertIn(b"MESSAGES 0", r.lines("STATUS")[0])
-
-    def test_overlong_line_closes_the_connection(self):
-        u = self.user()
-        c = self.conn(u, tls=False)
-        try:
-            c.send(b"a NOOP " + b"x" * 200_000 + b"\r\n")
-        except OSError:
-            pass
-        try:
-            ln = c.line()
-        except (ConnectionError, OSError):
-            self.fail("closed without a BYE")
-        self.assertTrue(ln.startswith(b"* BYE") or ln.startswith(b"a BAD"), ln)
-        if ln.startswith(b"a BAD"):
-            self.fail("over-long line: got BAD, expected BYE and close: %r" % ln)
-        self.assertTrue(c.closed())
+    # A literal over APPENDLIMIT and an over-long line: tests/transcripts/imap_commands/.
 
     def test_limits_give_bad_and_change_nothing(self):
         u = self.user()
@@ -1562,17 +1523,7 @@ class ImapCommandsTest(ImapBase):
         r = self.ok(c.cmd("NOOP"))
         self.assertTrue(any(x.startswith("* BAD") for x in r.untagged), f"no untagged BAD for an empty line: {r!r}")
 
-    def test_literals_in_commands(self):
-        u = self.user()
-        c = self.conn(tls=False)
-        tag = c.tag()
-        c.send(f"{tag} LOGIN {{{len(u[0])}}}\r\n")
-        self.assertTrue(c.line().startswith(b"+"))
-        c.send(f"{u[0]} {{{len(u[1])}+}}\r\n{u[1]}\r\n")
-        self.ok(c.until(tag))
-        self.ok(c.cmd("SELECT {5+}\r\nINBOX"))
-        r = c.cmd("LOGIN {999999999}")
-        self.assertIn(r.status, ("BAD", "NO"), "a huge literal outside APPEND is refused before it is read")
+    # Literals in LOGIN and SELECT: tests/transcripts/imap_commands/literals_in_commands.
 
     # -- sessions see each other ----------------------------------------------------------
     def test_expunge_announced_with_correct_numbers_and_never_during_fetch_store_search(self):

@@ -38,11 +38,8 @@ def with_transcripts(cls):
     return cls
 
 
-@with_transcripts
-class SmtpTranscripts(TranscriptSuite):
-    """The MX and submission ports, configured as in test_smtp.py's SmtpTest."""
-    DIRECTORY = "smtp"
-    EXTRA = '[smtp]\nmax_recipients = 5\ntrusted_relays = ["127.0.0.2/32"]\n'
+class SmtpSuite(TranscriptSuite):
+    """Two accounts, ${jo} and ${al}."""
     USERS = {"jo": "jo.bloggs@" + DOMAIN, "al": "al.smith@" + DOMAIN}
 
     @classmethod
@@ -53,6 +50,22 @@ class SmtpTranscripts(TranscriptSuite):
 
     def variables(self, name):
         return {"domain": DOMAIN, **self.USERS}
+
+
+@with_transcripts
+class SmtpTranscripts(SmtpSuite):
+    """The MX and submission ports, configured as in test_smtp.py's SmtpTest."""
+    DIRECTORY = "smtp"
+    EXTRA = '[smtp]\nmax_recipients = 5\ntrusted_relays = ["127.0.0.2/32"]\n'
+
+
+@with_transcripts
+class SmtpLimitsTranscripts(SmtpSuite):
+    """Commands before a mail transaction, configured as in test_limits.py's SlowClientTest."""
+    DIRECTORY = "smtp_limits"
+    EXTRA = ("[limits]\nidle_timeout_seconds = 3\ncommand_timeout_seconds = 2\n"
+             "[smtp]\nmax_commands_before_mail = 5\npreauth_timeout_seconds = 120\n"
+             "[ldap]\nmax_anonymous_requests = 5\nanonymous_timeout_seconds = 120\nidle_timeout_seconds = 600\n")
 
 
 class ImapSuite(TranscriptSuite):
@@ -92,10 +105,20 @@ class ImapPreauthTranscripts(ImapSuite):
              "[limits]\ncommand_timeout_seconds = 3\n")
 
 
+@with_transcripts
+class ImapCommandsTranscripts(ImapSuite):
+    """Commands after login, configured as in test_imap.py's ImapCommandsTest."""
+    DIRECTORY = "imap_commands"
+    EXTRA = "[imap]\nallow_plaintext_auth_on_loopback = true\n"
+
+
+SUITES = (SmtpTranscripts, SmtpLimitsTranscripts, ImapLoginTranscripts, ImapPreauthTranscripts,
+          ImapCommandsTranscripts)
+
+
 def print_transcript(name):
     """Plays NAME.in and prints the conversation (a start for its .ref)."""
-    suite = next(c for c in (SmtpTranscripts, ImapLoginTranscripts, ImapPreauthTranscripts)
-                 if name.startswith(c.DIRECTORY + "/"))
+    suite = next(c for c in SUITES if name.startswith(c.DIRECTORY + "/"))
     suite.setUpClass()
     try:
         with open(os.path.join(transcript.TRANSCRIPTS, name + ".in")) as f:

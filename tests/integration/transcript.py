@@ -47,6 +47,7 @@ class Player:
         self.buf = b""
         self.pending = b""       # lines sent with !send or !raw, written with the next command
         self.continued = None    # IMAP: the tag whose "+" continuation the next line answers
+        self.literal_tag = None  # IMAP: the tag of a !send line ending in a {n+} literal
         self.out = []
 
     # -- bytes --------------------------------------------------------------------------
@@ -88,8 +89,12 @@ class Player:
         return text
 
     def send(self, data: bytes):
-        self.sock.sendall(self.pending + data)
-        self.pending = b""
+        """Writes; a server that already hung up shows as what it said before, then !closed."""
+        data, self.pending = self.pending + data, b""
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     # -- replies ------------------------------------------------------------------------
     def smtp_reply(self):
@@ -127,7 +132,7 @@ class Player:
         sock = socket.create_connection(("127.0.0.1", self.ports[name]), timeout=self.timeout)
         if name in ("imaps", "submissions"):
             sock = client_tls().wrap_socket(sock, server_hostname="localhost")
-        self.sock, self.buf, self.pending, self.continued = sock, b"", b"", None
+        self.sock, self.buf, self.pending, self.continued, self.literal_tag = sock, b"", b"", None, None
         if self.proto == "smtp":
             self.smtp_reply()
         else:
@@ -141,7 +146,8 @@ class Player:
             if self.data_mode():
                 self.in_data = True
         else:
-            tag = self.continued or line.split(" ", 1)[0]
+            tag = self.continued or self.literal_tag or line.split(" ", 1)[0]
+            self.literal_tag = None
             self.imap_until(tag)
 
     def data_mode(self):
@@ -197,6 +203,9 @@ class Player:
                 elif word == "send":
                     self.out[-1] = "C: " + arg
                     self.pending += arg.encode() + b"\r\n"
+                    if self.proto == "imap" and not self.continued and not self.literal_tag and \
+                            re.search(r"\{\d+\+\}$", arg):  # the next line goes on with this command
+                        self.literal_tag = arg.split(" ", 1)[0]
                 elif word == "raw":
                     self.out[-1] = "C: " + arg + " (no line end)"
                     self.pending += arg.encode()
