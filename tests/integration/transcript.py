@@ -2,7 +2,7 @@
 is played against a real caremaild, the conversation is written down as it happened, and it
 must match NAME.ref line by line. The format is described in tests/transcripts/README.md.
 
-    python3 transcript.py smtp/state_errors   # print what the server says now (to write a .ref)
+    python3 test_transcripts.py --print smtp/state_errors   # the conversation now (to write a .ref)
 """
 import base64
 import os
@@ -48,6 +48,7 @@ class Player:
         self.pending = b""       # lines sent with !send or !raw, written with the next command
         self.continued = None    # IMAP: the tag whose "+" continuation the next line answers
         self.literal_tag = None  # IMAP: the tag of a !send line ending in a {n+} literal
+        self.in_data = False     # SMTP: after a 354, until the lone dot
         self.out = []
 
     # -- bytes --------------------------------------------------------------------------
@@ -143,15 +144,11 @@ class Player:
         self.send(line.encode() + b"\r\n")
         if self.proto == "smtp":
             self.smtp_reply()
-            if self.data_mode():
-                self.in_data = True
+            self.in_data = self.out[-1].startswith("S: 354")
         else:
             tag = self.continued or self.literal_tag or line.split(" ", 1)[0]
             self.literal_tag = None
             self.imap_until(tag)
-
-    def data_mode(self):
-        return self.out[-1].startswith("S: 354")
 
     def closed(self, wait):
         """Reads (and writes down) what is left until the server closes, at most `wait` seconds."""
@@ -176,7 +173,6 @@ class Player:
         self.sock = client_tls().wrap_socket(self.sock, server_hostname="localhost")
 
     def play(self, lines):
-        self.in_data = False
         for raw in lines:
             if raw.startswith("#") or not raw.strip() and not self.in_data:
                 continue
