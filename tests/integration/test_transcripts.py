@@ -112,8 +112,15 @@ class ImapCommandsTranscripts(ImapSuite):
     EXTRA = "[imap]\nallow_plaintext_auth_on_loopback = true\n"
 
 
+@with_transcripts
+class ImapMailboxTranscripts(ImapSuite):
+    """Mailbox names and subscriptions, configured as in test_imap_mailbox.py."""
+    DIRECTORY = "imap_mailbox"
+    EXTRA = "[imap]\nallow_plaintext_auth_on_loopback = true\n"
+
+
 SUITES = (SmtpTranscripts, SmtpLimitsTranscripts, ImapLoginTranscripts, ImapPreauthTranscripts,
-          ImapCommandsTranscripts)
+          ImapCommandsTranscripts, ImapMailboxTranscripts)
 
 
 def print_transcript(name):

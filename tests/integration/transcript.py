@@ -248,11 +248,28 @@ def matches(pattern, line):
 
 def compare(ref, got, variables):
     """None when `got` matches `ref`; otherwise a message showing both from the first difference.
-    Ref lines: `S: text` (one server line), `S+ text` (one or more), anything else exactly."""
+    Ref lines: `S: text` (one server line), `S+ text` (one or more), `S~ text` (a run of these
+    matches as many server lines in any order), anything else exactly."""
     ref = [expand(r, variables) for r in ref if r.strip() and not r.startswith("#")]
     i = j = 0
     while i < len(ref):
         r = ref[i]
+        if r.startswith("S~ "):
+            n = 0
+            while i + n < len(ref) and ref[i + n].startswith("S~ "):
+                n += 1
+            lines = [g[3:] for g in got[j:j + n] if g.startswith("S: ")]
+            patterns = [x[3:] for x in ref[i:i + n]]
+            for line in lines:
+                hit = next((p for p in patterns if matches(p, line)), None)
+                if hit is None:
+                    break
+                patterns.remove(hit)
+            if patterns or len(lines) < n:
+                break
+            i += n
+            j += n
+            continue
         if r.startswith("S+ "):
             n = 0
             while j < len(got) and got[j].startswith("S: ") and matches(r[3:], got[j][3:]):
