@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/config.hpp"
 #include "common/time_text.hpp"
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
@@ -16,6 +17,18 @@
 #include "mime/originators.hpp"
 
 namespace caremail {
+
+MailLimits MailLimits::from(const Config& cfg) {
+  MailLimits l;
+  l.max_message_bytes = cfg.quota.max_message_bytes;
+  l.max_messages_per_hour = cfg.smtp.max_messages_per_hour;
+  l.max_recipients_per_hour = cfg.smtp.max_recipients_per_hour;
+  l.app_max_messages_per_hour = cfg.smtp.app_max_messages_per_hour;
+  l.app_max_recipients_per_hour = cfg.smtp.app_max_recipients_per_hour;
+  l.inline_blob_bytes = cfg.storage.inline_blob_bytes;
+  l.fail_local_delivery = cfg.testing.fail_local_delivery;
+  return l;
+}
 
 namespace {
 UnixTime now_s() {

@@ -25,6 +25,8 @@
 
 namespace caremail {
 
+struct Config;
+
 struct MailLimits {
   uint64_t max_message_bytes = 35ull << 20;
   // Sending per account and hour (PRODUCT.md S6); application accounts have their own.
@@ -36,6 +38,9 @@ struct MailLimits {
   uint64_t inline_blob_bytes = 128 * 1024;
   // testing.fail_local_delivery (a test-only fault): deliver() fails as a whole.
   bool fail_local_delivery = false;
+
+  // The limits the configuration sets (quota, smtp, storage and testing sections).
+  static MailLimits from(const Config& cfg);
 };
 
 struct RecipientOutcome {
