@@ -164,21 +164,23 @@ int run_daemon(DaemonOptions opts) {
     if (Status s = crypto::check_private_mode(cfg.tls.key_file, "the TLS private key (tls.key_file)", 040); !s)
       return fatal(s.error().message);
 
-  auto storage = open_storage(cfg);
+  // The one wall clock every time rule reads (common/clock.hpp).
+  const Clock clock;
+  auto storage = open_storage(cfg, clock);
   if (!storage) return fatal(storage.error().message);
   auto& store = storage->store;
   auto& blobs = storage->blobs;
   FsBlobStore* blob_ptr = blobs.get();
 
   ChangeFeed feed;
-  MailService mail(*store, *blobs, feed, MailLimits::from(cfg));
+  MailService mail(*store, *blobs, feed, MailLimits::from(cfg), clock);
   // The password policy's lists (the shipped common list, any configured ones, the
   // breached list) are read once here; a missing file stops the start with its name.
   auto policy = AdminService::load_policy(cfg);
   if (!policy) return fatal(policy.error().message);
   if (cfg.password.breached_list.empty())
     log::warn("startup.no_breached_list", {{"hint", "set password.breached_list to the Pwned Passwords SHA-1 file"}});
-  AdminService admin(*store, cfg, *policy);
+  AdminService admin(*store, cfg, *policy, clock);
   // TOTP secrets are sealed with the service key (the blob key), bound to their account.
   auto service_key = crypto::load_or_create_key(cfg.key_file());
   if (!service_key) return fatal(service_key.error().message);
@@ -194,7 +196,7 @@ int run_daemon(DaemonOptions opts) {
   if (!boot) return fatal("bootstrap: " + boot.error().message);
   // The directory (PRODUCT.md D1-D3): built in memory from the store before serving, then
   // kept current by every account change AdminService makes.
-  DirectoryService directory(*store, cfg);
+  DirectoryService directory(*store, cfg, clock);
   if (Status s = directory.load(); !s) return fatal("directory: " + s.error().message);
   admin.set_observer([&directory](AccountId id) { directory.refresh(id); });
   if (boot->created) {
@@ -294,7 +296,7 @@ int run_daemon(DaemonOptions opts) {
     }
   }
   ports += "}";
-  smtp::OutboundQueue outbound(server, mail, *store, cfg);
+  smtp::OutboundQueue outbound(server, mail, *store, cfg, clock);
 
   if (drop) {
     chown_tree(cfg.server.data_dir, *drop, false);  // files created during this start

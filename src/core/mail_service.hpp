@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "core/change_feed.hpp"
 #include "core/principal.hpp"
 #include "fts/fts_index.hpp"
@@ -92,9 +93,10 @@ struct AppendResult {
 
 class MailService {
  public:
-  // REQUIRES: all references outlive the service.
-  MailService(Store& store, FsBlobStore& blobs, ChangeFeed& feed, MailLimits limits)
-      : store_(store), blobs_(blobs), feed_(feed), limits_(limits) {}
+  // REQUIRES: all references outlive the service. `clock` dates deliveries and notices
+  // and moves the hourly sending window (tests pass a TestClock).
+  MailService(Store& store, FsBlobStore& blobs, ChangeFeed& feed, MailLimits limits, Clock clock = {})
+      : store_(store), blobs_(blobs), feed_(feed), limits_(limits), clock_(std::move(clock)) {}
 
   // Local delivery of `raw` to each recipient's INBOX. Recipients that are unknown or over
   // quota get their own error; the others are delivered. Errors of the call itself:
@@ -274,6 +276,7 @@ class MailService {
   FullTextIndex* fts_ = nullptr;
   ChangeFeed& feed_;
   const MailLimits limits_;
+  const Clock clock_;
 
   struct SendWindow {
     std::deque<std::pair<UnixTime, size_t>> sent;  // (when, recipients), last hour
