@@ -242,7 +242,7 @@ int run_daemon(DaemonOptions opts) {
   http::Router router = http::make_admin_router({admin, mail, *store, directory});
   http::BodyLimiter body_limiter = http::make_admin_body_limiter({admin, mail, *store, directory}, cfg.limits);
   std::string ports = "{";
-  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, admin, cfg, *tls});
+  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, admin, cfg, *tls, clock});
   auto imap_shared = std::make_shared<imap::Shared>(imap::Shared{server, mail, admin, feed, cfg, *tls});
   // LDAP address book (PRODUCT.md D2): searches go through the DirectoryService.
   auto ldap_shared = std::make_shared<ldap::Shared>(ldap::Shared{server, directory, admin, cfg, *tls});
