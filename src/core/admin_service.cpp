@@ -43,10 +43,6 @@ identity::PasswordPolicyConfig policy_config(const Config& c) {
   return p;
 }
 
-UnixTime wall_clock() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 Result<std::shared_ptr<const identity::PasswordPolicy>> AdminService::load_policy(const Config& config) {
@@ -55,12 +51,13 @@ Result<std::shared_ptr<const identity::PasswordPolicy>> AdminService::load_polic
   return std::shared_ptr<const identity::PasswordPolicy>(std::make_shared<identity::PasswordPolicy>(std::move(*p)));
 }
 
-AdminService::AdminService(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy)
+AdminService::AdminService(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy,
+                           Clock clock)
     : store_(store),
       config_(config),
       policy_(std::move(policy)),
       password_cache_(config.server.password_cache_seconds),
-      clock_(wall_clock) {
+      clock_(std::move(clock)) {
   randombytes_buf(secret_key_.data(), secret_key_.size());
   if (!policy_) {
     auto cfg = policy_config(config);

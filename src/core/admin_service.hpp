@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/config.hpp"
 #include "core/password_cache.hpp"
 #include "identity/password_policy.hpp"
@@ -135,7 +136,9 @@ struct BootstrapResult {
 class AdminService {
  public:
   // `policy` null: the policy of `config` with the shipped common list only (tests).
-  AdminService(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy = nullptr);
+  // `clock` is read for every expiry, lockout and life-cycle rule (tests pass a TestClock).
+  AdminService(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy = nullptr,
+               Clock clock = {});
 
   // On first start: the national organisation (config [national]) and a first national
   // administrator. `address`/`password` empty: admin@<domain> and a generated password.
@@ -308,8 +311,8 @@ class AdminService {
   void set_observer(std::function<void(AccountId)> o) { observer_ = std::move(o); }
 
   // The clock (tests move it).
-  void set_clock(std::function<UnixTime()> clock) { clock_ = std::move(clock); }
-  UnixTime now() const { return clock_(); }
+  void set_clock(Clock clock) { clock_ = std::move(clock); }
+  UnixTime now() const { return clock_.now(); }
 
   // Length only (no names, lists or history): the first check of the national policy.
   static Status check_password(std::string_view password, AccountKind kind);
@@ -400,7 +403,7 @@ class AdminService {
   const Config& config_;
   std::shared_ptr<const identity::PasswordPolicy> policy_;
   PasswordCache password_cache_;
-  std::function<UnixTime()> clock_;
+  Clock clock_;
   crypto::Key secret_key_{};
   Notify notifier_;
   std::function<void(AccountId)> observer_;

@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/config.hpp"
 #include "common/time_text.hpp"
 #include "common/log.hpp"
 #include "crypto/crypto.hpp"
@@ -17,12 +18,19 @@
 
 namespace caremail {
 
-namespace {
-UnixTime now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+MailLimits MailLimits::from(const Config& cfg) {
+  MailLimits l;
+  l.max_message_bytes = cfg.quota.max_message_bytes;
+  l.max_messages_per_hour = cfg.smtp.max_messages_per_hour;
+  l.max_recipients_per_hour = cfg.smtp.max_recipients_per_hour;
+  l.app_max_messages_per_hour = cfg.smtp.app_max_messages_per_hour;
+  l.app_max_recipients_per_hour = cfg.smtp.app_max_recipients_per_hour;
+  l.inline_blob_bytes = cfg.storage.inline_blob_bytes;
+  l.fail_local_delivery = cfg.testing.fail_local_delivery;
+  return l;
 }
 
+namespace {
 // The RFC 9228 trace field of one local delivery: the address the message was delivered
 // to, as the sender gave it (an alias stays an alias, its case is kept). `address` found
 // an account, so it is a stored address up to ASCII case and cannot break the header; the
@@ -216,7 +224,7 @@ Result<MailService::Staged> MailService::stage(std::string_view raw, UnixTime in
   st.msg.summary = std::move(m.summary);
   st.msg.header = std::move(m.header);
   st.msg.size = raw.size();
-  st.msg.internal_date = internal_date ? internal_date : now_s();
+  st.msg.internal_date = internal_date ? internal_date : clock_.now();
   return st;
 }
 
@@ -459,7 +467,7 @@ Status MailService::record_submission(const Principal& by, size_t recipients) {
   const size_t max_msgs = static_cast<size_t>(app ? limits_.app_max_messages_per_hour : limits_.max_messages_per_hour);
   const size_t max_rcpts =
       static_cast<size_t>(app ? limits_.app_max_recipients_per_hour : limits_.max_recipients_per_hour);
-  UnixTime now = now_s();
+  UnixTime now = clock_.now();
   size_t msgs = 0, rcpts = 0;
   bool over = false;
   {
@@ -511,7 +519,7 @@ Status MailService::send_notice(std::span<const std::string> to, std::string_vie
   if (to.empty()) return {};
   std::string hdr_to;
   for (const auto& a : to) hdr_to += (hdr_to.empty() ? "" : ", ") + a;
-  std::string date = rfc5322_date(std::time(nullptr));
+  std::string date = rfc5322_date(clock_.now());
   std::string msg = "From: Caremail <postmaster@localhost>\r\nTo: " + hdr_to + "\r\nSubject: " + std::string(subject) +
                     "\r\nDate: " + date + "\r\nMessage-ID: <" + crypto::random_token(16) +
                     "@caremail.notice>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"

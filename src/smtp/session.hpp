@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/config.hpp"
 #include "core/admin_service.hpp"
 #include "core/mail_service.hpp"
@@ -49,6 +50,7 @@ struct Shared {
   AdminService& admin;
   const Config& config;
   std::shared_ptr<boost::asio::ssl::context> tls;
+  Clock clock;  // dates Received fields and failure reports (common/clock.hpp)
 };
 
 struct Recipient {
