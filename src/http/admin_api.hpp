@@ -4,6 +4,20 @@
 // and map their errors to RFC 9457 problem documents. Every decision about who may do what
 // is made in the core. The API is documented in docs/openapi.yaml; test_openapi.py checks
 // the table against it both ways (caremaild --routes lists the table).
+//
+// SECURITY: reached by anyone who can connect to the HTTP listeners (http_server.hpp bounds
+// the head, the deadlines and the body before anything here runs). Before sign-in only
+// four routes answer (Access::anyone): POST /api/v1/sessions (AdminService::start_session:
+// password, second factor, throttling), POST /api/v1/password-reset[/complete]
+// (AdminService::reset_questions, self_service_reset: the same answer whether or not the
+// account exists) and GET /healthz, /metrics; their bodies are limited to
+// limits.max_http_unauthenticated_body_bytes. Every other route needs a bearer API token
+// (AdminService::authenticate_token) or a session cookie, with the X-CSRF-Token header on
+// changes (AdminService::authenticate_session); HTTP Basic is refused without being read.
+// A restricted sign-in (password to change, AUP to accept, MFA to set up) reaches only
+// the routes that get it out of that state. Routes that check or hash a password run on
+// the hashing pool (admin_hashing_route), whose full queue answers 503. It holds no
+// privilege of its own: it acts as the authenticated Principal through the core services.
 #pragma once
 
 #include <string>
