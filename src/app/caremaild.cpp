@@ -17,15 +17,17 @@
 #include "common/config.hpp"
 #include "core/admin_service.hpp"
 #include "crypto/crypto.hpp"
+#include "http/admin_api.hpp"
 
 namespace {
 
 void usage() {
-  std::cout << "usage: caremaild [--config FILE] [--check-config | --options | --fsck]\n"
+  std::cout << "usage: caremaild [--config FILE] [--check-config | --options | --fsck | --routes]\n"
                "  --config FILE    TOML configuration (see config/caremail.example.toml)\n"
                "  --check-config   validate the configuration and exit\n"
                "  --options        print every option with its value (the defaults, or FILE's) and exit\n"
                "  --fsck           verify every stored message, counter and the audit chain (daemon stopped)\n"
+               "  --routes         list the admin API's route table (METHOD /pattern) and exit\n"
                "environment, read on first start only:\n"
                "  CAREMAIL_ADMIN_ADDRESS, CAREMAIL_ADMIN_PASSWORD  first national administrator\n";
 }
@@ -43,6 +45,11 @@ int main(int argc, char** argv) {
     else if (a == "--check-config") check_only = true;
     else if (a == "--fsck") fsck = true;
     else if (a == "--options") options = true;
+    else if (a == "--routes") {
+      // The table as it is compiled in: test_openapi.py compares it with docs/openapi.yaml.
+      for (const auto& route : caremail::http::admin_route_list()) std::cout << route << "\n";
+      return 0;
+    }
     else if (a == "--help" || a == "-h") { usage(); return 0; }
     else {
       std::cerr << "caremaild: unknown argument '" << a << "'\n";

@@ -239,8 +239,8 @@ int run_daemon(DaemonOptions opts) {
 
   net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads,
                      cfg.server.password_check_queue);
-  http::Router router = http::make_admin_router({admin, mail, *store, directory});
-  http::BodyLimiter body_limiter = http::make_admin_body_limiter({admin, mail, *store, directory}, cfg.limits);
+  http::Router router = http::make_admin_router({admin, mail, directory});
+  http::BodyLimiter body_limiter = http::make_admin_body_limiter({admin, mail, directory}, cfg.limits);
   std::string ports = "{";
   auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, admin, cfg, *tls, clock});
   auto imap_shared = std::make_shared<imap::Shared>(imap::Shared{server, mail, admin, feed, cfg, *tls});

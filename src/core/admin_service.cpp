@@ -323,6 +323,23 @@ Result<Account> AdminService::get_account(const Principal& by, std::string_view 
   return make_error(Errc::not_found, "no account " + std::string(address));
 }
 
+Result<Account> AdminService::get_account_by_id(const Principal& by, AccountId id) {
+  auto acct = store_.account(id);
+  if (!acct) return acct.error();
+  return get_account(by, acct->address);
+}
+
+std::string AdminService::ods_code(OrgId id) {
+  auto o = store_.organisation(id);
+  return o ? o->ods_code : std::string();
+}
+
+Status AdminService::check_store() {
+  auto seq = store_.last_change_seq();
+  if (!seq) return seq.error();
+  return {};
+}
+
 Status AdminService::set_password(const Principal& by, std::string_view address, const PasswordChange& change) {
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
