@@ -738,6 +738,22 @@ Result<std::vector<Uid>> MailService::expunged_since(const Principal& by, Mailbo
   return store_.expunged_since(id, modseq);
 }
 
+Result<MailService::Changes> MailService::changes_since(const Principal& by, MailboxId id, ModSeq modseq) {
+  auto mb = authorise_mailbox(by, id, "mailbox.read");
+  if (!mb) return mb.error();
+  Changes out;
+  if (mb->highest_modseq != modseq) {
+    auto changed = store_.changed_since(id, modseq);
+    if (!changed) return changed.error();
+    auto vanished = store_.expunged_since(id, modseq);
+    if (!vanished) return vanished.error();
+    out.changed = std::move(changed).value();
+    out.vanished = std::move(vanished).value();
+  }
+  out.mailbox = std::move(mb).value();
+  return out;
+}
+
 Result<UidRange> MailService::claim_recent(const Principal& by, MailboxId id, Uid last) {
   auto mb = authorise_mailbox(by, id, "mailbox.select");
   if (!mb) return mb.error();
@@ -776,6 +792,12 @@ Result<std::vector<MailboxEntry>> MailService::list(const Principal& by, Mailbox
   auto mb = authorise_mailbox(by, id, "mailbox.read");
   if (!mb) return mb.error();
   return store_.list_entries(id, range, summaries);
+}
+
+Result<std::vector<MailboxEntry>> MailService::list_flags(const Principal& by, MailboxId id) {
+  auto mb = authorise_mailbox(by, id, "mailbox.read");
+  if (!mb) return mb.error();
+  return store_.list_flags(id);
 }
 
 Result<std::string> MailService::fetch(const Principal& by, MailboxId id, Uid uid) {

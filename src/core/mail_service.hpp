@@ -210,6 +210,16 @@ class MailService {
   Result<std::vector<MailboxEntry>> changed_since(const Principal& by, MailboxId id, ModSeq modseq);
   // UIDs expunged after `modseq` (IMAP QRESYNC VANISHED).
   Result<std::vector<Uid>> expunged_since(const Principal& by, MailboxId id, ModSeq modseq);
+  // What a view of mailbox `id` as at `modseq` must learn: the mailbox as it is now and,
+  // only when its highest modseq has moved, the entries changed and the UIDs expunged
+  // since (changed_since and expunged_since under one authorisation: an IMAP session asks
+  // after every command that follows a change).
+  struct Changes {
+    Mailbox mailbox;
+    std::vector<MailboxEntry> changed;
+    std::vector<Uid> vanished;
+  };
+  Result<Changes> changes_since(const Principal& by, MailboxId id, ModSeq modseq);
   // IMAP4rev1 \Recent: see Store::claim_recent (a read-write SELECT, and a selected
   // session learning of new messages) and Store::recent_count (STATUS RECENT).
   Result<UidRange> claim_recent(const Principal& by, MailboxId id, Uid last);
@@ -218,6 +228,8 @@ class MailService {
   Status rename_mailbox(const Principal& by, MailboxId id, std::string_view new_name);
 
   Result<std::vector<MailboxEntry>> list(const Principal& by, MailboxId id, UidRange range = {}, bool summaries = true);
+  // Every entry's uid, flags, keywords and modseq only (Store::list_flags): an IMAP SELECT.
+  Result<std::vector<MailboxEntry>> list_flags(const Principal& by, MailboxId id);
   // The message as the mailbox owner sees it: the entry's trace (MailboxEntry::trace, e.g.
   // its Delivered-To) followed by the stored message, verified against its checksum/tag;
   // MailboxEntry::size octets. Errc::corrupt is never turned into mail. Offsets in the

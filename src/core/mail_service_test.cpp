@@ -668,6 +668,8 @@ TEST_F(MailServiceTest, AnotherUsersMailboxIsRefusedAndAudited) {
       {"list", "mailbox.read", [&](const Principal& p) { return code(mail_->list(p, bob_inbox)); }},
       {"fetch", "message.read", [&](const Principal& p) { return code(mail_->fetch(p, bob_inbox, 1)); }},
       {"headers", "message.read", [&](const Principal& p) { return code(mail_->headers(p, bob_inbox, {})); }},
+      {"list_flags", "mailbox.read", [&](const Principal& p) { return code(mail_->list_flags(p, bob_inbox)); }},
+      {"changes_since", "mailbox.read", [&](const Principal& p) { return code(mail_->changes_since(p, bob_inbox, 0)); }},
       {"set_flags", "message.flag",
        [&](const Principal& p) { return code(mail_->set_flags(p, bob_inbox, one, FlagUpdate{FlagOp::add, kDeleted})); }},
       {"expunge", "message.expunge", [&](const Principal& p) { return code(mail_->expunge(p, bob_inbox)); }},
@@ -714,6 +716,45 @@ TEST_F(MailServiceTest, AnotherUsersMailboxIsRefusedAndAudited) {
   auto chain = store_->verify_audit_chain();
   ASSERT_TRUE(chain.ok());
   EXPECT_EQ(*chain, 0);
+}
+
+TEST_F(MailServiceTest, ChangesSinceAViewsModseq) {
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(deliver({"bob@a.care.example"}, message("m" + std::to_string(i))).ok());
+  const Mailbox inbox = mailbox(bob_, "INBOX");
+  // Nothing moved since the view's modseq: the mailbox only.
+  auto none = mail_->changes_since(bob_, inbox.id, inbox.highest_modseq);
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->mailbox.highest_modseq, inbox.highest_modseq);
+  EXPECT_TRUE(none->changed.empty());
+  EXPECT_TRUE(none->vanished.empty());
+  // A flag change on 2 and an expunge of 3: both reported, as changed_since and
+  // expunged_since report them.
+  const std::vector<Uid> two{2}, three{3};
+  ASSERT_TRUE(mail_->set_flags(bob_, inbox.id, two, FlagUpdate{FlagOp::add, kSeen}).ok());
+  ASSERT_TRUE(mail_->set_flags(bob_, inbox.id, three, FlagUpdate{FlagOp::add, kDeleted}).ok());
+  ASSERT_TRUE(mail_->expunge(bob_, inbox.id).ok());
+  auto ch = mail_->changes_since(bob_, inbox.id, inbox.highest_modseq);
+  ASSERT_TRUE(ch.ok()) << ch.error().message;
+  EXPECT_GT(ch->mailbox.highest_modseq, inbox.highest_modseq);
+  ASSERT_EQ(ch->changed.size(), 1u);
+  EXPECT_EQ(ch->changed[0].uid, 2u);
+  EXPECT_EQ(ch->changed[0].flags, kSeen);
+  EXPECT_EQ(ch->vanished, std::vector<Uid>{3});
+  auto ref = mail_->changed_since(bob_, inbox.id, inbox.highest_modseq);
+  ASSERT_TRUE(ref.ok());
+  EXPECT_EQ(ref->size(), ch->changed.size());
+  // The SELECT listing: what list() says of uid, flags, keywords and modseq.
+  auto slim = mail_->list_flags(bob_, inbox.id);
+  auto full = mail_->list(bob_, inbox.id);
+  ASSERT_TRUE(slim.ok() && full.ok());
+  ASSERT_EQ(slim->size(), 2u);
+  ASSERT_EQ(slim->size(), full->size());
+  for (size_t i = 0; i < slim->size(); ++i) {
+    EXPECT_EQ((*slim)[i].uid, (*full)[i].uid);
+    EXPECT_EQ((*slim)[i].flags, (*full)[i].flags);
+    EXPECT_EQ((*slim)[i].keywords, (*full)[i].keywords);
+    EXPECT_EQ((*slim)[i].modseq, (*full)[i].modseq);
+  }
 }
 
 TEST_F(MailServiceTest, AppendIntoSentWithFlagsAndKeywords) {

@@ -94,6 +94,8 @@ Needs needs_of(const FetchArgs& a, bool read_only) {
         break;
       case FetchAtt::Kind::envelope:
       case FetchAtt::Kind::rfc822_header: n.raw = true; break;
+      // (The structure (`summary`) is needed only to find sections in the body: top-level
+      // header sections come from the header alone, see the end.)
       case FetchAtt::Kind::rfc822:
       case FetchAtt::Kind::rfc822_text:
         n.raw = true;
@@ -120,6 +122,10 @@ Needs needs_of(const FetchArgs& a, bool read_only) {
         break;
     }
   }
+  // A page of a message list (headers only) is answered from the header cache without
+  // reading or parsing any message's structure; render_batch reads the structures only
+  // for messages whose header is not cached.
+  if (n.raw && n.header_only) n.summary = false;
   return n;
 }
 
@@ -160,6 +166,19 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
     auto cached = mail.headers(p, v.mailbox.id, UidRange{lo, hi});
     if (cached)
       for (auto& [u, h] : *cached) headers.emplace(u, std::move(h));
+    // A message whose header is not cached (bigger than the cache takes) is read whole and
+    // its sections found through its structure, which the first listing left out.
+    bool missing = false;
+    for (size_t k = from; k < to && !missing; ++k) {
+      Uid u = v.uids.at(idx[k]);
+      missing = entries.contains(u) && !headers.contains(u);
+    }
+    if (missing) {
+      auto listed = mail.list(p, v.mailbox.id, UidRange{lo, hi}, true);
+      if (listed)
+        for (auto& e : *listed)
+          if (auto it = entries.find(e.uid); it != entries.end()) it->second.summary = std::move(e.summary);
+    }
   }
   if (need.seen) {
     std::vector<Uid> unseen;
@@ -255,7 +274,7 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
         case FetchAtt::Kind::rfc822_header: {
           Section sec;
           sec.text = Section::Text::header;
-          auto h = section_text(raw, json, sec, base);
+          auto h = header_enough ? header_section_text(raw, sec) : section_text(raw, json, sec, base);
           item("RFC822.HEADER ");
           append_literal(line, h ? *h : std::string());
           break;
@@ -269,7 +288,8 @@ BatchOut render_batch(Session& s, const Command& c, const Needs& need, const std
           break;
         }
         case FetchAtt::Kind::body_section: {
-          auto t = section_text(raw, json, att.section, base);
+          auto t = header_enough && is_top_header_section(att.section) ? header_section_text(raw, att.section)
+                                                                       : section_text(raw, json, att.section, base);
           std::string name = "BODY[" + section_name(att.section) + "]";
           if (att.partial) name += "<" + std::to_string(att.partial->first) + ">";
           item(name + " ");

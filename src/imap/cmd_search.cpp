@@ -59,9 +59,11 @@ bool uses_modseq(const SearchKey& k) {
   return false;
 }
 
-// What the store must supply for `k`: summaries (decoded headers, Date) and/or entries
-// (flags, size, dates, blob id). Only UID and sequence criteria need neither.
-void needs_of(const SearchKey& k, bool& summary, bool& entry) {
+// What the store must supply for `k`: summaries (decoded headers, Date), entries (size,
+// dates, blob id), or only each entry's flags, keywords and modseq (Store::list_flags: a
+// client's "UID SEARCH UNSEEN" in a 100,000-message mailbox reads no message row). UID and
+// sequence criteria need none of them.
+void needs_of(const SearchKey& k, bool& summary, bool& entry, bool& flags) {
   using K = SearchKey::Kind;
   switch (k.kind) {
     case K::from: case K::to: case K::cc: case K::subject:
@@ -70,11 +72,16 @@ void needs_of(const SearchKey& k, bool& summary, bool& entry) {
       break;
     case K::all: case K::seqset: case K::uid: case K::and_: case K::or_: case K::not_:
       break;
+    case K::answered: case K::deleted: case K::draft: case K::flagged: case K::keyword: case K::new_:
+    case K::old: case K::recent: case K::seen: case K::unanswered: case K::undeleted: case K::undraft:
+    case K::unflagged: case K::unkeyword: case K::unseen: case K::modseq:
+      flags = true;
+      break;
     default:
       entry = true;
       break;
   }
-  for (const auto& ch : k.children) needs_of(ch, summary, entry);
+  for (const auto& ch : k.children) needs_of(ch, summary, entry, flags);
 }
 
 struct Found {
@@ -90,11 +97,13 @@ struct Found {
 Found run_search(Session& s, Verb verb, bool by_uid, const SearchArgs& args) {
   Found f;
   View& v = s.view();
-  bool want_summary = verb != Verb::search, want_entry = want_summary;
-  needs_of(args.key, want_summary, want_entry);
+  bool want_summary = verb != Verb::search, want_entry = want_summary, want_flags = false;
+  needs_of(args.key, want_summary, want_entry, want_flags);
   Result<std::vector<MailboxEntry>> listed = std::vector<MailboxEntry>{};
   if (want_entry) {
     listed = s.mail().list(*s.user, v.mailbox.id, UidRange{}, want_summary);
+  } else if (want_flags) {
+    listed = s.mail().list_flags(*s.user, v.mailbox.id);
   } else {
     // UIDs and sequence numbers only: the view answers without the store.
     listed->reserve(v.uids.size());

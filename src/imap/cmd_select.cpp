@@ -61,7 +61,7 @@ boost::asio::awaitable<void> select(Session& s, Command& c) {
     Loaded l;
     l.mb = s.mail().mailbox(*s.user, s.user->account_id, n);
     if (!l.mb) return l;
-    l.entries = s.mail().list(*s.user, l.mb->id, UidRange{}, false);
+    l.entries = s.mail().list_flags(*s.user, l.mb->id);
     if (l.entries && !l.entries->empty()) {
       // \Recent (IMAP4rev1): SELECT takes the messages no session was told about yet;
       // EXAMINE shows them without taking them (RFC 3501 6.3.2).

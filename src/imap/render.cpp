@@ -999,6 +999,20 @@ std::string body_structure(std::string_view raw, std::string_view json, bool ext
 
 // ---- BODY[section] ----------------------------------------------------------------------
 
+bool is_top_header_section(const Section& section) {
+  using Text = Section::Text;
+  return section.part.empty() &&
+         (section.text == Text::header || section.text == Text::header_fields || section.text == Text::header_fields_not);
+}
+
+std::string header_section_text(std::string_view header, const Section& section) {
+  switch (section.text) {
+    case Section::Text::header_fields: return filter_header(header, section.fields, true);
+    case Section::Text::header_fields_not: return filter_header(header, section.fields, false);
+    default: return std::string(header);
+  }
+}
+
 std::optional<std::string> section_text(std::string_view raw, std::string_view json, const Section& section,
                                         size_t base) {
   using Text = Section::Text;
@@ -1024,10 +1038,10 @@ std::optional<std::string> section_text(std::string_view raw, std::string_view j
     text = raw.substr(inner.body_offset, end - inner.body_offset);
   }
   switch (section.text) {
-    case Text::header: return std::string(header);
     case Text::text: return std::string(text);
-    case Text::header_fields: return filter_header(header, section.fields, true);
-    case Text::header_fields_not: return filter_header(header, section.fields, false);
+    case Text::header:
+    case Text::header_fields:
+    case Text::header_fields_not: return header_section_text(header, section);
     case Text::none:
     case Text::mime: break;
   }

@@ -71,6 +71,13 @@ std::string body_structure(std::string_view raw, std::string_view json, bool ext
 // HEADER.FIELDS[.NOT] match field names case-insensitively and keep the trailing blank line.
 std::optional<std::string> section_text(std::string_view raw, std::string_view json, const Section& section,
                                         size_t base = 0);
+// True for the sections that need only the top-level header: HEADER, HEADER.FIELDS and
+// HEADER.FIELDS.NOT with no part number.
+bool is_top_header_section(const Section& section);
+// Such a section from `header`, every octet of the message before its body (the store's
+// header cache holds exactly that), without reading the structure. REQUIRES:
+// is_top_header_section(section).
+std::string header_section_text(std::string_view header, const Section& section);
 
 // BINARY[part] (RFC 3516): the part's body with its Content-Transfer-Encoding removed.
 enum class BinaryStatus { ok, no_such_part, unknown_cte };

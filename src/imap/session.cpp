@@ -399,10 +399,15 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
   };
   auto job = [this, id, known, view_last, read_write]() {
     Fresh f;
-    f.mb = mail().mailbox_by_id(*user, id);
-    if (f.mb && f.mb->highest_modseq != known) {
-      f.changed = mail().changed_since(*user, id, known);
-      f.vanished = mail().expunged_since(*user, id, known);
+    auto ch = mail().changes_since(*user, id, known);
+    if (!ch) {
+      f.mb = ch.error();
+      return f;
+    }
+    f.changed = std::move(ch->changed);
+    f.vanished = std::move(ch->vanished);
+    f.mb = std::move(ch->mailbox);
+    if (f.mb->highest_modseq != known) {
       Uid newest = 0;
       if (f.changed)
         for (const auto& e : *f.changed) newest = std::max(newest, e.uid);
@@ -662,7 +667,8 @@ Result<uint16_t> listen_imap(std::shared_ptr<Shared> shared, const std::string& 
                        [shared, implicit_tls](asio::ip::tcp::socket sock, net::PeerInfo peer) -> asio::awaitable<void> {
                          Session s(shared, std::move(sock), std::move(peer), implicit_tls);
                          co_await s.run();
-                       });
+                       },
+                       net::Placement::workers);
 }
 
 }  // namespace caremail::imap

@@ -1,6 +1,7 @@
 // IMAP server sessions (RFC 9051 IMAP4rev2 and RFC 3501 IMAP4rev1, with the extensions of
 // issue 4): port 143 (STARTTLS, then LOGIN/AUTHENTICATE) and 993 (implicit TLS). One
-// coroutine per connection on its own strand; the command handlers live in cmd_*.cpp.
+// coroutine per connection on its own strand of the worker pool (net::Placement::workers:
+// store reads run in line, without a thread hop); the command handlers live in cmd_*.cpp.
 //
 // SECURITY: everything before login is reachable by anyone on the network. Pre-auth input
 // goes through the bounded Parser (parser.hpp) and only CAPABILITY, NOOP, LOGOUT, ID,
@@ -126,8 +127,8 @@ class Session {
   Parser& parser() { return parser_; }
   const net::PeerInfo& peer() const { return peer_; }
 
-  // Runs `f` on the worker pool (store, blobs, password hashing). `f` may use the session:
-  // the session does nothing else while it waits.
+  // Runs `f` (store, blobs) where blocking is allowed: in line, as the session runs on the
+  // worker pool. `f` may use the session: the session does nothing else while it waits.
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F>> blocking(F f) {
     return shared_->server.blocking(std::move(f));

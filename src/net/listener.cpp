@@ -99,11 +99,12 @@ Server::~Server() {
   workers_.join();
 }
 
-Result<uint16_t> Server::listen(const std::string& name, const Endpoint& ep, SessionFn fn) {
+Result<uint16_t> Server::listen(const std::string& name, const Endpoint& ep, SessionFn fn, Placement where) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(ep.host, ec);
   if (ec) return make_error(Errc::invalid_argument, name + ": '" + ep.host + "' is not a numeric IP address");
   auto l = std::make_unique<Listener>(Listener{name, tcp::acceptor(io_), std::move(fn)});
+  l->where = where;
   PoolOf p = pool_of(name, kSmtp, kImap, kLdap, kHttp, kOther);
   l->pool = static_cast<Pool>(p.pool);
   l->busy_reply = p.busy_reply;
@@ -150,7 +151,12 @@ void Server::release(Pool pool, const std::string& key, uint64_t id) {
 
 asio::awaitable<void> Server::accept_loop(Listener& l) {
   for (;;) {
-    auto [ec, sock] = co_await l.acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    // A session placed on the pool has its socket (and so its timers' reactor) there too:
+    // its reads, writes and deadlines complete on pool threads, never through the I/O
+    // threads and back.
+    asio::any_io_executor sock_ex = l.where == Placement::workers ? asio::any_io_executor(workers_.get_executor())
+                                                                  : asio::any_io_executor(io_.get_executor());
+    auto [ec, sock] = co_await l.acceptor.async_accept(sock_ex, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) co_return;
       log::warn("listener.accept_error", {{"listener", l.name}, {"error", ec.message()}});
@@ -181,7 +187,8 @@ asio::awaitable<void> Server::accept_loop(Listener& l) {
     // until the client's delayed ACK (~40 ms).
     sock.set_option(asio::ip::tcp::no_delay(true), rec);
     PeerInfo peer{ip, remote.port(), l.name, 0};
-    auto strand = asio::make_strand(io_);
+    asio::any_io_executor strand = l.where == Placement::workers ? asio::any_io_executor(asio::make_strand(workers_))
+                                                                 : asio::any_io_executor(asio::make_strand(io_));
     auto cancel = std::make_shared<asio::cancellation_signal>();
     {
       std::lock_guard lk(mu_);
@@ -213,6 +220,11 @@ void Server::run() {
   for (int i = 1; i < io_threads_; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();
   for (auto& t : threads) t.join();
+  // Sessions that outlived the grace period wait on sockets no I/O thread serves any more;
+  // those placed on the pool would keep it busy for ever. Then the pool stops: jobs that
+  // are running (a delivery mid-commit) still finish; queued ones were acknowledged to
+  // no one.
+  if (active_sessions() > 0) workers_.stop();
   // Work already handed to the pool (a delivery mid-commit) completes before we return.
   auth_.join();
   workers_.join();

@@ -43,6 +43,18 @@ struct PeerInfo {
 
 using SessionFn = std::function<asio::awaitable<void>(tcp::socket, PeerInfo)>;
 
+// Where a listener's sessions run.
+//   io:      on a strand of the I/O threads; each blocking() call hops to the worker pool
+//            and back (SMTP, LDAP, HTTP: few blocking calls per session, or long ones).
+//   workers: on a strand of the worker pool itself, with the socket (and so the reactor
+//            that serves its reads, writes and timers) on the pool; blocking() runs in
+//            line. For IMAP,
+//            whose every command is one or two short store reads: the two thread hops per
+//            call cost more than the work (at 16 connections they were a third of the
+//            server's CPU, and every command waited in two queues). A session still runs
+//            one step at a time; the pool's size bounds how many block at once.
+enum class Placement { io, workers };
+
 class Server {
  public:
   // `auth_threads`: the pool that checks and hashes passwords (Argon2id, 64 MiB and ~80 ms
@@ -63,7 +75,8 @@ class Server {
   // client gets: smtp/submission/submissions (limits.max_connections_smtp, "421"),
   // imap/imaps (_imap, "* BYE"), ldap/ldaps (_ldap), http/https (_http, "503"); implicit-TLS
   // listeners are closed without a reply. Any other name counts only towards the total.
-  Result<uint16_t> listen(const std::string& name, const Endpoint& ep, SessionFn fn);
+  Result<uint16_t> listen(const std::string& name, const Endpoint& ep, SessionFn fn,
+                          Placement where = Placement::io);
 
   // Runs the I/O threads until shutdown() has completed. Blocks the caller (which becomes
   // one of the I/O threads).
@@ -96,10 +109,13 @@ class Server {
   asio::io_context& io() { return io_; }
   size_t active_sessions() const;
 
-  // Runs `f` on the worker pool; the awaiting coroutine resumes on its own executor.
+  // Runs `f` on the worker pool; the awaiting coroutine resumes on its own executor. Called
+  // from the pool (a Placement::workers session), `f` runs at once on the calling thread.
   template <class F>
   asio::awaitable<std::invoke_result_t<F>> blocking(F f) {
-    return run_on(workers_, std::move(f));
+    if (workers_.get_executor().running_in_this_thread()) co_return f();
+    std::invoke_result_t<F> r = co_await run_on(workers_, std::move(f));
+    co_return r;
   }
 
  private:
@@ -120,11 +136,12 @@ class Server {
     std::string name;
     tcp::acceptor acceptor;
     SessionFn fn;
+    Placement where = Placement::io;
     Pool pool = kOther;
     std::string busy_reply;  // written (best effort) to a client refused by a limit
   };
   struct Session {
-    asio::strand<asio::io_context::executor_type> strand;
+    asio::any_io_executor strand;  // a strand of io_ or of workers_ (Placement)
     std::shared_ptr<asio::cancellation_signal> cancel;
   };
 

@@ -81,6 +81,8 @@ class ProtoStream {
 
  private:
   boost::asio::awaitable<ReadStatus> fill(Clock::duration timeout);
+  // Plain TCP: appends what has arrived without waiting; `timeout` means nothing had.
+  ReadStatus read_now();
   boost::asio::awaitable<std::pair<ReadStatus, size_t>> read_raw(char* p, size_t n, Clock::duration timeout);
   struct Deflate;
 

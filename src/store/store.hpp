@@ -418,6 +418,10 @@ class Store {
   // (trace and size always are).
   virtual Result<std::vector<MailboxEntry>> list_entries(MailboxId id, UidRange range, bool summaries) = 0;
   virtual Result<MailboxEntry> entry(MailboxId id, Uid uid) = 0;
+  // Every entry with only uid, flags, keywords and modseq filled, ascending UID: what an
+  // IMAP SELECT builds its view from. No message row is read (at 100,000 messages the
+  // join list_entries makes doubled SELECT's time).
+  virtual Result<std::vector<MailboxEntry>> list_flags(MailboxId id) = 0;
   // Entries added or changed after `modseq` (their modseq is higher), ascending UID, without
   // summaries: what an IMAP session must catch up on (expunges: expunged_since).
   virtual Result<std::vector<MailboxEntry>> changed_since(MailboxId id, ModSeq modseq) = 0;

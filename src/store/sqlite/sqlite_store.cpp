@@ -2111,10 +2111,32 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::vector<MailboxEntry>> list_flags(MailboxId id) override {
+    auto c = readers_.take();
+    if (!c) return c.error();
+    auto s = (*c)->prepare("SELECT uid,flags,keywords,modseq FROM entries WHERE mailbox_id=? ORDER BY uid");
+    s.bind(1, id);
+    std::vector<MailboxEntry> out;
+    while (s.step()) {
+      MailboxEntry e;
+      e.mailbox_id = id;
+      e.uid = static_cast<Uid>(s.i64(0));
+      e.flags = static_cast<uint32_t>(s.i64(1));
+      e.keywords = split_keywords(s.text(2));
+      e.modseq = static_cast<ModSeq>(s.i64(3));
+      out.push_back(std::move(e));
+    }
+    if (!s.status()) return s.status().error();
+    return out;
+  }
+
   Result<std::vector<MailboxEntry>> changed_since(MailboxId id, ModSeq modseq) override {
     auto c = readers_.take();
     if (!c) return c.error();
-    auto s = (*c)->prepare(CM_ENTRY_SELECT "WHERE e.mailbox_id=? AND e.modseq>? ORDER BY e.uid");
+    // "+e.uid": without it SQLite walks the whole mailbox in UID order (the primary key gives
+    // the order) instead of the few entries entries_by_modseq finds: 10 ms per sync at
+    // 100,000 messages, after every flag change of every session.
+    auto s = (*c)->prepare(CM_ENTRY_SELECT "WHERE e.mailbox_id=? AND e.modseq>? ORDER BY +e.uid");
     s.bind(1, id).bind(2, static_cast<int64_t>(modseq));
     std::vector<MailboxEntry> out;
     while (s.step()) out.push_back(read_entry(s, false));
