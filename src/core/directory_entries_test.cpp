@@ -384,7 +384,7 @@ TEST_F(DirectoryEntriesTest, ListSenderRulesAtRcpt) {
   EXPECT_EQ(code("open@a.care.example", from("stranger@internet.example", std::nullopt)), "ok");
   auto id = mail_->check_recipient("OPEN@a.care.example", 0, from("", std::nullopt));
   ASSERT_TRUE(id.ok());
-  EXPECT_TRUE(is_list_id(static_cast<uint64_t>(*id)));
+  EXPECT_TRUE(is_list_id(id->list_id));
   // People in the service: signed in; a claimed service address on port 25 is not enough.
   EXPECT_EQ(code("staff@a.care.example", from(kim_.address, kim_)), "ok");
   EXPECT_EQ(code("staff@a.care.example", from(kim_.address, std::nullopt)), "permission_denied");

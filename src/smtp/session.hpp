@@ -55,7 +55,7 @@ struct Recipient {
   Path path;
   RcptParams params;
   std::string address;   // normalised local@domain (local part unquoted, domain lower case)
-  AccountId account_id = 0;  // 0: another domain (outbound queue)
+  std::optional<LocalRecipient> local;  // delivered here (an account or a list); unset: another domain
 };
 
 // One mail transaction (MAIL ... DATA/BDAT LAST).
