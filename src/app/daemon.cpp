@@ -16,7 +16,7 @@
 
 #include "common/log.hpp"
 #include "common/metrics.hpp"
-#include "core/admin_service.hpp"
+#include "core/identity_services.hpp"
 #include "core/directory_service.hpp"
 #include "core/change_feed.hpp"
 #include "core/mail_service.hpp"
@@ -154,11 +154,12 @@ int run_daemon(DaemonOptions opts) {
   if (!policy) return fatal(policy.error().message);
   if (cfg.password.breached_list.empty())
     log::warn("startup.no_breached_list", {{"hint", "set password.breached_list to the Pwned Passwords SHA-1 file"}});
-  AdminService admin(*store, cfg, *policy);
+  IdentityServices identity(*store, cfg, *policy);
+  AdminService& admin = identity.admin;
   // TOTP secrets are sealed with the service key (the blob key), bound to their account.
   auto service_key = crypto::load_or_create_key(cfg.key_file());
   if (!service_key) return fatal(service_key.error().message);
-  admin.set_secret_key(*service_key);
+  identity.auth.set_secret_key(*service_key);
   // SEARCH BODY/TEXT: indexed in the background after each delivery (a cache; rebuilt by
   // searching if lost). Declared after `mail`, so it stops before the service goes.
   FullTextIndex fts(cfg.server.data_dir / "fts", [&mail](const std::string& blob) {
@@ -172,7 +173,7 @@ int run_daemon(DaemonOptions opts) {
   // kept current by every account change AdminService makes.
   DirectoryService directory(*store, cfg);
   if (Status s = directory.load(); !s) return fatal("directory: " + s.error().message);
-  admin.set_observer([&directory](AccountId id) { directory.refresh(id); });
+  identity.context.observer = [&directory](AccountId id) { directory.refresh(id); };
   if (boot->created) {
     if (!write_private_file(token_file, boot->api_token + "\n"))
       return fatal("cannot write " + token_file.string());
@@ -213,8 +214,10 @@ int run_daemon(DaemonOptions opts) {
 
   net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads,
                      cfg.server.password_check_queue);
-  http::Router router = http::make_admin_router({admin, mail, *store, directory});
-  http::BodyLimiter body_limiter = http::make_admin_body_limiter({admin, mail, *store, directory}, cfg.limits);
+  const http::ApiDeps api_deps{admin, mail, *store, directory, identity.auth, identity.sessions,
+                               identity.self_service, identity.lifecycle};
+  http::Router router = http::make_admin_router(api_deps);
+  http::BodyLimiter body_limiter = http::make_admin_body_limiter(api_deps, cfg.limits);
   std::string ports = "{";
   auto add_port = [&](const std::string& name, uint16_t port, const Endpoint& ep) {
     if (ports.size() > 1) ports += ",";
@@ -233,7 +236,7 @@ int run_daemon(DaemonOptions opts) {
     if (!port) return fatal("http.tls_listen: " + port.error().message);
     add_port(i == 0 ? "https" : "https" + std::to_string(i), *port, ep);
   }
-  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, admin, cfg, *tls});
+  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, identity.auth, cfg, *tls});
   struct SmtpListen {
     const std::vector<Endpoint>& eps;
     smtp::Mode mode;
@@ -252,7 +255,7 @@ int run_daemon(DaemonOptions opts) {
       add_port(name, *port, l.eps[i]);
     }
   }
-  auto imap_shared = std::make_shared<imap::Shared>(imap::Shared{server, mail, admin, feed, cfg, *tls});
+  auto imap_shared = std::make_shared<imap::Shared>(imap::Shared{server, mail, identity.auth, feed, cfg, *tls});
   for (bool implicit : {false, true}) {
     const auto& eps = implicit ? cfg.imap.tls_listen : cfg.imap.listen;
     for (size_t i = 0; i < eps.size(); ++i) {
@@ -264,7 +267,7 @@ int run_daemon(DaemonOptions opts) {
     }
   }
   // LDAP address book (PRODUCT.md D2): searches go through the DirectoryService.
-  auto ldap_shared = std::make_shared<ldap::Shared>(ldap::Shared{server, directory, admin, cfg, *tls});
+  auto ldap_shared = std::make_shared<ldap::Shared>(ldap::Shared{server, directory, identity.auth, cfg, *tls});
   for (bool implicit : {false, true}) {
     const auto& eps = implicit ? cfg.ldap.tls_listen : cfg.ldap.listen;
     for (size_t i = 0; i < eps.size(); ++i) {
@@ -301,7 +304,7 @@ int run_daemon(DaemonOptions opts) {
     return fatal("cannot write " + (cfg.server.data_dir / "run" / "ports.json").string());
 
   // Password expiry reminders (PRODUCT.md S4): shortly after start, then every
-  // password.expiry_check_seconds; each reminder goes once (AdminService remembers which).
+  // password.expiry_check_seconds; each reminder goes once (SignInService remembers which).
   asio::steady_timer expiry_timer(server.io());
   std::function<void(int)> schedule_expiry = [&](int delay) {
     expiry_timer.expires_after(std::chrono::seconds(delay));
@@ -309,7 +312,7 @@ int run_daemon(DaemonOptions opts) {
       if (e) return;
       asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
         auto remind = [&] {
-          return admin.send_expiry_reminders([&](const Account& a, std::string subject, std::string body) {
+          return identity.auth.send_expiry_reminders([&](const Account& a, std::string subject, std::string body) {
             std::vector<std::string> to{a.address};
             return mail.send_notice(to, subject, body);
           });
@@ -325,10 +328,10 @@ int run_daemon(DaemonOptions opts) {
 
   // Account life cycle (PRODUCT.md A2, A6): inactive, deleted, purged, addresses freed;
   // a minute after start, then every lifecycle.check_seconds.
-  admin.set_notifier([&](const Account& a, std::string subject, std::string body) {
+  identity.context.notify = [&](const Account& a, std::string subject, std::string body) {
     std::vector<std::string> to{a.address};
     return mail.send_notice(to, subject, body);
-  });
+  };
   asio::steady_timer lifecycle_timer(server.io());
   std::function<void(int)> schedule_lifecycle = [&](int delay) {
     lifecycle_timer.expires_after(std::chrono::seconds(delay));
@@ -336,7 +339,7 @@ int run_daemon(DaemonOptions opts) {
       if (e) return;
       asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
         auto job = [&] {
-          return admin.run_lifecycle([&](AccountId id) {
+          return identity.lifecycle.run_lifecycle([&](AccountId id) {
             if (auto* fts = mail.index()) fts->forget(id);
           });
         };

@@ -167,10 +167,10 @@ class Api {
       if (sub == "quota" && r.method == "GET") return quota(p, address);
       if (sub == "sending" && (r.method == "PUT" || r.method == "POST")) return sending(p, address, r);
       if (sub == "mailboxes" && r.method == "GET") return mailboxes(p, address);
-      if (sub == "unlock" && r.method == "POST") return status_response(d_.admin.unlock(p, address));
-      if (sub == "mfa" && r.method == "DELETE") return status_response(d_.admin.remove_mfa(p, address));
+      if (sub == "unlock" && r.method == "POST") return status_response(d_.auth.unlock(p, address));
+      if (sub == "mfa" && r.method == "DELETE") return status_response(d_.sessions.remove_mfa(p, address));
       if (sub == "auth-failures" && r.method == "GET") {
-        auto f = d_.admin.auth_failures(p, address);
+        auto f = d_.auth.auth_failures(p, address);
         if (!f) return problem(f.error());
         json::array out;
         for (const auto& x : *f) out.push_back(to_json(x));
@@ -192,14 +192,14 @@ class Api {
       if (sub.rfind("app-passwords/", 0) == 0 && r.method == "DELETE") {
         auto id = parse_id(sub.substr(14));
         if (!id) return problem(400, "app password ids are whole numbers");
-        return status_response(d_.admin.revoke_app_password(p, address, *id));
+        return status_response(d_.auth.revoke_app_password(p, address, *id));
       }
-      if (sub.empty() && r.method == "DELETE") return status_response(d_.admin.change_state(p, address, AccountState::deleted));
-      if (sub == "leaver" && r.method == "POST") return status_response(d_.admin.mark_leaver(p, address));
+      if (sub.empty() && r.method == "DELETE") return status_response(d_.lifecycle.change_state(p, address, AccountState::deleted));
+      if (sub == "leaver" && r.method == "POST") return status_response(d_.lifecycle.mark_leaver(p, address));
       if (sub == "claim" && r.method == "POST") return claim(p, address, r);
-      if (sub == "disable" && r.method == "POST") return status_response(d_.admin.change_state(p, address, AccountState::disabled));
-      if (sub == "enable" && r.method == "POST") return status_response(d_.admin.change_state(p, address, AccountState::active));
-      if (sub == "restore" && r.method == "POST") return status_response(d_.admin.restore_account(p, address));
+      if (sub == "disable" && r.method == "POST") return status_response(d_.lifecycle.change_state(p, address, AccountState::disabled));
+      if (sub == "enable" && r.method == "POST") return status_response(d_.lifecycle.change_state(p, address, AccountState::active));
+      if (sub == "restore" && r.method == "POST") return status_response(d_.lifecycle.restore_account(p, address));
       if (sub == "roles" && (r.method == "PUT" || r.method == "POST")) return set_roles(p, address, r);
       if (sub == "quota" && (r.method == "PUT" || r.method == "POST")) return set_quota(p, address, r);
       if (sub == "aliases" && r.method == "POST") {
@@ -208,17 +208,17 @@ class Api {
         std::string err;
         auto alias = get_str(std::get<json::object>(body), "alias", err);
         if (!err.empty() || !alias) return problem(400, "'alias' (the new address) is required");
-        return status_response(d_.admin.add_alias(p, address, *alias));
+        return status_response(d_.lifecycle.add_alias(p, address, *alias));
       }
       if (sub.rfind("aliases/", 0) == 0 && r.method == "DELETE")
-        return status_response(d_.admin.remove_alias(p, address, sub.substr(8)));
+        return status_response(d_.lifecycle.remove_alias(p, address, sub.substr(8)));
       if (sub == "account-secret/check" && r.method == "POST") {
         auto body = parse_body(r);
         if (auto* resp = std::get_if<Response>(&body)) return *resp;
         std::string err;
         auto secret = get_str(std::get<json::object>(body), "secret", err);
         if (!err.empty() || !secret) return problem(400, "'secret' (what the caller says) is required");
-        auto m = d_.admin.check_account_secret(p, address, *secret);
+        auto m = d_.self_service.check_account_secret(p, address, *secret);
         if (!m) return problem(m.error());
         return json_response(200, json::object{{"match", *m}});
       }
@@ -228,7 +228,7 @@ class Api {
         auto& o = std::get<json::object>(body);
         auto it = o.find("hold");
         if (it == o.end() || !it->value().is_bool()) return problem(400, "'hold' (true or false) is required");
-        return status_response(d_.admin.set_legal_hold(p, address, it->value().as_bool()));
+        return status_response(d_.lifecycle.set_legal_hold(p, address, it->value().as_bool()));
       }
       // accounts/{address}/mailboxes/{name}/messages[/{uid}/raw]
       if (sub.rfind("mailboxes/", 0) == 0 && r.method == "GET") return messages(p, address, sub.substr(10), r);
@@ -276,14 +276,14 @@ class Api {
       return json_response(201, out);
     }
     if (rest == "sessions/current" && r.method == "DELETE") {
-      if (auto t = session_cookie(r); !t.empty()) (void)d_.admin.end_session(t);
+      if (auto t = session_cookie(r); !t.empty()) (void)d_.sessions.end_session(t);
       Response out;
       out.status = 204;
       out.headers.emplace_back("Set-Cookie", "cm_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
       return out;
     }
     if (rest == "me/mfa/totp" && r.method == "POST") {
-      auto e = d_.admin.begin_totp(p);
+      auto e = d_.sessions.begin_totp(p);
       if (!e) return problem(e.error());
       return json_response(201, json::object{{"secret", e->secret}, {"otpauth_uri", e->otpauth_uri}});
     }
@@ -293,7 +293,7 @@ class Api {
       std::string err;
       auto code = get_str(std::get<json::object>(body), "code", err);
       if (!err.empty() || !code) return problem(400, "'code' (the 6 digits your app shows) is required");
-      auto codes = d_.admin.confirm_totp(p, *code);
+      auto codes = d_.sessions.confirm_totp(p, *code);
       if (!codes) return problem(codes.error());
       json::array out;
       for (const auto& c : *codes) out.emplace_back(c);
@@ -311,7 +311,7 @@ class Api {
       ctx.protocol = "http";
       ctx.peer = r.peer;
       ctx.client = r.user_agent;
-      return status_response(d_.admin.remove_mfa(p, p.address, code, ctx));
+      return status_response(d_.sessions.remove_mfa(p, p.address, code, ctx));
     }
     // Directory contacts and distribution lists (http/entries_api.cpp).
     if (rest.rfind("organisations/", 0) == 0 && is_entries_path(rest)) return entries_route(p, r, d_, rest);
@@ -326,7 +326,7 @@ class Api {
         std::string err;
         auto succ = get_str(std::get<json::object>(body), "successor", err);
         if (!err.empty() || !succ) return problem(400, "'successor' (the ODS code of the organisation taking over) is required");
-        return status_response(d_.admin.close_organisation(p, ods, *succ));
+        return status_response(d_.lifecycle.close_organisation(p, ods, *succ));
       }
       if (sub == "sharing-agreement" && (r.method == "PUT" || r.method == "POST")) {
         auto body = parse_body(r);
@@ -345,7 +345,7 @@ class Api {
           return problem(400, "'accounts' (how many mailboxes may have a larger quota) is required");
         int64_t n = it->value().as_int64();
         if (n < 0 || n > 1000000) return problem(400, "'accounts' must be 0 to 1000000");
-        return status_response(d_.admin.set_quota_allowance(p, ods, static_cast<int>(n)));
+        return status_response(d_.lifecycle.set_quota_allowance(p, ods, static_cast<int>(n)));
       }
     }
     if (rest.rfind("organisations/", 0) == 0 && rest.size() > 18 && rest.substr(rest.size() - 4) == "/mfa" &&
@@ -367,11 +367,11 @@ class Api {
           nets.emplace_back(v.as_string());
         }
       }
-      return status_response(d_.admin.set_org_mfa_policy(p, ods, required, std::move(nets)));
+      return status_response(d_.sessions.set_org_mfa_policy(p, ods, required, std::move(nets)));
     }
     if (rest == "me/security-questions") {
       if (r.method == "GET") {
-        auto q = d_.admin.security_questions(p);
+        auto q = d_.self_service.security_questions(p);
         if (!q) return problem(q.error());
         json::array out;
         for (const auto& x : *q) out.emplace_back(x);
@@ -393,7 +393,7 @@ class Api {
         if (!err.empty() || !q || !a) return problem(400, kShape);
         qa.push_back({*q, *a});
       }
-      return status_response(d_.admin.set_security_questions(p, std::move(qa)));
+      return status_response(d_.self_service.set_security_questions(p, std::move(qa)));
     }
     if (rest == "me/account-secret") {
       if (r.method != "PUT" && r.method != "POST") return problem(405, "use PUT");
@@ -402,7 +402,7 @@ class Api {
       std::string err;
       auto secret = get_str(std::get<json::object>(body), "secret", err);
       if (!err.empty() || !secret) return problem(400, "'secret' is required");
-      return status_response(d_.admin.set_account_secret(p, *secret));
+      return status_response(d_.self_service.set_account_secret(p, *secret));
     }
     if (rest == "me/app-passwords") {
       if (r.method == "GET") return app_passwords(p, p.address);
@@ -412,7 +412,7 @@ class Api {
       std::string err;
       auto name = get_str(std::get<json::object>(body), "name", err);
       if (!err.empty()) return problem(400, err);
-      auto a = d_.admin.create_app_password(p, name.value_or(""));
+      auto a = d_.auth.create_app_password(p, name.value_or(""));
       if (!a) return problem(a.error());
       auto out = to_json(a->info);
       out["password"] = a->secret;  // shown once
@@ -421,11 +421,11 @@ class Api {
     if (rest.rfind("me/app-passwords/", 0) == 0 && r.method == "DELETE") {
       auto id = parse_id(rest.substr(17));
       if (!id) return problem(400, "app password ids are whole numbers");
-      return status_response(d_.admin.revoke_app_password(p, p.address, *id));
+      return status_response(d_.auth.revoke_app_password(p, p.address, *id));
     }
     if (rest == "aup") {
       if (r.method == "GET") {
-        auto v = d_.admin.current_aup(p);
+        auto v = d_.auth.current_aup(p);
         if (!v) return problem(v.error());
         return json_response(200, json::object{{"version", v->version}, {"text", v->text},
                                                 {"published_at", v->published_at}});
@@ -436,7 +436,7 @@ class Api {
       std::string err;
       auto text = get_str(std::get<json::object>(body), "text", err);
       if (!err.empty()) return problem(400, err);
-      auto v = d_.admin.publish_aup(p, text.value_or(""));
+      auto v = d_.auth.publish_aup(p, text.value_or(""));
       if (!v) return problem(v.error());
       return json_response(201, json::object{{"version", v->version}, {"published_at", v->published_at}});
     }
@@ -447,7 +447,7 @@ class Api {
       auto& o = std::get<json::object>(body);
       auto it = o.find("version");
       if (it == o.end() || !it->value().is_int64()) return problem(400, "'version' (a whole number) is required");
-      return status_response(d_.admin.accept_aup(p, static_cast<int>(it->value().as_int64())));
+      return status_response(d_.auth.accept_aup(p, static_cast<int>(it->value().as_int64())));
     }
     if (rest == "me") {
       auto acct = d_.admin.get_account(p, p.address);
@@ -486,14 +486,14 @@ class Api {
         bool changes = r.method != "GET" && r.method != "HEAD";
         std::optional<std::string_view> csrf;
         if (changes) csrf = std::string_view(r.csrf_token);
-        auto p = d_.admin.authenticate_session(t, csrf);
+        auto p = d_.sessions.authenticate_session(t, csrf);
         if (!p) return problem(p.error().code == Errc::permission_denied ? 403 : 401, p.error().message);
         return std::move(p).value();
       }
     }
     if (r.authorization.size() <= kBearer.size() || r.authorization.compare(0, kBearer.size(), kBearer) != 0)
       return problem(401, "send an API token (Authorization: Bearer <token>) or sign in (POST /api/v1/sessions)");
-    auto p = d_.admin.authenticate_token(std::string_view(r.authorization).substr(kBearer.size()));
+    auto p = d_.auth.authenticate_token(std::string_view(r.authorization).substr(kBearer.size()));
     if (!p) {
       log::warn("api.auth_failed", {{"peer", r.peer}, {"path", r.path}});
       return problem(401, p.error().message);
@@ -509,7 +509,7 @@ class Api {
     if (!err.empty() || !address || address->empty() || address->size() > 254)
       return problem(400, "'address' (your email address) is required");
     json::array qs;
-    for (auto& q : d_.admin.reset_questions(*address)) qs.emplace_back(q);
+    for (auto& q : d_.self_service.reset_questions(*address)) qs.emplace_back(q);
     // The same answer for every address: nothing here says whether an account exists.
     return json_response(200, json::object{{"questions", qs},
                                            {"methods", json::array{"security_questions", "authenticator"}}});
@@ -537,7 +537,7 @@ class Api {
     ctx.protocol = "http";
     ctx.peer = r.peer;
     ctx.client = r.user_agent;
-    return status_response(d_.admin.self_service_reset(req, ctx));
+    return status_response(d_.self_service.self_service_reset(req, ctx));
   }
 
   Response claim(const Principal& p, const std::string& address, const Request& r) {
@@ -549,7 +549,7 @@ class Api {
       ods = get_str(std::get<json::object>(body), "ods_code", err).value_or("");
       if (!err.empty()) return problem(400, err);
     }
-    auto a = d_.admin.claim_joiner(p, address, ods);
+    auto a = d_.lifecycle.claim_joiner(p, address, ods);
     if (!a) return problem(a.error());
     return json_response(200, to_json(*a, ods_of(a->org_id)));
   }
@@ -567,7 +567,7 @@ class Api {
                                      "local_helpdesk, authoriser, auditor, national_admin, national_helpdesk");
       roles.push_back(*role);
     }
-    return status_response(d_.admin.set_roles(p, address, std::move(roles)));
+    return status_response(d_.lifecycle.set_roles(p, address, std::move(roles)));
   }
 
   Response set_quota(const Principal& p, const std::string& address, const Request& r) {
@@ -579,7 +579,7 @@ class Api {
       return problem(400, "'bytes' (the new quota in bytes) is required");
     if (it->value().is_int64() && it->value().as_int64() < 0) return problem(400, "'bytes' must not be negative");
     uint64_t bytes = it->value().is_uint64() ? it->value().as_uint64() : static_cast<uint64_t>(it->value().as_int64());
-    return status_response(d_.admin.set_quota(p, address, bytes));
+    return status_response(d_.lifecycle.set_quota(p, address, bytes));
   }
 
   std::string ods_of(OrgId id) {
@@ -712,7 +712,7 @@ class Api {
     ctx.protocol = "http";
     ctx.peer = r.peer;
     ctx.client = r.user_agent;
-    auto s = d_.admin.start_session(*address, *password, code.value_or(""), public_computer, ctx);
+    auto s = d_.sessions.start_session(*address, *password, code.value_or(""), public_computer, ctx);
     if (!s) {
       log::warn("api.session_refused", {{"peer", r.peer}});
       json::object extra;
@@ -753,7 +753,7 @@ class Api {
   }
 
   Response app_passwords(const Principal& p, const std::string& address) {
-    auto list = d_.admin.list_app_passwords(p, address);
+    auto list = d_.auth.list_app_passwords(p, address);
     if (!list) return problem(list.error());
     json::array out;
     for (const auto& a : *list) out.push_back(to_json(a));

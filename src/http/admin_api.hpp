@@ -5,7 +5,11 @@
 
 #include "core/admin_service.hpp"
 #include "core/directory_service.hpp"
+#include "core/lifecycle.hpp"
 #include "core/mail_service.hpp"
+#include "core/self_service.hpp"
+#include "core/sessions.hpp"
+#include "core/sign_in.hpp"
 #include "http/http_server.hpp"
 
 namespace caremail::http {
@@ -15,6 +19,10 @@ struct ApiDeps {
   MailService& mail;
   Store& store;
   DirectoryService& directory;
+  SignInService& auth;
+  SessionService& sessions;
+  SelfService& self_service;
+  LifecycleService& lifecycle;
 };
 
 // /api/v1/directory/... (http/directory_api.cpp); `rest` is the path after /api/v1/.
