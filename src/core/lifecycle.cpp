@@ -181,7 +181,7 @@ Status LifecycleService::restore_account(const Principal& by, std::string_view a
 Status LifecycleService::set_legal_hold(const Principal& by, std::string_view address, bool hold) {
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
-  if (by.restricted() || !(by.system || by.has(Role::national_admin))) {
+  if (!administers_nationally(by)) {
     audit(store_, by, "account.legal_hold", acct->address, acct->org_id, "denied");
     if (!by.national() && acct->org_id != by.org_id) return make_error(Errc::not_found, "no account " + std::string(address));
     return denied("only national administrators place or lift a legal hold");
@@ -282,7 +282,7 @@ Status LifecycleService::set_quota(const Principal& by, std::string_view address
 Status LifecycleService::close_organisation(const Principal& by, std::string_view ods_code, std::string_view successor) {
   auto org = store_.organisation_by_ods(ods_code);
   if (!org) return org.error();
-  if (by.restricted() || !(by.system || by.has(Role::national_admin))) {
+  if (!administers_nationally(by)) {
     audit(store_, by, "organisation.close", org->ods_code, org->id, "denied");
     return denied("only national administrators close or merge organisations");
   }
@@ -320,7 +320,7 @@ Status LifecycleService::close_organisation(const Principal& by, std::string_vie
 Status LifecycleService::set_quota_allowance(const Principal& by, std::string_view ods_code, int accounts) {
   auto org = store_.organisation_by_ods(ods_code);
   if (!org) return org.error();
-  if (by.restricted() || !(by.system || by.has(Role::national_admin))) {
+  if (!administers_nationally(by)) {
     audit(store_, by, "organisation.quota_allowance", org->ods_code, org->id, "denied");
     return denied("only national administrators set the allowance of larger quotas");
   }

@@ -13,6 +13,7 @@
 #include "common/ascii.hpp"
 #include "common/time_text.hpp"
 #include "common/log.hpp"
+#include "core/scope.hpp"
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
 
@@ -120,7 +121,7 @@ Result<DeliveryReport> MailService::inject(const Principal& by, std::span<const 
   std::string to;
   for (const auto& r : recipients) to += (to.empty() ? "" : ",") + r;
   if (to.size() > 200) to = to.substr(0, 197) + "...";
-  if (by.restricted() || !(by.system || by.has(Role::national_admin))) {
+  if (!administers_nationally(by)) {
     audit(store_, by, "mail.inject", to, 0, "denied");
     return make_error(Errc::permission_denied, "only national administrators may inject mail");
   }

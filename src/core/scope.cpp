@@ -12,10 +12,13 @@ bool is_local_admin(const Account& a) { return a.has_role(Role::local_admin) || 
 
 bool is_local_staff(const Principal& p) { return is_local_admin(p) || p.has(Role::local_helpdesk); }
 
+bool administers_nationally(const Principal& by) {
+  return !by.restricted() && (by.system || by.has(Role::national_admin));
+}
+
 bool administers(const Principal& by, OrgId org) {
   if (by.restricted()) return false;
-  if (by.system || by.has(Role::national_admin)) return true;
-  return is_local_admin(by) && by.org_id == org;
+  return administers_nationally(by) || (is_local_admin(by) && by.org_id == org);
 }
 
 bool sees_accounts_of(const Principal& by, OrgId org) {

@@ -20,8 +20,11 @@ bool is_local_admin(const Account& a);
 // A local administrator or local helpdesk (role only, as is_local_admin).
 bool is_local_staff(const Principal& p);
 
-// Is `by` an administrator of organisation `org`: the service, a national administrator,
-// or a local administrator of `org`; never when restricted.
+// Is `by` an administrator of every organisation: the service or a national administrator,
+// not restricted.
+bool administers_nationally(const Principal& by);
+// Is `by` an administrator of organisation `org`: administers_nationally, or a local
+// administrator of `org`; never when restricted.
 bool administers(const Principal& by, OrgId org);
 // May `by` see the accounts of organisation `org` (not their mail): national roles, and
 // the local administrators and helpdesk of `org`. Restriction not checked here.
