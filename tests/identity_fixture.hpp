@@ -11,8 +11,9 @@ namespace caremail::testing {
 
 class IdentityFixture {
  protected:
-  void make_identity(Store& store, const Config& config) {
-    identity_ = std::make_unique<IdentityServices>(store, config);
+  // `clock`: the system's by default (a TestClock's for the time rules).
+  void make_identity(Store& store, const Config& config, Clock clock = {}) {
+    identity_ = std::make_unique<IdentityServices>(store, config, nullptr, std::move(clock));
     admin_ = &identity_->admin;
     auth_ = &identity_->auth;
     sessions_ = &identity_->sessions;

@@ -4,6 +4,10 @@
 //
 // SECURITY: it sends an API token (from --token, CAREMAIL_TOKEN or the token file) and
 // never takes passwords on the command line: they are read from standard input.
+//
+// Output: listings are aligned tables with a header line (nothing when there is nothing to
+// list), times in UTC ISO-8601 ("2026-12-07T23:05:00Z"); --json prints the API's JSON
+// instead, for scripts. Exit codes: see kExitCodes.
 #include <termios.h>
 #include <unistd.h>
 
@@ -18,12 +22,23 @@
 #include <boost/json.hpp>
 #include <boost/url.hpp>
 
+#include "common/time_text.hpp"
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 
 namespace {
+
+// The exit codes, for scripts (also in the usage text and docs/OPERATIONS.md).
+constexpr int kExitOk = 0;       // done
+constexpr int kExitRefused = 1;  // caremaild refused the request (the reason is on stderr)
+constexpr int kExitUsage = 2;    // not sent: bad arguments, no caremaild or token, unreadable file
+constexpr const char* kExitCodes =
+    "Exit codes: 0 done; 1 caremaild refused the request (the reason on standard error); "
+    "2 nothing was sent (bad arguments, caremaild not running or not reachable, no API token, "
+    "a file that cannot be read).";
 
 struct Client {
   std::string host = "127.0.0.1";
@@ -89,7 +104,7 @@ std::string read_secret(const std::string& prompt) {
   return s;
 }
 
-// Prints the response; returns the exit code (0 ok, 1 refused by the server).
+// Prints the response; returns the exit code (kExitOk, or kExitRefused when the server refused).
 int report(const std::pair<int, std::string>& r, bool raw_json, const std::function<void(const json::value&)>& pretty) {
   auto [status, body] = r;
   json::value v;
@@ -106,14 +121,14 @@ int report(const std::pair<int, std::string>& r, bool raw_json, const std::funct
                    "else (a one-time or reset password): run 'caremailctl password set --current ADDRESS' with its address "
                    "(caremaild printed it at first start) and give the one-time password, then the new one; "
                    "or sign in on the web\n";
-    return 1;
+    return kExitRefused;
   }
   if (raw_json || ec || !pretty) {
     if (!body.empty()) std::cout << body << "\n";
   } else {
     pretty(v);
   }
-  return 0;
+  return kExitOk;
 }
 
 std::string s(const json::value& v, const char* key) {
@@ -124,11 +139,82 @@ std::string s(const json::value& v, const char* key) {
   return json::serialize(it->value());
 }
 
+// A time field (Unix seconds in the API) as UTC ISO-8601; "-" when absent, null or zero (never).
+std::string when(const json::value& v, const char* key) {
+  const auto& o = v.as_object();
+  auto it = o.find(key);
+  if (it == o.end() || it->value().is_null()) return "-";
+  const json::value& x = it->value();
+  int64_t t = 0;
+  if (x.is_int64()) t = x.as_int64();
+  else if (x.is_uint64()) t = static_cast<int64_t>(x.as_uint64());
+  else if (x.is_string()) return std::string(x.as_string());
+  else return json::serialize(x);
+  if (t <= 0) return "-";
+  return caremail::format_utc(t, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+// A JSON array field as "a, b"; "-" when empty.
+std::string joined(const json::value& v, const char* key) {
+  const auto& o = v.as_object();
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_array() || it->value().as_array().empty()) return "-";
+  std::string out;
+  for (const auto& x : it->value().as_array()) {
+    if (!out.empty()) out += ", ";
+    out += x.is_string() ? std::string(x.as_string()) : json::serialize(x);
+  }
+  return out;
+}
+
+// Columns aligned for people, under an upper-case header. Prints nothing without rows, so
+// "nothing to list" is an empty output; scripts use --json.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> head) : head_(std::move(head)) {}
+  void add(std::vector<std::string> row) {
+    row.resize(head_.size());
+    for (auto& cell : row)
+      if (cell.empty()) cell = "-";
+    rows_.push_back(std::move(row));
+  }
+  void print(std::ostream& out = std::cout) const {
+    if (rows_.empty()) return;
+    std::vector<size_t> width(head_.size(), 0);
+    for (size_t i = 0; i < head_.size(); ++i) width[i] = columns(head_[i]);
+    for (const auto& r : rows_)
+      for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], columns(r[i]));
+    auto line = [&](const std::vector<std::string>& r) {
+      std::string text;
+      for (size_t i = 0; i < r.size(); ++i) {
+        text += r[i];
+        if (i + 1 < r.size()) text.append(width[i] - columns(r[i]) + 2, ' ');
+      }
+      out << text << "\n";
+    };
+    line(head_);
+    for (const auto& r : rows_) line(r);
+  }
+
+ private:
+  // Display width: UTF-8 code points (names may carry accents), not bytes.
+  static size_t columns(const std::string& s) {
+    size_t n = 0;
+    for (unsigned char c : s)
+      if ((c & 0xC0) != 0x80) ++n;
+    return n;
+  }
+  std::vector<std::string> head_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"caremailctl: administer a Caremail service through its admin API"};
   app.require_subcommand(1);
+  app.footer(kExitCodes);
+  app.fallthrough();  // the global options (--json, --url ...) may follow the subcommand
   std::string url, token, token_file, data_dir = "var";
   bool raw = false;
   app.add_option("--url", url, "admin API, e.g. http://127.0.0.1:8080 (default: from DATA_DIR/run/ports.json)")
@@ -137,7 +223,7 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file, "file holding the API token (default: DATA_DIR/admin.token)");
   app.add_option("--data-dir", data_dir, "caremaild's data directory, to find the port and token")
       ->envname("CAREMAIL_DATA_DIR");
-  app.add_flag("--json", raw, "print the API's JSON");
+  app.add_flag("--json", raw, "print the API's JSON (for scripts) instead of tables and sentences");
 
   auto* org = app.add_subcommand("org", "organisations")->require_subcommand(1);
   auto* org_create = org->add_subcommand("create", "create an organisation");
@@ -364,7 +450,12 @@ int main(int argc, char** argv) {
   audit->add_option("--after", after, "events after this id");
   audit->add_option("--limit", limit, "at most this many");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);  // prints the usage or the error
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
 
   Client c;
   if (url.empty()) {
@@ -372,7 +463,7 @@ int main(int argc, char** argv) {
     if (!pf) {
       std::cerr << "caremailctl: caremaild does not seem to run (no " << data_dir
                 << "/run/ports.json); start it with 'make run' or pass --url\n";
-      return 2;
+      return kExitUsage;
     }
     std::stringstream ss;
     ss << pf.rdbuf();
@@ -380,14 +471,14 @@ int main(int argc, char** argv) {
     auto v = json::parse(ss.str(), ec);
     if (ec || !v.is_object() || !v.as_object().contains("http")) {
       std::cerr << "caremailctl: cannot read " << data_dir << "/run/ports.json\n";
-      return 2;
+      return kExitUsage;
     }
     c.port = std::to_string(v.at("http").as_int64());
   } else {
     auto u = boost::urls::parse_uri(url);
     if (!u || u->scheme() != "http") {
       std::cerr << "caremailctl: --url must look like http://127.0.0.1:8080\n";
-      return 2;
+      return kExitUsage;
     }
     c.host = u->host();
     c.port = u->port().empty() ? "80" : std::string(u->port());
@@ -397,7 +488,7 @@ int main(int argc, char** argv) {
     std::getline(tf, token);
     if (token.empty()) {
       std::cerr << "caremailctl: no API token: pass --token, set CAREMAIL_TOKEN, or use --token-file\n";
-      return 2;
+      return kExitUsage;
     }
   }
 
@@ -412,8 +503,9 @@ int main(int argc, char** argv) {
     }
     if (*org_list) {
       return report(c.call(http::verb::get, "/api/v1/organisations", ""), raw, [](const json::value& v) {
-        for (auto& o : v.at("organisations").as_array())
-          std::cout << s(o, "ods_code") << "\t" << s(o, "name") << "\t" << s(o, "domains") << "\n";
+        Table t({"ODS", "NAME", "DOMAINS"});
+        for (auto& o : v.at("organisations").as_array()) t.add({s(o, "ods_code"), s(o, "name"), joined(o, "domains")});
+        t.print();
       });
     }
     if (*acct_create) {
@@ -430,9 +522,10 @@ int main(int argc, char** argv) {
       std::string target = "/api/v1/accounts";
       if (!ods.empty()) target += "?ods_code=" + url_encode(ods);
       return report(c.call(http::verb::get, target, ""), raw, [](const json::value& v) {
+        Table t({"ADDRESS", "ODS", "KIND", "STATE", "ROLES"});
         for (auto& a : v.at("accounts").as_array())
-          std::cout << s(a, "address") << "\t" << s(a, "ods_code") << "\t" << s(a, "kind") << "\t" << s(a, "state")
-                    << "\t" << s(a, "roles") << "\n";
+          t.add({s(a, "address"), s(a, "ods_code"), s(a, "kind"), s(a, "state"), joined(a, "roles")});
+        t.print();
       });
     }
     if (*acct_show) {
@@ -441,7 +534,7 @@ int main(int argc, char** argv) {
     if (*acct_sending) {
       if (resume == suspend) {
         std::cerr << "caremailctl: say --resume or --suspend\n";
-        return 2;
+        return kExitUsage;
       }
       json::object body{{"suspended", suspend}};
       return report(c.call(http::verb::put, "/api/v1/accounts/" + url_encode(address) + "/sending",
@@ -457,7 +550,7 @@ int main(int argc, char** argv) {
     if (*org_mfa) {
       if (mfa_on == mfa_off) {
         std::cerr << "caremailctl: say --require or --no-require\n";
-        return 2;
+        return kExitUsage;
       }
       json::array nets;
       for (auto& n : trusted) nets.emplace_back(n);
@@ -498,7 +591,7 @@ int main(int argc, char** argv) {
     if (*org_agreement) {
       if (agree_on == agree_off) {
         std::cerr << "caremailctl: say --approve or --withdraw\n";
-        return 2;
+        return kExitUsage;
       }
       json::object body{{"approved", agree_on}};
       return report(c.call(http::verb::put, "/api/v1/organisations/" + url_encode(ods) + "/sharing-agreement",
@@ -525,7 +618,7 @@ int main(int argc, char** argv) {
     if (*acct_hold) {
       if (hold_on == hold_off) {
         std::cerr << "caremailctl: say --on or --off\n";
-        return 2;
+        return kExitUsage;
       }
       json::object body{{"hold", hold_on}};
       return report(c.call(http::verb::put, "/api/v1/accounts/" + url_encode(address) + "/legal-hold",
@@ -559,18 +652,20 @@ int main(int argc, char** argv) {
     if (*acct_failures) {
       return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address) + "/auth-failures", ""), raw,
                     [](const json::value& v) {
+                      Table t({"AT", "PROTOCOL", "PEER", "CLIENT", "REASON"});
                       for (auto& f : v.at("failures").as_array())
-                        std::cout << s(f, "at") << "\t" << s(f, "protocol") << "\t" << s(f, "peer") << "\t"
-                                  << s(f, "client") << "\t" << s(f, "reason") << "\n";
+                        t.add({when(f, "at"), s(f, "protocol"), s(f, "peer"), s(f, "client"), s(f, "reason")});
+                      t.print();
                     });
     }
     if (*app_list) {
       return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address) + "/app-passwords", ""), raw,
                     [](const json::value& v) {
+                      Table t({"ID", "NAME", "CREATED", "LAST USED", "BY", "FROM"});
                       for (auto& a : v.at("app_passwords").as_array())
-                        std::cout << s(a, "id") << "\t" << s(a, "name") << "\tcreated " << s(a, "created_at")
-                                  << "\tlast used " << s(a, "last_used_at") << " " << s(a, "last_used_protocol")
-                                  << " " << s(a, "last_used_peer") << "\n";
+                        t.add({s(a, "id"), s(a, "name"), when(a, "created_at"), when(a, "last_used_at"),
+                               s(a, "last_used_protocol"), s(a, "last_used_peer")});
+                      t.print();
                     });
     }
     if (*app_revoke) {
@@ -591,7 +686,7 @@ int main(int argc, char** argv) {
         std::ifstream in(file, std::ios::binary);
         if (!in) {
           std::cerr << "caremailctl: cannot read " << file << "\n";
-          return 2;
+          return kExitUsage;
         }
         ss << in.rdbuf();
       }
@@ -603,16 +698,18 @@ int main(int argc, char** argv) {
       json::object body{{"name", token_name}};
       return report(c.call(http::verb::post, "/api/v1/tokens", json::serialize(body)), raw, [](const json::value& v) {
         std::cout << s(v, "token") << "\n";
-        std::cerr << "token " << s(v, "id") << " expires at " << s(v, "expires_at") << " (shown once)\n";
+        std::cerr << "token " << s(v, "id") << " expires at " << when(v, "expires_at") << " (shown once)\n";
       });
     }
     if (*tok_list) {
       return report(c.call(http::verb::get, "/api/v1/accounts/" + url_encode(address) + "/tokens", ""), raw,
                     [](const json::value& v) {
+                      Table table({"ID", "NAME", "CREATED", "EXPIRES", "LAST USED"});
                       for (auto& t : v.at("tokens").as_array())
-                        std::cout << s(t, "id") << "\t" << s(t, "name") << "\tcreated " << s(t, "created_at")
-                                  << "\texpires " << s(t, "expires_at") << (s(t, "expired") == "true" ? " (expired)" : "")
-                                  << "\tlast used " << s(t, "last_used_at") << "\n";
+                        table.add({s(t, "id"), s(t, "name"), when(t, "created_at"),
+                                   when(t, "expires_at") + (s(t, "expired") == "true" ? " (expired)" : ""),
+                                   when(t, "last_used_at")});
+                      table.print();
                     });
     }
     if (*tok_revoke) {
@@ -640,9 +737,10 @@ int main(int argc, char** argv) {
     if (*contact_list) {
       return report(c.call(http::verb::get, "/api/v1/organisations/" + url_encode(ods) + "/contacts", ""), raw,
                     [](const json::value& v) {
+                      Table t({"ID", "ADDRESS", "NAME", "JOB ROLE"});
                       for (auto& e : v.at("contacts").as_array())
-                        std::cout << s(e, "id") << "\t" << s(e, "address") << "\t" << s(e, "display_name") << "\t"
-                                  << s(e, "job_role") << "\n";
+                        t.add({s(e, "id"), s(e, "address"), s(e, "display_name"), s(e, "job_role")});
+                      t.print();
                     });
     }
     if (*contact_add) {
@@ -662,15 +760,21 @@ int main(int argc, char** argv) {
                            "/api/v1/organisations/" + url_encode(ods) + "/contacts/" + std::to_string(contact_id), ""),
                     raw, [&](const json::value&) { std::cout << "contact " << contact_id << " removed\n"; });
     }
-    auto print_list = [](const json::value& l) {
-      std::cout << s(l, "address") << "\t" << s(l, "display_name") << "\tsenders " << s(l, "senders")
-                << (l.at("hidden").as_bool() ? "\thidden" : "") << "\t" << l.at("members").as_array().size()
-                << " members\n";
+    auto list_row = [](Table& t, const json::value& l) {
+      t.add({s(l, "address"), s(l, "display_name"), s(l, "senders"), l.at("hidden").as_bool() ? "hidden" : "listed",
+             std::to_string(l.at("members").as_array().size())});
+    };
+    auto print_list = [&](const json::value& l) {
+      Table t({"ADDRESS", "NAME", "SENDERS", "DIRECTORY", "MEMBERS"});
+      list_row(t, l);
+      t.print();
     };
     if (*dlist_list) {
       return report(c.call(http::verb::get, "/api/v1/organisations/" + url_encode(ods) + "/lists", ""), raw,
                     [&](const json::value& v) {
-                      for (auto& l : v.at("lists").as_array()) print_list(l);
+                      Table t({"ADDRESS", "NAME", "SENDERS", "DIRECTORY", "MEMBERS"});
+                      for (auto& l : v.at("lists").as_array()) list_row(t, l);
+                      t.print();
                     });
     }
     if (*dlist_show) {
@@ -678,7 +782,10 @@ int main(int argc, char** argv) {
                            "/api/v1/organisations/" + url_encode(ods) + "/lists/" + url_encode(address), ""),
                     raw, [&](const json::value& v) {
                       print_list(v);
-                      for (auto& m : v.at("members").as_array()) std::cout << "  " << m.as_string() << "\n";
+                      Table t({"MEMBER"});
+                      for (auto& m : v.at("members").as_array()) t.add({std::string(m.as_string())});
+                      std::cout << "\n";
+                      t.print();
                     });
     }
     if (*dlist_create) {
@@ -689,8 +796,7 @@ int main(int argc, char** argv) {
       return report(c.call(http::verb::post, "/api/v1/organisations/" + url_encode(ods) + "/lists",
                            json::serialize(body)),
                     raw, [&](const json::value& v) {
-                      std::cout << "created ";
-                      print_list(v);
+                      std::cout << "created " << s(v, "address") << "\n";
                     });
     }
     if (*dlist_set) {
@@ -700,11 +806,14 @@ int main(int argc, char** argv) {
       if (dlist_hide || dlist_show_flag) body["hidden"] = dlist_hide;
       if (body.empty()) {
         std::cerr << "caremailctl: say what to change: --name, --senders, --hidden or --listed\n";
-        return 2;
+        return kExitUsage;
       }
       return report(c.call(http::verb::put, "/api/v1/organisations/" + url_encode(ods) + "/lists/" + url_encode(address),
                            json::serialize(body)),
-                    raw, [&](const json::value& v) { print_list(v); });
+                    raw, [&](const json::value& v) {
+                      std::cout << "list " << s(v, "address") << " changed\n";
+                      print_list(v);
+                    });
     }
     if (*dlist_delete) {
       return report(c.call(http::verb::delete_,
@@ -730,7 +839,7 @@ int main(int argc, char** argv) {
         std::ifstream in(file, std::ios::binary);
         if (!in) {
           std::cerr << "caremailctl: cannot read " << file << "\n";
-          return 2;
+          return kExitUsage;
         }
         std::stringstream ss;
         ss << in.rdbuf();
@@ -746,23 +855,27 @@ int main(int argc, char** argv) {
     }
     if (*queue_list) {
       return report(c.call(http::verb::get, "/api/v1/queue", ""), raw, [](const json::value& v) {
+        Table t({"QUEUE ID", "SENDER", "RECIPIENT", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"});
         for (auto& e : v.at("queue").as_array())
-          std::cout << s(e, "queue_id") << "\t" << s(e, "sender") << " -> " << s(e, "recipient") << "\tattempts "
-                    << s(e, "attempts") << "\t" << s(e, "last_error") << "\n";
+          t.add({s(e, "queue_id"), s(e, "sender"), s(e, "recipient"), s(e, "attempts"), when(e, "next_attempt_at"),
+                 s(e, "last_error")});
+        t.print();
       });
     }
     if (*audit) {
       return report(c.call(http::verb::get,
                            "/api/v1/audit?after=" + std::to_string(after) + "&limit=" + std::to_string(limit), ""),
                     raw, [](const json::value& v) {
+                      Table t({"ID", "AT", "ACTOR", "ACTION", "TARGET", "OUTCOME"});
                       for (auto& e : v.at("events").as_array())
-                        std::cout << s(e, "id") << "\t" << s(e, "at") << "\t" << s(e, "actor") << "\t"
-                                  << s(e, "action") << "\t" << s(e, "target") << "\t" << s(e, "outcome") << "\n";
+                        t.add({s(e, "id"), when(e, "at"), s(e, "actor"), s(e, "action"), s(e, "target"),
+                               s(e, "outcome")});
+                      t.print();
                     });
     }
   } catch (const std::exception& e) {
     std::cerr << "caremailctl: cannot reach caremaild at " << c.host << ":" << c.port << ": " << e.what() << "\n";
-    return 2;
+    return kExitUsage;
   }
-  return 0;
+  return kExitOk;
 }

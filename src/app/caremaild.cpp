@@ -17,14 +17,17 @@
 #include "common/config.hpp"
 #include "core/admin_service.hpp"
 #include "crypto/crypto.hpp"
+#include "http/admin_api.hpp"
 
 namespace {
 
 void usage() {
-  std::cout << "usage: caremaild [--config FILE] [--check-config | --fsck]\n"
+  std::cout << "usage: caremaild [--config FILE] [--check-config | --options | --fsck | --routes]\n"
                "  --config FILE    TOML configuration (see config/caremail.example.toml)\n"
                "  --check-config   validate the configuration and exit\n"
+               "  --options        print every option with its value (the defaults, or FILE's) and exit\n"
                "  --fsck           verify every stored message, counter and the audit chain (daemon stopped)\n"
+               "  --routes         list the admin API's route table (METHOD /pattern) and exit\n"
                "environment, read on first start only:\n"
                "  CAREMAIL_ADMIN_ADDRESS, CAREMAIL_ADMIN_PASSWORD  first national administrator\n";
 }
@@ -35,11 +38,18 @@ int main(int argc, char** argv) {
   std::string config_file;
   bool check_only = false;
   bool fsck = false;
+  bool options = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--config" && i + 1 < argc) config_file = argv[++i];
     else if (a == "--check-config") check_only = true;
     else if (a == "--fsck") fsck = true;
+    else if (a == "--options") options = true;
+    else if (a == "--routes") {
+      // The table as it is compiled in: test_openapi.py compares it with docs/openapi.yaml.
+      for (const auto& route : caremail::http::admin_route_list()) std::cout << route << "\n";
+      return 0;
+    }
     else if (a == "--help" || a == "-h") { usage(); return 0; }
     else {
       std::cerr << "caremaild: unknown argument '" << a << "'\n";
@@ -53,6 +63,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (fsck) return caremail::run_fsck(cfg.value());
+  if (options) {
+    // From the one table of options (common/config.cpp), as TOML with its help as a comment.
+    for (const auto& o : caremail::config_options())
+      if (o.in_example)
+        std::cout << o.name << " = " << caremail::config_value(cfg.value(), o.name).value_or("") << "  # " << o.help
+                  << "\n";
+    return 0;
+  }
   if (check_only) {
     // The files the configuration names are part of it: the password lists.
     caremail::crypto::init();

@@ -101,6 +101,34 @@ void chown_tree(const fs::path& root, const DropTo& to, bool recursive) {
   }
 }
 
+asio::awaitable<void> periodic(std::chrono::seconds first, std::chrono::seconds period,
+                               std::function<asio::awaitable<void>()> job) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (auto wait = first;; wait = period) {
+    timer.expires_after(wait);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    co_await job();
+  }
+}
+
+// A periodic job: `job` runs on `io` after `first`, then again `period` after each run
+// ends (runs never overlap; a slow run delays the next, it never queues another). A job
+// that does blocking work hands it to the worker pool itself (server.blocking). The loop
+// ends when `io` stops; an exception from `job` is logged under `name` and ends it.
+// REQUIRES: whatever `job` refers to outlives `io`'s run().
+void every(asio::io_context& io, std::chrono::seconds first, std::chrono::seconds period, const char* name,
+           std::function<asio::awaitable<void>()> job) {
+  asio::co_spawn(io, periodic(first, period, std::move(job)), [name](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::error("periodic_job.failed", {{"job", name}, {"error", ex.what()}});
+    }
+  });
+}
+
 }  // namespace
 
 int run_daemon(DaemonOptions opts) {
@@ -136,25 +164,23 @@ int run_daemon(DaemonOptions opts) {
     if (Status s = crypto::check_private_mode(cfg.tls.key_file, "the TLS private key (tls.key_file)", 040); !s)
       return fatal(s.error().message);
 
-  auto storage = open_storage(cfg);
+  // The one wall clock every time rule reads (common/clock.hpp).
+  const Clock clock;
+  auto storage = open_storage(cfg, clock);
   if (!storage) return fatal(storage.error().message);
   auto& store = storage->store;
   auto& blobs = storage->blobs;
   FsBlobStore* blob_ptr = blobs.get();
 
   ChangeFeed feed;
-  MailService mail(*store, *blobs, feed,
-                   MailLimits{cfg.quota.max_message_bytes, cfg.smtp.max_messages_per_hour,
-                              cfg.smtp.max_recipients_per_hour, cfg.smtp.app_max_messages_per_hour,
-                              cfg.smtp.app_max_recipients_per_hour, cfg.storage.inline_blob_bytes,
-                              cfg.testing.fail_local_delivery});
+  MailService mail(*store, *blobs, feed, MailLimits::from(cfg), clock);
   // The password policy's lists (the shipped common list, any configured ones, the
   // breached list) are read once here; a missing file stops the start with its name.
   auto policy = AdminService::load_policy(cfg);
   if (!policy) return fatal(policy.error().message);
   if (cfg.password.breached_list.empty())
     log::warn("startup.no_breached_list", {{"hint", "set password.breached_list to the Pwned Passwords SHA-1 file"}});
-  IdentityServices identity(*store, cfg, *policy);
+  IdentityServices identity(*store, cfg, *policy, clock);
   AdminService& admin = identity.admin;
   // TOTP secrets are sealed with the service key (the blob key), bound to their account.
   auto service_key = crypto::load_or_create_key(cfg.key_file());
@@ -171,7 +197,7 @@ int run_daemon(DaemonOptions opts) {
   if (!boot) return fatal("bootstrap: " + boot.error().message);
   // The directory (PRODUCT.md D1-D3): built in memory from the store before serving, then
   // kept current by every account change AdminService makes.
-  DirectoryService directory(*store, cfg);
+  DirectoryService directory(*store, cfg, clock);
   if (Status s = directory.load(); !s) return fatal("directory: " + s.error().message);
   identity.context.observer = [&directory](AccountId id) { directory.refresh(id); };
   if (boot->created) {
@@ -214,72 +240,66 @@ int run_daemon(DaemonOptions opts) {
 
   net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads,
                      cfg.server.password_check_queue);
-  const http::ApiDeps api_deps{admin, mail, *store, directory, identity.auth, identity.sessions,
-                               identity.self_service, identity.lifecycle};
+  const http::ApiDeps api_deps{admin, mail, directory, identity.auth, identity.sessions, identity.self_service,
+                               identity.lifecycle};
   http::Router router = http::make_admin_router(api_deps);
   http::BodyLimiter body_limiter = http::make_admin_body_limiter(api_deps, cfg.limits);
   std::string ports = "{";
-  auto add_port = [&](const std::string& name, uint16_t port, const Endpoint& ep) {
-    if (ports.size() > 1) ports += ",";
-    ports += "\"" + name + "\":" + std::to_string(port);
-    log::info("listener.ready", {{"listener", name}, {"address", ep.host}, {"port", port}});
-  };
-  for (size_t i = 0; i < cfg.http.listen.size(); ++i) {
-    const auto& ep = cfg.http.listen[i];
-    auto port = http::listen_http(server, "http", ep, nullptr, router, cfg.limits, http::admin_hashing_route, body_limiter);
-    if (!port) return fatal("http.listen: " + port.error().message);
-    add_port(i == 0 ? "http" : "http" + std::to_string(i), *port, ep);
-  }
-  for (size_t i = 0; i < cfg.http.tls_listen.size(); ++i) {
-    const auto& ep = cfg.http.tls_listen[i];
-    auto port = http::listen_http(server, "https", ep, *tls, router, cfg.limits, http::admin_hashing_route, body_limiter);
-    if (!port) return fatal("http.tls_listen: " + port.error().message);
-    add_port(i == 0 ? "https" : "https" + std::to_string(i), *port, ep);
-  }
-  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, identity.auth, cfg, *tls});
-  struct SmtpListen {
-    const std::vector<Endpoint>& eps;
-    smtp::Mode mode;
-    const char* name;
-    const char* option;
-  };
-  for (const SmtpListen& l : {SmtpListen{cfg.smtp.mx_listen, smtp::Mode::mx, "smtp", "smtp.mx_listen"},
-                              SmtpListen{cfg.smtp.submission_listen, smtp::Mode::submission, "submission",
-                                         "smtp.submission_listen"},
-                              SmtpListen{cfg.smtp.submissions_listen, smtp::Mode::submissions, "submissions",
-                                         "smtp.submissions_listen"}}) {
-    for (size_t i = 0; i < l.eps.size(); ++i) {
-      std::string name = i == 0 ? l.name : l.name + std::to_string(i);
-      auto port = smtp::listen_smtp(smtp_shared, name, l.eps[i], l.mode);
-      if (!port) return fatal(std::string(l.option) + ": " + port.error().message);
-      add_port(name, *port, l.eps[i]);
-    }
-  }
+  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, identity.auth, cfg, *tls, clock});
   auto imap_shared = std::make_shared<imap::Shared>(imap::Shared{server, mail, identity.auth, feed, cfg, *tls});
-  for (bool implicit : {false, true}) {
-    const auto& eps = implicit ? cfg.imap.tls_listen : cfg.imap.listen;
-    for (size_t i = 0; i < eps.size(); ++i) {
-      std::string base = implicit ? "imaps" : "imap";
-      std::string name = i == 0 ? base : base + std::to_string(i);
-      auto port = imap::listen_imap(imap_shared, name, eps[i], implicit);
-      if (!port) return fatal(std::string(implicit ? "imap.tls_listen" : "imap.listen") + ": " + port.error().message);
-      add_port(name, *port, eps[i]);
-    }
-  }
   // LDAP address book (PRODUCT.md D2): searches go through the DirectoryService.
   auto ldap_shared = std::make_shared<ldap::Shared>(ldap::Shared{server, directory, identity.auth, cfg, *tls});
-  for (bool implicit : {false, true}) {
-    const auto& eps = implicit ? cfg.ldap.tls_listen : cfg.ldap.listen;
-    for (size_t i = 0; i < eps.size(); ++i) {
-      std::string base = implicit ? "ldaps" : "ldap";
-      std::string name = i == 0 ? base : base + std::to_string(i);
-      auto port = ldap::listen_ldap(ldap_shared, name, eps[i], implicit);
-      if (!port) return fatal(std::string(implicit ? "ldap.tls_listen" : "ldap.listen") + ": " + port.error().message);
-      add_port(name, *port, eps[i]);
+  // Every listener, in the order they bind. A kind's first endpoint has its plain name in
+  // ports.json and the log ("imap"), later ones a number ("imap1"); a failure names the option.
+  using Start = std::function<Result<uint16_t>(const std::string& name, const Endpoint& ep)>;
+  auto http_on = [&](const char* scheme, std::shared_ptr<asio::ssl::context> ctx) -> Start {
+    return [&, scheme, ctx](const std::string&, const Endpoint& ep) {
+      return http::listen_http(server, scheme, ep, ctx, router, cfg.limits, http::admin_hashing_route, body_limiter);
+    };
+  };
+  auto smtp_on = [&](smtp::Mode mode) -> Start {
+    return [&, mode](const std::string& name, const Endpoint& ep) { return smtp::listen_smtp(smtp_shared, name, ep, mode); };
+  };
+  auto imap_on = [&](bool implicit) -> Start {
+    return [&, implicit](const std::string& name, const Endpoint& ep) {
+      return imap::listen_imap(imap_shared, name, ep, implicit);
+    };
+  };
+  auto ldap_on = [&](bool implicit) -> Start {
+    return [&, implicit](const std::string& name, const Endpoint& ep) {
+      return ldap::listen_ldap(ldap_shared, name, ep, implicit);
+    };
+  };
+  struct Listen {
+    const std::vector<Endpoint>& eps;
+    std::string name;
+    const char* option;
+    Start start;
+  };
+  const Listen listens[] = {
+      {cfg.http.listen, "http", "http.listen", http_on("http", nullptr)},
+      {cfg.http.tls_listen, "https", "http.tls_listen", http_on("https", *tls)},
+      {cfg.smtp.mx_listen, "smtp", "smtp.mx_listen", smtp_on(smtp::Mode::mx)},
+      {cfg.smtp.submission_listen, "submission", "smtp.submission_listen", smtp_on(smtp::Mode::submission)},
+      {cfg.smtp.submissions_listen, "submissions", "smtp.submissions_listen", smtp_on(smtp::Mode::submissions)},
+      {cfg.imap.listen, "imap", "imap.listen", imap_on(false)},
+      {cfg.imap.tls_listen, "imaps", "imap.tls_listen", imap_on(true)},
+      {cfg.ldap.listen, "ldap", "ldap.listen", ldap_on(false)},
+      {cfg.ldap.tls_listen, "ldaps", "ldap.tls_listen", ldap_on(true)},
+  };
+  for (const Listen& l : listens) {
+    for (size_t i = 0; i < l.eps.size(); ++i) {
+      const Endpoint& ep = l.eps[i];
+      std::string name = i == 0 ? l.name : l.name + std::to_string(i);
+      auto port = l.start(name, ep);
+      if (!port) return fatal(std::string(l.option) + ": " + port.error().message);
+      if (ports.size() > 1) ports += ",";
+      ports += "\"" + name + "\":" + std::to_string(*port);
+      log::info("listener.ready", {{"listener", name}, {"address", ep.host}, {"port", *port}});
     }
   }
   ports += "}";
-  smtp::OutboundQueue outbound(server, mail, *store, cfg);
+  smtp::OutboundQueue outbound(server, mail, *store, cfg, clock);
 
   if (drop) {
     chown_tree(cfg.server.data_dir, *drop, false);  // files created during this start
@@ -305,26 +325,19 @@ int run_daemon(DaemonOptions opts) {
 
   // Password expiry reminders (PRODUCT.md S4): shortly after start, then every
   // password.expiry_check_seconds; each reminder goes once (SignInService remembers which).
-  asio::steady_timer expiry_timer(server.io());
-  std::function<void(int)> schedule_expiry = [&](int delay) {
-    expiry_timer.expires_after(std::chrono::seconds(delay));
-    expiry_timer.async_wait([&](const boost::system::error_code& e) {
-      if (e) return;
-      asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
-        auto remind = [&] {
-          return identity.auth.send_expiry_reminders([&](const Account& a, std::string subject, std::string body) {
-            std::vector<std::string> to{a.address};
-            return mail.send_notice(to, subject, body);
-          });
-        };
-        auto n = co_await server.blocking(std::move(remind));
-        if (!n) log::warn("identity.expiry_job_failed", {{"error", n.error().message}});
-        else if (*n) log::info("identity.expiry_reminders", {{"sent", *n}});
-        schedule_expiry(cfg.password.expiry_check_seconds);
-      }, asio::detached);
-    });
-  };
-  schedule_expiry(std::min(30, cfg.password.expiry_check_seconds));
+  every(server.io(), std::chrono::seconds(std::min(30, cfg.password.expiry_check_seconds)),
+        std::chrono::seconds(cfg.password.expiry_check_seconds), "identity.expiry_job",
+        [&]() -> asio::awaitable<void> {
+          auto remind = [&] {
+            return identity.auth.send_expiry_reminders([&](const Account& a, std::string subject, std::string body) {
+              std::vector<std::string> to{a.address};
+              return mail.send_notice(to, subject, body);
+            });
+          };
+          auto n = co_await server.blocking(std::move(remind));
+          if (!n) log::warn("identity.expiry_job_failed", {{"error", n.error().message}});
+          else if (*n) log::info("identity.expiry_reminders", {{"sent", *n}});
+        });
 
   // Account life cycle (PRODUCT.md A2, A6): inactive, deleted, purged, addresses freed;
   // a minute after start, then every lifecycle.check_seconds.
@@ -332,62 +345,39 @@ int run_daemon(DaemonOptions opts) {
     std::vector<std::string> to{a.address};
     return mail.send_notice(to, subject, body);
   };
-  asio::steady_timer lifecycle_timer(server.io());
-  std::function<void(int)> schedule_lifecycle = [&](int delay) {
-    lifecycle_timer.expires_after(std::chrono::seconds(delay));
-    lifecycle_timer.async_wait([&](const boost::system::error_code& e) {
-      if (e) return;
-      asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
-        auto job = [&] {
-          return identity.lifecycle.run_lifecycle([&](AccountId id) {
-            if (auto* fts = mail.index()) fts->forget(id);
-          });
-        };
-        auto r = co_await server.blocking(std::move(job));
-        if (!r) log::warn("lifecycle.job_failed", {{"error", r.error().message}});
-        else if (r->inactive || r->deleted || r->purged || r->addresses_released)
-          log::info("lifecycle.job", {{"inactive", r->inactive}, {"deleted", r->deleted}, {"purged", r->purged},
-                                      {"addresses_released", r->addresses_released}});
-        schedule_lifecycle(cfg.lifecycle.check_seconds);
-      }, asio::detached);
-    });
-  };
-  schedule_lifecycle(std::min(60, cfg.lifecycle.check_seconds));
+  every(server.io(), std::chrono::seconds(std::min(60, cfg.lifecycle.check_seconds)),
+        std::chrono::seconds(cfg.lifecycle.check_seconds), "lifecycle.job", [&]() -> asio::awaitable<void> {
+          auto job = [&] {
+            return identity.lifecycle.run_lifecycle([&](AccountId id) {
+              if (auto* fts = mail.index()) fts->forget(id);
+            });
+          };
+          auto r = co_await server.blocking(std::move(job));
+          if (!r) log::warn("lifecycle.job_failed", {{"error", r.error().message}});
+          else if (r->inactive || r->deleted || r->purged || r->addresses_released)
+            log::info("lifecycle.job", {{"inactive", r->inactive}, {"deleted", r->deleted}, {"purged", r->purged},
+                                        {"addresses_released", r->addresses_released}});
+        });
 
   // Blob garbage collection: a minute after start, then every minute.
-  asio::steady_timer gc_timer(server.io());
-  std::function<void()> schedule_gc = [&] {
-    gc_timer.expires_after(std::chrono::seconds(60));
-    gc_timer.async_wait([&](const boost::system::error_code& e) {
-      if (e) return;
-      asio::co_spawn(server.io(), [&]() -> asio::awaitable<void> {
-        auto collect = [&] { return blob_ptr->collect_garbage(*store, 1000); };
-        auto n = co_await server.blocking(std::move(collect));
-        if (!n) log::warn("blob_gc.failed", {{"error", n.error().message}});
-        else if (*n) log::info("blob_gc.removed", {{"blobs", *n}});
-        schedule_gc();
-      }, asio::detached);
-    });
-  };
-  schedule_gc();
+  every(server.io(), std::chrono::seconds(60), std::chrono::seconds(60), "blob_gc", [&]() -> asio::awaitable<void> {
+    auto collect = [&] { return blob_ptr->collect_garbage(*store, 1000); };
+    auto n = co_await server.blocking(std::move(collect));
+    if (!n) log::warn("blob_gc.failed", {{"error", n.error().message}});
+    else if (*n) log::info("blob_gc.removed", {{"blobs", *n}});
+  });
 
   outbound.start();
   // Memory freed after bursts (logins hash with 64 MiB each, SELECT lists whole mailboxes)
   // stays in glibc's per-thread arenas unless trimmed; give it back every 30 s so that the
   // resident size follows what the sessions actually hold.
-  asio::steady_timer trim_timer(server.io());
-  std::function<void()> schedule_trim = [&]() {
-    trim_timer.expires_after(std::chrono::seconds(30));
-    trim_timer.async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
-      ::malloc_trim(0);
-      schedule_trim();
-    });
-  };
-  schedule_trim();
+  every(server.io(), std::chrono::seconds(30), std::chrono::seconds(30), "malloc_trim",
+        []() -> asio::awaitable<void> {
+          ::malloc_trim(0);
+          co_return;
+        });
   log::info("server.started", {{"data_dir", cfg.server.data_dir.string()}, {"pid", static_cast<int64_t>(::getpid())}});
   server.run();
-  gc_timer.cancel();
   ::unlink((cfg.server.data_dir / "run" / "ports.json").c_str());
   log::info("server.stopped");
   return 0;

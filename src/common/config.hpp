@@ -1,11 +1,16 @@
-// Configuration of caremaild: every option, its default, and its validation.
-// The complete commented example is config/caremail.example.toml; keep the two in step.
+// Configuration of caremaild. The Config struct below is what the rest of the code reads
+// (and holds each option's default); config.cpp defines every option once, in one table:
+// its name, its place in Config (hence its type), its checks and a line of help, and
+// reads and validates the file from that table. The complete commented example is
+// config/caremail.example.toml; config_test checks that it names every option (and no
+// other) with its default.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -330,6 +335,18 @@ Result<Config> parse_config(std::string_view text, std::string_view origin);
 // One smtp.require_tls_mx entry, "domain=host[,host...]", lower-cased; nullopt when it is
 // not one (a domain or host that is not a name, "*.name" or, for hosts, an IP address).
 std::optional<Config::Smtp::MxPin> parse_mx_pin(std::string_view text);
+
+// The options config.cpp defines, in the order they are read and checked.
+struct ConfigOption {
+  std::string_view name;  // "section.key"
+  std::string_view help;  // one line
+  bool in_example;        // documented in config/caremail.example.toml ([testing] is not)
+};
+std::vector<ConfigOption> config_options();
+
+// Option `name`'s value in `c` as TOML ("10", "\"info\"", "[\"127.0.0.1:8080\"]"); nullopt
+// when no option has that name. config_value(Config{}, name) is the default.
+std::optional<std::string> config_value(const Config& c, std::string_view name);
 
 // "host:port", "[v6]:port" -> Endpoint.
 Result<Endpoint> parse_endpoint(std::string_view text);

@@ -1,6 +1,7 @@
 // Tests for parse_config / load_config / parse_endpoint: the defaults, every option read
 // back, then a table of wrong configurations, each of which must be refused with a message
-// that names the option (STYLE.md: "one clear fatal message naming the option").
+// that names the option (STYLE.md: "one clear fatal message naming the option"); and the
+// example file against the table of options, both ways.
 #include "common/config.hpp"
 
 #include <gtest/gtest.h>
@@ -11,7 +12,11 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
+
+#include <toml++/toml.h>
 
 namespace caremail {
 namespace {
@@ -417,6 +422,57 @@ TEST(LoadConfig, ErrorsInAFileNameTheFile) {
   auto r2 = load_config(p);
   ASSERT_FALSE(r2.ok());
   EXPECT_EQ(r2.error().message.rfind(p.string() + ":3:", 0), 0u) << r2.error().message;
+}
+
+// STYLE.md: docs that can drift get a test against the code. Every option the table
+// defines is in config/caremail.example.toml with its default, and every option the file
+// documents is defined (parse_config refuses unknown names, and the walk below says which).
+TEST(ConfigOptions, TheExampleFileDocumentsEveryOptionWithItsDefault) {
+  const std::string path = std::string(CAREMAIL_SOURCE_DIR) + "/config/caremail.example.toml";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::stringstream text;
+  text << in.rdbuf();
+  std::set<std::string> documented;
+  toml::table root = toml::parse(text.str(), path);
+  for (const auto& [section, table] : root) {
+    ASSERT_TRUE(table.is_table()) << section.str() << " is not a [section]";
+    for (const auto& [key, value] : *table.as_table())
+      documented.insert(std::string(section.str()) + "." + std::string(key.str()));
+  }
+  auto example = parse_config(text.str(), path);
+  EXPECT_TRUE(example.ok()) << example.error().message;
+
+  std::set<std::string> defined;
+  const Config defaults;
+  for (const auto& o : config_options()) {
+    std::string name(o.name);
+    EXPECT_TRUE(defined.insert(name).second) << name << " is defined twice";
+    EXPECT_FALSE(o.help.empty()) << name << " has no help text";
+    if (!o.in_example) {
+      EXPECT_FALSE(documented.count(name)) << name << " is a test fault and does not belong in the example";
+      continue;
+    }
+    EXPECT_TRUE(documented.count(name)) << name << " is not documented in " << path;
+    if (example.ok()) {
+      EXPECT_EQ(config_value(*example, name), config_value(defaults, name))
+          << name << ": the example shows another value than the default";
+    }
+  }
+  for (const auto& name : documented)
+    EXPECT_TRUE(defined.count(name)) << path << " documents " << name << ", which no option defines";
+}
+
+TEST(ConfigOptions, ValuesAreShownAsToml) {
+  Config c;
+  EXPECT_EQ(config_value(c, "server.worker_threads"), "12");
+  EXPECT_EQ(config_value(c, "log.level"), "\"info\"");
+  EXPECT_EQ(config_value(c, "storage.encrypt_blobs"), "true");
+  EXPECT_EQ(config_value(c, "http.listen"), "[\"127.0.0.1:8080\"]");
+  EXPECT_EQ(config_value(c, "smtp.retry_schedule_seconds"), "[60, 300, 900, 1800, 3600, 7200, 14400]");
+  c.http.listen = {{"::1", 80}};
+  EXPECT_EQ(config_value(c, "http.listen"), "[\"[::1]:80\"]");
+  EXPECT_EQ(config_value(c, "server.no_such_option"), std::nullopt);
 }
 
 }  // namespace

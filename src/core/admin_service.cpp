@@ -45,11 +45,8 @@ Result<std::shared_ptr<const identity::PasswordPolicy>> AdminService::load_polic
   return std::shared_ptr<const identity::PasswordPolicy>(std::make_shared<identity::PasswordPolicy>(std::move(*p)));
 }
 
-IdentityContext::IdentityContext(Store& s, const Config& c)
-    : store(s), config(c), clock([] {
-        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
-      }) {}
+IdentityContext::IdentityContext(Store& s, const Config& c, Clock clk)
+    : store(s), config(c), clock(std::move(clk)) {}
 
 AdminService::AdminService(IdentityContext& ctx, SignInService& sign_in,
                            std::shared_ptr<const identity::PasswordPolicy> policy)
@@ -336,6 +333,23 @@ Result<Account> AdminService::get_account(const Principal& by, std::string_view 
   if (by.system || by.account_id == acct->id || sees_accounts_of(by, acct->org_id)) return acct;
   // Not in scope: indistinguishable from absent, so no one learns who exists.
   return make_error(Errc::not_found, "no account " + std::string(address));
+}
+
+Result<Account> AdminService::get_account_by_id(const Principal& by, AccountId id) {
+  auto acct = store_.account(id);
+  if (!acct) return acct.error();
+  return get_account(by, acct->address);
+}
+
+std::string AdminService::ods_code(OrgId id) {
+  auto o = store_.organisation(id);
+  return o ? o->ods_code : std::string();
+}
+
+Status AdminService::check_store() {
+  auto seq = store_.last_change_seq();
+  if (!seq) return seq.error();
+  return {};
 }
 
 Status AdminService::set_password(const Principal& by, std::string_view address, const PasswordChange& change) {

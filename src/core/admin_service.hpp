@@ -82,6 +82,14 @@ class AdminService {
   Result<Account> create_account(const Principal& by, CreateAccountRequest r);
   Result<std::vector<Account>> list_accounts(const Principal& by, std::optional<std::string> ods_code);
   Result<Account> get_account(const Principal& by, std::string_view address);
+  // get_account by id (SCIM names users by id): the same rules, the same not_found for an
+  // account out of scope as for one that does not exist.
+  Result<Account> get_account_by_id(const Principal& by, AccountId id);
+  // The ODS code of organisation `id`, "" when there is none. No principal: every
+  // directory entry shows its organisation's code; this only turns an id into it.
+  std::string ods_code(OrgId id);
+  // For GET /healthz: whether the store answers. No principal: it says nothing else.
+  Status check_store();
   // A reset (someone else's password: may_reset_credentials) or the person's own change
   // (the current password needed, see PasswordChange). Either way every web session and
   // API token of the account ends, and every app password unless kept; on an own change

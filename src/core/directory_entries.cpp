@@ -24,10 +24,6 @@ namespace {
 
 constexpr int64_t kDay = 86400;
 
-UnixTime now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 Error invalid(std::string what) { return make_error(Errc::invalid_argument, std::move(what)); }
 
 bool printable(std::string_view s) {
@@ -107,7 +103,7 @@ Result<DirectoryContact> DirectoryService::create_contact(const Principal& by, s
   if (!org) return org.error();
   if (Status s = validate_contact(c); !s) return s.error();
   c.org_id = org->id;
-  auto made = store_.create_contact(c, now_s());
+  auto made = store_.create_contact(c, now());
   if (!made) return made.error();
   index_contact(*made);
   audit(store_, by, "directory.contact_create", made->address, org->id, "ok",
@@ -125,7 +121,7 @@ Result<DirectoryContact> DirectoryService::update_contact(const Principal& by, s
   if (Status s = validate_contact(c); !s) return s.error();
   c.id = old->id;
   c.org_id = old->org_id;
-  if (Status s = store_.update_contact(c, now_s()); !s) return s.error();
+  if (Status s = store_.update_contact(c, now()); !s) return s.error();
   auto now = store_.contact(c.id);
   if (!now) return now.error();
   index_contact(*now);
@@ -162,7 +158,7 @@ Status DirectoryService::delete_contact(const Principal& by, std::string_view od
   if (!org) return org.error();
   auto old = contact(by, ods_code, id);
   if (!old) return old.error();
-  if (Status s = store_.delete_contact(old->id, now_s()); !s) return s;
+  if (Status s = store_.delete_contact(old->id, now()); !s) return s;
   index_.remove(id);
   audit(store_, by, "directory.contact_delete", old->address, org->id, "ok", "{\"id\":" + std::to_string(id) + "}");
   return {};
@@ -225,7 +221,7 @@ Result<DistributionList> DirectoryService::create_list(const Principal& by, std:
     return make_error(Errc::already_exists, l.address + " belonged to someone else and cannot be used before " +
                                                 date_text(*until));
   l.org_id = org->id;
-  auto made = store_.create_list(l, now_s());
+  auto made = store_.create_list(l, now());
   if (!made) return made.error();
   index_list(*made);
   audit(store_, by, "directory.list_create", made->address, org->id, "ok",
@@ -247,7 +243,7 @@ Result<DistributionList> DirectoryService::update_list(const Principal& by, std:
   next.display_name = settings.display_name;
   next.hidden = settings.hidden;
   next.senders = settings.senders;
-  if (Status s = store_.update_list(next, now_s()); !s) return s.error();
+  if (Status s = store_.update_list(next, now()); !s) return s.error();
   index_list(next);
   audit(store_, by, "directory.list_edit", next.address, org->id, "ok",
         "{\"display_name\":" + json_string(next.display_name) + ",\"senders\":" + json_string(to_string(next.senders)) +
@@ -285,7 +281,7 @@ Status DirectoryService::delete_list(const Principal& by, std::string_view ods_c
   if (!org) return org.error();
   auto l = list_in(*org, address);
   if (!l) return l.error();
-  UnixTime t = now_s();
+  UnixTime t = now();
   if (Status s = store_.delete_list(l->id, t, t + int64_t{config_.lifecycle.address_lock_days} * kDay); !s) return s;
   index_.remove(l->directory_id());
   audit(store_, by, "directory.list_delete", l->address, org->id, "ok",

@@ -21,10 +21,6 @@ Error denied(std::string what) { return make_error(Errc::permission_denied, std:
 constexpr uint64_t kSyntheticIdBase = uint64_t{1} << 40;
 constexpr uint32_t kSyntheticOrgBase = 0x40000000u;
 
-UnixTime wall_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 // Cursors: "f<last account id>:<change seq when the full export began>" during a full
 // export, "c<change seq>" afterwards.
 struct Cursor {
@@ -63,7 +59,8 @@ std::optional<Cursor> parse_cursor(std::string_view c) {
 
 }  // namespace
 
-DirectoryService::DirectoryService(Store& store, const Config& config) : store_(store), config_(config) {}
+DirectoryService::DirectoryService(Store& store, const Config& config, Clock clock)
+    : store_(store), config_(config), clock_(std::move(clock)) {}
 
 directory::Viewer DirectoryService::viewer(const Principal& p) {
   directory::Viewer v;
@@ -254,7 +251,7 @@ void DirectoryService::refresh(AccountId id) {
   } else {
     index_.remove(static_cast<uint64_t>(id));
   }
-  if (e || was) (void)store_.note_directory_change(id, wall_now());
+  if (e || was) (void)store_.note_directory_change(id, now());
 }
 
 void DirectoryService::refresh_organisation(OrgId id) {
@@ -383,7 +380,7 @@ Status DirectoryService::set_profile(const Principal& by, std::string_view addre
       {"notes", &p.notes}};
   if (Status s = validate_profile(p); !s) return s;
   auto before = store_.directory_profile(a->id);
-  if (Status s = store_.set_directory_profile(a->id, p, wall_now()); !s) return s;
+  if (Status s = store_.set_directory_profile(a->id, p, now()); !s) return s;
   // What changed, for the audit (values of the changed fields, never the whole profile).
   std::string changed;
   DirectoryProfile old = before ? *before : DirectoryProfile{};

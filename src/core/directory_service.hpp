@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/result.hpp"
 #include "core/principal.hpp"
@@ -41,7 +42,8 @@ struct DirectoryExport {
 
 class DirectoryService {
  public:
-  DirectoryService(Store& store, const Config& config);
+  // `clock` stamps changes (contacts, lists, profiles) for the export feed.
+  DirectoryService(Store& store, const Config& config, Clock clock = {});
 
   // Builds the index from the store (and, for benchmarks, the configured synthetic
   // entries). At start, before serving; takes seconds at national scale.
@@ -134,6 +136,8 @@ class DirectoryService {
 
   Store& store_;
   const Config& config_;
+  const Clock clock_;
+  UnixTime now() const { return clock_.now(); }
   directory::DirectoryIndex index_;
 };
 

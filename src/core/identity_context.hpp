@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "common/clock.hpp"
 #include "common/config.hpp"
 #include "store/store.hpp"
 
@@ -18,12 +19,14 @@ using Notifier = std::function<Status(const Account& to, std::string subject, st
 
 struct IdentityContext {
   // REQUIRES: `store` and `config` outlive the context and every service using it.
-  IdentityContext(Store& s, const Config& c);
+  // `clock`: the system's by default (tests pass a TestClock's, or set `clock` later).
+  IdentityContext(Store& s, const Config& c, Clock clock = {});
 
   Store& store;
   const Config& config;
-  // The clock (the wall clock; tests move it).
-  std::function<UnixTime()> clock;
+  // The one clock every expiry, lockout and life-cycle rule reads (common/clock.hpp; tests
+  // move it).
+  Clock clock;
   // Tells a person about their account (locks, leaver, inactive); unset: nobody is told.
   Notifier notify;
   // Called with an account's id after every change that may show in the directory
@@ -31,7 +34,7 @@ struct IdentityContext {
   // directory ids (model/types.hpp) of the contacts and lists a closure moved.
   std::function<void(AccountId)> observer;
 
-  UnixTime now() const { return clock(); }
+  UnixTime now() const { return clock.now(); }
   void changed(AccountId id) const {
     if (observer) observer(id);
   }

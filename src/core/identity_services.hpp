@@ -18,8 +18,10 @@ namespace caremail {
 struct IdentityServices {
   // `policy` null: the policy of `config` with the shipped common list only (tests).
   // REQUIRES: `store` and `config` outlive the services.
-  IdentityServices(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy = nullptr)
-      : context(store, config),
+  // `clock`: the one clock the services read (the system's by default; tests pass a TestClock's).
+  IdentityServices(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy = nullptr,
+                   Clock clock = {})
+      : context(store, config, std::move(clock)),
         auth(context),
         admin(context, auth, std::move(policy)),
         sessions(context, auth),

@@ -94,7 +94,7 @@ Result<MailService::Staged> MailService::stage(std::string_view raw, UnixTime in
   st.msg.summary = std::move(m.summary);
   st.msg.header = std::move(m.header);
   st.msg.size = raw.size();
-  st.msg.internal_date = internal_date ? internal_date : now();
+  st.msg.internal_date = internal_date ? internal_date : clock_.now();
   return st;
 }
 
@@ -233,7 +233,7 @@ Status MailService::send_notice(std::span<const std::string> to, std::string_vie
   if (to.empty()) return {};
   std::string hdr_to;
   for (const auto& a : to) hdr_to += (hdr_to.empty() ? "" : ", ") + a;
-  std::string date = rfc5322_date(std::time(nullptr));
+  std::string date = rfc5322_date(clock_.now());
   std::string msg = "From: Caremail <postmaster@localhost>\r\nTo: " + hdr_to + "\r\nSubject: " + std::string(subject) +
                     "\r\nDate: " + date + "\r\nMessage-ID: <" + crypto::random_token(16) +
                     "@caremail.notice>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"

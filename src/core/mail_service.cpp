@@ -1,10 +1,10 @@
 #include "core/mail_service.hpp"
 
 #include <algorithm>
-#include <chrono>
 
 #include <boost/json.hpp>
 
+#include "common/config.hpp"
 #include "common/log.hpp"
 #include "core/scope.hpp"
 #include "mime/originators.hpp"
@@ -15,9 +15,16 @@
 
 namespace caremail {
 
-UnixTime MailService::now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+MailLimits MailLimits::from(const Config& cfg) {
+  MailLimits l;
+  l.max_message_bytes = cfg.quota.max_message_bytes;
+  l.max_messages_per_hour = cfg.smtp.max_messages_per_hour;
+  l.max_recipients_per_hour = cfg.smtp.max_recipients_per_hour;
+  l.app_max_messages_per_hour = cfg.smtp.app_max_messages_per_hour;
+  l.app_max_recipients_per_hour = cfg.smtp.app_max_recipients_per_hour;
+  l.inline_blob_bytes = cfg.storage.inline_blob_bytes;
+  l.fail_local_delivery = cfg.testing.fail_local_delivery;
+  return l;
 }
 
 Status MailService::validate_mailbox_name(std::string_view name) {

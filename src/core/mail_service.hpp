@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "core/audit.hpp"
 #include "core/change_feed.hpp"
 #include "core/principal.hpp"
@@ -28,6 +29,8 @@
 #include "store/store.hpp"
 
 namespace caremail {
+
+struct Config;
 
 struct MailLimits {
   uint64_t max_message_bytes = 35ull << 20;
@@ -40,6 +43,9 @@ struct MailLimits {
   uint64_t inline_blob_bytes = 128 * 1024;
   // testing.fail_local_delivery (a test-only fault): deliver() fails as a whole.
   bool fail_local_delivery = false;
+
+  // The limits the configuration sets (quota, smtp, storage and testing sections).
+  static MailLimits from(const Config& cfg);
 };
 
 struct RecipientOutcome {
@@ -98,9 +104,10 @@ struct AppendResult {
 
 class MailService {
  public:
-  // REQUIRES: all references outlive the service.
-  MailService(Store& store, FsBlobStore& blobs, ChangeFeed& feed, MailLimits limits)
-      : store_(store), blobs_(blobs), feed_(feed), limits_(limits) {}
+  // REQUIRES: all references outlive the service. `clock` dates deliveries and notices
+  // and moves the hourly sending window (tests pass a TestClock).
+  MailService(Store& store, FsBlobStore& blobs, ChangeFeed& feed, MailLimits limits, Clock clock = {})
+      : store_(store), blobs_(blobs), feed_(feed), limits_(limits), clock_(std::move(clock)) {}
 
   // Local delivery of `raw` to each recipient's INBOX. Recipients that are unknown or over
   // quota get their own error; the others are delivered. Errors of the call itself:
@@ -250,8 +257,6 @@ class MailService {
   static Status validate_mailbox_name(std::string_view name);
 
  private:
-  // The clock of the sending window and of messages stored without a date.
-  static UnixTime now();
   // Why mail for `address` (looked up as `acct`) is not delivered: no account or a deleted
   // one (not_found), a disabled one (conflict), or the lookup's own error. nullopt: it
   // takes mail. The one mapping for deliver, list expansion and check_recipient.
@@ -292,6 +297,8 @@ class MailService {
   FullTextIndex* fts_ = nullptr;
   ChangeFeed& feed_;
   const MailLimits limits_;
+  // The clock of the sending window, of messages stored without a date and of notices.
+  const Clock clock_;
 
   struct SendWindow {
     std::deque<std::pair<UnixTime, size_t>> sent;  // (when, recipients), last hour

@@ -26,7 +26,7 @@ Status MailService::record_submission(const Principal& by, size_t recipients) {
   const size_t max_msgs = static_cast<size_t>(app ? limits_.app_max_messages_per_hour : limits_.max_messages_per_hour);
   const size_t max_rcpts =
       static_cast<size_t>(app ? limits_.app_max_recipients_per_hour : limits_.max_recipients_per_hour);
-  const UnixTime now = MailService::now();
+  const UnixTime now = clock_.now();
   size_t msgs = 0, rcpts = 0;
   bool over = false;
   {

@@ -5,8 +5,7 @@
 
 #include <charconv>
 
-#include "http/admin_api.hpp"
-#include "http/json_response.hpp"
+#include "http/api_routes.hpp"
 
 namespace caremail::http {
 
@@ -44,7 +43,8 @@ std::optional<size_t> number(const Request& r, const char* key, size_t def, size
   return n;
 }
 
-Response search(const Principal& p, const Request& r, const ApiDeps& d) {
+Response search(Call& c) {
+  const Request& r = c.r;
   directory::Query q;
   q.text = r.query_one("q");
   q.typeahead = r.query_one("typeahead") == "1" || r.query_one("typeahead") == "true";
@@ -69,7 +69,7 @@ Response search(const Principal& p, const Request& r, const ApiDeps& d) {
   auto limit = number(r, "limit", 20, 100);
   auto offset = number(r, "offset", 0, 1000);
   if (!limit || !offset || *limit == 0) return problem(400, "'limit' must be 1 to 100 and 'offset' 0 to 1000");
-  auto res = d.directory.search(p, q, *limit, *offset);
+  auto res = c.d.directory.search(c.p, q, *limit, *offset);
   if (!res) return problem(res.error());
   json::array hits;
   for (const auto& h : res->hits) {
@@ -121,61 +121,58 @@ json::object to_json(const DirectoryProfile& p) {
           {"notes", p.notes},         {"hidden", p.hidden},         {"mobile_hidden", p.mobile_hidden}};
 }
 
+Response administrators(Call& c) {
+  auto admins = c.d.directory.administrators(c.p, c.r.query_one("ods_code"));
+  if (!admins) return problem(admins.error());
+  json::array out;
+  for (const auto& e : *admins) out.push_back(to_json(e));
+  return json_response(200, json::object{{"administrators", out}});
+}
+
+Response entry(Call& c) {
+  auto e = c.d.directory.entry(c.p, c.param("address"));
+  if (!e) return problem(e.error());
+  return json_response(200, to_json(*e));
+}
+
+Response profile(Call& c) {
+  auto pr = c.d.directory.profile(c.p, c.param("address"));
+  if (!pr) return problem(pr.error());
+  return json_response(200, to_json(*pr));
+}
+
+Response set_profile(Call& c) {
+  auto parsed = parse_profile(c.r);
+  if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
+  return status_response(c.d.directory.set_profile(c.p, c.param("address"), std::get<DirectoryProfile>(parsed)));
+}
+
+Response export_changes(Call& c) {
+  auto limit = number(c.r, "limit", 1000, 10000);
+  if (!limit || *limit == 0) return problem(400, "'limit' must be 1 to 10000");
+  auto page = c.d.directory.export_changes(c.p, c.r.query_one("cursor"), *limit);
+  if (!page) return problem(page.error());
+  // JSON lines: one entry or removal a line, then the cursor line.
+  Response out;
+  out.content_type = "application/x-ndjson";
+  for (const auto& e : page->entries) out.body += json::serialize(json::object{{"entry", to_json(e)}}) + "\n";
+  for (uint64_t id : page->removed) out.body += json::serialize(json::object{{"removed", id}}) + "\n";
+  out.body += json::serialize(json::object{{"next_cursor", page->next_cursor}, {"more", page->more}}) + "\n";
+  return out;
+}
+
+// The profile is written with PUT on the entry itself; .../profile reads it.
+const Route kRoutes[] = {
+    {"GET", "/api/v1/directory/search", search},
+    {"GET", "/api/v1/directory/administrators", administrators},
+    {"GET", "/api/v1/directory/entries/{address}", entry},
+    {"PUT", "/api/v1/directory/entries/{address}", set_profile},
+    {"GET", "/api/v1/directory/entries/{address}/profile", profile},
+    {"GET", "/api/v1/directory/export", export_changes},
+};
+
 }  // namespace
 
-Response directory_route(const Principal& p, const Request& r, const ApiDeps& d, std::string_view rest) {
-  std::string_view sub = rest.substr(10);  // after "directory/"
-  if (sub == "search") {
-    if (r.method != "GET") return problem(405, "use GET");
-    return search(p, r, d);
-  }
-  if (sub == "administrators") {
-    if (r.method != "GET") return problem(405, "use GET");
-    auto admins = d.directory.administrators(p, r.query_one("ods_code"));
-    if (!admins) return problem(admins.error());
-    json::array out;
-    for (const auto& e : *admins) out.push_back(to_json(e));
-    return json_response(200, json::object{{"administrators", out}});
-  }
-  if (sub.rfind("entries/", 0) == 0) {
-    std::string_view tail = sub.substr(8);
-    bool profile = tail.size() > 8 && tail.substr(tail.size() - 8) == "/profile";
-    std::string address(profile ? tail.substr(0, tail.size() - 8) : tail);
-    if (profile && r.method == "GET") {
-      auto pr = d.directory.profile(p, address);
-      if (!pr) return problem(pr.error());
-      return json_response(200, to_json(*pr));
-    }
-    if (!profile && r.method == "GET") {
-      auto e = d.directory.entry(p, address);
-      if (!e) return problem(e.error());
-      return json_response(200, to_json(*e));
-    }
-    if (r.method == "PUT") {
-      auto parsed = parse_profile(r);
-      if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
-      if (Status s = d.directory.set_profile(p, address, std::get<DirectoryProfile>(parsed)); !s) return problem(s.error());
-      Response ok;
-      ok.status = 204;
-      return ok;
-    }
-    return problem(405, "use GET or PUT");
-  }
-  if (sub == "export") {
-    if (r.method != "GET") return problem(405, "use GET");
-    auto limit = number(r, "limit", 1000, 10000);
-    if (!limit || *limit == 0) return problem(400, "'limit' must be 1 to 10000");
-    auto page = d.directory.export_changes(p, r.query_one("cursor"), *limit);
-    if (!page) return problem(page.error());
-    // JSON lines: one entry or removal a line, then the cursor line.
-    Response out;
-    out.content_type = "application/x-ndjson";
-    for (const auto& e : page->entries) out.body += json::serialize(json::object{{"entry", to_json(e)}}) + "\n";
-    for (uint64_t id : page->removed) out.body += json::serialize(json::object{{"removed", id}}) + "\n";
-    out.body += json::serialize(json::object{{"next_cursor", page->next_cursor}, {"more", page->more}}) + "\n";
-    return out;
-  }
-  return problem(404, "no such resource");
-}
+std::span<const Route> directory_routes() { return kRoutes; }
 
 }  // namespace caremail::http

@@ -6,8 +6,7 @@
 
 #include <charconv>
 
-#include "http/admin_api.hpp"
-#include "http/json_response.hpp"
+#include "http/api_routes.hpp"
 
 namespace caremail::http {
 
@@ -144,127 +143,123 @@ std::variant<DistributionList, Response> parse_list_settings(const Request& r, D
   return current;
 }
 
-Response no_content() {
-  Response r;
-  r.status = 204;
-  return r;
-}
-
-Response contacts_route(const Principal& p, const Request& r, const ApiDeps& d, const std::string& ods,
-                        std::string_view sub) {
-  if (sub.empty()) {
-    if (r.method == "GET") {
-      auto all = d.directory.contacts(p, ods);
-      if (!all) return problem(all.error());
-      json::array out;
-      for (const auto& c : *all) out.push_back(to_json(c, ods));
-      return json_response(200, json::object{{"contacts", out}});
-    }
-    if (r.method == "POST") {
-      auto parsed = parse_contact(r);
-      if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
-      auto made = d.directory.create_contact(p, ods, std::move(std::get<DirectoryContact>(parsed)));
-      if (!made) return problem(made.error());
-      return json_response(201, to_json(*made, ods));
-    }
-    return problem(405, "use GET or POST");
-  }
+// The contact {id} of the path: a number, or the 404 to answer with.
+std::variant<uint64_t, Response> contact_id(const Call& c) {
+  std::string sub = c.param("id");
   uint64_t id = 0;
   auto [end, ec] = std::from_chars(sub.data(), sub.data() + sub.size(), id);
   if (ec != std::errc() || end != sub.data() + sub.size())
-    return problem(404, "no directory contact " + std::string(sub) + ": contacts are named by their numeric id");
-  if (r.method == "GET") {
-    auto c = d.directory.contact(p, ods, id);
-    if (!c) return problem(c.error());
-    return json_response(200, to_json(*c, ods));
-  }
-  if (r.method == "PUT") {
-    auto parsed = parse_contact(r);
-    if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
-    auto c = d.directory.update_contact(p, ods, id, std::move(std::get<DirectoryContact>(parsed)));
-    if (!c) return problem(c.error());
-    return json_response(200, to_json(*c, ods));
-  }
-  if (r.method == "DELETE") {
-    if (Status s = d.directory.delete_contact(p, ods, id); !s) return problem(s.error());
-    return no_content();
-  }
-  return problem(405, "use GET, PUT or DELETE");
+    return problem(404, "no directory contact " + sub + ": contacts are named by their numeric id");
+  return id;
 }
 
-Response lists_route(const Principal& p, const Request& r, const ApiDeps& d, const std::string& ods,
-                     std::string_view sub) {
-  if (sub.empty()) {
-    if (r.method == "GET") {
-      auto all = d.directory.lists(p, ods);
-      if (!all) return problem(all.error());
-      json::array out;
-      for (const auto& l : *all) out.push_back(to_json(l, ods));
-      return json_response(200, json::object{{"lists", out}});
-    }
-    if (r.method == "POST") {
-      auto parsed = parse_new_list(r);
-      if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
-      auto made = d.directory.create_list(p, ods, std::move(std::get<DistributionList>(parsed)));
-      if (!made) return problem(made.error());
-      return json_response(201, to_json(*made, ods));
-    }
-    return problem(405, "use GET or POST");
-  }
-  auto slash = sub.find('/');
-  std::string address(sub.substr(0, slash));
-  std::string_view rest = slash == std::string_view::npos ? "" : sub.substr(slash + 1);
-  if (rest.empty()) {
-    if (r.method == "GET") {
-      auto l = d.directory.list(p, ods, address);
-      if (!l) return problem(l.error());
-      return json_response(200, to_json(*l, ods));
-    }
-    if (r.method == "PUT") {
-      auto current = d.directory.list(p, ods, address);
-      if (!current) return problem(current.error());
-      auto parsed = parse_list_settings(r, *current);
-      if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
-      auto l = d.directory.update_list(p, ods, address, std::get<DistributionList>(parsed));
-      if (!l) return problem(l.error());
-      return json_response(200, to_json(*l, ods));
-    }
-    if (r.method == "DELETE") {
-      if (Status s = d.directory.delete_list(p, ods, address); !s) return problem(s.error());
-      return no_content();
-    }
-    return problem(405, "use GET, PUT or DELETE");
-  }
-  if (rest.rfind("members/", 0) == 0 && rest.size() > 8 && rest.find('/', 8) == std::string_view::npos) {
-    std::string member(rest.substr(8));
-    if (r.method != "PUT" && r.method != "DELETE") return problem(405, "use PUT or DELETE");
-    auto l = d.directory.set_list_member(p, ods, address, member, r.method == "PUT");
-    if (!l) return problem(l.error());
-    return json_response(200, to_json(*l, ods));
-  }
-  return problem(404, "no such resource");
+Response contacts(Call& c) {
+  std::string ods = c.param("ods");
+  auto all = c.d.directory.contacts(c.p, ods);
+  if (!all) return problem(all.error());
+  json::array out;
+  for (const auto& x : *all) out.push_back(to_json(x, ods));
+  return json_response(200, json::object{{"contacts", out}});
 }
+
+Response create_contact(Call& c) {
+  std::string ods = c.param("ods");
+  auto parsed = parse_contact(c.r);
+  if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
+  auto made = c.d.directory.create_contact(c.p, ods, std::move(std::get<DirectoryContact>(parsed)));
+  if (!made) return problem(made.error());
+  return json_response(201, to_json(*made, ods));
+}
+
+Response contact(Call& c) {
+  std::string ods = c.param("ods");
+  auto id = contact_id(c);
+  if (auto* resp = std::get_if<Response>(&id)) return *resp;
+  auto x = c.d.directory.contact(c.p, ods, std::get<uint64_t>(id));
+  if (!x) return problem(x.error());
+  return json_response(200, to_json(*x, ods));
+}
+
+Response update_contact(Call& c) {
+  std::string ods = c.param("ods");
+  auto id = contact_id(c);
+  if (auto* resp = std::get_if<Response>(&id)) return *resp;
+  auto parsed = parse_contact(c.r);
+  if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
+  auto x = c.d.directory.update_contact(c.p, ods, std::get<uint64_t>(id), std::move(std::get<DirectoryContact>(parsed)));
+  if (!x) return problem(x.error());
+  return json_response(200, to_json(*x, ods));
+}
+
+Response delete_contact(Call& c) {
+  auto id = contact_id(c);
+  if (auto* resp = std::get_if<Response>(&id)) return *resp;
+  return status_response(c.d.directory.delete_contact(c.p, c.param("ods"), std::get<uint64_t>(id)));
+}
+
+Response lists(Call& c) {
+  std::string ods = c.param("ods");
+  auto all = c.d.directory.lists(c.p, ods);
+  if (!all) return problem(all.error());
+  json::array out;
+  for (const auto& l : *all) out.push_back(to_json(l, ods));
+  return json_response(200, json::object{{"lists", out}});
+}
+
+Response create_list(Call& c) {
+  std::string ods = c.param("ods");
+  auto parsed = parse_new_list(c.r);
+  if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
+  auto made = c.d.directory.create_list(c.p, ods, std::move(std::get<DistributionList>(parsed)));
+  if (!made) return problem(made.error());
+  return json_response(201, to_json(*made, ods));
+}
+
+Response list(Call& c) {
+  std::string ods = c.param("ods");
+  auto l = c.d.directory.list(c.p, ods, c.param("list"));
+  if (!l) return problem(l.error());
+  return json_response(200, to_json(*l, ods));
+}
+
+Response update_list(Call& c) {
+  std::string ods = c.param("ods"), address = c.param("list");
+  auto current = c.d.directory.list(c.p, ods, address);
+  if (!current) return problem(current.error());
+  auto parsed = parse_list_settings(c.r, *current);
+  if (auto* resp = std::get_if<Response>(&parsed)) return *resp;
+  auto l = c.d.directory.update_list(c.p, ods, address, std::get<DistributionList>(parsed));
+  if (!l) return problem(l.error());
+  return json_response(200, to_json(*l, ods));
+}
+
+Response delete_list(Call& c) { return status_response(c.d.directory.delete_list(c.p, c.param("ods"), c.param("list"))); }
+
+// PUT adds {member}, DELETE removes it.
+Response set_member(Call& c) {
+  std::string ods = c.param("ods");
+  auto l = c.d.directory.set_list_member(c.p, ods, c.param("list"), c.param("member"), c.r.method == "PUT");
+  if (!l) return problem(l.error());
+  return json_response(200, to_json(*l, ods));
+}
+
+const Route kRoutes[] = {
+    {"GET", "/api/v1/organisations/{ods}/contacts", contacts},
+    {"POST", "/api/v1/organisations/{ods}/contacts", create_contact},
+    {"GET", "/api/v1/organisations/{ods}/contacts/{id}", contact},
+    {"PUT", "/api/v1/organisations/{ods}/contacts/{id}", update_contact},
+    {"DELETE", "/api/v1/organisations/{ods}/contacts/{id}", delete_contact},
+    {"GET", "/api/v1/organisations/{ods}/lists", lists},
+    {"POST", "/api/v1/organisations/{ods}/lists", create_list},
+    {"GET", "/api/v1/organisations/{ods}/lists/{list}", list},
+    {"PUT", "/api/v1/organisations/{ods}/lists/{list}", update_list},
+    {"DELETE", "/api/v1/organisations/{ods}/lists/{list}", delete_list},
+    {"PUT", "/api/v1/organisations/{ods}/lists/{list}/members/{member}", set_member},
+    {"DELETE", "/api/v1/organisations/{ods}/lists/{list}/members/{member}", set_member},
+};
 
 }  // namespace
 
-bool is_entries_path(std::string_view rest) {
-  if (rest.rfind("organisations/", 0) != 0) return false;
-  std::string_view tail = rest.substr(14);
-  auto slash = tail.find('/');
-  if (slash == std::string_view::npos || slash == 0) return false;
-  std::string_view sub = tail.substr(slash + 1);
-  return sub == "contacts" || sub.rfind("contacts/", 0) == 0 || sub == "lists" || sub.rfind("lists/", 0) == 0;
-}
-
-Response entries_route(const Principal& p, const Request& r, const ApiDeps& d, std::string_view rest) {
-  std::string_view tail = rest.substr(14);  // after "organisations/"
-  auto slash = tail.find('/');
-  std::string ods(tail.substr(0, slash));
-  std::string_view sub = tail.substr(slash + 1);
-  if (sub == "contacts") return contacts_route(p, r, d, ods, "");
-  if (sub.rfind("contacts/", 0) == 0) return contacts_route(p, r, d, ods, sub.substr(9));
-  if (sub == "lists") return lists_route(p, r, d, ods, "");
-  return lists_route(p, r, d, ods, sub.substr(6));
-}
+std::span<const Route> entries_routes() { return kRoutes; }
 
 }  // namespace caremail::http

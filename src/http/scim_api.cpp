@@ -130,8 +130,7 @@ class Scim {
 
   std::string ods_of(OrgId id) {
     if (auto it = ods_.find(id); it != ods_.end()) return it->second;
-    auto o = d_.store.organisation(id);
-    return ods_[id] = o ? o->ods_code : std::string();
+    return ods_[id] = d_.admin.ods_code(id);
   }
 
   // The caller's view of account `id`: absent and out of scope look the same.
@@ -139,9 +138,7 @@ class Scim {
     AccountId n = 0;
     auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
     if (ec != std::errc() || end != id.data() + id.size() || n <= 0) return scim_error(404, "no such user");
-    auto a = d_.store.account(n);
-    if (!a) return scim_error(404, "no such user");
-    auto seen = d_.admin.get_account(p_, a->address);
+    auto seen = d_.admin.get_account_by_id(p_, n);
     if (!seen) return seen.error().code == Errc::not_found ? scim_error(404, "no such user") : scim_error(seen.error());
     return std::move(*seen);
   }
@@ -278,7 +275,7 @@ class Scim {
     if (auto it = o.find("active"); it != o.end())
       if (auto want = boolean(it->value()); want && !*want)
         if (Status s = set_active(*a, false); !s) return scim_error(s.error());
-    auto fresh = d_.store.account(a->id);
+    auto fresh = d_.admin.get_account_by_id(p_, a->id);
     if (!fresh) return scim_error(fresh.error());
     Response out = scim_json(201, user_json(*fresh));
     out.headers.emplace_back("Location", "/scim/v2/Users/" + std::to_string(a->id));
@@ -308,7 +305,7 @@ class Scim {
   }
 
   Response reread(AccountId id) {
-    auto fresh = d_.store.account(id);
+    auto fresh = d_.admin.get_account_by_id(p_, id);
     if (!fresh) return scim_error(fresh.error());
     return scim_json(200, user_json(*fresh));
   }

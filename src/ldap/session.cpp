@@ -481,13 +481,10 @@ asio::awaitable<void> Session::run() {
         wait = anonymous_deadline - now;
         why = "bind first: anonymous for too long";
       }
+      // Shutdown cancelling the read is a value (ReadStatus::cancelled), not an exception.
       net::ReadStatus rs = net::ReadStatus::timeout;
-      try {
-        if (wait > Clock::duration::zero()) {
-          rs = co_await stream_.read_more(wait);
-        }
-      } catch (const boost::system::system_error&) {
-        rs = net::ReadStatus::cancelled;
+      if (wait > Clock::duration::zero()) {
+        rs = co_await stream_.read_more(wait);
       }
       if (rs == net::ReadStatus::ok) continue;
       if (rs == net::ReadStatus::timeout) {
@@ -520,13 +517,10 @@ asio::awaitable<void> Session::run() {
       }
       ++errors_;
     } else {
-      bool cancelled = false;
-      try {
-        co_await dispatch(decoded.value());
-      } catch (const boost::system::system_error&) {
-        cancelled = true;  // shutdown cancelled a worker hop or a write
-      }
-      if (cancelled) {
+      co_await dispatch(decoded.value());
+      // Shutdown may have cancelled a worker hop or a write (a failed write, not an exception).
+      asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+      if (cs.cancelled() != asio::cancellation_type::none) {
         co_await asio::this_coro::reset_cancellation_state();
         out_ += encode_notice_of_disconnection(ResultCode::unavailable, "server shutting down");
         end_reason_ = "shutdown";

@@ -41,7 +41,7 @@ asio::awaitable<bool> ProtoStream::start_tls(Clock::duration timeout) {
   if (!tls_ctx_ || ssl_) co_return false;
   buf_.clear();  // never carry plaintext across the handshake
   ssl_.emplace(sock_, *tls_ctx_);
-  auto hs = ssl_->async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+  auto hs = ssl_->async_handshake(asio::ssl::stream_base::server, asio::deferred);
   auto result = co_await with_deadline(std::move(hs), timeout);
   co_return result && !std::get<0>(*result);
 }
@@ -60,7 +60,7 @@ asio::awaitable<bool> ProtoStream::start_tls_client(std::shared_ptr<asio::ssl::c
   } else {
     ssl_->set_verify_mode(asio::ssl::verify_none);
   }
-  auto hs = ssl_->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  auto hs = ssl_->async_handshake(asio::ssl::stream_base::client, asio::deferred);
   auto result = co_await with_deadline(std::move(hs), timeout);
   if (!result) {
     if (error) *error = "TLS handshake timed out";
@@ -90,10 +90,10 @@ ProtoStream::~ProtoStream() = default;
 asio::awaitable<std::pair<ReadStatus, size_t>> ProtoStream::read_raw(char* p, size_t n, Clock::duration timeout) {
   std::optional<std::tuple<boost::system::error_code, size_t>> r;
   if (ssl_) {
-    auto op = ssl_->async_read_some(asio::buffer(p, n), asio::as_tuple(asio::use_awaitable));
+    auto op = ssl_->async_read_some(asio::buffer(p, n), asio::deferred);
     r = co_await with_deadline(std::move(op), timeout);
   } else {
-    auto op = sock_.async_read_some(asio::buffer(p, n), asio::as_tuple(asio::use_awaitable));
+    auto op = sock_.async_read_some(asio::buffer(p, n), asio::deferred);
     r = co_await with_deadline(std::move(op), timeout);
   }
   if (!r) co_return std::pair{ReadStatus::timeout, size_t{0}};
@@ -107,7 +107,7 @@ asio::awaitable<ReadStatus> ProtoStream::fill(Clock::duration timeout) {
     // An idle connection (IMAP IDLE can last 30 minutes) holds no read buffer: give the
     // memory back and wait for readability first, then read into a fresh buffer.
     std::string().swap(buf_);
-    auto ready = sock_.async_wait(asio::socket_base::wait_read, asio::as_tuple(asio::use_awaitable));
+    auto ready = sock_.async_wait(asio::socket_base::wait_read, asio::deferred);
     auto waited = co_await with_deadline(std::move(ready), timeout);
     if (!waited) co_return ReadStatus::timeout;
     auto [wec] = *waited;
@@ -181,10 +181,10 @@ asio::awaitable<bool> ProtoStream::write(std::string_view data, Clock::duration 
   }
   std::optional<std::tuple<boost::system::error_code, size_t>> r;
   if (ssl_) {
-    auto op = asio::async_write(*ssl_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+    auto op = asio::async_write(*ssl_, asio::buffer(data), asio::deferred);
     r = co_await with_deadline(std::move(op), timeout);
   } else {
-    auto op = asio::async_write(sock_, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+    auto op = asio::async_write(sock_, asio::buffer(data), asio::deferred);
     r = co_await with_deadline(std::move(op), timeout);
   }
   co_return r && !std::get<0>(*r);
@@ -192,7 +192,7 @@ asio::awaitable<bool> ProtoStream::write(std::string_view data, Clock::duration 
 
 asio::awaitable<void> ProtoStream::close() {
   if (ssl_) {
-    auto sd = ssl_->async_shutdown(asio::as_tuple(asio::use_awaitable));
+    auto sd = ssl_->async_shutdown(asio::deferred);
     auto done = co_await with_deadline(std::move(sd), std::chrono::seconds(2));
     (void)done;
   }

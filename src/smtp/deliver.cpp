@@ -111,17 +111,17 @@ boost::asio::awaitable<void> report_failures(Session& s, const std::vector<std::
     if (t.params.envid) e.envid = *t.params.envid;
     e.ret_headers_only = t.params.ret == Ret::hdrs;
     e.last_error = std::to_string(reply.code) + " " + reply.enhanced + " " + reply.text;
-    e.created_at = std::time(nullptr);
+    e.created_at = s.shared().clock.now();
     bounced.push_back(std::move(e));
   }
   if (bounced.empty()) co_return;
-  auto bounce = [&mail = s.shared().mail, bounced, msg, host = s.config().server.hostname]() {
+  auto bounce = [&mail = s.shared().mail, clock = s.shared().clock, bounced, msg, host = s.config().server.hostname]() {
     for (const auto& e : bounced) {
       AttemptResult last;
       last.kind = AttemptResult::Kind::permanent;
       last.reply = e.last_error;
       last.remote = host;
-      send_report(mail, e.sender, e.queue_id, build_dsn(DsnKind::failed, e, last, msg->view(), host, std::time(nullptr)));
+      send_report(mail, e.sender, e.queue_id, build_dsn(DsnKind::failed, e, last, msg->view(), host, clock.now()));
       log::info("smtp.report", {{"queue_id", e.queue_id}, {"kind", "failed"}, {"to", e.sender}, {"rcpt", e.recipient}});
     }
     return true;
@@ -142,7 +142,7 @@ boost::asio::awaitable<void> finish_message(Session& s, std::optional<ReceivedMe
   ReceivedMessage message = std::move(*received);
   const auto& cfg = s.config();
   auto start = std::chrono::steady_clock::now();
-  std::time_t now = std::time(nullptr);
+  std::time_t now = s.shared().clock.now();
 
   std::string with = s.esmtp ? "ESMTP" : "SMTP";
   if (s.stream().is_tls()) with += "S";

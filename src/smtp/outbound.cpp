@@ -24,8 +24,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-UnixTime now_s() { return static_cast<UnixTime>(std::time(nullptr)); }
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
@@ -209,8 +207,9 @@ std::string build_dsn(DsnKind kind, const OutboundEntry& e, const AttemptResult&
   return m;
 }
 
-OutboundQueue::OutboundQueue(net::Server& server, MailService& mail, Store& store, const Config& config)
-    : server_(server), mail_(mail), store_(store), config_(config) {
+OutboundQueue::OutboundQueue(net::Server& server, MailService& mail, Store& store, const Config& config,
+                             Clock clock)
+    : server_(server), mail_(mail), store_(store), config_(config), clock_(std::move(clock)) {
   tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
   boost::system::error_code ec;
@@ -241,7 +240,7 @@ asio::awaitable<void> OutboundQueue::run() {
     int room = config_.smtp.outbound_concurrency - in_flight_;
     if (room > 0) {
       auto claim = [this, room] {
-        return store_.claim_due(now_s(), static_cast<size_t>(room), 600);
+        return store_.claim_due(clock_.now(), static_cast<size_t>(room), 600);
       };
       auto due = co_await server_.blocking(std::move(claim));
       if (!due) {
@@ -292,7 +291,7 @@ void OutboundQueue::report(DsnKind kind, const OutboundEntry& e, const AttemptRe
   }
   auto original = mail_.read_blob(Principal::service(), e.blob_id);
   std::string dsn = build_dsn(kind, e, last, original ? std::string_view(*original) : std::string_view(),
-                              config_.server.hostname, now_s());
+                              config_.server.hostname, clock_.now());
   send_report(mail_, e.sender, e.queue_id, dsn);
   log::info("outbound.report", {{"queue_id", e.queue_id},
                                 {"kind", kind == DsnKind::failed ? "failed" : kind == DsnKind::delayed ? "delayed" : "delivered"},
@@ -309,7 +308,7 @@ asio::awaitable<void> OutboundQueue::process(OutboundEntry e) {
   } else {
     r = co_await attempt(e, *message);
   }
-  UnixTime now = now_s();
+  UnixTime now = clock_.now();
   int attempts = e.attempts + 1;
   const auto& cfg = config_.smtp;
   auto finish = [&](std::optional<DsnKind> dsn) {
@@ -423,7 +422,7 @@ asio::awaitable<AttemptResult> OutboundQueue::attempt(const OutboundEntry& e, co
     boost::system::error_code aec;
     auto addr = asio::ip::make_address(t.address, aec);
     if (aec) continue;
-    auto conn = sock.async_connect(asio::ip::tcp::endpoint(addr, t.port), asio::as_tuple(asio::use_awaitable));
+    auto conn = sock.async_connect(asio::ip::tcp::endpoint(addr, t.port), asio::deferred);
     auto cr = co_await net::with_deadline(std::move(conn), timeout);
     bool connected = cr && !std::get<0>(*cr);
     if (!connected) {

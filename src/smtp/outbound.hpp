@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/config.hpp"
 #include "core/mail_service.hpp"
 #include "net/listener.hpp"
@@ -51,8 +52,9 @@ bool domain_matches(std::string_view domain, const std::vector<std::string>& pat
 
 class OutboundQueue {
  public:
-  // REQUIRES: all references outlive the queue.
-  OutboundQueue(net::Server& server, MailService& mail, Store& store, const Config& config);
+  // REQUIRES: all references outlive the queue. `clock` decides which rows are due, when
+  // the next attempt is and when a message has waited too long.
+  OutboundQueue(net::Server& server, MailService& mail, Store& store, const Config& config, Clock clock = {});
   ~OutboundQueue();
 
   // Starts the runner on the server's I/O context: it claims due rows every second.
@@ -68,6 +70,7 @@ class OutboundQueue {
   MailService& mail_;
   Store& store_;
   const Config& config_;
+  const Clock clock_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
   int in_flight_ = 0;  // touched on the I/O thread only
 };

@@ -141,13 +141,9 @@ asio::awaitable<void> Session::run() {
     net::ReadStatus st = net::ReadStatus::timeout;
     net::ProtoStream::Clock::duration wait = command_timeout();
     if (!engaged) wait = std::min(wait, preauth_deadline - net::ProtoStream::Clock::now());
-    try {
-      if (wait > net::ProtoStream::Clock::duration::zero()) {
-        st = co_await stream_.read_line(line, limits.max_line, wait, &bare_lf);
-      }
-    } catch (const boost::system::system_error&) {
-      // Shutdown cancelled the read; nested coroutines report that by throwing.
-      st = net::ReadStatus::cancelled;
+    // Shutdown cancelling the read is a value (ReadStatus::cancelled), not an exception.
+    if (wait > net::ProtoStream::Clock::duration::zero()) {
+      st = co_await stream_.read_line(line, limits.max_line, wait, &bare_lf);
     }
     if (st == net::ReadStatus::too_long) {
       reply(500, "5.5.6", "Line too long");

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/config.hpp"
 #include "core/mail_service.hpp"
 #include "core/sign_in.hpp"
@@ -49,6 +50,7 @@ struct Shared {
   SignInService& auth;
   const Config& config;
   std::shared_ptr<boost::asio::ssl::context> tls;
+  Clock clock;  // dates Received fields and failure reports (common/clock.hpp)
 };
 
 struct Recipient {

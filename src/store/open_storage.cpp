@@ -5,10 +5,10 @@
 
 namespace caremail {
 
-Result<Storage> open_storage(const Config& cfg) {
+Result<Storage> open_storage(const Config& cfg, Clock clock) {
   auto key = crypto::load_or_create_key(cfg.key_file());
   if (!key) return key.error();
-  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch});
+  auto store = open_sqlite_store({cfg.db_file(), cfg.storage.group_commit_max_batch, std::move(clock)});
   if (!store) return store.error();
   auto blobs = FsBlobStore::open(cfg.blob_dir(), cfg.storage.encrypt_blobs ? std::optional(*key) : std::nullopt);
   if (!blobs) return blobs.error();

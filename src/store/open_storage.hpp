@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "common/clock.hpp"
 #include "common/config.hpp"
 #include "store/blob/fs_blob_store.hpp"
 #include "store/store.hpp"
@@ -18,6 +19,7 @@ struct Storage {
 };
 
 // Errors name the file at fault (key, database, blob directory).
-Result<Storage> open_storage(const Config& cfg);
+// `clock` dates what the store stamps itself (SqliteStoreOptions::clock).
+Result<Storage> open_storage(const Config& cfg, Clock clock = {});
 
 }  // namespace caremail

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,14 @@ CAREMAILCTL = os.environ.get("CAREMAILCTL", os.path.join(SOURCE, "build", "src",
 
 ADMIN = "admin@care.example"
 ADMIN_PASSWORD = "integration-admin-pass"
+
+
+def client_tls():
+    """A TLS client context that accepts the daemon's self-signed certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def sha256(data: bytes) -> str:

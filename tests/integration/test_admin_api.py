@@ -5,22 +5,17 @@ import socket
 import subprocess
 import unittest
 
-from harness import ADMIN, ADMIN_PASSWORD, Daemon, make_message, sha256
+from harness import ADMIN, ADMIN_PASSWORD, DaemonTestCase, make_message, sha256
 
 
-class AdminApiTest(unittest.TestCase):
+class AdminApiTest(DaemonTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon().start()
+    def populate(cls):
         cls.d.create_org("RX1", "Leeds Teaching Hospitals", ["leeds.care.example"])
         cls.d.create_org("RR8", "Sheffield Teaching Hospitals", ["sheffield.care.example"])
         cls.d.create_user("jo.bloggs@leeds.care.example", "RX1", "jo-password-123", display_name="Jo Bloggs")
         cls.d.create_user("sam.admin@leeds.care.example", "RX1", "amber-lantern-123", roles=["local_admin"])
         cls.d.create_user("kim.smith@sheffield.care.example", "RR8", "copper-meadow-123")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
 
     def test_healthz_and_metrics_with_curl(self):
         out = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{self.d.ports['http']}/healthz"], capture_output=True,
@@ -53,9 +48,12 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(st, 401)
 
     def test_caremailctl_lists_and_shows(self):
-        out = self.d.ctl("org", "list").stdout
-        self.assertIn("RX1\tLeeds Teaching Hospitals", out)
-        self.assertIn("X26", out)
+        orgs = json.loads(self.d.ctl("--json", "org", "list").stdout)["organisations"]
+        self.assertIn(("RX1", "Leeds Teaching Hospitals"), [(o["ods_code"], o["name"]) for o in orgs])
+        self.assertIn("X26", [o["ods_code"] for o in orgs])
+        out = self.d.ctl("org", "list").stdout  # for people: a table with a header
+        self.assertTrue(out.startswith("ODS "), out)
+        self.assertIn("Leeds Teaching Hospitals", out)
         out = self.d.ctl("account", "list", "--ods", "RX1").stdout
         self.assertIn("jo.bloggs@leeds.care.example", out)
         self.assertNotIn("kim.smith", out)

@@ -61,7 +61,7 @@ import unittest
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from harness import ADMIN, Daemon, make_message
+from harness import ADMIN, Daemon, DaemonTestCase, make_message
 
 ROLES = ("user", "local_admin", "primary_local_admin", "local_helpdesk", "authoriser", "auditor",
          "national_admin", "national_helpdesk")
@@ -1141,11 +1141,16 @@ def failures(results):
     return out
 
 
-class AuthorisationMatrixTest(unittest.TestCase):
+class AuthorisationMatrixTest(DaemonTestCase):
+    EXTRA = "[lockout]\nfailures = 1\nip_failures = 100000\n[password]\nhistory = 1\n"
+
     @classmethod
     def setUpClass(cls):
         cls.t0 = time.time()
-        cls.d = Daemon("[lockout]\nfailures = 1\nip_failures = 100000\n[password]\nhistory = 1\n").start()
+        super().setUpClass()
+
+    @classmethod
+    def populate(cls):
         d = cls.d
         ctx = cls.ctx = Ctx(d)
         for ods, name, domain in (ORG_A, ORG_B):
@@ -1179,10 +1184,6 @@ class AuthorisationMatrixTest(unittest.TestCase):
         assert st == 201, body
         ctx.accept_aup()
         cls.setup_seconds = time.time() - cls.t0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
 
     def report(self, title, results, rows):
         bad = failures(results)

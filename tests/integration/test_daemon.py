@@ -18,13 +18,12 @@ import unittest
 from harness import ADMIN, CAREMAILD, Daemon, make_message
 
 
-def run_with_config(text):
+def run_with_config(text, action="--check-config"):
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
         f.write(text)
         path = f.name
     try:
-        return subprocess.run([CAREMAILD, "--config", path, "--check-config"], capture_output=True, text=True,
-                              timeout=30)
+        return subprocess.run([CAREMAILD, "--config", path, action], capture_output=True, text=True, timeout=30)
     finally:
         os.unlink(path)
 
@@ -52,6 +51,17 @@ class ConfigTest(unittest.TestCase):
         r = subprocess.run([CAREMAILD, "--config", "/nonexistent/caremail.toml"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn("/nonexistent/caremail.toml", r.stderr)
+
+    def test_options_prints_every_option_with_its_value(self):
+        r = subprocess.run([CAREMAILD, "--options"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("server.worker_threads = 12  # ", r.stdout)
+        self.assertIn('http.listen = ["127.0.0.1:8080"]  # ', r.stdout)
+        self.assertNotIn("testing.", r.stdout)
+        r2 = run_with_config("[server]\nworker_threads = 7\n", "--options")
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        self.assertIn("server.worker_threads = 7  # ", r2.stdout)
+        self.assertEqual(len(r.stdout.splitlines()), len(r2.stdout.splitlines()))
 
     def test_example_config_is_valid(self):
         example = os.path.join(os.path.dirname(__file__), "..", "..", "config", "caremail.example.toml")

@@ -10,6 +10,7 @@ address is retired like an alias; caremailctl manages both."""
 import email
 import email.policy
 import imaplib
+import json
 import os
 import shutil
 import smtplib
@@ -19,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also runnable as a script
-from harness import Daemon, ldap3, make_message  # noqa: E402 - ldap3 is None when python3-ldap3 is absent
+from harness import DaemonTestCase, ldap3, make_message  # noqa: E402 - ldap3 is None when python3-ldap3 is absent
 from test_outbound import Sink, client_tls, wait_for  # noqa: E402
 
 ORG, DOMAIN = "RX1", "leeds.care.example"
@@ -34,7 +35,7 @@ PARTNER = "partner@physio.example"                    # an outside member, reach
 HAVE_LDAPSEARCH = shutil.which("ldapsearch") is not None
 
 
-class DirectoryEntriesTest(unittest.TestCase):
+class DirectoryEntriesTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         cls.sink = Sink()
@@ -43,7 +44,11 @@ class DirectoryEntriesTest(unittest.TestCase):
                "retry_schedule_seconds = [1]\n"
                "[imap]\nallow_plaintext_auth_on_loopback = true\n"
                "[ldap]\nallow_plaintext_bind_on_loopback = true\n")
-        cls.d = Daemon(cfg).start()
+        cls.EXTRA = cfg
+        super().setUpClass()
+
+    @classmethod
+    def populate(cls):
         d = cls.d
         d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
         d.create_org(ORG2, "Sheffield Teaching Hospitals", [DOMAIN2])
@@ -58,7 +63,7 @@ class DirectoryEntriesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.cleanup()
+        super().tearDownClass()
         cls.sink.stop()
 
     # -- helpers ---------------------------------------------------------------------
@@ -203,19 +208,21 @@ class DirectoryEntriesTest(unittest.TestCase):
         r = self.d.ctl("contact", "add", "--ods", ORG, "--address", "front.desk@physio.example", "--name",
                        "Riverside Front Desk", "--job-role", "Reception")
         self.assertIn("front.desk@physio.example added", r.stdout)
-        r = self.d.ctl("contact", "list", "--ods", ORG)
-        line = [l for l in r.stdout.splitlines() if "front.desk@physio.example" in l][0]
-        cid = line.split("\t")[0]
+        r = self.d.ctl("--json", "contact", "list", "--ods", ORG)
+        cid = str([e for e in json.loads(r.stdout)["contacts"] if e["address"] == "front.desk@physio.example"][0]["id"])
         self.d.ctl("contact", "remove", "--ods", ORG, cid)
         self.assertNotIn("front.desk", self.d.ctl("contact", "list", "--ods", ORG).stdout)
         self.d.ctl("list", "create", "--ods", ORG, "--address", "porters@" + DOMAIN, "--name", "Porters",
                    "--member", JO[0], "--senders", "anyone")
         self.d.ctl("list", "member", "--ods", ORG, "porters@" + DOMAIN, SARAH[0])
-        out = self.d.ctl("list", "show", "--ods", ORG, "porters@" + DOMAIN).stdout
+        shown = json.loads(self.d.ctl("--json", "list", "show", "--ods", ORG, "porters@" + DOMAIN).stdout)
+        self.assertIn(SARAH[0], shown["members"])
+        self.assertEqual(shown["senders"], "anyone")
+        out = self.d.ctl("list", "show", "--ods", ORG, "porters@" + DOMAIN).stdout  # for people
         self.assertIn(SARAH[0], out)
-        self.assertIn("senders anyone", out)
-        out = self.d.ctl("list", "set", "--ods", ORG, "porters@" + DOMAIN, "--senders", "members", "--hidden").stdout
-        self.assertIn("senders members\thidden", out)
+        changed = json.loads(self.d.ctl("--json", "list", "set", "--ods", ORG, "porters@" + DOMAIN, "--senders",
+                                        "members", "--hidden").stdout)
+        self.assertEqual((changed["senders"], changed["hidden"]), ("members", True))
         r = self.d.ctl("list", "create", "--ods", ORG, "--address", "porters@" + DOMAIN, "--name", "Again", check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("409", r.stderr)

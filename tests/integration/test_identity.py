@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import imaplib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -320,11 +321,16 @@ class LockoutTest(IdentityBase):
         st, _, body = self.d.api("GET", path, basic=self.JO)   # same organisation, no admin role
         self.assertEqual(st, 403, body)
 
-        out = self.d.ctl("account", "failures", u[0]).stdout.splitlines()
+        out = json.loads(self.d.ctl("--json", "account", "failures", u[0]).stdout)["failures"]
         self.assertEqual(len(out), 9, out)
-        self.assertTrue(out[0].endswith(f"\thttp\t127.0.0.1\t{BROWSER}\tlocked"), out[0])
-        self.assertTrue(out[-1].endswith(f"\timap\t127.0.0.1\t{PHONE}\tpassword"), out[-1])
-        self.assertEqual(out[-1].split("\t")[0], str(failures[-1]["at"]))
+        fields = ("protocol", "peer", "client", "reason")
+        self.assertEqual(tuple(out[0][k] for k in fields), ("http", "127.0.0.1", BROWSER, "locked"), out[0])
+        self.assertEqual(tuple(out[-1][k] for k in fields), ("imap", "127.0.0.1", PHONE, "password"), out[-1])
+        self.assertEqual(out[-1]["at"], failures[-1]["at"])
+        table = self.d.ctl("account", "failures", u[0]).stdout.splitlines()  # for people: dates, a header
+        self.assertEqual(len(table), 10, table)
+        self.assertTrue(table[0].startswith("AT "), table[0])
+        self.assertRegex(table[-1], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  imap ")
 
     def test_unlock_by_api_and_caremailctl(self):
         u = self.user()
@@ -454,9 +460,9 @@ class AppPasswordTest(IdentityBase):
         self.assertEqual(self.listing(f"/api/v1/accounts/{u[0]}/app-passwords"), mine)
         st, _, body = self.d.api("GET", f"/api/v1/accounts/{u[0]}/app-passwords", basic=self.KIM)
         self.assertEqual(st, 404, body)
-        out = self.d.ctl("app-password", "list", u[0]).stdout
-        self.assertTrue(out.startswith(f"{ap['id']}\tWork phone\tcreated {ap['created_at']}\tlast used "), out)
-        self.assertIn(" imap 127.0.0.1", out)
+        out = json.loads(self.d.ctl("--json", "app-password", "list", u[0]).stdout)["app_passwords"]
+        self.assertEqual((out[0]["id"], out[0]["name"], out[0]["created_at"]), (ap["id"], "Work phone", ap["created_at"]))
+        self.assertEqual((out[0]["last_used_protocol"], out[0]["last_used_peer"]), ("imap", "127.0.0.1"))
 
         st, _, body = self.d.api("DELETE", f"/api/v1/me/app-passwords/{ap['id']}", basic=u)
         self.assertEqual((st, body), (204, b""))
@@ -618,24 +624,26 @@ def write_breached_list(path, ascending=True):
             f.write(f"{h}:{i + 1}\n" if i % 2 else f"{h}\n")
 
 
-class BreachedListTest(unittest.TestCase):
+class BreachedListTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="caremail-breached-")
         cls.list = os.path.join(cls.tmp, "pwned-sha1-ordered.txt")
         write_breached_list(cls.list)
-        cls.d = Daemon(PLAINTEXT + f'[password]\nbreached_list = "{cls.list}"\nmin_length = 12\n')
+        cls.EXTRA = PLAINTEXT + f'[password]\nbreached_list = "{cls.list}"\nmin_length = 12\n'
         try:
-            cls.d.start()
-            cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
+            super().setUpClass()
         except Exception:
-            print(cls.d.read_log()[-4000:])
-            cls.tearDownClass()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
             raise
 
     @classmethod
+    def populate(cls):
+        cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
+
+    @classmethod
     def tearDownClass(cls):
-        cls.d.cleanup()
+        super().tearDownClass()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_breached_passwords_are_refused(self):
@@ -1588,8 +1596,8 @@ class TokenTest(TokenBase):
         st, _, body = self.d.api("DELETE", f"/api/v1/accounts/{u[0]}/tokens/{one['id']}", basic=self.SAM)
         self.assertEqual((st, body), (204, b""))
         self.assertEqual(self.me(one["token"])[0], 401)
-        out = self.d.ctl("token", "list", u[0]).stdout
-        self.assertTrue(out.startswith(f"{three['id']}\tthree\tcreated {three['created_at']}\texpires "), out)
+        out = json.loads(self.d.ctl("--json", "token", "list", u[0]).stdout)["tokens"]
+        self.assertEqual((out[0]["id"], out[0]["name"], out[0]["created_at"]), (three["id"], "three", three["created_at"]))
         r = self.d.ctl("token", "revoke", u[0], str(three["id"]))
         self.assertEqual(r.stdout, f"revoked API token {three['id']}\n")
         st, _, body = self.me(three["token"])

@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon
+from harness import DaemonTestCase, client_tls as tls_ctx
 
 ORG = "RX1"
 DOMAIN = "leeds.care.example"
@@ -22,13 +22,6 @@ MBSYNC = ("jo.sync@" + DOMAIN, "green-valley-2026")
 MUTT = ("sam.mutt@" + DOMAIN, "quiet-river-2026")
 # Enough to exercise real batching and sync state; IMAP_CLIENTS_MESSAGES overrides it.
 BULK = int(os.environ.get("IMAP_CLIENTS_MESSAGES", "2000"))
-
-
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def bulk_message(i, to):
@@ -60,19 +53,14 @@ def lf(msg: bytes) -> bytes:
     return msg.replace(b"\r\n", b"\n")
 
 
-class ClientsTest(unittest.TestCase):
+class ClientsTest(DaemonTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon().start()
+    def populate(cls):
         cls.d.create_org(ORG, "Leeds Teaching Hospitals", [DOMAIN])
         cls.d.create_user(MBSYNC[0], ORG, MBSYNC[1])
         cls.d.create_user(MUTT[0], ORG, MUTT[1])
         cls.cert = os.path.join(cls.d.data_dir, "tls", "cert.pem")
         assert os.path.exists(cls.cert), "caremaild writes its self-signed certificate under data_dir/tls"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
 
     def imap(self, user):
         c = imaplib.IMAP4_SSL("127.0.0.1", self.d.ports["imaps"], ssl_context=tls_ctx(), timeout=60)

@@ -1,21 +1,12 @@
-"""docs/openapi.yaml stays true to the router (src/http/admin_api.cpp).
+"""docs/openapi.yaml stays true to the router's route table (src/http/api_routes.hpp).
 
 (a) every path and method in the document is served by a real caremaild: called as the
     bootstrap national administrator with the parameters' `example` values and a harmless or
     invalid body, the answer is neither the router's generic 404 ("no such resource") nor a
     405, nor a 401 or 5xx; errors are RFC 9457 problem documents.
-(b) every route in the router's source is in the document. The scan reads the body of
-    `Api::route` only and knows these patterns (keep to them when adding routes):
-      r.path == "/x"                      -> /x
-      rest == "x/y"                       -> /api/v1/x/y
-      rest.rfind("x/", 0) == 0            -> a prefix /api/v1/x/{param}: the `sub` routes
-                                             below it hang off it; with a `... == "/z"`
-                                             suffix test on the same line: /api/v1/x/{param}/z
-      sub.empty()                         -> the prefix itself
-      sub == "z"                          -> prefix/z
-      sub.rfind("z/", 0) == 0             -> some documented path starts with prefix/z/{
-    A route's methods are the `r.method == "M"` / `r.method != "M"` tests from its line up to
-    the next route line; none means "some method". Path parameter names are ignored.
+(b) the route table (`caremaild --routes`: one "METHOD /pattern" a line) and the document
+    name the same operations, both ways: every row is documented with its method, and every
+    documented operation is a row. Path parameter names are ignored.
 (c) the document's structure: OpenAPI 3.1, every operation has responses, a description
     saying who may call it ("**Who:**"), an operationId (unique); every {param} of a path is
     declared; every $ref resolves.
@@ -24,14 +15,14 @@ Needs PyYAML (Debian: python3-yaml).
 import json
 import os
 import re
+import subprocess
 import unittest
 
 import yaml
 
-from harness import SOURCE, Daemon
+from harness import CAREMAILD, SOURCE, Daemon, DaemonTestCase
 
 DOC = os.path.join(SOURCE, "docs", "openapi.yaml")
-ROUTER = os.path.join(SOURCE, "src", "http", "admin_api.cpp")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
@@ -51,59 +42,13 @@ def operations(doc):
                 yield path, m, item[m], item
 
 
-def route_body(source):
-    """The lines of `Response route(const Request& r) { ... }`."""
-    lines = source.splitlines()
-    start = next(i for i, l in enumerate(lines) if re.match(r"\s*Response route\(const Request& r\) \{", l))
-    indent = len(lines[start]) - len(lines[start].lstrip())
-    end = next(i for i in range(start + 1, len(lines)) if lines[i] == " " * indent + "}")
-    return lines[start + 1:end]
-
-
-ROUTE_LINE = re.compile(r'r\.path == "|rest == "|rest\.rfind\("[^"]*", 0\) == 0|sub\.empty\(\)|sub == "|'
-                        r'sub\.rfind\("[^"]*", 0\) == 0')
-
-
-def scan_routes(source):
-    """[(path pattern, exact: bool, methods: set, line)] from the router's source. exact=False:
-    some documented path must start with the pattern."""
-    body = route_body(source)
-    starts = [i for i, l in enumerate(body) if ROUTE_LINE.search(l)]
-    routes, prefix = [], None
-    for n, i in enumerate(starts):
-        line = body[i]
-        block = body[i:starts[n + 1] if n + 1 < len(starts) else len(body)]
-        methods = set()
-        for l in block:
-            methods |= set(re.findall(r'r\.method [!=]= "([A-Z]+)"', l))
-        found = []
-        for m in re.finditer(r'r\.path == "([^"]+)"', line):
-            found.append((m.group(1), True))
-        for m in re.finditer(r'rest == "([^"]+)"', line):
-            found.append(("/api/v1/" + m.group(1), True))
-        m = re.search(r'rest\.rfind\("([^"]*)", 0\) == 0', line)
-        if m and re.search(r"return \w+_route\(", line):
-            # Handed whole to another file's router (directory/...): some documented path
-            # must live under the prefix.
-            found.append(("/api/v1/" + m.group(1), False))
-            m = None
-        if m:
-            base = "/api/v1/" + m.group(1) + "{}"
-            suffix = re.search(r'\) == "(/[^"]+)"', line[m.end():])
-            if suffix:
-                found.append((base + suffix.group(1), True))
-            else:
-                prefix = base
-                found.append((base, False))
-        if re.search(r"sub\.empty\(\)", line) and prefix:
-            found.append((prefix, True))
-        for s in re.findall(r'sub == "([^"]+)"', line):
-            found.append((prefix + "/" + s, True))
-        m = re.search(r'sub\.rfind\("([^"]*)", 0\) == 0', line)
-        if m:
-            found.append((prefix + "/" + m.group(1) + "{", False))
-        for path, exact in found:
-            routes.append((path, exact, methods, line.strip()))
+def table_routes():
+    """[(METHOD, normalised pattern)] of the router's table, as caremaild lists it."""
+    out = subprocess.run([CAREMAILD, "--routes"], check=True, capture_output=True, text=True).stdout
+    routes = []
+    for line in out.splitlines():
+        method, path = line.split(" ", 1)
+        routes.append((method, normalise(path)))
     return routes
 
 
@@ -182,61 +127,75 @@ class OpenApiDocumentTest(unittest.TestCase):
                     walk(v, f"{at}/{i}")
         walk(doc, "#")
 
-    def test_every_route_in_the_source_is_documented(self):
-        with open(ROUTER) as f:
-            routes = scan_routes(f.read())
-        self.assertGreater(len(routes), 20, "the scan found too few routes: has the router's pattern changed?")
-        documented = {}
-        for path, m, _, _ in operations(self.doc):
-            documented.setdefault(normalise(path), set()).add(m.upper())
-        missing = []
-        for path, exact, methods, line in routes:
-            if exact:
-                have = documented.get(path)
-                if have is None:
-                    missing.append(f"{'/'.join(sorted(methods)) or 'any method'} {path}: {line}")
-                else:
-                    missing += [f"{m} {path}: {line}" for m in sorted(methods - have)]
-            else:
-                have = set().union(*[v for p, v in documented.items() if p.startswith(path)] or [set()])
-                if not have:
-                    missing.append(f"{path}... (no documented path under this prefix): {line}")
-                else:
-                    missing += [f"{m} {path}...: {line}" for m in sorted(methods - have)]
-        self.assertFalse(missing, "routes in src/http/admin_api.cpp missing from docs/openapi.yaml:\n" +
-                         "\n".join(missing))
+    def test_the_route_table_and_the_document_agree(self):
+        rows = table_routes()
+        self.assertGreater(len(rows), 20, "caremaild --routes listed too few routes")
+        routes = set(rows)
+        self.assertEqual(len(rows), len(routes), "a method and path in the route table twice: the second never runs")
+        documented = {(m.upper(), normalise(path)) for path, m, _, _ in operations(self.doc)}
+        self.assertFalse(sorted(routes - documented),
+                         "routes in the router's table (caremaild --routes) missing from docs/openapi.yaml")
+        self.assertFalse(sorted(documented - routes),
+                         "operations in docs/openapi.yaml that the router's table does not have")
+
+    def test_unknown_paths_and_methods(self):
+        """The dispatcher's own answers: 404 for a path no row has, 405 with Allow for a
+        path some row has with another method, after authentication as before."""
+        with Daemon() as d:
+            st, _, body = d.api("GET", "/api/v1/no-such-thing")
+            self.assertEqual((st, body["detail"]), (404, "no such resource"))
+            st, _, body = d.api("GET", "/api/v1/accounts/a@b.nhs.uk/password/extra")
+            self.assertEqual((st, body["detail"]), (404, "no such resource"))
+            st, hdrs, body = d.api("PATCH", "/api/v1/accounts")
+            self.assertEqual((st, body["detail"], hdrs.get("allow")), (405, "use GET or POST", "GET, POST"))
+            st, hdrs, body = d.api("POST", "/api/v1/organisations/X26/contacts/1")
+            self.assertEqual((st, hdrs.get("allow")), (405, "GET, PUT, DELETE"))
+            self.assertEqual(body["detail"], "use GET, PUT or DELETE")
+            st, _, _ = d.api("GET", "/api/v1/no-such-thing", token=False)
+            self.assertEqual(st, 401, "unknown paths are not told apart before sign-in")
+
+
+
+class OpenApiServedTest(DaemonTestCase):
+    """What the document says against a running daemon."""
+
+    @classmethod
+    def setUpClass(cls):
+        global _DOC
+        _DOC = cls.doc = load_doc()
+        super().setUpClass()
 
     def test_every_documented_operation_is_served(self):
-        with Daemon() as d:
-            wrong = []
-            for path, m, op, item in operations(self.doc):
-                url = fill(path, item, op)
-                body = None
-                if m in ("post", "put", "delete"):
-                    # Invalid on purpose: handlers that read a body refuse it before acting.
-                    body = b"[]"
-                st, hdrs, payload = d.api(m.upper(), url, body=body, token=None if op.get("security") != [] else False)
-                detail = payload.get("detail", "") if isinstance(payload, dict) else ""
-                if st == 405 or (st == 404 and detail == "no such resource") or st == 401 or st >= 500:
-                    wrong.append(f"{m.upper()} {url}: {st} {detail}")
-                    continue
-                documented = {str(k): resolve(v) for k, v in op["responses"].items()}
-                if str(st) not in documented:
-                    wrong.append(f"{m.upper()} {url}: {st} is not among the documented responses "
-                                 f"{sorted(documented)} ({detail})")
-                    continue
-                types = list(documented[str(st)].get("content", {}))
-                got = hdrs.get("content-type", "").split(";")[0]
-                if types and got not in types:
-                    wrong.append(f"{m.upper()} {url}: {st} answered {got}, documented {types}")
-                if st >= 400 and "application/problem+json" in types and not isinstance(payload, dict):
-                    wrong.append(f"{m.upper()} {url}: {st} is not a problem document")
-                elif st >= 400 and "application/problem+json" in types:
-                    for k in ("type", "title", "status", "detail"):
-                        if k not in payload:
-                            wrong.append(f"{m.upper()} {url}: the problem document has no '{k}'")
-            self.assertFalse(wrong, "documented operations the daemon does not serve as documented:\n" +
-                             "\n".join(wrong))
+        d = self.d
+        wrong = []
+        for path, m, op, item in operations(self.doc):
+            url = fill(path, item, op)
+            body = None
+            if m in ("post", "put", "delete"):
+                # Invalid on purpose: handlers that read a body refuse it before acting.
+                body = b"[]"
+            st, hdrs, payload = d.api(m.upper(), url, body=body, token=None if op.get("security") != [] else False)
+            detail = payload.get("detail", "") if isinstance(payload, dict) else ""
+            if st == 405 or (st == 404 and detail == "no such resource") or st == 401 or st >= 500:
+                wrong.append(f"{m.upper()} {url}: {st} {detail}")
+                continue
+            documented = {str(k): resolve(v) for k, v in op["responses"].items()}
+            if str(st) not in documented:
+                wrong.append(f"{m.upper()} {url}: {st} is not among the documented responses "
+                             f"{sorted(documented)} ({detail})")
+                continue
+            types = list(documented[str(st)].get("content", {}))
+            got = hdrs.get("content-type", "").split(";")[0]
+            if types and got not in types:
+                wrong.append(f"{m.upper()} {url}: {st} answered {got}, documented {types}")
+            if st >= 400 and "application/problem+json" in types and not isinstance(payload, dict):
+                wrong.append(f"{m.upper()} {url}: {st} is not a problem document")
+            elif st >= 400 and "application/problem+json" in types:
+                for k in ("type", "title", "status", "detail"):
+                    if k not in payload:
+                        wrong.append(f"{m.upper()} {url}: the problem document has no '{k}'")
+        self.assertFalse(wrong, "documented operations the daemon does not serve as documented:\n" +
+                         "\n".join(wrong))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, make_message
+from harness import DaemonTestCase, client_tls, make_message
 
 JO = ("jo.bloggs@leeds.care.example", "jo-password-123")
 SYS_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
@@ -24,13 +24,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def client_tls():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Sink:
@@ -104,7 +97,7 @@ def wait_for(pred, timeout=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-class OutboundTest(unittest.TestCase):
+class OutboundTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="caremail-ca-")
@@ -121,13 +114,17 @@ class OutboundTest(unittest.TestCase):
                "delay_notice_seconds = 3\n"
                "max_queue_seconds = 8\n"
                f'outbound_ca_file = "{ca}"\n')
-        cls.d = Daemon(cfg).start()
+        cls.EXTRA = cfg
+        super().setUpClass()
+
+    @classmethod
+    def populate(cls):
         cls.d.create_org("RX1", "Leeds", ["leeds.care.example"])
         cls.d.create_user(JO[0], "RX1", JO[1])
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.cleanup()
+        super().tearDownClass()
         for s in (cls.plain, cls.tls, cls.noverify):
             s.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
@@ -229,10 +226,10 @@ class OutboundTest(unittest.TestCase):
     def test_operators_see_the_queue(self):
         self.submit(["hold-on@gone.example"], "outbound visible")
         def queued():
-            r = self.d.ctl("queue", "list")
-            return "hold-on@gone.example" in r.stdout and r.stdout
+            r = self.d.ctl("--json", "queue", "list")
+            return "hold-on@gone.example" in r.stdout and json.loads(r.stdout)["queue"]
         out = wait_for(queued, what="queue entry")
-        self.assertIn(JO[0] + " -> hold-on@gone.example", out)
+        self.assertIn((JO[0], "hold-on@gone.example"), [(e["sender"], e["recipient"]) for e in out])
         st, _, _ = self.d.api("GET", "/api/v1/queue", basic=JO)
         self.assertEqual(st, 403)
 
@@ -243,7 +240,7 @@ class OutboundTest(unittest.TestCase):
             self.assertEqual(c.rcpt("alice@remote.example")[0], 550)
 
 
-class MxLookupTest(unittest.TestCase):
+class MxLookupTest(DaemonTestCase):
     """Domains without a static route are looked up in DNS (libresolv), here against a
     small local DNS server: MX records in preference order (an unreachable best MX is
     skipped), and a domain without MX records reached at its own address (RFC 5321 5.1)."""
@@ -261,13 +258,17 @@ class MxLookupTest(unittest.TestCase):
                f'dns_servers = ["127.0.0.1:{cls.dns_port}"]\n'
                f"mx_port = {cls.sink.port}\n"
                "retry_schedule_seconds = [1]\n")
-        cls.d = Daemon(cfg).start()
+        cls.EXTRA = cfg
+        super().setUpClass()
+
+    @classmethod
+    def populate(cls):
         cls.d.create_org("RX1", "Leeds", ["leeds.care.example"])
         cls.d.create_user(JO[0], "RX1", JO[1])
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.cleanup()
+        super().tearDownClass()
         cls.sink.stop()
         cls.dns.terminate()
         cls.dns.wait(10)
@@ -292,7 +293,7 @@ class MxLookupTest(unittest.TestCase):
         self.assertEqual(got[0]["to"], ["bob@localhost"])
 
 
-class PinnedMxTest(unittest.TestCase):
+class PinnedMxTest(DaemonTestCase):
     """smtp.require_tls_mx: a require-TLS domain's mail servers pinned by name. Require-TLS
     alone checks the certificate against the MX name DNS gives, so a spoofed DNS answer
     naming the attacker's server, with a valid certificate for its own name, passes. With a
@@ -326,7 +327,11 @@ class PinnedMxTest(unittest.TestCase):
                f"mx_port = {cls.spoofed.port}\n"
                "retry_schedule_seconds = [1]\n"
                f'outbound_ca_file = "{ca}"\n')
-        cls.d = Daemon(cfg).start()
+        cls.EXTRA = cfg
+        super().setUpClass()
+
+    @classmethod
+    def populate(cls):
         cls.d.create_org("RX1", "Leeds", ["leeds.care.example"])
         cls.d.create_user(JO[0], "RX1", JO[1])
         # aiosmtpd connects to itself once when it starts: connections beyond these are ours.
@@ -337,7 +342,7 @@ class PinnedMxTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.cleanup()
+        super().tearDownClass()
         for s in (cls.good, cls.wrong, cls.unpinned_route, cls.spoofed):
             s.stop()
         cls.dns.terminate()

@@ -23,11 +23,6 @@ namespace {
 using sqlite::Conn;
 using sqlite::Stmt;
 
-UnixTime now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out)
@@ -425,8 +420,11 @@ const char* const kDefaultMailboxes[][2] = {
 // ---------------------------------------------------------------------------
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> checkpointer, std::string path, int max_batch)
-      : committer_(std::move(writer), max_batch, std::move(checkpointer)), readers_(std::move(path)) {}
+  SqliteStore(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> checkpointer, std::string path, int max_batch,
+              Clock clock)
+      : clock_(std::move(clock)),
+        committer_(std::move(writer), max_batch, std::move(checkpointer)),
+        readers_(std::move(path)) {}
 
   // --- organisations -------------------------------------------------------
   Result<Organisation> create_organisation(const NewOrganisation& o) override {
@@ -2717,7 +2715,7 @@ class SqliteStore final : public Store {
     return read_mailbox(s);
   }
 
-  static Status insert_mailbox(Conn& c, AccountId id, std::string_view name, std::string_view special_use) {
+  Status insert_mailbox(Conn& c, AccountId id, std::string_view name, std::string_view special_use) {
     // UIDVALIDITY: strictly increasing across the whole store, starting near the clock so
     // that a restored or recreated database does not reuse old values. The high-water mark
     // is kept in its own row (schema v2): taking max() over the existing mailboxes handed a
@@ -2747,7 +2745,7 @@ class SqliteStore final : public Store {
     return s.exec();
   }
 
-  static Status add_change(Conn& c, AccountId account, MailboxId mailbox, ChangeKind kind, Uid uid, ModSeq ms) {
+  Status add_change(Conn& c, AccountId account, MailboxId mailbox, ChangeKind kind, Uid uid, ModSeq ms) {
     auto s = c.prepare("INSERT INTO changes(account_id,mailbox_id,kind,uid,modseq,at) VALUES(?,?,?,?,?,?)");
     s.bind(1, account).bind(2, mailbox).bind(3, to_string(kind)).bind(4, static_cast<int64_t>(uid));
     s.bind(5, static_cast<int64_t>(ms)).bind(6, now_s());
@@ -2805,7 +2803,7 @@ class SqliteStore final : public Store {
     return id;
   }
 
-  static Status drop_if_unreferenced(Conn& c, MessageId msg, std::string_view blob_id) {
+  Status drop_if_unreferenced(Conn& c, MessageId msg, std::string_view blob_id) {
     {
       auto h = c.prepare(
           "DELETE FROM message_headers WHERE message_id=(SELECT id FROM messages WHERE id=? AND refcount<=0)");
@@ -2829,7 +2827,7 @@ class SqliteStore final : public Store {
 
   // Appends one entry (message `msg`, with the entry's own `trace` lines, "" for none) to a
   // mailbox and updates every counter. `size` is the entry's: message plus trace.
-  static Status add_entry(Conn& c, AccountId account, MailboxId mailbox, MessageId msg, uint64_t size,
+  Status add_entry(Conn& c, AccountId account, MailboxId mailbox, MessageId msg, uint64_t size,
                           UnixTime internal_date, uint32_t flags, const std::string& keywords,
                           std::string_view trace, bool enforce_quota, Delivered& d) {
     if (mailbox == 0) {
@@ -2871,7 +2869,7 @@ class SqliteStore final : public Store {
     return add_change(c, account, mailbox, ChangeKind::message_added, d.uid, d.modseq);
   }
 
-  static Status remove_entry(Conn& c, const Mailbox& mb, Uid uid, MessageId msg, bool log_change) {
+  Status remove_entry(Conn& c, const Mailbox& mb, Uid uid, MessageId msg, bool log_change) {
     auto info = c.prepare(
         "SELECT " CM_ENTRY_SIZE ",e.flags,m.blob_id FROM entries e JOIN messages m ON m.id=e.message_id "
         "WHERE e.mailbox_id=? AND e.uid=?");
@@ -2904,6 +2902,9 @@ class SqliteStore final : public Store {
     return {};
   }
 
+  // Stamps what the caller leaves undated (creation, audit events, changes, dead blobs).
+  const Clock clock_;
+  UnixTime now_s() const { return clock_.now(); }
   Committer committer_;
   ReaderPool readers_;
 };
@@ -2959,7 +2960,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& opts)
   auto checkpointer = Conn::open(opts.file.string(), false);
   return std::unique_ptr<Store>(new SqliteStore(std::move(conn).value(),
                                                 checkpointer ? std::move(checkpointer).value() : nullptr,
-                                                opts.file.string(), opts.max_batch));
+                                                opts.file.string(), opts.max_batch, opts.clock));
 }
 
 }  // namespace caremail

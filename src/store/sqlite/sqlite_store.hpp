@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "common/clock.hpp"
 #include "store/store.hpp"
 
 namespace caremail {
@@ -16,6 +17,7 @@ namespace caremail {
 struct SqliteStoreOptions {
   std::filesystem::path file;
   int max_batch = 512;  // jobs per commit; bounds the latency one batch can add
+  Clock clock;          // dates what callers leave undated (tests: a TestClock)
 };
 
 // Opens (creating and migrating when needed) the database. Errc::corrupt when the file is
