@@ -69,7 +69,7 @@
 
 namespace fs = std::filesystem;
 using namespace caremail;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -283,9 +283,9 @@ using Op = std::function<bool(int thread, uint64_t seq, std::string& err)>;
 // `on_window_open/close` run on the controlling thread at the edges of the window.
 WindowStats run_window(int threads, double warmup_s, double duration_s, const Op& op,
                        const std::function<void()>& on_open = {}, const std::function<void()>& on_close = {}) {
-  auto t0 = Clock::now();
-  auto open_at = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
-  auto close_at = open_at + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s));
+  auto t0 = SteadyClock::now();
+  auto open_at = t0 + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(warmup_s));
+  auto close_at = open_at + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(duration_s));
   std::vector<std::vector<int64_t>> lat(threads);
   std::vector<uint64_t> errors(threads, 0);
   std::vector<std::string> first_err(threads);
@@ -295,11 +295,11 @@ WindowStats run_window(int threads, double warmup_s, double duration_s, const Op
     pool.emplace_back([&, t] {
       uint64_t seq = 0;
       for (;;) {
-        auto a = Clock::now();
+        auto a = SteadyClock::now();
         if (a >= close_at) break;
         std::string err;
         bool ok = op(t, seq++, err);
-        auto b = Clock::now();
+        auto b = SteadyClock::now();
         if (!ok) {
           ++errors[t];
           if (first_err[t].empty()) first_err[t] = err;
@@ -574,9 +574,9 @@ DeliveryRun run_delivery(size_t size, int writers, const fs::path& dir, const st
     ::sync();
   }
   (*store)->set_pre_commit_hook([blob_ptr, &hook_calls, &hook_ns, skip = o.no_dir_sync] {
-    auto a = Clock::now();
+    auto a = SteadyClock::now();
     Status s = skip ? Status() : blob_ptr->sync();
-    hook_ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - a).count());
+    hook_ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - a).count());
     ++hook_calls;
     return s;
   });
