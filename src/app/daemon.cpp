@@ -16,7 +16,7 @@
 
 #include "common/log.hpp"
 #include "common/metrics.hpp"
-#include "core/admin_service.hpp"
+#include "core/identity_services.hpp"
 #include "core/directory_service.hpp"
 #include "core/change_feed.hpp"
 #include "core/mail_service.hpp"
@@ -180,11 +180,12 @@ int run_daemon(DaemonOptions opts) {
   if (!policy) return fatal(policy.error().message);
   if (cfg.password.breached_list.empty())
     log::warn("startup.no_breached_list", {{"hint", "set password.breached_list to the Pwned Passwords SHA-1 file"}});
-  AdminService admin(*store, cfg, *policy, clock);
+  IdentityServices identity(*store, cfg, *policy, clock);
+  AdminService& admin = identity.admin;
   // TOTP secrets are sealed with the service key (the blob key), bound to their account.
   auto service_key = crypto::load_or_create_key(cfg.key_file());
   if (!service_key) return fatal(service_key.error().message);
-  admin.set_secret_key(*service_key);
+  identity.auth.set_secret_key(*service_key);
   // SEARCH BODY/TEXT: indexed in the background after each delivery (a cache; rebuilt by
   // searching if lost). Declared after `mail`, so it stops before the service goes.
   FullTextIndex fts(cfg.server.data_dir / "fts", [&mail](const std::string& blob) {
@@ -198,7 +199,7 @@ int run_daemon(DaemonOptions opts) {
   // kept current by every account change AdminService makes.
   DirectoryService directory(*store, cfg, clock);
   if (Status s = directory.load(); !s) return fatal("directory: " + s.error().message);
-  admin.set_observer([&directory](AccountId id) { directory.refresh(id); });
+  identity.context.observer = [&directory](AccountId id) { directory.refresh(id); };
   if (boot->created) {
     if (!write_private_file(token_file, boot->api_token + "\n"))
       return fatal("cannot write " + token_file.string());
@@ -239,13 +240,15 @@ int run_daemon(DaemonOptions opts) {
 
   net::Server server(cfg.limits, /*io_threads=*/1, cfg.server.worker_threads, cfg.server.password_check_threads,
                      cfg.server.password_check_queue);
-  http::Router router = http::make_admin_router({admin, mail, directory});
-  http::BodyLimiter body_limiter = http::make_admin_body_limiter({admin, mail, directory}, cfg.limits);
+  const http::ApiDeps api_deps{admin, mail, directory, identity.auth, identity.sessions, identity.self_service,
+                               identity.lifecycle};
+  http::Router router = http::make_admin_router(api_deps);
+  http::BodyLimiter body_limiter = http::make_admin_body_limiter(api_deps, cfg.limits);
   std::string ports = "{";
-  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, admin, cfg, *tls, clock});
-  auto imap_shared = std::make_shared<imap::Shared>(imap::Shared{server, mail, admin, feed, cfg, *tls});
+  auto smtp_shared = std::make_shared<smtp::Shared>(smtp::Shared{server, mail, identity.auth, cfg, *tls, clock});
+  auto imap_shared = std::make_shared<imap::Shared>(imap::Shared{server, mail, identity.auth, feed, cfg, *tls});
   // LDAP address book (PRODUCT.md D2): searches go through the DirectoryService.
-  auto ldap_shared = std::make_shared<ldap::Shared>(ldap::Shared{server, directory, admin, cfg, *tls});
+  auto ldap_shared = std::make_shared<ldap::Shared>(ldap::Shared{server, directory, identity.auth, cfg, *tls});
   // Every listener, in the order they bind. A kind's first endpoint has its plain name in
   // ports.json and the log ("imap"), later ones a number ("imap1"); a failure names the option.
   using Start = std::function<Result<uint16_t>(const std::string& name, const Endpoint& ep)>;
@@ -321,12 +324,12 @@ int run_daemon(DaemonOptions opts) {
     return fatal("cannot write " + (cfg.server.data_dir / "run" / "ports.json").string());
 
   // Password expiry reminders (PRODUCT.md S4): shortly after start, then every
-  // password.expiry_check_seconds; each reminder goes once (AdminService remembers which).
+  // password.expiry_check_seconds; each reminder goes once (SignInService remembers which).
   every(server.io(), std::chrono::seconds(std::min(30, cfg.password.expiry_check_seconds)),
         std::chrono::seconds(cfg.password.expiry_check_seconds), "identity.expiry_job",
         [&]() -> asio::awaitable<void> {
           auto remind = [&] {
-            return admin.send_expiry_reminders([&](const Account& a, std::string subject, std::string body) {
+            return identity.auth.send_expiry_reminders([&](const Account& a, std::string subject, std::string body) {
               std::vector<std::string> to{a.address};
               return mail.send_notice(to, subject, body);
             });
@@ -338,14 +341,14 @@ int run_daemon(DaemonOptions opts) {
 
   // Account life cycle (PRODUCT.md A2, A6): inactive, deleted, purged, addresses freed;
   // a minute after start, then every lifecycle.check_seconds.
-  admin.set_notifier([&](const Account& a, std::string subject, std::string body) {
+  identity.context.notify = [&](const Account& a, std::string subject, std::string body) {
     std::vector<std::string> to{a.address};
     return mail.send_notice(to, subject, body);
-  });
+  };
   every(server.io(), std::chrono::seconds(std::min(60, cfg.lifecycle.check_seconds)),
         std::chrono::seconds(cfg.lifecycle.check_seconds), "lifecycle.job", [&]() -> asio::awaitable<void> {
           auto job = [&] {
-            return admin.run_lifecycle([&](AccountId id) {
+            return identity.lifecycle.run_lifecycle([&](AccountId id) {
               if (auto* fts = mail.index()) fts->forget(id);
             });
           };

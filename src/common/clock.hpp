@@ -2,9 +2,10 @@
 //
 // Every rule that depends on the date reads the time through a Clock given to the service
 // (or store) that applies it: the hourly sending window (MailService), expiry of tokens,
-// sessions, passwords and lockouts (AdminService), the account life cycle, the outbound
-// queue's retries and the store's time stamps. caremaild gives them all the system clock;
-// tests give them a TestClock and move time instead of waiting (STYLE.md, "Hermetic").
+// sessions, passwords and lockouts and the account life cycle (the identity services,
+// through IdentityContext::clock), the outbound queue's retries and the store's time
+// stamps. caremaild gives them all the system clock; tests give them a TestClock and move
+// time instead of waiting (STYLE.md, "Hermetic").
 // Durations measured on one machine (deadlines, latency metrics) use
 // std::chrono::steady_clock instead, which never jumps.
 #pragma once

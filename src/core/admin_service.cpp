@@ -3,23 +3,17 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/ascii.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
-#include "common/time_text.hpp"
-#include "core/mail_service.hpp"
+#include "core/audit.hpp"
+#include "core/scope.hpp"
+#include "core/sign_in.hpp"
 #include "crypto/crypto.hpp"
-
-#include <sodium.h>
 
 namespace caremail {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 std::string json_str(std::string_view s) { return json_string(s); }
 
@@ -51,16 +45,14 @@ Result<std::shared_ptr<const identity::PasswordPolicy>> AdminService::load_polic
   return std::shared_ptr<const identity::PasswordPolicy>(std::make_shared<identity::PasswordPolicy>(std::move(*p)));
 }
 
-AdminService::AdminService(Store& store, const Config& config, std::shared_ptr<const identity::PasswordPolicy> policy,
-                           Clock clock)
-    : store_(store),
-      config_(config),
-      policy_(std::move(policy)),
-      password_cache_(config.server.password_cache_seconds),
-      clock_(std::move(clock)) {
-  randombytes_buf(secret_key_.data(), secret_key_.size());
+IdentityContext::IdentityContext(Store& s, const Config& c, Clock clk)
+    : store(s), config(c), clock(std::move(clk)) {}
+
+AdminService::AdminService(IdentityContext& ctx, SignInService& sign_in,
+                           std::shared_ptr<const identity::PasswordPolicy> policy)
+    : ctx_(ctx), store_(ctx.store), config_(ctx.config), sign_in_(sign_in), policy_(std::move(policy)) {
   if (!policy_) {
-    auto cfg = policy_config(config);
+    auto cfg = policy_config(config_);
     cfg.extra_common_lists.clear();
     cfg.breached_list.clear();
     auto p = identity::PasswordPolicy::load(cfg);
@@ -135,10 +127,34 @@ Status AdminService::validate_ods_code(std::string_view ods) {
   return {};
 }
 
-bool AdminService::may_administer(const Principal& by, OrgId org) const {
-  if (by.restricted()) return false;
-  if (by.system || by.has(Role::national_admin)) return true;
-  return (by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == org;
+uint64_t AdminService::default_quota(AccountKind kind) const {
+  return kind == AccountKind::shared ? config_.quota.shared_mailbox_bytes : config_.quota.default_mailbox_bytes;
+}
+
+Status AdminService::check_quota(const Principal& by, OrgId org_id, AccountKind kind, uint64_t bytes,
+                                 AccountId except, std::string_view target) {
+  // Not 0: the store reads a limit of 0 as none.
+  if (bytes == 0) return make_error(Errc::invalid_argument, "a quota must be at least 1 byte (there is no unlimited quota)");
+  if (bytes > config_.quota.max_mailbox_bytes)
+    return make_error(Errc::invalid_argument,
+                      "a quota may be at most " + std::to_string(config_.quota.max_mailbox_bytes) + " bytes");
+  // A quota above the national default uses one of the organisation's larger quotas
+  // (PRODUCT.md A1); national administrators give the allowance and are not bound by it.
+  if (bytes <= default_quota(kind) || by.system || by.has(Role::national_admin)) return {};
+  auto org = store_.organisation(org_id);
+  if (!org) return org.error();
+  auto used = store_.count_large_quotas(org_id, config_.quota.default_mailbox_bytes, config_.quota.shared_mailbox_bytes,
+                                        except);
+  if (!used) return used.error();
+  if (*used >= org->large_quota_allowance) {
+    audit(store_, by, "account.quota", target, org_id, "denied",
+          "{\"bytes\":" + std::to_string(bytes) + ",\"reason\":\"allowance\"}");
+    return make_error(Errc::quota_exceeded,
+                      "your organisation has used all " + std::to_string(org->large_quota_allowance) +
+                          " of its larger quotas; ask the national team for a bigger allowance or lower another "
+                          "mailbox's quota first");
+  }
+  return {};
 }
 
 Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string password) {
@@ -148,7 +164,7 @@ Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string
   if (!org) {
     if (org.error().code != Errc::not_found) return org.error();
     if (Status s = validate_ods_code(n.ods_code); !s) return s.error();
-    org = store_.create_organisation({n.ods_code, n.name, "national", {lower(n.domain)}});
+    org = store_.create_organisation({n.ods_code, n.name, "national", {ascii_lower(n.domain)}});
     if (!org) return org.error();
     audit(store_, Principal::service(), "organisation.create", org->ods_code, org->id, "ok", "{\"bootstrap\":true}");
   }
@@ -159,7 +175,7 @@ Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string
       out.admin_address = a.address;
       return out;
     }
-  if (address.empty()) address = "admin@" + lower(n.domain);
+  if (address.empty()) address = "admin@" + ascii_lower(n.domain);
   if (Status s = validate_address(address); !s) return s.error();
   if (password.empty()) {
     password = crypto::random_token(15);  // 20 characters of base64url
@@ -187,7 +203,7 @@ Result<BootstrapResult> AdminService::bootstrap(std::string address, std::string
     return s.error();
   // RFC 5321 4.5.1: postmaster@ every domain must reach a person; on the national
   // domain that is the first national administrator until an operator changes it.
-  if (Status s = store_.add_alias(acct->id, "postmaster@" + lower(n.domain)); !s && s.error().code != Errc::already_exists)
+  if (Status s = store_.add_alias(acct->id, "postmaster@" + ascii_lower(n.domain)); !s && s.error().code != Errc::already_exists)
     return s.error();
   // The operator's token for caremailctl (data_dir/admin.token); caremaild renews it at
   // start (renew_operator_token).
@@ -207,9 +223,9 @@ Result<Organisation> AdminService::create_organisation(const Principal& by, NewO
   if (Status s = validate_ods_code(o.ods_code); !s) return s.error();
   if (o.name.empty() || o.name.size() > 200)
     return make_error(Errc::invalid_argument, "organisation name must be 1 to 200 characters");
-  if (o.short_name.empty()) o.short_name = lower(o.ods_code);
+  if (o.short_name.empty()) o.short_name = ascii_lower(o.ods_code);
   for (auto& d : o.domains) {
-    d = lower(d);
+    d = ascii_lower(d);
     if (Status s = validate_address("x@" + d); !s)
       return make_error(Errc::invalid_argument, "domain '" + d + "' is not a valid domain name");
   }
@@ -238,7 +254,7 @@ Result<Account> AdminService::create_account(const Principal& by, CreateAccountR
       return make_error(Errc::invalid_argument, "no organisation with ODS code " + r.ods_code);
     return org.error();
   }
-  if (!may_administer(by, org->id)) {
+  if (!administers(by, org->id)) {
     audit(store_, by, "account.create", r.address, org->id, "denied");
     return denied("you may not create accounts in organisation " + org->ods_code);
   }
@@ -251,7 +267,7 @@ Result<Account> AdminService::create_account(const Principal& by, CreateAccountR
       return denied(is_national_role(role) ? "only national administrators grant national roles"
                                            : "you may not give the role " + std::string(to_string(role)));
     }
-  r.address = lower(r.address);
+  r.address = ascii_lower(r.address);
   if (Status s = validate_address(r.address); !s) return s.error();
   if (r.display_name.size() > 200) return make_error(Errc::invalid_argument, "display name is longer than 200 characters");
   if (std::find(r.roles.begin(), r.roles.end(), Role::user) == r.roles.end()) r.roles.insert(r.roles.begin(), Role::user);
@@ -281,7 +297,7 @@ Result<Account> AdminService::create_account(const Principal& by, CreateAccountR
   }
   auto acct = store_.create_account(na);
   if (!acct) return acct.error();
-  changed(acct->id);
+  ctx_.changed(acct->id);
   std::string roles;
   for (Role x : acct->roles) roles += (roles.empty() ? "" : ",") + std::string(to_string(x));
   audit(store_, by, "account.create", acct->address, acct->org_id, "ok",
@@ -298,8 +314,7 @@ Result<std::vector<Account>> AdminService::list_accounts(const Principal& by, st
     org = o->id;
   }
   if (!by.system && !by.national()) {
-    bool local = by.has(Role::local_admin) || by.has(Role::primary_local_admin) || by.has(Role::local_helpdesk);
-    if (!local) return denied("only administrators list accounts");
+    if (!is_local_staff(by)) return denied("only administrators list accounts");
     if (org && *org != by.org_id) {
       audit(store_, by, "account.list", *ods, *org, "denied");
       return denied("you may list accounts of your own organisation only");
@@ -315,10 +330,7 @@ Result<Account> AdminService::get_account(const Principal& by, std::string_view 
   if (by.restricted() && by.account_id != acct->id)
     return denied("finish signing in first (change your password, accept the Acceptable Use Policy or set up "
                   "two-step verification)");
-  if (by.system || by.account_id == acct->id || by.national()) return acct;
-  if ((by.has(Role::local_admin) || by.has(Role::primary_local_admin) || by.has(Role::local_helpdesk)) &&
-      by.org_id == acct->org_id)
-    return acct;
+  if (by.system || by.account_id == acct->id || sees_accounts_of(by, acct->org_id)) return acct;
   // Not in scope: indistinguishable from absent, so no one learns who exists.
   return make_error(Errc::not_found, "no account " + std::string(address));
 }
@@ -374,7 +386,7 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
       if (!right) {
         AuthContext ctx;
         ctx.protocol = "http";
-        note_failure(*acct, ctx, "current password", t);
+        sign_in_.note_failure(*acct, ctx, "current password", t);
         audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied",
               "{\"reason\":\"wrong current password\"}");
         return denied("your current password is not right");
@@ -394,7 +406,7 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
                           "your account has no second factor set up: give your current password "
                           "('current_password') instead");
       }
-      if (Status st = check_second_factor(*acct, *change.mfa_code, ctx); !st) {
+      if (Status st = sign_in_.check_second_factor(*acct, *change.mfa_code, ctx); !st) {
         audit(store_, by, "account.set_password", acct->address, acct->org_id, "denied",
               "{\"reason\":\"wrong second factor\"}");
         if (st.error().code == Errc::temporary) return st;
@@ -419,7 +431,7 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
                                           static_cast<size_t>(config_.password.history));
       !s)
     return s;
-  password_cache_.forget(acct->id);
+  sign_in_.forget_password(acct->id);
   // Every other sign-in ends with the old password: sessions, API tokens and (unless kept)
   // app passwords, so a stolen one does not outlive a reset. The person's own session or
   // token that made the change goes on.
@@ -446,7 +458,7 @@ Status AdminService::set_password(const Principal& by, std::string_view address,
 Status AdminService::set_sending_suspended(const Principal& by, std::string_view address, bool suspended) {
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
-  if (!may_administer(by, acct->org_id)) {
+  if (!administers(by, acct->org_id)) {
     audit(store_, by, suspended ? "mail.sending_suspend" : "mail.sending_resume", acct->address, acct->org_id,
           "denied");
     if (!by.system && !by.national() && acct->org_id != by.org_id)
@@ -480,28 +492,14 @@ Result<NewApiToken> AdminService::issue_api_token(const Principal& by, std::stri
                                                              : config_.api.token_seconds);
 }
 
-Result<Account> AdminService::credentials_in_scope(const Principal& by, std::string_view address,
-                                                   std::string_view action, bool self_ok) {
-  auto acct = account_in_scope(by, address, action, self_ok, /*helpdesk_ok=*/true);
-  if (!acct) return acct;
-  if (by.account_id == acct->id && !by.system) return acct;  // in scope, and never above one's own rank
-  // A helpdesk reading a primary administrator's failures or revoking their phone's app
-  // password acts above its rank (issue 14): the rank of a take-over applies.
-  if (!may_reset_credentials(by, *acct)) {
-    audit(store_, by, action, acct->address, acct->org_id, "denied", "{\"reason\":\"rank\"}");
-    return denied("you may not act on the sign-ins of someone with more rights than yours");
-  }
-  return acct;
-}
-
 Result<std::vector<ApiToken>> AdminService::list_api_tokens(const Principal& by, std::string_view address) {
-  auto acct = credentials_in_scope(by, address, "api_token.list", /*self_ok=*/true);
+  auto acct = credentials_in_scope(store_, by, address, "api_token.list", /*self_ok=*/true);
   if (!acct) return acct.error();
   return store_.api_tokens(acct->id);
 }
 
 Status AdminService::revoke_api_token(const Principal& by, std::string_view address, int64_t id) {
-  auto acct = credentials_in_scope(by, address, "api_token.revoke", /*self_ok=*/true);
+  auto acct = credentials_in_scope(store_, by, address, "api_token.revoke", /*self_ok=*/true);
   if (!acct) return acct.error();
   if (Status s = store_.delete_api_token(acct->id, id); !s) return s;
   audit(store_, by, "api_token.revoke", acct->address, acct->org_id, "ok", "{\"id\":" + std::to_string(id) + "}");
@@ -515,7 +513,7 @@ Result<std::optional<std::string>> AdminService::renew_operator_token(std::strin
     if (auto tk = store_.api_token(crypto::sha256_hex(current)); tk) old = std::move(*tk);
   if (old) {
     auto acct = store_.account(old->account_id);
-    bool works = acct && acct->has_role(Role::national_admin) && may_sign_in(acct->state) && old->expires_at > t;
+    bool works = acct && acct->has_role(Role::national_admin) && SignInService::may_sign_in(acct->state) && old->expires_at > t;
     if (works && old->expires_at - t > config_.api.operator_token_seconds / 3) return std::optional<std::string>();
   }
   auto org = store_.organisation_by_ods(config_.national.ods_code);
@@ -524,7 +522,7 @@ Result<std::optional<std::string>> AdminService::renew_operator_token(std::strin
   if (!accounts) return accounts.error();
   const Account* admin = nullptr;
   for (const auto& a : *accounts)
-    if (a.has_role(Role::national_admin) && may_sign_in(a.state) && (!admin || a.id < admin->id)) admin = &a;
+    if (a.has_role(Role::national_admin) && SignInService::may_sign_in(a.state) && (!admin || a.id < admin->id)) admin = &a;
   if (!admin) return make_error(Errc::not_found, "no national administrator who may sign in holds the operator token");
   auto token = issue_token(*admin, "caremailctl (operator, renewed at start)", config_.api.operator_token_seconds);
   if (!token) return token.error();
@@ -535,40 +533,11 @@ Result<std::optional<std::string>> AdminService::renew_operator_token(std::strin
   return std::optional<std::string>(std::move(token->token));
 }
 
-Result<Principal> AdminService::authenticate_token(std::string_view token) {
-  if (token.size() < 10 || token.size() > 200) return make_error(Errc::unauthenticated, "invalid API token");
-  std::string hash = crypto::sha256_hex(token);
-  auto tk = store_.api_token(hash);
-  if (!tk) return make_error(Errc::unauthenticated, "invalid API token");
-  const UnixTime t = now();
-  if (t >= tk->expires_at)
-    return make_error(Errc::unauthenticated, "this API token expired on " + date_text(tk->expires_at) +
-                                                 "; issue a new one (POST /api/v1/tokens)");
-  auto acct = store_.account(tk->account_id);
-  if (!acct) return make_error(Errc::unauthenticated, "invalid API token");
-  if (!may_sign_in(acct->state)) return make_error(Errc::unauthenticated, "account is not active");
-  // A locked account is locked for scripts too (its sessions and app passwords stop).
-  if (acct->locked_until > t)
-    return make_error(Errc::unauthenticated, "the account is locked after too many failed sign-ins");
-  reactivate(*acct, t);
-  // Last use, at most one durable write a minute per token.
-  if (tk->last_used_at < t - 60) (void)store_.touch_api_token(tk->id, t);
-  // A token carries its owner's rights, restrictions included: a forced password change or
-  // a new Acceptable Use Policy applies to scripts too.
-  SignIn in;
-  in.principal = Principal::of(*acct);
-  AuthContext ctx;
-  if (Status s = restrict(*acct, false, ctx, t, in); !s) return s.error();
-  in.principal.via = Principal::Via::token;
-  in.principal.credential_hash = std::move(hash);
-  return in.principal;
-}
-
 Result<std::vector<AuditEvent>> AdminService::audit_events(const Principal& by, int64_t after_id, size_t limit) {
   std::optional<OrgId> scope;
   if (by.restricted()) return denied("finish signing in first");
   if (!by.system && !by.national()) {
-    if (!by.has(Role::auditor) && !by.has(Role::local_admin) && !by.has(Role::primary_local_admin))
+    if (!by.has(Role::auditor) && !is_local_admin(by))
       return denied("only auditors, administrators and national roles read the audit log");
     scope = by.org_id;  // their own organisation only
   }
@@ -578,13 +547,6 @@ Result<std::vector<AuditEvent>> AdminService::audit_events(const Principal& by, 
 Result<std::vector<OutboundEntry>> AdminService::outbound_queue(const Principal& by, size_t limit) {
   if (by.restricted() || !(by.system || by.national())) return denied("only national roles see the outbound queue");
   return store_.list_outbound(limit);
-}
-
-Result<Principal> AdminService::authenticate_password(std::string_view address, std::string_view password) {
-  AuthContext ctx;
-  auto r = sign_in(address, password, ctx);
-  if (!r) return r.error();
-  return std::move(r->principal);
 }
 
 }  // namespace caremail

@@ -1,7 +1,7 @@
 // Tests for AdminService against the real backends, wired as src/app/daemon.cpp wires
 // them: bootstrap, the A2b scopes (national vs local administrators), password and address
 // rules, authentication, and the audit trail every change leaves.
-#include "core/admin_service.hpp"
+#include "core/identity_services.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,13 +20,14 @@
 #include "store/blob/fs_blob_store.hpp"
 #include "store/open_storage.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "identity_fixture.hpp"
 
 namespace caremail {
 namespace {
 
 namespace fs = std::filesystem;
 
-class AdminServiceTest : public ::testing::Test {
+class AdminServiceTest : public ::testing::Test, protected testing::IdentityFixture {
  protected:
   static void SetUpTestSuite() {
     crypto::init();
@@ -47,7 +48,7 @@ class AdminServiceTest : public ::testing::Test {
     store_ = std::move(storage->store);
     blobs_ = std::move(storage->blobs);
     mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, MailLimits{cfg_.quota.max_message_bytes});
-    admin_ = std::make_unique<AdminService>(*store_, cfg_);
+    make_identity(*store_, cfg_);
 
     auto boot = admin_->bootstrap("", "");
     ASSERT_TRUE(boot.ok()) << boot.error().message;
@@ -65,7 +66,7 @@ class AdminServiceTest : public ::testing::Test {
 
   void TearDown() override {
     mail_.reset();
-    admin_.reset();
+    reset_identity();
     store_.reset();  // joins the committer before the blob store the hook points at goes
     blobs_.reset();
     std::error_code ec;
@@ -138,7 +139,6 @@ class AdminServiceTest : public ::testing::Test {
   std::unique_ptr<FsBlobStore> blobs_;
   ChangeFeed feed_;
   std::unique_ptr<MailService> mail_;
-  std::unique_ptr<AdminService> admin_;
   BootstrapResult boot_;
   Principal national_, alice_, bob_, carol_, admin_a_, admin_b_, helpdesk_a_;
 };
@@ -160,7 +160,7 @@ TEST_F(AdminServiceTest, BootstrapCreatesNationalOrgAdminPasswordAndTokenOnce) {
   EXPECT_TRUE(acct->has_role(Role::national_admin));
   EXPECT_TRUE(acct->has_role(Role::user));
 
-  auto by_pw = admin_->authenticate_password("admin@care.example", boot_.admin_password);
+  auto by_pw = auth_->authenticate_password("admin@care.example", boot_.admin_password);
   ASSERT_TRUE(by_pw.ok()) << by_pw.error().message;
   EXPECT_EQ(by_pw->account_id, acct->id);
   EXPECT_TRUE(by_pw->has(Role::national_admin));
@@ -168,7 +168,7 @@ TEST_F(AdminServiceTest, BootstrapCreatesNationalOrgAdminPasswordAndTokenOnce) {
   // then the account's token (caremailctl's) is restricted like the account.
   EXPECT_TRUE(acct->must_change_password);
   EXPECT_TRUE(by_pw->must_change_password);
-  auto by_token = admin_->authenticate_token(boot_.api_token);
+  auto by_token = auth_->authenticate_token(boot_.api_token);
   ASSERT_TRUE(by_token.ok()) << by_token.error().message;
   EXPECT_EQ(by_token->account_id, acct->id);
   EXPECT_TRUE(by_token->restricted());
@@ -201,14 +201,15 @@ TEST_F(AdminServiceTest, BootstrapCreatesNationalOrgAdminPasswordAndTokenOnce) {
   EXPECT_EQ(after_accounts->size(), before_accounts->size());
   EXPECT_TRUE(audit_after(mark).empty());
   // The old password still works: it was not regenerated.
-  EXPECT_TRUE(admin_->authenticate_password("admin@care.example", boot_.admin_password).ok());
+  EXPECT_TRUE(auth_->authenticate_password("admin@care.example", boot_.admin_password).ok());
 }
 
 TEST_F(AdminServiceTest, BootstrapWithGivenAddressAndPassword) {
   // A fresh store next to the fixture's.
   auto store = open_sqlite_store({dir_ / "second.db", 16});
   ASSERT_TRUE(store.ok());
-  AdminService admin(**store, cfg_);
+  IdentityServices identity(**store, cfg_);
+  AdminService& admin = identity.admin;
   auto weak = admin.bootstrap("root@care.example", "short");
   ASSERT_FALSE(weak.ok());
   EXPECT_EQ(weak.error().code, Errc::invalid_argument);
@@ -218,10 +219,10 @@ TEST_F(AdminServiceTest, BootstrapWithGivenAddressAndPassword) {
   EXPECT_EQ(b->admin_address, "root@care.example");
   EXPECT_EQ(b->admin_password, "");  // not generated: not echoed
   EXPECT_FALSE(b->api_token.empty());
-  auto p = admin.authenticate_password("root@care.example", "a sufficiently long one");
+  auto p = identity.auth.authenticate_password("root@care.example", "a sufficiently long one");
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_FALSE(p->must_change_password) << "the operator chose it: no forced change";
-  auto t = admin.authenticate_token(b->api_token);
+  auto t = identity.auth.authenticate_token(b->api_token);
   ASSERT_TRUE(t.ok()) << t.error().message;
   EXPECT_FALSE(t->restricted());
 }
@@ -399,7 +400,7 @@ TEST_F(AdminServiceTest, PasswordRules) {
     ASSERT_EQ(a.ok(), c.ok) << (a.ok() ? "" : a.error().message);
     if (c.ok) {
       EXPECT_EQ(a->password_hash.rfind("$argon2id$", 0), 0u);
-      EXPECT_TRUE(admin_->authenticate_password(a->address, c.password).ok());
+      EXPECT_TRUE(auth_->authenticate_password(a->address, c.password).ok());
     } else {
       EXPECT_EQ(a.error().code, Errc::invalid_argument);
       EXPECT_FALSE(store_->account_by_address(r.address).ok());
@@ -478,7 +479,7 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   EXPECT_EQ(audit_after(mark)[0].detail,
             "{\"self\":true,\"proof\":\"password\",\"must_change\":false,\"revoked\":{\"sessions\":0,\"api_tokens\":0,"
             "\"app_passwords\":0}}");
-  EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
+  EXPECT_TRUE(auth_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
   // Local admin of another organisation: denied, audited, password unchanged; the answer
   // is the one an absent address gets, so it does not reveal that bob exists.
@@ -490,8 +491,8 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   ASSERT_FALSE(absent.ok());
   EXPECT_EQ(absent.error().code, Errc::not_found);
   expect_one_audit(mark, "admin@b.care.example", "account.set_password", "bob@a.care.example", "denied");
-  EXPECT_FALSE(admin_->authenticate_password("bob@a.care.example", "taken over by B").ok());
-  EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
+  EXPECT_FALSE(auth_->authenticate_password("bob@a.care.example", "taken over by B").ok());
+  EXPECT_TRUE(auth_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
   // A colleague: denied. The helpdesk may reset a plain user's password (after checking
   // the caller's identity), not an administrator's.
@@ -509,8 +510,8 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   expect_one_audit(mark, "admin@a.care.example", "account.set_password", "bob@a.care.example", "ok");
   EXPECT_EQ(audit_after(mark)[0].detail,
             "{\"self\":false,\"must_change\":true,\"revoked\":{\"sessions\":0,\"api_tokens\":0,\"app_passwords\":0}}");
-  EXPECT_TRUE(admin_->authenticate_password("bob@a.care.example", "reset by admin A").ok());
-  EXPECT_FALSE(admin_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
+  EXPECT_TRUE(auth_->authenticate_password("bob@a.care.example", "reset by admin A").ok());
+  EXPECT_FALSE(auth_->authenticate_password("bob@a.care.example", "the own passphrase of B").ok());
 
   // The rules apply to a reset too.
   Status weak = admin_->set_password(bob_, "bob@a.care.example", "123456789");
@@ -525,7 +526,7 @@ TEST_F(AdminServiceTest, SetPasswordScopes) {
   ASSERT_FALSE(takeover.ok());
   EXPECT_EQ(takeover.error().code, Errc::permission_denied);
   expect_one_audit(mark, "admin@a.care.example", "account.set_password", "nat@a.care.example", "denied");
-  EXPECT_FALSE(admin_->authenticate_password("nat@a.care.example", "now it is mine").ok());
+  EXPECT_FALSE(auth_->authenticate_password("nat@a.care.example", "now it is mine").ok());
   // ...but that account itself and a national admin can.
   EXPECT_TRUE(admin_->set_password(nat_in_a, "nat@a.care.example", "changed by myself").ok());
   EXPECT_TRUE(admin_->set_password(national_, "nat@a.care.example", "reset by the centre").ok());
@@ -558,22 +559,22 @@ TEST_F(AdminServiceTest, GetAccountOutOfScopeLooksAbsent) {
 
 TEST_F(AdminServiceTest, AuthenticatePassword) {
   Principal dan = make("dan@a.care.example", "RA1", {Role::user, Role::local_admin}, "harbour lantern dusk");
-  auto ok = admin_->authenticate_password("dan@a.care.example", "harbour lantern dusk");
+  auto ok = auth_->authenticate_password("dan@a.care.example", "harbour lantern dusk");
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_EQ(ok->account_id, dan.account_id);
   EXPECT_EQ(ok->address, "dan@a.care.example");
   EXPECT_EQ(ok->org_id, dan.org_id);
   EXPECT_TRUE(ok->has(Role::local_admin));
   EXPECT_FALSE(ok->system);
-  EXPECT_TRUE(admin_->authenticate_password("DAN@A.care.example", "harbour lantern dusk").ok());  // case of address
+  EXPECT_TRUE(auth_->authenticate_password("DAN@A.care.example", "harbour lantern dusk").ok());  // case of address
 
   int64_t mark = last_audit_id();
-  auto wrong = admin_->authenticate_password("dan@a.care.example", "dan's passphrasE");
+  auto wrong = auth_->authenticate_password("dan@a.care.example", "dan's passphrasE");
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.error().code, Errc::unauthenticated);
   expect_one_audit(mark, "dan@a.care.example", "auth.fail", "dan@a.care.example", "denied");
 
-  auto unknown = admin_->authenticate_password("nobody@a.care.example", "harbour lantern dusk");
+  auto unknown = auth_->authenticate_password("nobody@a.care.example", "harbour lantern dusk");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().code, Errc::unauthenticated);
   // Wrong password and unknown address are indistinguishable.
@@ -581,27 +582,27 @@ TEST_F(AdminServiceTest, AuthenticatePassword) {
   EXPECT_EQ(wrong.error().message, "wrong address or password");
 
   // An account without a password cannot log in, with the same answer.
-  auto no_pw = admin_->authenticate_password("alice@a.care.example", "");
+  auto no_pw = auth_->authenticate_password("alice@a.care.example", "");
   ASSERT_FALSE(no_pw.ok());
   EXPECT_EQ(no_pw.error().message, wrong.error().message);
 }
 
 TEST_F(AdminServiceTest, VerifiedPasswordIsRememberedUntilItChanges) {
   make("erin@a.care.example", "RA1", {Role::user}, "quiet copper meadow");
-  uint64_t hits = admin_->password_cache().hits();
-  ASSERT_TRUE(admin_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
-  EXPECT_EQ(admin_->password_cache().hits(), hits);  // first login: full check
-  ASSERT_TRUE(admin_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
-  EXPECT_EQ(admin_->password_cache().hits(), hits + 1);  // second: remembered
+  uint64_t hits = auth_->password_cache().hits();
+  ASSERT_TRUE(auth_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
+  EXPECT_EQ(auth_->password_cache().hits(), hits);  // first login: full check
+  ASSERT_TRUE(auth_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
+  EXPECT_EQ(auth_->password_cache().hits(), hits + 1);  // second: remembered
   // A wrong password is never answered from the cache, and is still audited.
   int64_t mark = last_audit_id();
-  EXPECT_FALSE(admin_->authenticate_password("erin@a.care.example", "erin's passphrasE").ok());
+  EXPECT_FALSE(auth_->authenticate_password("erin@a.care.example", "erin's passphrasE").ok());
   expect_one_audit(mark, "erin@a.care.example", "auth.fail", "erin@a.care.example", "denied");
-  EXPECT_EQ(admin_->password_cache().hits(), hits + 1);
+  EXPECT_EQ(auth_->password_cache().hits(), hits + 1);
   // A password change makes the remembered one worthless at once.
   ASSERT_TRUE(admin_->set_password(Principal::service(), "erin@a.care.example", "quiet copper meadow two").ok());
-  EXPECT_FALSE(admin_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
-  EXPECT_TRUE(admin_->authenticate_password("erin@a.care.example", "quiet copper meadow two").ok());
+  EXPECT_FALSE(auth_->authenticate_password("erin@a.care.example", "quiet copper meadow").ok());
+  EXPECT_TRUE(auth_->authenticate_password("erin@a.care.example", "quiet copper meadow two").ok());
 }
 
 TEST_F(AdminServiceTest, AuthenticateToken) {
@@ -609,7 +610,7 @@ TEST_F(AdminServiceTest, AuthenticateToken) {
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(token->token.rfind("cm_", 0), 0u);
   EXPECT_EQ(token->token.size(), 3u + 43u);
-  auto p = admin_->authenticate_token(token->token);
+  auto p = auth_->authenticate_token(token->token);
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p->account_id, bob_.account_id);
   EXPECT_EQ(p->address, "bob@a.care.example");
@@ -619,7 +620,7 @@ TEST_F(AdminServiceTest, AuthenticateToken) {
   for (const std::string& bad : {altered, std::string("cm_short"), std::string(""), std::string(300, 'x'),
                                  token->token.substr(3)}) {
     SCOPED_TRACE(bad);
-    auto r = admin_->authenticate_token(bad);
+    auto r = auth_->authenticate_token(bad);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, Errc::unauthenticated);
   }
@@ -631,8 +632,8 @@ TEST_F(AdminServiceTest, AuthenticateToken) {
   ASSERT_TRUE(second.ok());
   EXPECT_NE(second->token, token->token);
   EXPECT_NE(second->info.id, token->info.id);
-  EXPECT_TRUE(admin_->authenticate_token(token->token).ok());
-  EXPECT_TRUE(admin_->authenticate_token(second->token).ok());
+  EXPECT_TRUE(auth_->authenticate_token(token->token).ok());
+  EXPECT_TRUE(auth_->authenticate_token(second->token).ok());
 }
 
 // Issue 14 (Low): a local helpdesk must not act on an administrator's sign-ins (app
@@ -640,31 +641,31 @@ TEST_F(AdminServiceTest, AuthenticateToken) {
 TEST_F(AdminServiceTest, HelpdeskDoesNotActOnAnAdministratorsSignIns) {
   Principal primary = make("primary@a.care.example", "RA1", {Role::user, Role::primary_local_admin},
                            "amber lantern kettle");
-  auto app = admin_->create_app_password(primary, "Phone");
+  auto app = auth_->create_app_password(primary, "Phone");
   ASSERT_TRUE(app.ok());
   auto token = admin_->issue_api_token(primary, "script");
   ASSERT_TRUE(token.ok());
   for (const Principal& by : {helpdesk_a_, admin_a_}) {
     SCOPED_TRACE(by.address);
     int64_t mark = last_audit_id();
-    EXPECT_EQ(admin_->list_app_passwords(by, primary.address).error().code, Errc::permission_denied);
+    EXPECT_EQ(auth_->list_app_passwords(by, primary.address).error().code, Errc::permission_denied);
     expect_one_audit(mark, by.address, "app_password.list", primary.address, "denied");
-    EXPECT_EQ(admin_->revoke_app_password(by, primary.address, app->info.id).error().code, Errc::permission_denied);
-    EXPECT_EQ(admin_->auth_failures(by, primary.address).error().code, Errc::permission_denied);
-    EXPECT_EQ(admin_->unlock(by, primary.address).error().code, Errc::permission_denied);
+    EXPECT_EQ(auth_->revoke_app_password(by, primary.address, app->info.id).error().code, Errc::permission_denied);
+    EXPECT_EQ(auth_->auth_failures(by, primary.address).error().code, Errc::permission_denied);
+    EXPECT_EQ(auth_->unlock(by, primary.address).error().code, Errc::permission_denied);
     EXPECT_EQ(admin_->list_api_tokens(by, primary.address).error().code, Errc::permission_denied);
     EXPECT_EQ(admin_->revoke_api_token(by, primary.address, token->info.id).error().code, Errc::permission_denied);
   }
-  EXPECT_EQ(admin_->list_app_passwords(primary, primary.address)->size(), 1u);
+  EXPECT_EQ(auth_->list_app_passwords(primary, primary.address)->size(), 1u);
   EXPECT_EQ(admin_->list_api_tokens(primary, primary.address)->size(), 1u);
   // The helpdesk still helps plain users; national administrators help everyone.
-  auto bobs = admin_->create_app_password(bob_, "Phone");
+  auto bobs = auth_->create_app_password(bob_, "Phone");
   ASSERT_TRUE(bobs.ok());
-  EXPECT_TRUE(admin_->list_app_passwords(helpdesk_a_, bob_.address).ok());
-  EXPECT_TRUE(admin_->auth_failures(helpdesk_a_, bob_.address).ok());
-  EXPECT_TRUE(admin_->unlock(helpdesk_a_, bob_.address).ok());
-  EXPECT_TRUE(admin_->revoke_app_password(helpdesk_a_, bob_.address, bobs->info.id).ok());
-  EXPECT_TRUE(admin_->revoke_app_password(national_, primary.address, app->info.id).ok());
+  EXPECT_TRUE(auth_->list_app_passwords(helpdesk_a_, bob_.address).ok());
+  EXPECT_TRUE(auth_->auth_failures(helpdesk_a_, bob_.address).ok());
+  EXPECT_TRUE(auth_->unlock(helpdesk_a_, bob_.address).ok());
+  EXPECT_TRUE(auth_->revoke_app_password(helpdesk_a_, bob_.address, bobs->info.id).ok());
+  EXPECT_TRUE(auth_->revoke_app_password(national_, primary.address, app->info.id).ok());
   EXPECT_TRUE(admin_->revoke_api_token(national_, primary.address, token->info.id).ok());
 }
 
@@ -676,12 +677,12 @@ TEST_F(AdminServiceTest, OperatorTokenIsRenewedWhenItNoLongerWorksOrNearsItsEnd)
   ASSERT_TRUE(kept.ok()) << kept.error().message;
   EXPECT_EQ(*kept, none);
   // Two thirds of its life gone: a new one, the old one revoked.
-  admin_->set_clock([&] { return t0 + cfg_.api.operator_token_seconds * 2 / 3 + 10; });
+  identity_->context.clock = [&] { return t0 + cfg_.api.operator_token_seconds * 2 / 3 + 10; };
   auto renewed = admin_->renew_operator_token(boot_.api_token);
   ASSERT_TRUE(renewed.ok());
   ASSERT_TRUE(renewed->has_value());
-  EXPECT_FALSE(admin_->authenticate_token(boot_.api_token).ok());
-  auto p = admin_->authenticate_token(**renewed);
+  EXPECT_FALSE(auth_->authenticate_token(boot_.api_token).ok());
+  auto p = auth_->authenticate_token(**renewed);
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_TRUE(p->has(Role::national_admin));
   EXPECT_EQ(*admin_->renew_operator_token(**renewed), none);
@@ -689,7 +690,7 @@ TEST_F(AdminServiceTest, OperatorTokenIsRenewedWhenItNoLongerWorksOrNearsItsEnd)
   auto from_nothing = admin_->renew_operator_token("");
   ASSERT_TRUE(from_nothing.ok());
   EXPECT_TRUE(from_nothing->has_value());
-  EXPECT_TRUE(admin_->authenticate_token(**from_nothing).ok());
+  EXPECT_TRUE(auth_->authenticate_token(**from_nothing).ok());
 }
 
 TEST_F(AdminServiceTest, ListAccountsByScope) {

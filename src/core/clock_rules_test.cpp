@@ -1,13 +1,13 @@
-// Time rules under one injected clock (common/clock.hpp): the store, MailService and
-// AdminService are wired as daemon.cpp wires them, all reading one TestClock, so an hour's
-// sending window or a token's life is crossed by moving the clock instead of waiting.
+// Time rules under one injected clock (common/clock.hpp): the store, MailService and the
+// identity services are wired as daemon.cpp wires them, all reading one TestClock, so an
+// hour's sending window or a token's life is crossed by moving the clock instead of waiting.
 #include <gtest/gtest.h>
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
-#include "core/admin_service.hpp"
 #include "core/mail_service.hpp"
 #include "crypto/crypto.hpp"
+#include "identity_fixture.hpp"
 #include "store/open_storage.hpp"
 #include "temp_dir.hpp"
 
@@ -16,7 +16,7 @@ namespace {
 
 constexpr UnixTime kStart = 1'900'000'000;  // 2030-03-17, far from the machine's clock
 
-class ClockRulesTest : public ::testing::Test {
+class ClockRulesTest : public ::testing::Test, protected testing::IdentityFixture {
  protected:
   static void SetUpTestSuite() { crypto::init(); }
 
@@ -30,7 +30,7 @@ class ClockRulesTest : public ::testing::Test {
     store_ = std::move(storage->store);
     blobs_ = std::move(storage->blobs);
     mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, MailLimits::from(cfg_), clock_.clock());
-    admin_ = std::make_unique<AdminService>(*store_, cfg_, nullptr, clock_.clock());
+    make_identity(*store_, cfg_, clock_.clock());
     ASSERT_TRUE(admin_->bootstrap("", "").ok());
     national_ = Principal::of(*store_->account_by_address("admin@care.example"));
     ASSERT_TRUE(admin_->create_organisation(national_, {"RA1", "Trust A", "", {"a.care.example"}}).ok());
@@ -46,7 +46,7 @@ class ClockRulesTest : public ::testing::Test {
 
   void TearDown() override {
     mail_.reset();
-    admin_.reset();
+    reset_identity();
     store_.reset();  // joins the committer before the blob store the hook points at goes
     blobs_.reset();
   }
@@ -58,7 +58,6 @@ class ClockRulesTest : public ::testing::Test {
   std::unique_ptr<FsBlobStore> blobs_;
   ChangeFeed feed_;
   std::unique_ptr<MailService> mail_;
-  std::unique_ptr<AdminService> admin_;
   Principal national_, jo_;
 };
 
@@ -100,9 +99,9 @@ TEST_F(ClockRulesTest, AnApiTokenExpiresOnTheServicesClock) {
   ASSERT_TRUE(t.ok()) << t.error().message;
   EXPECT_EQ(t->info.expires_at, kStart + cfg_.api.token_seconds);
   clock_.set(t->info.expires_at - 1);
-  EXPECT_TRUE(admin_->authenticate_token(t->token).ok());
+  EXPECT_TRUE(auth_->authenticate_token(t->token).ok());
   clock_.set(t->info.expires_at);
-  auto gone = admin_->authenticate_token(t->token);
+  auto gone = auth_->authenticate_token(t->token);
   ASSERT_FALSE(gone.ok());
   EXPECT_EQ(gone.error().code, Errc::unauthenticated);
 }

@@ -12,7 +12,9 @@
 #include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "common/time_text.hpp"
+#include "common/ascii.hpp"
 #include "core/admin_service.hpp"
+#include "core/scope.hpp"
 #include "core/directory_service.hpp"
 #include "core/mail_service.hpp"
 
@@ -21,12 +23,6 @@ namespace caremail {
 namespace {
 
 constexpr int64_t kDay = 86400;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 Error invalid(std::string what) { return make_error(Errc::invalid_argument, std::move(what)); }
 
@@ -47,10 +43,7 @@ Result<Organisation> DirectoryService::administered(const Principal& by, std::st
                                                     std::string_view action, std::string_view target) {
   auto org = store_.organisation_by_ods(ods_code);
   if (!org) return org.error();
-  bool ok = !by.restricted() &&
-            (by.system || by.has(Role::national_admin) ||
-             ((by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == org->id));
-  if (!ok) {
+  if (!administers(by, org->id)) {
     audit(store_, by, action, target.empty() ? std::string_view(org->ods_code) : target, org->id, "denied");
     return make_error(Errc::permission_denied,
                       "only the administrators of " + org->ods_code +
@@ -105,7 +98,7 @@ Result<DirectoryContact> DirectoryService::contact(const Principal& by, std::str
 
 Result<DirectoryContact> DirectoryService::create_contact(const Principal& by, std::string_view ods_code,
                                                           DirectoryContact c) {
-  c.address = lower(c.address);
+  c.address = ascii_lower(c.address);
   auto org = administered(by, ods_code, "directory.contact_create", c.address);
   if (!org) return org.error();
   if (Status s = validate_contact(c); !s) return s.error();
@@ -124,7 +117,7 @@ Result<DirectoryContact> DirectoryService::update_contact(const Principal& by, s
   if (!org) return org.error();
   auto old = contact(by, ods_code, id);
   if (!old) return old.error();
-  c.address = lower(c.address);
+  c.address = ascii_lower(c.address);
   if (Status s = validate_contact(c); !s) return s.error();
   c.id = old->id;
   c.org_id = old->org_id;
@@ -208,7 +201,7 @@ Result<DistributionList> DirectoryService::list(const Principal& by, std::string
 
 Result<DistributionList> DirectoryService::create_list(const Principal& by, std::string_view ods_code,
                                                        DistributionList l) {
-  l.address = lower(l.address);
+  l.address = ascii_lower(l.address);
   auto org = administered(by, ods_code, "directory.list_create", l.address);
   if (!org) return org.error();
   if (Status s = AdminService::validate_address(l.address); !s) return s.error();
@@ -220,7 +213,7 @@ Result<DistributionList> DirectoryService::create_list(const Principal& by, std:
   if (l.members.size() > kMaxListMembers)
     return invalid("a list has at most " + std::to_string(kMaxListMembers) + " members");
   for (auto& m : l.members) {
-    m = lower(m);
+    m = ascii_lower(m);
     if (m == l.address) return invalid("a list cannot be a member of itself");
     if (Status s = validate_member(m); !s) return s.error();
   }
@@ -240,7 +233,7 @@ Result<DistributionList> DirectoryService::create_list(const Principal& by, std:
 
 Result<DistributionList> DirectoryService::update_list(const Principal& by, std::string_view ods_code,
                                                        std::string_view address, const DistributionList& settings) {
-  auto org = administered(by, ods_code, "directory.list_edit", lower(address));
+  auto org = administered(by, ods_code, "directory.list_edit", ascii_lower(address));
   if (!org) return org.error();
   auto l = list_in(*org, address);
   if (!l) return l.error();
@@ -262,11 +255,11 @@ Result<DistributionList> DirectoryService::set_list_member(const Principal& by, 
                                                            std::string_view address, std::string_view member_in,
                                                            bool present) {
   auto org = administered(by, ods_code, present ? "directory.list_member_add" : "directory.list_member_remove",
-                          lower(address));
+                          ascii_lower(address));
   if (!org) return org.error();
   auto l = list_in(*org, address);
   if (!l) return l.error();
-  std::string member = lower(member_in);
+  std::string member = ascii_lower(member_in);
   if (present) {
     if (member == l->address) return invalid("a list cannot be a member of itself");
     if (Status s = validate_member(member); !s) return s.error();
@@ -284,7 +277,7 @@ Result<DistributionList> DirectoryService::set_list_member(const Principal& by, 
 }
 
 Status DirectoryService::delete_list(const Principal& by, std::string_view ods_code, std::string_view address) {
-  auto org = administered(by, ods_code, "directory.list_delete", lower(address));
+  auto org = administered(by, ods_code, "directory.list_delete", ascii_lower(address));
   if (!org) return org.error();
   auto l = list_in(*org, address);
   if (!l) return l.error();

@@ -7,19 +7,20 @@
 
 #include <algorithm>
 
-#include "core/admin_service.hpp"
+#include "core/identity_services.hpp"
 #include "core/directory_service.hpp"
 #include "core/mail_service.hpp"
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
 #include "store/open_storage.hpp"
+#include "identity_fixture.hpp"
 #include "make_account.hpp"
 #include "temp_dir.hpp"
 
 namespace caremail {
 namespace {
 
-class DirectoryEntriesTest : public ::testing::Test {
+class DirectoryEntriesTest : public ::testing::Test, protected testing::IdentityFixture {
  protected:
   static void SetUpTestSuite() {
     crypto::init();
@@ -34,7 +35,7 @@ class DirectoryEntriesTest : public ::testing::Test {
     ASSERT_TRUE(storage.ok()) << storage.error().message;
     store_ = std::move(storage->store);
     blobs_ = std::move(storage->blobs);
-    admin_ = std::make_unique<AdminService>(*store_, cfg_);
+    make_identity(*store_, cfg_);
     ASSERT_TRUE(admin_->bootstrap("", "").ok());
     mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, MailLimits{});
     national_ = Principal::of(*store_->account_by_address("admin@care.example"));
@@ -42,7 +43,7 @@ class DirectoryEntriesTest : public ::testing::Test {
     ASSERT_TRUE(admin_->create_organisation(national_, {"RB2", "Southgate Practice", "", {"b.care.example"}}).ok());
     dir_svc_ = std::make_unique<DirectoryService>(*store_, cfg_);
     ASSERT_TRUE(dir_svc_->load().ok());
-    admin_->set_observer([this](AccountId id) { dir_svc_->refresh(id); });
+    identity_->context.observer = [this](AccountId id) { dir_svc_->refresh(id); };
     jo_ = make("jo.bloggs@a.care.example", "RA1", "Jo Bloggs");
     pat_ = make("pat.lee@a.care.example", "RA1", "Pat Lee");
     admin_a_ = make("sam.admin@a.care.example", "RA1", "Sam Admin", {Role::user, Role::local_admin});
@@ -53,7 +54,7 @@ class DirectoryEntriesTest : public ::testing::Test {
   void TearDown() override {
     dir_svc_.reset();
     mail_.reset();
-    admin_.reset();
+    reset_identity();
     store_.reset();
     blobs_.reset();
   }
@@ -129,7 +130,6 @@ class DirectoryEntriesTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<FsBlobStore> blobs_;
   ChangeFeed feed_;
-  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<MailService> mail_;
   std::unique_ptr<DirectoryService> dir_svc_;
   Principal national_, jo_, pat_, admin_a_, kim_, admin_b_;
@@ -305,7 +305,7 @@ TEST_F(DirectoryEntriesTest, ListsAreManagedInScopeAndShareTheAddressLock) {
   auto l = dir_svc_->create_list(admin_a_, "RA1", ward_list({jo_.address, "partner@physio.example"}));
   ASSERT_TRUE(l.ok()) << l.error().message;
   // An alias or account cannot take the list's address now.
-  EXPECT_EQ(admin_->add_alias(admin_a_, pat_.address, "ward7@a.care.example").error().code, Errc::already_exists);
+  EXPECT_EQ(lifecycle_->add_alias(admin_a_, pat_.address, "ward7@a.care.example").error().code, Errc::already_exists);
   // Nor may a list be a member of a list (not yet supported).
   DistributionList nested = ward_list({"ward7@a.care.example"});
   nested.address = "all@a.care.example";
@@ -332,7 +332,7 @@ TEST_F(DirectoryEntriesTest, ListsAreManagedInScopeAndShareTheAddressLock) {
   EXPECT_EQ(dir_svc_->delete_list(admin_b_, "RA1", l->address).error().code, Errc::permission_denied);
   ASSERT_TRUE(dir_svc_->delete_list(admin_a_, "RA1", l->address).ok());
   EXPECT_EQ(dir_svc_->create_list(admin_a_, "RA1", ward_list({})).error().code, Errc::already_exists);
-  EXPECT_EQ(admin_->add_alias(admin_a_, pat_.address, "ward7@a.care.example").error().code, Errc::already_exists);
+  EXPECT_EQ(lifecycle_->add_alias(admin_a_, pat_.address, "ward7@a.care.example").error().code, Errc::already_exists);
   EXPECT_EQ(audited(before, "directory.list_delete"),
             (std::vector<std::string>{"denied lee.admin@b.care.example", "ok sam.admin@a.care.example"}));
 }
@@ -351,7 +351,7 @@ TEST_F(DirectoryEntriesTest, ClosingAnOrganisationMovesItsContactsAndLists) {
   auto made = dir_svc_->create_list(admin_b_, "RB2", l);
   ASSERT_TRUE(made.ok()) << made.error().message;
 
-  ASSERT_TRUE(admin_->close_organisation(national_, "RB2", "RA1").ok());
+  ASSERT_TRUE(lifecycle_->close_organisation(national_, "RB2", "RA1").ok());
   auto a = store_->organisation_by_ods("RA1");
   auto contacts = store_->contacts(a->id);
   ASSERT_TRUE(contacts.ok());
@@ -384,7 +384,7 @@ TEST_F(DirectoryEntriesTest, ListSenderRulesAtRcpt) {
   EXPECT_EQ(code("open@a.care.example", from("stranger@internet.example", std::nullopt)), "ok");
   auto id = mail_->check_recipient("OPEN@a.care.example", 0, from("", std::nullopt));
   ASSERT_TRUE(id.ok());
-  EXPECT_TRUE(is_list_id(static_cast<uint64_t>(*id)));
+  EXPECT_TRUE(is_list_id(id->list_id));
   // People in the service: signed in; a claimed service address on port 25 is not enough.
   EXPECT_EQ(code("staff@a.care.example", from(kim_.address, kim_)), "ok");
   EXPECT_EQ(code("staff@a.care.example", from(kim_.address, std::nullopt)), "permission_denied");
@@ -399,7 +399,7 @@ TEST_F(DirectoryEntriesTest, ListSenderRulesAtRcpt) {
   EXPECT_EQ(code("closed@a.care.example", from(jo_.address, std::nullopt)), "permission_denied");  // spoofable
   EXPECT_EQ(code("closed@a.care.example", from("stranger@internet.example", std::nullopt)), "permission_denied");
   // A member through an alias.
-  ASSERT_TRUE(admin_->add_alias(admin_a_, pat_.address, "patricia@a.care.example").ok());
+  ASSERT_TRUE(lifecycle_->add_alias(admin_a_, pat_.address, "patricia@a.care.example").ok());
   ASSERT_TRUE(dir_svc_->set_list_member(admin_a_, "RA1", "closed@a.care.example", "patricia@a.care.example", true).ok());
   EXPECT_EQ(code("closed@a.care.example", from(pat_.address, pat_)), "ok");
   auto refused = mail_->check_recipient("closed@a.care.example", 0, from("stranger@internet.example", std::nullopt));
@@ -407,7 +407,7 @@ TEST_F(DirectoryEntriesTest, ListSenderRulesAtRcpt) {
 }
 
 TEST_F(DirectoryEntriesTest, MailToAListIsExpandedOnceWithListIdAndLoopsStop) {
-  ASSERT_TRUE(admin_->add_alias(admin_a_, jo_.address, "joanna@a.care.example").ok());
+  ASSERT_TRUE(lifecycle_->add_alias(admin_a_, jo_.address, "joanna@a.care.example").ok());
   // jo twice (address and alias), pat, kim (another organisation), two outside members.
   auto l = dir_svc_->create_list(
       admin_a_, "RA1",
@@ -471,7 +471,7 @@ TEST_F(DirectoryEntriesTest, MailToAListIsExpandedOnceWithListIdAndLoopsStop) {
   EXPECT_EQ(store_->list_outbound(100)->size(), 4u);  // partner and gp once more, not partner twice
 
   // A member who cannot take it (disabled) is reported on its own, the others still get it.
-  ASSERT_TRUE(admin_->change_state(admin_b_, kim_.address, AccountState::disabled).ok());
+  ASSERT_TRUE(lifecycle_->change_state(admin_b_, kim_.address, AccountState::disabled).ok());
   auto again = mail_->deliver(Principal::service(), std::vector<std::string>{"ward7@a.care.example"}, raw, 0,
                               Envelope{"", "Q3"});
   ASSERT_TRUE(again.ok());

@@ -8,6 +8,7 @@
 #include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "core/mail_service.hpp"
+#include "core/scope.hpp"
 #include "directory/synth.hpp"
 
 namespace caremail {
@@ -19,10 +20,6 @@ Error denied(std::string what) { return make_error(Errc::permission_denied, std:
 // Synthetic entries (benchmarks) live apart from real accounts and organisations.
 constexpr uint64_t kSyntheticIdBase = uint64_t{1} << 40;
 constexpr uint32_t kSyntheticOrgBase = 0x40000000u;
-
-bool administrator(const Account& a) {
-  return a.has_role(Role::local_admin) || a.has_role(Role::primary_local_admin);
-}
 
 // Cursors: "f<last account id>:<change seq when the full export began>" during a full
 // export, "c<change seq>" afterwards.
@@ -68,7 +65,7 @@ DirectoryService::DirectoryService(Store& store, const Config& config, Clock clo
 directory::Viewer DirectoryService::viewer(const Principal& p) {
   directory::Viewer v;
   v.org_id = static_cast<uint32_t>(p.org_id);
-  v.org_admin = p.has(Role::local_admin) || p.has(Role::primary_local_admin) || p.has(Role::local_helpdesk);
+  v.org_admin = is_local_staff(p);
   v.national = p.system || p.national();
   return v;
 }
@@ -137,7 +134,7 @@ directory::DirectoryEntry make_entry(const Account& a, const Organisation& org, 
       entry_of(static_cast<uint64_t>(a.id),
                a.kind == AccountKind::shared ? directory::EntryKind::shared : directory::EntryKind::person,
                a.display_name, a.address, org);
-  e.is_org_admin = administrator(a);
+  e.is_org_admin = is_local_admin(a);
   if (p) apply_profile(e, *p);
   // Without names of its own, a person's entry is found by the words of the display name.
   if (e.kind == directory::EntryKind::person) names_from_display(e);
@@ -336,8 +333,7 @@ Result<Account> DirectoryService::profile_owner(const Principal& by, std::string
   auto a = store_.account_by_address(address);
   if (!a) return a;
   bool self = by.account_id == a->id;
-  bool admin = by.system || by.has(Role::national_admin) ||
-               ((by.has(Role::local_admin) || by.has(Role::primary_local_admin)) && by.org_id == a->org_id);
+  bool admin = administers(by, a->org_id);
   if (by.restricted() || (!self && !admin)) {
     if (!audit_action.empty()) audit(store_, by, audit_action, a->address, a->org_id, "denied");
     // Another organisation's account answers like an absent one.
@@ -421,7 +417,7 @@ Result<DirectoryExport> DirectoryService::export_changes(const Principal& by, st
   if (by.restricted()) return denied("finish signing in first");
   auto org = store_.organisation(by.org_id);
   if (!org) return org.error();
-  bool admin = by.has(Role::local_admin) || by.has(Role::primary_local_admin);
+  bool admin = is_local_admin(by);
   if (!by.system && !(admin && org->sharing_agreement)) {
     audit(store_, by, "directory.export", org->ods_code, org->id, "denied");
     return denied(admin ? "your organisation has no approved sharing agreement for bulk export"

@@ -7,9 +7,10 @@
 
 #include <filesystem>
 
-#include "core/admin_service.hpp"
+#include "core/identity_services.hpp"
 #include "crypto/crypto.hpp"
 #include "store/open_storage.hpp"
+#include "identity_fixture.hpp"
 #include "make_account.hpp"
 #include "temp_dir.hpp"
 
@@ -17,7 +18,7 @@ namespace caremail {
 namespace {
 
 
-class DirectoryServiceTest : public ::testing::Test {
+class DirectoryServiceTest : public ::testing::Test, protected testing::IdentityFixture {
  protected:
   static void SetUpTestSuite() { crypto::init(); }
 
@@ -29,7 +30,7 @@ class DirectoryServiceTest : public ::testing::Test {
     ASSERT_TRUE(storage.ok()) << storage.error().message;
     store_ = std::move(storage->store);
     blobs_ = std::move(storage->blobs);
-    admin_ = std::make_unique<AdminService>(*store_, cfg_);
+    make_identity(*store_, cfg_);
     ASSERT_TRUE(admin_->bootstrap("", "").ok());
     national_ = Principal::of(*store_->account_by_address("admin@care.example"));
     ASSERT_TRUE(admin_->create_organisation(national_, {"RA1", "Northfield Hospitals", "", {"a.care.example"}}).ok());
@@ -38,7 +39,7 @@ class DirectoryServiceTest : public ::testing::Test {
     jo_ = make("jo.bloggs@a.care.example", "RA1", "Jo Bloggs");
     dir_svc_ = std::make_unique<DirectoryService>(*store_, cfg_);
     ASSERT_TRUE(dir_svc_->load().ok());
-    admin_->set_observer([this](AccountId id) { dir_svc_->refresh(id); });
+    identity_->context.observer = [this](AccountId id) { dir_svc_->refresh(id); };
     admin_a_ = make("sam.admin@a.care.example", "RA1", "Sam Admin", {Role::user, Role::local_admin});
     kim_ = make("kim.smith@b.care.example", "RB2", "Kim Smith");
     admin_b_ = make("lee.admin@b.care.example", "RB2", "Lee Admin", {Role::user, Role::local_admin});
@@ -46,7 +47,7 @@ class DirectoryServiceTest : public ::testing::Test {
 
   void TearDown() override {
     dir_svc_.reset();
-    admin_.reset();
+    reset_identity();
     store_.reset();
     blobs_.reset();
   }
@@ -72,7 +73,6 @@ class DirectoryServiceTest : public ::testing::Test {
   Config cfg_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<FsBlobStore> blobs_;
-  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<DirectoryService> dir_svc_;
   Principal national_, jo_, admin_a_, kim_, admin_b_;
 };
@@ -85,13 +85,13 @@ TEST_F(DirectoryServiceTest, LoadedAndKeptCurrent) {
   EXPECT_EQ(find(jo_, "smiht"), std::vector<std::string>{"kim.smith@b.care.example"});
   EXPECT_EQ(find(jo_, "kim southgate"), std::vector<std::string>{"kim.smith@b.care.example"});
   // Disabled and deleted accounts leave the directory; enabled ones return.
-  ASSERT_TRUE(admin_->change_state(admin_b_, kim_.address, AccountState::disabled).ok());
+  ASSERT_TRUE(lifecycle_->change_state(admin_b_, kim_.address, AccountState::disabled).ok());
   EXPECT_TRUE(find(jo_, "kim smith").empty());
-  ASSERT_TRUE(admin_->change_state(admin_b_, kim_.address, AccountState::active).ok());
+  ASSERT_TRUE(lifecycle_->change_state(admin_b_, kim_.address, AccountState::active).ok());
   EXPECT_EQ(find(jo_, "kim smith").size(), 1u);
   // A joiner shows under the new organisation.
-  ASSERT_TRUE(admin_->mark_leaver(admin_b_, kim_.address).ok());
-  ASSERT_TRUE(admin_->claim_joiner(admin_a_, kim_.address).ok());
+  ASSERT_TRUE(lifecycle_->mark_leaver(admin_b_, kim_.address).ok());
+  ASSERT_TRUE(lifecycle_->claim_joiner(admin_a_, kim_.address).ok());
   auto e = dir_svc_->entry(jo_, kim_.address);
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->ods_code, "RA1");
@@ -164,7 +164,7 @@ TEST_F(DirectoryServiceTest, FindYourLocalAdministrator) {
   ASSERT_EQ(theirs->size(), 1u);
   EXPECT_EQ((*theirs)[0].address, "lee.admin@b.care.example");
   // A new administrator appears at once; a removed one goes.
-  ASSERT_TRUE(admin_->set_roles(national_, jo_.address, {Role::user, Role::primary_local_admin}).ok());
+  ASSERT_TRUE(lifecycle_->set_roles(national_, jo_.address, {Role::user, Role::primary_local_admin}).ok());
   EXPECT_EQ(dir_svc_->administrators(kim_, "RA1")->size(), 2u);
 }
 
@@ -198,7 +198,7 @@ TEST_F(DirectoryServiceTest, BulkExportNeedsASharingAgreement) {
   DirectoryProfile p;
   p.job_role = "Practice Manager";
   ASSERT_TRUE(dir_svc_->set_profile(kim_, kim_.address, p).ok());
-  ASSERT_TRUE(admin_->change_state(national_, "lee.admin@b.care.example", AccountState::disabled).ok());
+  ASSERT_TRUE(lifecycle_->change_state(national_, "lee.admin@b.care.example", AccountState::disabled).ok());
   auto next = dir_svc_->export_changes(admin_a_, none->next_cursor, 100);
   ASSERT_TRUE(next.ok());
   ASSERT_EQ(next->entries.size(), 1u);

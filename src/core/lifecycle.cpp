@@ -1,4 +1,5 @@
-// Account life cycle, roles, quotas and organisation closure (PRODUCT.md A1-A3, A2b, A6).
+// LifecycleService: account life cycle, roles, quotas and organisation closure
+// (PRODUCT.md A1-A3, A2b, A6); contracts in lifecycle.hpp.
 //
 // States: active -> inactive (no sign-in for lifecycle.inactive_after_days; a sign-in makes
 // it active again) -> deleted (lifecycle.delete_after_days - inactive_after_days later);
@@ -9,14 +10,19 @@
 // until address_lock_days after the deletion. Legal hold stops every step towards
 // deletion. The scheduled job (run_lifecycle) makes the time-driven moves; every move is
 // audited.
+#include "core/lifecycle.hpp"
+
 #include <algorithm>
 #include <iterator>
 
+#include "common/ascii.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "common/time_text.hpp"
 #include "core/admin_service.hpp"
-#include "core/mail_service.hpp"
+#include "core/audit.hpp"
+#include "core/scope.hpp"
+#include "core/sign_in.hpp"
 
 namespace caremail {
 
@@ -39,52 +45,12 @@ std::string roles_text(const std::vector<Role>& roles) {
 
 }  // namespace
 
-// The roles `by` may give or take away in an organisation it administers (PRODUCT.md A2b):
-// national administrators all; a primary local administrator the organisation's other
-// roles; a local administrator the helpdesk role.
-bool AdminService::may_grant(const Principal& by, Role r) {
-  if (by.system || by.has(Role::national_admin)) return true;
-  if (r == Role::user) return false;
-  if (by.has(Role::primary_local_admin))
-    return r == Role::local_admin || r == Role::local_helpdesk || r == Role::authoriser || r == Role::auditor;
-  if (by.has(Role::local_admin)) return r == Role::local_helpdesk;
-  return false;
-}
+LifecycleService::LifecycleService(IdentityContext& ctx, SignInService& sign_in, AdminService& admin)
+    : ctx_(ctx), store_(ctx.store), config_(ctx.config), sign_in_(sign_in), admin_(admin) {}
 
-bool AdminService::may_reset_credentials(const Principal& by, const Account& target) const {
-  if (by.system || (by.has(Role::national_admin) && !by.restricted())) return true;
-  if (by.restricted()) return false;
-  auto holds = [&](Role r) { return target.has_role(r); };
-  if (holds(Role::national_admin) || holds(Role::national_helpdesk)) return false;
-  bool plain_user = std::all_of(target.roles.begin(), target.roles.end(), [](Role r) { return r == Role::user; });
-  if (by.has(Role::national_helpdesk)) return plain_user;
-  if (by.org_id != target.org_id) return false;
-  if (by.has(Role::primary_local_admin)) return !holds(Role::primary_local_admin);
-  if (by.has(Role::local_admin)) return !holds(Role::primary_local_admin) && !holds(Role::local_admin);
-  if (by.has(Role::local_helpdesk)) return plain_user;
-  return false;
-}
-
-bool AdminService::may_sign_in(AccountState s) {
-  // Leavers keep their address and mail until claimed; an inactive account wakes up.
-  return s == AccountState::active || s == AccountState::inactive || s == AccountState::leaver;
-}
-
-uint64_t AdminService::default_quota(AccountKind kind) const {
-  return kind == AccountKind::shared ? config_.quota.shared_mailbox_bytes : config_.quota.default_mailbox_bytes;
-}
-
-void AdminService::reactivate(const Account& acct, UnixTime t) {
-  if (acct.state != AccountState::inactive) return;
-  if (Status s = store_.set_account_state(acct.id, AccountState::active, t); !s) {
-    log::warn("lifecycle.reactivate_failed", {{"account", acct.address}, {"error", s.error().message}});
-    return;
-  }
-  audit(store_, Principal::of(acct), "account.reactivate", acct.address, acct.org_id, "ok");
-}
-
-Result<Account> AdminService::account_to_manage(const Principal& by, std::string_view address, std::string_view action) {
-  auto acct = account_in_scope(by, address, action, /*self_ok=*/false, /*helpdesk_ok=*/false);
+Result<Account> LifecycleService::account_to_manage(const Principal& by, std::string_view address,
+                                                    std::string_view action) {
+  auto acct = account_in_scope(store_, by, address, action, /*self_ok=*/false, /*helpdesk_ok=*/false);
   if (!acct) return acct;
   if (acct->id == by.account_id && !by.system)
     return make_error(Errc::invalid_argument, "you cannot do this to your own account; ask another administrator");
@@ -102,33 +68,7 @@ Result<Account> AdminService::account_to_manage(const Principal& by, std::string
   return acct;
 }
 
-Status AdminService::check_quota(const Principal& by, OrgId org_id, AccountKind kind, uint64_t bytes,
-                                 AccountId except, std::string_view target) {
-  // Not 0: the store reads a limit of 0 as none.
-  if (bytes == 0) return make_error(Errc::invalid_argument, "a quota must be at least 1 byte (there is no unlimited quota)");
-  if (bytes > config_.quota.max_mailbox_bytes)
-    return make_error(Errc::invalid_argument,
-                      "a quota may be at most " + std::to_string(config_.quota.max_mailbox_bytes) + " bytes");
-  // A quota above the national default uses one of the organisation's larger quotas
-  // (PRODUCT.md A1); national administrators give the allowance and are not bound by it.
-  if (bytes <= default_quota(kind) || by.system || by.has(Role::national_admin)) return {};
-  auto org = store_.organisation(org_id);
-  if (!org) return org.error();
-  auto used = store_.count_large_quotas(org_id, config_.quota.default_mailbox_bytes, config_.quota.shared_mailbox_bytes,
-                                        except);
-  if (!used) return used.error();
-  if (*used >= org->large_quota_allowance) {
-    audit(store_, by, "account.quota", target, org_id, "denied",
-          "{\"bytes\":" + std::to_string(bytes) + ",\"reason\":\"allowance\"}");
-    return make_error(Errc::quota_exceeded,
-                      "your organisation has used all " + std::to_string(org->large_quota_allowance) +
-                          " of its larger quotas; ask the national team for a bigger allowance or lower another "
-                          "mailbox's quota first");
-  }
-  return {};
-}
-
-Status AdminService::mark_leaver(const Principal& by, std::string_view address) {
+Status LifecycleService::mark_leaver(const Principal& by, std::string_view address) {
   auto acct = account_to_manage(by, address, "account.leaver");
   if (!acct) return acct.error();
   if (acct->state != AccountState::active && acct->state != AccountState::inactive)
@@ -138,17 +78,17 @@ Status AdminService::mark_leaver(const Principal& by, std::string_view address) 
     return make_error(Errc::invalid_argument, "shared mailboxes and application accounts stay with their organisation; "
                                               "delete them instead");
   // Administrator roles and a larger quota belong to the organisation, not the person.
-  uint64_t quota = std::min(acct->quota_bytes, default_quota(acct->kind));
+  uint64_t quota = std::min(acct->quota_bytes, admin_.default_quota(acct->kind));
   UnixTime t = now();
   if (Status s = store_.mark_leaver(acct->id, quota, t); !s) return s;
-  changed(acct->id);
+  ctx_.changed(acct->id);
   (void)store_.delete_sessions(acct->id);  // roles changed: sign in again
   audit(store_, by, "account.leaver", acct->address, acct->org_id, "ok",
         "{\"roles_removed\":" + json_string(roles_text(acct->roles)) + ",\"quota_bytes\":" + std::to_string(quota) +
             "}");
-  if (notifier_) {
+  if (ctx_.notify) {
     UnixTime until = t + int64_t{config_.lifecycle.leaver_claim_days} * kDay;
-    (void)notifier_(*acct, "Your account is ready to move with you",
+    (void)ctx_.notify(*acct, "Your account is ready to move with you",
                     "Your organisation has marked you as leaving. You keep your address " + acct->address +
                         " and your mail.\r\n\r\nWhen you join another health or care organisation, ask its local "
                         "administrator to claim your account as a joiner before " +
@@ -160,7 +100,7 @@ Status AdminService::mark_leaver(const Principal& by, std::string_view address) 
   return {};
 }
 
-Result<Account> AdminService::claim_joiner(const Principal& by, std::string_view address, std::string_view ods_code) {
+Result<Account> LifecycleService::claim_joiner(const Principal& by, std::string_view address, std::string_view ods_code) {
   if (by.restricted()) return denied("finish signing in first");
   OrgId to = by.org_id;
   if (!ods_code.empty()) {
@@ -176,7 +116,7 @@ Result<Account> AdminService::claim_joiner(const Principal& by, std::string_view
   if (!org) return org.error();
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
-  if (!may_administer(by, to)) {
+  if (!administers(by, to)) {
     audit(store_, by, "account.join", acct->address, to, "denied");
     return denied("only administrators of the new organisation claim a joiner");
   }
@@ -185,13 +125,13 @@ Result<Account> AdminService::claim_joiner(const Principal& by, std::string_view
     return make_error(Errc::conflict, "only a leaver can be claimed; ask the person's current organisation to mark "
                                       "them as a leaver first");
   if (Status s = store_.move_account(acct->id, to, now()); !s) return s.error();
-  changed(acct->id);
+  ctx_.changed(acct->id);
   audit(store_, by, "account.join", acct->address, to, "ok",
         "{\"from_org\":" + std::to_string(acct->org_id) + ",\"to\":" + json_string(org->ods_code) + "}");
   return store_.account(acct->id);
 }
 
-Status AdminService::change_state(const Principal& by, std::string_view address, AccountState to) {
+Status LifecycleService::change_state(const Principal& by, std::string_view address, AccountState to) {
   const char* action = to == AccountState::disabled ? "account.disable"
                        : to == AccountState::deleted ? "account.delete"
                                                      : "account.enable";
@@ -215,17 +155,17 @@ Status AdminService::change_state(const Principal& by, std::string_view address,
                                                ? " (restore it instead)"
                                                : ""));
   if (Status s = store_.set_account_state(acct->id, to, now()); !s) return s;
-  changed(acct->id);
+  ctx_.changed(acct->id);
   if (to != AccountState::active) {
     (void)store_.delete_sessions(acct->id);
-    password_cache_.forget(acct->id);
+    sign_in_.forget_password(acct->id);
   }
   audit(store_, by, action, acct->address, acct->org_id, "ok",
         "{\"from\":" + json_string(to_string(from)) + "}");
   return {};
 }
 
-Status AdminService::restore_account(const Principal& by, std::string_view address) {
+Status LifecycleService::restore_account(const Principal& by, std::string_view address) {
   auto acct = account_to_manage(by, address, "account.restore");
   if (!acct) return acct.error();
   if (acct->state != AccountState::deleted)
@@ -233,15 +173,15 @@ Status AdminService::restore_account(const Principal& by, std::string_view addre
   auto org = store_.organisation(acct->org_id);
   if (org && !org->open) return make_error(Errc::conflict, "the account's organisation is closed");
   if (Status s = store_.set_account_state(acct->id, AccountState::active, now()); !s) return s;
-  changed(acct->id);
+  ctx_.changed(acct->id);
   audit(store_, by, "account.restore", acct->address, acct->org_id, "ok");
   return {};
 }
 
-Status AdminService::set_legal_hold(const Principal& by, std::string_view address, bool hold) {
+Status LifecycleService::set_legal_hold(const Principal& by, std::string_view address, bool hold) {
   auto acct = store_.account_by_address(address);
   if (!acct) return acct.error();
-  if (by.restricted() || !(by.system || by.has(Role::national_admin))) {
+  if (!administers_nationally(by)) {
     audit(store_, by, "account.legal_hold", acct->address, acct->org_id, "denied");
     if (!by.national() && acct->org_id != by.org_id) return make_error(Errc::not_found, "no account " + std::string(address));
     return denied("only national administrators place or lift a legal hold");
@@ -252,7 +192,7 @@ Status AdminService::set_legal_hold(const Principal& by, std::string_view addres
   return {};
 }
 
-Status AdminService::set_roles(const Principal& by, std::string_view address, std::vector<Role> roles) {
+Status LifecycleService::set_roles(const Principal& by, std::string_view address, std::vector<Role> roles) {
   auto acct = account_to_manage(by, address, "account.roles");
   if (!acct) return acct.error();
   if (std::find(roles.begin(), roles.end(), Role::user) == roles.end()) roles.insert(roles.begin(), Role::user);
@@ -274,15 +214,15 @@ Status AdminService::set_roles(const Principal& by, std::string_view address, st
   if (acct->state != AccountState::active && acct->state != AccountState::inactive && roles.size() > 1)
     return make_error(Errc::conflict, "a " + std::string(to_string(acct->state)) + " account cannot hold administrator roles");
   if (Status s = store_.set_roles(acct->id, roles); !s) return s;
-  changed(acct->id);
+  ctx_.changed(acct->id);
   audit(store_, by, "account.roles", acct->address, acct->org_id, "ok",
         "{\"from\":" + json_string(roles_text(acct->roles)) + ",\"to\":" + json_string(roles_text(roles)) + "}");
   return {};
 }
 
-Status AdminService::update_profile(const Principal& by, std::string_view address,
+Status LifecycleService::update_profile(const Principal& by, std::string_view address,
                                     std::optional<std::string> display_name, std::optional<std::string> external_id) {
-  auto acct = account_in_scope(by, address, "account.profile", /*self_ok=*/false, /*helpdesk_ok=*/false);
+  auto acct = account_in_scope(store_, by, address, "account.profile", /*self_ok=*/false, /*helpdesk_ok=*/false);
   if (!acct) return acct.error();
   auto printable = [](const std::string& s) {
     return std::none_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
@@ -292,7 +232,7 @@ Status AdminService::update_profile(const Principal& by, std::string_view addres
   if (external_id && (external_id->size() > 200 || !printable(*external_id)))
     return make_error(Errc::invalid_argument, "an external id must be at most 200 printable characters");
   if (Status s = store_.set_profile(acct->id, display_name, external_id); !s) return s;
-  if (display_name) changed(acct->id);
+  if (display_name) ctx_.changed(acct->id);
   std::string detail = "{";
   if (display_name) detail += "\"display_name\":" + json_string(*display_name);
   if (external_id) detail += std::string(display_name ? "," : "") + "\"external_id\":" + json_string(*external_id);
@@ -300,12 +240,11 @@ Status AdminService::update_profile(const Principal& by, std::string_view addres
   return {};
 }
 
-Status AdminService::add_alias(const Principal& by, std::string_view address, std::string_view alias_in) {
-  auto acct = account_in_scope(by, address, "account.alias_add", /*self_ok=*/false, /*helpdesk_ok=*/false);
+Status LifecycleService::add_alias(const Principal& by, std::string_view address, std::string_view alias_in) {
+  auto acct = account_in_scope(store_, by, address, "account.alias_add", /*self_ok=*/false, /*helpdesk_ok=*/false);
   if (!acct) return acct.error();
-  std::string alias(alias_in);
-  std::transform(alias.begin(), alias.end(), alias.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (Status s = validate_address(alias); !s) return s;
+  std::string alias = ascii_lower(alias_in);
+  if (Status s = AdminService::validate_address(alias); !s) return s;
   auto owner = store_.organisation_for_domain(alias.substr(alias.find('@') + 1));
   if (!owner || (*owner != acct->org_id && !(by.system || by.has(Role::national_admin))))
     return make_error(Errc::invalid_argument, "an alias must be in one of the organisation's domains");
@@ -317,8 +256,8 @@ Status AdminService::add_alias(const Principal& by, std::string_view address, st
   return {};
 }
 
-Status AdminService::remove_alias(const Principal& by, std::string_view address, std::string_view alias) {
-  auto acct = account_in_scope(by, address, "account.alias_remove", /*self_ok=*/false, /*helpdesk_ok=*/false);
+Status LifecycleService::remove_alias(const Principal& by, std::string_view address, std::string_view alias) {
+  auto acct = account_in_scope(store_, by, address, "account.alias_remove", /*self_ok=*/false, /*helpdesk_ok=*/false);
   if (!acct) return acct.error();
   UnixTime t = now();
   if (Status s = store_.remove_alias(acct->id, alias, t, t + int64_t{config_.lifecycle.address_lock_days} * kDay); !s)
@@ -328,22 +267,22 @@ Status AdminService::remove_alias(const Principal& by, std::string_view address,
   return {};
 }
 
-Status AdminService::set_quota(const Principal& by, std::string_view address, uint64_t bytes) {
-  auto acct = account_in_scope(by, address, "account.quota", /*self_ok=*/false, /*helpdesk_ok=*/false);
+Status LifecycleService::set_quota(const Principal& by, std::string_view address, uint64_t bytes) {
+  auto acct = account_in_scope(store_, by, address, "account.quota", /*self_ok=*/false, /*helpdesk_ok=*/false);
   if (!acct) return acct.error();
-  if (bytes > default_quota(acct->kind) && acct->state == AccountState::leaver && !by.has(Role::national_admin))
+  if (bytes > admin_.default_quota(acct->kind) && acct->state == AccountState::leaver && !by.has(Role::national_admin))
     return make_error(Errc::conflict, "a leaver keeps the default quota until a new organisation claims them");
-  if (Status s = check_quota(by, acct->org_id, acct->kind, bytes, acct->id, acct->address); !s) return s;
+  if (Status s = admin_.check_quota(by, acct->org_id, acct->kind, bytes, acct->id, acct->address); !s) return s;
   if (Status s = store_.set_quota_limit(acct->id, bytes); !s) return s;
   audit(store_, by, "account.quota", acct->address, acct->org_id, "ok",
         "{\"from\":" + std::to_string(acct->quota_bytes) + ",\"to\":" + std::to_string(bytes) + "}");
   return {};
 }
 
-Status AdminService::close_organisation(const Principal& by, std::string_view ods_code, std::string_view successor) {
+Status LifecycleService::close_organisation(const Principal& by, std::string_view ods_code, std::string_view successor) {
   auto org = store_.organisation_by_ods(ods_code);
   if (!org) return org.error();
-  if (by.restricted() || !(by.system || by.has(Role::national_admin))) {
+  if (!administers_nationally(by)) {
     audit(store_, by, "organisation.close", org->ods_code, org->id, "denied");
     return denied("only national administrators close or merge organisations");
   }
@@ -363,10 +302,10 @@ Status AdminService::close_organisation(const Principal& by, std::string_view od
   if (Status s = store_.close_organisation(org->id, succ->id, now()); !s) return s;
   // Their organisation-scoped roles are gone: sessions start again with the new rights.
   int stripped = 0;
-  for (const auto& a : *accounts) changed(a.id);
+  for (const auto& a : *accounts) ctx_.changed(a.id);
   // Directory contacts and lists moved (or, for duplicate contacts, went) with the domains.
-  for (const auto& c : *contacts) changed(static_cast<AccountId>(c.directory_id()));
-  for (const auto& l : *lists) changed(static_cast<AccountId>(l.directory_id()));
+  for (const auto& c : *contacts) ctx_.changed(static_cast<AccountId>(c.directory_id()));
+  for (const auto& l : *lists) ctx_.changed(static_cast<AccountId>(l.directory_id()));
   for (const auto& a : *accounts)
     if (std::any_of(a.roles.begin(), a.roles.end(), org_scoped)) {
       (void)store_.delete_sessions(a.id);
@@ -378,10 +317,10 @@ Status AdminService::close_organisation(const Principal& by, std::string_view od
   return {};
 }
 
-Status AdminService::set_quota_allowance(const Principal& by, std::string_view ods_code, int accounts) {
+Status LifecycleService::set_quota_allowance(const Principal& by, std::string_view ods_code, int accounts) {
   auto org = store_.organisation_by_ods(ods_code);
   if (!org) return org.error();
-  if (by.restricted() || !(by.system || by.has(Role::national_admin))) {
+  if (!administers_nationally(by)) {
     audit(store_, by, "organisation.quota_allowance", org->ods_code, org->id, "denied");
     return denied("only national administrators set the allowance of larger quotas");
   }
@@ -392,7 +331,7 @@ Status AdminService::set_quota_allowance(const Principal& by, std::string_view o
   return {};
 }
 
-Result<LifecycleRun> AdminService::run_lifecycle(const std::function<void(AccountId)>& forget_index) {
+Result<LifecycleRun> LifecycleService::run_lifecycle(const std::function<void(AccountId)>& forget_index) {
   const auto& L = config_.lifecycle;
   const Principal sys = Principal::service();
   const UnixTime t = now();
@@ -408,9 +347,9 @@ Result<LifecycleRun> AdminService::run_lifecycle(const std::function<void(Accoun
       if (Status s = store_.set_account_state(a.id, AccountState::inactive, t); !s) return s.error();
       audit(store_, sys, "account.inactive", a.address, a.org_id, "ok");
       ++run.inactive;
-      if (notifier_) {
+      if (ctx_.notify) {
         UnixTime del = t + int64_t{L.delete_after_days - L.inactive_after_days} * kDay;
-        (void)notifier_(a, "Your account is inactive",
+        (void)ctx_.notify(a, "Your account is inactive",
                         "Nobody has signed in to " + a.address + " for " + std::to_string(L.inactive_after_days) +
                             " days, so it is now inactive. Mail still arrives.\r\n\r\nSign in (on the web or "
                             "from your mail app) before " +
@@ -434,9 +373,9 @@ Result<LifecycleRun> AdminService::run_lifecycle(const std::function<void(Accoun
       if (!due) return due.error();
       for (const Account& a : *due) {
         if (Status s = store_.set_account_state(a.id, AccountState::deleted, t); !s) return s.error();
-        changed(a.id);
+        ctx_.changed(a.id);
         (void)store_.delete_sessions(a.id);
-        password_cache_.forget(a.id);
+        sign_in_.forget_password(a.id);
         audit(store_, sys, "account.delete", a.address, a.org_id, "ok",
               "{\"reason\":" + json_string(st.why) + "}");
         ++run.deleted;
@@ -458,8 +397,8 @@ Result<LifecycleRun> AdminService::run_lifecycle(const std::function<void(Accoun
         if (Status s = store_.delete_mailbox(mb.id); !s) return s.error();
       UnixTime reusable = a.state_changed_at + int64_t{L.address_lock_days} * kDay;
       if (Status s = store_.forget_account(a.id, t, reusable); !s) return s.error();
-      changed(a.id);
-      password_cache_.forget(a.id);
+      ctx_.changed(a.id);
+      sign_in_.forget_password(a.id);
       if (forget_index) forget_index(a.id);
       audit(store_, sys, "account.purge", a.address, a.org_id, "ok",
             "{\"mailboxes\":" + std::to_string(boxes->size()) + ",\"address_reusable_at\":" + std::to_string(reusable) +

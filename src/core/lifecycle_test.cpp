@@ -10,11 +10,12 @@
 #include <string>
 
 #include "common/config.hpp"
-#include "core/admin_service.hpp"
+#include "core/identity_services.hpp"
 #include "core/change_feed.hpp"
 #include "core/mail_service.hpp"
 #include "crypto/crypto.hpp"
 #include "store/open_storage.hpp"
+#include "identity_fixture.hpp"
 #include "temp_dir.hpp"
 
 namespace caremail {
@@ -22,7 +23,7 @@ namespace {
 
 constexpr UnixTime kDay = 86400;
 
-class LifecycleTest : public ::testing::Test {
+class LifecycleTest : public ::testing::Test, protected testing::IdentityFixture {
  protected:
   static void SetUpTestSuite() { crypto::init(); }
 
@@ -36,14 +37,14 @@ class LifecycleTest : public ::testing::Test {
     store_ = std::move(storage->store);
     blobs_ = std::move(storage->blobs);
     mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, MailLimits{cfg_.quota.max_message_bytes});
-    admin_ = std::make_unique<AdminService>(*store_, cfg_);
+    make_identity(*store_, cfg_);
     // The store stamps creation with the wall clock; the test's clock starts there.
     now_ = static_cast<UnixTime>(std::time(nullptr)) + 1;
-    admin_->set_clock([this] { return now_; });
-    admin_->set_notifier([this](const Account& a, std::string subject, std::string) {
+    identity_->context.clock = [this] { return now_; };
+    identity_->context.notify = [this](const Account& a, std::string subject, std::string) {
       notices_.push_back(a.address + ": " + subject);
       return Status{};
-    });
+    };
     ASSERT_TRUE(admin_->bootstrap("", "").ok());
     national_ = Principal::of(*store_->account_by_address("admin@care.example"));
     ASSERT_TRUE(admin_->create_organisation(national_, {"RA1", "Trust A", "", {"a.care.example"}}).ok());
@@ -56,7 +57,7 @@ class LifecycleTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    admin_.reset();
+    reset_identity();
     mail_.reset();
     store_.reset();
     blobs_.reset();
@@ -84,11 +85,11 @@ class LifecycleTest : public ::testing::Test {
     c.protocol = "imap";
     c.mail_client = true;
     c.peer = "192.0.2.1";
-    return admin_->sign_in(address, kPw, c).ok();
+    return auth_->sign_in(address, kPw, c).ok();
   }
 
   LifecycleRun run() {
-    auto r = admin_->run_lifecycle([this](AccountId id) { forgotten_.push_back(id); });
+    auto r = lifecycle_->run_lifecycle([this](AccountId id) { forgotten_.push_back(id); });
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? *r : LifecycleRun{};
   }
@@ -108,7 +109,6 @@ class LifecycleTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<FsBlobStore> blobs_;
   std::unique_ptr<MailService> mail_;
-  std::unique_ptr<AdminService> admin_;
   std::vector<std::string> notices_;
   std::vector<AccountId> forgotten_;
   Principal national_, jo_, admin_a_, primary_a_, helpdesk_a_, admin_b_;
@@ -191,13 +191,13 @@ TEST_F(LifecycleTest, IdleAccountsGoInactiveThenDeletedThenPurgedAndTheAddressSt
 }
 
 TEST_F(LifecycleTest, AnAccountThatNeverAcceptsTheAupGoesInactiveEvenIfItSignsIn) {
-  ASSERT_TRUE(admin_->publish_aup(national_, "Use it well.").ok());
+  ASSERT_TRUE(auth_->publish_aup(national_, "Use it well.").ok());
   // Everyone else accepts; jo signs in over the API (restricted) but never accepts.
   for (auto* p : {&admin_a_, &primary_a_, &helpdesk_a_, &admin_b_, &national_})
-    ASSERT_TRUE(admin_->accept_aup(*p, 1).ok());
+    ASSERT_TRUE(auth_->accept_aup(*p, 1).ok());
   now_ += 31 * kDay;
   keep_others_alive("");
-  (void)admin_->authenticate_password(jo_.address, kPw);
+  (void)auth_->authenticate_password(jo_.address, kPw);
   run();
   EXPECT_EQ(account(jo_.address).state, AccountState::inactive);
   EXPECT_EQ(account(admin_a_.address).state, AccountState::active);
@@ -205,18 +205,18 @@ TEST_F(LifecycleTest, AnAccountThatNeverAcceptsTheAupGoesInactiveEvenIfItSignsIn
 
 TEST_F(LifecycleTest, LegalHoldStopsDeletion) {
   const std::string jo = jo_.address;
-  auto denied = admin_->set_legal_hold(admin_a_, jo, true);
+  auto denied = lifecycle_->set_legal_hold(admin_a_, jo, true);
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.error().code, Errc::permission_denied);
-  ASSERT_TRUE(admin_->set_legal_hold(national_, jo, true).ok());
+  ASSERT_TRUE(lifecycle_->set_legal_hold(national_, jo, true).ok());
   // Nobody deletes it, and the job does not either.
-  EXPECT_EQ(admin_->change_state(admin_a_, jo, AccountState::deleted).error().code, Errc::conflict);
-  ASSERT_TRUE(admin_->change_state(admin_a_, jo, AccountState::disabled).ok());
+  EXPECT_EQ(lifecycle_->change_state(admin_a_, jo, AccountState::deleted).error().code, Errc::conflict);
+  ASSERT_TRUE(lifecycle_->change_state(admin_a_, jo, AccountState::disabled).ok());
   now_ += 600 * kDay;
   keep_others_alive(jo);
   EXPECT_EQ(run().deleted, 0);
   EXPECT_EQ(account(jo).state, AccountState::disabled);
-  ASSERT_TRUE(admin_->set_legal_hold(national_, jo, false).ok());
+  ASSERT_TRUE(lifecycle_->set_legal_hold(national_, jo, false).ok());
   now_ += kDay;
   keep_others_alive(jo);
   EXPECT_EQ(run().deleted, 1);
@@ -225,24 +225,24 @@ TEST_F(LifecycleTest, LegalHoldStopsDeletion) {
 
 TEST_F(LifecycleTest, LeaverKeepsTheAddressAndIsClaimedByTheNewOrganisation) {
   // Give the leaver-to-be a role and a larger quota first.
-  ASSERT_TRUE(admin_->set_roles(primary_a_, jo_.address, {Role::user, Role::local_admin}).ok());
-  ASSERT_TRUE(admin_->set_quota(national_, jo_.address, 10ull << 30).ok());
+  ASSERT_TRUE(lifecycle_->set_roles(primary_a_, jo_.address, {Role::user, Role::local_admin}).ok());
+  ASSERT_TRUE(lifecycle_->set_quota(national_, jo_.address, 10ull << 30).ok());
 
   // Another organisation cannot mark them (and cannot tell they exist).
-  auto other = admin_->mark_leaver(admin_b_, jo_.address);
+  auto other = lifecycle_->mark_leaver(admin_b_, jo_.address);
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.error().code, Errc::not_found);
   // Helpdesk may not either.
-  EXPECT_FALSE(admin_->mark_leaver(helpdesk_a_, jo_.address).ok());
+  EXPECT_FALSE(lifecycle_->mark_leaver(helpdesk_a_, jo_.address).ok());
   // A claim before they are a leaver is refused.
-  auto early = admin_->claim_joiner(admin_b_, jo_.address);
+  auto early = lifecycle_->claim_joiner(admin_b_, jo_.address);
   ASSERT_FALSE(early.ok());
   EXPECT_EQ(early.error().code, Errc::conflict);
 
   // A local administrator may not mark the primary (more rights); nobody marks themselves.
-  EXPECT_EQ(admin_->mark_leaver(admin_a_, primary_a_.address).error().code, Errc::permission_denied);
-  EXPECT_EQ(admin_->mark_leaver(primary_a_, primary_a_.address).error().code, Errc::invalid_argument);
-  ASSERT_TRUE(admin_->mark_leaver(primary_a_, jo_.address).ok());
+  EXPECT_EQ(lifecycle_->mark_leaver(admin_a_, primary_a_.address).error().code, Errc::permission_denied);
+  EXPECT_EQ(lifecycle_->mark_leaver(primary_a_, primary_a_.address).error().code, Errc::invalid_argument);
+  ASSERT_TRUE(lifecycle_->mark_leaver(primary_a_, jo_.address).ok());
   Account a = account(jo_.address);
   EXPECT_EQ(a.state, AccountState::leaver);
   EXPECT_EQ(a.roles, std::vector<Role>{Role::user});
@@ -253,10 +253,10 @@ TEST_F(LifecycleTest, LeaverKeepsTheAddressAndIsClaimedByTheNewOrganisation) {
   EXPECT_TRUE(mail_->check_recipient(jo_.address, 100).ok());
 
   // A helpdesk member of the new organisation cannot claim; its administrator can.
-  auto hd = admin_->claim_joiner(make("hd@b.care.example", "RB2", {Role::user, Role::local_helpdesk}), jo_.address);
+  auto hd = lifecycle_->claim_joiner(make("hd@b.care.example", "RB2", {Role::user, Role::local_helpdesk}), jo_.address);
   ASSERT_FALSE(hd.ok());
   EXPECT_EQ(hd.error().code, Errc::permission_denied);
-  auto claimed = admin_->claim_joiner(admin_b_, jo_.address);
+  auto claimed = lifecycle_->claim_joiner(admin_b_, jo_.address);
   ASSERT_TRUE(claimed.ok()) << claimed.error().message;
   EXPECT_EQ(claimed->state, AccountState::active);
   auto rb2 = store_->organisation_by_ods("RB2");
@@ -268,7 +268,7 @@ TEST_F(LifecycleTest, LeaverKeepsTheAddressAndIsClaimedByTheNewOrganisation) {
 }
 
 TEST_F(LifecycleTest, UnclaimedLeaverIsDeletedAfterTheClaimPeriod) {
-  ASSERT_TRUE(admin_->mark_leaver(admin_a_, jo_.address).ok());
+  ASSERT_TRUE(lifecycle_->mark_leaver(admin_a_, jo_.address).ok());
   now_ += 29 * kDay;
   keep_others_alive("");
   EXPECT_EQ(run().deleted, 0);
@@ -277,43 +277,43 @@ TEST_F(LifecycleTest, UnclaimedLeaverIsDeletedAfterTheClaimPeriod) {
   EXPECT_EQ(run().deleted, 1);
   EXPECT_EQ(account(jo_.address).state, AccountState::deleted);
   // Restorable by its organisation within the window.
-  ASSERT_TRUE(admin_->restore_account(admin_a_, jo_.address).ok());
+  ASSERT_TRUE(lifecycle_->restore_account(admin_a_, jo_.address).ok());
   EXPECT_EQ(account(jo_.address).state, AccountState::active);
   EXPECT_TRUE(signs_in(jo_.address));
 }
 
 TEST_F(LifecycleTest, DisableEnableDeleteRestore) {
   const std::string jo = jo_.address;
-  EXPECT_EQ(admin_->change_state(admin_b_, jo, AccountState::disabled).error().code, Errc::not_found);
-  EXPECT_EQ(admin_->change_state(helpdesk_a_, jo, AccountState::disabled).error().code, Errc::permission_denied);
-  EXPECT_EQ(admin_->change_state(jo_, jo, AccountState::disabled).error().code, Errc::permission_denied);
-  EXPECT_EQ(admin_->change_state(admin_a_, admin_a_.address, AccountState::disabled).error().code,
+  EXPECT_EQ(lifecycle_->change_state(admin_b_, jo, AccountState::disabled).error().code, Errc::not_found);
+  EXPECT_EQ(lifecycle_->change_state(helpdesk_a_, jo, AccountState::disabled).error().code, Errc::permission_denied);
+  EXPECT_EQ(lifecycle_->change_state(jo_, jo, AccountState::disabled).error().code, Errc::permission_denied);
+  EXPECT_EQ(lifecycle_->change_state(admin_a_, admin_a_.address, AccountState::disabled).error().code,
             Errc::invalid_argument);  // not yourself
 
-  ASSERT_TRUE(admin_->change_state(admin_a_, jo, AccountState::disabled).ok());
+  ASSERT_TRUE(lifecycle_->change_state(admin_a_, jo, AccountState::disabled).ok());
   EXPECT_FALSE(signs_in(jo));
   AuthContext c;
-  auto why = admin_->sign_in(jo, kPw, c);
+  auto why = auth_->sign_in(jo, kPw, c);
   ASSERT_FALSE(why.ok());
   EXPECT_NE(why.error().message.find("disabled"), std::string::npos);
   auto rc = mail_->check_recipient(jo, 100);
   ASSERT_FALSE(rc.ok());
   EXPECT_EQ(rc.error().code, Errc::conflict);  // SMTP 550 5.2.1
-  EXPECT_EQ(admin_->change_state(admin_a_, jo, AccountState::disabled).error().code, Errc::conflict);
+  EXPECT_EQ(lifecycle_->change_state(admin_a_, jo, AccountState::disabled).error().code, Errc::conflict);
 
-  ASSERT_TRUE(admin_->change_state(admin_a_, jo, AccountState::active).ok());
+  ASSERT_TRUE(lifecycle_->change_state(admin_a_, jo, AccountState::active).ok());
   EXPECT_TRUE(signs_in(jo));
 
-  ASSERT_TRUE(admin_->change_state(admin_a_, jo, AccountState::deleted).ok());
+  ASSERT_TRUE(lifecycle_->change_state(admin_a_, jo, AccountState::deleted).ok());
   EXPECT_FALSE(signs_in(jo));
-  EXPECT_EQ(admin_->change_state(admin_a_, jo, AccountState::active).error().code, Errc::conflict);
-  EXPECT_EQ(admin_->restore_account(admin_b_, jo).error().code, Errc::not_found);
-  ASSERT_TRUE(admin_->restore_account(admin_a_, jo).ok());
-  EXPECT_EQ(admin_->restore_account(admin_a_, jo).error().code, Errc::conflict);
+  EXPECT_EQ(lifecycle_->change_state(admin_a_, jo, AccountState::active).error().code, Errc::conflict);
+  EXPECT_EQ(lifecycle_->restore_account(admin_b_, jo).error().code, Errc::not_found);
+  ASSERT_TRUE(lifecycle_->restore_account(admin_a_, jo).ok());
+  EXPECT_EQ(lifecycle_->restore_account(admin_a_, jo).error().code, Errc::conflict);
   EXPECT_TRUE(signs_in(jo));
 
   // Disabled accounts are kept 18 months, then deleted.
-  ASSERT_TRUE(admin_->change_state(admin_a_, jo, AccountState::disabled).ok());
+  ASSERT_TRUE(lifecycle_->change_state(admin_a_, jo, AccountState::disabled).ok());
   now_ += 547 * kDay;
   keep_others_alive("");
   EXPECT_EQ(run().deleted, 0);
@@ -325,7 +325,7 @@ TEST_F(LifecycleTest, DisableEnableDeleteRestore) {
 TEST_F(LifecycleTest, WhoMayGrantWhichRole) {
   const std::string jo = jo_.address;
   auto code = [&](const Principal& by, std::vector<Role> roles) {
-    Status s = admin_->set_roles(by, jo, std::move(roles));
+    Status s = lifecycle_->set_roles(by, jo, std::move(roles));
     return s.ok() ? std::string("ok") : std::string(to_string(s.error().code));
   };
   EXPECT_EQ(code(admin_a_, {Role::user, Role::local_helpdesk}), "ok");
@@ -340,7 +340,7 @@ TEST_F(LifecycleTest, WhoMayGrantWhichRole) {
   EXPECT_EQ(code(admin_b_, {Role::user}), "not_found");  // another organisation
   EXPECT_EQ(code(national_, {Role::user, Role::primary_local_admin}), "ok");
   // Nobody changes their own roles.
-  EXPECT_EQ(admin_->set_roles(primary_a_, primary_a_.address, {Role::user}).error().code, Errc::invalid_argument);
+  EXPECT_EQ(lifecycle_->set_roles(primary_a_, primary_a_.address, {Role::user}).error().code, Errc::invalid_argument);
   // The roles were audited.
   auto events = store_->audit_events(std::nullopt, 0, 1000);
   ASSERT_TRUE(events.ok());
@@ -353,31 +353,31 @@ TEST_F(LifecycleTest, WhoMayGrantWhichRole) {
 
 TEST_F(LifecycleTest, LargerQuotasComeFromTheOrganisationsAllowance) {
   const uint64_t big = 20ull << 30;
-  auto first = admin_->set_quota(admin_a_, jo_.address, big);
+  auto first = lifecycle_->set_quota(admin_a_, jo_.address, big);
   ASSERT_FALSE(first.ok());
   EXPECT_EQ(first.error().code, Errc::quota_exceeded);
   EXPECT_NE(first.error().message.find("larger quotas"), std::string::npos);
-  EXPECT_FALSE(admin_->set_quota_allowance(admin_a_, "RA1", 5).ok());
-  ASSERT_TRUE(admin_->set_quota_allowance(national_, "RA1", 1).ok());
-  ASSERT_TRUE(admin_->set_quota(admin_a_, jo_.address, big).ok());
+  EXPECT_FALSE(lifecycle_->set_quota_allowance(admin_a_, "RA1", 5).ok());
+  ASSERT_TRUE(lifecycle_->set_quota_allowance(national_, "RA1", 1).ok());
+  ASSERT_TRUE(lifecycle_->set_quota(admin_a_, jo_.address, big).ok());
   EXPECT_EQ(account(jo_.address).quota_bytes, big);
-  ASSERT_TRUE(admin_->set_quota(admin_a_, jo_.address, big + (1ull << 30)).ok());  // the same one, bigger
-  EXPECT_EQ(admin_->set_quota(admin_a_, helpdesk_a_.address, big).error().code, Errc::quota_exceeded);
+  ASSERT_TRUE(lifecycle_->set_quota(admin_a_, jo_.address, big + (1ull << 30)).ok());  // the same one, bigger
+  EXPECT_EQ(lifecycle_->set_quota(admin_a_, helpdesk_a_.address, big).error().code, Errc::quota_exceeded);
   // At or below the default never needs the allowance; above the maximum never allowed.
-  EXPECT_TRUE(admin_->set_quota(admin_a_, helpdesk_a_.address, 1ull << 30).ok());
-  EXPECT_EQ(admin_->set_quota(national_, helpdesk_a_.address, cfg_.quota.max_mailbox_bytes + 1).error().code,
+  EXPECT_TRUE(lifecycle_->set_quota(admin_a_, helpdesk_a_.address, 1ull << 30).ok());
+  EXPECT_EQ(lifecycle_->set_quota(national_, helpdesk_a_.address, cfg_.quota.max_mailbox_bytes + 1).error().code,
             Errc::invalid_argument);
-  EXPECT_EQ(admin_->set_quota(admin_b_, jo_.address, 1ull << 30).error().code, Errc::not_found);
+  EXPECT_EQ(lifecycle_->set_quota(admin_b_, jo_.address, 1ull << 30).error().code, Errc::not_found);
   // A leaver gives the larger quota back.
-  ASSERT_TRUE(admin_->mark_leaver(admin_a_, jo_.address).ok());
-  EXPECT_TRUE(admin_->set_quota(admin_a_, helpdesk_a_.address, big).ok());
+  ASSERT_TRUE(lifecycle_->mark_leaver(admin_a_, jo_.address).ok());
+  EXPECT_TRUE(lifecycle_->set_quota(admin_a_, helpdesk_a_.address, big).ok());
 }
 
 TEST_F(LifecycleTest, ClosingAnOrganisationMovesEverythingToTheSuccessor) {
-  EXPECT_EQ(admin_->close_organisation(admin_a_, "RA1", "RB2").error().code, Errc::permission_denied);
-  EXPECT_EQ(admin_->close_organisation(national_, "RA1", "RA1").error().code, Errc::invalid_argument);
-  EXPECT_EQ(admin_->close_organisation(national_, "RA1", "ZZZ9").error().code, Errc::invalid_argument);
-  ASSERT_TRUE(admin_->close_organisation(national_, "RA1", "RB2").ok());
+  EXPECT_EQ(lifecycle_->close_organisation(admin_a_, "RA1", "RB2").error().code, Errc::permission_denied);
+  EXPECT_EQ(lifecycle_->close_organisation(national_, "RA1", "RA1").error().code, Errc::invalid_argument);
+  EXPECT_EQ(lifecycle_->close_organisation(national_, "RA1", "ZZZ9").error().code, Errc::invalid_argument);
+  ASSERT_TRUE(lifecycle_->close_organisation(national_, "RA1", "RB2").ok());
   auto ra1 = store_->organisation_by_ods("RA1");
   auto rb2 = store_->organisation_by_ods("RB2");
   EXPECT_FALSE(ra1->open);
@@ -397,8 +397,8 @@ TEST_F(LifecycleTest, ClosingAnOrganisationMovesEverythingToTheSuccessor) {
   r.address = "new@a.care.example";
   r.ods_code = "RA1";
   EXPECT_EQ(admin_->create_account(national_, r).error().code, Errc::conflict);
-  EXPECT_EQ(admin_->close_organisation(national_, "RA1", "RB2").error().code, Errc::conflict);
-  EXPECT_EQ(admin_->close_organisation(national_, "RB2", "RA1").error().code, Errc::conflict);  // closed successor
+  EXPECT_EQ(lifecycle_->close_organisation(national_, "RA1", "RB2").error().code, Errc::conflict);
+  EXPECT_EQ(lifecycle_->close_organisation(national_, "RB2", "RA1").error().code, Errc::conflict);  // closed successor
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 // Durability: deliver() and append() return only after the blob is fsync'd and the
 // metadata committed (group commit). Blocking: call from the worker pool, never from an
 // I/O thread. Thread-safe.
+//
+// Implementation: mail_service.cpp (mailboxes, messages), mail_delivery.cpp (storing,
+// delivery, the RCPT check), list_expansion.cpp (distribution lists), sending_limits.cpp.
 #pragma once
 
 #include <deque>
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "core/audit.hpp"
 #include "core/change_feed.hpp"
 #include "core/principal.hpp"
 #include "fts/fts_index.hpp"
@@ -72,6 +76,13 @@ struct Sender {
   // Believe envelope_from as an outside member of a members-only list without AUTH
   // (smtp.trust_envelope_sender_for_lists; off by default: anyone can forge it).
   bool trust_envelope = false;
+};
+
+// What a local address reaches (check_recipient): an account, or a distribution list.
+struct LocalRecipient {
+  AccountId account_id = 0;  // the account of the address (or of the alias); 0 for a list
+  uint64_t list_id = 0;      // a list's directory id (kListIdBase + n, model/types.hpp); 0 for an account
+  bool is_list() const { return list_id != 0; }
 };
 
 struct DeliveryReport {
@@ -135,16 +146,16 @@ class MailService {
   // For SMTP RCPT: may a message of `size` bytes (0: unknown yet) be delivered to this
   // local address? Errors: not_found (no such active mailbox), quota_exceeded (with the
   // plain reason). Answers for the address as given; aliases resolve to their account.
-  Result<AccountId> check_recipient(std::string_view address, uint64_t size);
+  Result<LocalRecipient> check_recipient(std::string_view address, uint64_t size);
   // The same with the sender known, which distribution lists need: for a list's address
-  // the result is the list's directory id (kListIdBase + n, never an account's) when
+  // the result names the list (LocalRecipient::list_id) when
   // `from` may send to it: anyone; people in the service (an authenticated sender, not
   // restricted); the list's members (an authenticated sender one of whose addresses is a
   // member, or, only when `from.trust_envelope`, on port 25 an envelope sender that is an
   // outside member: an address of the service's own domains must authenticate).
   // Otherwise permission_denied with the
   // reason (SMTP: 550 5.7.1). The two-argument form is a sender with neither.
-  Result<AccountId> check_recipient(std::string_view address, uint64_t size, const Sender& from);
+  Result<LocalRecipient> check_recipient(std::string_view address, uint64_t size, const Sender& from);
 
   // Submission policy: may `by` put `from` in the envelope sender / From header? Own
   // address and aliases today; delegation (send as / on behalf) extends this function.
@@ -258,6 +269,16 @@ class MailService {
   static Status validate_mailbox_name(std::string_view name);
 
  private:
+  // Why mail for `address` (looked up as `acct`) is not delivered: no account or a deleted
+  // one (not_found), a disabled one (conflict), or the lookup's own error. nullopt: it
+  // takes mail. The one mapping for deliver, list expansion and check_recipient.
+  static std::optional<Error> refusal(const Result<Account>& acct, std::string_view address);
+  // The RFC 9228 trace field of one local delivery to `address` (`primary`: the account's
+  // own address, used should `address` not be fit for a header).
+  static std::string delivered_to(std::string_view address, std::string_view primary);
+  // A distribution list's sender rule (see check_recipient): permission_denied with the
+  // reason when `from` may not send to `l` (core/list_expansion.cpp).
+  Status may_send_to_list(const DistributionList& l, const Sender& from);
   // Owner-only for now; shared mailboxes and delegates (ACL) extend this one function.
   Status authorise_account(const Principal& by, AccountId owner, std::string_view action);
   Result<Mailbox> authorise_mailbox(const Principal& by, MailboxId id, std::string_view action);
@@ -288,6 +309,7 @@ class MailService {
   FullTextIndex* fts_ = nullptr;
   ChangeFeed& feed_;
   const MailLimits limits_;
+  // The clock of the sending window, of messages stored without a date and of notices.
   const Clock clock_;
 
   struct SendWindow {
@@ -298,9 +320,5 @@ class MailService {
   std::mutex send_mu_;
   std::unordered_map<AccountId, SendWindow> send_windows_;  // guarded by send_mu_
 };
-
-// Writes one audit event; never fails the caller (a failure is logged).
-void audit(Store& store, const Principal& by, std::string_view action, std::string_view target, OrgId target_org,
-           std::string_view outcome, std::string detail_json = "{}");
 
 }  // namespace caremail

@@ -21,18 +21,19 @@
 #include <thread>
 
 #include "common/config.hpp"
-#include "core/admin_service.hpp"
+#include "core/identity_services.hpp"
 #include "crypto/crypto.hpp"
 #include "mime/mime.hpp"
 #include "store/open_storage.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "identity_fixture.hpp"
 
 namespace caremail {
 namespace {
 
 namespace fs = std::filesystem;
 
-class MailServiceTest : public ::testing::Test {
+class MailServiceTest : public ::testing::Test, protected testing::IdentityFixture {
  protected:
   static void SetUpTestSuite() {
     crypto::init();
@@ -57,7 +58,7 @@ class MailServiceTest : public ::testing::Test {
     MailLimits limits{cfg_.quota.max_message_bytes};
     limits.inline_blob_bytes = 0;
     mail_ = std::make_unique<MailService>(*store_, *blobs_, feed_, limits);
-    admin_ = std::make_unique<AdminService>(*store_, cfg_);
+    make_identity(*store_, cfg_);
 
     auto boot = admin_->bootstrap("", "");
     ASSERT_TRUE(boot.ok()) << boot.error().message;
@@ -79,7 +80,7 @@ class MailServiceTest : public ::testing::Test {
   void TearDown() override {
     subs_.clear();
     mail_.reset();
-    admin_.reset();
+    reset_identity();
     store_.reset();  // joins the committer before the blob store the hook points at goes
     blobs_.reset();
     std::error_code ec;
@@ -163,7 +164,6 @@ class MailServiceTest : public ::testing::Test {
   std::unique_ptr<FsBlobStore> blobs_;
   ChangeFeed feed_;
   std::unique_ptr<MailService> mail_;
-  std::unique_ptr<AdminService> admin_;
   Principal national_, alice_, bob_, carol_, admin_a_, admin_b_;
   std::vector<ChangeFeed::Subscription> subs_;
   std::mutex notified_mu_;

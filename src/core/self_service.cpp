@@ -14,13 +14,17 @@
 // caller's identity before resetting anything: the helpdesk types what the caller says and
 // learns only "match" or "no match"; each check is audited and mismatches are limited the
 // same way.
+#include "core/self_service.hpp"
+
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "core/admin_service.hpp"
-#include "core/mail_service.hpp"
+#include "core/audit.hpp"
+#include "core/scope.hpp"
 #include "crypto/crypto.hpp"
 
 namespace caremail {
@@ -61,7 +65,10 @@ std::string trim(std::string_view s) {
 
 }  // namespace
 
-Status AdminService::set_security_questions(const Principal& by, std::vector<SecurityQuestion> qa) {
+SelfService::SelfService(IdentityContext& ctx, SignInService& sign_in, AdminService& admin)
+    : ctx_(ctx), store_(ctx.store), config_(ctx.config), sign_in_(sign_in), admin_(admin) {}
+
+Status SelfService::set_security_questions(const Principal& by, std::vector<SecurityQuestion> qa) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no security questions");
   if (by.restricted()) return make_error(Errc::permission_denied, "finish signing in first");
   if (qa.size() != 3) return make_error(Errc::invalid_argument, "give exactly three questions with their answers");
@@ -87,7 +94,7 @@ Status AdminService::set_security_questions(const Principal& by, std::vector<Sec
   return {};
 }
 
-Result<std::vector<std::string>> AdminService::security_questions(const Principal& by) {
+Result<std::vector<std::string>> SelfService::security_questions(const Principal& by) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no security questions");
   auto qa = store_.security_questions(by.account_id);
   if (!qa) return qa.error();
@@ -96,7 +103,7 @@ Result<std::vector<std::string>> AdminService::security_questions(const Principa
   return out;
 }
 
-std::vector<std::string> AdminService::reset_questions(std::string_view address) {
+std::vector<std::string> SelfService::reset_questions(std::string_view address) {
   auto acct = store_.account_by_address(address);
   if (acct && acct->kind != AccountKind::shared) {
     if (auto qa = store_.security_questions(acct->id); qa && qa->size() == 3) {
@@ -107,9 +114,7 @@ std::vector<std::string> AdminService::reset_questions(std::string_view address)
   }
   // Three distinct decoys picked by a keyed hash of the address: stable for an address,
   // unpredictable without the service key.
-  std::string lowered(address);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](unsigned char c) { return std::tolower(c); });
-  auto h = crypto::keyed_hash(secret_key_, "reset-decoy:" + lowered);
+  auto h = crypto::keyed_hash(sign_in_.secret_key(), "reset-decoy:" + ascii_lower(address));
   std::vector<std::string> out;
   std::vector<size_t> picked;
   for (size_t i = 0; out.size() < 3 && i < h.size(); ++i) {
@@ -123,8 +128,8 @@ std::vector<std::string> AdminService::reset_questions(std::string_view address)
   return out;
 }
 
-bool AdminService::reset_attempts_exhausted(const std::string& key, UnixTime t, bool add) {
-  std::lock_guard lk(ip_mu_);
+bool SelfService::reset_attempts_exhausted(const std::string& key, UnixTime t, bool add) {
+  std::lock_guard lk(mu_);
   auto& at = reset_failures_[key];
   while (!at.empty() && at.front() <= t - config_.lockout.window_seconds) at.pop_front();
   if (add) at.push_back(t);
@@ -134,14 +139,13 @@ bool AdminService::reset_attempts_exhausted(const std::string& key, UnixTime t, 
   return out;
 }
 
-Status AdminService::self_service_reset(const SelfServiceReset& r, const AuthContext& ctx) {
+Status SelfService::self_service_reset(const SelfServiceReset& r, const AuthContext& ctx) {
   static const std::string dummy = crypto::hash_password("caremail-reset-timing-equaliser");
   const UnixTime t = now();
-  std::string key(r.address);
-  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string key = ascii_lower(r.address);
   constexpr const char* kNoMatch =
       "the answers or the code did not match; try again, or ask your local administrator or helpdesk";
-  if (ip_blocked(ctx.peer, t) || reset_attempts_exhausted(key, t, false))
+  if (sign_in_.ip_blocked(ctx.peer, t) || reset_attempts_exhausted(key, t, false))
     return make_error(Errc::permission_denied,
                       "too many attempts; wait a while, or ask your local administrator or helpdesk");
   if (r.answers.empty() && r.code.empty())
@@ -174,13 +178,13 @@ Status AdminService::self_service_reset(const SelfServiceReset& r, const AuthCon
   } else {
     auto m = usable ? store_.mfa(acct->id) : Result<MfaState>(make_error(Errc::not_found, "none"));
     if (m && m->enabled)
-      proven = check_second_factor(*acct, r.code, ctx, /*count_failure=*/false).ok();
+      proven = sign_in_.check_second_factor(*acct, r.code, ctx, /*count_failure=*/false).ok();
     else
-      second_factor_dummy_work(r.code);
+      SignInService::second_factor_dummy_work(r.code);
   }
   if (!proven) {
     reset_attempts_exhausted(key, t, true);
-    note_ip_failure(ctx.peer, t);
+    sign_in_.note_ip_failure(ctx.peer, t);
     std::string reason = r.answers.empty() ? "second factor" : "security answers";
     if (usable) {
       // One durable write, as for an unknown address (note_unknown_failure).
@@ -200,7 +204,7 @@ Status AdminService::self_service_reset(const SelfServiceReset& r, const AuthCon
       e.detail = "{\"peer\":" + json_string(ctx.peer) + "}";
       (void)store_.record_auth_failure(f, std::move(e));
     } else {
-      note_unknown_failure(key, ctx, "auth.self_service", reason, t);
+      sign_in_.note_unknown_failure(key, ctx, "auth.self_service", reason, t);
     }
     return make_error(Errc::unauthenticated, kNoMatch);
   }
@@ -209,13 +213,13 @@ Status AdminService::self_service_reset(const SelfServiceReset& r, const AuthCon
   const Principal self = Principal::of(*acct);
   std::string revoked_detail;
   if (r.new_password) {
-    if (Status s = check_new_password(*acct, *r.new_password); !s) return s;
+    if (Status s = admin_.check_new_password(*acct, *r.new_password); !s) return s;
     std::string hash = crypto::hash_password(*r.new_password);
     if (hash.empty()) return make_error(Errc::temporary, "out of memory hashing the password");
     if (Status s = store_.set_password_hash(acct->id, hash, t, false, static_cast<size_t>(config_.password.history));
         !s)
       return s;
-    password_cache_.forget(acct->id);
+    sign_in_.forget_password(acct->id);
     // A reset: every session, API token and app password made with the old password ends
     // (whoever lost control of the account gets it back whole).
     auto revoked = store_.revoke_credentials(acct->id, {}, {}, /*app_passwords=*/true);
@@ -231,7 +235,7 @@ Status AdminService::self_service_reset(const SelfServiceReset& r, const AuthCon
   return {};
 }
 
-Status AdminService::set_account_secret(const Principal& by, std::string_view secret) {
+Status SelfService::set_account_secret(const Principal& by, std::string_view secret) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no account secret");
   if (by.restricted()) return make_error(Errc::permission_denied, "finish signing in first");
   std::string norm = normalize_answer(secret);
@@ -244,8 +248,8 @@ Status AdminService::set_account_secret(const Principal& by, std::string_view se
   return {};
 }
 
-Result<bool> AdminService::check_account_secret(const Principal& by, std::string_view address, std::string_view secret) {
-  auto acct = account_in_scope(by, address, "account_secret.check", /*self_ok=*/false, /*helpdesk_ok=*/true);
+Result<bool> SelfService::check_account_secret(const Principal& by, std::string_view address, std::string_view secret) {
+  auto acct = account_in_scope(store_, by, address, "account_secret.check", /*self_ok=*/false, /*helpdesk_ok=*/true);
   if (!acct) return acct.error();
   const UnixTime t = now();
   std::string key = "secret:" + acct->address;

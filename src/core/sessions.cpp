@@ -1,13 +1,17 @@
-// AdminService: sign-in sessions with a second factor, TOTP enrolment and the
-// organisations' MFA policy (PRODUCT.md S4, S7). The contracts are in admin_service.hpp.
+// SessionService: sign-in sessions with a second factor, TOTP enrolment and the
+// organisations' MFA policy (PRODUCT.md S4, S7). The contracts are in sessions.hpp.
+#include "core/sessions.hpp"
+
 #include <algorithm>
 #include <chrono>
 
 #include "common/cidr.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
-#include "core/admin_service.hpp"
-#include "core/mail_service.hpp"
+#include "core/audit.hpp"
+#include "core/scope.hpp"
+#include "crypto/crypto.hpp"
+#include "identity/password_policy.hpp"
 #include "identity/recovery_codes.hpp"
 #include "identity/totp.hpp"
 
@@ -17,73 +21,18 @@ namespace {
 
 constexpr std::string_view kSecondFactor = "second factor required";
 
-// The AAD binds a sealed TOTP secret to its account: one cannot be moved to another row.
-std::string secret_aad(AccountId id) { return "totp:" + std::to_string(id); }
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= '0' && c <= '9'; });
-}
-
-// Recovery codes an account gets (confirm_totp).
-constexpr size_t kRecoveryCodes = 10;
-
 }  // namespace
 
-void AdminService::second_factor_dummy_work(std::string_view code, size_t checked) {
-  static const std::string dummy = crypto::hash_password("caremail-second-factor-equaliser");
-  std::string typed(code);
-  std::erase(typed, ' ');
-  if (all_digits(typed)) return;  // a TOTP code: no Argon2id
-  auto normal = identity::normalize_recovery_code(typed);
-  if (!normal) return;  // neither: no Argon2id either
-  for (size_t i = checked; i < kRecoveryCodes; ++i) (void)crypto::verify_password(dummy, *normal);
-}
+SessionService::SessionService(IdentityContext& ctx, SignInService& sign_in)
+    : ctx_(ctx), store_(ctx.store), config_(ctx.config), sign_in_(sign_in) {}
 
-Status AdminService::check_second_factor(const Account& acct, std::string_view code, const AuthContext& ctx,
-                                         bool count_failure) {
-  UnixTime t = now();
-  auto m = store_.mfa(acct.id);
-  if (!m || !m->enabled) return make_error(Errc::unauthenticated, "no second factor is set up");
-  std::string typed(code);
-  std::erase(typed, ' ');
-  if (all_digits(typed)) {
-    auto secret = crypto::open(secret_key_, m->sealed_secret, secret_aad(acct.id));
-    if (!secret) {
-      log::error("auth.totp_secret_unreadable", {{"account", acct.address}});
-      return make_error(Errc::temporary, "your second factor cannot be checked now; try again later");
-    }
-    auto step = identity::totp_verify(*secret, typed, identity::SysSeconds(std::chrono::seconds(t)), m->last_step);
-    if (step) {
-      auto moved = store_.advance_mfa_step(acct.id, *step);
-      if (moved && *moved) return {};
-    }
-  } else if (identity::normalize_recovery_code(typed)) {
-    auto codes = store_.recovery_codes(acct.id);
-    if (!codes) return codes.error();
-    for (const auto& [id, phc] : *codes) {
-      if (!crypto::verify_password(phc, *identity::normalize_recovery_code(typed))) continue;
-      auto used = store_.use_recovery_code(acct.id, id);
-      if (used && *used) {
-        audit(store_, Principal::of(acct), "auth.recovery_code_used", acct.address, acct.org_id, "ok",
-              "{\"left\":" + std::to_string(codes->size() - 1) + "}");
-        return {};
-      }
-    }
-    // A wrong code costs a check of all of them, however many are left (and the same as an
-    // unknown address in a reset): the time says nothing about the account.
-    second_factor_dummy_work(typed, codes->size());
-  }
-  if (count_failure) note_failure(acct, ctx, "second factor", t);
-  return make_error(Errc::unauthenticated, "that code is not right (or was used already); try the next one");
-}
-
-Result<SessionStart> AdminService::start_session(std::string_view address, std::string_view password,
+Result<SessionStart> SessionService::start_session(std::string_view address, std::string_view password,
                                                  std::string_view code, bool public_computer,
                                                  const AuthContext& ctx_in) {
   AuthContext ctx = ctx_in;
   ctx.mail_client = false;
   ctx.starts_session = true;
-  auto in = sign_in(address, password, ctx);
+  auto in = sign_in_.sign_in(address, password, ctx);
   if (!in) return in.error();
   auto acct = store_.account(in->principal.account_id);
   if (!acct) return acct.error();
@@ -93,9 +42,9 @@ Result<SessionStart> AdminService::start_session(std::string_view address, std::
     bool enabled = m && m->enabled;
     if (enabled) {
       if (code.empty()) return make_error(Errc::unauthenticated, std::string(kSecondFactor));
-      if (Status s = check_second_factor(*acct, code, ctx); !s) return s.error();
+      if (Status s = sign_in_.check_second_factor(*acct, code, ctx); !s) return s.error();
       p.mfa = true;
-    } else if (mfa_required(*acct, ctx.peer)) {
+    } else if (sign_in_.mfa_required(*acct, ctx.peer)) {
       p.mfa_enrolment_pending = true;
     }
   } else {
@@ -103,7 +52,7 @@ Result<SessionStart> AdminService::start_session(std::string_view address, std::
     return make_error(Errc::unauthenticated, "app passwords are for mail clients: sign in with your own password");
   }
   UnixTime t = now();
-  record_login(*acct, t, ctx.peer);
+  sign_in_.record_login(*acct, t, ctx.peer);
   SessionStart out;
   out.token = "cms_" + crypto::random_token(32);
   out.csrf_token = crypto::random_token(24);
@@ -133,7 +82,7 @@ Result<SessionStart> AdminService::start_session(std::string_view address, std::
   return out;
 }
 
-Result<Principal> AdminService::authenticate_session(std::string_view token, std::optional<std::string_view> csrf) {
+Result<Principal> SessionService::authenticate_session(std::string_view token, std::optional<std::string_view> csrf) {
   if (token.size() < 10 || token.size() > 200) return make_error(Errc::unauthenticated, "invalid session");
   std::string hash = crypto::sha256_hex(token);
   auto w = store_.session(hash);
@@ -148,16 +97,16 @@ Result<Principal> AdminService::authenticate_session(std::string_view token, std
   if (csrf && !crypto::equal_ct(crypto::sha256_hex(*csrf), w->csrf_hash))
     return make_error(Errc::permission_denied, "missing or wrong X-CSRF-Token for this session");
   auto acct = store_.account(w->account_id);
-  if (!acct || !may_sign_in(acct->state) || acct->locked_until > t) {
+  if (!acct || !SignInService::may_sign_in(acct->state) || acct->locked_until > t) {
     (void)store_.delete_session(hash);
     return make_error(Errc::unauthenticated, "your session has ended; sign in again");
   }
   SignIn in;
   in.principal = Principal::of(*acct);
   AuthContext ctx;
-  if (Status s = restrict(*acct, false, ctx, t, in); !s) return s.error();
+  if (Status s = sign_in_.restrict(*acct, false, ctx, t, in); !s) return s.error();
   in.principal.mfa = w->mfa;
-  if (!w->mfa && mfa_applies(*acct, w->peer)) {
+  if (!w->mfa && sign_in_.mfa_applies(*acct, w->peer)) {
     auto m = store_.mfa(acct->id);
     if (m && m->enabled) {
       // Set up during this session: sign in again with it before anything else.
@@ -181,11 +130,11 @@ Result<Principal> AdminService::authenticate_session(std::string_view token, std
   return in.principal;
 }
 
-Status AdminService::end_session(std::string_view token) {
+Status SessionService::end_session(std::string_view token) {
   return store_.delete_session(crypto::sha256_hex(token));
 }
 
-Result<TotpEnrolment> AdminService::begin_totp(const Principal& by) {
+Result<TotpEnrolment> SessionService::begin_totp(const Principal& by) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no second factor");
   if (by.must_change_password || by.aup_pending)
     return make_error(Errc::permission_denied, "change your password or accept the Acceptable Use Policy first");
@@ -195,7 +144,8 @@ Result<TotpEnrolment> AdminService::begin_totp(const Principal& by) {
                       "two-step verification is already on: sign in with your code to replace it, or ask your "
                       "helpdesk to reset it");
   std::string secret = identity::totp_generate_secret();
-  if (Status s = store_.begin_mfa(by.account_id, crypto::seal(secret_key_, secret, secret_aad(by.account_id))); !s)
+  std::string sealed = crypto::seal(sign_in_.secret_key(), secret, SignInService::totp_aad(by.account_id));
+  if (Status s = store_.begin_mfa(by.account_id, sealed); !s)
     return s.error();
   TotpEnrolment out;
   out.secret = identity::base32_encode(secret);
@@ -204,7 +154,7 @@ Result<TotpEnrolment> AdminService::begin_totp(const Principal& by) {
   return out;
 }
 
-Result<std::vector<std::string>> AdminService::confirm_totp(const Principal& by, std::string_view code) {
+Result<std::vector<std::string>> SessionService::confirm_totp(const Principal& by, std::string_view code) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no second factor");
   auto m = store_.mfa(by.account_id);
   if (!m) return make_error(Errc::invalid_argument, "start setting up two-step verification first");
@@ -212,22 +162,23 @@ Result<std::vector<std::string>> AdminService::confirm_totp(const Principal& by,
   if (m->enabled && (!by.mfa || !replacing))
     return make_error(Errc::permission_denied, "two-step verification is already on");
   // A replacement is checked against the new secret; the old one stays in force until then.
-  auto secret = crypto::open(secret_key_, replacing ? m->sealed_pending : m->sealed_secret, secret_aad(by.account_id));
+  auto secret = crypto::open(sign_in_.secret_key(), replacing ? m->sealed_pending : m->sealed_secret,
+                            SignInService::totp_aad(by.account_id));
   if (!secret) return make_error(Errc::invalid_argument, "start setting up two-step verification again");
   auto step = identity::totp_verify(*secret, code, identity::SysSeconds(std::chrono::seconds(now())), std::nullopt);
   if (!step)
     return make_error(Errc::invalid_argument,
                       "that code does not match: check the time on your phone and type the code the app shows now");
-  auto codes = identity::generate_recovery_codes(kRecoveryCodes);
+  auto codes = identity::generate_recovery_codes(SignInService::kRecoveryCodes);
   if (!codes) return codes.error();
   if (Status s = store_.enable_mfa(by.account_id, *step, codes->hashes); !s) return s.error();
   audit(store_, by, replacing ? "mfa.replaced" : "mfa.enabled", by.address, by.org_id, "ok");
   return codes->codes;
 }
 
-Status AdminService::remove_mfa(const Principal& by, std::string_view address, std::string_view code,
+Status SessionService::remove_mfa(const Principal& by, std::string_view address, std::string_view code,
                                 const AuthContext& ctx) {
-  auto acct = account_in_scope(by, address, "mfa.remove", /*self_ok=*/true, /*helpdesk_ok=*/true);
+  auto acct = account_in_scope(store_, by, address, "mfa.remove", /*self_ok=*/true, /*helpdesk_ok=*/true);
   if (!acct) return acct.error();
   bool self = by.account_id == acct->id;
   // Removing someone's second factor is half of taking the account over.
@@ -238,7 +189,7 @@ Status AdminService::remove_mfa(const Principal& by, std::string_view address, s
   if (self) {
     // The person needs a current code: a stolen password alone must not switch it off. A
     // wrong one is a refusal of this request, not the end of the sign-in.
-    if (Status s = check_second_factor(*acct, code, ctx); !s)
+    if (Status s = sign_in_.check_second_factor(*acct, code, ctx); !s)
       return make_error(s.error().code == Errc::unauthenticated ? Errc::invalid_argument : s.error().code,
                         s.error().message);
   }
@@ -249,11 +200,11 @@ Status AdminService::remove_mfa(const Principal& by, std::string_view address, s
   return {};
 }
 
-Status AdminService::set_org_mfa_policy(const Principal& by, std::string_view ods, bool required,
+Status SessionService::set_org_mfa_policy(const Principal& by, std::string_view ods, bool required,
                                         std::vector<std::string> nets) {
   auto org = store_.organisation_by_ods(ods);
   if (!org) return org.error();
-  if (!may_administer(by, org->id)) {
+  if (!administers(by, org->id)) {
     audit(store_, by, "organisation.mfa_policy", org->ods_code, org->id, "denied");
     if (!by.system && !by.national() && org->id != by.org_id)
       return make_error(Errc::not_found, "no organisation with ODS code " + std::string(ods));

@@ -1,7 +1,10 @@
-// AdminService: signing in (lockout, failures, app passwords, expiry, the Acceptable Use
-// Policy) and the identity actions around it. PRODUCT.md S4, S5; see admin_service.hpp for
-// the contract of each function.
+// SignInService: signing in (lockout, failures, app passwords, expiry, the Acceptable Use
+// Policy, the second-factor check) and the identity actions around it. PRODUCT.md S4, S5;
+// see sign_in.hpp for the contract of each function.
+#include "core/sign_in.hpp"
+
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cstring>
 #include <ctime>
@@ -13,16 +16,24 @@
 #include "common/json_text.hpp"
 #include "common/cidr.hpp"
 #include "common/log.hpp"
+#include "common/ascii.hpp"
 #include "common/metrics.hpp"
-#include "core/admin_service.hpp"
-#include "core/mail_service.hpp"
+#include "core/audit.hpp"
+#include "core/scope.hpp"
 #include "crypto/crypto.hpp"
+#include "identity/password_policy.hpp"
+#include "identity/recovery_codes.hpp"
+#include "identity/totp.hpp"
 
 namespace caremail {
 
 namespace {
 
 constexpr std::string_view kWrong = "wrong address or password";
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= '0' && c <= '9'; });
+}
 
 metrics::Counter& failures_total() {
   static auto& c = metrics::counter("caremail_auth_failures_total", "Refused password sign-ins, every protocol");
@@ -60,14 +71,119 @@ std::string app_secret() {
 
 }  // namespace
 
-bool AdminService::ip_blocked(const std::string& peer, UnixTime now) {
+SignInService::SignInService(IdentityContext& ctx)
+    : ctx_(ctx), store_(ctx.store), config_(ctx.config), password_cache_(ctx.config.server.password_cache_seconds) {
+  randombytes_buf(secret_key_.data(), secret_key_.size());
+}
+
+bool SignInService::may_sign_in(AccountState s) {
+  // Leavers keep their address and mail until claimed; an inactive account wakes up.
+  return s == AccountState::active || s == AccountState::inactive || s == AccountState::leaver;
+}
+
+std::string SignInService::totp_aad(AccountId id) { return "totp:" + std::to_string(id); }
+
+Result<Principal> SignInService::authenticate_token(std::string_view token) {
+  if (token.size() < 10 || token.size() > 200) return make_error(Errc::unauthenticated, "invalid API token");
+  std::string hash = crypto::sha256_hex(token);
+  auto tk = store_.api_token(hash);
+  if (!tk) return make_error(Errc::unauthenticated, "invalid API token");
+  const UnixTime t = now();
+  if (t >= tk->expires_at)
+    return make_error(Errc::unauthenticated, "this API token expired on " + date_text(tk->expires_at) +
+                                                 "; issue a new one (POST /api/v1/tokens)");
+  auto acct = store_.account(tk->account_id);
+  if (!acct) return make_error(Errc::unauthenticated, "invalid API token");
+  if (!SignInService::may_sign_in(acct->state)) return make_error(Errc::unauthenticated, "account is not active");
+  // A locked account is locked for scripts too (its sessions and app passwords stop).
+  if (acct->locked_until > t)
+    return make_error(Errc::unauthenticated, "the account is locked after too many failed sign-ins");
+  reactivate(*acct, t);
+  // Last use, at most one durable write a minute per token.
+  if (tk->last_used_at < t - 60) (void)store_.touch_api_token(tk->id, t);
+  // A token carries its owner's rights, restrictions included: a forced password change or
+  // a new Acceptable Use Policy applies to scripts too.
+  SignIn in;
+  in.principal = Principal::of(*acct);
+  AuthContext ctx;
+  if (Status s = restrict(*acct, false, ctx, t, in); !s) return s.error();
+  in.principal.via = Principal::Via::token;
+  in.principal.credential_hash = std::move(hash);
+  return in.principal;
+}
+
+Result<Principal> SignInService::authenticate_password(std::string_view address, std::string_view password) {
+  AuthContext ctx;
+  auto r = sign_in(address, password, ctx);
+  if (!r) return r.error();
+  return std::move(r->principal);
+}
+
+void SignInService::reactivate(const Account& acct, UnixTime t) {
+  if (acct.state != AccountState::inactive) return;
+  if (Status s = store_.set_account_state(acct.id, AccountState::active, t); !s) {
+    log::warn("lifecycle.reactivate_failed", {{"account", acct.address}, {"error", s.error().message}});
+    return;
+  }
+  audit(store_, Principal::of(acct), "account.reactivate", acct.address, acct.org_id, "ok");
+}
+
+void SignInService::second_factor_dummy_work(std::string_view code, size_t checked) {
+  static const std::string dummy = crypto::hash_password("caremail-second-factor-equaliser");
+  std::string typed(code);
+  std::erase(typed, ' ');
+  if (all_digits(typed)) return;  // a TOTP code: no Argon2id
+  auto normal = identity::normalize_recovery_code(typed);
+  if (!normal) return;  // neither: no Argon2id either
+  for (size_t i = checked; i < kRecoveryCodes; ++i) (void)crypto::verify_password(dummy, *normal);
+}
+
+Status SignInService::check_second_factor(const Account& acct, std::string_view code, const AuthContext& ctx,
+                                         bool count_failure) {
+  UnixTime t = now();
+  auto m = store_.mfa(acct.id);
+  if (!m || !m->enabled) return make_error(Errc::unauthenticated, "no second factor is set up");
+  std::string typed(code);
+  std::erase(typed, ' ');
+  if (all_digits(typed)) {
+    auto secret = crypto::open(secret_key_, m->sealed_secret, totp_aad(acct.id));
+    if (!secret) {
+      log::error("auth.totp_secret_unreadable", {{"account", acct.address}});
+      return make_error(Errc::temporary, "your second factor cannot be checked now; try again later");
+    }
+    auto step = identity::totp_verify(*secret, typed, identity::SysSeconds(std::chrono::seconds(t)), m->last_step);
+    if (step) {
+      auto moved = store_.advance_mfa_step(acct.id, *step);
+      if (moved && *moved) return {};
+    }
+  } else if (identity::normalize_recovery_code(typed)) {
+    auto codes = store_.recovery_codes(acct.id);
+    if (!codes) return codes.error();
+    for (const auto& [id, phc] : *codes) {
+      if (!crypto::verify_password(phc, *identity::normalize_recovery_code(typed))) continue;
+      auto used = store_.use_recovery_code(acct.id, id);
+      if (used && *used) {
+        audit(store_, Principal::of(acct), "auth.recovery_code_used", acct.address, acct.org_id, "ok",
+              "{\"left\":" + std::to_string(codes->size() - 1) + "}");
+        return {};
+      }
+    }
+    // A wrong code costs a check of all of them, however many are left (and the same as an
+    // unknown address in a reset): the time says nothing about the account.
+    second_factor_dummy_work(typed, codes->size());
+  }
+  if (count_failure) note_failure(acct, ctx, "second factor", t);
+  return make_error(Errc::unauthenticated, "that code is not right (or was used already); try the next one");
+}
+
+bool SignInService::ip_blocked(const std::string& peer, UnixTime now) {
   if (peer.empty()) return false;
   std::lock_guard lock(ip_mu_);
   auto it = ip_failures_.find(peer);
   return it != ip_failures_.end() && it->second.blocked_until > now;
 }
 
-void AdminService::note_ip_failure(const std::string& peer, UnixTime now) {
+void SignInService::note_ip_failure(const std::string& peer, UnixTime now) {
   if (peer.empty()) return;
   const auto& lc = config_.lockout;
   std::lock_guard lock(ip_mu_);
@@ -87,7 +203,7 @@ void AdminService::note_ip_failure(const std::string& peer, UnixTime now) {
   }
 }
 
-std::string AdminService::source_of(const std::string& peer) const {
+std::string SignInService::source_of(const std::string& peer) const {
   unsigned char a[16];
   char text[INET6_ADDRSTRLEN];
   int family = AF_INET, bits = config_.lockout.familiar_prefix_v4, bytes = 4;
@@ -108,7 +224,7 @@ std::string AdminService::source_of(const std::string& peer) const {
   return std::string(text) + "/" + std::to_string(bits);
 }
 
-bool AdminService::familiar(const Account& acct, const std::string& source, UnixTime now) {
+bool SignInService::familiar(const Account& acct, const std::string& source, UnixTime now) {
   if (config_.lockout.familiar_days <= 0) return true;  // smart lockout off: one lock for all
   auto known = store_.familiar_sources(acct.id, now - int64_t{config_.lockout.familiar_days} * 86400);
   if (!known) return true;
@@ -119,7 +235,7 @@ bool AdminService::familiar(const Account& acct, const std::string& source, Unix
          std::any_of(known->begin(), known->end(), [&](const FamiliarSource& f) { return f.source == source; });
 }
 
-void AdminService::note_failure(const Account& acct, const AuthContext& ctx, std::string_view reason, UnixTime now) {
+void SignInService::note_failure(const Account& acct, const AuthContext& ctx, std::string_view reason, UnixTime now) {
   failures_total().inc();
   AuthFailure f;
   f.account_id = acct.id;
@@ -181,7 +297,7 @@ void AdminService::note_failure(const Account& acct, const AuthContext& ctx, std
   notify_lock(acct, true, until, now);
 }
 
-void AdminService::note_unknown_failure(std::string_view address, const AuthContext& ctx, std::string_view action,
+void SignInService::note_unknown_failure(std::string_view address, const AuthContext& ctx, std::string_view action,
                                         std::string_view reason, UnixTime now) {
   // What was typed, bounded and without control characters: it came from anyone.
   std::string typed;
@@ -200,8 +316,8 @@ void AdminService::note_unknown_failure(std::string_view address, const AuthCont
     log::warn("auth.failure_not_recorded", {{"error", r.error().message}});
 }
 
-void AdminService::notify_lock(const Account& acct, bool unfamiliar_only, UnixTime until, UnixTime now) {
-  if (!notifier_) return;
+void SignInService::notify_lock(const Account& acct, bool unfamiliar_only, UnixTime until, UnixTime now) {
+  if (!ctx_.notify) return;
   // Which devices failed: the distinct protocol, client and address of this kind's
   // failures within the window (newest first, at most 5). Client names are what the device
   // called itself: shown, never trusted.
@@ -241,11 +357,11 @@ void AdminService::notify_lock(const Account& acct, bool unfamiliar_only, UnixTi
            "old password. Update the password in that device's mail settings (or give it an app password), then "
            "wait or ask your local administrator to unlock your account.\r\n";
   }
-  if (Status s = notifier_(acct, subject, body); !s)
+  if (Status s = ctx_.notify(acct, subject, body); !s)
     log::warn("auth.lock_notice_failed", {{"account", acct.address}, {"error", s.error().message}});
 }
 
-Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view password, const AuthContext& ctx) {
+Result<SignIn> SignInService::sign_in(std::string_view address, std::string_view password, const AuthContext& ctx) {
   // Hash even for unknown addresses so that timing does not reveal who exists.
   static const std::string dummy = crypto::hash_password("caremail-timing-equaliser");
   UnixTime t = now();
@@ -267,9 +383,7 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
   // App password first: one indexed lookup, no Argon2id.
   std::optional<AppPassword> app;
   if (looks_like_app_password(password)) {
-    std::string lowered(password);
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](unsigned char c) { return std::tolower(c); });
-    auto a = store_.app_password_by_hash(acct->id, crypto::sha256_hex(lowered));
+    auto a = store_.app_password_by_hash(acct->id, crypto::sha256_hex(ascii_lower(password)));
     if (a) app = std::move(*a);
   }
   if (app && !ctx.mail_client) {
@@ -338,7 +452,7 @@ Result<SignIn> AdminService::sign_in(std::string_view address, std::string_view 
   return out;
 }
 
-void AdminService::record_login(const Account& acct, UnixTime t, const std::string& peer) {
+void SignInService::record_login(const Account& acct, UnixTime t, const std::string& peer) {
   reactivate(acct, t);
   // The network becomes (or stays) familiar; written at most once an hour per network.
   if (std::string source = source_of(peer); !source.empty() && config_.lockout.familiar_days > 0) {
@@ -362,7 +476,7 @@ void AdminService::record_login(const Account& acct, UnixTime t, const std::stri
   }
 }
 
-Status AdminService::restrict(const Account& acct, bool app, const AuthContext& ctx, UnixTime t, SignIn& out) {
+Status SignInService::restrict(const Account& acct, bool app, const AuthContext& ctx, UnixTime t, SignIn& out) {
   // App passwords are separate credentials: the account password's age does not stop a
   // phone that was given its own. An administrator's reset does: it revokes them unless
   // told to keep them, and kept ones wait until the person has chosen a new password (a
@@ -407,7 +521,7 @@ Status AdminService::restrict(const Account& acct, bool app, const AuthContext& 
   return {};
 }
 
-bool AdminService::mfa_required(const Account& acct, const std::string& peer) {
+bool SignInService::mfa_required(const Account& acct, const std::string& peer) {
   if (acct.kind != AccountKind::person) return false;  // applications use their own long secrets
   bool admin = false;
   for (Role r : acct.roles) admin |= r != Role::user;
@@ -421,51 +535,30 @@ bool AdminService::mfa_required(const Account& acct, const std::string& peer) {
   return true;
 }
 
-bool AdminService::mfa_applies(const Account& acct, const std::string& peer) {
+bool SignInService::mfa_applies(const Account& acct, const std::string& peer) {
   auto m = store_.mfa(acct.id);
   if (m && m->enabled) return true;
   return mfa_required(acct, peer);
 }
 
-Result<Account> AdminService::account_in_scope(const Principal& by, std::string_view address, std::string_view action,
-                                               bool self_ok, bool helpdesk_ok) {
-  auto acct = store_.account_by_address(address);
-  if (!acct) return acct.error();
-  if (self_ok && by.account_id == acct->id && !by.system) return acct;
-  bool ok = may_administer(by, acct->org_id);
-  if (!ok && helpdesk_ok && !by.restricted()) {
-    ok = by.has(Role::national_helpdesk) || (by.has(Role::local_helpdesk) && by.org_id == acct->org_id);
-  }
-  // Accounts with national roles are managed by national administrators only.
-  bool holds_national = acct->has_role(Role::national_admin) || acct->has_role(Role::national_helpdesk);
-  if (ok && holds_national && !by.system && !by.has(Role::national_admin) && by.account_id != acct->id) ok = false;
-  if (!ok) {
-    audit(store_, by, action, acct->address, acct->org_id, "denied");
-    if (!by.system && !by.national() && acct->org_id != by.org_id)
-      return make_error(Errc::not_found, "no account " + std::string(address));
-    return make_error(Errc::permission_denied, "you may not do this for this account");
-  }
-  return acct;
-}
-
-Status AdminService::unlock(const Principal& by, std::string_view address) {
+Status SignInService::unlock(const Principal& by, std::string_view address) {
   // The person may unlock themselves only through self-service (with a second factor),
   // which comes with web sign-in; here: administrators and helpdesk in scope.
-  auto acct = credentials_in_scope(by, address, "auth.unlock", /*self_ok=*/false);
+  auto acct = credentials_in_scope(store_, by, address, "auth.unlock", /*self_ok=*/false);
   if (!acct) return acct.error();
   if (Status s = store_.set_locked_until(acct->id, 0, true); !s) return s;
   audit(store_, by, "auth.unlock", acct->address, acct->org_id, "ok");
   return {};
 }
 
-Result<std::vector<AuthFailure>> AdminService::auth_failures(const Principal& by, std::string_view address,
+Result<std::vector<AuthFailure>> SignInService::auth_failures(const Principal& by, std::string_view address,
                                                              size_t limit) {
-  auto acct = credentials_in_scope(by, address, "auth.failures.read", /*self_ok=*/true);
+  auto acct = credentials_in_scope(store_, by, address, "auth.failures.read", /*self_ok=*/true);
   if (!acct) return acct.error();
   return store_.auth_failures(acct->id, 0, std::min<size_t>(limit, 1000));
 }
 
-Result<NewAppPassword> AdminService::create_app_password(const Principal& by, std::string_view name) {
+Result<NewAppPassword> SignInService::create_app_password(const Principal& by, std::string_view name) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself has no app passwords");
   if (by.restricted()) return make_error(Errc::permission_denied, "change your password or accept the Acceptable Use Policy first");
   if (name.empty() || name.size() > 100)
@@ -484,21 +577,21 @@ Result<NewAppPassword> AdminService::create_app_password(const Principal& by, st
   return out;
 }
 
-Result<std::vector<AppPassword>> AdminService::list_app_passwords(const Principal& by, std::string_view address) {
-  auto acct = credentials_in_scope(by, address, "app_password.list", /*self_ok=*/true);
+Result<std::vector<AppPassword>> SignInService::list_app_passwords(const Principal& by, std::string_view address) {
+  auto acct = credentials_in_scope(store_, by, address, "app_password.list", /*self_ok=*/true);
   if (!acct) return acct.error();
   return store_.app_passwords(acct->id);
 }
 
-Status AdminService::revoke_app_password(const Principal& by, std::string_view address, int64_t id) {
-  auto acct = credentials_in_scope(by, address, "app_password.revoke", /*self_ok=*/true);
+Status SignInService::revoke_app_password(const Principal& by, std::string_view address, int64_t id) {
+  auto acct = credentials_in_scope(store_, by, address, "app_password.revoke", /*self_ok=*/true);
   if (!acct) return acct.error();
   if (Status s = store_.delete_app_password(acct->id, id); !s) return s;
   audit(store_, by, "app_password.revoke", acct->address, acct->org_id, "ok", "{\"id\":" + std::to_string(id) + "}");
   return {};
 }
 
-Result<AupVersion> AdminService::publish_aup(const Principal& by, std::string_view text) {
+Result<AupVersion> SignInService::publish_aup(const Principal& by, std::string_view text) {
   if (!by.system && (!by.has(Role::national_admin) || by.restricted())) {
     audit(store_, by, "aup.publish", "aup", 0, "denied");
     return make_error(Errc::permission_denied, "only national administrators publish the Acceptable Use Policy");
@@ -513,9 +606,9 @@ Result<AupVersion> AdminService::publish_aup(const Principal& by, std::string_vi
   return v;
 }
 
-Result<AupVersion> AdminService::current_aup(const Principal&) { return store_.current_aup(); }
+Result<AupVersion> SignInService::current_aup(const Principal&) { return store_.current_aup(); }
 
-Status AdminService::accept_aup(const Principal& by, int version) {
+Status SignInService::accept_aup(const Principal& by, int version) {
   if (by.system) return make_error(Errc::invalid_argument, "the service itself accepts no policy");
   auto cur = store_.current_aup();
   if (!cur) return cur.error();
@@ -527,7 +620,7 @@ Status AdminService::accept_aup(const Principal& by, int version) {
   return {};
 }
 
-Result<int> AdminService::send_expiry_reminders(const Notify& notify) {
+Result<int> SignInService::send_expiry_reminders(const Notifier& notify) {
   const auto& pc = config_.password;
   if (pc.expiry_days <= 0 || pc.reminder_days.empty()) return 0;
   int first = *std::max_element(pc.reminder_days.begin(), pc.reminder_days.end());

@@ -1,7 +1,8 @@
 // /api/v1/accounts[/{address}[/...]]: accounts and what administrators and helpdesks do to
 // them (state and life cycle, roles, quota, aliases, passwords, second factor, sign-in
 // records, app passwords, API tokens, legal hold). Thin: every decision (who may act on
-// whom, which role may grant which) is AdminService's.
+// whom, which role may grant which) is the identity services' (AdminService, LifecycleService,
+// SignInService, SessionService, SelfService).
 #include "http/api_routes.hpp"
 
 namespace caremail::http {
@@ -9,7 +10,7 @@ namespace caremail::http {
 namespace json = boost::json;
 
 Response app_password_list(Call& c, const std::string& address) {
-  auto list = c.d.admin.list_app_passwords(c.p, address);
+  auto list = c.d.auth.list_app_passwords(c.p, address);
   if (!list) return problem(list.error());
   json::array out;
   for (const auto& a : *list) out.push_back(to_json(a));
@@ -118,7 +119,7 @@ Response set_quota(Call& c) {
   if (!v || !(v->is_int64() || v->is_uint64())) return problem(400, "'bytes' (the new quota in bytes) is required");
   if (v->is_int64() && v->as_int64() < 0) return problem(400, "'bytes' must not be negative");
   uint64_t bytes = v->is_uint64() ? v->as_uint64() : static_cast<uint64_t>(v->as_int64());
-  return status_response(c.d.admin.set_quota(c.p, c.param("address"), bytes));
+  return status_response(c.d.lifecycle.set_quota(c.p, c.param("address"), bytes));
 }
 
 Response sending(Call& c) {
@@ -127,11 +128,11 @@ Response sending(Call& c) {
   return status_response(c.d.admin.set_sending_suspended(c.p, c.param("address"), *suspended));
 }
 
-Response unlock(Call& c) { return status_response(c.d.admin.unlock(c.p, c.param("address"))); }
-Response remove_mfa(Call& c) { return status_response(c.d.admin.remove_mfa(c.p, c.param("address"))); }
+Response unlock(Call& c) { return status_response(c.d.auth.unlock(c.p, c.param("address"))); }
+Response remove_mfa(Call& c) { return status_response(c.d.sessions.remove_mfa(c.p, c.param("address"))); }
 
 Response auth_failures(Call& c) {
-  auto f = c.d.admin.auth_failures(c.p, c.param("address"));
+  auto f = c.d.auth.auth_failures(c.p, c.param("address"));
   if (!f) return problem(f.error());
   json::array out;
   for (const auto& x : *f) out.push_back(failure_json(x));
@@ -143,7 +144,7 @@ Response app_passwords(Call& c) { return app_password_list(c, c.param("address")
 Response revoke_app_password(Call& c) {
   auto id = parse_id(c.param("id"));
   if (!id) return problem(400, "app password ids are whole numbers");
-  return status_response(c.d.admin.revoke_app_password(c.p, c.param("address"), *id));
+  return status_response(c.d.auth.revoke_app_password(c.p, c.param("address"), *id));
 }
 
 Response tokens(Call& c) {
@@ -161,19 +162,19 @@ Response revoke_token(Call& c) {
 }
 
 Response delete_account(Call& c) {
-  return status_response(c.d.admin.change_state(c.p, c.param("address"), AccountState::deleted));
+  return status_response(c.d.lifecycle.change_state(c.p, c.param("address"), AccountState::deleted));
 }
 Response disable(Call& c) {
-  return status_response(c.d.admin.change_state(c.p, c.param("address"), AccountState::disabled));
+  return status_response(c.d.lifecycle.change_state(c.p, c.param("address"), AccountState::disabled));
 }
-Response enable(Call& c) { return status_response(c.d.admin.change_state(c.p, c.param("address"), AccountState::active)); }
-Response restore(Call& c) { return status_response(c.d.admin.restore_account(c.p, c.param("address"))); }
-Response leaver(Call& c) { return status_response(c.d.admin.mark_leaver(c.p, c.param("address"))); }
+Response enable(Call& c) { return status_response(c.d.lifecycle.change_state(c.p, c.param("address"), AccountState::active)); }
+Response restore(Call& c) { return status_response(c.d.lifecycle.restore_account(c.p, c.param("address"))); }
+Response leaver(Call& c) { return status_response(c.d.lifecycle.mark_leaver(c.p, c.param("address"))); }
 
 Response claim(Call& c) {
   std::string ods = c.body.str("ods_code").value_or("");
   if (!c.body.ok()) return problem(400, c.body.error());
-  auto a = c.d.admin.claim_joiner(c.p, c.param("address"), ods);
+  auto a = c.d.lifecycle.claim_joiner(c.p, c.param("address"), ods);
   if (!a) return problem(a.error());
   return json_response(200, to_json(*a, ods_of(c.d, a->org_id)));
 }
@@ -185,23 +186,23 @@ Response set_roles(Call& c) {
   if (!roles)
     return problem(400, "unknown role in 'roles'; roles are user, local_admin, primary_local_admin, "
                         "local_helpdesk, authoriser, auditor, national_admin, national_helpdesk");
-  return status_response(c.d.admin.set_roles(c.p, c.param("address"), std::move(*roles)));
+  return status_response(c.d.lifecycle.set_roles(c.p, c.param("address"), std::move(*roles)));
 }
 
 Response add_alias(Call& c) {
   auto alias = c.body.str("alias");
   if (!c.body.ok() || !alias) return problem(400, "'alias' (the new address) is required");
-  return status_response(c.d.admin.add_alias(c.p, c.param("address"), *alias));
+  return status_response(c.d.lifecycle.add_alias(c.p, c.param("address"), *alias));
 }
 
 Response remove_alias(Call& c) {
-  return status_response(c.d.admin.remove_alias(c.p, c.param("address"), c.param("alias")));
+  return status_response(c.d.lifecycle.remove_alias(c.p, c.param("address"), c.param("alias")));
 }
 
 Response check_account_secret(Call& c) {
   auto secret = c.body.str("secret");
   if (!c.body.ok() || !secret) return problem(400, "'secret' (what the caller says) is required");
-  auto m = c.d.admin.check_account_secret(c.p, c.param("address"), *secret);
+  auto m = c.d.self_service.check_account_secret(c.p, c.param("address"), *secret);
   if (!m) return problem(m.error());
   return json_response(200, json::object{{"match", *m}});
 }
@@ -209,7 +210,7 @@ Response check_account_secret(Call& c) {
 Response legal_hold(Call& c) {
   auto hold = c.body.flag("hold");
   if (!hold) return problem(400, "'hold' (true or false) is required");
-  return status_response(c.d.admin.set_legal_hold(c.p, c.param("address"), *hold));
+  return status_response(c.d.lifecycle.set_legal_hold(c.p, c.param("address"), *hold));
 }
 
 constexpr auto kJson = BodyUse::json;

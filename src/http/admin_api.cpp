@@ -208,14 +208,14 @@ class Api {
         bool changes = r.method != "GET" && r.method != "HEAD";
         std::optional<std::string_view> csrf;
         if (changes) csrf = std::string_view(r.csrf_token);
-        auto p = d_.admin.authenticate_session(t, csrf);
+        auto p = d_.sessions.authenticate_session(t, csrf);
         if (!p) return problem(p.error().code == Errc::permission_denied ? 403 : 401, p.error().message);
         return std::move(p).value();
       }
     }
     if (r.authorization.size() <= kBearer.size() || r.authorization.compare(0, kBearer.size(), kBearer) != 0)
       return problem(401, "send an API token (Authorization: Bearer <token>) or sign in (POST /api/v1/sessions)");
-    auto p = d_.admin.authenticate_token(std::string_view(r.authorization).substr(kBearer.size()));
+    auto p = d_.auth.authenticate_token(std::string_view(r.authorization).substr(kBearer.size()));
     if (!p) {
       log::warn("api.auth_failed", {{"peer", r.peer}, {"path", r.path}});
       return problem(401, p.error().message);

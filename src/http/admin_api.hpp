@@ -7,13 +7,13 @@
 //
 // SECURITY: reached by anyone who can connect to the HTTP listeners (http_server.hpp bounds
 // the head, the deadlines and the body before anything here runs). Before sign-in only
-// four routes answer (Access::anyone): POST /api/v1/sessions (AdminService::start_session:
+// four routes answer (Access::anyone): POST /api/v1/sessions (SessionService::start_session:
 // password, second factor, throttling), POST /api/v1/password-reset[/complete]
-// (AdminService::reset_questions, self_service_reset: the same answer whether or not the
+// (SelfService::reset_questions, self_service_reset: the same answer whether or not the
 // account exists) and GET /healthz, /metrics; their bodies are limited to
 // limits.max_http_unauthenticated_body_bytes. Every other route needs a bearer API token
-// (AdminService::authenticate_token) or a session cookie, with the X-CSRF-Token header on
-// changes (AdminService::authenticate_session); HTTP Basic is refused without being read.
+// (SignInService::authenticate_token) or a session cookie, with the X-CSRF-Token header on
+// changes (SessionService::authenticate_session); HTTP Basic is refused without being read.
 // A restricted sign-in (password to change, AUP to accept, MFA to set up) reaches only
 // the routes that get it out of that state. Routes that check or hash a password run on
 // the hashing pool (admin_hashing_route), whose full queue answers 503. It holds no
@@ -25,7 +25,11 @@
 
 #include "core/admin_service.hpp"
 #include "core/directory_service.hpp"
+#include "core/lifecycle.hpp"
 #include "core/mail_service.hpp"
+#include "core/self_service.hpp"
+#include "core/sessions.hpp"
+#include "core/sign_in.hpp"
 #include "http/http_server.hpp"
 
 namespace caremail::http {
@@ -36,6 +40,10 @@ struct ApiDeps {
   AdminService& admin;
   MailService& mail;
   DirectoryService& directory;
+  SignInService& auth;
+  SessionService& sessions;
+  SelfService& self_service;
+  LifecycleService& lifecycle;
 };
 
 Router make_admin_router(ApiDeps deps);

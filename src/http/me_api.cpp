@@ -1,7 +1,8 @@
 // /api/v1/me[/...], /api/v1/tokens and /api/v1/aup: what a signed-in person does for
 // themselves (their account, two-step verification, security questions, account secret,
 // app passwords, API tokens, accepting the Acceptable Use Policy) and publishing the policy.
-// Thin: every decision is AdminService's.
+// Thin: every decision is the identity services' (AdminService, SignInService, SessionService,
+// SelfService).
 #include "http/api_routes.hpp"
 
 namespace caremail::http {
@@ -33,7 +34,7 @@ Response issue_token(Call& c) {
 }
 
 Response begin_totp(Call& c) {
-  auto e = c.d.admin.begin_totp(c.p);
+  auto e = c.d.sessions.begin_totp(c.p);
   if (!e) return problem(e.error());
   return json_response(201, json::object{{"secret", e->secret}, {"otpauth_uri", e->otpauth_uri}});
 }
@@ -41,7 +42,7 @@ Response begin_totp(Call& c) {
 Response confirm_totp(Call& c) {
   auto code = c.body.str("code");
   if (!c.body.ok() || !code) return problem(400, "'code' (the 6 digits your app shows) is required");
-  auto codes = c.d.admin.confirm_totp(c.p, *code);
+  auto codes = c.d.sessions.confirm_totp(c.p, *code);
   if (!codes) return problem(codes.error());
   json::array out;
   for (const auto& x : *codes) out.emplace_back(x);
@@ -50,11 +51,11 @@ Response confirm_totp(Call& c) {
 
 Response remove_own_mfa(Call& c) {
   std::string code = c.body.str("code").value_or("");
-  return status_response(c.d.admin.remove_mfa(c.p, c.p.address, code, http_context(c.r)));
+  return status_response(c.d.sessions.remove_mfa(c.p, c.p.address, code, http_context(c.r)));
 }
 
 Response security_questions(Call& c) {
-  auto q = c.d.admin.security_questions(c.p);
+  auto q = c.d.self_service.security_questions(c.p);
   if (!q) return problem(q.error());
   json::array out;
   for (const auto& x : *q) out.emplace_back(x);
@@ -74,13 +75,13 @@ Response set_security_questions(Call& c) {
     if (!item.ok() || !q || !a) return problem(400, kShape);
     qa.push_back({*q, *a});
   }
-  return status_response(c.d.admin.set_security_questions(c.p, std::move(qa)));
+  return status_response(c.d.self_service.set_security_questions(c.p, std::move(qa)));
 }
 
 Response set_account_secret(Call& c) {
   auto secret = c.body.str("secret");
   if (!c.body.ok() || !secret) return problem(400, "'secret' is required");
-  return status_response(c.d.admin.set_account_secret(c.p, *secret));
+  return status_response(c.d.self_service.set_account_secret(c.p, *secret));
 }
 
 Response own_app_passwords(Call& c) { return app_password_list(c, c.p.address); }
@@ -88,7 +89,7 @@ Response own_app_passwords(Call& c) { return app_password_list(c, c.p.address); 
 Response create_app_password(Call& c) {
   auto name = c.body.str("name");
   if (!c.body.ok()) return problem(400, c.body.error());
-  auto a = c.d.admin.create_app_password(c.p, name.value_or(""));
+  auto a = c.d.auth.create_app_password(c.p, name.value_or(""));
   if (!a) return problem(a.error());
   auto out = to_json(a->info);
   out["password"] = a->secret;  // shown once
@@ -98,11 +99,11 @@ Response create_app_password(Call& c) {
 Response revoke_own_app_password(Call& c) {
   auto id = parse_id(c.param("id"));
   if (!id) return problem(400, "app password ids are whole numbers");
-  return status_response(c.d.admin.revoke_app_password(c.p, c.p.address, *id));
+  return status_response(c.d.auth.revoke_app_password(c.p, c.p.address, *id));
 }
 
 Response current_aup(Call& c) {
-  auto v = c.d.admin.current_aup(c.p);
+  auto v = c.d.auth.current_aup(c.p);
   if (!v) return problem(v.error());
   return json_response(200, json::object{{"version", v->version}, {"text", v->text}, {"published_at", v->published_at}});
 }
@@ -110,7 +111,7 @@ Response current_aup(Call& c) {
 Response publish_aup(Call& c) {
   auto text = c.body.str("text");
   if (!c.body.ok()) return problem(400, c.body.error());
-  auto v = c.d.admin.publish_aup(c.p, text.value_or(""));
+  auto v = c.d.auth.publish_aup(c.p, text.value_or(""));
   if (!v) return problem(v.error());
   return json_response(201, json::object{{"version", v->version}, {"published_at", v->published_at}});
 }
@@ -118,7 +119,7 @@ Response publish_aup(Call& c) {
 Response accept_aup(Call& c) {
   auto version = c.body.integer("version");
   if (!version) return problem(400, "'version' (a whole number) is required");
-  return status_response(c.d.admin.accept_aup(c.p, static_cast<int>(*version)));
+  return status_response(c.d.auth.accept_aup(c.p, static_cast<int>(*version)));
 }
 
 const Route kRoutes[] = {

@@ -44,7 +44,7 @@ Response create_org(Call& c) {
 Response close_org(Call& c) {
   auto succ = c.body.str("successor");
   if (!c.body.ok() || !succ) return problem(400, "'successor' (the ODS code of the organisation taking over) is required");
-  return status_response(c.d.admin.close_organisation(c.p, c.param("ods"), *succ));
+  return status_response(c.d.lifecycle.close_organisation(c.p, c.param("ods"), *succ));
 }
 
 Response sharing_agreement(Call& c) {
@@ -57,7 +57,7 @@ Response quota_allowance(Call& c) {
   auto n = c.body.integer("accounts");
   if (!n) return problem(400, "'accounts' (how many mailboxes may have a larger quota) is required");
   if (*n < 0 || *n > 1000000) return problem(400, "'accounts' must be 0 to 1000000");
-  return status_response(c.d.admin.set_quota_allowance(c.p, c.param("ods"), static_cast<int>(*n)));
+  return status_response(c.d.lifecycle.set_quota_allowance(c.p, c.param("ods"), static_cast<int>(*n)));
 }
 
 Response mfa_policy(Call& c) {
@@ -65,7 +65,7 @@ Response mfa_policy(Call& c) {
   bool required = b.flag("required").value_or(false);
   auto nets = b.strings("trusted_networks", "'trusted_networks' must be a list of networks");
   if (!b.ok()) return problem(400, b.error());
-  return status_response(c.d.admin.set_org_mfa_policy(c.p, c.param("ods"), required,
+  return status_response(c.d.sessions.set_org_mfa_policy(c.p, c.param("ods"), required,
                                                       nets.value_or(std::vector<std::string>{})));
 }
 

@@ -76,7 +76,7 @@ class Scim {
       if (r.method == "PUT") return replace_user(a, r);
       if (r.method == "PATCH") return patch_user(a, r);
       if (r.method == "DELETE") {
-        Status s = d_.admin.change_state(p_, a.address, AccountState::deleted);
+        Status s = d_.lifecycle.change_state(p_, a.address, AccountState::deleted);
         if (!s) return scim_error(s.error());
         Response out;
         out.status = 204;
@@ -249,7 +249,7 @@ class Scim {
   // Applies `active` (a state change) when it differs.
   Status set_active(const Account& a, bool want) {
     if (active(a) == want) return {};
-    return d_.admin.change_state(p_, a.address, want ? AccountState::active : AccountState::disabled);
+    return d_.lifecycle.change_state(p_, a.address, want ? AccountState::active : AccountState::disabled);
   }
 
   Response create_user(const Request& r) {
@@ -271,7 +271,7 @@ class Scim {
     auto a = d_.admin.create_account(p_, req);
     if (!a) return scim_error(a.error());
     if (auto ext = str(o, "externalId"))
-      if (Status s = d_.admin.update_profile(p_, a->address, std::nullopt, *ext); !s) return scim_error(s.error());
+      if (Status s = d_.lifecycle.update_profile(p_, a->address, std::nullopt, *ext); !s) return scim_error(s.error());
     if (auto it = o.find("active"); it != o.end())
       if (auto want = boolean(it->value()); want && !*want)
         if (Status s = set_active(*a, false); !s) return scim_error(s.error());
@@ -289,7 +289,7 @@ class Scim {
     if (auto user_name = str(o, "userName"); user_name && !iequal(*user_name, a.address))
       return scim_error(400, "userName is the address for life and cannot change", "mutability");
     std::optional<std::string> ext = str(o, "externalId").value_or("");
-    if (Status s = d_.admin.update_profile(p_, a.address, display_name(o), ext); !s) return scim_error(s.error());
+    if (Status s = d_.lifecycle.update_profile(p_, a.address, display_name(o), ext); !s) return scim_error(s.error());
     if (auto it = o.find("active"); it != o.end()) {
       auto want = boolean(it->value());
       if (!want) return scim_error(400, "'active' must be true or false", "invalidValue");
@@ -375,7 +375,7 @@ class Scim {
       if (auto x = str(fields, "externalId")) ext = x;
     }
     if (name || ext)
-      if (Status s = d_.admin.update_profile(p_, a.address, name, ext); !s) return scim_error(s.error());
+      if (Status s = d_.lifecycle.update_profile(p_, a.address, name, ext); !s) return scim_error(s.error());
     if (want_active)
       if (Status s = set_active(a, *want_active); !s) return scim_error(s.error());
     return reread(a.id);
@@ -476,7 +476,7 @@ class Scim {
         std::vector<Role> roles = a.roles;
         if (kind == "add" && !a.has_role(role)) roles.push_back(role);
         if (kind == "remove") std::erase(roles, role);
-        if (Status s = d_.admin.set_roles(p_, a.address, roles); !s) return scim_error(s.error());
+        if (Status s = d_.lifecycle.set_roles(p_, a.address, roles); !s) return scim_error(s.error());
       }
     }
     return group(role);

@@ -1,7 +1,7 @@
 // /api/v1/sessions and /api/v1/password-reset[/complete]: signing in and out of the web
 // client, and the self-service reset and unlock, which need no sign-in (that is what the
 // person cannot do). Thin: every check (password, second factor, throttling, answers) is
-// AdminService's.
+// SessionService's or SelfService's.
 #include "http/api_routes.hpp"
 
 #include "common/log.hpp"
@@ -28,7 +28,7 @@ Response start_session(Call& c) {
   bool public_computer = b.flag("public_computer").value_or(false);
   if (!b.ok()) return problem(400, b.error());
   if (!address || !password) return problem(400, "'address' and 'password' are required");
-  auto s = c.d.admin.start_session(*address, *password, code.value_or(""), public_computer, http_context(c.r));
+  auto s = c.d.sessions.start_session(*address, *password, code.value_or(""), public_computer, http_context(c.r));
   if (!s) {
     log::warn("api.session_refused", {{"peer", c.r.peer}});
     json::object extra;
@@ -52,7 +52,7 @@ Response start_session(Call& c) {
 }
 
 Response end_session(Call& c) {
-  if (auto t = cookie_value(c.r.cookie, "cm_session").value_or(""); !t.empty()) (void)c.d.admin.end_session(t);
+  if (auto t = cookie_value(c.r.cookie, "cm_session").value_or(""); !t.empty()) (void)c.d.sessions.end_session(t);
   Response out = no_content();
   out.headers.emplace_back("Set-Cookie", "cm_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
   return out;
@@ -63,7 +63,7 @@ Response reset_questions(Call& c) {
   if (!c.body.ok() || !address || address->empty() || address->size() > 254)
     return problem(400, "'address' (your email address) is required");
   json::array qs;
-  for (auto& q : c.d.admin.reset_questions(*address)) qs.emplace_back(q);
+  for (auto& q : c.d.self_service.reset_questions(*address)) qs.emplace_back(q);
   // The same answer for every address: nothing here says whether an account exists.
   return json_response(200, json::object{{"questions", qs},
                                          {"methods", json::array{"security_questions", "authenticator"}}});
@@ -81,7 +81,7 @@ Response reset_complete(Call& c) {
   if (req.address.empty() || req.address.size() > 254) return problem(400, "'address' (your email address) is required");
   for (const auto& a : req.answers)
     if (a.size() > 200) return problem(400, kAnswers);
-  return status_response(c.d.admin.self_service_reset(req, http_context(c.r)));
+  return status_response(c.d.self_service.self_service_reset(req, http_context(c.r)));
 }
 
 const Route kRoutes[] = {

@@ -2,7 +2,7 @@
 // SASL-IR (RFC 4959).
 // Not-authenticated state only. LOGIN and AUTHENTICATE are refused without TLS (LOGINDISABLED
 // is advertised) unless imap.allow_plaintext_auth_on_loopback and the peer is on loopback.
-// Credentials are checked by AdminService::sign_in (lockout, failures recorded with the ID
+// Credentials are checked by SignInService::sign_in (lockout, failures recorded with the ID
 // the client gave, expiry, AUP; an expiring password gets an [ALERT]) on the server's
 // bounded password-hashing pool: when its queue is full the answer is NO [UNAVAILABLE]
 // at once. The connection is closed after imap.max_auth_failures. Secrets are never logged.
@@ -47,8 +47,8 @@ boost::asio::awaitable<void> check_credentials(Session& s, Command& c, std::stri
   ctx.peer = s.peer().address;
   ctx.client = s.client_name;
   ctx.mail_client = true;
-  auto check = [&admin = s.shared().admin, username, password, ctx]() {
-    return admin.sign_in(username, password, ctx);
+  auto check = [&auth = s.shared().auth, username, password, ctx]() {
+    return auth.sign_in(username, password, ctx);
   };
   auto checked = co_await s.shared().server.blocking_auth(std::move(check));
   if (!checked) {

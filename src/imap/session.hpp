@@ -13,7 +13,7 @@
 // has not arrived whole within limits.command_timeout_seconds of its first octet (a client
 // trickling a byte at a time). Errors before login are counted over the whole session.
 // Credentials are checked by
-// AdminService::authenticate_password (which audits failures) and are refused without TLS
+// SignInService::sign_in (which audits failures) and are refused without TLS
 // (except on loopback when imap.allow_plaintext_auth_on_loopback). After login every read
 // and write of mail goes through MailService with the user's Principal, so authorisation,
 // quota and audit are the core's, never this front-end's.
@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "common/config.hpp"
-#include "core/admin_service.hpp"
+#include "core/sign_in.hpp"
 #include "core/mail_service.hpp"
 #include "imap/parser.hpp"
 #include "imap/uid_list.hpp"
@@ -51,7 +51,7 @@ namespace caremail::imap {
 struct Shared {
   net::Server& server;
   MailService& mail;
-  AdminService& admin;
+  SignInService& auth;
   ChangeFeed& feed;
   const Config& config;
   std::shared_ptr<boost::asio::ssl::context> tls;

@@ -143,7 +143,7 @@ asio::awaitable<void> Session::bind(const Request& req, const BindRequest& b) {
     ctx.protocol = "ldap";
     ctx.peer = peer_.address;
     ctx.mail_client = true;
-    auto check = [&admin = shared_->admin, a = *address, p = b.password, ctx]() { return admin.sign_in(a, p, ctx); };
+    auto check = [&auth = shared_->auth, a = *address, p = b.password, ctx]() { return auth.sign_in(a, p, ctx); };
     auto checked = co_await shared_->server.blocking_auth(std::move(check));
     if (!checked) {
       // The hashing queue is full (a flood of binds): busy (RFC 4511 §A.2), retried; not

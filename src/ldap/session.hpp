@@ -8,7 +8,7 @@
 // session with a Notice of Disconnection. Before a successful bind only the root DSE,
 // StartTLS, Who am I?, bind, abandon and unbind are served: an anonymous search gets
 // insufficientAccessRights (50). A simple bind checks the person's address and password
-// through AdminService::sign_in (protocol "ldap": per-IP throttling, lockout across
+// through SignInService::sign_in (protocol "ldap": per-IP throttling, lockout across
 // protocols, failures recorded, expiry and AUP refusals); it is refused without TLS
 // (confidentialityRequired) unless ldap.allow_plaintext_bind_on_loopback and the peer is
 // on loopback. After a bind every search goes through DirectoryService with the person's
@@ -32,7 +32,7 @@
 
 #include "common/config.hpp"
 #include "common/result.hpp"
-#include "core/admin_service.hpp"
+#include "core/sign_in.hpp"
 #include "core/directory_service.hpp"
 #include "net/listener.hpp"
 
@@ -44,7 +44,7 @@ namespace caremail::ldap {
 struct Shared {
   net::Server& server;
   DirectoryService& directory;
-  AdminService& admin;
+  SignInService& auth;
   const Config& config;
   std::shared_ptr<boost::asio::ssl::context> tls;  // nullptr: no StartTLS, no implicit TLS
 };

@@ -146,7 +146,7 @@ struct Account {
   std::optional<int> expiry_reminder_sent;
   UnixTime locked_until = 0;       // sign-in refused until then (0: not locked)
   // Smart lockout (schema v16): sign-in from networks the account has not signed in from
-  // recently refused until then (0: not locked); see AdminService::sign_in.
+  // recently refused until then (0: not locked); see SignInService::sign_in.
   UnixTime unfamiliar_locked_until = 0;
   UnixTime failures_reset_at = 0;  // failures before this do not count towards a lockout
   int aup_version = 0;

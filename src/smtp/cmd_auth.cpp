@@ -3,7 +3,7 @@
 //   then, per challenge:  base64 CRLF  /  "*" CRLF (cancel)
 // Submission ports only; after EHLO; not inside a transaction; once per session; only
 // over TLS (or loopback when smtp.allow_plaintext_auth_on_loopback). Credentials are
-// checked by AdminService::sign_in (lockout, failures recorded with the EHLO name) on the
+// checked by SignInService::sign_in (lockout, failures recorded with the EHLO name) on the
 // server's bounded password-hashing pool: when its queue is full the answer is 454 4.7.0 at
 // once. Never logs secrets.
 #include "common/log.hpp"
@@ -124,8 +124,8 @@ boost::asio::awaitable<void> cmd_auth(Session& s, Command& c) {
   ctx.peer = s.peer().address;
   ctx.client = s.helo.substr(0, 100);  // the EHLO name: often the device's host name
   ctx.mail_client = true;
-  auto check = [&admin = s.shared().admin, username, password, ctx]() {
-    return admin.sign_in(username, password, ctx);
+  auto check = [&auth = s.shared().auth, username, password, ctx]() {
+    return auth.sign_in(username, password, ctx);
   };
   auto checked = co_await s.shared().server.blocking_auth(std::move(check));
   if (!checked) {

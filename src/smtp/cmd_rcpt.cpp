@@ -92,7 +92,7 @@ boost::asio::awaitable<void> cmd_rcpt(Session& s, Command& c) {
     }
     co_return;
   }
-  r.account_id = *ok;
+  r.local = *ok;
   t.rcpts.push_back(std::move(r));
   s.reply(250, "2.1.5", "Ok");
 }

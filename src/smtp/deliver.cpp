@@ -211,7 +211,7 @@ boost::asio::awaitable<void> finish_message(Session& s, std::optional<ReceivedMe
   std::vector<std::string> rcpts;
   std::vector<NewOutbound> remote;
   for (const auto& r : t.rcpts) {
-    if (r.account_id != 0) {
+    if (r.local) {
       rcpts.push_back(r.address);  // as the sender gave it: each copy's Delivered-To
       continue;
     }

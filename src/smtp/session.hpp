@@ -5,7 +5,7 @@
 // SECURITY: everything before AUTH is reachable by anyone on the network. The pre-auth code
 // (greeting, EHLO, STARTTLS, AUTH, and on the MX port MAIL/RCPT/DATA) parses with the
 // bounded parsers in command.hpp and data_reader.hpp, touches the store only through
-// MailService::is_local_domain/check_recipient and AdminService::authenticate_password,
+// MailService::is_local_domain/check_recipient and SignInService::sign_in,
 // and counts errors and commands so that a misbehaving peer is disconnected. AUTH is
 // refused without TLS (except on loopback when the configuration allows it for
 // development). Relaying to other domains needs authentication. On port 25 nobody may
@@ -27,8 +27,8 @@
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
-#include "core/admin_service.hpp"
 #include "core/mail_service.hpp"
+#include "core/sign_in.hpp"
 #include "net/listener.hpp"
 #include "net/proto_stream.hpp"
 #include "smtp/command.hpp"
@@ -47,7 +47,7 @@ std::string_view to_string(Mode m);
 struct Shared {
   net::Server& server;
   MailService& mail;
-  AdminService& admin;
+  SignInService& auth;
   const Config& config;
   std::shared_ptr<boost::asio::ssl::context> tls;
   Clock clock;  // dates Received fields and failure reports (common/clock.hpp)
@@ -57,7 +57,7 @@ struct Recipient {
   Path path;
   RcptParams params;
   std::string address;   // normalised local@domain (local part unquoted, domain lower case)
-  AccountId account_id = 0;  // 0: another domain (outbound queue)
+  std::optional<LocalRecipient> local;  // delivered here (an account or a list); unset: another domain
 };
 
 // One mail transaction (MAIL ... DATA/BDAT LAST).

@@ -168,7 +168,7 @@ class Store {
   // nullopt clears it.
   virtual Status set_expiry_reminder_sent(AccountId id, std::optional<int> days) = 0;
 
-  // --- sign-in: lockout, failures (see AdminService::authenticate_password) -------
+  // --- sign-in: lockout, failures (see SignInService::sign_in) -------
   // Records a failure (fills id; at = now when 0).
   virtual Status record_auth_failure(const AuthFailure& f) = 0;
   // Newest first, at or after `since`.
