@@ -32,7 +32,9 @@ session per server), every operation REPS times, Caremail and Dovecot alternatin
   UID SORT (REVERSE ARRIVAL) US-ASCII ALL; UID STORE of one flag (set and cleared in turn);
   NOOP. The SEARCH/SORT results of the two servers are compared (same UIDs expected).
   Dovecot has no full-text index here: its BODY/TEXT searches read every message file.
-  Caremail only: the time from an SMTP delivery to "* n EXISTS" in a second session in IDLE.
+  Caremail only: the time from an SMTP delivery to "* n EXISTS" in a second session in IDLE,
+  and caremaild's VmRSS/VmHWM after the fill, after each operation's reps and 35 s after the
+  last (past its 30 s malloc_trim).
 
 Environment (all optional):
     IMAP_SEARCH_MESSAGES      messages in the mailbox (100000)
@@ -171,6 +173,19 @@ def fill_caremail(d, method, threads=8):
     return time.time() - start
 
 
+def mem_mb(pid):
+    """VmRSS and VmHWM (peak) of a process, MB."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as st:
+            for line in st:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out[line.split(":")[0].lower().replace("vm", "") + "_mb"] = round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return out
+
+
 def fts_queue(d):
     with urllib.request.urlopen(f"http://127.0.0.1:{d.ports['http']}/metrics", timeout=10) as r:
         for line in r.read().decode().splitlines():
@@ -289,6 +304,7 @@ def main():
                 time.sleep(1)
             index_s = time.time() - t0
             log(f"caremail: indexer caught up {index_s:.1f} s after the last delivery")
+            rss_stages = {"after_fill_and_index": mem_mb(d.proc.pid)}
             du = subprocess.run(["du", "-sm", os.path.join(d.data_dir, "fts")], capture_output=True, text=True).stdout
             fill["caremail"] = {
                 "method": ("POST /api/v1/deliver (admin API, the delivery path SMTP uses), 8 concurrent keep-alive "
@@ -305,6 +321,7 @@ def main():
             fill["caremail"]["untimed_uid_fetch_seconds"] = round(time.time() - t0, 1)
             assert [u for u, _, _ in cm_map] == list(range(1, N + 1)), "caremail UIDs are not 1..N"
             order = [(i, when) for _, i, when in cm_map]
+            rss_stages["after_untimed_uid_fetch"] = mem_mb(d.proc.pid)
             sessions["caremail"] = M
         if "dovecot" in SYSTEMS:
             dv = imap_bench.Dovecot(work, 1, None)
@@ -416,6 +433,8 @@ def main():
                         log(f"  {name}: results differ: caremail {entry['caremail']['matches']}, dovecot "
                             f"{entry['dovecot']['matches']} matches")
             ops[name] = entry
+            if "caremail" in names:
+                rss_stages["after " + name] = mem_mb(d.proc.pid)
             log(f"{name:36s} " + "  ".join(f"{n} {entry[n]['median_ms']:9.1f} ms" for n in names))
 
         expect = {"SELECT INBOX": None, "UID SEARCH UNSEEN": N,
@@ -450,10 +469,10 @@ def main():
             extra["SMTP delivery -> IDLE EXISTS"] = {"median_ms": round(statistics.median(lat), 2),
                                                      "runs_ms": [round(x, 2) for x in lat]}
             log(f"{'caremail: SMTP delivery -> IDLE EXISTS':36s} {statistics.median(lat):9.1f} ms")
-            with open(f"/proc/{d.proc.pid}/status") as st:
-                for line in st:
-                    if line.startswith("VmHWM:"):
-                        extra["caremaild_peak_rss_mb"] = round(int(line.split()[1]) / 1024)
+            extra["caremaild_peak_rss_mb"] = mem_mb(d.proc.pid).get("hwm_mb")
+            time.sleep(35)  # caremaild hands freed memory back every 30 s (malloc_trim)
+            rss_stages["35 s after the last operation"] = mem_mb(d.proc.pid)
+            extra["caremaild_rss_mb_by_stage"] = rss_stages
         if "dovecot" in names:
             # the imap process serving the session (one per connection)
             rss = 0
@@ -543,7 +562,7 @@ def main():
                 line += "  (results differ)"
         print(line)
     for k, v in results["caremail_only"].items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and "median_ms" in v:
             print(f"  {'caremail: ' + k:36s} {v['median_ms']:10.1f}")
     for n, f in results["settings"]["fill"].items():
         print(f"  fill {n}: {f['method']}")
