@@ -352,8 +352,10 @@ def main():
                       for f in os.listdir(os.path.join(dv.mail, "u1", "Maildir")) if f.startswith("dovecot"))
             fill["dovecot"] = {
                 "method": "Maildir files written directly into cur/ (LF line endings, ,S=<size>,W=<crlf size>:2, names "
-                          "sorting in caremail's UID order, the Delivered-To line caremaild adds prepended, mtime = caremail's INTERNALDATE, owned by nobody), then one "
-                          "untimed SELECT in which Dovecot builds its index and assigns UIDs",
+                          + ("sorting in caremail's UID order, mtime = caremail's INTERNALDATE" if "caremail" in SYSTEMS
+                             else "sorting in generation order, synthetic mtimes")
+                          + ", the Delivered-To line caremaild adds prepended, owned by nobody), then one untimed "
+                          "SELECT in which Dovecot builds its index and assigns UIDs",
                 "seconds_writing_files": round(write_s, 1), "maildir_bytes": nbytes,
                 "first_select_seconds": round(first_select, 2), "untimed_uid_fetch_seconds": round(fetch_s, 1),
                 "mailbox_dir_mb": int(du.split()[0]) if du else None, "index_files_bytes_after_first_select": idx,
