@@ -39,7 +39,6 @@ import json
 import os
 import pwd
 import resource
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -52,7 +51,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from smtp_bench import (Sampler, free_port, machine_info, median, package_version,  # noqa: E402
+from smtp_bench import (Sampler, free_port, machine_info, median, package_version, remove_work,  # noqa: E402
                         system_cpu_ticks, wait_port)
 
 DOMAIN = "bench.care.example"
@@ -968,11 +967,7 @@ def main():
     if KEEP:
         print(f"imap_bench: kept {work}")
     else:
-        shutil.rmtree(work, ignore_errors=True)
-        try:
-            os.rmdir(os.path.join(HERE, "work"))
-        except OSError:
-            pass
+        remove_work(work)
 
 
 if __name__ == "__main__":

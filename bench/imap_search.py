@@ -56,7 +56,6 @@ import json
 import os
 import random
 import re
-import shutil
 import smtplib
 import socket
 import statistics
@@ -76,7 +75,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import imap_bench  # noqa: E402  (its Dovecot class and package check)
-from smtp_bench import machine_info, package_version  # noqa: E402
+from smtp_bench import machine_info, package_version, remove_work  # noqa: E402
 
 N = int(os.environ.get("IMAP_SEARCH_MESSAGES", "100000"))
 REPS = int(os.environ.get("IMAP_SEARCH_REPS", "5"))
@@ -540,11 +539,7 @@ def main():
         if KEEP:
             log(f"kept {work}")
         else:
-            shutil.rmtree(work, ignore_errors=True)
-            try:
-                os.rmdir(os.path.join(HERE, "work"))
-            except OSError:
-                pass
+            remove_work(work)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     path = os.path.join(HERE, "results", f"imap-search-{stamp}.json")
     with open(path, "w") as fjson:

@@ -238,6 +238,15 @@ def machine_info(path):
             "fs_device": best[0], "fs_mount": best[1], "fs_options": best[3], "cpu_model": cpu_model}
 
 
+def remove_work(work):
+    """Removes a run's work directory, and bench/work when it is left empty."""
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        os.rmdir(os.path.join(HERE, "work"))
+    except OSError:
+        pass
+
+
 def package_version(pkg):
     try:
         return sh(["dpkg-query", "-W", "-f=${Version}", pkg]).strip()
@@ -930,11 +939,7 @@ def main():
     if KEEP:
         print(f"smtp_bench: kept {work}")
     else:
-        shutil.rmtree(work, ignore_errors=True)
-        try:
-            os.rmdir(os.path.join(HERE, "work"))
-        except OSError:
-            pass
+        remove_work(work)
 
 
 if __name__ == "__main__":
