@@ -38,7 +38,8 @@ TEST(PathPattern, Table) {
   };
   for (const auto& c : cases) {
     PathParams params{{"stale", "x"}};
-    bool m = PathPattern(c.pattern).match(c.path, params);
+    const PathPattern pattern(c.pattern);  // the names in `params` point into it
+    bool m = pattern.match(c.path, params);
     EXPECT_EQ(m, c.match) << c.pattern << " " << c.path;
     if (!m) {
       EXPECT_EQ(params.size(), 1u) << "left as it was: " << c.path;

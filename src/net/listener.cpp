@@ -59,9 +59,9 @@ PoolOf pool_of(std::string_view name, int smtp, int imap, int ldap, int http, in
 Server::Server(const Config::Limits& limits, int io_threads, int worker_threads, int auth_threads, int auth_queue)
     : limits_(limits),
       io_threads_(std::max(1, io_threads)),
-      io_(io_threads_),
       workers_(std::max(1, worker_threads)),
       auth_(std::max(1, auth_threads)),
+      io_(io_threads_),
       auth_limit_(std::max(1, auth_threads) + std::max(0, auth_queue)) {}
 
 bool Server::admit_auth() {

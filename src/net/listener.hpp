@@ -168,9 +168,11 @@ class Server {
 
   const Config::Limits limits_;
   const int io_threads_;
-  asio::io_context io_;
+  // Declared before io_, so destroyed after it: an accept still pending on io_ at exit holds
+  // a socket of the pool's (Placement::workers), which must outlive it.
   asio::thread_pool workers_;
   asio::thread_pool auth_;
+  asio::io_context io_;
   const int auth_limit_;                 // auth threads + auth queue
   std::atomic<int> auth_pending_{0};     // hashing jobs running or waiting
   std::vector<std::unique_ptr<Listener>> listeners_;
