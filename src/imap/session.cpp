@@ -392,56 +392,46 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
   // (entries with a higher modseq, and the UIDs expunged since), so a session in a
   // 100,000-message mailbox pays for the changes, not for the mailbox.
   struct Fresh {
-    Result<Mailbox> mb = Error{Errc::io, {}};
-    Result<std::vector<MailboxEntry>> changed = std::vector<MailboxEntry>{};
-    Result<std::vector<Uid>> vanished = std::vector<Uid>{};
+    Result<MailService::Changes> ch = Error{Errc::io, {}};
     UidRange recent{1, 0};  // new messages that are \Recent in this session
   };
   auto job = [this, id, known, view_last, read_write]() {
     Fresh f;
-    auto ch = mail().changes_since(*user, id, known);
-    if (!ch) {
-      f.mb = ch.error();
-      return f;
-    }
-    f.changed = std::move(ch->changed);
-    f.vanished = std::move(ch->vanished);
-    f.mb = std::move(ch->mailbox);
-    if (f.mb->highest_modseq != known) {
-      Uid newest = 0;
-      if (f.changed)
-        for (const auto& e : *f.changed) newest = std::max(newest, e.uid);
-      if (newest > view_last) {
-        // New messages: a read-write view takes those no session was told about yet; a
-        // read-only one (EXAMINE) only looks (RFC 3501 6.3.2).
-        if (read_write) {
-          auto r = mail().claim_recent(*user, id, newest);
-          if (r) f.recent = *r;
-        } else {
-          f.recent = UidRange{std::max(f.mb->first_recent_uid, view_last + 1), newest};
-        }
+    f.ch = mail().changes_since(*user, id, known);
+    if (!f.ch) return f;
+    Uid newest = 0;
+    for (const auto& e : f.ch->changed) newest = std::max(newest, e.uid);
+    if (newest > view_last) {
+      // New messages: a read-write view takes those no session was told about yet; a
+      // read-only one (EXAMINE) only looks (RFC 3501 6.3.2).
+      if (read_write) {
+        auto r = mail().claim_recent(*user, id, newest);
+        if (r) f.recent = *r;
+      } else {
+        f.recent = UidRange{std::max(f.ch->mailbox.first_recent_uid, view_last + 1), newest};
       }
     }
     return f;
   };
   Fresh fresh = co_await blocking(std::move(job));
-  if (!fresh.mb || fresh.mb->uidvalidity != v.mailbox.uidvalidity) {
+  if (!fresh.ch || fresh.ch->mailbox.uidvalidity != v.mailbox.uidvalidity) {
     // Gone, or (should an id ever be reused) another mailbox: the view is of nothing that
     // exists, and its UIDs must not be applied to what does.
-    if (!fresh.mb && fresh.mb.error().code != Errc::not_found) co_return;
+    if (!fresh.ch && fresh.ch.error().code != Errc::not_found) co_return;
     untagged("BYE The selected mailbox was deleted by another session");
     closing_ = true;
     co_return;
   }
-  if (fresh.mb->highest_modseq != known && fresh.changed && fresh.vanished) {
-    for (Uid u : *fresh.vanished) {
+  MailService::Changes& ch = *fresh.ch;
+  if (ch.mailbox.highest_modseq != known) {
+    for (Uid u : ch.vanished) {
       if (v.uids.find(u) == UidList::npos || v.is_gone(u)) continue;
       v.gone.insert(std::lower_bound(v.gone.begin(), v.gone.end(), u), u);
     }
     std::sort(v.own.begin(), v.own.end());
     std::string updates;
     size_t before = v.uids.size();
-    for (auto& e : *fresh.changed) {
+    for (auto& e : ch.changed) {
       size_t i = v.uids.find(e.uid);
       note_keywords(e.keywords);
       if (i == UidList::npos) {
@@ -460,10 +450,10 @@ asio::awaitable<void> Session::sync(bool allow_expunge) {
       untagged(std::to_string(v.uids.size()) + " EXISTS");
       if (!rev2) untagged(std::to_string(v.recent_count()) + " RECENT");
     }
-    v.synced_modseq = fresh.mb->highest_modseq;
+    v.synced_modseq = ch.mailbox.highest_modseq;
     v.own.clear();
   }
-  v.mailbox = std::move(fresh.mb).value();
+  v.mailbox = std::move(ch.mailbox);
   if (allow_expunge && !v.gone.empty()) {
     std::vector<Uid> gone = std::move(v.gone);
     v.gone.clear();

@@ -124,33 +124,33 @@ ReadStatus ProtoStream::read_now() {
   return ec ? status_of(ec) : ReadStatus::eof;
 }
 
+asio::awaitable<ReadStatus> ProtoStream::wait_readable(Clock::duration timeout) {
+  if (buf_.empty()) std::string().swap(buf_);  // an idle connection holds no read buffer
+  auto ready = sock_.async_wait(asio::socket_base::wait_read, asio::deferred);
+  auto waited = co_await with_deadline(std::move(ready), timeout);
+  if (!waited) co_return ReadStatus::timeout;
+  auto [wec] = *waited;
+  co_return status_of(wec);
+}
+
 asio::awaitable<ReadStatus> ProtoStream::fill(Clock::duration timeout) {
   if (!ssl_ && !z_) {
     // Plain TCP: read at once what has already arrived (a pipelined command, or one that
     // came while the reply was being written), without a trip through the scheduler and a
-    // timer; otherwise wait for readability and read then. An idle connection (IMAP IDLE
-    // can last 30 minutes) holds no read buffer meanwhile.
+    // timer; otherwise wait for readability (IMAP IDLE can last 30 minutes) and read then.
     ReadStatus st = read_now();
     if (st != ReadStatus::timeout) co_return st;
-    if (buf_.empty()) std::string().swap(buf_);
-    auto ready = sock_.async_wait(asio::socket_base::wait_read, asio::deferred);
-    auto waited = co_await with_deadline(std::move(ready), timeout);
-    if (!waited) co_return ReadStatus::timeout;
-    auto [wec] = *waited;
-    if (wec) co_return status_of(wec);
+    st = co_await wait_readable(timeout);
+    if (st != ReadStatus::ok) co_return st;
     st = read_now();
     // Readable but nothing to read (a spurious wake-up): the caller reads again.
     co_return st == ReadStatus::timeout ? ReadStatus::ok : st;
   }
-  if (buf_.empty() && !ssl_) {
-    std::string().swap(buf_);
-    auto ready = sock_.async_wait(asio::socket_base::wait_read, asio::deferred);
-    auto waited = co_await with_deadline(std::move(ready), timeout);
-    if (!waited) co_return ReadStatus::timeout;
-    auto [wec] = *waited;
-    if (wec) co_return status_of(wec);
-  }
   if (z_) {
+    if (!ssl_) {
+      ReadStatus st = co_await wait_readable(timeout);
+      if (st != ReadStatus::ok) co_return st;
+    }
     // 4 KB compressed is at most ~4 MB inflated (deflate's ratio is bounded near 1032:1).
     std::string chunk(4096, '\0');
     auto [st, n] = co_await read_raw(chunk.data(), chunk.size(), timeout);
@@ -158,15 +158,8 @@ asio::awaitable<ReadStatus> ProtoStream::fill(Clock::duration timeout) {
     if (!z_->in.feed(std::string_view(chunk.data(), n), buf_)) co_return ReadStatus::error;  // corrupt stream
     co_return ReadStatus::ok;
   }
-  // Plain TCP: read what has arrived, not a whole chunk. A request of a few hundred bytes
-  // then costs a small allocation, not 16 KB allocated and zeroed per request (a third of
-  // the LDAP I/O thread's time at 800 queries/s went to that).
-  size_t chunk = kReadChunk;
-  if (!ssl_) {
-    boost::system::error_code aec;
-    size_t avail = sock_.available(aec);
-    if (!aec && avail > 0) chunk = std::min(avail, kReadChunk);
-  }
+  // TLS.
+  const size_t chunk = kReadChunk;
   size_t old = buf_.size();
   buf_.resize(old + chunk);
   std::pair<ReadStatus, size_t> r;

@@ -83,6 +83,9 @@ class ProtoStream {
   boost::asio::awaitable<ReadStatus> fill(Clock::duration timeout);
   // Plain TCP: appends what has arrived without waiting; `timeout` means nothing had.
   ReadStatus read_now();
+  // Plain TCP: until the socket is readable (ok), the deadline passes or it fails. An empty
+  // read buffer is given back meanwhile.
+  boost::asio::awaitable<ReadStatus> wait_readable(Clock::duration timeout);
   boost::asio::awaitable<std::pair<ReadStatus, size_t>> read_raw(char* p, size_t n, Clock::duration timeout);
   struct Deflate;
 
